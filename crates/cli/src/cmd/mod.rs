@@ -1,0 +1,8 @@
+//! One module per subcommand. Each exposes `Args` (clap) and `run(Args) -> anyhow::Result<Exit>`.
+
+pub mod hunt;
+pub mod inventory;
+pub mod scan;
+pub mod serve;
+pub mod simulate;
+pub mod token;

@@ -1,0 +1,70 @@
+//! The `firebreak` binary: argument parsing and wiring only. Each subcommand
+//! lives in `cmd/<name>.rs` and calls its library crate.
+
+use clap::{Parser, Subcommand};
+use firebreak_core::Exit;
+use std::process::ExitCode;
+
+mod cmd;
+
+/// Respond to a CI/CD provider breach: inventory and rotate the secrets stored in
+/// CI, scan for leaked secrets, hunt audit logs for misuse, census published
+/// artifacts, and harden with per-provider upload tokens.
+///
+/// Exit codes (all subcommands): 0 success, nothing found; 1 success, something
+/// found; 2 usage or input error; 3 partial failure (some inputs failed, the
+/// rest were processed).
+#[derive(Parser, Debug)]
+#[command(name = "firebreak", version, about, long_about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// Log verbosity for diagnostics on stderr (also RUST_LOG). Never logs secret values.
+    #[arg(long, global = true, default_value = "warn", env = "FIREBREAK_LOG")]
+    log: String,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Scan files, directories, archives, stdin or git history for leaked secrets.
+    Scan(cmd::scan::Args),
+    /// Hunt audit logs (CloudTrail, GitHub, CircleCI, GCP, Azure) for misuse in an exposure window.
+    Hunt(cmd::hunt::Args),
+    /// Inventory the secrets stored in CI providers; diff and verify snapshots.
+    Inventory(cmd::inventory::Args),
+    /// Run the stateful CircleCI / GitHub / GitLab simulator (for tests, drills and benchmarks).
+    Simulate(cmd::simulate::Args),
+    /// Run the upload-token service.
+    Serve(cmd::serve::Args),
+    /// Issue, list and revoke upload tokens on a running `firebreak serve`.
+    Token(cmd::token::Args),
+}
+
+fn init_tracing(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(&cli.log);
+    let result = match cli.command {
+        Command::Scan(a) => cmd::scan::run(a),
+        Command::Hunt(a) => cmd::hunt::run(a),
+        Command::Inventory(a) => cmd::inventory::run(a),
+        Command::Simulate(a) => cmd::simulate::run(a),
+        Command::Serve(a) => cmd::serve::run(a),
+        Command::Token(a) => cmd::token::run(a),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(e) => {
+            eprintln!("firebreak: error: {e:#}");
+            Exit::Error.into()
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Findings: what a capability reports. Every finding has a stable id.
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// How sure a rule is that a match is a real secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Confidence {
+    /// Generic patterns, gated by entropy.
+    Low,
+    /// Context-dependent patterns.
+    #[default]
+    Medium,
+    /// Vendor formats with fixed prefixes or checksums.
+    High,
+}
+
+/// Severity of a finding (Sigma's levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// Informational.
+    Informational,
+    /// Low.
+    Low,
+    /// Medium.
+    #[default]
+    Medium,
+    /// High.
+    High,
+    /// Critical.
+    Critical,
+}
+
+/// A stable id: SHA-256 over the parts, separated by NUL, first 16 hex chars.
+pub fn stable_id(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(&h.finalize()[..8])
+}
+
+/// A secret found in plain text by the scanner (and reused by census and report).
+///
+/// It never holds the secret itself: only its redacted form and fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretFinding {
+    /// Stable id: hash of rule, fingerprint, path, line.
+    pub id: String,
+    /// Rule id, e.g. `aws.access_key_id`.
+    pub rule_id: String,
+    /// Human rule name.
+    pub rule_name: String,
+    /// Where: a file path, `-` for stdin, `outer.tar.gz!inner/file` inside archives.
+    pub path: String,
+    /// 1-based line.
+    pub line: u64,
+    /// 1-based column (in bytes).
+    pub column: u64,
+    /// A few leading characters, then `…`.
+    pub redacted: String,
+    /// SHA-256 hex of the secret.
+    pub fingerprint: String,
+    /// Git commit that first introduced the secret, for `--git` scans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    /// The rule's confidence.
+    pub confidence: Confidence,
+}
+
+impl SecretFinding {
+    /// Computes the stable id from the identifying fields.
+    pub fn compute_id(rule_id: &str, fingerprint: &str, path: &str, line: u64) -> String {
+        stable_id(&[rule_id, fingerprint, path, &line.to_string()])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stable_id_is_stable_and_separates_parts() {
+        assert_eq!(stable_id(&["a", "b"]), stable_id(&["a", "b"]));
+        assert_ne!(stable_id(&["ab", ""]), stable_id(&["a", "b"]));
+        assert_eq!(stable_id(&["x"]).len(), 16);
+    }
+}

@@ -1,0 +1,20 @@
+//! Shared model for every firebreak capability.
+//!
+//! Everything a user reads or writes passes through the types here: time
+//! windows ([`window::TimeWindow`]), secrets that must never be printed whole
+//! ([`secret::SecretString`], [`secret::fingerprint`], [`secret::redact`]),
+//! findings ([`finding`]), the process exit codes shared by every subcommand
+//! ([`exit::Exit`]) and output conventions ([`output`]).
+
+#![warn(missing_docs)]
+
+pub mod exit;
+pub mod finding;
+pub mod output;
+pub mod secret;
+pub mod window;
+
+pub use exit::Exit;
+pub use finding::{Confidence, Level, SecretFinding};
+pub use secret::{fingerprint, redact, SecretString};
+pub use window::TimeWindow;

@@ -1,0 +1,3 @@
+//! Inventory of secrets stored in CI providers: snapshots, diff, verify.
+
+#![warn(missing_docs)]

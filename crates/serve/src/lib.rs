@@ -1,0 +1,3 @@
+//! Upload-token service: per-provider expiring tokens, publishing, OIDC trusted publishing.
+
+#![warn(missing_docs)]

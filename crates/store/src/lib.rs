@@ -1,0 +1,3 @@
+//! The embedded SQLite store: snapshots, journals, migrations.
+
+#![warn(missing_docs)]
