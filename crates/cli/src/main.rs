@@ -36,8 +36,12 @@ enum Command {
     Simulate(cmd::simulate::Args),
     /// Run the upload-token service.
     Serve(cmd::serve::Args),
+    /// Rotate secrets: plan, run, status, resume, rollback (a durable, resumable state machine).
+    Rotate(cmd::rotate::Args),
     /// Issue, list and revoke upload tokens on a running `firebreak serve`.
     Token(cmd::token::Args),
+    /// Census the artifacts published in an exposure window and check them for known-bad files.
+    Census(cmd::census::Args),
 }
 
 fn init_tracing(level: &str) {
@@ -58,7 +62,9 @@ fn main() -> ExitCode {
         Command::Inventory(a) => cmd::inventory::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Rotate(a) => cmd::rotate::run(a),
         Command::Token(a) => cmd::token::run(a),
+        Command::Census(a) => cmd::census::run(a),
     };
     match result {
         Ok(exit) => exit.into(),

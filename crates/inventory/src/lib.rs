@@ -1,3 +1,1056 @@
 //! Inventory of secrets stored in CI providers: snapshots, diff, verify.
+//!
+//! [`collect_circleci`], [`collect_github`] and [`collect_gitlab`] list every stored
+//! secret (metadata only) of an organisation with the provider clients, concurrently,
+//! recording per-scope errors instead of stopping. [`diff`] compares two snapshots;
+//! [`verify`] says, secret by secret, whether it was rotated after a time.
 
 #![warn(missing_docs)]
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use firebreak_providers::http::StatsSnapshot;
+use firebreak_providers::{circleci, github, gitlab, Flags, Item, ItemError, Kind, Listing, Provider};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+/// The outcome of one inventory run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResult {
+    /// Provider.
+    pub provider: Provider,
+    /// Organisation / group.
+    pub org: String,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Items, sorted by identity.
+    pub items: Vec<Item>,
+    /// Per-scope errors.
+    pub errors: Vec<ItemError>,
+    /// HTTP counters.
+    pub stats: StatsSnapshot,
+    /// Projects / repositories inventoried.
+    pub projects: usize,
+}
+
+#[derive(Default)]
+struct Acc {
+    items: Vec<Item>,
+    errors: Vec<ItemError>,
+}
+
+type Shared = Arc<Mutex<Acc>>;
+
+fn take<T>(acc: &Shared, p: Provider, scope: &str, l: Listing<T>) -> Vec<T> {
+    if let Some(e) = &l.error {
+        acc.lock()
+            .expect("acc")
+            .errors
+            .push(ItemError::from_http(p, scope, e));
+    }
+    l.items
+}
+
+fn push(acc: &Shared, it: Item) {
+    acc.lock().expect("acc").items.push(it);
+}
+
+/// Runs `f` over `inputs` with at most `limit` tasks in flight.
+async fn for_each_limited<I, F, Fut>(inputs: Vec<I>, limit: usize, f: F)
+where
+    I: Send + 'static,
+    F: Fn(I) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut set = tokio::task::JoinSet::new();
+    for i in inputs {
+        while set.len() >= limit.max(1) {
+            let _ = set.join_next().await;
+        }
+        set.spawn(f(i));
+    }
+    while set.join_next().await.is_some() {}
+}
+
+fn finish(
+    provider: Provider,
+    org: &str,
+    started: DateTime<Utc>,
+    acc: Shared,
+    stats: StatsSnapshot,
+    projects: usize,
+) -> RunResult {
+    let mut a = std::mem::take(&mut *acc.lock().expect("acc"));
+    a.items.sort_by_key(|i| i.identity());
+    a.items.dedup_by_key(|i| i.identity());
+    a.errors
+        .sort_by(|x, y| (&x.scope, &x.request).cmp(&(&y.scope, &y.request)));
+    RunResult {
+        provider,
+        org: org.to_string(),
+        started_at: started,
+        finished_at: Utc::now(),
+        items: a.items,
+        errors: a.errors,
+        stats,
+        projects,
+    }
+}
+
+fn item(
+    p: Provider,
+    kind: Kind,
+    scope: &str,
+    name: &str,
+    c: Option<DateTime<Utc>>,
+    u: Option<DateTime<Utc>>,
+    flags: Flags,
+) -> Item {
+    Item {
+        provider: p,
+        kind,
+        scope: scope.to_string(),
+        name: name.to_string(),
+        created_at: c,
+        updated_at: u,
+        flags,
+    }
+}
+
+/// Inventories a CircleCI organisation: `org` is `org` or `vcs/org` (default vcs `gh`).
+/// `projects` (slugs) replaces the project listing when given (`--projects-file`).
+/// `tasks` bounds the projects processed at once (the HTTP layer also limits requests).
+pub async fn collect_circleci(
+    client: &circleci::Client,
+    org: &str,
+    projects: Option<Vec<String>>,
+    tasks: usize,
+) -> RunResult {
+    const P: Provider = Provider::Circleci;
+    let started = Utc::now();
+    let acc: Shared = Arc::default();
+    let owner_slug = if org.contains('/') {
+        org.to_string()
+    } else {
+        format!("gh/{org}")
+    };
+    let projects = match projects {
+        Some(p) => p,
+        None => match client.list_projects(org).await {
+            Ok(p) => p,
+            Err(e) => {
+                acc.lock()
+                    .expect("acc")
+                    .errors
+                    .push(ItemError::from_http(P, org, &e));
+                Vec::new()
+            }
+        },
+    };
+    let n = projects.len();
+    // contexts (organisation level)
+    let ctx = client
+        .list_contexts(&circleci::Owner::Slug(owner_slug.clone()))
+        .await;
+    let contexts = take(&acc, P, &owner_slug, ctx);
+    {
+        let client = client.clone();
+        let acc = acc.clone();
+        for_each_limited(contexts, tasks, move |c| {
+            let client = client.clone();
+            let acc = acc.clone();
+            async move {
+                let vars = client.list_context_vars(&c.id).await;
+                for v in take(&acc, P, &c.name, vars) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::ContextVar,
+                            &c.name,
+                            &v.variable,
+                            v.created_at,
+                            v.updated_at,
+                            Flags::default(),
+                        ),
+                    );
+                }
+            }
+        })
+        .await;
+    }
+    {
+        let client = client.clone();
+        let acc = acc.clone();
+        for_each_limited(projects, tasks, move |slug| {
+            let client = client.clone();
+            let acc = acc.clone();
+            async move {
+                let (env, keys, ssh) = tokio::join!(
+                    client.list_env_vars(&slug),
+                    client.list_checkout_keys(&slug),
+                    client.list_ssh_keys(&slug)
+                );
+                for v in take(&acc, P, &slug, env) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::EnvVar,
+                            &slug,
+                            &v.name,
+                            v.created_at,
+                            None,
+                            Flags::default(),
+                        ),
+                    );
+                }
+                for k in take(&acc, P, &slug, keys) {
+                    let flags = Flags {
+                        detail: Some(format!(
+                            "{}{}",
+                            k.key_type,
+                            if k.preferred { ", preferred" } else { "" }
+                        )),
+                        ..Default::default()
+                    };
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::CheckoutKey,
+                            &slug,
+                            &k.fingerprint,
+                            k.created_at,
+                            None,
+                            flags,
+                        ),
+                    );
+                }
+                match ssh {
+                    Ok(keys) => {
+                        for k in keys {
+                            let flags = Flags {
+                                detail: (!k.hostname.is_empty()).then(|| format!("host {}", k.hostname)),
+                                ..Default::default()
+                            };
+                            push(
+                                &acc,
+                                item(P, Kind::SshKey, &slug, &k.fingerprint, None, None, flags),
+                            );
+                        }
+                    }
+                    Err(e) => acc
+                        .lock()
+                        .expect("acc")
+                        .errors
+                        .push(ItemError::from_http(P, &slug, &e)),
+                }
+            }
+        })
+        .await;
+    }
+    finish(P, org, started, acc, client.http().stats(), n)
+}
+
+/// Inventories a GitHub organisation: organisation Actions and Dependabot secrets, and per
+/// repository Actions secrets, environment secrets, Dependabot secrets and deploy keys.
+/// `repos` (`owner/name`) replaces the repository listing when given.
+pub async fn collect_github(
+    client: &github::Client,
+    org: &str,
+    repos: Option<Vec<String>>,
+    tasks: usize,
+) -> RunResult {
+    const P: Provider = Provider::Github;
+    let started = Utc::now();
+    let acc: Shared = Arc::default();
+    let repos = match repos {
+        Some(r) => r,
+        None => {
+            let l = client.list_org_repos(org).await;
+            take(&acc, P, org, l).into_iter().map(|r| r.full_name).collect()
+        }
+    };
+    let n = repos.len();
+    for (scope, kind) in [
+        (github::SecretScope::Org(org.to_string()), Kind::OrgSecret),
+        (
+            github::SecretScope::DependabotOrg(org.to_string()),
+            Kind::DependabotSecret,
+        ),
+    ] {
+        let l = client.list_secrets(&scope).await;
+        for s in take(&acc, P, org, l) {
+            let flags = Flags {
+                visibility: s.visibility.clone(),
+                ..Default::default()
+            };
+            push(
+                &acc,
+                item(P, kind, org, &s.name, s.created_at, s.updated_at, flags),
+            );
+        }
+    }
+    {
+        let client = client.clone();
+        let acc = acc.clone();
+        for_each_limited(repos, tasks, move |repo| {
+            let client = client.clone();
+            let acc = acc.clone();
+            async move {
+                let rs = github::SecretScope::Repo(repo.clone());
+                let ds = github::SecretScope::DependabotRepo(repo.clone());
+                let (secrets, envs, dep, keys) = tokio::join!(
+                    client.list_secrets(&rs),
+                    client.list_environments(&repo),
+                    client.list_secrets(&ds),
+                    client.list_deploy_keys(&repo)
+                );
+                for s in take(&acc, P, &repo, secrets) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::ActionsSecret,
+                            &repo,
+                            &s.name,
+                            s.created_at,
+                            s.updated_at,
+                            Flags::default(),
+                        ),
+                    );
+                }
+                for s in take(&acc, P, &repo, dep) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::DependabotSecret,
+                            &repo,
+                            &s.name,
+                            s.created_at,
+                            s.updated_at,
+                            Flags::default(),
+                        ),
+                    );
+                }
+                for k in take(&acc, P, &repo, keys) {
+                    let flags = Flags {
+                        detail: Some(format!(
+                            "id {}{}",
+                            k.id,
+                            if k.read_only {
+                                ", read-only"
+                            } else {
+                                ", read-write"
+                            }
+                        )),
+                        ..Default::default()
+                    };
+                    push(
+                        &acc,
+                        item(P, Kind::DeployKey, &repo, &k.title, k.created_at, None, flags),
+                    );
+                }
+                for env in take(&acc, P, &repo, envs) {
+                    let scope = format!("{repo}:{env}");
+                    let l = client
+                        .list_secrets(&github::SecretScope::Environment {
+                            repo: repo.clone(),
+                            environment: env.clone(),
+                        })
+                        .await;
+                    for s in take(&acc, P, &scope, l) {
+                        push(
+                            &acc,
+                            item(
+                                P,
+                                Kind::EnvironmentSecret,
+                                &scope,
+                                &s.name,
+                                s.created_at,
+                                s.updated_at,
+                                Flags::default(),
+                            ),
+                        );
+                    }
+                }
+            }
+        })
+        .await;
+    }
+    finish(P, org, started, acc, client.http().stats(), n)
+}
+
+fn gl_flags(v: &gitlab::Variable) -> Flags {
+    Flags {
+        protected: v.protected,
+        masked: v.masked,
+        environment_scope: v.environment_scope.clone(),
+        detail: v.variable_type.clone().filter(|t| t != "env_var"),
+        ..Default::default()
+    }
+}
+
+/// Inventories GitLab: with `group`, the group's and its subgroups' variables and the
+/// variables of every project in them; without, every project the token can see.
+/// `projects` (ids or paths) replaces the project listing; `instance` adds the instance
+/// (admin) variables. GitLab gives no timestamps for variables.
+pub async fn collect_gitlab(
+    client: &gitlab::Client,
+    group: Option<&str>,
+    projects: Option<Vec<String>>,
+    instance: bool,
+    tasks: usize,
+) -> RunResult {
+    const P: Provider = Provider::Gitlab;
+    let started = Utc::now();
+    let acc: Shared = Arc::default();
+    let org = group.unwrap_or("*");
+    if let Some(g) = group {
+        let l = client.list_groups(g).await;
+        let groups = take(&acc, P, g, l);
+        let client2 = client.clone();
+        let acc2 = acc.clone();
+        for_each_limited(groups, tasks, move |gr| {
+            let client = client2.clone();
+            let acc = acc2.clone();
+            async move {
+                let l = client
+                    .list_variables(&gitlab::VarScope::Group(gr.id.to_string()))
+                    .await;
+                for v in take(&acc, P, &gr.full_path, l) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::GroupVariable,
+                            &gr.full_path,
+                            &v.key,
+                            None,
+                            None,
+                            gl_flags(&v),
+                        ),
+                    );
+                }
+            }
+        })
+        .await;
+    }
+    if instance {
+        let l = client.list_variables(&gitlab::VarScope::Instance).await;
+        for v in take(&acc, P, "instance", l) {
+            push(
+                &acc,
+                item(
+                    P,
+                    Kind::InstanceVariable,
+                    "instance",
+                    &v.key,
+                    None,
+                    None,
+                    gl_flags(&v),
+                ),
+            );
+        }
+    }
+    let projects: Vec<(String, String)> = match projects {
+        Some(p) => p.into_iter().map(|x| (x.clone(), x)).collect(),
+        None => {
+            let l = client.list_projects(group).await;
+            take(&acc, P, org, l)
+                .into_iter()
+                .map(|p| (p.id.to_string(), p.path_with_namespace))
+                .collect()
+        }
+    };
+    let n = projects.len();
+    {
+        let client = client.clone();
+        let acc = acc.clone();
+        for_each_limited(projects, tasks, move |(id, path)| {
+            let client = client.clone();
+            let acc = acc.clone();
+            async move {
+                let l = client.list_variables(&gitlab::VarScope::Project(id)).await;
+                for v in take(&acc, P, &path, l) {
+                    push(
+                        &acc,
+                        item(P, Kind::ProjectVariable, &path, &v.key, None, None, gl_flags(&v)),
+                    );
+                }
+            }
+        })
+        .await;
+    }
+    finish(P, org, started, acc, client.http().stats(), n)
+}
+
+// ------------------------------------------------------------------ identity helpers
+
+/// The identity used by diff and verify: `provider/kind/scope/name`, plus `@env` for a
+/// GitLab variable limited to one environment scope (keys may repeat across scopes).
+pub fn item_key(i: &Item) -> String {
+    match i.flags.environment_scope.as_deref() {
+        Some(e) if e != "*" => format!("{}@{e}", i.identity()),
+        _ => i.identity(),
+    }
+}
+
+// ------------------------------------------------------------------ diff
+
+/// What changed between two snapshots.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Diff {
+    /// In B, not in A.
+    pub added: Vec<Item>,
+    /// In A, not in B.
+    pub removed: Vec<Item>,
+    /// In both, with a different last-write time or flags: `(a, b)`.
+    pub changed: Vec<(Item, Item)>,
+}
+
+impl Diff {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+}
+
+/// Compares snapshot items `a` (older) with `b` (newer).
+pub fn diff(a: &[Item], b: &[Item]) -> Diff {
+    let ma: BTreeMap<String, &Item> = a.iter().map(|i| (item_key(i), i)).collect();
+    let mb: BTreeMap<String, &Item> = b.iter().map(|i| (item_key(i), i)).collect();
+    let mut d = Diff::default();
+    for (k, ia) in &ma {
+        match mb.get(k) {
+            None => d.removed.push((*ia).clone()),
+            Some(ib) => {
+                if ia.last_written() != ib.last_written()
+                    || ia.created_at != ib.created_at
+                    || ia.flags != ib.flags
+                {
+                    d.changed.push(((*ia).clone(), (*ib).clone()));
+                }
+            }
+        }
+    }
+    for (k, ib) in &mb {
+        if !ma.contains_key(k) {
+            d.added.push((*ib).clone());
+        }
+    }
+    d
+}
+
+// ------------------------------------------------------------------ verify
+
+/// Verdict for one secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Last written at or after the time.
+    Rotated,
+    /// Last written before the time.
+    NotRotated,
+    /// No timestamp from the provider and no rotation record.
+    Unknown,
+}
+
+impl Verdict {
+    /// Text shown in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Verdict::Rotated => "rotated",
+            Verdict::NotRotated => "NOT rotated",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// One line of a verification.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VerifyRow {
+    /// The secret.
+    pub item: Item,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// The time the verdict rests on.
+    pub last_written: Option<DateTime<Utc>>,
+    /// Where that time comes from: `updated_at`, `created_at`, `rotation_record` or `none`.
+    pub evidence: String,
+    /// True when the secret still exists in a provider marked as retired.
+    pub retired_provider: bool,
+}
+
+/// Summary counts of a verification.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct VerifySummary {
+    /// Rotated.
+    pub rotated: usize,
+    /// NOT rotated.
+    pub not_rotated: usize,
+    /// Unknown.
+    pub unknown: usize,
+    /// Still stored in a retired provider.
+    pub in_retired_provider: usize,
+}
+
+/// Verifies each item against `rotated_after`. `rotation` gives firebreak's own latest
+/// rotation record for an identity (used when the provider gives no timestamp, or when
+/// the record is newer). `retired` lists providers the team has retired: any secret
+/// still stored there is flagged.
+pub fn verify(
+    items: &[Item],
+    rotated_after: DateTime<Utc>,
+    rotation: impl Fn(&Item) -> Option<DateTime<Utc>>,
+    retired: &[Provider],
+) -> (Vec<VerifyRow>, VerifySummary) {
+    let mut rows = Vec::with_capacity(items.len());
+    let mut sum = VerifySummary::default();
+    for it in items {
+        let (mut t, mut ev) = match (it.updated_at, it.created_at) {
+            (Some(u), Some(c)) if u >= c => (Some(u), "updated_at"),
+            (Some(u), None) => (Some(u), "updated_at"),
+            (_, Some(c)) => (Some(c), "created_at"),
+            (None, None) => (None, "none"),
+        };
+        if let Some(r) = rotation(it) {
+            if t.is_none_or(|x| r > x) {
+                t = Some(r);
+                ev = "rotation_record";
+            }
+        }
+        let verdict = match t {
+            Some(x) if x >= rotated_after => Verdict::Rotated,
+            Some(_) => Verdict::NotRotated,
+            None => Verdict::Unknown,
+        };
+        match verdict {
+            Verdict::Rotated => sum.rotated += 1,
+            Verdict::NotRotated => sum.not_rotated += 1,
+            Verdict::Unknown => sum.unknown += 1,
+        }
+        let retired_provider = retired.contains(&it.provider);
+        if retired_provider {
+            sum.in_retired_provider += 1;
+        }
+        rows.push(VerifyRow {
+            item: it.clone(),
+            verdict,
+            last_written: t,
+            evidence: ev.to_string(),
+            retired_provider,
+        });
+    }
+    (rows, sum)
+}
+
+// ------------------------------------------------------------------ output
+
+/// Output formats of the inventory subcommands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutFormat {
+    /// Aligned text table.
+    Table,
+    /// JSON Lines.
+    Json,
+    /// CSV with a header.
+    Csv,
+}
+
+fn t(x: Option<DateTime<Utc>>) -> String {
+    x.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true))
+        .unwrap_or_else(|| "-".into())
+}
+
+fn table(w: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |w: &mut dyn Write, cells: &[String]| -> std::io::Result<()> {
+        let mut s = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(c);
+            } else {
+                s.push_str(c);
+                s.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            }
+        }
+        writeln!(w, "{}", s.trim_end())
+    };
+    line(w, &header.iter().map(|h| h.to_string()).collect::<Vec<_>>())?;
+    for r in rows {
+        line(w, r)?;
+    }
+    Ok(())
+}
+
+fn flags_text(f: &Flags) -> String {
+    let mut v = Vec::new();
+    if let Some(x) = &f.visibility {
+        v.push(format!("visibility={x}"));
+    }
+    if let Some(x) = f.protected {
+        v.push(format!("protected={x}"));
+    }
+    if let Some(x) = f.masked {
+        v.push(format!("masked={x}"));
+    }
+    if let Some(x) = &f.environment_scope {
+        v.push(format!("environment_scope={x}"));
+    }
+    if let Some(x) = &f.detail {
+        v.push(x.clone());
+    }
+    v.join(" ")
+}
+
+/// Writes an inventory (items and per-scope errors).
+///
+/// JSON Lines: one `{"record":"item", provider, kind, scope, name, created_at, updated_at,
+/// flags}` per secret, then one `{"record":"error", provider, scope, request, status,
+/// message}` per error. CSV: items only (`provider,kind,scope,name,created_at,updated_at,flags`).
+/// Table: `KIND SCOPE NAME CREATED UPDATED`, errors listed after it.
+pub fn write_inventory(
+    w: &mut dyn Write,
+    items: &[Item],
+    errors: &[ItemError],
+    f: OutFormat,
+) -> std::io::Result<()> {
+    match f {
+        OutFormat::Json => {
+            for i in items {
+                let mut v = serde_json::to_value(i)?;
+                v["record"] = "item".into();
+                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+            }
+            for e in errors {
+                let mut v = serde_json::to_value(e)?;
+                v["record"] = "error".into();
+                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+            }
+        }
+        OutFormat::Csv => {
+            let mut c = csv::Writer::from_writer(w);
+            c.write_record([
+                "provider",
+                "kind",
+                "scope",
+                "name",
+                "created_at",
+                "updated_at",
+                "flags",
+            ])?;
+            for i in items {
+                c.write_record([
+                    i.provider.as_str(),
+                    i.kind.as_str(),
+                    &i.scope,
+                    &i.name,
+                    &t(i.created_at),
+                    &t(i.updated_at),
+                    &flags_text(&i.flags),
+                ])?;
+            }
+            c.flush()?;
+        }
+        OutFormat::Table => {
+            let rows: Vec<Vec<String>> = items
+                .iter()
+                .map(|i| {
+                    vec![
+                        i.kind.to_string(),
+                        i.scope.clone(),
+                        i.name.clone(),
+                        t(i.created_at),
+                        t(i.updated_at),
+                    ]
+                })
+                .collect();
+            table(w, &["KIND", "SCOPE", "NAME", "CREATED", "UPDATED"], &rows)?;
+            if !errors.is_empty() {
+                writeln!(w, "\n{} error(s):", errors.len())?;
+                for e in errors {
+                    writeln!(w, "  {}: {}", e.scope, e.message)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a diff. JSON Lines: `{"change":"added"|"removed"|"changed", ...item, "before": {...}}`.
+pub fn write_diff(w: &mut dyn Write, d: &Diff, f: OutFormat) -> std::io::Result<()> {
+    let mut rows: Vec<(&str, &Item, Option<&Item>)> = Vec::new();
+    rows.extend(d.added.iter().map(|i| ("added", i, None)));
+    rows.extend(d.removed.iter().map(|i| ("removed", i, None)));
+    rows.extend(d.changed.iter().map(|(a, b)| ("changed", b, Some(a))));
+    match f {
+        OutFormat::Json => {
+            for (c, i, before) in rows {
+                let mut v = serde_json::to_value(i)?;
+                v["change"] = c.into();
+                if let Some(b) = before {
+                    v["before"] = serde_json::json!({"created_at": b.created_at, "updated_at": b.updated_at, "flags": b.flags});
+                }
+                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+            }
+        }
+        OutFormat::Csv => {
+            let mut c = csv::Writer::from_writer(w);
+            c.write_record([
+                "change",
+                "provider",
+                "kind",
+                "scope",
+                "name",
+                "updated_before",
+                "updated_after",
+            ])?;
+            for (ch, i, before) in rows {
+                c.write_record([
+                    ch,
+                    i.provider.as_str(),
+                    i.kind.as_str(),
+                    &i.scope,
+                    &i.name,
+                    &t(before.and_then(Item::last_written)),
+                    &t(i.last_written()),
+                ])?;
+            }
+            c.flush()?;
+        }
+        OutFormat::Table => {
+            let rows: Vec<Vec<String>> = rows
+                .into_iter()
+                .map(|(c, i, b)| {
+                    vec![
+                        c.to_string(),
+                        i.kind.to_string(),
+                        i.scope.clone(),
+                        i.name.clone(),
+                        t(b.and_then(Item::last_written)),
+                        t(i.last_written()),
+                    ]
+                })
+                .collect();
+            table(w, &["CHANGE", "KIND", "SCOPE", "NAME", "BEFORE", "AFTER"], &rows)?;
+            writeln!(
+                w,
+                "\n{} added, {} removed, {} changed",
+                d.added.len(),
+                d.removed.len(),
+                d.changed.len()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes a verification. JSON Lines: `{...item, "verdict", "last_written", "evidence",
+/// "retired_provider"}`.
+pub fn write_verify(
+    w: &mut dyn Write,
+    rows: &[VerifyRow],
+    sum: &VerifySummary,
+    f: OutFormat,
+) -> std::io::Result<()> {
+    match f {
+        OutFormat::Json => {
+            for r in rows {
+                let mut v = serde_json::to_value(&r.item)?;
+                v["verdict"] = serde_json::to_value(r.verdict)?;
+                v["last_written"] = serde_json::to_value(r.last_written)?;
+                v["evidence"] = r.evidence.clone().into();
+                v["retired_provider"] = r.retired_provider.into();
+                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+            }
+        }
+        OutFormat::Csv => {
+            let mut c = csv::Writer::from_writer(w);
+            c.write_record([
+                "verdict",
+                "provider",
+                "kind",
+                "scope",
+                "name",
+                "last_written",
+                "evidence",
+                "retired_provider",
+            ])?;
+            for r in rows {
+                c.write_record([
+                    r.verdict.label(),
+                    r.item.provider.as_str(),
+                    r.item.kind.as_str(),
+                    &r.item.scope,
+                    &r.item.name,
+                    &t(r.last_written),
+                    &r.evidence,
+                    if r.retired_provider { "true" } else { "false" },
+                ])?;
+            }
+            c.flush()?;
+        }
+        OutFormat::Table => {
+            let rows: Vec<Vec<String>> = rows
+                .iter()
+                .map(|r| {
+                    let mut v = r.verdict.label().to_string();
+                    if r.retired_provider {
+                        v.push_str(" (retired provider)");
+                    }
+                    vec![
+                        v,
+                        format!("{}/{}", r.item.provider, r.item.kind),
+                        r.item.scope.clone(),
+                        r.item.name.clone(),
+                        t(r.last_written),
+                        r.evidence.clone(),
+                    ]
+                })
+                .collect();
+            table(
+                w,
+                &["STATUS", "KIND", "SCOPE", "NAME", "LAST WRITTEN", "EVIDENCE"],
+                &rows,
+            )?;
+            writeln!(
+                w,
+                "\n{} rotated, {} NOT rotated, {} unknown, {} still in a retired provider",
+                sum.rotated, sum.not_rotated, sum.unknown, sum.in_retired_provider
+            )?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Option<DateTime<Utc>> {
+        Some(DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc))
+    }
+
+    fn it(p: Provider, k: Kind, name: &str, c: Option<DateTime<Utc>>, u: Option<DateTime<Utc>>) -> Item {
+        item(p, k, "scope", name, c, u, Flags::default())
+    }
+
+    #[test]
+    fn diff_added_removed_changed() {
+        let a = vec![
+            it(
+                Provider::Github,
+                Kind::ActionsSecret,
+                "A",
+                at("2022-01-01T00:00:00Z"),
+                at("2022-01-01T00:00:00Z"),
+            ),
+            it(
+                Provider::Github,
+                Kind::ActionsSecret,
+                "B",
+                at("2022-01-01T00:00:00Z"),
+                at("2022-01-01T00:00:00Z"),
+            ),
+            it(Provider::Github, Kind::ActionsSecret, "C", None, None),
+        ];
+        let mut b = a.clone();
+        b.remove(2);
+        b[1].updated_at = at("2023-01-05T00:00:00Z");
+        b.push(it(Provider::Github, Kind::ActionsSecret, "D", None, None));
+        let d = diff(&a, &b);
+        assert_eq!(d.added.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(), ["D"]);
+        assert_eq!(
+            d.removed.iter().map(|i| i.name.as_str()).collect::<Vec<_>>(),
+            ["C"]
+        );
+        assert_eq!(d.changed.len(), 1);
+        assert_eq!(d.changed[0].1.name, "B");
+        assert!(diff(&a, &a).is_empty());
+    }
+
+    #[test]
+    fn verify_verdicts() {
+        let cut = at("2023-01-04T00:00:00Z").unwrap();
+        let items = vec![
+            it(
+                Provider::Github,
+                Kind::ActionsSecret,
+                "new",
+                at("2020-01-01T00:00:00Z"),
+                at("2023-01-05T00:00:00Z"),
+            ),
+            it(
+                Provider::Github,
+                Kind::ActionsSecret,
+                "old",
+                at("2020-01-01T00:00:00Z"),
+                at("2022-12-01T00:00:00Z"),
+            ),
+            it(
+                Provider::Circleci,
+                Kind::EnvVar,
+                "cc",
+                at("2023-01-04T00:00:00Z"),
+                None,
+            ),
+            it(Provider::Gitlab, Kind::ProjectVariable, "nots", None, None),
+            it(Provider::Gitlab, Kind::ProjectVariable, "recorded", None, None),
+        ];
+        let (rows, sum) = verify(
+            &items,
+            cut,
+            |i| (i.name == "recorded").then(|| at("2023-01-06T00:00:00Z").unwrap()),
+            &[Provider::Circleci],
+        );
+        let v: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
+        assert_eq!(
+            v,
+            [
+                Verdict::Rotated,
+                Verdict::NotRotated,
+                Verdict::Rotated,
+                Verdict::Unknown,
+                Verdict::Rotated
+            ]
+        );
+        assert_eq!(rows[4].evidence, "rotation_record");
+        assert_eq!(rows[2].evidence, "created_at");
+        assert!(rows[2].retired_provider);
+        assert_eq!(sum.not_rotated, 1);
+        assert_eq!(sum.unknown, 1);
+        assert_eq!(sum.in_retired_provider, 1);
+    }
+
+    #[test]
+    fn outputs_render() {
+        let items = vec![it(
+            Provider::Github,
+            Kind::ActionsSecret,
+            "A",
+            at("2022-01-01T00:00:00Z"),
+            None,
+        )];
+        for f in [OutFormat::Table, OutFormat::Json, OutFormat::Csv] {
+            let mut out = Vec::new();
+            write_inventory(&mut out, &items, &[], f).unwrap();
+            let s = String::from_utf8(out).unwrap();
+            assert!(
+                s.contains("actions_secret") && s.contains("2022-01-01T00:00:00Z"),
+                "{s}"
+            );
+        }
+    }
+}

@@ -3,11 +3,20 @@
 //! Rules are data ([`rules`]): YAML files embedded in the binary as the built-in
 //! pack, plus user files. A [`rules::RuleSet`] compiles them into a keyword
 //! prefilter (Aho-Corasick) and per-rule regexes, and finds secrets in byte
-//! slices; the input side (files, stdin, archives, git history) feeds it.
+//! slices. The [`Scanner`] feeds it files, directories, stdin, any stream
+//! ([`Scanner::scan_reader`]), archives ([`archive`], a reusable bounded
+//! walker) and git history ([`git`]); [`output`] renders the results and
+//! [`baseline`] suppresses known findings.
 
 #![warn(missing_docs)]
 
+pub mod archive;
+pub mod baseline;
 pub mod entropy;
+pub mod git;
+pub mod output;
 pub mod rules;
+pub mod scanner;
 
 pub use rules::{RawMatch, RuleDef, RuleError, RuleSet};
+pub use scanner::{ScanIssue, ScanOptions, ScanReport, Scanner, Summary};

@@ -15,6 +15,12 @@
 //!     negative_examples: ['AKIAEXAMPLE']          # none may match
 //! ```
 //!
+//! Matching is windowed ([`RuleSet::find_in`]): a rule's regex runs only on
+//! the line(s) around a hit of one of its keywords, so a keyword must occur on
+//! the secret's line (or within [`MULTILINE_BACK`]/[`MULTILINE_SPAN`] bytes for
+//! rules whose pattern can match a line feed). Other optional fields:
+//! `description`, `allow_placeholders`, `references`, `tags`.
+//!
 //! The secret is the capture group named `secret` when the pattern has one,
 //! otherwise group 1 when there is one, otherwise the whole match. Matches
 //! whose secret is an obvious placeholder ([`crate::entropy::is_placeholder`])
@@ -175,6 +181,51 @@ pub struct CompiledRule {
     pub origin: String,
     regex: Regex,
     secret_group: Option<usize>,
+    /// True when the pattern can match a line feed (then its search window spans lines).
+    multiline: bool,
+}
+
+impl CompiledRule {
+    /// True when the rule's pattern can match across a line feed, so its search
+    /// window around a keyword hit spans several lines (see [`RuleSet::find_in`]).
+    pub fn is_multiline(&self) -> bool {
+        self.multiline
+    }
+}
+
+/// Bytes before a keyword hit that a multi-line rule's window also covers.
+pub const MULTILINE_BACK: usize = 512;
+/// Bytes after a keyword hit that a multi-line rule's window also covers
+/// (large enough for a 4096-bit PEM or OpenSSH private key).
+pub const MULTILINE_SPAN: usize = 8 * 1024;
+
+/// True when a pattern can match `\n` (any class or literal containing it).
+/// Unparseable patterns count as multi-line (the safe side).
+fn pattern_can_match_newline(pattern: &str) -> bool {
+    use regex_syntax::hir::{Class, Hir, HirKind};
+    fn walk(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Empty | HirKind::Look(_) => false,
+            HirKind::Literal(l) => l.0.contains(&b'\n'),
+            HirKind::Class(Class::Unicode(c)) => {
+                c.ranges().iter().any(|r| r.start() <= '\n' && '\n' <= r.end())
+            }
+            HirKind::Class(Class::Bytes(c)) => {
+                c.ranges().iter().any(|r| r.start() <= b'\n' && b'\n' <= r.end())
+            }
+            HirKind::Repetition(r) => walk(&r.sub),
+            HirKind::Capture(c) => walk(&c.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(walk),
+        }
+    }
+    match regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+    {
+        Ok(h) => walk(&h),
+        Err(_) => true,
+    }
 }
 
 /// A match before it becomes a finding: which rule, and the byte span of the secret.
@@ -230,11 +281,13 @@ impl RuleSet {
                 None if regex.captures_len() > 1 => Some(1),
                 None => None,
             };
+            let multiline = pattern_can_match_newline(&def.pattern);
             rules.push(CompiledRule {
                 def,
                 origin,
                 regex,
                 secret_group,
+                multiline,
             });
         }
         let mut keywords: Vec<String> = Vec::new();
@@ -303,8 +356,14 @@ impl RuleSet {
 
     /// Runs one rule over `hay`, appending accepted matches to `out`.
     pub fn run_rule(&self, rule: usize, hay: &[u8], out: &mut Vec<RawMatch>) {
+        self.run_rule_at(rule, hay, 0, out)
+    }
+
+    /// Runs one rule over `window`, which starts at byte `base` of the
+    /// haystack; offsets in `out` are haystack offsets.
+    fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         let r = &self.rules[rule];
-        for caps in r.regex.captures_iter(hay) {
+        for caps in r.regex.captures_iter(window) {
             let m = match r.secret_group {
                 Some(g) => match caps.get(g) {
                     Some(m) => m,
@@ -326,19 +385,102 @@ impl RuleSet {
             }
             out.push(RawMatch {
                 rule,
-                start: m.start(),
-                end: m.end(),
+                start: base + m.start(),
+                end: base + m.end(),
             });
         }
     }
 
     /// Every accepted match in `hay`, sorted by position then rule.
+    ///
+    /// Matching is windowed: the keyword automaton runs over the whole input,
+    /// and each rule's regex runs only in windows around the hits of its own
+    /// keywords — the line holding the hit for single-line rules, and from
+    /// [`MULTILINE_BACK`] bytes before to [`MULTILINE_SPAN`] bytes after the
+    /// hit (widened to whole lines) for rules whose pattern can match a line
+    /// feed. A keyword must therefore be on the secret's line (or near it for
+    /// multi-line rules). Rules without keywords run over the whole input.
+    /// The cost grows with the number of keyword hits, not with the number of
+    /// rules times the input size.
     pub fn find_in(&self, hay: &[u8]) -> Vec<RawMatch> {
+        self.find_in_range(hay, 0..hay.len())
+    }
+
+    /// Like [`RuleSet::find_in`], but only keyword hits inside `range` seed
+    /// windows (windows may extend past it into `hay`), and keyword-less rules
+    /// run over `range` widened by [`MULTILINE_SPAN`]. Used to split one big
+    /// buffer into chunks scanned in parallel; a match near a chunk edge may
+    /// be reported by both neighbours, so callers deduplicate.
+    pub fn find_in_range(&self, hay: &[u8], range: std::ops::Range<usize>) -> Vec<RawMatch> {
         let mut out = Vec::new();
-        for r in self.candidate_rules(hay) {
-            self.run_rule(r, hay, &mut out);
+        let start = range.start.min(hay.len());
+        let end = range.end.min(hay.len());
+        // Per-rule windows, appended in hit order (non-decreasing starts).
+        let mut windows: Vec<Vec<(usize, usize)>> = vec![Vec::new(); self.rules.len()];
+        let mut touched: Vec<usize> = Vec::new();
+        let mut last_line: (usize, usize, usize) = (usize::MAX, 0, 0); // (hit line start cache key, ls, le)
+        for m in self.prefilter.find_overlapping_iter(&hay[start..end]) {
+            let hs = start + m.start();
+            let he = start + m.end();
+            let (ls, le) = if last_line.0 != usize::MAX && hs >= last_line.1 && he <= last_line.2 {
+                (last_line.1, last_line.2)
+            } else {
+                let ls = line_start(hay, hs);
+                let le = line_end(hay, he);
+                last_line = (0, ls, le);
+                (ls, le)
+            };
+            let mut multi: Option<(usize, usize)> = None;
+            for &r in &self.keyword_rules[m.pattern().as_usize()] {
+                let (ws, we) = if self.rules[r].multiline {
+                    *multi.get_or_insert_with(|| {
+                        (
+                            line_start(hay, hs.saturating_sub(MULTILINE_BACK)),
+                            line_end(hay, (he + MULTILINE_SPAN).min(hay.len())),
+                        )
+                    })
+                } else {
+                    (ls, le)
+                };
+                let w = &mut windows[r];
+                match w.last_mut() {
+                    Some(last) if ws <= last.1 => last.1 = last.1.max(we),
+                    Some(_) => w.push((ws, we)),
+                    None => {
+                        touched.push(r);
+                        w.push((ws, we));
+                    }
+                }
+            }
+        }
+        for r in touched {
+            for &(ws, we) in &windows[r] {
+                self.run_rule_at(r, &hay[ws..we], ws, &mut out);
+            }
+        }
+        if !self.always.is_empty() {
+            let ws = line_start(hay, start);
+            let we = if end >= hay.len() {
+                hay.len()
+            } else {
+                line_end(hay, (end + MULTILINE_SPAN).min(hay.len()))
+            };
+            let before = out.len();
+            for &r in &self.always {
+                self.run_rule_at(r, &hay[ws..we], ws, &mut out);
+            }
+            // Matches starting past the range belong to the next chunk.
+            let mut i = before;
+            while i < out.len() {
+                if out[i].start >= end && end < hay.len() {
+                    out.swap_remove(i);
+                } else {
+                    i += 1;
+                }
+            }
         }
         out.sort_by_key(|m| (m.start, m.end, m.rule));
+        out.dedup();
         out
     }
 
@@ -381,6 +523,23 @@ impl RuleSet {
             }
         }
         failures
+    }
+}
+
+/// Offset of the first byte of the line holding `pos`.
+pub(crate) fn line_start(hay: &[u8], pos: usize) -> usize {
+    match memchr::memrchr(b'\n', &hay[..pos.min(hay.len())]) {
+        Some(i) => i + 1,
+        None => 0,
+    }
+}
+
+/// Offset just past the line holding `pos` (excluding its line feed).
+pub(crate) fn line_end(hay: &[u8], pos: usize) -> usize {
+    let pos = pos.min(hay.len());
+    match memchr::memchr(b'\n', &hay[pos..]) {
+        Some(i) => pos + i,
+        None => hay.len(),
     }
 }
 

@@ -1,3 +1,702 @@
 //! The embedded SQLite store: snapshots, journals, migrations.
+//!
+//! One file (default `$XDG_DATA_HOME/firebreak/firebreak.db`, else
+//! `~/.local/share/firebreak/firebreak.db`; `--store PATH` or `FIREBREAK_STORE` override),
+//! created with mode 0600, WAL journal, `synchronous=FULL`, foreign keys on. The schema
+//! is versioned with `PRAGMA user_version`; [`MIGRATIONS`] is append-only (later
+//! capabilities add their tables — rotation journal, incidents — as new entries).
+//!
+//! Tables (migration 1):
+//! - `snapshots(id, provider, org, started_at, finished_at, item_count, error_count, stats_json)`
+//! - `snapshot_items(snapshot_id, identity, provider, kind, scope, name, created_at, updated_at, flags_json)`
+//! - `snapshot_errors(snapshot_id, provider, scope, request, status, message)`
+//! - `rotation_records(id, identity, provider, kind, scope, name, rotated_at, source, detail)`:
+//!   written by `firebreak rotate` when it has rotated a secret; read by
+//!   `firebreak inventory verify` for secrets whose provider gives no timestamp.
+//!
+//! Times are stored as RFC 3339 UTC text (millisecond precision) so they sort as text.
+//! No secret value is ever stored here by this crate.
 
 #![warn(missing_docs)]
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use firebreak_providers::{Flags, Item, ItemError, Kind, Provider};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Environment variable overriding the store location.
+pub const STORE_ENV: &str = "FIREBREAK_STORE";
+
+/// Schema migrations, applied in order; `PRAGMA user_version` = number applied.
+/// Append only: never edit a released entry.
+pub const MIGRATIONS: &[&str] = &[
+    // 1: inventory snapshots and rotation records
+    r#"
+    CREATE TABLE snapshots (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider     TEXT NOT NULL,
+        org          TEXT NOT NULL,
+        started_at   TEXT NOT NULL,
+        finished_at  TEXT NOT NULL,
+        item_count   INTEGER NOT NULL,
+        error_count  INTEGER NOT NULL,
+        stats_json   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE snapshot_items (
+        snapshot_id  INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+        identity     TEXT NOT NULL,
+        provider     TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        created_at   TEXT,
+        updated_at   TEXT,
+        flags_json   TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX snapshot_items_by_snapshot ON snapshot_items(snapshot_id, identity);
+    CREATE TABLE snapshot_errors (
+        snapshot_id  INTEGER NOT NULL REFERENCES snapshots(id) ON DELETE CASCADE,
+        provider     TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        request      TEXT NOT NULL,
+        status       INTEGER,
+        message      TEXT NOT NULL
+    );
+    CREATE TABLE rotation_records (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        identity     TEXT NOT NULL,
+        provider     TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        rotated_at   TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        detail       TEXT
+    );
+    CREATE INDEX rotation_records_by_identity ON rotation_records(identity, rotated_at);
+    "#,
+];
+
+/// Store errors. Each names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// SQLite failed.
+    #[error("store {path}: {source}")]
+    Sqlite {
+        /// The database file.
+        path: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+    /// Filesystem failure (creating the directory or the file).
+    #[error("store {path}: {message}")]
+    Io {
+        /// The path.
+        path: String,
+        /// What failed.
+        message: String,
+    },
+    /// No such snapshot.
+    #[error("store {path}: no snapshot with id {id}")]
+    NoSnapshot {
+        /// The database file.
+        path: String,
+        /// The id asked for.
+        id: i64,
+    },
+    /// The database is newer than this build.
+    #[error(
+        "store {path}: schema version {found} is newer than this firebreak ({known}); upgrade firebreak"
+    )]
+    TooNew {
+        /// The database file.
+        path: String,
+        /// Version in the file.
+        found: i64,
+        /// Versions known.
+        known: i64,
+    },
+}
+
+/// Result alias.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Snapshot header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotMeta {
+    /// Id.
+    pub id: i64,
+    /// Provider.
+    pub provider: Provider,
+    /// Organisation / group / owner inventoried.
+    pub org: String,
+    /// Start of the run.
+    pub started_at: DateTime<Utc>,
+    /// End of the run.
+    pub finished_at: DateTime<Utc>,
+    /// Items found.
+    pub item_count: i64,
+    /// Per-item errors recorded.
+    pub error_count: i64,
+}
+
+/// A full snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Header.
+    pub meta: SnapshotMeta,
+    /// Items, sorted by identity.
+    pub items: Vec<Item>,
+    /// Per-item errors.
+    pub errors: Vec<ItemError>,
+}
+
+/// A snapshot to save.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot<'a> {
+    /// Provider.
+    pub provider: Provider,
+    /// Organisation.
+    pub org: &'a str,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+    /// End.
+    pub finished_at: DateTime<Utc>,
+    /// Items.
+    pub items: &'a [Item],
+    /// Errors.
+    pub errors: &'a [ItemError],
+    /// Free-form statistics (requests, retries...), stored as JSON.
+    pub stats: serde_json::Value,
+}
+
+/// A rotation record: firebreak rotated this secret at `rotated_at`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationRecord {
+    /// `provider/kind/scope/name` (see [`firebreak_providers::model::identity`]).
+    pub identity: String,
+    /// Provider.
+    pub provider: Provider,
+    /// Kind.
+    pub kind: Kind,
+    /// Scope.
+    pub scope: String,
+    /// Name.
+    pub name: String,
+    /// When the new value was written and verified.
+    pub rotated_at: DateTime<Utc>,
+    /// Who wrote it (e.g. `firebreak rotate` plan/run id, or `manual`).
+    pub source: String,
+    /// Optional detail (never a value).
+    pub detail: Option<String>,
+}
+
+/// The store.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+/// The default location: `$FIREBREAK_STORE`, else `$XDG_DATA_HOME/firebreak/firebreak.db`,
+/// else `$HOME/.local/share/firebreak/firebreak.db`, else `./firebreak.db`.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os(STORE_ENV).filter(|v| !v.is_empty()) {
+        return PathBuf::from(p);
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(x).join("firebreak").join("firebreak.db");
+    }
+    if let Some(h) = std::env::var_os("HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(h)
+            .join(".local")
+            .join("share")
+            .join("firebreak")
+            .join("firebreak.db");
+    }
+    PathBuf::from("firebreak.db")
+}
+
+/// RFC 3339 text with milliseconds, `Z`.
+pub fn fmt_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
+    s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// Opens (creating with mode 0600 when missing) and migrates the store at `path`.
+    pub fn open(path: &Path) -> Result<Store> {
+        let io = |message: String| StoreError::Io {
+            path: path.display().to_string(),
+            message,
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io(format!("cannot create directory: {e}")))?;
+        }
+        create_private(path).map_err(|e| io(format!("cannot create file: {e}")))?;
+        let conn = Connection::open(path).map_err(|e| StoreError::Sqlite {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        let mut s = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
+        s.init()?;
+        // WAL side files inherit the process umask; tighten them too.
+        for suffix in ["-wal", "-shm"] {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            set_private(Path::new(&p));
+        }
+        Ok(s)
+    }
+
+    /// Opens the store at [`default_path`].
+    pub fn open_default() -> Result<Store> {
+        Store::open(&default_path())
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn err(&self, e: rusqlite::Error) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            source: e,
+        }
+    }
+
+    fn init(&mut self) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
+            )
+            .map_err(|e| self.err(e))?;
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(StoreError::TooNew {
+                path: self.path.display().to_string(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                source: e,
+            })?;
+            tx.execute_batch(sql)
+                .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)))
+                .and_then(|_| tx.commit())
+                .map_err(|e| StoreError::Sqlite {
+                    path: self.path.display().to_string(),
+                    source: e,
+                })?;
+        }
+        Ok(())
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(|e| self.err(e))
+    }
+
+    /// Direct access to the connection, for capabilities that add their own tables
+    /// through [`MIGRATIONS`].
+    pub fn connection(&mut self) -> &mut Connection {
+        &mut self.conn
+    }
+
+    /// Saves a snapshot in one transaction; returns its id.
+    pub fn save_snapshot(&mut self, s: &NewSnapshot<'_>) -> Result<i64> {
+        let path = self.path.display().to_string();
+        let wrap = |e: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: e,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO snapshots(provider, org, started_at, finished_at, item_count, error_count, stats_json)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.provider.as_str(),
+                s.org,
+                fmt_time(s.started_at),
+                fmt_time(s.finished_at),
+                s.items.len() as i64,
+                s.errors.len() as i64,
+                s.stats.to_string()
+            ],
+        )
+        .map_err(wrap)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO snapshot_items(snapshot_id, identity, provider, kind, scope, name, created_at, updated_at, flags_json)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                )
+                .map_err(wrap)?;
+            for it in s.items {
+                ins.execute(params![
+                    id,
+                    it.identity(),
+                    it.provider.as_str(),
+                    it.kind.as_str(),
+                    it.scope,
+                    it.name,
+                    it.created_at.map(fmt_time),
+                    it.updated_at.map(fmt_time),
+                    serde_json::to_string(&it.flags).unwrap_or_else(|_| "{}".into())
+                ])
+                .map_err(wrap)?;
+            }
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO snapshot_errors(snapshot_id, provider, scope, request, status, message)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .map_err(wrap)?;
+            for e in s.errors {
+                ins.execute(params![
+                    id,
+                    e.provider.as_str(),
+                    e.scope,
+                    e.request,
+                    e.status.map(i64::from),
+                    e.message
+                ])
+                .map_err(wrap)?;
+            }
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(id)
+    }
+
+    fn meta_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SnapshotMeta> {
+        let provider: String = r.get(1)?;
+        Ok(SnapshotMeta {
+            id: r.get(0)?,
+            provider: provider.parse().unwrap_or(Provider::Circleci),
+            org: r.get(2)?,
+            started_at: parse_time(r.get(3)?).unwrap_or_default(),
+            finished_at: parse_time(r.get(4)?).unwrap_or_default(),
+            item_count: r.get(5)?,
+            error_count: r.get(6)?,
+        })
+    }
+
+    /// All snapshots, oldest first.
+    pub fn list_snapshots(&self) -> Result<Vec<SnapshotMeta>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, provider, org, started_at, finished_at, item_count, error_count FROM snapshots ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([], Self::meta_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(rows)
+    }
+
+    /// The id of the latest snapshot (optionally of one provider).
+    pub fn latest_snapshot_id(&self, provider: Option<Provider>) -> Result<Option<i64>> {
+        let r = match provider {
+            Some(p) => self
+                .conn
+                .query_row(
+                    "SELECT max(id) FROM snapshots WHERE provider = ?1",
+                    [p.as_str()],
+                    |r| r.get::<_, Option<i64>>(0),
+                )
+                .optional(),
+            None => self
+                .conn
+                .query_row("SELECT max(id) FROM snapshots", [], |r| {
+                    r.get::<_, Option<i64>>(0)
+                })
+                .optional(),
+        };
+        r.map(Option::flatten).map_err(|e| self.err(e))
+    }
+
+    /// Loads a snapshot with its items and errors.
+    pub fn load_snapshot(&self, id: i64) -> Result<Snapshot> {
+        let meta = self
+            .conn
+            .query_row(
+                "SELECT id, provider, org, started_at, finished_at, item_count, error_count FROM snapshots WHERE id = ?1",
+                [id],
+                Self::meta_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))?
+            .ok_or_else(|| StoreError::NoSnapshot {
+                path: self.path.display().to_string(),
+                id,
+            })?;
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT provider, kind, scope, name, created_at, updated_at, flags_json FROM snapshot_items
+                 WHERE snapshot_id = ?1 ORDER BY identity",
+            )
+            .map_err(|e| self.err(e))?;
+        let items = st
+            .query_map([id], |r| {
+                let p: String = r.get(0)?;
+                let k: String = r.get(1)?;
+                let flags: String = r.get(6)?;
+                Ok(Item {
+                    provider: p.parse().unwrap_or(Provider::Circleci),
+                    kind: k.parse().unwrap_or(Kind::EnvVar),
+                    scope: r.get(2)?,
+                    name: r.get(3)?,
+                    created_at: parse_time(r.get(4)?),
+                    updated_at: parse_time(r.get(5)?),
+                    flags: serde_json::from_str::<Flags>(&flags).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT provider, scope, request, status, message FROM snapshot_errors WHERE snapshot_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        let errors = st
+            .query_map([id], |r| {
+                let p: String = r.get(0)?;
+                Ok(ItemError {
+                    provider: p.parse().unwrap_or(Provider::Circleci),
+                    scope: r.get(1)?,
+                    request: r.get(2)?,
+                    status: r.get::<_, Option<i64>>(3)?.map(|s| s as u16),
+                    message: r.get(4)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(Snapshot { meta, items, errors })
+    }
+
+    /// Appends a rotation record.
+    pub fn add_rotation_record(&mut self, r: &RotationRecord) -> Result<i64> {
+        self.conn
+            .execute(
+                "INSERT INTO rotation_records(identity, provider, kind, scope, name, rotated_at, source, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    r.identity,
+                    r.provider.as_str(),
+                    r.kind.as_str(),
+                    r.scope,
+                    r.name,
+                    fmt_time(r.rotated_at),
+                    r.source,
+                    r.detail
+                ],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(self.conn.last_insert_rowid())
+    }
+
+    /// The latest rotation time recorded for `identity`, if any.
+    pub fn last_rotation(&self, identity: &str) -> Result<Option<DateTime<Utc>>> {
+        let v: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT max(rotated_at) FROM rotation_records WHERE identity = ?1",
+                [identity],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(parse_time(v))
+    }
+
+    /// Every rotation record, oldest first.
+    pub fn rotation_records(&self) -> Result<Vec<RotationRecord>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT identity, provider, kind, scope, name, rotated_at, source, detail FROM rotation_records ORDER BY rotated_at, id")
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([], |r| {
+                let p: String = r.get(1)?;
+                let k: String = r.get(2)?;
+                Ok(RotationRecord {
+                    identity: r.get(0)?,
+                    provider: p.parse().unwrap_or(Provider::Circleci),
+                    kind: k.parse().unwrap_or(Kind::EnvVar),
+                    scope: r.get(3)?,
+                    name: r.get(4)?,
+                    rotated_at: parse_time(r.get(5)?).unwrap_or_default(),
+                    source: r.get(6)?,
+                    detail: r.get(7)?,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+}
+
+#[cfg(unix)]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(not(unix))]
+fn create_private(path: &Path) -> std::io::Result<()> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map(|_| ())
+}
+
+#[cfg(unix)]
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if path.exists() {
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+}
+
+#[cfg(not(unix))]
+fn set_private(_path: &Path) {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(name: &str, updated: Option<&str>) -> Item {
+        Item {
+            provider: Provider::Github,
+            kind: Kind::ActionsSecret,
+            scope: "o/r".into(),
+            name: name.into(),
+            created_at: None,
+            updated_at: updated.map(|u| DateTime::parse_from_rfc3339(u).unwrap().with_timezone(&Utc)),
+            flags: Flags {
+                visibility: Some("all".into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn snapshot_roundtrip_and_permissions() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("sub").join("fb.db");
+        let mut s = Store::open(&p).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600);
+        }
+        let items = vec![item("B", Some("2023-01-05T00:00:00Z")), item("A", None)];
+        let errors = vec![ItemError {
+            provider: Provider::Github,
+            scope: "o/x".into(),
+            request: "GET http://h/repos/o/x/actions/secrets".into(),
+            status: Some(403),
+            message: "forbidden".into(),
+        }];
+        let t = Utc::now();
+        let id = s
+            .save_snapshot(&NewSnapshot {
+                provider: Provider::Github,
+                org: "o",
+                started_at: t,
+                finished_at: t,
+                items: &items,
+                errors: &errors,
+                stats: serde_json::json!({"requests": 3}),
+            })
+            .unwrap();
+        let snap = s.load_snapshot(id).unwrap();
+        assert_eq!(snap.items.len(), 2);
+        assert_eq!(snap.items[0].name, "A");
+        assert_eq!(snap.items[1].updated_at, items[0].updated_at);
+        assert_eq!(snap.items[1].flags.visibility.as_deref(), Some("all"));
+        assert_eq!(snap.errors, errors);
+        assert_eq!(s.list_snapshots().unwrap().len(), 1);
+        assert_eq!(s.latest_snapshot_id(Some(Provider::Github)).unwrap(), Some(id));
+        assert_eq!(s.latest_snapshot_id(Some(Provider::Gitlab)).unwrap(), None);
+        assert!(matches!(s.load_snapshot(99), Err(StoreError::NoSnapshot { .. })));
+        drop(s);
+        // reopen: migrations not re-applied
+        let s = Store::open(&p).unwrap();
+        assert_eq!(s.list_snapshots().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn rotation_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("fb.db")).unwrap();
+        let id =
+            firebreak_providers::model::identity(Provider::Gitlab, Kind::ProjectVariable, "g/p", "TOKEN");
+        assert_eq!(s.last_rotation(&id).unwrap(), None);
+        for t in ["2023-01-05T00:00:00Z", "2023-01-06T00:00:00Z"] {
+            s.add_rotation_record(&RotationRecord {
+                identity: id.clone(),
+                provider: Provider::Gitlab,
+                kind: Kind::ProjectVariable,
+                scope: "g/p".into(),
+                name: "TOKEN".into(),
+                rotated_at: DateTime::parse_from_rfc3339(t).unwrap().with_timezone(&Utc),
+                source: "test".into(),
+                detail: None,
+            })
+            .unwrap();
+        }
+        assert_eq!(
+            s.last_rotation(&id).unwrap().map(fmt_time).as_deref(),
+            Some("2023-01-06T00:00:00.000Z")
+        );
+        assert_eq!(s.rotation_records().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn default_path_honours_env() {
+        // Only reads the environment; the precedence is documented above.
+        let p = default_path();
+        assert!(p.to_string_lossy().ends_with(".db"));
+    }
+}

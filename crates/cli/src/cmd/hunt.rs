@@ -1,12 +1,355 @@
-//! `firebreak hunt` (not wired yet).
+//! `firebreak hunt`: hunt audit logs with Sigma rules; `firebreak hunt compile`: rules to queries.
 
-use firebreak_core::Exit;
+use anyhow::Context as _;
+use firebreak_core::{output, Exit, TimeWindow};
+use firebreak_hunt::compile::{compile, duckdb_combined, CompileOptions, Target};
+use firebreak_hunt::{hunt, HuntOptions, HuntReport, RuleSet, SourceKind};
+use std::io::Write;
+use std::path::PathBuf;
 
 /// Arguments of `firebreak hunt`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Option<Sub>,
+    /// Exposure window `START..END` (RFC 3339 or YYYY-MM-DD, half-open; `START..` = until now).
+    /// Only events inside it are matched. Default: all time.
+    #[arg(long, value_name = "START..END")]
+    window: Option<TimeWindow>,
+    /// Baseline period `START..END`: per identity, source IPs, user agents, countries and
+    /// actions seen in the window but never in the baseline become findings.
+    #[arg(long, value_name = "START..END")]
+    baseline: Option<TimeWindow>,
+    /// Extra Sigma rule files or directories (repeatable). Added to the built-in pack.
+    #[arg(long = "rules", value_name = "DIR")]
+    rules: Vec<PathBuf>,
+    /// Do not load the built-in CI-breach pack (use only --rules).
+    #[arg(long)]
+    no_builtin: bool,
+    /// Force the log kind instead of detecting it per file: cloudtrail, github, circleci,
+    /// gcp, azure-signin, azure-activity, firebreak.
+    #[arg(long, value_name = "KIND")]
+    source: Option<SourceKind>,
+    /// Output format: text (timeline + summary; default on a terminal), jsonl (default
+    /// otherwise), json (one document with findings, summary, problems), csv.
+    #[arg(long, value_parser = ["text", "json", "jsonl", "csv"])]
+    format: Option<String>,
+    /// Log files or directories (walked). `.gz` is read transparently.
+    #[arg(value_name = "LOG", required = true)]
+    logs: Vec<PathBuf>,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// Print rules as queries for Athena, BigQuery, KQL (Log Analytics) or DuckDB.
+    Compile(CompileArgs),
+}
+
+/// Arguments of `firebreak hunt compile`.
+#[derive(clap::Args, Debug)]
+struct CompileArgs {
+    /// Query engine: athena (CloudTrail table `cloudtrail_logs`), bigquery
+    /// (`cloudaudit_googleapis_com_activity`), kql (`SigninLogs`, `AzureActivity`),
+    /// duckdb (raw JSON files).
+    #[arg(long, value_parser = ["athena", "bigquery", "kql", "duckdb"])]
+    target: String,
+    /// Table name (Athena, BigQuery, KQL) or file glob (DuckDB, e.g. 'logs/**/*.json').
+    #[arg(long)]
+    table: Option<String>,
+    /// DuckDB only: one query per log source that scans the files once and returns
+    /// (event_id, rule_id) for every match of every rule.
+    #[arg(long)]
+    combined: bool,
+    /// Output: text (SQL/KQL with comments) or json (one object per query, JSON Lines).
+    #[arg(long, value_parser = ["text", "jsonl"], default_value = "text")]
+    format: String,
+    /// Sigma rule files or directories. Default: the built-in pack.
+    #[arg(value_name = "RULES")]
+    rules: Vec<PathBuf>,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("`firebreak hunt` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    if let Some(Sub::Compile(c)) = args.cmd {
+        return run_compile(c);
+    }
+    let mut rules = if args.no_builtin {
+        RuleSet::default()
+    } else {
+        RuleSet::builtin()?
+    };
+    rules.add_paths(&args.rules)?;
+    if rules.rules.is_empty() {
+        anyhow::bail!("no rules to run (add --rules DIR or drop --no-builtin)");
+    }
+    for u in &rules.unsupported {
+        eprintln!("hunt: rule not run: {} ({}): {}", u.rule, u.file, u.reason);
+    }
+    let opts = HuntOptions {
+        window: args.window,
+        baseline: args.baseline,
+        source: args.source,
+    };
+    let rep = hunt(&args.logs, &rules, &opts);
+    for p in &rep.problems {
+        let at = match (p.line, p.record) {
+            (0, 0) => String::new(),
+            (l, r) => format!(":{l} (record {r})"),
+        };
+        eprintln!("hunt: {}: {}{at}: {}", p.kind, p.file, p.message);
+    }
+    let format = args.format.unwrap_or_else(|| {
+        if output::stdout_is_tty() {
+            "text".into()
+        } else {
+            "jsonl".into()
+        }
+    });
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match format.as_str() {
+        "jsonl" => {
+            for f in &rep.findings {
+                serde_json::to_writer(&mut out, f)?;
+                out.write_all(b"\n")?;
+            }
+        }
+        "json" => {
+            let doc = serde_json::json!({
+                "window": opts.window.map(|w| w.to_string()),
+                "baseline": opts.baseline.map(|w| w.to_string()),
+                "findings": rep.findings,
+                "summary": rep.summary(),
+                "problems": rep.problems,
+                "unsupported_rules": rep.unsupported,
+                "files": rep.files,
+                "records": rep.records,
+                "records_in_window": rep.in_window,
+                "malformed": rep.malformed,
+            });
+            serde_json::to_writer_pretty(&mut out, &doc)?;
+            out.write_all(b"\n")?;
+        }
+        "csv" => write_csv(&mut out, &rep)?,
+        _ => write_text(&mut out, &rep, &opts)?,
+    }
+    out.flush()?;
+    eprintln!(
+        "hunt: {} files, {} records ({} in window), {} malformed, {} findings",
+        rep.files.len(),
+        rep.records,
+        rep.in_window,
+        rep.malformed,
+        rep.findings.len()
+    );
+    Ok(Exit::from_outcome(!rep.findings.is_empty(), rep.failed_inputs))
+}
+
+const CSV_COLS: [&str; 20] = [
+    "id",
+    "kind",
+    "rule_id",
+    "title",
+    "level",
+    "time",
+    "source",
+    "actor",
+    "actor_type",
+    "action",
+    "target",
+    "source_ip",
+    "user_agent",
+    "outcome",
+    "error_code",
+    "location",
+    "event_id",
+    "file",
+    "line",
+    "record",
+];
+
+fn write_csv(out: &mut impl Write, rep: &HuntReport) -> anyhow::Result<()> {
+    let mut w = csv::Writer::from_writer(out);
+    let mut cols: Vec<&str> = CSV_COLS.to_vec();
+    cols.push("detail");
+    w.write_record(&cols)?;
+    for f in &rep.findings {
+        let v = serde_json::to_value(f)?;
+        let row: Vec<String> = cols
+            .iter()
+            .map(|c| match v.get(*c) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(other) => other.to_string(),
+            })
+            .collect();
+        w.write_record(&row)?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn clip(s: &str, n: usize) -> String {
+    let s: String = s.chars().filter(|c| !c.is_control()).collect();
+    if s.chars().count() <= n {
+        s
+    } else {
+        let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+        t.push('…');
+        t
+    }
+}
+
+fn write_text(out: &mut impl Write, rep: &HuntReport, opts: &HuntOptions) -> anyhow::Result<()> {
+    let color = output::color_enabled();
+    let paint = |lvl: firebreak_core::Level, s: String| -> String {
+        if !color {
+            return s;
+        }
+        let code = match lvl {
+            firebreak_core::Level::Critical | firebreak_core::Level::High => "31",
+            firebreak_core::Level::Medium => "33",
+            _ => "36",
+        };
+        format!("\x1b[{code}m{s}\x1b[0m")
+    };
+    if let Some(w) = opts.window {
+        writeln!(out, "window {w}")?;
+    }
+    if rep.findings.is_empty() {
+        writeln!(out, "no findings")?;
+    } else {
+        writeln!(
+            out,
+            "{:<20}  {:<8}  {:<34}  {:<32}  {:<28}  {:<15}  WHERE",
+            "TIME", "LEVEL", "RULE", "ACTOR", "ACTION", "SOURCE IP"
+        )?;
+        for f in &rep.findings {
+            let e = &f.event;
+            let t = e
+                .time
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+                .unwrap_or_default();
+            let lvl = format!("{:<8}", format!("{:?}", f.level).to_ascii_lowercase());
+            writeln!(
+                out,
+                "{:<20}  {}  {:<34}  {:<32}  {:<28}  {:<15}  {}:{}#{}{}",
+                t,
+                paint(f.level, lvl),
+                clip(&f.title, 34),
+                clip(e.actor.as_deref().unwrap_or("-"), 32),
+                clip(e.action.as_deref().unwrap_or("-"), 28),
+                clip(e.source_ip.as_deref().unwrap_or("-"), 15),
+                e.file,
+                e.line,
+                e.record,
+                f.detail
+                    .as_deref()
+                    .map(|d| format!("  ({})", clip(d, 80)))
+                    .unwrap_or_default()
+            )?;
+        }
+    }
+    let s = rep.summary();
+    if !s.by_rule.is_empty() {
+        writeln!(out, "\nper rule:")?;
+        for r in &s.by_rule {
+            writeln!(
+                out,
+                "  {:>6}  {:<8}  {}  [{}]",
+                r.findings,
+                format!("{:?}", r.level).to_ascii_lowercase(),
+                r.title,
+                r.rule_id
+            )?;
+        }
+        writeln!(out, "\nper identity:")?;
+        for i in &s.by_identity {
+            let span = match (i.first, i.last) {
+                (Some(a), Some(b)) => format!(
+                    "{} .. {}",
+                    a.format("%Y-%m-%dT%H:%M:%SZ"),
+                    b.format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+                _ => String::new(),
+            };
+            writeln!(
+                out,
+                "  {:>6}  {:<8}  {}  {}  rules: {}",
+                i.findings,
+                format!("{:?}", i.max_level).to_ascii_lowercase(),
+                i.actor,
+                span,
+                i.rules.len()
+            )?;
+        }
+    }
+    Ok(())
+}
+
+fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
+    let target: Target = c.target.parse().map_err(anyhow::Error::msg)?;
+    let mut rules = RuleSet::default();
+    if c.rules.is_empty() {
+        rules = RuleSet::builtin()?;
+    } else {
+        rules.add_paths(&c.rules)?;
+    }
+    for u in &rules.unsupported {
+        eprintln!(
+            "hunt compile: rule not supported: {} ({}): {}",
+            u.rule, u.file, u.reason
+        );
+    }
+    let opts = CompileOptions {
+        target,
+        table: c.table.clone(),
+    };
+    let (compiled, unsup) = compile(&rules, &opts);
+    for u in &unsup {
+        eprintln!(
+            "hunt compile: not compiled for {}: {} ({}): {}",
+            c.target, u.rule, u.file, u.reason
+        );
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if c.combined {
+        if target != Target::Duckdb {
+            anyhow::bail!("--combined is only for --target duckdb");
+        }
+        let files = c.table.clone().unwrap_or_else(|| "logs/**/*.json*".into());
+        let mut sources: Vec<SourceKind> = compiled.iter().map(|x| x.source).collect();
+        sources.sort();
+        sources.dedup();
+        for s in sources {
+            if let Some(q) = duckdb_combined(&compiled, s, &files) {
+                if c.format == "jsonl" {
+                    serde_json::to_writer(&mut out, &serde_json::json!({"source": s, "query": q}))?;
+                    writeln!(out)?;
+                } else {
+                    writeln!(out, "-- all {s} rules, one scan\n{q}\n")?;
+                }
+            }
+        }
+    } else {
+        for q in &compiled {
+            if c.format == "jsonl" {
+                serde_json::to_writer(&mut out, q).context("writing query")?;
+                writeln!(out)?;
+            } else {
+                writeln!(
+                    out,
+                    "-- {} [{}] ({})\n{}\n",
+                    q.title, q.rule_id, q.source, q.query
+                )?;
+            }
+        }
+    }
+    Ok(if unsup.is_empty() && rules.unsupported.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::Partial
+    })
 }

@@ -1,12 +1,382 @@
-//! `firebreak inventory` (not wired yet).
+//! `firebreak inventory`: list every secret stored in a CI provider, save it as a
+//! snapshot; `inventory list | diff | verify` work on saved snapshots (docs/inventory.md).
 
+use anyhow::{bail, Context};
+use clap::{Subcommand, ValueEnum};
+use firebreak_core::window::parse_time;
 use firebreak_core::Exit;
+use firebreak_inventory::{self as inv, OutFormat};
+use firebreak_providers::{circleci, github, gitlab, load_token, HttpConfig, Provider};
+use firebreak_store::{NewSnapshot, Store};
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `firebreak inventory`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Option<Sub>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand, Debug)]
+enum Sub {
+    /// List saved snapshots.
+    List(ListArgs),
+    /// Compare two snapshots: added, removed, changed (last write time or flags).
+    Diff(DiffArgs),
+    /// Mark each secret rotated / NOT rotated / unknown against a time (exit 1 if any NOT rotated
+    /// or still stored in a retired provider).
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ProviderArg {
+    Circleci,
+    Github,
+    Gitlab,
+}
+
+impl From<ProviderArg> for Provider {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Circleci => Provider::Circleci,
+            ProviderArg::Github => Provider::Github,
+            ProviderArg::Gitlab => Provider::Gitlab,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, Default)]
+enum FormatArg {
+    #[default]
+    Table,
+    Json,
+    Csv,
+}
+
+impl From<FormatArg> for OutFormat {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Table => OutFormat::Table,
+            FormatArg::Json => OutFormat::Json,
+            FormatArg::Csv => OutFormat::Csv,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct StoreArg {
+    /// SQLite store file (default $XDG_DATA_HOME/firebreak/firebreak.db, created 0600).
+    #[arg(long, env = "FIREBREAK_STORE", value_name = "PATH")]
+    store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    fn open(&self) -> anyhow::Result<Store> {
+        let p = self.store.clone().unwrap_or_else(firebreak_store::default_path);
+        Ok(Store::open(&p)?)
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct RunArgs {
+    /// Provider to inventory.
+    #[arg(long, value_enum)]
+    provider: Option<ProviderArg>,
+    /// Organisation (CircleCI `org` or `gh/org`; GitHub org; GitLab group path or id —
+    /// omit for GitLab to list every project the token can see).
+    #[arg(long)]
+    org: Option<String>,
+    /// File with one project per line (CircleCI slug `gh/org/repo`, GitHub `owner/repo`,
+    /// GitLab id or path) instead of listing the organisation's projects. `#` comments allowed.
+    #[arg(long, value_name = "FILE")]
+    projects_file: Option<PathBuf>,
+    /// API base URL (CircleCI server `https://HOST/api/v2`, GitHub Enterprise
+    /// `https://HOST/api/v3`, self-managed GitLab `https://HOST/api/v4`).
+    #[arg(long, value_name = "URL")]
+    api_url: Option<String>,
+    /// Read the token from this file (first line) instead of CIRCLECI_TOKEN / GITHUB_TOKEN / GITLAB_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// GitLab: also list instance (admin) variables.
+    #[arg(long)]
+    instance: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    /// Maximum requests in flight.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Client-side rate limit, requests per second (shared by all tasks).
+    #[arg(long, value_name = "RPS")]
+    rate_limit: Option<f64>,
+    /// Per-request timeout, seconds.
+    #[arg(long, default_value_t = 30)]
+    timeout: u64,
+    /// Do not save the run as a snapshot.
+    #[arg(long)]
+    no_store: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::Args, Debug)]
+struct DiffArgs {
+    /// Older snapshot id.
+    a: i64,
+    /// Newer snapshot id.
+    b: i64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::Args, Debug)]
+struct VerifyArgs {
+    /// Rotation deadline: a secret last written at or after it is rotated (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, value_name = "TIME")]
+    rotated_after: String,
+    /// Snapshot(s) to verify (default: the latest snapshot of each provider).
+    #[arg(long, value_name = "ID")]
+    snapshot: Vec<i64>,
+    /// Provider the team has retired: every secret still stored there is flagged. Repeatable.
+    #[arg(long, value_enum, value_name = "PROVIDER")]
+    retired_provider: Vec<ProviderArg>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    #[command(flatten)]
+    store: StoreArg,
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("`firebreak inventory` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    match args.cmd {
+        Some(Sub::List(a)) => list(a),
+        Some(Sub::Diff(a)) => diff(a),
+        Some(Sub::Verify(a)) => verify(a),
+        None => inventory(args.run),
+    }
+}
+
+fn read_projects(p: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(p).with_context(|| format!("cannot read projects file {}", p.display()))?;
+    Ok(text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
+    let Some(provider) = a.provider.map(Provider::from) else {
+        bail!("--provider is required (circleci, github, gitlab), or use a subcommand: list, diff, verify");
+    };
+    if provider != Provider::Gitlab && a.org.is_none() {
+        bail!("--org is required for {provider}");
+    }
+    let projects = a.projects_file.as_ref().map(read_projects).transpose()?;
+    let (var, default_url) = match provider {
+        Provider::Circleci => (circleci::TOKEN_ENV, circleci::DEFAULT_API_URL),
+        Provider::Github => (github::TOKEN_ENV, github::DEFAULT_API_URL),
+        Provider::Gitlab => (gitlab::TOKEN_ENV, gitlab::DEFAULT_API_URL),
+    };
+    let token = load_token(var, a.token_file.as_deref())?;
+    let api = a.api_url.clone().unwrap_or_else(|| default_url.to_string());
+    let cfg = HttpConfig {
+        timeout: Duration::from_secs(a.timeout.max(1)),
+        requests_per_second: a.rate_limit,
+        concurrency: a.concurrency.max(1),
+        ..Default::default()
+    };
+    let tasks = (a.concurrency * 4).max(8);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let org = a.org.clone();
+    let result = rt.block_on(async {
+        anyhow::Ok(match provider {
+            Provider::Circleci => {
+                let c = circleci::Client::new(&api, token, cfg)?;
+                inv::collect_circleci(&c, org.as_deref().unwrap_or_default(), projects, tasks).await
+            }
+            Provider::Github => {
+                let c = github::Client::new(&api, token, cfg)?;
+                inv::collect_github(&c, org.as_deref().unwrap_or_default(), projects, tasks).await
+            }
+            Provider::Gitlab => {
+                let c = gitlab::Client::new(&api, token, cfg)?;
+                inv::collect_gitlab(&c, org.as_deref(), projects, a.instance, tasks).await
+            }
+        })
+    })?;
+    let mut out = std::io::stdout().lock();
+    inv::write_inventory(&mut out, &result.items, &result.errors, a.format.into())?;
+    out.flush()?;
+    let secs = (result.finished_at - result.started_at).num_milliseconds() as f64 / 1000.0;
+    let mut summary = format!(
+        "firebreak inventory: {provider} {}: {} secrets in {} projects, {} errors, {} requests ({} retries, {} rate-limited) in {secs:.1}s",
+        result.org,
+        result.items.len(),
+        result.projects,
+        result.errors.len(),
+        result.stats.requests,
+        result.stats.retries,
+        result.stats.rate_limited,
+    );
+    if !a.no_store {
+        let mut store = a.store.open()?;
+        let id = store.save_snapshot(&NewSnapshot {
+            provider,
+            org: &result.org,
+            started_at: result.started_at,
+            finished_at: result.finished_at,
+            items: &result.items,
+            errors: &result.errors,
+            stats: serde_json::to_value(result.stats)?,
+        })?;
+        summary.push_str(&format!("; snapshot {id} saved in {}", store.path().display()));
+    }
+    eprintln!("{summary}");
+    Ok(if result.errors.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::Partial
+    })
+}
+
+fn list(a: ListArgs) -> anyhow::Result<Exit> {
+    let store = a.store.open()?;
+    let snaps = store.list_snapshots()?;
+    let mut out = std::io::stdout().lock();
+    match a.format {
+        FormatArg::Json => {
+            for s in &snaps {
+                writeln!(out, "{}", serde_json::to_string(s)?)?;
+            }
+        }
+        FormatArg::Csv | FormatArg::Table => {
+            let sep = if matches!(a.format, FormatArg::Csv) {
+                ","
+            } else {
+                "  "
+            };
+            writeln!(
+                out,
+                "{}",
+                [
+                    "id",
+                    "provider",
+                    "org",
+                    "started_at",
+                    "finished_at",
+                    "items",
+                    "errors"
+                ]
+                .join(sep)
+            )?;
+            for s in &snaps {
+                writeln!(
+                    out,
+                    "{}",
+                    [
+                        s.id.to_string(),
+                        s.provider.to_string(),
+                        s.org.clone(),
+                        firebreak_store::fmt_time(s.started_at),
+                        firebreak_store::fmt_time(s.finished_at),
+                        s.item_count.to_string(),
+                        s.error_count.to_string()
+                    ]
+                    .join(sep)
+                )?;
+            }
+        }
+    }
+    Ok(Exit::Clean)
+}
+
+fn diff(a: DiffArgs) -> anyhow::Result<Exit> {
+    let store = a.store.open()?;
+    let sa = store.load_snapshot(a.a)?;
+    let sb = store.load_snapshot(a.b)?;
+    let d = inv::diff(&sa.items, &sb.items);
+    let mut out = std::io::stdout().lock();
+    inv::write_diff(&mut out, &d, a.format.into())?;
+    Ok(if d.is_empty() { Exit::Clean } else { Exit::Found })
+}
+
+fn verify(a: VerifyArgs) -> anyhow::Result<Exit> {
+    let cut = parse_time(&a.rotated_after).map_err(|e| anyhow::anyhow!("--rotated-after: {e}"))?;
+    let store = a.store.open()?;
+    let ids: Vec<i64> = if a.snapshot.is_empty() {
+        Provider::ALL
+            .iter()
+            .filter_map(|p| store.latest_snapshot_id(Some(*p)).transpose())
+            .collect::<Result<_, _>>()?
+    } else {
+        a.snapshot.clone()
+    };
+    if ids.is_empty() {
+        bail!(
+            "no snapshot in {}: run `firebreak inventory --provider ...` first",
+            store.path().display()
+        );
+    }
+    let mut items = Vec::new();
+    let mut errors = 0usize;
+    for id in &ids {
+        let s = store.load_snapshot(*id)?;
+        errors += s.errors.len();
+        items.extend(s.items);
+    }
+    let retired: Vec<Provider> = a.retired_provider.iter().map(|p| Provider::from(*p)).collect();
+    let lookup_err = std::cell::RefCell::new(None);
+    let (rows, sum) = inv::verify(
+        &items,
+        cut,
+        |it| match store.last_rotation(&inv::item_key(it)) {
+            Ok(t) => t,
+            Err(e) => {
+                lookup_err.borrow_mut().get_or_insert(e);
+                None
+            }
+        },
+        &retired,
+    );
+    if let Some(e) = lookup_err.into_inner() {
+        return Err(e.into());
+    }
+    let mut out = std::io::stdout().lock();
+    inv::write_verify(&mut out, &rows, &sum, a.format.into())?;
+    if errors > 0 {
+        eprintln!(
+            "firebreak inventory verify: warning: snapshot(s) {ids:?} recorded {errors} listing errors; secrets in failed scopes are missing"
+        );
+    }
+    Ok(if sum.not_rotated > 0 || sum.in_retired_provider > 0 {
+        Exit::Found
+    } else if errors > 0 {
+        Exit::Partial
+    } else {
+        Exit::Clean
+    })
 }

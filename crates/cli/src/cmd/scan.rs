@@ -1,12 +1,207 @@
-//! `firebreak scan` (not wired yet).
+//! `firebreak scan`: find leaked secrets in files, archives, stdin and git history.
 
+use anyhow::Context;
+use firebreak_core::output::{color_enabled, progress_enabled};
 use firebreak_core::Exit;
+use firebreak_scan::archive::Limits;
+use firebreak_scan::{output, rules, RuleSet, ScanOptions, ScanReport, Scanner};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Output formats of `firebreak scan`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScanFormat {
+    /// Human text, one line per finding, then a summary line.
+    Text,
+    /// One JSON document: {"findings": [...], "summary": {...}}.
+    Json,
+    /// JSON Lines: one finding per line, then a "type":"summary" line.
+    Jsonl,
+    /// SARIF 2.1.0 (GitHub code scanning).
+    Sarif,
+}
 
 /// Arguments of `firebreak scan`.
+///
+/// Exit codes: 0 no findings, 1 findings, 2 usage error (bad arguments, rules
+/// or baseline), 3 some inputs failed (unreadable files, broken archives; the
+/// rest were scanned).
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Files and directories to scan (recursively; `-` reads stdin). Archives are opened.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Scan the whole history of this git repository (every blob of every commit, once).
+    #[arg(long, value_name = "REPO")]
+    pub git: Vec<PathBuf>,
+    /// Add rules from a YAML file or a directory of them (repeatable).
+    #[arg(long, value_name = "FILE|DIR")]
+    pub rules: Vec<PathBuf>,
+    /// Do not load the built-in rule pack (use only --rules).
+    #[arg(long)]
+    pub no_builtin: bool,
+    /// List the loaded rules and exit.
+    #[arg(long)]
+    pub list_rules: bool,
+    /// Do not honour .gitignore / .ignore files when walking directories.
+    #[arg(long)]
+    pub no_ignore: bool,
+    /// Scan files that look binary (a NUL byte in the first 8 KiB) instead of skipping them.
+    #[arg(long)]
+    pub include_binary: bool,
+    /// Do not open archives.
+    #[arg(long)]
+    pub no_archives: bool,
+    /// Output format.
+    #[arg(long, short = 'f', value_enum, default_value = "text")]
+    pub format: ScanFormat,
+    /// Write the output to this file instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Suppress findings whose fingerprint is in this previous output (JSON, JSONL or SARIF).
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Deepest archive nesting opened.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_depth)]
+    pub max_archive_depth: usize,
+    /// Most bytes expanded from one top-level archive.
+    #[arg(long, value_name = "BYTES", default_value_t = Limits::default().max_total_bytes)]
+    pub max_archive_bytes: u64,
+    /// Most entries read from one top-level archive.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_entries)]
+    pub max_archive_entries: u64,
+    /// Largest expansion ratio of an archive entry or stream (past 1 MiB) before it counts as a bomb.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_ratio)]
+    pub max_archive_ratio: u64,
+    /// Worker threads (0: one per core).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    pub jobs: usize,
+}
+
+fn load_rules(args: &Args) -> anyhow::Result<RuleSet> {
+    let mut defs = Vec::new();
+    if !args.no_builtin {
+        defs.extend(rules::builtin_defs()?);
+    }
+    for p in &args.rules {
+        defs.extend(rules::load_rules_path(p)?);
+    }
+    if defs.is_empty() {
+        anyhow::bail!("no rules loaded (--no-builtin without --rules)");
+    }
+    Ok(RuleSet::compile(defs)?)
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("`firebreak scan` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let rules = load_rules(&args)?;
+    if args.list_rules {
+        let mut out = std::io::stdout().lock();
+        for r in rules.rules() {
+            writeln!(
+                out,
+                "{}\t{:?}\t{}\t{}",
+                r.def.id, r.def.confidence, r.def.name, r.origin
+            )?;
+        }
+        return Ok(Exit::Clean);
+    }
+    if args.paths.is_empty() && args.git.is_empty() {
+        anyhow::bail!("nothing to scan: give PATH arguments, `-` for stdin, or --git REPO");
+    }
+    let baseline = match &args.baseline {
+        Some(p) => firebreak_scan::baseline::load_baseline(p)?,
+        None => Default::default(),
+    };
+    let progress = if progress_enabled() {
+        let bar = indicatif::ProgressBar::new_spinner();
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} {elapsed}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+        );
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    } else {
+        None
+    };
+    let counters = Arc::new((
+        std::sync::atomic::AtomicU64::new(0),
+        std::sync::atomic::AtomicU64::new(0),
+    ));
+    let opts = ScanOptions {
+        no_ignore: args.no_ignore,
+        include_binary: args.include_binary,
+        no_archives: args.no_archives,
+        limits: Limits {
+            max_depth: args.max_archive_depth,
+            max_total_bytes: args.max_archive_bytes,
+            max_entries: args.max_archive_entries,
+            max_ratio: args.max_archive_ratio,
+        },
+        baseline,
+        jobs: args.jobs,
+        progress: progress.as_ref().map(|bar| {
+            let bar = bar.clone();
+            let c = counters.clone();
+            let f: firebreak_scan::scanner::ProgressFn = Arc::new(move |_path: &str, bytes: u64| {
+                use std::sync::atomic::Ordering::Relaxed;
+                let files = c.0.fetch_add(1, Relaxed) + 1;
+                let total = c.1.fetch_add(bytes, Relaxed) + bytes;
+                bar.set_message(format!("{files} files, {} MiB", total >> 20));
+            });
+            f
+        }),
+        ..ScanOptions::default()
+    };
+    let scanner = Scanner::new(rules, opts);
+    let mut report = ScanReport::default();
+    if !args.paths.is_empty() {
+        let r = scanner.scan_paths(&args.paths);
+        report.findings.extend(r.findings);
+        report.summary.merge(r.summary);
+    }
+    for g in &args.git {
+        let r = scanner.scan_git(g).with_context(|| "--git")?;
+        report.findings.extend(r.findings);
+        report.summary.merge(r.summary);
+    }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
+    // Each scan is final; a second pass over merged results only re-sorts.
+    report.findings.sort_by(|a, b| {
+        (&a.path, a.line, a.column, &a.rule_id).cmp(&(&b.path, b.line, b.column, &b.rule_id))
+    });
+    report.summary.findings = report.findings.len() as u64;
+
+    let mut err = std::io::stderr().lock();
+    for e in &report.summary.errors {
+        writeln!(err, "firebreak: error: {}", e.message)?;
+    }
+    for n in &report.summary.notices {
+        writeln!(err, "firebreak: notice: {}", n.message)?;
+    }
+    drop(err);
+
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(p) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    match args.format {
+        ScanFormat::Text => output::write_text(&mut sink, &report, args.output.is_none() && color_enabled())?,
+        ScanFormat::Json => output::write_json(&mut sink, &report)?,
+        ScanFormat::Jsonl => output::write_jsonl(&mut sink, &report)?,
+        ScanFormat::Sarif => {
+            output::write_sarif(&mut sink, &report, scanner.rules())?;
+            eprintln!("{}", output::summary_line(&report.summary));
+        }
+    }
+    sink.flush()?;
+    Ok(Exit::from_outcome(
+        !report.findings.is_empty(),
+        report.summary.error_count as usize,
+    ))
 }

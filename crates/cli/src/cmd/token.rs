@@ -1,12 +1,198 @@
-//! `firebreak token` (not wired yet).
+//! `firebreak token issue|list|revoke`: admin helpers talking to a running `firebreak serve`.
 
-use firebreak_core::Exit;
+use anyhow::Context;
+use firebreak_core::{Exit, SecretString};
+use std::path::PathBuf;
 
 /// Arguments of `firebreak token`.
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Base URL of the service.
+    #[arg(
+        long,
+        global = true,
+        env = "FIREBREAK_SERVER",
+        default_value = "http://127.0.0.1:8420"
+    )]
+    pub server: String,
+    /// File holding the admin credential (default: the FIREBREAK_ADMIN_TOKEN variable).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Cmd {
+    /// Issue a token for (project, provider); prints it once on stdout.
+    Issue {
+        /// Project.
+        #[arg(long)]
+        project: String,
+        /// CI provider (circleci, github, gitlab, ...).
+        #[arg(long)]
+        provider: String,
+        /// Lifetime: seconds, or with a unit: 90m, 12h, 30d.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Print the token and its metadata as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List token metadata (never the tokens).
+    List {
+        /// Only this project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Only this provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// text or jsonl.
+        #[arg(long, default_value = "text")]
+        format: String,
+    },
+    /// Revoke one token (--id), a provider's tokens in a project, a project's, or a provider's everywhere.
+    Revoke {
+        /// Token id (tok_...).
+        #[arg(long, conflicts_with_all = ["project", "provider", "all_projects"])]
+        id: Option<String>,
+        /// Project.
+        #[arg(long)]
+        project: Option<String>,
+        /// Provider.
+        #[arg(long)]
+        provider: Option<String>,
+        /// With --provider: revoke that provider's tokens in every project.
+        #[arg(long, requires = "provider", conflicts_with = "project")]
+        all_projects: bool,
+    },
+}
+
+/// Parses `3600`, `90m`, `12h`, `30d`.
+fn parse_ttl(s: &str) -> anyhow::Result<u64> {
+    let s = s.trim();
+    let (num, mult) = match s.chars().last() {
+        Some('s') => (&s[..s.len() - 1], 1),
+        Some('m') => (&s[..s.len() - 1], 60),
+        Some('h') => (&s[..s.len() - 1], 3600),
+        Some('d') => (&s[..s.len() - 1], 86400),
+        _ => (s, 1),
+    };
+    let n: u64 = num
+        .parse()
+        .with_context(|| format!("--ttl {s:?}: expected e.g. 3600, 90m, 12h, 30d"))?;
+    Ok(n * mult)
+}
+
+fn admin_credential(file: Option<&PathBuf>) -> anyhow::Result<SecretString> {
+    let v = match file {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("{}: cannot read admin token file", p.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string(),
+        None => std::env::var("FIREBREAK_ADMIN_TOKEN")
+            .map_err(|_| anyhow::anyhow!("set FIREBREAK_ADMIN_TOKEN or pass --admin-token-file"))?,
+    };
+    if v.is_empty() {
+        anyhow::bail!("the admin credential is empty");
+    }
+    Ok(SecretString::new(v))
+}
 
 /// Runs the subcommand.
-pub fn run(_args: Args) -> anyhow::Result<Exit> {
-    anyhow::bail!("`firebreak token` is not available in this build yet")
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    let admin = admin_credential(args.admin_token_file.as_ref())?;
+    let client = firebreak_serve::client::Client::new(&args.server, Some(admin));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        match args.command {
+            Cmd::Issue {
+                project,
+                provider,
+                ttl,
+                json,
+            } => {
+                let ttl = ttl.as_deref().map(parse_ttl).transpose()?;
+                let r = client.issue(&project, &provider, ttl).await?;
+                if json {
+                    println!("{}", serde_json::to_string(&r)?);
+                } else {
+                    println!("{}", r.token);
+                    eprintln!(
+                        "issued {} for project {} provider {}, expires {} (shown once: store it now)",
+                        r.info.id, r.info.project, r.info.provider, r.info.expires_at
+                    );
+                }
+            }
+            Cmd::List {
+                project,
+                provider,
+                format,
+            } => {
+                let toks = client.list(project.as_deref(), provider.as_deref()).await?;
+                match format.as_str() {
+                    "jsonl" => {
+                        for t in &toks {
+                            println!("{}", serde_json::to_string(t)?);
+                        }
+                    }
+                    "text" => {
+                        println!(
+                            "{:<21} {:<20} {:<10} {:<6} {:<21} {:<21} {:<21}",
+                            "ID", "PROJECT", "PROVIDER", "ORIGIN", "EXPIRES", "REVOKED", "LAST USED"
+                        );
+                        for t in &toks {
+                            println!(
+                                "{:<21} {:<20} {:<10} {:<6} {:<21} {:<21} {:<21}",
+                                t.id,
+                                t.project,
+                                t.provider,
+                                t.origin,
+                                t.expires_at,
+                                t.revoked_at.as_deref().unwrap_or("-"),
+                                t.last_used_at.as_deref().unwrap_or("-")
+                            );
+                        }
+                    }
+                    f => anyhow::bail!("--format {f:?}: expected text or jsonl"),
+                }
+            }
+            Cmd::Revoke {
+                id,
+                project,
+                provider,
+                all_projects,
+            } => {
+                let v = match (id, project, provider) {
+                    (Some(id), _, _) => client.revoke_id(&id).await?,
+                    (None, Some(p), prov) => client.revoke(Some(&p), prov.as_deref(), false).await?,
+                    (None, None, Some(prov)) if all_projects => {
+                        client.revoke(None, Some(&prov), true).await?
+                    }
+                    _ => anyhow::bail!("give --id, --project [--provider], or --provider --all-projects"),
+                };
+                println!("{}", serde_json::to_string(&v)?);
+            }
+        }
+        Ok::<_, anyhow::Error>(())
+    })?;
+    Ok(Exit::Clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_units() {
+        assert_eq!(parse_ttl("30d").unwrap(), 30 * 86400);
+        assert_eq!(parse_ttl("90m").unwrap(), 5400);
+        assert_eq!(parse_ttl("3600").unwrap(), 3600);
+        assert!(parse_ttl("x").is_err());
+    }
 }

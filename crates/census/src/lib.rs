@@ -1,0 +1,577 @@
+//! firebreak's artifact census: which artifacts a package index published in an
+//! exposure window, and whether any of them is bad.
+//!
+//! The flow is the project's usual one:
+//!
+//! ```text
+//! indexes (conda channel, PyPI JSON export, JSON Lines, directory)   [index]
+//!   → entries with upload times → those inside the window
+//!   → each local artifact: hashed, compared with the index, opened with the
+//!     scanner's archive walker; every member checked against the indicators
+//!     ([ioc]) and, optionally, the leak scanner                       [check]
+//!   → one record per artifact (JSON Lines), or conda-forge's census shape
+//! ```
+//!
+//! ```no_run
+//! use firebreak_census::{run, CensusOptions};
+//! let window = "2022-12-19..2023-01-13".parse().unwrap();
+//! let opts = CensusOptions::new(window);
+//! let report = run(&["channel".into()], &opts, None);
+//! println!("{}", serde_json::to_string(&report.conda_shape()).unwrap());
+//! ```
+
+#![warn(missing_docs)]
+
+mod check;
+pub mod index;
+pub mod ioc;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use firebreak_core::{Exit, SecretFinding, TimeWindow};
+use firebreak_scan::archive::Limits;
+use firebreak_scan::Scanner;
+use index::{Entry, Evidence, IndexKind, Location, Problem, ReadOptions};
+use ioc::IocSet;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+/// What an artifact's check came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Found locally, digests agree with the index (or the index has none), opened fine.
+    Ok,
+    /// The index lists it but the file is not where it should be.
+    Missing,
+    /// Only a remote URL is known; the census does not download.
+    Remote,
+    /// Its SHA-256, MD5 or size differs from the index.
+    ChecksumMismatch,
+    /// Unreadable, or not the archive its name says, or broken inside.
+    Corrupt,
+}
+
+impl Status {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Ok => "ok",
+            Status::Missing => "missing",
+            Status::Remote => "remote",
+            Status::ChecksumMismatch => "checksum_mismatch",
+            Status::Corrupt => "corrupt",
+        }
+    }
+}
+
+/// Whether the artifact's digest was checked against the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChecksumState {
+    /// The index's SHA-256 (or MD5 when it has no SHA-256) matches the file.
+    Verified,
+    /// The file differs from the index (digest or size).
+    Mismatch,
+    /// The index gives no digest: only computed.
+    Unverified,
+    /// The file is not available locally.
+    NotLocal,
+}
+
+/// Something found in an artifact. Every finding has a stable `id`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Finding {
+    /// A file-name indicator matched a member (or, without `member`, the artifact's own name).
+    IocFileName {
+        /// Stable id.
+        id: String,
+        /// The glob as written.
+        indicator: String,
+        /// The indicator's description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// Nested member path; absent when the artifact's own name matched.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        member: Option<String>,
+    },
+    /// A member's SHA-256 is an indicator.
+    IocMemberSha256 {
+        /// Stable id.
+        id: String,
+        /// The hash.
+        indicator: String,
+        /// The indicator's description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// Nested member path.
+        member: String,
+    },
+    /// The whole artifact's SHA-256 is an indicator.
+    IocArtifactSha256 {
+        /// Stable id.
+        id: String,
+        /// The hash.
+        indicator: String,
+        /// The indicator's description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+    },
+    /// A string indicator occurs in a member.
+    IocString {
+        /// Stable id.
+        id: String,
+        /// The string.
+        indicator: String,
+        /// The indicator's description.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// Nested member path.
+        member: String,
+        /// Byte offset of the first occurrence in the member.
+        offset: u64,
+    },
+    /// The artifact's digest differs from the index's.
+    ChecksumMismatch {
+        /// Stable id.
+        id: String,
+        /// `sha256` or `md5`.
+        algorithm: String,
+        /// What the index says.
+        expected: String,
+        /// What the file hashes to.
+        actual: String,
+    },
+    /// The artifact's size differs from the index's.
+    SizeMismatch {
+        /// Stable id.
+        id: String,
+        /// What the index says.
+        expected: u64,
+        /// The file's size.
+        actual: u64,
+    },
+    /// The leak scanner found a secret in a member (redacted, fingerprinted).
+    Secret(SecretFinding),
+}
+
+impl Finding {
+    /// The `kind` field's value.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Finding::IocFileName { .. } => "ioc_file_name",
+            Finding::IocMemberSha256 { .. } => "ioc_member_sha256",
+            Finding::IocArtifactSha256 { .. } => "ioc_artifact_sha256",
+            Finding::IocString { .. } => "ioc_string",
+            Finding::ChecksumMismatch { .. } => "checksum_mismatch",
+            Finding::SizeMismatch { .. } => "size_mismatch",
+            Finding::Secret(_) => "secret",
+        }
+    }
+}
+
+fn ser_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&t.to_rfc3339_opts(SecondsFormat::AutoSi, true)),
+        None => s.serialize_none(),
+    }
+}
+
+/// One artifact inside the window: one JSON Lines record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// File name of the artifact.
+    pub artifact: String,
+    /// The index it was listed in (as given).
+    pub index: String,
+    /// The index's kind.
+    pub index_kind: IndexKind,
+    /// Conda subdir, wheel platform tag, `source` for sdists, or directory.
+    pub subdir: String,
+    /// Package name, when known.
+    pub package: Option<String>,
+    /// Version, when known.
+    pub version: Option<String>,
+    /// Upload time (RFC 3339, UTC).
+    #[serde(serialize_with = "ser_time")]
+    pub uploaded_at: Option<DateTime<Utc>>,
+    /// Where the upload time comes from.
+    pub evidence: Evidence,
+    /// Local path of the artifact (where it is or should be).
+    pub path: Option<String>,
+    /// Remote URL, when the index gives one and the file is not local.
+    pub url: Option<String>,
+    /// Size in bytes: of the local file, else as the index says.
+    pub size: Option<u64>,
+    /// SHA-256: computed when the file is local, else as the index says.
+    pub sha256: Option<String>,
+    /// Whether the digest was checked against the index.
+    pub checksum: ChecksumState,
+    /// ok, missing, remote, checksum_mismatch or corrupt.
+    pub status: Status,
+    /// Members checked (regular files inside the artifact, nested archives expanded).
+    pub members: Option<u64>,
+    /// IOC matches, checksum mismatches and secrets.
+    pub findings: Vec<Finding>,
+    /// What went wrong (missing file, corruption), with the path at fault.
+    pub error: Option<String>,
+    /// Notes: weak evidence, entries skipped by archive bounds.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Where in the index the entry was read (`file:line` or `file#key`).
+    pub source: String,
+}
+
+impl ArtifactRecord {
+    fn from_entry(e: &Entry) -> Self {
+        let (path, url) = match &e.location {
+            Location::Local(p) => (Some(p.display().to_string()), None),
+            Location::Remote(u) => (None, Some(u.clone())),
+            Location::Unknown => (None, None),
+        };
+        let mut warnings = Vec::new();
+        if e.evidence == Evidence::FileMtime {
+            warnings.push(index::MTIME_WARNING.to_string());
+        }
+        ArtifactRecord {
+            artifact: e.artifact.clone(),
+            index: e.index.clone(),
+            index_kind: e.index_kind,
+            subdir: e.subdir.clone(),
+            package: e.package.clone(),
+            version: e.version.clone(),
+            uploaded_at: e.uploaded_at,
+            evidence: e.evidence,
+            path,
+            url,
+            size: e.size,
+            sha256: e.sha256.clone(),
+            checksum: ChecksumState::NotLocal,
+            status: Status::Ok,
+            members: None,
+            findings: Vec::new(),
+            error: None,
+            warnings,
+            source: e.source.clone(),
+        }
+    }
+}
+
+/// How to run a census.
+pub struct CensusOptions {
+    /// The exposure window (half-open).
+    pub window: TimeWindow,
+    /// Force the kind of every index (default: detect each).
+    pub index_kind: Option<IndexKind>,
+    /// Indicators of compromise.
+    pub ioc: Option<IocSet>,
+    /// The leak scanner to run on members (`--scan`).
+    pub scanner: Option<Scanner>,
+    /// Extra directories where artifacts are looked up by file name.
+    pub artifact_dirs: Vec<PathBuf>,
+    /// Archive bounds.
+    pub limits: Limits,
+}
+
+impl CensusOptions {
+    /// Options with a window and nothing else.
+    pub fn new(window: TimeWindow) -> Self {
+        CensusOptions {
+            window,
+            index_kind: None,
+            ioc: None,
+            scanner: None,
+            artifact_dirs: Vec::new(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What happened to one index.
+#[derive(Debug, Clone, Serialize)]
+pub struct IndexReport {
+    /// The index as given.
+    pub index: String,
+    /// Its kind (detected or forced); `None` when it could not be told.
+    pub kind: Option<IndexKind>,
+    /// Files of the index read (repodata files, JSON documents, ...).
+    pub files_read: usize,
+    /// Entries listed.
+    pub entries: usize,
+    /// Entries uploaded inside the window.
+    pub in_window: usize,
+    /// Entries uploaded outside the window.
+    pub outside_window: usize,
+    /// Entries without an upload time (not in the census).
+    pub undated: usize,
+    /// Malformed records and unreadable parts (file + line or record).
+    pub problems: Vec<Problem>,
+    /// Notes (e.g. modification times are weak evidence).
+    pub warnings: Vec<String>,
+    /// Set when the index could not be read at all.
+    pub error: Option<String>,
+}
+
+/// Totals of a census.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Summary {
+    /// Indexes given.
+    pub indexes: usize,
+    /// Indexes that could not be read at all.
+    pub indexes_failed: usize,
+    /// Entries listed by all indexes.
+    pub entries: usize,
+    /// Entries inside the window (one record each).
+    pub in_window: usize,
+    /// Entries outside the window.
+    pub outside_window: usize,
+    /// Entries without an upload time.
+    pub undated: usize,
+    /// Malformed index records.
+    pub problems: usize,
+    /// Records per status.
+    pub status: BTreeMap<String, usize>,
+    /// Findings per kind.
+    pub findings: BTreeMap<String, usize>,
+    /// Artifacts with at least one finding.
+    pub artifacts_with_findings: usize,
+    /// Members checked.
+    pub members: u64,
+    /// True when members were checked against indicators or the scanner.
+    pub checks: bool,
+}
+
+/// The result of a census.
+#[derive(Debug, Clone, Serialize)]
+pub struct CensusReport {
+    /// The window.
+    pub window: String,
+    /// One report per index, in the order given.
+    pub indexes: Vec<IndexReport>,
+    /// One record per artifact inside the window.
+    pub artifacts: Vec<ArtifactRecord>,
+    /// Totals.
+    pub summary: Summary,
+}
+
+/// Runs a census over `indexes`. `progress` is called once per artifact checked.
+pub fn run(
+    indexes: &[PathBuf],
+    opts: &CensusOptions,
+    progress: Option<&(dyn Fn(&ArtifactRecord) + Sync)>,
+) -> CensusReport {
+    let read_opts = ReadOptions {
+        artifact_dirs: opts.artifact_dirs.clone(),
+    };
+    let mut reports = Vec::new();
+    let mut todo: Vec<(usize, Entry)> = Vec::new();
+    for (n, p) in indexes.iter().enumerate() {
+        let shown = p.display().to_string();
+        let kind = match opts.index_kind {
+            Some(k) => Ok(k),
+            None => index::detect(p),
+        };
+        let mut rep = IndexReport {
+            index: shown,
+            kind: kind.as_ref().ok().copied(),
+            files_read: 0,
+            entries: 0,
+            in_window: 0,
+            outside_window: 0,
+            undated: 0,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+        };
+        match kind.and_then(|k| index::read_index(p, Some(k), &read_opts)) {
+            Err(e) => rep.error = Some(e.to_string()),
+            Ok(loaded) => {
+                rep.files_read = loaded.files_read;
+                rep.entries = loaded.entries.len();
+                rep.problems = loaded.problems;
+                rep.warnings = loaded.warnings;
+                for e in loaded.entries {
+                    match e.uploaded_at {
+                        None => rep.undated += 1,
+                        Some(t) if opts.window.contains(t) => {
+                            rep.in_window += 1;
+                            todo.push((n, e));
+                        }
+                        Some(_) => rep.outside_window += 1,
+                    }
+                }
+            }
+        }
+        reports.push(rep);
+    }
+    todo.sort_by(|(na, a), (nb, b)| {
+        (na, &a.subdir, &a.artifact, &a.source).cmp(&(nb, &b.subdir, &b.artifact, &b.source))
+    });
+    let checker = check::Checker {
+        ioc: opts.ioc.as_ref(),
+        scanner: opts.scanner.as_ref(),
+        limits: opts.limits,
+    };
+    let artifacts: Vec<ArtifactRecord> = todo
+        .par_iter()
+        .map(|(_, e)| {
+            let r = checker.check(e);
+            if let Some(p) = progress {
+                p(&r);
+            }
+            r
+        })
+        .collect();
+    let mut summary = Summary {
+        indexes: reports.len(),
+        indexes_failed: reports.iter().filter(|r| r.error.is_some()).count(),
+        entries: reports.iter().map(|r| r.entries).sum(),
+        in_window: reports.iter().map(|r| r.in_window).sum(),
+        outside_window: reports.iter().map(|r| r.outside_window).sum(),
+        undated: reports.iter().map(|r| r.undated).sum(),
+        problems: reports.iter().map(|r| r.problems.len()).sum(),
+        checks: checker.checks_requested(),
+        ..Default::default()
+    };
+    for a in &artifacts {
+        *summary.status.entry(a.status.as_str().to_string()).or_default() += 1;
+        for f in &a.findings {
+            *summary.findings.entry(f.kind().to_string()).or_default() += 1;
+        }
+        if !a.findings.is_empty() {
+            summary.artifacts_with_findings += 1;
+        }
+        summary.members += a.members.unwrap_or(0);
+    }
+    CensusReport {
+        window: opts.window.to_string(),
+        indexes: reports,
+        artifacts,
+        summary,
+    }
+}
+
+impl CensusReport {
+    /// conda-forge's census shape: `{"<subdir>": ["<file name>", ...]}`, names sorted
+    /// and deduplicated.
+    pub fn conda_shape(&self) -> BTreeMap<String, Vec<String>> {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for a in &self.artifacts {
+            m.entry(a.subdir.clone()).or_default().push(a.artifact.clone());
+        }
+        for v in m.values_mut() {
+            v.sort();
+            v.dedup();
+        }
+        m
+    }
+
+    /// True when any artifact has a finding (IOC match, checksum mismatch, secret).
+    pub fn found(&self) -> bool {
+        self.artifacts.iter().any(|a| !a.findings.is_empty())
+    }
+
+    /// Inputs that failed: unreadable indexes, malformed records, corrupt
+    /// artifacts, and — when checks were requested — artifacts that could not
+    /// be checked (missing or remote).
+    pub fn failed_inputs(&self) -> usize {
+        let checks = self.summary.checks;
+        self.summary.indexes_failed
+            + self.summary.problems
+            + self
+                .artifacts
+                .iter()
+                .filter(|a| match a.status {
+                    Status::Corrupt => true,
+                    Status::Missing | Status::Remote => checks,
+                    _ => false,
+                })
+                .count()
+    }
+
+    /// The exit code (docs/exit-codes.md): 2 when no index could be read,
+    /// 3 when some inputs failed, 1 when something was found, else 0.
+    pub fn exit(&self) -> Exit {
+        if self.summary.indexes > 0 && self.summary.indexes_failed == self.summary.indexes {
+            return Exit::Error;
+        }
+        Exit::from_outcome(self.found(), self.failed_inputs())
+    }
+
+    /// Writes one JSON object per artifact.
+    pub fn write_jsonl(&self, w: &mut dyn Write) -> io::Result<()> {
+        for a in &self.artifacts {
+            serde_json::to_writer(&mut *w, a)?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    /// A human summary for stderr: totals, then every index problem, corrupt,
+    /// missing and mismatching artifact, with the file at fault.
+    pub fn summary_text(&self) -> String {
+        use std::fmt::Write as _;
+        let s = &self.summary;
+        let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "census {}: {} index(es), {} entries: {} in window, {} outside, {} without upload time",
+            self.window, s.indexes, s.entries, s.in_window, s.outside_window, s.undated
+        );
+        let status: Vec<String> = s.status.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        if !status.is_empty() {
+            let _ = writeln!(
+                out,
+                "artifacts: {} ({} members checked)",
+                status.join(", "),
+                s.members
+            );
+        }
+        if s.findings.is_empty() {
+            let _ = writeln!(out, "findings: none");
+        } else {
+            let f: Vec<String> = s.findings.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let _ = writeln!(
+                out,
+                "findings: {} in {} artifact(s)",
+                f.join(", "),
+                s.artifacts_with_findings
+            );
+        }
+        for r in &self.indexes {
+            if let Some(e) = &r.error {
+                let _ = writeln!(out, "error: {e}");
+            }
+            for w in &r.warnings {
+                let _ = writeln!(out, "warning: {w}");
+            }
+            for p in &r.problems {
+                let _ = writeln!(out, "malformed: {p}");
+            }
+        }
+        for a in &self.artifacts {
+            match a.status {
+                Status::Ok => {}
+                Status::Remote if !s.checks => {}
+                Status::Missing if !s.checks => {}
+                _ => {
+                    let at = a.path.as_deref().or(a.url.as_deref()).unwrap_or(&a.artifact);
+                    let why = a.error.as_deref().unwrap_or("");
+                    let _ = writeln!(out, "{}: {} ({at}) {why}", a.status.as_str(), a.artifact);
+                }
+            }
+        }
+        let missing =
+            s.status.get("missing").copied().unwrap_or(0) + s.status.get("remote").copied().unwrap_or(0);
+        if missing > 0 && !s.checks {
+            let _ = writeln!(
+                out,
+                "note: {missing} artifact(s) not available locally (listed only; pass --ioc/--scan to check contents)"
+            );
+        }
+        out
+    }
+}

@@ -1,0 +1,542 @@
+//! Sigma rules to queries: Athena (CloudTrail `cloudtrail_logs`), BigQuery (GCP audit
+//! logs export `cloudaudit_googleapis_com_activity`), KQL (`SigninLogs`, `AzureActivity`)
+//! and DuckDB over the raw JSON files. Rules or features a target cannot express are
+//! reported with the reason.
+
+use crate::engine::RuleSet;
+use crate::sigma::{Cond, FieldCond, Rule, Selection, StrMatch, Unsupported, ValMatch};
+use crate::source::SourceKind;
+use std::fmt::Write as _;
+use std::str::FromStr;
+
+/// A query engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// Amazon Athena over the CloudTrail table from the AWS docs (`cloudtrail_logs`).
+    Athena,
+    /// BigQuery over the Cloud Audit Logs sink (`cloudaudit_googleapis_com_activity`).
+    Bigquery,
+    /// Kusto (Log Analytics / Sentinel): `SigninLogs`, `AzureActivity`.
+    Kql,
+    /// DuckDB over the raw exported JSON files.
+    Duckdb,
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "athena" => Ok(Target::Athena),
+            "bigquery" => Ok(Target::Bigquery),
+            "kql" => Ok(Target::Kql),
+            "duckdb" => Ok(Target::Duckdb),
+            _ => Err(format!(
+                "unknown target {s:?}; one of athena, bigquery, kql, duckdb"
+            )),
+        }
+    }
+}
+
+/// Options of the compilers.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// Target engine.
+    pub target: Target,
+    /// Table (Athena, BigQuery) or file glob (DuckDB) to query; defaults per target.
+    pub table: Option<String>,
+}
+
+/// One compiled query.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Compiled {
+    /// Rule id.
+    pub rule_id: String,
+    /// Rule title.
+    pub title: String,
+    /// Source the query reads.
+    pub source: SourceKind,
+    /// The boolean filter alone.
+    pub filter: String,
+    /// The full query.
+    pub query: String,
+}
+
+/// Compiles every rule of a set; returns the queries and the rules that could not be compiled.
+pub fn compile(rules: &RuleSet, opts: &CompileOptions) -> (Vec<Compiled>, Vec<Unsupported>) {
+    let mut out = Vec::new();
+    let mut unsup = Vec::new();
+    for r in &rules.rules {
+        let mut any = false;
+        let mut reasons = Vec::new();
+        for &src in &r.sources {
+            match compile_rule(r, src, opts) {
+                Ok(c) => {
+                    any = true;
+                    out.push(c)
+                }
+                Err(e) => reasons.push(format!("{src}: {e}")),
+            }
+        }
+        if !any {
+            unsup.push(Unsupported {
+                file: r.file.clone(),
+                rule: r.title.clone(),
+                reason: reasons.join("; "),
+            });
+        }
+    }
+    (out, unsup)
+}
+
+/// Compiles one rule for one source.
+pub fn compile_rule(r: &Rule, src: SourceKind, opts: &CompileOptions) -> Result<Compiled, String> {
+    let t = opts.target;
+    let ok = match t {
+        Target::Athena => src == SourceKind::Cloudtrail,
+        Target::Bigquery => src == SourceKind::Gcp,
+        Target::Kql => matches!(src, SourceKind::AzureSignin | SourceKind::AzureActivity),
+        Target::Duckdb => src != SourceKind::Circleci,
+    };
+    if !ok {
+        return Err(format!("no {t:?} table for this log source"));
+    }
+    if r.aggregation.is_some() {
+        return Err("count aggregation over a sliding timeframe is only run by the native engine".into());
+    }
+    let filter = cond(r, &r.cond, src, t)?;
+    let table = opts.table.clone();
+    let id = sql_str(&r.id);
+    let query = match t {
+        Target::Duckdb => {
+            let (from, id_path, time_path) = duckdb_from(src, table.as_deref());
+            format!(
+                "SELECT {id} AS rule_id, json_extract_string(r, '{time_path}') AS event_time, json_extract_string(r, '{id_path}') AS event_id, r AS record\nFROM {from}\nWHERE {filter};"
+            )
+        }
+        Target::Athena => format!(
+            "SELECT {id} AS rule_id, eventtime, eventid, eventsource, eventname, useridentity.arn, sourceipaddress, useragent, errorcode\nFROM {}\nWHERE {filter};",
+            table.unwrap_or_else(|| "cloudtrail_logs".into())
+        ),
+        Target::Bigquery => format!(
+            "SELECT {id} AS rule_id, timestamp, insertId, protopayload_auditlog.methodName, protopayload_auditlog.authenticationInfo.principalEmail, protopayload_auditlog.requestMetadata.callerIp\nFROM `{}`\nWHERE {filter};",
+            table.unwrap_or_else(|| "PROJECT.DATASET.cloudaudit_googleapis_com_activity".into())
+        ),
+        Target::Kql => {
+            let tbl = table.unwrap_or_else(|| {
+                if src == SourceKind::AzureSignin { "SigninLogs" } else { "AzureActivity" }.into()
+            });
+            format!("{tbl}\n| where {filter}\n| extend rule_id = {}", kql_str(&r.id))
+        }
+    };
+    Ok(Compiled {
+        rule_id: r.id.clone(),
+        title: r.title.clone(),
+        source: src,
+        filter,
+        query,
+    })
+}
+
+/// DuckDB `FROM` clause for a source: (from, id path, time path).
+pub fn duckdb_from(src: SourceKind, files: Option<&str>) -> (String, &'static str, &'static str) {
+    let files = sql_str(files.unwrap_or("logs/**/*.json*"));
+    let objs = format!("read_json_objects({files}, format='auto', maximum_object_size=1073741824)");
+    match src {
+        SourceKind::Cloudtrail => (
+            format!("(SELECT unnest(json_extract(json, '$.Records[*]')) AS r FROM {objs})"),
+            "$.eventID",
+            "$.eventTime",
+        ),
+        SourceKind::AzureSignin | SourceKind::AzureActivity => (
+            format!("(SELECT unnest(CASE WHEN json_exists(json, '$.records') THEN json_extract(json, '$.records[*]') ELSE [json] END) AS r FROM {objs})"),
+            "$.correlationId",
+            "$.time",
+        ),
+        SourceKind::Gcp => (format!("(SELECT json AS r FROM {objs})"), "$.insertId", "$.timestamp"),
+        SourceKind::Github => (format!("(SELECT json AS r FROM {objs})"), "$._document_id", "$.@timestamp"),
+        _ => (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time"),
+    }
+}
+
+/// The combined DuckDB query: one scan, one row per (event, matching rule).
+pub fn duckdb_combined(compiled: &[Compiled], src: SourceKind, files: &str) -> Option<String> {
+    let cs: Vec<&Compiled> = compiled.iter().filter(|c| c.source == src).collect();
+    if cs.is_empty() {
+        return None;
+    }
+    let (from, id_path, _) = duckdb_from(src, Some(files));
+    let mut cases = String::new();
+    for (i, c) in cs.iter().enumerate() {
+        if i > 0 {
+            cases.push_str(",\n    ");
+        }
+        let _ = write!(cases, "CASE WHEN {} THEN {} END", c.filter, sql_str(&c.rule_id));
+    }
+    Some(format!(
+        "SELECT event_id, rule_id FROM (\n  SELECT json_extract_string(r, '{id_path}') AS event_id, unnest([\n    {cases}]) AS rule_id\n  FROM {from}\n) WHERE rule_id IS NOT NULL;"
+    ))
+}
+
+fn sql_str(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn kql_str(s: &str) -> String {
+    let mut o = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => o.push_str("\\\""),
+            '\\' => o.push_str("\\\\"),
+            _ => o.push(c),
+        }
+    }
+    o.push('"');
+    o
+}
+
+fn cond(r: &Rule, c: &Cond, src: SourceKind, t: Target) -> Result<String, String> {
+    let (and, or, not) = match t {
+        Target::Kql => ("and", "or", "not"),
+        _ => ("AND", "OR", "NOT"),
+    };
+    Ok(match c {
+        Cond::Sel(i) => match &r.selections[*i] {
+            Selection::Keywords(_) => return Err("keyword search over whole records is not compiled".into()),
+            Selection::Maps(ms) => {
+                let mut alts = Vec::new();
+                for m in ms {
+                    let mut parts = Vec::new();
+                    for f in m {
+                        parts.push(field(f, src, t)?);
+                    }
+                    alts.push(if parts.is_empty() {
+                        "true".into()
+                    } else {
+                        format!("({})", parts.join(&format!(" {and} ")))
+                    });
+                }
+                if alts.len() == 1 {
+                    alts.pop().unwrap()
+                } else {
+                    format!("({})", alts.join(&format!(" {or} ")))
+                }
+            }
+        },
+        Cond::Not(x) => match t {
+            Target::Kql => format!("{not}({})", cond(r, x, src, t)?),
+            _ => format!("(NOT COALESCE({}, false))", cond(r, x, src, t)?),
+        },
+        Cond::And(xs) => {
+            let v: Result<Vec<_>, _> = xs.iter().map(|x| cond(r, x, src, t)).collect();
+            format!("({})", v?.join(&format!(" {and} ")))
+        }
+        Cond::Or(xs) => {
+            let v: Result<Vec<_>, _> = xs.iter().map(|x| cond(r, x, src, t)).collect();
+            format!("({})", v?.join(&format!(" {or} ")))
+        }
+    })
+}
+
+/// The expression reading a native field path in a target. Err when not mapped.
+pub fn field_expr(path: &str, src: SourceKind, t: Target) -> Result<String, String> {
+    if path.contains(['\'', '"', '\\']) {
+        return Err(format!("field {path:?} has quotes"));
+    }
+    match t {
+        Target::Duckdb => {
+            if src == SourceKind::Cloudtrail && path.starts_with("resources") {
+                return Err("array field `resources` (per-element matching) is not compiled".into());
+            }
+            let segs: Vec<String> = path.split('.').map(|s| format!("\"{s}\"")).collect();
+            Ok(format!("json_extract_string(r, '$.{}')", segs.join(".")))
+        }
+        Target::Athena => {
+            let (head, rest) = path.split_once('.').unwrap_or((path, ""));
+            let h = head.to_ascii_lowercase();
+            const COLS: &[&str] = &[
+                "eventversion",
+                "eventtime",
+                "eventsource",
+                "eventname",
+                "awsregion",
+                "sourceipaddress",
+                "useragent",
+                "errorcode",
+                "errormessage",
+                "requestid",
+                "eventid",
+                "eventtype",
+                "apiversion",
+                "readonly",
+                "recipientaccountid",
+                "sharedeventid",
+                "vpcendpointid",
+                "managementevent",
+                "eventcategory",
+            ];
+            const JSONCOLS: &[&str] = &[
+                "requestparameters",
+                "responseelements",
+                "additionaleventdata",
+                "serviceeventdetails",
+            ];
+            if rest.is_empty() && COLS.contains(&h.as_str()) {
+                return Ok(format!("CAST({h} AS VARCHAR)"));
+            }
+            if JSONCOLS.contains(&h.as_str()) {
+                return Ok(if rest.is_empty() {
+                    h
+                } else {
+                    format!("json_extract_scalar({h}, '$.{rest}')")
+                });
+            }
+            if h == "useridentity" && !rest.is_empty() {
+                return Ok(format!(
+                    "CAST(useridentity.{} AS VARCHAR)",
+                    rest.to_ascii_lowercase()
+                ));
+            }
+            Err(format!(
+                "field {path:?} is not a column of the Athena CloudTrail table"
+            ))
+        }
+        Target::Bigquery => {
+            if let Some(rest) = path.strip_prefix("protoPayload.") {
+                for (p, col) in [
+                    ("request.", "requestJson"),
+                    ("response.", "responseJson"),
+                    ("metadata.", "metadataJson"),
+                ] {
+                    if let Some(r) = rest.strip_prefix(p) {
+                        return Ok(format!("JSON_VALUE(protopayload_auditlog.{col}, '$.{r}')"));
+                    }
+                }
+                if rest.starts_with("serviceData") || rest.starts_with("authorizationInfo") {
+                    return Err(format!(
+                        "field {path:?} (nested repeated/serviceData) is not compiled for BigQuery"
+                    ));
+                }
+                return Ok(format!("CAST(protopayload_auditlog.{rest} AS STRING)"));
+            }
+            match path.split('.').next().unwrap_or(path) {
+                "severity" | "logName" | "resource" | "insertId" | "labels" => {
+                    Ok(format!("CAST({path} AS STRING)"))
+                }
+                _ => Err(format!(
+                    "field {path:?} is not a column of the BigQuery audit log table"
+                )),
+            }
+        }
+        Target::Kql => kql_field(path, src),
+    }
+}
+
+fn pascal(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn kql_field(path: &str, src: SourceKind) -> Result<String, String> {
+    let fixed = match (src, path) {
+        (SourceKind::AzureSignin, "time") | (SourceKind::AzureActivity, "time") => "TimeGenerated",
+        (SourceKind::AzureSignin, "resultType") => "ResultType",
+        (SourceKind::AzureSignin, "resultDescription") => "ResultDescription",
+        (SourceKind::AzureSignin, "callerIpAddress" | "properties.ipAddress") => "IPAddress",
+        (SourceKind::AzureSignin, "properties.location.countryOrRegion") => {
+            "tostring(LocationDetails.countryOrRegion)"
+        }
+        (SourceKind::AzureSignin, "properties.riskEventTypes_v2") => "tostring(RiskEventTypes_V2)",
+        (SourceKind::AzureActivity, "operationName") => "OperationNameValue",
+        (SourceKind::AzureActivity, "category") => "CategoryValue",
+        (SourceKind::AzureActivity, "resultType") => "ActivityStatusValue",
+        (SourceKind::AzureActivity, "resultSignature") => "ActivitySubstatusValue",
+        (SourceKind::AzureActivity, "callerIpAddress") => "CallerIpAddress",
+        (SourceKind::AzureActivity, "resourceId") => "_ResourceId",
+        (SourceKind::AzureActivity, "level") => "Level",
+        (SourceKind::AzureActivity, "caller") => "Caller",
+        _ => "",
+    };
+    if !fixed.is_empty() {
+        return Ok(fixed.to_string());
+    }
+    if let Some(rest) = path.strip_prefix("properties.") {
+        return Ok(match src {
+            SourceKind::AzureSignin => match rest.split_once('.') {
+                None => pascal(rest),
+                Some((h, t)) => format!("tostring({}.{t})", pascal(h)),
+            },
+            _ => format!("tostring(Properties_d.{rest})"),
+        });
+    }
+    Err(format!(
+        "field {path:?} has no {} column",
+        if src == SourceKind::AzureSignin {
+            "SigninLogs"
+        } else {
+            "AzureActivity"
+        }
+    ))
+}
+
+fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
+    let x = field_expr(&f.field, src, t)?;
+    if let Some(want) = f.exists {
+        let e = match t {
+            Target::Duckdb => format!(
+                "(json_extract(r, '$.{}') IS NOT NULL)",
+                f.field
+                    .split('.')
+                    .map(|s| format!("\"{s}\""))
+                    .collect::<Vec<_>>()
+                    .join(".")
+            ),
+            Target::Kql => format!("isnotempty({x})"),
+            _ => format!("({x} IS NOT NULL)"),
+        };
+        return Ok(if want { e } else { format!("(NOT {e})") });
+    }
+    let mut parts = Vec::new();
+    for v in &f.vals {
+        parts.push(value(&x, v, t)?);
+    }
+    let j = match (f.all, t) {
+        (true, Target::Kql) => " and ",
+        (true, _) => " AND ",
+        (false, Target::Kql) => " or ",
+        (false, _) => " OR ",
+    };
+    Ok(if parts.len() == 1 {
+        parts.pop().unwrap()
+    } else {
+        format!("({})", parts.join(j))
+    })
+}
+
+fn value(x: &str, v: &ValMatch, t: Target) -> Result<String, String> {
+    match v {
+        ValMatch::Null => Ok(match t {
+            Target::Kql => format!("isempty({x})"),
+            _ => format!("({x} IS NULL)"),
+        }),
+        ValMatch::Num(op, n) => Ok(match t {
+            Target::Duckdb | Target::Athena => format!("(TRY_CAST({x} AS DOUBLE) {} {n})", op.sym()),
+            Target::Bigquery => format!("(SAFE_CAST({x} AS FLOAT64) {} {n})", op.sym()),
+            Target::Kql => format!(
+                "(todouble({x}) {} {n})",
+                if op.sym() == "=" { "==" } else { op.sym() }
+            ),
+        }),
+        ValMatch::Cidr(_, _, net) => match t {
+            Target::Athena => Ok(format!("contains({}, CAST({x} AS IPADDRESS))", sql_str(net))),
+            Target::Kql if !net.contains(':') => Ok(format!("ipv4_is_in_range({x}, {})", kql_str(net))),
+            _ => Err("cidr is not compiled for this target".into()),
+        },
+        ValMatch::Str { alts, cased } => {
+            let mut out = Vec::new();
+            for a in alts {
+                out.push(strmatch(x, a, *cased, t));
+            }
+            Ok(if out.len() == 1 {
+                out.pop().unwrap()
+            } else {
+                format!("({})", out.join(if t == Target::Kql { " or " } else { " OR " }))
+            })
+        }
+    }
+}
+
+fn strmatch(x: &str, m: &StrMatch, cased: bool, t: Target) -> String {
+    if t == Target::Kql {
+        let sfx = if cased { "_cs" } else { "" };
+        return match m {
+            StrMatch::Exact(s) => format!("{x} {} {}", if cased { "==" } else { "=~" }, kql_str(s)),
+            StrMatch::Prefix(s) => format!("{x} startswith{sfx} {}", kql_str(s)),
+            StrMatch::Suffix(s) => format!("{x} endswith{sfx} {}", kql_str(s)),
+            StrMatch::Contains(s) => format!("{x} contains{sfx} {}", kql_str(s)),
+            StrMatch::Glob(r, _) | StrMatch::Re(r) => format!("{x} matches regex {}", kql_str(r.as_str())),
+        };
+    }
+    let lx = if cased {
+        x.to_string()
+    } else {
+        format!("lower({x})")
+    };
+    let q = |s: &str| sql_str(s);
+    match (m, t) {
+        (StrMatch::Exact(s), _) => format!("{lx} = {}", q(s)),
+        (StrMatch::Prefix(s), Target::Bigquery) => format!("STARTS_WITH({lx}, {})", q(s)),
+        (StrMatch::Suffix(s), Target::Bigquery) => format!("ENDS_WITH({lx}, {})", q(s)),
+        (StrMatch::Contains(s), Target::Bigquery) => format!("STRPOS({lx}, {}) > 0", q(s)),
+        (StrMatch::Prefix(s), Target::Duckdb) => format!("starts_with({lx}, {})", q(s)),
+        (StrMatch::Suffix(s), Target::Duckdb) => format!("ends_with({lx}, {})", q(s)),
+        (StrMatch::Contains(s), Target::Duckdb) => format!("contains({lx}, {})", q(s)),
+        (StrMatch::Prefix(s), _) => format!("starts_with({lx}, {})", q(s)),
+        (StrMatch::Suffix(s), _) => format!("{lx} LIKE {} ESCAPE '\\'", q(&format!("%{}", like_escape(s)))),
+        (StrMatch::Contains(s), _) => format!("strpos({lx}, {}) > 0", q(s)),
+        (StrMatch::Glob(r, _) | StrMatch::Re(r), Target::Duckdb) => {
+            format!("regexp_matches({x}, {})", q(r.as_str()))
+        }
+        (StrMatch::Glob(r, _) | StrMatch::Re(r), Target::Athena) => {
+            format!("regexp_like({x}, {})", q(r.as_str()))
+        }
+        (StrMatch::Glob(r, _) | StrMatch::Re(r), _) => format!("REGEXP_CONTAINS({x}, {})", q(r.as_str())),
+    }
+}
+
+fn like_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compiles_each_target() {
+        let mut rs = RuleSet::default();
+        rs.add_text(
+            "t.yml",
+            "title: t\nid: x\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s:\n    eventName: [ListBuckets, 'Get*']\n    requestParameters.bucketName|contains: prod\n  f:\n    userIdentity.type: AWSService\n  condition: s and not f\n",
+        )
+        .unwrap();
+        let (c, u) = compile(
+            &rs,
+            &CompileOptions {
+                target: Target::Athena,
+                table: None,
+            },
+        );
+        assert!(u.is_empty());
+        assert!(
+            c[0].query
+                .contains("json_extract_scalar(requestparameters, '$.bucketName')"),
+            "{}",
+            c[0].query
+        );
+        assert!(c[0].query.contains("useridentity.type"));
+        let (c, _) = compile(
+            &rs,
+            &CompileOptions {
+                target: Target::Duckdb,
+                table: Some("x/*.json".into()),
+            },
+        );
+        assert!(
+            c[0].query.contains("json_extract_string(r, '$.\"eventName\"')"),
+            "{}",
+            c[0].query
+        );
+        let (c, u) = compile(
+            &rs,
+            &CompileOptions {
+                target: Target::Kql,
+                table: None,
+            },
+        );
+        assert!(c.is_empty());
+        assert_eq!(u.len(), 1);
+    }
+}

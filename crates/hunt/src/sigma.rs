@@ -1,0 +1,1128 @@
+//! Sigma rules: parsing SigmaHQ-style YAML and matching records.
+//!
+//! Supported: `title`, `id`, `status`, `level`, `description`, `logsource` (product /
+//! service), `detection` with named selections (maps, lists of maps, keyword lists),
+//! field modifiers `contains`, `startswith`, `endswith`, `re` (with `i`, `m`, `s`),
+//! `cidr`, `all`, `base64`, `base64offset`, `exists`, `gt`, `gte`, `lt`, `lte`,
+//! `windash`, `cased`; wildcards `*` and `?` (escape with `\`); null values; conditions
+//! with `and`, `or`, `not`, parentheses, `1 of x*`, `all of x*`, `1 of them`,
+//! `all of them`; and `| count() [by f] > N` / `| count(field) by g > N` aggregations
+//! over `timeframe`. Anything else makes the rule *unsupported*: reported with the
+//! reason, never silently ignored.
+
+use crate::node::Node;
+use crate::source::SourceKind;
+use aho_corasick::AhoCorasick;
+use base64::Engine as _;
+use firebreak_core::Level;
+use regex::{Regex, RegexBuilder};
+use serde_yaml_ng::Value as Y;
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+/// A rule that failed to parse (stops the run).
+#[derive(Debug, thiserror::Error)]
+#[error("rule file {file}: {message}")]
+pub struct RuleError {
+    /// The file.
+    pub file: String,
+    /// The problem.
+    pub message: String,
+}
+
+/// A rule that parsed but uses something firebreak does not support.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Unsupported {
+    /// The file.
+    pub file: String,
+    /// The rule title (or id).
+    pub rule: String,
+    /// Why it is not run.
+    pub reason: String,
+}
+
+/// How a string is compared.
+#[derive(Debug, Clone)]
+pub enum StrMatch {
+    /// Equal (ASCII case-insensitive unless cased).
+    Exact(String),
+    /// Starts with.
+    Prefix(String),
+    /// Ends with.
+    Suffix(String),
+    /// Contains.
+    Contains(String),
+    /// Wildcard pattern compiled to a regex (anchored); original glob kept for compilers.
+    Glob(Regex, String),
+    /// Regular expression (`re` modifier), unanchored.
+    Re(Regex),
+}
+
+/// One value of a field condition.
+#[derive(Debug, Clone)]
+pub enum ValMatch {
+    /// Any of these string matchers (base64offset / windash give several).
+    Str {
+        /// The alternatives.
+        alts: Vec<StrMatch>,
+        /// Case-sensitive (`cased`).
+        cased: bool,
+    },
+    /// Numeric comparison.
+    Num(CmpOp, f64),
+    /// CIDR network.
+    Cidr(IpAddr, u8, String),
+    /// The field is absent or null.
+    Null,
+}
+
+/// A comparison operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CmpOp {
+    /// `>`.
+    Gt,
+    /// `>=`.
+    Gte,
+    /// `<`.
+    Lt,
+    /// `<=`.
+    Lte,
+    /// `==`.
+    Eq,
+}
+
+impl CmpOp {
+    /// Applies the operator.
+    pub fn apply(self, a: f64, b: f64) -> bool {
+        match self {
+            CmpOp::Gt => a > b,
+            CmpOp::Gte => a >= b,
+            CmpOp::Lt => a < b,
+            CmpOp::Lte => a <= b,
+            CmpOp::Eq => a == b,
+        }
+    }
+    /// SQL / KQL spelling.
+    pub fn sym(self) -> &'static str {
+        match self {
+            CmpOp::Gt => ">",
+            CmpOp::Gte => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Lte => "<=",
+            CmpOp::Eq => "=",
+        }
+    }
+}
+
+/// A condition on one field.
+#[derive(Debug, Clone)]
+pub struct FieldCond {
+    /// Dotted path (native field names).
+    pub field: String,
+    /// `Some(b)`: the `exists` modifier.
+    pub exists: Option<bool>,
+    /// All values must match (`all`), else any.
+    pub all: bool,
+    /// The values.
+    pub vals: Vec<ValMatch>,
+}
+
+/// A named detection item.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    /// OR of maps; each map is an AND of field conditions.
+    Maps(Vec<Vec<FieldCond>>),
+    /// Keywords: any of them appears anywhere in the raw record.
+    Keywords(Vec<String>),
+}
+
+/// A condition expression.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    /// A selection by index.
+    Sel(usize),
+    /// Not.
+    Not(Box<Cond>),
+    /// All of.
+    And(Vec<Cond>),
+    /// Any of.
+    Or(Vec<Cond>),
+}
+
+/// `| count(field) by group > N`.
+#[derive(Debug, Clone)]
+pub struct Aggregation {
+    /// Distinct-count this field (None: count events).
+    pub field: Option<String>,
+    /// Group by this field.
+    pub by: Option<String>,
+    /// Comparison.
+    pub op: CmpOp,
+    /// Threshold.
+    pub threshold: f64,
+    /// Sliding window in seconds (None: whole hunt window).
+    pub timeframe: Option<i64>,
+}
+
+/// A parsed, supported rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Sigma id (or file stem).
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// Level.
+    pub level: Level,
+    /// Status.
+    pub status: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Where it came from.
+    pub file: String,
+    /// Which sources it applies to.
+    pub sources: Vec<SourceKind>,
+    /// Named selections in document order.
+    pub names: Vec<String>,
+    /// Selections, parallel to `names`.
+    pub selections: Vec<Selection>,
+    /// The condition.
+    pub cond: Cond,
+    /// Aggregation, when the condition has one.
+    pub aggregation: Option<Aggregation>,
+    /// Keyword matcher over the raw record (lowercase), when keywords are used.
+    keywords: Vec<Option<AhoCorasick>>,
+}
+
+/// Parses a time span like `1h`, `30m`, `15s`, `2d`.
+pub fn parse_timeframe(s: &str) -> Option<i64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+    let n: i64 = num.parse().ok()?;
+    Some(match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86400,
+        "w" => n * 7 * 86400,
+        _ => return None,
+    })
+}
+
+/// Result of loading one YAML file: supported rules and unsupported ones.
+pub type Loaded = (Vec<Rule>, Vec<Unsupported>);
+
+/// Parses a YAML file that may hold several documents. A parse error is fatal
+/// (`RuleError`); unsupported features give `Unsupported` entries.
+pub fn parse_rules(file: &str, text: &str) -> Result<Loaded, RuleError> {
+    let err = |m: String| RuleError {
+        file: file.to_string(),
+        message: m,
+    };
+    let mut rules = Vec::new();
+    let mut unsup = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v: Y = serde::Deserialize::deserialize(doc).map_err(|e| err(format!("invalid YAML: {e}")))?;
+        if v.is_null() {
+            continue;
+        }
+        match parse_rule(file, &v) {
+            Ok(Ok(r)) => rules.push(r),
+            Ok(Err(u)) => unsup.push(u),
+            Err(m) => return Err(err(m)),
+        }
+    }
+    Ok((rules, unsup))
+}
+
+fn ystr(v: &Y) -> Option<String> {
+    match v {
+        Y::String(s) => Some(s.clone()),
+        Y::Number(n) => Some(n.to_string()),
+        Y::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
+    let m = v.as_mapping().ok_or("a rule must be a YAML mapping")?;
+    let get = |k: &str| m.get(Y::String(k.into()));
+    let title = get("title").and_then(ystr).unwrap_or_default();
+    let id = get("id").and_then(ystr).unwrap_or_else(|| {
+        std::path::Path::new(file)
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default()
+    });
+    let name = if title.is_empty() {
+        id.clone()
+    } else {
+        title.clone()
+    };
+    let unsupported = |reason: String| {
+        Ok(Err(Unsupported {
+            file: file.to_string(),
+            rule: name.clone(),
+            reason,
+        }))
+    };
+    if get("correlation").is_some() {
+        return unsupported(
+            "Sigma correlation rules are not supported (use `| count()` with timeframe)".into(),
+        );
+    }
+    if get("action").is_some() {
+        return unsupported("Sigma collection actions (global/reset/repeat) are not supported".into());
+    }
+    if title.is_empty() {
+        return Err("missing `title`".into());
+    }
+    let level = match get("level").and_then(ystr).as_deref() {
+        None | Some("medium") => Level::Medium,
+        Some("informational") => Level::Informational,
+        Some("low") => Level::Low,
+        Some("high") => Level::High,
+        Some("critical") => Level::Critical,
+        Some(other) => return Err(format!("rule {title:?}: unknown level {other:?}")),
+    };
+    let ls = get("logsource").ok_or(format!("rule {title:?}: missing `logsource`"))?;
+    let product = ls.get("product").and_then(ystr);
+    let service = ls.get("service").and_then(ystr);
+    let Some(sources) = SourceKind::from_logsource(product.as_deref(), service.as_deref()) else {
+        return unsupported(format!(
+            "logsource product={} service={} is not a supported audit log",
+            product.as_deref().unwrap_or("-"),
+            service.as_deref().unwrap_or("-")
+        ));
+    };
+    let det = get("detection")
+        .and_then(|d| d.as_mapping())
+        .ok_or(format!("rule {title:?}: missing `detection` mapping"))?;
+    let mut names = Vec::new();
+    let mut selections = Vec::new();
+    let mut condition = None;
+    let mut timeframe = None;
+    for (k, val) in det {
+        let k = ystr(k).ok_or(format!("rule {title:?}: detection keys must be strings"))?;
+        match k.as_str() {
+            "condition" => condition = Some(val.clone()),
+            "timeframe" => {
+                let t = ystr(val).unwrap_or_default();
+                timeframe = Some(parse_timeframe(&t).ok_or(format!("rule {title:?}: bad timeframe {t:?}"))?);
+            }
+            _ => match parse_selection(val) {
+                Ok(s) => {
+                    names.push(k);
+                    selections.push(s);
+                }
+                Err(SelErr::Bad(m)) => return Err(format!("rule {title:?}: selection {k:?}: {m}")),
+                Err(SelErr::Unsupported(m)) => return unsupported(format!("selection {k:?}: {m}")),
+            },
+        }
+    }
+    if let Some(tf) = get("timeframe").and_then(ystr) {
+        timeframe = Some(parse_timeframe(&tf).ok_or(format!("rule {title:?}: bad timeframe {tf:?}"))?);
+    }
+    let condition = condition.ok_or(format!("rule {title:?}: missing `detection.condition`"))?;
+    let conds: Vec<String> = match &condition {
+        Y::Sequence(s) => s.iter().filter_map(ystr).collect(),
+        other => vec![ystr(other).ok_or(format!("rule {title:?}: condition must be a string"))?],
+    };
+    let mut parsed = Vec::new();
+    let mut aggregation = None;
+    for c in &conds {
+        let (expr, agg) = match c.split_once('|') {
+            Some((e, a)) => (e, Some(a)),
+            None => (c.as_str(), None),
+        };
+        let cond = match parse_condition(expr, &names) {
+            Ok(c) => c,
+            Err(CondErr::Bad(m)) => return Err(format!("rule {title:?}: condition {c:?}: {m}")),
+            Err(CondErr::Unsupported(m)) => return unsupported(m),
+        };
+        parsed.push(cond);
+        if let Some(a) = agg {
+            if conds.len() > 1 {
+                return unsupported("aggregation in a list of several conditions".into());
+            }
+            match parse_aggregation(a, timeframe) {
+                Ok(a) => aggregation = Some(a),
+                Err(CondErr::Bad(m)) => return Err(format!("rule {title:?}: aggregation {a:?}: {m}")),
+                Err(CondErr::Unsupported(m)) => return unsupported(m),
+            }
+        }
+    }
+    if timeframe.is_some() && aggregation.is_none() {
+        return unsupported(
+            "`timeframe` without a `| count()` aggregation (near / correlation) is not supported".into(),
+        );
+    }
+    let cond = if parsed.len() == 1 {
+        parsed.pop().unwrap()
+    } else {
+        Cond::Or(parsed)
+    };
+    let keywords = selections
+        .iter()
+        .map(|s| match s {
+            Selection::Keywords(k) => AhoCorasick::builder().ascii_case_insensitive(true).build(k).ok(),
+            _ => None,
+        })
+        .collect();
+    Ok(Ok(Rule {
+        id,
+        title,
+        level,
+        status: get("status").and_then(ystr),
+        description: get("description").and_then(ystr),
+        file: file.to_string(),
+        sources,
+        names,
+        selections,
+        cond,
+        aggregation,
+        keywords,
+    }))
+}
+
+enum SelErr {
+    Bad(String),
+    Unsupported(String),
+}
+
+fn parse_selection(v: &Y) -> Result<Selection, SelErr> {
+    match v {
+        Y::Mapping(m) => Ok(Selection::Maps(vec![parse_map(m)?])),
+        Y::Sequence(items) => {
+            if items.iter().all(|i| i.is_mapping()) && !items.is_empty() {
+                let mut maps = Vec::new();
+                for i in items {
+                    maps.push(parse_map(i.as_mapping().unwrap())?);
+                }
+                Ok(Selection::Maps(maps))
+            } else if items.iter().all(|i| ystr(i).is_some()) {
+                let kws: Vec<String> = items.iter().filter_map(ystr).collect();
+                if kws.iter().any(|k| k.contains('*') || k.contains('?')) {
+                    return Err(SelErr::Unsupported("wildcards in keyword lists".into()));
+                }
+                Ok(Selection::Keywords(kws))
+            } else {
+                Err(SelErr::Bad("a list must hold only maps or only strings".into()))
+            }
+        }
+        Y::String(s) => Ok(Selection::Keywords(vec![s.clone()])),
+        _ => Err(SelErr::Bad(
+            "a selection must be a map, a list of maps or a keyword list".into(),
+        )),
+    }
+}
+
+fn parse_map(m: &serde_yaml_ng::Mapping) -> Result<Vec<FieldCond>, SelErr> {
+    let mut out = Vec::new();
+    for (k, v) in m {
+        let key = ystr(k).ok_or(SelErr::Bad("field names must be strings".into()))?;
+        let mut parts = key.split('|');
+        let field = parts.next().unwrap_or_default().to_string();
+        let mods: Vec<&str> = parts.collect();
+        out.push(parse_field(field, &mods, v)?);
+    }
+    Ok(out)
+}
+
+fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr> {
+    let mut all = false;
+    let mut cased = false;
+    let mut kind = "eq";
+    let mut b64: Option<&str> = None;
+    let mut windash = false;
+    let mut re_flags = String::new();
+    let mut exists = None;
+    for m in mods {
+        match *m {
+            "all" => all = true,
+            "cased" => cased = true,
+            "contains" | "startswith" | "endswith" | "re" | "cidr" | "gt" | "gte" | "lt" | "lte"
+            | "exists" => {
+                if kind != "eq" {
+                    return Err(SelErr::Unsupported(format!("modifier combination {kind}|{m}")));
+                }
+                kind = m
+            }
+            "i" | "m" | "s" if kind == "re" => re_flags.push_str(m),
+            "base64" | "base64offset" => b64 = Some(m),
+            "windash" => windash = true,
+            other => {
+                return Err(SelErr::Unsupported(format!(
+                    "field modifier `{other}` (on {field})"
+                )));
+            }
+        }
+    }
+    if kind == "exists" {
+        let b = match v {
+            Y::Bool(b) => *b,
+            Y::String(s) if s == "true" || s == "false" => s == "true",
+            _ => return Err(SelErr::Bad("`exists` takes true or false".into())),
+        };
+        exists = Some(b);
+        return Ok(FieldCond {
+            field,
+            exists,
+            all,
+            vals: vec![],
+        });
+    }
+    let raw: Vec<&Y> = match v {
+        Y::Sequence(s) => s.iter().collect(),
+        other => vec![other],
+    };
+    let mut vals = Vec::new();
+    for r in raw {
+        if r.is_null() {
+            if kind != "eq" {
+                return Err(SelErr::Unsupported(format!("null value with modifier {kind}")));
+            }
+            vals.push(ValMatch::Null);
+            continue;
+        }
+        let s = ystr(r).ok_or(SelErr::Bad(format!("value of {field} must be a scalar")))?;
+        match kind {
+            "gt" | "gte" | "lt" | "lte" => {
+                let n: f64 = s
+                    .parse()
+                    .map_err(|_| SelErr::Bad(format!("{kind} needs a number, got {s:?}")))?;
+                let op = match kind {
+                    "gt" => CmpOp::Gt,
+                    "gte" => CmpOp::Gte,
+                    "lt" => CmpOp::Lt,
+                    _ => CmpOp::Lte,
+                };
+                vals.push(ValMatch::Num(op, n));
+            }
+            "cidr" => {
+                let (ip, bits) = s.split_once('/').unwrap_or((&s, ""));
+                let ip: IpAddr = ip.parse().map_err(|_| SelErr::Bad(format!("bad CIDR {s:?}")))?;
+                let max = if ip.is_ipv4() { 32 } else { 128 };
+                let bits: u8 = if bits.is_empty() {
+                    max
+                } else {
+                    bits.parse().map_err(|_| SelErr::Bad(format!("bad CIDR {s:?}")))?
+                };
+                if bits > max {
+                    return Err(SelErr::Bad(format!("bad CIDR {s:?}")));
+                }
+                vals.push(ValMatch::Cidr(ip, bits, s.clone()));
+            }
+            "re" => {
+                let pat = if re_flags.is_empty() {
+                    s.clone()
+                } else {
+                    format!("(?{re_flags}){s}")
+                };
+                let re = RegexBuilder::new(&pat)
+                    .size_limit(1 << 20)
+                    .dfa_size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| SelErr::Unsupported(format!("regex {s:?} not supported: {e}")))?;
+                vals.push(ValMatch::Str {
+                    alts: vec![StrMatch::Re(re)],
+                    cased: true,
+                });
+            }
+            _ => {
+                // string match, possibly transformed
+                let mut bases = vec![s.clone()];
+                if windash {
+                    let mut more = Vec::new();
+                    for b in &bases {
+                        if let Some(rest) = b.strip_prefix('-') {
+                            more.push(format!("/{rest}"));
+                            more.push(format!("\u{2013}{rest}"));
+                        }
+                    }
+                    bases.extend(more);
+                }
+                if let Some(mode) = b64 {
+                    if kind != "contains" && mode == "base64offset" {
+                        return Err(SelErr::Unsupported("base64offset without contains".into()));
+                    }
+                    bases = bases
+                        .iter()
+                        .flat_map(|b| base64_variants(b, mode == "base64offset"))
+                        .collect();
+                    cased = true;
+                }
+                let mut alts = Vec::new();
+                for b in bases {
+                    let glob = match kind {
+                        "contains" => format!("*{b}*"),
+                        "startswith" => format!("{b}*"),
+                        "endswith" => format!("*{b}"),
+                        _ => b,
+                    };
+                    alts.push(glob_matcher(&glob, cased).map_err(SelErr::Unsupported)?);
+                }
+                vals.push(ValMatch::Str { alts, cased });
+            }
+        }
+    }
+    Ok(FieldCond {
+        field,
+        exists,
+        all,
+        vals,
+    })
+}
+
+fn base64_variants(s: &str, offset: bool) -> Vec<String> {
+    let e = base64::engine::general_purpose::STANDARD;
+    if !offset {
+        return vec![e.encode(s).trim_end_matches('=').to_string()];
+    }
+    (0..3)
+        .map(|i| {
+            let mut buf = vec![b' '; i];
+            buf.extend_from_slice(s.as_bytes());
+            let enc = e.encode(&buf);
+            let start = [0usize, 2, 3][i];
+            let cut = [0usize, 3, 2][(s.len() + i) % 3];
+            enc[start..enc.len().saturating_sub(cut).max(start)].to_string()
+        })
+        .collect()
+}
+
+/// Builds a matcher from a Sigma wildcard value (`*`, `?`, `\` escapes).
+pub fn glob_matcher(glob: &str, cased: bool) -> Result<StrMatch, String> {
+    // split into literal runs and wildcards
+    let mut toks: Vec<GTok> = Vec::new();
+    let mut lit = String::new();
+    let mut chars = glob.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.peek() {
+                Some('*') | Some('?') | Some('\\') => lit.push(chars.next().unwrap()),
+                _ => lit.push('\\'),
+            },
+            '*' | '?' => {
+                if !lit.is_empty() {
+                    toks.push(GTok::Lit(std::mem::take(&mut lit)));
+                }
+                toks.push(if c == '*' { GTok::Star } else { GTok::One });
+            }
+            _ => lit.push(c),
+        }
+    }
+    if !lit.is_empty() {
+        toks.push(GTok::Lit(lit));
+    }
+    let low = |s: &str| {
+        if cased {
+            s.to_string()
+        } else {
+            s.to_ascii_lowercase()
+        }
+    };
+    use GTok::*;
+    let m = match toks.as_slice() {
+        [] => StrMatch::Exact(String::new()),
+        [Lit(a)] => StrMatch::Exact(low(a)),
+        [Lit(a), Star] => StrMatch::Prefix(low(a)),
+        [Star, Lit(a)] => StrMatch::Suffix(low(a)),
+        [Star, Lit(a), Star] => StrMatch::Contains(low(a)),
+        [Star] => StrMatch::Prefix(String::new()),
+        _ => {
+            let mut re = String::from("^");
+            if !cased {
+                re.insert_str(0, "(?is)");
+            } else {
+                re.insert_str(0, "(?s)");
+            }
+            for t in &toks {
+                match t {
+                    Lit(a) => re.push_str(&regex::escape(a)),
+                    Star => re.push_str(".*"),
+                    One => re.push('.'),
+                }
+            }
+            re.push('$');
+            let r = RegexBuilder::new(&re)
+                .size_limit(1 << 20)
+                .build()
+                .map_err(|e| format!("wildcard pattern {glob:?}: {e}"))?;
+            StrMatch::Glob(r, glob.to_string())
+        }
+    };
+    Ok(m)
+}
+
+enum GTok {
+    Lit(String),
+    Star,
+    One,
+}
+
+impl StrMatch {
+    /// Tests a value.
+    pub fn test(&self, v: &str, cased: bool) -> bool {
+        let eq = |a: &[u8], b: &[u8]| if cased { a == b } else { a.eq_ignore_ascii_case(b) };
+        match self {
+            StrMatch::Exact(p) => eq(v.as_bytes(), p.as_bytes()),
+            StrMatch::Prefix(p) => v.len() >= p.len() && eq(&v.as_bytes()[..p.len()], p.as_bytes()),
+            StrMatch::Suffix(p) => v.len() >= p.len() && eq(&v.as_bytes()[v.len() - p.len()..], p.as_bytes()),
+            StrMatch::Contains(p) => {
+                if cased {
+                    memchr::memmem::find(v.as_bytes(), p.as_bytes()).is_some()
+                } else {
+                    contains_ci(v.as_bytes(), p.as_bytes())
+                }
+            }
+            StrMatch::Glob(r, _) | StrMatch::Re(r) => r.is_match(v),
+        }
+    }
+}
+
+/// ASCII case-insensitive substring test; `needle` is already lowercase.
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let first = needle[0];
+    let up = first.to_ascii_uppercase();
+    let last = hay.len() - needle.len();
+    let mut i = 0;
+    while i <= last {
+        let off = match memchr::memchr2(first, up, &hay[i..=last]) {
+            Some(o) => o,
+            None => return false,
+        };
+        let s = i + off;
+        if hay[s..s + needle.len()].eq_ignore_ascii_case(needle) {
+            return true;
+        }
+        i = s + 1;
+    }
+    false
+}
+
+impl ValMatch {
+    fn test(&self, n: Option<&Node>) -> bool {
+        match self {
+            ValMatch::Null => matches!(n, None | Some(Node::Null)),
+            ValMatch::Num(op, x) => n.and_then(|n| n.as_f64()).is_some_and(|v| op.apply(v, *x)),
+            ValMatch::Cidr(net, bits, _) => n
+                .and_then(|n| n.scalar_str())
+                .and_then(|s| s.trim().parse::<IpAddr>().ok())
+                .is_some_and(|ip| in_cidr(ip, *net, *bits)),
+            ValMatch::Str { alts, cased } => match n.and_then(|n| n.scalar_str()) {
+                Some(s) => alts.iter().any(|a| a.test(&s, *cased)),
+                None => false,
+            },
+        }
+    }
+}
+
+fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
+    match (ip, net) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u32::MAX << (32 - bits as u32)
+            };
+            (u32::from(a) & m) == (u32::from(b) & m)
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let m = if bits == 0 {
+                0
+            } else {
+                u128::MAX << (128 - bits as u32)
+            };
+            (u128::from(a) & m) == (u128::from(b) & m)
+        }
+        _ => false,
+    }
+}
+
+impl FieldCond {
+    fn test(&self, rec: &Node) -> bool {
+        let mut found: Vec<&Node> = Vec::new();
+        rec.visit_path(&self.field, &mut |n| found.push(n));
+        // expand arrays of scalars: any element
+        let mut flat: Vec<&Node> = Vec::with_capacity(found.len());
+        for n in found {
+            match n {
+                Node::Arr(items) => flat.extend(items.iter()),
+                other => flat.push(other),
+            }
+        }
+        if let Some(want) = self.exists {
+            return flat.is_empty() != want;
+        }
+        let one = |v: &ValMatch| {
+            if flat.is_empty() {
+                v.test(None)
+            } else {
+                flat.iter().any(|n| v.test(Some(n)))
+            }
+        };
+        if self.all {
+            self.vals.iter().all(one)
+        } else {
+            self.vals.iter().any(one)
+        }
+    }
+}
+
+impl Rule {
+    /// Field paths the rule reads (for lazy parsing).
+    pub fn fields(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for s in &self.selections {
+            if let Selection::Maps(ms) = s {
+                for m in ms {
+                    for f in m {
+                        out.push(f.field.clone());
+                    }
+                }
+            }
+        }
+        if let Some(a) = &self.aggregation {
+            out.extend(a.field.clone());
+            out.extend(a.by.clone());
+        }
+        out
+    }
+
+    /// True when the rule matches the record (`raw` is its JSON text, for keywords).
+    pub fn matches(&self, rec: &Node, raw: &[u8]) -> bool {
+        self.eval(&self.cond, rec, raw)
+    }
+
+    fn eval(&self, c: &Cond, rec: &Node, raw: &[u8]) -> bool {
+        match c {
+            Cond::Sel(i) => match &self.selections[*i] {
+                Selection::Maps(ms) => ms.iter().any(|m| m.iter().all(|f| f.test(rec))),
+                Selection::Keywords(_) => self.keywords[*i].as_ref().is_some_and(|ac| ac.is_match(raw)),
+            },
+            Cond::Not(x) => !self.eval(x, rec, raw),
+            Cond::And(xs) => xs.iter().all(|x| self.eval(x, rec, raw)),
+            Cond::Or(xs) => xs.iter().any(|x| self.eval(x, rec, raw)),
+        }
+    }
+}
+
+enum CondErr {
+    Bad(String),
+    Unsupported(String),
+}
+
+fn tokenize(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in s.chars() {
+        match c {
+            '(' | ')' => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                out.push(c.to_string());
+            }
+            c if c.is_whitespace() => {
+                if !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+            c => cur.push(c),
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+fn parse_condition(s: &str, names: &[String]) -> Result<Cond, CondErr> {
+    let toks = tokenize(s);
+    if toks.is_empty() {
+        return Err(CondErr::Bad("empty condition".into()));
+    }
+    let mut p = CondParser { toks, pos: 0, names };
+    let c = p.or()?;
+    if p.pos != p.toks.len() {
+        let t = &p.toks[p.pos];
+        if t == "near" {
+            return Err(CondErr::Unsupported("`near` conditions are not supported".into()));
+        }
+        return Err(CondErr::Bad(format!("unexpected {t:?}")));
+    }
+    Ok(c)
+}
+
+struct CondParser<'n> {
+    toks: Vec<String>,
+    pos: usize,
+    names: &'n [String],
+}
+
+impl CondParser<'_> {
+    fn peek(&self) -> Option<&str> {
+        self.toks.get(self.pos).map(|s| s.as_str())
+    }
+    fn next(&mut self) -> Option<String> {
+        let t = self.toks.get(self.pos).cloned();
+        self.pos += 1;
+        t
+    }
+    fn or(&mut self) -> Result<Cond, CondErr> {
+        let mut xs = vec![self.and()?];
+        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("or")) {
+            self.pos += 1;
+            xs.push(self.and()?);
+        }
+        Ok(if xs.len() == 1 {
+            xs.pop().unwrap()
+        } else {
+            Cond::Or(xs)
+        })
+    }
+    fn and(&mut self) -> Result<Cond, CondErr> {
+        let mut xs = vec![self.not()?];
+        while self.peek().is_some_and(|t| t.eq_ignore_ascii_case("and")) {
+            self.pos += 1;
+            xs.push(self.not()?);
+        }
+        Ok(if xs.len() == 1 {
+            xs.pop().unwrap()
+        } else {
+            Cond::And(xs)
+        })
+    }
+    fn not(&mut self) -> Result<Cond, CondErr> {
+        if self.peek().is_some_and(|t| t.eq_ignore_ascii_case("not")) {
+            self.pos += 1;
+            return Ok(Cond::Not(Box::new(self.not()?)));
+        }
+        self.atom()
+    }
+    fn atom(&mut self) -> Result<Cond, CondErr> {
+        let t = self
+            .next()
+            .ok_or(CondErr::Bad("condition ends too early".into()))?;
+        if t == "(" {
+            let c = self.or()?;
+            if self.next().as_deref() != Some(")") {
+                return Err(CondErr::Bad("missing `)`".into()));
+            }
+            return Ok(c);
+        }
+        let quant = t.to_ascii_lowercase();
+        if (quant == "1" || quant == "all" || quant == "any")
+            && self.peek().is_some_and(|x| x.eq_ignore_ascii_case("of"))
+        {
+            self.pos += 1;
+            let pat = self
+                .next()
+                .ok_or(CondErr::Bad(format!("`{t} of` needs a name pattern")))?;
+            let idx: Vec<usize> = if pat.eq_ignore_ascii_case("them") {
+                (0..self.names.len())
+                    .filter(|&i| !self.names[i].starts_with('_'))
+                    .collect()
+            } else {
+                let m = glob_matcher(&pat, true).map_err(CondErr::Bad)?;
+                (0..self.names.len())
+                    .filter(|&i| m.test(&self.names[i], true))
+                    .collect()
+            };
+            if idx.is_empty() {
+                return Err(CondErr::Bad(format!("no selection matches {pat:?}")));
+            }
+            let xs: Vec<Cond> = idx.into_iter().map(Cond::Sel).collect();
+            return Ok(if quant == "all" {
+                Cond::And(xs)
+            } else {
+                Cond::Or(xs)
+            });
+        }
+        if t.chars().all(|c| c.is_ascii_digit()) && self.peek().is_some_and(|x| x.eq_ignore_ascii_case("of"))
+        {
+            return Err(CondErr::Unsupported(format!(
+                "`{t} of` (only `1 of` and `all of`)"
+            )));
+        }
+        match self.names.iter().position(|n| *n == t) {
+            Some(i) => Ok(Cond::Sel(i)),
+            None => Err(CondErr::Bad(format!("unknown selection {t:?}"))),
+        }
+    }
+}
+
+fn parse_aggregation(a: &str, timeframe: Option<i64>) -> Result<Aggregation, CondErr> {
+    let a = a.trim();
+    let Some(rest) = a.strip_prefix("count(") else {
+        let f = a.split('(').next().unwrap_or(a);
+        return Err(CondErr::Unsupported(format!("aggregation `{f}` (only count)")));
+    };
+    let (inner, rest) = rest.split_once(')').ok_or(CondErr::Bad("missing `)`".into()))?;
+    let field = Some(inner.trim().to_string()).filter(|s| !s.is_empty());
+    let mut rest = rest.trim();
+    let mut by = None;
+    if let Some(r) = rest.strip_prefix("by ") {
+        let r = r.trim_start();
+        let end = r
+            .find(|c: char| c.is_whitespace() || "<>=".contains(c))
+            .unwrap_or(r.len());
+        let g = &r[..end];
+        if g.contains(',') {
+            return Err(CondErr::Unsupported("count() by several fields".into()));
+        }
+        by = Some(g.to_string());
+        rest = r[end..].trim();
+    }
+    let (op, num) = if let Some(n) = rest.strip_prefix(">=") {
+        (CmpOp::Gte, n)
+    } else if let Some(n) = rest.strip_prefix("<=") {
+        (CmpOp::Lte, n)
+    } else if let Some(n) = rest.strip_prefix('>') {
+        (CmpOp::Gt, n)
+    } else if let Some(n) = rest.strip_prefix('<') {
+        (CmpOp::Lt, n)
+    } else if let Some(n) = rest.strip_prefix("==").or_else(|| rest.strip_prefix('=')) {
+        (CmpOp::Eq, n)
+    } else {
+        return Err(CondErr::Bad(format!("expected a comparison, got {rest:?}")));
+    };
+    let threshold: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| CondErr::Bad(format!("bad number {num:?}")))?;
+    Ok(Aggregation {
+        field,
+        by,
+        op,
+        threshold,
+        timeframe,
+    })
+}
+
+/// Collects every field path used by a set of rules, grouped to their first segment.
+pub fn top_keys(rules: &[&Rule]) -> HashSet<String> {
+    let mut s = HashSet::new();
+    for r in rules {
+        for f in r.fields() {
+            s.insert(f.split('.').next().unwrap_or(&f).to_string());
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::parse;
+
+    fn rule(y: &str) -> Rule {
+        let (mut r, u) = parse_rules("t.yml", y).unwrap();
+        assert!(u.is_empty(), "{u:?}");
+        r.pop().unwrap()
+    }
+
+    #[test]
+    fn modifiers_and_conditions() {
+        let r = rule(
+            r#"
+title: t
+logsource: {product: aws, service: cloudtrail}
+detection:
+  sel_a:
+    eventName|startswith: [Get, List]
+    userAgent|contains|all: ['boto', 'python']
+  sel_b:
+    - errorCode: AccessDenied
+    - sourceIPAddress|cidr: 10.0.0.0/8
+  filter:
+    userIdentity.type: AWSService
+  condition: (1 of sel_*) and not filter
+"#,
+        );
+        let m = |j: &str| r.matches(&parse(j.as_bytes()).unwrap(), j.as_bytes());
+        assert!(m(r#"{"eventName":"getUser","userAgent":"Boto3 Python/3"}"#));
+        assert!(!m(r#"{"eventName":"getUser","userAgent":"Boto3"}"#));
+        assert!(m(r#"{"eventName":"X","sourceIPAddress":"10.1.2.3"}"#));
+        assert!(!m(
+            r#"{"eventName":"X","sourceIPAddress":"10.1.2.3","userIdentity":{"type":"AWSService"}}"#
+        ));
+    }
+
+    #[test]
+    fn wildcards_null_numbers_keywords() {
+        let r = rule(
+            r#"
+title: t
+logsource: {product: github, service: audit}
+detection:
+  a:
+    action: 'repo.*_key?create'
+    x: null
+    n|gte: 5
+  k:
+    - needle
+  condition: a or k
+"#,
+        );
+        let m = |j: &str| r.matches(&parse(j.as_bytes()).unwrap(), j.as_bytes());
+        assert!(m(r#"{"action":"REPO.deploy_key.create","n":7}"#));
+        assert!(!m(r#"{"action":"repo.deploy_key.create","n":7,"x":1}"#));
+        assert!(!m(r#"{"action":"repo.deploy_key.create","n":4}"#));
+        assert!(m(r#"{"other":"hay NEEDLE hay"}"#));
+    }
+
+    #[test]
+    fn aggregation_and_unsupported() {
+        let r = rule(
+            r#"
+title: t
+logsource: {product: github, service: audit}
+detection:
+  s: {action: git.clone}
+  timeframe: 1h
+  condition: s | count(repo) by actor > 20
+"#,
+        );
+        let a = r.aggregation.unwrap();
+        assert_eq!(a.by.as_deref(), Some("actor"));
+        assert_eq!(a.field.as_deref(), Some("repo"));
+        assert_eq!(a.timeframe, Some(3600));
+        let (_, u) = parse_rules(
+            "u.yml",
+            "title: u\nlogsource: {product: windows}\ndetection: {s: {a: 1}, condition: s}\n",
+        )
+        .unwrap();
+        assert_eq!(u.len(), 1);
+        let (_, u) = parse_rules(
+            "u.yml",
+            "title: u\nlogsource: {product: aws}\ndetection: {s: {a|utf16le: 1}, condition: s}\n",
+        )
+        .unwrap();
+        assert!(u[0].reason.contains("utf16le"));
+        assert!(parse_rules(
+            "bad.yml",
+            "title: b\nlogsource: {product: aws}\ndetection: {s: {a: 1}, condition: s and t}\n"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn base64offset_finds_encoded() {
+        let r = rule(
+            "title: t\nlogsource: {product: aws}\ndetection:\n  s:\n    f|base64offset|contains: secret\n  condition: s\n",
+        );
+        let e = base64::engine::general_purpose::STANDARD;
+        for pre in ["", "a", "ab"] {
+            let enc = e.encode(format!("{pre}secret!"));
+            let j = format!(r#"{{"f":"{enc}"}}"#);
+            assert!(r.matches(&parse(j.as_bytes()).unwrap(), j.as_bytes()), "{pre}");
+        }
+    }
+}

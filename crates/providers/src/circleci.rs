@@ -1,0 +1,608 @@
+//! CircleCI client: API v2 (`Circle-Token`), plus v1.1 where v2 has no equivalent
+//! (project list, additional SSH keys, job step logs).
+//!
+//! Project slugs (`gh/org/repo`) are ONE path parameter and are sent URL-encoded
+//! (`gh%2Forg%2Frepo`). Environment variable values returned by the API (masked) are
+//! never deserialised.
+
+use crate::http::{parse_ts, url_for, Auth, Http, HttpConfig, HttpError, PageGuard};
+use crate::Listing;
+use chrono::{DateTime, Utc};
+use firebreak_core::SecretString;
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use url::Url;
+
+/// Default API base (v2) for circleci.com.
+pub const DEFAULT_API_URL: &str = "https://circleci.com/api/v2";
+/// Environment variable holding the token.
+pub const TOKEN_ENV: &str = "CIRCLECI_TOKEN";
+
+/// A CircleCI connection. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Client {
+    http: Http,
+    v2: Url,
+    v1: Url,
+}
+
+/// A project environment variable (name and timestamp; the value is never read).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    /// Variable name.
+    pub name: String,
+    /// `created-at` (CircleCI replaces a variable on write, so this is its last write).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawEnvVar {
+    name: String,
+    #[serde(rename = "created-at", alias = "created_at")]
+    created_at: Option<String>,
+}
+
+impl From<RawEnvVar> for EnvVar {
+    fn from(r: RawEnvVar) -> Self {
+        EnvVar {
+            name: r.name,
+            created_at: parse_ts(r.created_at.as_deref()),
+        }
+    }
+}
+
+/// A checkout key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckoutKey {
+    /// Fingerprint (identifies the key for delete).
+    pub fingerprint: String,
+    /// `deploy-key` or `github-user-key` (`user-key`).
+    pub key_type: String,
+    /// Whether CircleCI uses this key for checkout.
+    pub preferred: bool,
+    /// Public key.
+    pub public_key: String,
+    /// Creation time.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawCheckoutKey {
+    fingerprint: String,
+    #[serde(rename = "type", default)]
+    key_type: String,
+    #[serde(default)]
+    preferred: bool,
+    #[serde(rename = "public-key", default)]
+    public_key: String,
+    #[serde(rename = "created-at", alias = "created_at")]
+    created_at: Option<String>,
+}
+
+impl From<RawCheckoutKey> for CheckoutKey {
+    fn from(r: RawCheckoutKey) -> Self {
+        CheckoutKey {
+            fingerprint: r.fingerprint,
+            key_type: r.key_type,
+            preferred: r.preferred,
+            public_key: r.public_key,
+            created_at: parse_ts(r.created_at.as_deref()),
+        }
+    }
+}
+
+/// Type of checkout key to create.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckoutKeyType {
+    /// A repository deploy key.
+    DeployKey,
+    /// A user key.
+    UserKey,
+}
+
+/// An additional SSH key (v1.1 project settings).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SshKey {
+    /// Host the key is for (may be empty).
+    #[serde(default)]
+    pub hostname: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+}
+
+/// A context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Context {
+    /// UUID.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Creation time.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawContext {
+    id: String,
+    name: String,
+    created_at: Option<String>,
+}
+
+/// A context environment variable (metadata only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContextVar {
+    /// Variable name.
+    pub variable: String,
+    /// Creation time.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last update.
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawContextVar {
+    variable: String,
+    created_at: Option<String>,
+    updated_at: Option<String>,
+}
+
+impl From<RawContextVar> for ContextVar {
+    fn from(r: RawContextVar) -> Self {
+        ContextVar {
+            variable: r.variable,
+            created_at: parse_ts(r.created_at.as_deref()),
+            updated_at: parse_ts(r.updated_at.as_deref()),
+        }
+    }
+}
+
+/// Who owns contexts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Owner {
+    /// `owner-slug`, e.g. `gh/acme`.
+    Slug(String),
+    /// `owner-id` (organisation UUID).
+    Id(String),
+}
+
+/// One job step's log, as downloaded.
+#[derive(Debug, Clone)]
+pub struct JobLog {
+    /// `circleci:SLUG/BUILD_NUM/STEP/ACTION_INDEX`.
+    pub name: String,
+    /// The step's output (messages concatenated).
+    pub data: Vec<u8>,
+}
+
+#[derive(Deserialize)]
+struct Page<T> {
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
+    next_page_token: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawProject {
+    #[serde(default)]
+    vcs_url: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    reponame: String,
+    vcs_type: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawBuildSummary {
+    build_num: u64,
+    start_time: Option<String>,
+    queued_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawBuild {
+    #[serde(default)]
+    steps: Vec<RawStep>,
+}
+
+#[derive(Deserialize)]
+struct RawStep {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    actions: Vec<RawAction>,
+}
+
+#[derive(Deserialize)]
+struct RawAction {
+    #[serde(default)]
+    index: u64,
+    output_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawLogLine {
+    #[serde(default)]
+    message: String,
+}
+
+/// Splits `vcs/org/repo` and returns the v1.1 path form (`github/org/repo`).
+pub fn v1_project_path(slug: &str) -> Option<[String; 3]> {
+    let mut it = slug.splitn(3, '/');
+    let (vcs, org, repo) = (it.next()?, it.next()?, it.next()?);
+    let vcs = match vcs {
+        "gh" | "github" => "github",
+        "bb" | "bitbucket" => "bitbucket",
+        other => other,
+    };
+    Some([vcs.to_string(), org.to_string(), repo.to_string()])
+}
+
+impl Client {
+    /// A client for the v2 API at `api_url` (e.g. `https://circleci.com/api/v2`; v1.1 is
+    /// derived by replacing a trailing `/api/v2` with `/api/v1.1`, or appending `/api/v1.1`).
+    pub fn new(api_url: &str, token: SecretString, cfg: HttpConfig) -> Result<Self, HttpError> {
+        let v2 = Url::parse(api_url).map_err(|e| HttpError::BadUrl {
+            url: api_url.to_string(),
+            message: e.to_string(),
+        })?;
+        let trimmed = api_url.trim_end_matches('/');
+        let v1s = match trimmed.strip_suffix("/api/v2") {
+            Some(root) => format!("{root}/api/v1.1"),
+            None => format!("{trimmed}/api/v1.1"),
+        };
+        let v1 = Url::parse(&v1s).map_err(|e| HttpError::BadUrl {
+            url: v1s.clone(),
+            message: e.to_string(),
+        })?;
+        let http = Http::new(
+            &v2,
+            Auth::Header {
+                name: "circle-token",
+                token,
+            },
+            cfg,
+        )?;
+        Ok(Client { http, v2, v1 })
+    }
+
+    /// The shared HTTP layer (counters, config).
+    pub fn http(&self) -> &Http {
+        &self.http
+    }
+
+    async fn list_v2<R: for<'de> Deserialize<'de>, T: From<R>>(&self, base: Url) -> Listing<T> {
+        let mut out = Vec::new();
+        let mut guard = PageGuard::new(self.http.config().max_pages);
+        let mut token: Option<String> = None;
+        loop {
+            let mut u = base.clone();
+            if let Some(t) = &token {
+                u.query_pairs_mut().append_pair("page-token", t);
+            }
+            match self.http.get_json::<Page<R>>(&u).await {
+                Ok((page, _)) => {
+                    out.extend(page.items.into_iter().map(T::from));
+                    match page.next_page_token.filter(|t| !t.is_empty()) {
+                        Some(t) => {
+                            if let Err(e) = guard.next(&u, &t) {
+                                return Listing::partial(out, e);
+                            }
+                            token = Some(t);
+                        }
+                        None => return Listing::ok(out),
+                    }
+                }
+                Err(e) => return Listing::partial(out, e),
+            }
+        }
+    }
+
+    /// Projects the token follows in organisation `org` (v1.1 `GET /projects`), as
+    /// slugs `gh/org/repo`. `org` may be `org` or `vcs/org`.
+    pub async fn list_projects(&self, org: &str) -> Result<Vec<String>, HttpError> {
+        let org_name = org.rsplit('/').next().unwrap_or(org);
+        let u = url_for(&self.v1, "projects", &[]);
+        let (raw, _) = self.http.get_json::<Vec<RawProject>>(&u).await?;
+        let mut out = Vec::new();
+        for p in raw {
+            if !p.username.eq_ignore_ascii_case(org_name) {
+                continue;
+            }
+            let vcs = match p.vcs_type.as_deref() {
+                Some("github") => "gh",
+                Some("bitbucket") => "bb",
+                Some(o) => o,
+                None if p.vcs_url.contains("bitbucket") => "bb",
+                None => "gh",
+            };
+            out.push(format!("{vcs}/{}/{}", p.username, p.reponame));
+        }
+        Ok(out)
+    }
+
+    /// Project environment variables (`GET /project/{slug}/envvar`).
+    pub async fn list_env_vars(&self, slug: &str) -> Listing<EnvVar> {
+        self.list_v2::<RawEnvVar, EnvVar>(url_for(&self.v2, "project", &[slug, "envvar"]))
+            .await
+    }
+
+    /// One project environment variable, `None` when absent (404).
+    pub async fn get_env_var(&self, slug: &str, name: &str) -> Result<Option<EnvVar>, HttpError> {
+        let u = url_for(&self.v2, "project", &[slug, "envvar", name]);
+        match self.http.get_json::<RawEnvVar>(&u).await {
+            Ok((r, _)) => Ok(Some(r.into())),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates or replaces a project environment variable (`POST /project/{slug}/envvar`).
+    pub async fn create_env_var(
+        &self,
+        slug: &str,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<EnvVar, HttpError> {
+        let u = url_for(&self.v2, "project", &[slug, "envvar"]);
+        let body = json!({"name": name, "value": value.expose()});
+        let r = self.http.send(Method::POST, &u, Some(&body)).await?;
+        Ok(r.json::<RawEnvVar>("POST")?.into())
+    }
+
+    /// Deletes a project environment variable.
+    pub async fn delete_env_var(&self, slug: &str, name: &str) -> Result<(), HttpError> {
+        let u = url_for(&self.v2, "project", &[slug, "envvar", name]);
+        self.http.send(Method::DELETE, &u, None).await.map(|_| ())
+    }
+
+    /// Checkout keys (`GET /project/{slug}/checkout-key`).
+    pub async fn list_checkout_keys(&self, slug: &str) -> Listing<CheckoutKey> {
+        self.list_v2::<RawCheckoutKey, CheckoutKey>(url_for(&self.v2, "project", &[slug, "checkout-key"]))
+            .await
+    }
+
+    /// Creates a checkout key (CircleCI generates the pair and registers the public half).
+    pub async fn create_checkout_key(
+        &self,
+        slug: &str,
+        key_type: CheckoutKeyType,
+    ) -> Result<CheckoutKey, HttpError> {
+        let u = url_for(&self.v2, "project", &[slug, "checkout-key"]);
+        let t = match key_type {
+            CheckoutKeyType::DeployKey => "deploy-key",
+            CheckoutKeyType::UserKey => "user-key",
+        };
+        let r = self
+            .http
+            .send(Method::POST, &u, Some(&json!({"type": t})))
+            .await?;
+        Ok(r.json::<RawCheckoutKey>("POST")?.into())
+    }
+
+    /// Deletes a checkout key by fingerprint.
+    pub async fn delete_checkout_key(&self, slug: &str, fingerprint: &str) -> Result<(), HttpError> {
+        let u = url_for(&self.v2, "project", &[slug, "checkout-key", fingerprint]);
+        self.http.send(Method::DELETE, &u, None).await.map(|_| ())
+    }
+
+    fn v1_project(&self, slug: &str, tail: &[&str]) -> Result<Url, HttpError> {
+        let [vcs, org, repo] = v1_project_path(slug).ok_or_else(|| HttpError::BadUrl {
+            url: slug.to_string(),
+            message: "project slug must look like vcs/org/repo".into(),
+        })?;
+        let mut segs: Vec<&str> = vec![&vcs, &org, &repo];
+        segs.extend_from_slice(tail);
+        Ok(url_for(&self.v1, "project", &segs))
+    }
+
+    /// Additional SSH keys of a project (v1.1 `GET /project/{vcs}/{org}/{repo}/settings`,
+    /// field `ssh_keys`).
+    pub async fn list_ssh_keys(&self, slug: &str) -> Result<Vec<SshKey>, HttpError> {
+        #[derive(Deserialize)]
+        struct Settings {
+            #[serde(default)]
+            ssh_keys: Vec<SshKey>,
+        }
+        let u = self.v1_project(slug, &["settings"])?;
+        let (s, _) = self.http.get_json::<Settings>(&u).await?;
+        Ok(s.ssh_keys)
+    }
+
+    /// Adds an additional SSH key (v1.1 `POST .../ssh-key` with `hostname`, `private_key`).
+    pub async fn add_ssh_key(
+        &self,
+        slug: &str,
+        hostname: &str,
+        private_key: &SecretString,
+    ) -> Result<(), HttpError> {
+        let u = self.v1_project(slug, &["ssh-key"])?;
+        let body = json!({"hostname": hostname, "private_key": private_key.expose()});
+        self.http.send(Method::POST, &u, Some(&body)).await.map(|_| ())
+    }
+
+    /// Deletes an additional SSH key (v1.1 `DELETE .../ssh-key` with `hostname`, `fingerprint`).
+    pub async fn delete_ssh_key(
+        &self,
+        slug: &str,
+        hostname: &str,
+        fingerprint: &str,
+    ) -> Result<(), HttpError> {
+        let u = self.v1_project(slug, &["ssh-key"])?;
+        let body = json!({"hostname": hostname, "fingerprint": fingerprint});
+        self.http.send(Method::DELETE, &u, Some(&body)).await.map(|_| ())
+    }
+
+    /// Contexts of an owner (`GET /context?owner-slug=` or `?owner-id=`).
+    pub async fn list_contexts(&self, owner: &Owner) -> Listing<Context> {
+        let mut u = url_for(&self.v2, "context", &[]);
+        match owner {
+            Owner::Slug(s) => u.query_pairs_mut().append_pair("owner-slug", s),
+            Owner::Id(i) => u.query_pairs_mut().append_pair("owner-id", i),
+        };
+        let l = self.list_v2::<RawContext, RawContextOut>(u).await;
+        Listing {
+            items: l.items.into_iter().map(|r| r.0).collect(),
+            error: l.error,
+        }
+    }
+
+    /// Creates a context (`POST /context`).
+    pub async fn create_context(&self, owner: &Owner, name: &str) -> Result<Context, HttpError> {
+        let u = url_for(&self.v2, "context", &[]);
+        let owner = match owner {
+            Owner::Slug(s) => json!({"slug": s, "type": "organization"}),
+            Owner::Id(i) => json!({"id": i, "type": "organization"}),
+        };
+        let r = self
+            .http
+            .send(Method::POST, &u, Some(&json!({"name": name, "owner": owner})))
+            .await?;
+        Ok(RawContextOut::from(r.json::<RawContext>("POST")?).0)
+    }
+
+    /// Variables of a context (`GET /context/{id}/environment-variable`).
+    pub async fn list_context_vars(&self, context_id: &str) -> Listing<ContextVar> {
+        self.list_v2::<RawContextVar, ContextVar>(url_for(
+            &self.v2,
+            "context",
+            &[context_id, "environment-variable"],
+        ))
+        .await
+    }
+
+    /// Creates or updates a context variable (`PUT /context/{id}/environment-variable/{name}`).
+    pub async fn put_context_var(
+        &self,
+        context_id: &str,
+        name: &str,
+        value: &SecretString,
+    ) -> Result<ContextVar, HttpError> {
+        let u = url_for(&self.v2, "context", &[context_id, "environment-variable", name]);
+        let r = self
+            .http
+            .send(Method::PUT, &u, Some(&json!({"value": value.expose()})))
+            .await?;
+        Ok(r.json::<RawContextVar>("PUT")?.into())
+    }
+
+    /// Deletes a context variable.
+    pub async fn delete_context_var(&self, context_id: &str, name: &str) -> Result<(), HttpError> {
+        let u = url_for(&self.v2, "context", &[context_id, "environment-variable", name]);
+        self.http.send(Method::DELETE, &u, None).await.map(|_| ())
+    }
+
+    /// Streams the step logs of the project's jobs that started at or after `since`
+    /// (v1.1: recent builds, then each build's `steps[].actions[].output_url`). Logs
+    /// arrive on the channel as they are downloaded; errors are sent as `Err` items and
+    /// the stream goes on. The token is sent only to the API's own origin, never to a
+    /// log URL on another host.
+    pub fn job_logs(
+        &self,
+        slug: &str,
+        since: Option<DateTime<Utc>>,
+    ) -> tokio::sync::mpsc::Receiver<Result<JobLog, HttpError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(8);
+        let this = self.clone();
+        let slug = slug.to_string();
+        tokio::spawn(async move {
+            this.job_logs_task(&slug, since, tx).await;
+        });
+        rx
+    }
+
+    async fn job_logs_task(
+        &self,
+        slug: &str,
+        since: Option<DateTime<Utc>>,
+        tx: tokio::sync::mpsc::Sender<Result<JobLog, HttpError>>,
+    ) {
+        const LIMIT: usize = 100;
+        let mut offset = 0usize;
+        'pages: loop {
+            let mut u = match self.v1_project(slug, &[]) {
+                Ok(u) => u,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            u.query_pairs_mut()
+                .append_pair("limit", &LIMIT.to_string())
+                .append_pair("offset", &offset.to_string())
+                .append_pair("shallow", "true");
+            let builds = match self.http.get_json::<Vec<RawBuildSummary>>(&u).await {
+                Ok((b, _)) => b,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
+            let n = builds.len();
+            for b in builds {
+                let started = parse_ts(b.start_time.as_deref().or(b.queued_at.as_deref()));
+                if let (Some(s), Some(t)) = (since, started) {
+                    if t < s {
+                        // builds are newest first: everything after is older
+                        break 'pages;
+                    }
+                }
+                let bu = match self.v1_project(slug, &[&b.build_num.to_string()]) {
+                    Ok(u) => u,
+                    Err(e) => {
+                        let _ = tx.send(Err(e)).await;
+                        continue;
+                    }
+                };
+                let build = match self.http.get_json::<RawBuild>(&bu).await {
+                    Ok((b, _)) => b,
+                    Err(e) => {
+                        if tx.send(Err(e)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                for step in build.steps {
+                    for action in step.actions {
+                        let Some(out) = action.output_url else { continue };
+                        let name = format!("circleci:{slug}/{}/{}/{}", b.build_num, step.name, action.index);
+                        let res = self.fetch_log(&out).await.map(|data| JobLog { name, data });
+                        if tx.send(res).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            if n < LIMIT {
+                break;
+            }
+            offset += n;
+        }
+    }
+
+    async fn fetch_log(&self, output_url: &str) -> Result<Vec<u8>, HttpError> {
+        let u = Url::parse(output_url).map_err(|e| HttpError::BadUrl {
+            url: output_url.to_string(),
+            message: e.to_string(),
+        })?;
+        let (lines, _) = self.http.get_json::<Vec<RawLogLine>>(&u).await?;
+        let mut data = Vec::new();
+        for l in lines {
+            data.extend_from_slice(l.message.as_bytes());
+        }
+        Ok(data)
+    }
+}
+
+struct RawContextOut(Context);
+impl From<RawContext> for RawContextOut {
+    fn from(r: RawContext) -> Self {
+        RawContextOut(Context {
+            id: r.id,
+            name: r.name,
+            created_at: parse_ts(r.created_at.as_deref()),
+        })
+    }
+}

@@ -1,0 +1,863 @@
+//! The simulator's state: projects, secrets, keys, CI logs, and the write event log.
+
+use super::SimConfig;
+use crate::model::{Flags, Kind, Provider};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use firebreak_core::{fingerprint, SecretString};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventAction {
+    /// A new secret or key.
+    Create,
+    /// A new value for an existing secret.
+    Update,
+    /// Removed.
+    Delete,
+}
+
+/// One write, as recorded by the simulator (in order, with a timestamp).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Event {
+    /// Sequence number (0, 1, ...).
+    pub seq: u64,
+    /// When the write was applied.
+    pub at: DateTime<Utc>,
+    /// Provider.
+    pub provider: Provider,
+    /// Kind.
+    pub kind: Kind,
+    /// Scope (same convention as inventory items).
+    pub scope: String,
+    /// Name (keys: fingerprint for CircleCI, title for GitHub deploy keys).
+    pub name: String,
+    /// Create, update or delete.
+    pub action: EventAction,
+    /// Fingerprint (SHA-256 hex) of the new value / key, when there is one.
+    pub fingerprint: Option<String>,
+}
+
+/// The current state of one secret or key (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SecretView {
+    /// Provider.
+    pub provider: Provider,
+    /// Kind.
+    pub kind: Kind,
+    /// Scope.
+    pub scope: String,
+    /// Name.
+    pub name: String,
+    /// SHA-256 hex of the current value (secrets) or the key's fingerprint (keys).
+    pub fingerprint: Option<String>,
+    /// Created.
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last updated.
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Flags.
+    pub flags: Flags,
+}
+
+/// A fake secret planted in a CI log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeakedSecret {
+    /// Provider whose logs hold it.
+    pub provider: Provider,
+    /// Project slug / repository.
+    pub scope: String,
+    /// Build number / run id.
+    pub build: u64,
+    /// Scanner rule family (`aws_access_key_id`, `aws_secret_access_key`).
+    pub rule: String,
+    /// SHA-256 hex of the value.
+    pub fingerprint: String,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct SecretRecord {
+    pub name: String,
+    pub value: Option<SecretString>,
+    pub fingerprint: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub flags: Flags,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct KeyRecord {
+    pub id: u64,
+    /// Title (GitHub) or fingerprint (CircleCI).
+    pub name: String,
+    pub fingerprint: String,
+    pub public_key: String,
+    pub key_type: String,
+    pub read_only: bool,
+    pub hostname: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct ContextRec {
+    pub id: String,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GlGroup {
+    pub id: u64,
+    pub full_path: String,
+    pub parent: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct GlProject {
+    pub id: u64,
+    pub path: String,
+    pub group_id: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Build {
+    pub num: u64,
+    pub start_time: DateTime<Utc>,
+    pub steps: Vec<(String, Vec<u8>)>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct RunRec {
+    pub id: u64,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub zip: Vec<u8>,
+}
+
+type CollKey = (Provider, Kind, String);
+
+/// Everything the simulator holds. Reach it through [`super::SimHandle::with_state`].
+#[derive(Debug, Default)]
+pub struct SimState {
+    pub(crate) secrets: BTreeMap<CollKey, BTreeMap<String, SecretRecord>>,
+    pub(crate) keys: BTreeMap<CollKey, Vec<KeyRecord>>,
+    pub(crate) circleci_projects: Vec<String>,
+    pub(crate) circleci_index: HashMap<String, usize>,
+    pub(crate) contexts: Vec<ContextRec>,
+    pub(crate) github_repos: Vec<(u64, String)>,
+    pub(crate) github_index: HashMap<String, u64>,
+    pub(crate) environments: BTreeMap<String, Vec<String>>,
+    pub(crate) gitlab_groups: Vec<GlGroup>,
+    pub(crate) gitlab_projects: Vec<GlProject>,
+    pub(crate) builds: BTreeMap<String, Vec<Build>>,
+    pub(crate) runs: BTreeMap<String, Vec<RunRec>>,
+    /// Fake secrets planted in CI logs.
+    pub leaked: Vec<LeakedSecret>,
+    /// Every write, in order.
+    pub events: Vec<Event>,
+    /// Requests received per provider (index = `Provider as usize`).
+    pub requests: [u64; 3],
+    /// Rate-limit replies per provider.
+    pub rate_limited: [u64; 3],
+    pub(crate) next_id: u64,
+    pub(crate) seed: u64,
+}
+
+const ENV_NAMES: &[&str] = &[
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "NPM_TOKEN",
+    "PYPI_API_TOKEN",
+    "DOCKERHUB_PASSWORD",
+    "SLACK_WEBHOOK_URL",
+    "CODECOV_TOKEN",
+    "ANACONDA_TOKEN",
+    "SENTRY_AUTH_TOKEN",
+    "GPG_PRIVATE_KEY",
+];
+
+fn rand_str(rng: &mut StdRng, n: usize, alphabet: &[u8]) -> String {
+    (0..n)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+const B64ISH: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+fn rand_time(rng: &mut StdRng) -> DateTime<Utc> {
+    let start = Utc.with_ymd_and_hms(2019, 1, 1, 0, 0, 0).unwrap();
+    start + Duration::seconds(rng.gen_range(0..(3 * 365 * 86400 + 300 * 86400)))
+}
+
+/// An SSH-style fingerprint (`aa:bb:...`, 16 bytes) of some bytes.
+pub(crate) fn colon_fp(data: &[u8]) -> String {
+    let h = fingerprint(data);
+    h.as_bytes()
+        .chunks(2)
+        .take(16)
+        .map(|c| std::str::from_utf8(c).unwrap_or("00"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+impl SimState {
+    /// Seeds a state from the configuration (deterministic for a seed).
+    pub fn seeded(cfg: &SimConfig) -> SimState {
+        let mut rng = StdRng::seed_from_u64(cfg.seed);
+        let mut s = SimState {
+            seed: cfg.seed,
+            next_id: 1_000_000,
+            ..Default::default()
+        };
+        let n = cfg.projects;
+        let org = &cfg.org;
+        // ---- CircleCI
+        for i in 0..n {
+            let slug = format!("gh/{org}/repo-{i:05}");
+            s.circleci_index.insert(slug.clone(), i);
+            s.circleci_projects.push(slug.clone());
+            for name in pick_names(&mut rng, 0, 4) {
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Circleci,
+                    Kind::EnvVar,
+                    &slug,
+                    name,
+                    Flags::default(),
+                    true,
+                );
+            }
+            let pk = format!("ssh-ed25519 {} sim", rand_str(&mut rng, 43, B64ISH));
+            let t = rand_time(&mut rng);
+            s.add_key(
+                Provider::Circleci,
+                Kind::CheckoutKey,
+                &slug,
+                colon_fp(pk.as_bytes()),
+                pk,
+                "deploy-key",
+                "",
+                true,
+                t,
+            );
+            if rng.gen_bool(0.1) {
+                let pk = rand_str(&mut rng, 64, ALNUM);
+                let t = rand_time(&mut rng);
+                s.add_key(
+                    Provider::Circleci,
+                    Kind::SshKey,
+                    &slug,
+                    colon_fp(pk.as_bytes()),
+                    String::new(),
+                    "ssh-key",
+                    "deploy.example.com",
+                    false,
+                    t,
+                );
+            }
+        }
+        for c in 0..(n / 50).max(1) {
+            let id = uuid_like(&mut rng);
+            let name = format!("ctx-{c:03}");
+            let created = rand_time(&mut rng);
+            s.contexts.push(ContextRec {
+                id,
+                name: name.clone(),
+                created_at: created,
+            });
+            for var in pick_names(&mut rng, 1, 5) {
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Circleci,
+                    Kind::ContextVar,
+                    &name,
+                    var,
+                    Flags::default(),
+                    false,
+                );
+            }
+        }
+        // ---- GitHub
+        for i in 0..n {
+            let repo = format!("{org}/repo-{i:05}");
+            let id = 10_000 + i as u64;
+            s.github_index.insert(repo.clone(), id);
+            s.github_repos.push((id, repo.clone()));
+            for name in pick_names(&mut rng, 0, 4) {
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Github,
+                    Kind::ActionsSecret,
+                    &repo,
+                    name,
+                    Flags::default(),
+                    false,
+                );
+            }
+            if rng.gen_bool(0.2) {
+                let envs = vec!["production".to_string(), "staging".to_string()];
+                for e in &envs {
+                    let scope = format!("{repo}:{e}");
+                    for name in pick_names(&mut rng, 1, 2) {
+                        s.seed_secret(
+                            &mut rng,
+                            Provider::Github,
+                            Kind::EnvironmentSecret,
+                            &scope,
+                            name,
+                            Flags::default(),
+                            false,
+                        );
+                    }
+                }
+                s.environments.insert(repo.clone(), envs);
+            }
+            if rng.gen_bool(0.1) {
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Github,
+                    Kind::DependabotSecret,
+                    &repo,
+                    "NPM_TOKEN",
+                    Flags::default(),
+                    false,
+                );
+            }
+            if rng.gen_bool(0.5) {
+                let pk = format!("ssh-ed25519 {} sim", rand_str(&mut rng, 43, B64ISH));
+                let t = rand_time(&mut rng);
+                s.add_key(
+                    Provider::Github,
+                    Kind::DeployKey,
+                    &repo,
+                    "deploy".into(),
+                    pk,
+                    "deploy-key",
+                    "",
+                    rng.gen_bool(0.5),
+                    t,
+                );
+            }
+        }
+        for (name, vis) in [
+            ("ORG_NPM_TOKEN", "all"),
+            ("ORG_PYPI_TOKEN", "private"),
+            ("ORG_SLACK_WEBHOOK", "selected"),
+            ("ORG_DOCKERHUB_TOKEN", "all"),
+            ("ORG_SIGNING_KEY", "private"),
+        ] {
+            let flags = Flags {
+                visibility: Some(vis.into()),
+                ..Default::default()
+            };
+            s.seed_secret(
+                &mut rng,
+                Provider::Github,
+                Kind::OrgSecret,
+                org,
+                name,
+                flags,
+                false,
+            );
+        }
+        let flags = Flags {
+            visibility: Some("private".into()),
+            ..Default::default()
+        };
+        s.seed_secret(
+            &mut rng,
+            Provider::Github,
+            Kind::DependabotSecret,
+            org,
+            "ORG_REGISTRY_TOKEN",
+            flags,
+            false,
+        );
+        // ---- GitLab
+        let g = &cfg.gitlab_group;
+        s.gitlab_groups.push(GlGroup {
+            id: 1,
+            full_path: g.clone(),
+            parent: None,
+        });
+        let subgroups = (n / 100).clamp(1, 50);
+        for k in 0..subgroups {
+            s.gitlab_groups.push(GlGroup {
+                id: 2 + k as u64,
+                full_path: format!("{g}/sub-{k:02}"),
+                parent: Some(1),
+            });
+        }
+        for gr in s.gitlab_groups.clone() {
+            for name in pick_names(&mut rng, 1, 2) {
+                let flags = gl_flags(&mut rng);
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Gitlab,
+                    Kind::GroupVariable,
+                    &gr.full_path,
+                    name,
+                    flags,
+                    false,
+                );
+            }
+        }
+        for i in 0..n {
+            let gidx = if i % 3 == 0 { 0 } else { 1 + i % subgroups };
+            let gr = s.gitlab_groups[gidx].clone();
+            let path = format!("{}/proj-{i:05}", gr.full_path);
+            s.gitlab_projects.push(GlProject {
+                id: 100 + i as u64,
+                path: path.clone(),
+                group_id: gr.id,
+            });
+            for name in pick_names(&mut rng, 0, 4) {
+                let flags = gl_flags(&mut rng);
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Gitlab,
+                    Kind::ProjectVariable,
+                    &path,
+                    name,
+                    flags,
+                    false,
+                );
+            }
+        }
+        for name in ["INSTANCE_REGISTRY_TOKEN", "INSTANCE_SMTP_PASSWORD"] {
+            let flags = Flags {
+                protected: Some(false),
+                masked: Some(true),
+                ..Default::default()
+            };
+            s.seed_secret(
+                &mut rng,
+                Provider::Gitlab,
+                Kind::InstanceVariable,
+                "instance",
+                name,
+                flags,
+                false,
+            );
+        }
+        // ---- CI logs with planted secrets
+        let base = Utc.with_ymd_and_hms(2022, 12, 20, 12, 0, 0).unwrap();
+        for i in 0..cfg.log_projects.min(n) {
+            let slug = s.circleci_projects[i].clone();
+            let mut builds = Vec::new();
+            for b in 1..=3u64 {
+                let start = base + Duration::days(b as i64 * 5 + i as i64);
+                let mut steps = vec![(
+                    "Spin up environment".to_string(),
+                    b"Build-agent version 1.0.0\nStarting container cimg/base:stable\n".to_vec(),
+                )];
+                let mut test_log = b"$ make test\nok  \tall tests passed\n".to_vec();
+                if b == 2 {
+                    let (kid, sk) = aws_pair(&mut rng);
+                    test_log.extend_from_slice(
+                        format!("+ export AWS_ACCESS_KEY_ID={kid}\n+ export AWS_SECRET_ACCESS_KEY={sk}\n")
+                            .as_bytes(),
+                    );
+                    s.leak(Provider::Circleci, &slug, b, &kid, &sk);
+                }
+                steps.push(("Run tests".to_string(), test_log));
+                builds.push(Build {
+                    num: b,
+                    start_time: start,
+                    steps,
+                });
+            }
+            builds.reverse(); // newest first, as v1.1 lists them
+            s.builds.insert(slug, builds);
+            let repo = s.github_repos[i].1.clone();
+            let mut runs = Vec::new();
+            for k in 1..=2u64 {
+                let id = 90_000 + (i as u64) * 10 + k;
+                let created = base + Duration::days(k as i64 * 7 + i as i64);
+                let mut files: Vec<(String, Vec<u8>)> = vec![(
+                    "build/1_Set up job.txt".into(),
+                    b"2022-12-27T00:00:00Z Current runner version: '2.300.0'\n".to_vec(),
+                )];
+                let mut t = b"2022-12-27T00:00:01Z Run ./deploy.sh\n".to_vec();
+                if k == 2 {
+                    let (kid, sk) = aws_pair(&mut rng);
+                    t.extend_from_slice(
+                        format!("aws_access_key_id = {kid}\naws_secret_access_key = {sk}\n").as_bytes(),
+                    );
+                    s.leak(Provider::Github, &repo, id, &kid, &sk);
+                }
+                files.push(("build/2_Deploy.txt".into(), t));
+                runs.push(RunRec {
+                    id,
+                    name: "CI".into(),
+                    created_at: created,
+                    zip: make_zip(&files),
+                });
+            }
+            runs.reverse();
+            s.runs.insert(repo, runs);
+        }
+        s
+    }
+
+    fn leak(&mut self, p: Provider, scope: &str, build: u64, kid: &str, sk: &str) {
+        self.leaked.push(LeakedSecret {
+            provider: p,
+            scope: scope.into(),
+            build,
+            rule: "aws_access_key_id".into(),
+            fingerprint: fingerprint(kid.as_bytes()),
+        });
+        self.leaked.push(LeakedSecret {
+            provider: p,
+            scope: scope.into(),
+            build,
+            rule: "aws_secret_access_key".into(),
+            fingerprint: fingerprint(sk.as_bytes()),
+        });
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn seed_secret(
+        &mut self,
+        rng: &mut StdRng,
+        p: Provider,
+        k: Kind,
+        scope: &str,
+        name: &str,
+        flags: Flags,
+        created_only: bool,
+    ) {
+        let value = format!("sim{}", rand_str(rng, 29, ALNUM));
+        let created = rand_time(rng);
+        let updated = if created_only {
+            created
+        } else {
+            created + Duration::seconds(rng.gen_range(0..200 * 86400))
+        };
+        let key = map_key(name, &flags);
+        self.secrets.entry((p, k, scope.to_string())).or_default().insert(
+            key,
+            SecretRecord {
+                name: name.to_string(),
+                fingerprint: Some(fingerprint(value.as_bytes())),
+                value: Some(SecretString::new(value)),
+                created_at: created,
+                updated_at: updated,
+                flags,
+            },
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn add_key(
+        &mut self,
+        p: Provider,
+        k: Kind,
+        scope: &str,
+        name: String,
+        public_key: String,
+        key_type: &str,
+        hostname: &str,
+        read_only: bool,
+        t: DateTime<Utc>,
+    ) -> KeyRecord {
+        self.next_id += 1;
+        let fp = if public_key.is_empty() {
+            name.clone()
+        } else {
+            colon_fp(public_key.as_bytes())
+        };
+        let rec = KeyRecord {
+            id: self.next_id,
+            name: if k == Kind::DeployKey { name } else { fp.clone() },
+            fingerprint: fp,
+            public_key,
+            key_type: key_type.into(),
+            read_only,
+            hostname: hostname.into(),
+            created_at: t,
+        };
+        self.keys
+            .entry((p, k, scope.to_string()))
+            .or_default()
+            .push(rec.clone());
+        rec
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn record(
+        &mut self,
+        p: Provider,
+        k: Kind,
+        scope: &str,
+        name: &str,
+        action: EventAction,
+        fp: Option<String>,
+        at: DateTime<Utc>,
+    ) {
+        let seq = self.events.len() as u64;
+        self.events.push(Event {
+            seq,
+            at,
+            provider: p,
+            kind: k,
+            scope: scope.into(),
+            name: name.into(),
+            action,
+            fingerprint: fp,
+        });
+    }
+
+    /// Writes a secret value (create or update), records the event, returns the record.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn write_secret(
+        &mut self,
+        p: Provider,
+        k: Kind,
+        scope: &str,
+        name: &str,
+        value: Option<SecretString>,
+        flags: Flags,
+        replace_created: bool,
+    ) -> (SecretRecord, bool) {
+        let now = Utc::now();
+        let key = map_key(name, &flags);
+        let coll = self.secrets.entry((p, k, scope.to_string())).or_default();
+        let fp = value.as_ref().map(|v| v.fingerprint());
+        let created;
+        let rec = match coll.get_mut(&key) {
+            Some(r) => {
+                created = false;
+                r.value = value;
+                r.fingerprint = fp.clone();
+                r.updated_at = now;
+                if replace_created {
+                    r.created_at = now;
+                }
+                r.flags = merge_flags(&r.flags, &flags);
+                r.clone()
+            }
+            None => {
+                created = true;
+                let r = SecretRecord {
+                    name: name.into(),
+                    value,
+                    fingerprint: fp.clone(),
+                    created_at: now,
+                    updated_at: now,
+                    flags,
+                };
+                coll.insert(key, r.clone());
+                r
+            }
+        };
+        let action = if created {
+            EventAction::Create
+        } else {
+            EventAction::Update
+        };
+        self.record(p, k, scope, name, action, fp, now);
+        (rec, created)
+    }
+
+    /// Deletes a secret; true when it existed.
+    pub(crate) fn delete_secret(&mut self, p: Provider, k: Kind, scope: &str, key: &str) -> bool {
+        let Some(coll) = self.secrets.get_mut(&(p, k, scope.to_string())) else {
+            return false;
+        };
+        match coll.remove(key) {
+            Some(r) => {
+                self.record(p, k, scope, &r.name, EventAction::Delete, None, Utc::now());
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(crate) fn list_secrets(&self, p: Provider, k: Kind, scope: &str) -> Vec<SecretRecord> {
+        self.secrets
+            .get(&(p, k, scope.to_string()))
+            .map(|m| m.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn get_secret(&self, p: Provider, k: Kind, scope: &str, key: &str) -> Option<SecretRecord> {
+        self.secrets.get(&(p, k, scope.to_string()))?.get(key).cloned()
+    }
+
+    pub(crate) fn list_keys(&self, p: Provider, k: Kind, scope: &str) -> Vec<KeyRecord> {
+        self.keys
+            .get(&(p, k, scope.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(crate) fn remove_key(
+        &mut self,
+        p: Provider,
+        k: Kind,
+        scope: &str,
+        pred: impl Fn(&KeyRecord) -> bool,
+    ) -> bool {
+        let Some(v) = self.keys.get_mut(&(p, k, scope.to_string())) else {
+            return false;
+        };
+        let Some(pos) = v.iter().position(pred) else {
+            return false;
+        };
+        let r = v.remove(pos);
+        self.record(
+            p,
+            k,
+            scope,
+            &r.name,
+            EventAction::Delete,
+            Some(r.fingerprint),
+            Utc::now(),
+        );
+        true
+    }
+
+    /// The current view of a secret or key (GitLab: `name` may be `KEY@env_scope`).
+    pub fn secret_view(&self, p: Provider, k: Kind, scope: &str, name: &str) -> Option<SecretView> {
+        if let Some(r) = self.get_secret(p, k, scope, name) {
+            return Some(view(p, k, scope, &r));
+        }
+        self.list_keys(p, k, scope)
+            .into_iter()
+            .find(|r| r.name == name || r.fingerprint == name)
+            .map(|r| key_view(p, k, scope, &r))
+    }
+
+    pub(crate) fn secret_value(&self, p: Provider, k: Kind, scope: &str, name: &str) -> Option<SecretString> {
+        self.get_secret(p, k, scope, name)?.value
+    }
+
+    /// Every secret and key.
+    pub fn all_views(&self) -> Vec<SecretView> {
+        let mut out = Vec::new();
+        for ((p, k, scope), m) in &self.secrets {
+            for r in m.values() {
+                out.push(view(*p, *k, scope, r));
+            }
+        }
+        for ((p, k, scope), v) in &self.keys {
+            for r in v {
+                out.push(key_view(*p, *k, scope, r));
+            }
+        }
+        out
+    }
+
+    /// GitHub: the X25519 secret key of a secrets scope (derived from the seed and scope).
+    pub(crate) fn sealing_key(&self, scope_id: &str) -> (String, crypto_box::SecretKey) {
+        let h = fingerprint(format!("{}\0{}", self.seed, scope_id).as_bytes());
+        let bytes: [u8; 32] = hex::decode(&h).expect("hex").try_into().expect("32 bytes");
+        let key_id = format!("{}", u64::from_str_radix(&h[..12], 16).unwrap_or(1));
+        (key_id, crypto_box::SecretKey::from(bytes))
+    }
+}
+
+pub(crate) fn map_key(name: &str, flags: &Flags) -> String {
+    match flags.environment_scope.as_deref() {
+        Some(e) if e != "*" => format!("{name}@{e}"),
+        _ => name.to_string(),
+    }
+}
+
+fn merge_flags(old: &Flags, new: &Flags) -> Flags {
+    Flags {
+        visibility: new.visibility.clone().or_else(|| old.visibility.clone()),
+        protected: new.protected.or(old.protected),
+        masked: new.masked.or(old.masked),
+        environment_scope: new
+            .environment_scope
+            .clone()
+            .or_else(|| old.environment_scope.clone()),
+        detail: new.detail.clone().or_else(|| old.detail.clone()),
+    }
+}
+
+fn view(p: Provider, k: Kind, scope: &str, r: &SecretRecord) -> SecretView {
+    SecretView {
+        provider: p,
+        kind: k,
+        scope: scope.into(),
+        name: r.name.clone(),
+        fingerprint: r.fingerprint.clone(),
+        created_at: Some(r.created_at),
+        updated_at: Some(r.updated_at),
+        flags: r.flags.clone(),
+    }
+}
+
+fn key_view(p: Provider, k: Kind, scope: &str, r: &KeyRecord) -> SecretView {
+    SecretView {
+        provider: p,
+        kind: k,
+        scope: scope.into(),
+        name: r.name.clone(),
+        fingerprint: Some(r.fingerprint.clone()),
+        created_at: Some(r.created_at),
+        updated_at: None,
+        flags: Flags::default(),
+    }
+}
+
+fn pick_names(rng: &mut StdRng, min: usize, max: usize) -> Vec<&'static str> {
+    let n = rng.gen_range(min..=max);
+    let mut v: Vec<&'static str> = Vec::new();
+    while v.len() < n {
+        let c = ENV_NAMES[rng.gen_range(0..ENV_NAMES.len())];
+        if !v.contains(&c) {
+            v.push(c);
+        }
+    }
+    v
+}
+
+fn gl_flags(rng: &mut StdRng) -> Flags {
+    Flags {
+        protected: Some(rng.gen_bool(0.5)),
+        masked: Some(rng.gen_bool(0.7)),
+        environment_scope: Some(if rng.gen_bool(0.8) { "*" } else { "production" }.into()),
+        ..Default::default()
+    }
+}
+
+fn uuid_like(rng: &mut StdRng) -> String {
+    let h = rand_str(rng, 32, b"0123456789abcdef");
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[13..16],
+        &h[17..20],
+        &h[20..32]
+    )
+}
+
+fn aws_pair(rng: &mut StdRng) -> (String, String) {
+    (
+        format!("AKIA{}", rand_str(rng, 16, B32)),
+        rand_str(rng, 40, B64ISH),
+    )
+}
+
+pub(crate) fn make_zip(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    use std::io::Write;
+    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, data) in files {
+        let opts =
+            zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
+        w.start_file(name.as_str(), opts).expect("zip entry");
+        w.write_all(data).expect("zip write");
+    }
+    w.finish().expect("zip finish").into_inner()
+}

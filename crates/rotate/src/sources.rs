@@ -1,0 +1,693 @@
+//! Credential sources: where a new credential is issued and the old one revoked.
+//!
+//! Every source supports the three operations the engine needs to be crash-safe:
+//! - `prepare`: local material and pre-state recorded (encrypted) WITH the issue intent,
+//!   before anything happens outside (a random value, a generated key pair, the list of
+//!   keys that existed before);
+//! - `issue` with an idempotency key;
+//! - `lookup` by idempotency key after a crash between the issue and its recorded result:
+//!   `Found` (the credential, so it is not issued twice), `NotFound` (safe to issue), or
+//!   `Orphan` (issued but its secret is lost, e.g. an AWS secret access key: the engine
+//!   deletes it before issuing again; it never reached any sink).
+
+use crate::aws::IamClient;
+use crate::plan::{CommandSpec, SourceSpec};
+use firebreak_core::SecretString;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// A credential: its id (not secret: key id, AWS access key id) and its value.
+#[derive(Debug, Clone)]
+pub struct Credential {
+    /// Id at the source, when it has one.
+    pub id: Option<String>,
+    /// The secret value.
+    pub value: SecretString,
+}
+
+/// What `prepare` produced: secret material kept encrypted with the intent, plus public
+/// pre-state.
+#[derive(Debug, Clone, Default)]
+pub struct Prepared {
+    /// Secret material generated locally (random value, private key).
+    pub material: Option<SecretString>,
+    /// Public data (public key, ids that existed before).
+    pub info: Value,
+}
+
+/// An issued credential and what it replaces.
+#[derive(Debug, Clone)]
+pub struct Issued {
+    /// The new credential.
+    pub cred: Credential,
+    /// Ids of the credentials it replaces (revoked after verification).
+    pub previous_ids: Vec<String>,
+}
+
+/// Result of a lookup by idempotency key.
+#[derive(Debug)]
+pub enum Lookup {
+    /// Already issued.
+    Found(Issued),
+    /// Never issued.
+    NotFound,
+    /// Issued, but its secret cannot be recovered: delete this id, then issue again.
+    Orphan(String),
+}
+
+/// Why a source operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("source {source_kind} for {secret}: {message}")]
+pub struct SourceError {
+    /// Source type.
+    pub source_kind: String,
+    /// Secret name.
+    pub secret: String,
+    /// What went wrong (never a secret value).
+    pub message: String,
+}
+
+/// Clients a source may need.
+#[derive(Clone, Default)]
+pub struct SourceClients {
+    /// GitHub.
+    pub github: Option<firebreak_providers::github::Client>,
+    /// CircleCI.
+    pub circleci: Option<firebreak_providers::circleci::Client>,
+    /// HTTP client for `http` sources.
+    pub http: Option<reqwest::Client>,
+}
+
+/// A configured source.
+#[derive(Clone)]
+pub struct Source {
+    secret: String,
+    spec: SourceSpec,
+    clients: SourceClients,
+    iam: Option<Arc<IamClient>>,
+}
+
+/// The characters of an alphabet setting.
+pub fn alphabet_chars(a: &str) -> Vec<char> {
+    match a {
+        "alnum" => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+            .chars()
+            .collect(),
+        "hex" => "0123456789abcdef".chars().collect(),
+        "base64url" => "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+            .chars()
+            .collect(),
+        other => {
+            let mut v: Vec<char> = other.chars().collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        }
+    }
+}
+
+/// A random string from OsRng (uniform over the alphabet).
+pub fn random_value(length: usize, alphabet: &str, prefix: Option<&str>) -> SecretString {
+    let chars = alphabet_chars(alphabet);
+    let mut rng = rand::rngs::OsRng;
+    let mut s = String::with_capacity(length + prefix.map_or(0, str::len));
+    if let Some(p) = prefix {
+        s.push_str(p);
+    }
+    for _ in 0..length {
+        s.push(chars[rng.gen_range(0..chars.len())]);
+    }
+    SecretString::new(s)
+}
+
+/// The reply of the command / HTTP protocol.
+#[derive(Deserialize, Default)]
+struct Reply {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    credential: Option<String>,
+    #[serde(default)]
+    previous_ids: Vec<String>,
+    #[serde(default)]
+    found: Option<bool>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+impl Source {
+    /// A source for `secret` from its spec.
+    pub fn new(secret: &str, spec: &SourceSpec, clients: SourceClients) -> Result<Self, SourceError> {
+        let mut iam = None;
+        if let SourceSpec::AwsIam { region, endpoint, .. } = spec {
+            let e = |m: String| SourceError {
+                source_kind: "aws_iam".into(),
+                secret: secret.into(),
+                message: m,
+            };
+            let creds = crate::aws::AwsCredentials::from_env().map_err(|x| e(x.to_string()))?;
+            iam = Some(Arc::new(
+                IamClient::new(endpoint.as_deref(), region, creds).map_err(|x| e(x.to_string()))?,
+            ));
+        }
+        Ok(Source {
+            secret: secret.to_string(),
+            spec: spec.clone(),
+            clients,
+            iam,
+        })
+    }
+
+    /// Source type name.
+    pub fn kind(&self) -> &'static str {
+        match &self.spec {
+            SourceSpec::Random { .. } => "random",
+            SourceSpec::Command(_) => "command",
+            SourceSpec::Http { .. } => "http",
+            SourceSpec::DeployKey { .. } => "deploy_key",
+            SourceSpec::AwsIam { .. } => "aws_iam",
+            SourceSpec::Manual { .. } => "manual",
+        }
+    }
+
+    fn err(&self, m: impl std::fmt::Display) -> SourceError {
+        SourceError {
+            source_kind: self.kind().into(),
+            secret: self.secret.clone(),
+            message: m.to_string(),
+        }
+    }
+
+    /// True when the source can hand back an old credential by id (enables rollback).
+    pub fn can_fetch(&self) -> bool {
+        matches!(self.spec, SourceSpec::Command(_) | SourceSpec::Http { .. })
+    }
+
+    async fn proto(&self, req: Value) -> Result<Reply, SourceError> {
+        let text = match &self.spec {
+            SourceSpec::Command(c) => run_command(c, &self.secret, &req)
+                .await
+                .map_err(|m| self.err(m))?,
+            SourceSpec::Http { url } => {
+                let client = self.clients.http.clone().unwrap_or_default();
+                let mut last = String::new();
+                let mut out = None;
+                // issue is not retried here: the engine looks the key up before trying again
+                let tries = if req["op"] == "issue" { 1 } else { 5 };
+                for attempt in 0..tries {
+                    if attempt > 0 {
+                        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
+                    }
+                    match client.post(url).json(&req).send().await {
+                        Ok(r) if r.status().is_server_error() => {
+                            last = format!("POST {url}: HTTP {}", r.status())
+                        }
+                        Ok(r) => {
+                            let st = r.status();
+                            let t = r.text().await.map_err(|e| self.err(format!("POST {url}: {e}")))?;
+                            if !st.is_success() && t.is_empty() {
+                                return Err(self.err(format!("POST {url}: HTTP {st}")));
+                            }
+                            out = Some(t);
+                            break;
+                        }
+                        Err(e) => last = format!("POST {url}: {e}"),
+                    }
+                }
+                out.ok_or_else(|| self.err(last))?
+            }
+            _ => return Err(self.err("not a protocol source")),
+        };
+        let r: Reply = serde_json::from_str(text.trim()).map_err(|e| {
+            self.err(format!(
+                "reply is not the protocol's JSON (line {} column {})",
+                e.line(),
+                e.column()
+            ))
+        })?;
+        if let Some(e) = &r.error {
+            return Err(self.err(format!(
+                "source answered error: {}",
+                e.chars().take(200).collect::<String>()
+            )));
+        }
+        Ok(r)
+    }
+
+    /// Local material and pre-state, recorded with the intent.
+    pub async fn prepare(&self, idem: &str) -> Result<Prepared, SourceError> {
+        match &self.spec {
+            SourceSpec::Random {
+                length,
+                alphabet,
+                prefix,
+            } => Ok(Prepared {
+                material: Some(random_value(*length, alphabet, prefix.as_deref())),
+                info: Value::Null,
+            }),
+            SourceSpec::DeployKey {
+                github_repo: Some(_), ..
+            } => {
+                let kp = crate::sshkey::generate(&format!("firebreak-{}", &idem[..idem.len().min(12)]));
+                Ok(Prepared {
+                    material: Some(kp.private),
+                    info: json!({"public_key": kp.public}),
+                })
+            }
+            SourceSpec::DeployKey {
+                circleci_project: Some(p),
+                ..
+            } => {
+                let c = self
+                    .clients
+                    .circleci
+                    .as_ref()
+                    .ok_or_else(|| self.err("no CircleCI connection in the plan"))?;
+                let keys = c
+                    .list_checkout_keys(p)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                let before: Vec<String> = keys.into_iter().map(|k| k.fingerprint).collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            SourceSpec::AwsIam { user, .. } => {
+                let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
+                let keys = iam.list_access_keys(user).await.map_err(|e| self.err(e))?;
+                if keys.len() >= 2 {
+                    return Err(self.err(format!(
+                        "IAM user {user} already has {} access keys (the limit is 2): delete an unused one first",
+                        keys.len()
+                    )));
+                }
+                let before: Vec<String> = keys.into_iter().map(|k| k.id).collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            _ => Ok(Prepared::default()),
+        }
+    }
+
+    fn before(p: &Prepared) -> Vec<String> {
+        p.info["before"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+            .unwrap_or_default()
+    }
+
+    fn gh_title(title: &str, idem: &str) -> String {
+        format!("{title} (firebreak {})", &idem[..idem.len().min(12)])
+    }
+
+    /// Issues a new credential with idempotency key `idem`.
+    pub async fn issue(&self, idem: &str, p: &Prepared) -> Result<Issued, SourceError> {
+        match &self.spec {
+            SourceSpec::Random { .. } => Ok(Issued {
+                cred: Credential {
+                    id: None,
+                    value: p
+                        .material
+                        .clone()
+                        .ok_or_else(|| self.err("random value missing"))?,
+                },
+                previous_ids: vec![],
+            }),
+            SourceSpec::Command(_) | SourceSpec::Http { .. } => {
+                let r = self
+                    .proto(json!({"op": "issue", "secret": self.secret, "idempotency_key": idem}))
+                    .await?;
+                let value = r
+                    .credential
+                    .ok_or_else(|| self.err("issue reply has no credential"))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: r.id,
+                        value: SecretString::new(value),
+                    },
+                    previous_ids: r.previous_ids,
+                })
+            }
+            SourceSpec::DeployKey {
+                github_repo: Some(repo),
+                title,
+                read_only,
+                ..
+            } => {
+                let c = self
+                    .clients
+                    .github
+                    .as_ref()
+                    .ok_or_else(|| self.err("no GitHub connection in the plan"))?;
+                let public = p.info["public_key"].as_str().unwrap_or("").to_string();
+                let existing = c
+                    .list_deploy_keys(repo)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                let prev: Vec<String> = existing
+                    .iter()
+                    .filter(|k| k.title == *title || k.title.starts_with(&format!("{title} (firebreak ")))
+                    .map(|k| k.id.to_string())
+                    .collect();
+                let k = c
+                    .create_deploy_key(repo, &Self::gh_title(title, idem), &public, *read_only)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(k.id.to_string()),
+                        value: p
+                            .material
+                            .clone()
+                            .ok_or_else(|| self.err("private key missing"))?,
+                    },
+                    previous_ids: prev,
+                })
+            }
+            SourceSpec::DeployKey {
+                circleci_project: Some(proj),
+                ..
+            } => {
+                let c = self
+                    .clients
+                    .circleci
+                    .as_ref()
+                    .ok_or_else(|| self.err("no CircleCI connection in the plan"))?;
+                let k = c
+                    .create_checkout_key(proj, firebreak_providers::circleci::CheckoutKeyType::DeployKey)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(k.fingerprint),
+                        value: SecretString::new(k.public_key),
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
+            SourceSpec::AwsIam { user, .. } => {
+                let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
+                let (id, sk) = iam.create_access_key(user).await.map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(id),
+                        value: sk,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
+            SourceSpec::DeployKey { .. } => Err(self.err("deploy_key needs github_repo or circleci_project")),
+            SourceSpec::Manual { .. } => Err(self.err("manual source: nothing to issue")),
+        }
+    }
+
+    /// After a crash between issue and its recorded result: was it issued?
+    pub async fn lookup(&self, idem: &str, p: &Prepared) -> Result<Lookup, SourceError> {
+        match &self.spec {
+            SourceSpec::Random { .. } => Ok(Lookup::NotFound),
+            SourceSpec::Command(_) | SourceSpec::Http { .. } => {
+                let r = self
+                    .proto(json!({"op": "lookup", "secret": self.secret, "idempotency_key": idem}))
+                    .await?;
+                if r.found == Some(false) || r.credential.is_none() {
+                    return Ok(Lookup::NotFound);
+                }
+                Ok(Lookup::Found(Issued {
+                    cred: Credential {
+                        id: r.id,
+                        value: SecretString::new(r.credential.unwrap_or_default()),
+                    },
+                    previous_ids: r.previous_ids,
+                }))
+            }
+            SourceSpec::DeployKey {
+                github_repo: Some(repo),
+                title,
+                ..
+            } => {
+                let c = self
+                    .clients
+                    .github
+                    .as_ref()
+                    .ok_or_else(|| self.err("no GitHub connection in the plan"))?;
+                let keys = c
+                    .list_deploy_keys(repo)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                let mine = Self::gh_title(title, idem);
+                let Some(k) = keys.iter().find(|k| k.title == mine) else {
+                    return Ok(Lookup::NotFound);
+                };
+                let prev = keys
+                    .iter()
+                    .filter(|x| {
+                        x.id != k.id
+                            && (x.title == *title || x.title.starts_with(&format!("{title} (firebreak ")))
+                    })
+                    .map(|x| x.id.to_string())
+                    .collect();
+                Ok(Lookup::Found(Issued {
+                    cred: Credential {
+                        id: Some(k.id.to_string()),
+                        value: p
+                            .material
+                            .clone()
+                            .ok_or_else(|| self.err("private key missing"))?,
+                    },
+                    previous_ids: prev,
+                }))
+            }
+            SourceSpec::DeployKey {
+                circleci_project: Some(proj),
+                ..
+            } => {
+                let c = self
+                    .clients
+                    .circleci
+                    .as_ref()
+                    .ok_or_else(|| self.err("no CircleCI connection in the plan"))?;
+                let keys = c
+                    .list_checkout_keys(proj)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                let before = Self::before(p);
+                match keys.into_iter().find(|k| !before.contains(&k.fingerprint)) {
+                    Some(k) => Ok(Lookup::Found(Issued {
+                        cred: Credential {
+                            id: Some(k.fingerprint),
+                            value: SecretString::new(k.public_key),
+                        },
+                        previous_ids: before,
+                    })),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
+            SourceSpec::AwsIam { user, .. } => {
+                let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
+                let before = Self::before(p);
+                let keys = iam.list_access_keys(user).await.map_err(|e| self.err(e))?;
+                match keys.into_iter().find(|k| !before.contains(&k.id)) {
+                    Some(k) => Ok(Lookup::Orphan(k.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
+            _ => Ok(Lookup::NotFound),
+        }
+    }
+
+    /// Deletes an orphan found by [`Source::lookup`].
+    pub async fn delete_orphan(&self, id: &str) -> Result<(), SourceError> {
+        match &self.spec {
+            SourceSpec::AwsIam { user, .. } => {
+                let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
+                match iam.delete_access_key(user, id).await {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.code() == Some("NoSuchEntity") => Ok(()),
+                    Err(e) => Err(self.err(e)),
+                }
+            }
+            _ => Err(self.err("this source has no orphans")),
+        }
+    }
+
+    /// Revokes credentials by id (idempotent: already gone is success).
+    pub async fn revoke(&self, ids: &[String]) -> Result<(), SourceError> {
+        for id in ids {
+            match &self.spec {
+                SourceSpec::Command(_) | SourceSpec::Http { .. } => {
+                    self.proto(json!({"op": "revoke", "secret": self.secret, "id": id}))
+                        .await?;
+                }
+                SourceSpec::DeployKey {
+                    github_repo: Some(repo),
+                    ..
+                } => {
+                    let c = self
+                        .clients
+                        .github
+                        .as_ref()
+                        .ok_or_else(|| self.err("no GitHub connection"))?;
+                    let n: u64 = id
+                        .parse()
+                        .map_err(|_| self.err(format!("bad deploy key id {id}")))?;
+                    match c.delete_deploy_key(repo, n).await {
+                        Ok(()) => {}
+                        Err(e) if e.status() == Some(404) => {}
+                        Err(e) => return Err(self.err(e)),
+                    }
+                }
+                SourceSpec::DeployKey {
+                    circleci_project: Some(p),
+                    ..
+                } => {
+                    let c = self
+                        .clients
+                        .circleci
+                        .as_ref()
+                        .ok_or_else(|| self.err("no CircleCI connection"))?;
+                    match c.delete_checkout_key(p, id).await {
+                        Ok(()) => {}
+                        Err(e) if e.status() == Some(404) => {}
+                        Err(e) => return Err(self.err(e)),
+                    }
+                }
+                SourceSpec::AwsIam { user, .. } => {
+                    let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
+                    // Deactivate first (reversible), then delete.
+                    match iam.update_access_key(user, id, "Inactive").await {
+                        Ok(()) => {}
+                        Err(e) if e.code() == Some("NoSuchEntity") => continue,
+                        Err(e) => return Err(self.err(e)),
+                    }
+                    match iam.delete_access_key(user, id).await {
+                        Ok(()) => {}
+                        Err(e) if e.code() == Some("NoSuchEntity") => {}
+                        Err(e) => return Err(self.err(e)),
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The credential with id `id`, when the source can give it back (rollback).
+    pub async fn fetch(&self, id: &str) -> Result<Option<SecretString>, SourceError> {
+        if !self.can_fetch() {
+            return Ok(None);
+        }
+        let r = self
+            .proto(json!({"op": "fetch", "secret": self.secret, "id": id}))
+            .await?;
+        Ok(r.credential.map(SecretString::new))
+    }
+}
+
+/// Runs a protocol command: one JSON request on stdin, one JSON reply on stdout. The
+/// environment is cleared except `PATH` and the allowlist; `FIREBREAK_SECRET_NAME` names
+/// the secret. stderr is not read into logs (it could hold a secret).
+async fn run_command(c: &CommandSpec, secret: &str, req: &Value) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut cmd = tokio::process::Command::new(&c.program);
+    cmd.args(&c.args)
+        .env_clear()
+        .env("FIREBREAK_SECRET_NAME", secret)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(p) = std::env::var_os("PATH") {
+        cmd.env("PATH", p);
+    }
+    for k in &c.env {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", c.program))?;
+    let mut line = serde_json::to_vec(req).unwrap_or_default();
+    line.push(b'\n');
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(&line)
+            .await
+            .map_err(|e| format!("{}: writing request: {e}", c.program))?;
+    }
+    let out = tokio::time::timeout(std::time::Duration::from_secs(300), child.wait_with_output())
+        .await
+        .map_err(|_| format!("{} timed out after 300 s", c.program))?
+        .map_err(|e| format!("{}: {e}", c.program))?;
+    if !out.status.success() {
+        return Err(format!("{} exited with {}", c.program, out.status));
+    }
+    String::from_utf8(out.stdout).map_err(|_| format!("{}: reply is not UTF-8", c.program))
+}
+
+/// The protocol request, for documentation and the simulator.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProtocolRequest {
+    /// `issue`, `lookup`, `revoke` or `fetch`.
+    pub op: String,
+    /// Secret name.
+    #[serde(default)]
+    pub secret: String,
+    /// Idempotency key (`issue`, `lookup`).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+    /// Credential id (`revoke`, `fetch`).
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_values() {
+        let v = random_value(40, "hex", Some("fbu_"));
+        assert_eq!(v.len(), 44);
+        assert!(v.expose().starts_with("fbu_"));
+        assert!(v.expose()[4..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_ne!(random_value(40, "alnum", None), random_value(40, "alnum", None));
+        assert_eq!(alphabet_chars("abca"), vec!['a', 'b', 'c']);
+    }
+
+    #[tokio::test]
+    async fn command_protocol() {
+        let d = tempfile::tempdir().unwrap();
+        let script = d.path().join("src.sh");
+        std::fs::write(
+            &script,
+            "#!/bin/sh\nread req\ncase \"$req\" in\n*'\"op\":\"issue\"'*) echo '{\"id\":\"k2\",\"credential\":\"cred-value-123456\",\"previous_ids\":[\"k1\"]}';;\n*'\"op\":\"lookup\"'*) echo '{\"found\":false}';;\n*'\"op\":\"revoke\"'*) echo '{\"ok\":true}';;\n*) echo '{\"error\":\"unsupported\"}';;\nesac\n",
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let spec = SourceSpec::Command(CommandSpec {
+            program: script.display().to_string(),
+            args: vec![],
+            env: vec![],
+        });
+        let s = Source::new("S", &spec, SourceClients::default()).unwrap();
+        let p = s.prepare("k").await.unwrap();
+        let i = s.issue("idem-1", &p).await.unwrap();
+        assert_eq!(i.cred.id.as_deref(), Some("k2"));
+        assert_eq!(i.previous_ids, vec!["k1".to_string()]);
+        assert!(matches!(s.lookup("idem-1", &p).await.unwrap(), Lookup::NotFound));
+        s.revoke(&["k1".into()]).await.unwrap();
+        let e = s.fetch("k1").await.unwrap_err().to_string();
+        assert!(e.contains("unsupported"), "{e}");
+    }
+}

@@ -1,0 +1,777 @@
+//! The scanner: feeds files, directories, archives, streams and git history to
+//! a [`RuleSet`] and turns matches into [`SecretFinding`]s.
+//!
+//! ```no_run
+//! use firebreak_scan::{RuleSet, Scanner, ScanOptions};
+//! let scanner = Scanner::new(RuleSet::builtin().unwrap(), ScanOptions::default());
+//! // Files and directories (honours .gitignore unless `no_ignore`):
+//! let report = scanner.scan_paths(&["src".into()]);
+//! // Any stream, e.g. a CI log as it downloads:
+//! let log = std::io::Cursor::new(b"export AWS_ACCESS_KEY_ID=AKIAZ7Q3VOWRL4JD5NQK".to_vec());
+//! let report2 = scanner.scan_reader("job-42/build.log", log);
+//! assert_eq!(report2.findings.len(), 1);
+//! ```
+//!
+//! How an input is read:
+//! - files up to [`ScanOptions::mmap_threshold`] are read whole; bigger files
+//!   are memory-mapped and split into line-aligned chunks scanned in parallel;
+//! - streams (stdin, [`Scanner::scan_reader`], archive members) are read in
+//!   [`STREAM_CHUNK`]-byte chunks that overlap by [`STREAM_OVERLAP`] bytes, so
+//!   memory stays bounded and a secret across a chunk edge is still found;
+//! - archives are recognised by magic bytes or name and walked with
+//!   [`crate::archive`];
+//! - inputs whose first 8 KiB hold a NUL byte are binary and skipped (counted)
+//!   unless [`ScanOptions::include_binary`]; invalid UTF-8 is scanned as bytes.
+//!
+//! Findings on a line containing `firebreak:allow` are dropped; findings whose
+//! fingerprint is in [`ScanOptions::baseline`] are dropped (both counted).
+//! When rules overlap on one span only the most confident match is kept
+//! (then the longest, then the first rule); distinct secrets on one line stay.
+
+use crate::archive::{self, Limits, Member, Notice, Source, Visitor};
+use crate::rules::{line_end, line_start, RawMatch, RuleSet};
+use firebreak_core::{fingerprint, redact, Confidence, SecretFinding};
+use rayon::prelude::*;
+use serde::Serialize;
+use std::collections::HashSet;
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Streams are scanned in chunks of this many bytes.
+pub const STREAM_CHUNK: usize = 4 << 20;
+/// Consecutive stream chunks overlap by this many bytes (more than a rule window).
+pub const STREAM_OVERLAP: usize = 64 << 10;
+/// Memory-mapped files are split into chunks of about this size for parallel scanning.
+pub const PARALLEL_CHUNK: usize = 4 << 20;
+/// Bytes inspected for a NUL byte to decide that an input is binary.
+pub const BINARY_SNIFF: usize = 8 << 10;
+/// The inline marker that suppresses findings on its line.
+pub const ALLOW_MARKER: &[u8] = b"firebreak:allow";
+
+/// Called with (path, bytes) after each input is scanned (for progress bars).
+pub type ProgressFn = Arc<dyn Fn(&str, u64) + Send + Sync>;
+
+/// What to scan and how.
+#[derive(Clone)]
+pub struct ScanOptions {
+    /// Do not honour `.gitignore`, `.ignore` and git excludes when walking directories.
+    pub no_ignore: bool,
+    /// Scan files that look binary instead of skipping them.
+    pub include_binary: bool,
+    /// Files bigger than this are memory-mapped. Default 4 MiB.
+    pub mmap_threshold: u64,
+    /// Archive bounds.
+    pub limits: Limits,
+    /// Do not open archives; treat them as ordinary (binary) files.
+    pub no_archives: bool,
+    /// Fingerprints to suppress (from a previous output).
+    pub baseline: HashSet<String>,
+    /// Worker threads; 0 = one per core.
+    pub jobs: usize,
+    /// Progress callback.
+    pub progress: Option<ProgressFn>,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            no_ignore: false,
+            include_binary: false,
+            mmap_threshold: 4 << 20,
+            limits: Limits::default(),
+            no_archives: false,
+            baseline: HashSet::new(),
+            jobs: 0,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for ScanOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScanOptions")
+            .field("no_ignore", &self.no_ignore)
+            .field("include_binary", &self.include_binary)
+            .field("mmap_threshold", &self.mmap_threshold)
+            .field("limits", &self.limits)
+            .field("baseline", &self.baseline.len())
+            .field("jobs", &self.jobs)
+            .finish()
+    }
+}
+
+/// A problem with one input: an error (unreadable file, broken archive) or a
+/// notice (an archive entry skipped by a bound or policy).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanIssue {
+    /// The input at fault (nested path for archive members).
+    pub path: String,
+    /// `error`, or the notice kind (`compression_ratio`, `path_traversal`, ...).
+    pub kind: String,
+    /// Human explanation (never holds secret values).
+    pub message: String,
+}
+
+/// Counts of a scan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Files, stdin, streams, archive members and git blobs scanned.
+    pub files: u64,
+    /// Bytes scanned.
+    pub bytes: u64,
+    /// Archives opened (nested ones included).
+    pub archives: u64,
+    /// Inputs skipped because they look binary.
+    pub skipped_binary: u64,
+    /// Archive entries skipped by a bound or policy (depth, size, entries, ratio, traversal, links).
+    pub skipped_bounds: u64,
+    /// Findings reported (after suppression and deduplication).
+    pub findings: u64,
+    /// Findings suppressed by `firebreak:allow`.
+    pub suppressed_allow: u64,
+    /// Findings suppressed by the baseline.
+    pub suppressed_baseline: u64,
+    /// Git commits walked (`--git`).
+    pub commits: u64,
+    /// Inputs that failed (each in `errors`).
+    pub error_count: u64,
+    /// Failed inputs with their path.
+    pub errors: Vec<ScanIssue>,
+    /// Skipped archive entries with their path.
+    pub notices: Vec<ScanIssue>,
+}
+
+impl Summary {
+    /// Adds another summary's counts and issues into this one.
+    pub fn merge(&mut self, o: Summary) {
+        self.files += o.files;
+        self.bytes += o.bytes;
+        self.archives += o.archives;
+        self.skipped_binary += o.skipped_binary;
+        self.skipped_bounds += o.skipped_bounds;
+        self.findings += o.findings;
+        self.suppressed_allow += o.suppressed_allow;
+        self.suppressed_baseline += o.suppressed_baseline;
+        self.commits += o.commits;
+        self.error_count += o.error_count;
+        self.errors.extend(o.errors);
+        self.notices.extend(o.notices);
+    }
+
+    pub(crate) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.error_count += 1;
+        self.errors.push(ScanIssue {
+            path: path.into(),
+            kind: "error".into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Findings plus counts.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScanReport {
+    /// Findings, sorted by path, line, column, rule.
+    pub findings: Vec<SecretFinding>,
+    /// Counts, errors and notices.
+    pub summary: Summary,
+}
+
+impl ScanReport {
+    pub(crate) fn merge(&mut self, o: ScanReport) {
+        self.findings.extend(o.findings);
+        self.summary.merge(o.summary);
+    }
+}
+
+/// A configured scanner. Cheap to share across threads.
+pub struct Scanner {
+    rules: Arc<RuleSet>,
+    opts: ScanOptions,
+    pool: Option<rayon::ThreadPool>,
+}
+
+impl std::fmt::Debug for Scanner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scanner")
+            .field("rules", &self.rules.len())
+            .field("opts", &self.opts)
+            .finish()
+    }
+}
+
+impl Scanner {
+    /// A scanner with these rules and options.
+    pub fn new(rules: RuleSet, opts: ScanOptions) -> Scanner {
+        Scanner::with_shared_rules(Arc::new(rules), opts)
+    }
+
+    /// Same, sharing an already compiled rule set.
+    pub fn with_shared_rules(rules: Arc<RuleSet>, opts: ScanOptions) -> Scanner {
+        let pool = if opts.jobs > 0 {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(opts.jobs)
+                .build()
+                .ok()
+        } else {
+            None
+        };
+        Scanner { rules, opts, pool }
+    }
+
+    /// The rule set.
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The options.
+    pub fn options(&self) -> &ScanOptions {
+        &self.opts
+    }
+
+    pub(crate) fn install<T: Send>(&self, f: impl FnOnce() -> T + Send) -> T {
+        match &self.pool {
+            Some(p) => p.install(f),
+            None => f(),
+        }
+    }
+
+    /// Scans files and directories (recursively; `-` is stdin), archives included.
+    pub fn scan_paths(&self, paths: &[PathBuf]) -> ScanReport {
+        let mut report = ScanReport::default();
+        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        for p in paths {
+            if p.as_os_str() == "-" {
+                report.merge(self.scan_reader_raw("-", io::stdin().lock()));
+                continue;
+            }
+            match std::fs::metadata(p) {
+                Err(e) => report
+                    .summary
+                    .error(p.display().to_string(), format!("{}: {e}", p.display())),
+                Ok(m) if m.is_dir() => self.walk_dir(p, &mut files, &mut report.summary),
+                Ok(_) => files.push((p.clone(), p.display().to_string())),
+            }
+        }
+        let partial = self.install(|| {
+            files
+                .par_iter()
+                .map(|(p, label)| self.scan_file_raw(p, label))
+                .reduce(ScanReport::default, |mut a, b| {
+                    a.merge(b);
+                    a
+                })
+        });
+        report.merge(partial);
+        self.finish(report)
+    }
+
+    fn walk_dir(&self, dir: &Path, files: &mut Vec<(PathBuf, String)>, summary: &mut Summary) {
+        let mut b = ignore::WalkBuilder::new(dir);
+        b.hidden(false)
+            .parents(!self.opts.no_ignore)
+            .ignore(!self.opts.no_ignore)
+            .git_ignore(!self.opts.no_ignore)
+            .git_global(!self.opts.no_ignore)
+            .git_exclude(!self.opts.no_ignore)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(|e| e.file_name() != ".git");
+        for entry in b.build() {
+            match entry {
+                Ok(e) => {
+                    if e.file_type().is_some_and(|t| t.is_file()) {
+                        let p = e.into_path();
+                        let label = p.display().to_string();
+                        files.push((p, label));
+                    }
+                }
+                Err(e) => summary.error(dir.display().to_string(), e.to_string()),
+            }
+        }
+    }
+
+    /// Scans one file (an archive is walked).
+    pub fn scan_file(&self, path: &Path) -> ScanReport {
+        let r = self.scan_file_raw(path, &path.display().to_string());
+        self.finish(r)
+    }
+
+    fn scan_file_raw(&self, path: &Path, label: &str) -> ScanReport {
+        let mut rep = ScanReport::default();
+        let f = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => {
+                rep.summary.error(label, format!("{label}: {e}"));
+                return rep;
+            }
+        };
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        if len > self.opts.mmap_threshold {
+            // SAFETY: the map is read-only; a file truncated underneath us can
+            // fault, which is the accepted trade-off of every mmap-based scanner.
+            match unsafe { memmap2::Mmap::map(&f) } {
+                Ok(m) => {
+                    #[cfg(unix)]
+                    let _ = m.advise(memmap2::Advice::Sequential);
+                    self.scan_data(label, &m, None, &mut rep);
+                }
+                Err(e) => rep.summary.error(label, format!("{label}: cannot map: {e}")),
+            }
+        } else {
+            let mut data = Vec::with_capacity(len as usize);
+            let mut f = f;
+            match f.read_to_end(&mut data) {
+                Ok(_) => self.scan_data(label, &data, None, &mut rep),
+                Err(e) => rep.summary.error(label, format!("{label}: {e}")),
+            }
+        }
+        rep
+    }
+
+    /// Scans bytes held in memory as the input `name` (archives are walked).
+    pub fn scan_bytes(&self, name: &str, data: &[u8]) -> ScanReport {
+        let mut rep = ScanReport::default();
+        self.scan_data(name, data, None, &mut rep);
+        self.finish(rep)
+    }
+
+    /// Scans a stream as the input `name`: stdin, a CI log as it downloads, an
+    /// HTTP body. Memory stays bounded ([`STREAM_CHUNK`]); archives are
+    /// recognised and walked; read errors become an error in the summary.
+    /// The result is final (deduplicated, suppressions applied).
+    pub fn scan_reader(&self, name: &str, reader: impl Read) -> ScanReport {
+        let r = self.scan_reader_raw(name, reader);
+        self.finish(r)
+    }
+
+    fn scan_reader_raw(&self, name: &str, mut reader: impl Read) -> ScanReport {
+        let mut rep = ScanReport::default();
+        let mut head = Vec::with_capacity(BINARY_SNIFF);
+        if let Err(e) = (&mut reader).take(BINARY_SNIFF as u64).read_to_end(&mut head) {
+            rep.summary.error(name, format!("{name}: {e}"));
+            return rep;
+        }
+        let mut whole = io::Cursor::new(head.clone()).chain(reader);
+        if !self.opts.no_archives && archive::sniff(name, &head).is_some() {
+            self.walk_archive(name, Source::Reader(&mut whole), None, &mut rep);
+            return rep;
+        }
+        if !self.opts.include_binary && is_binary(&head) {
+            rep.summary.skipped_binary += 1;
+            return rep;
+        }
+        if let Err(e) = self.scan_stream(name, &mut whole, None, &mut rep) {
+            rep.summary.error(name, format!("{name}: {e}"));
+        }
+        rep
+    }
+
+    /// Scans one input held in memory: archive, binary check, then text.
+    pub(crate) fn scan_data(&self, label: &str, data: &[u8], commit: Option<&str>, rep: &mut ScanReport) {
+        let head = &data[..data.len().min(BINARY_SNIFF)];
+        if !self.opts.no_archives && archive::sniff(label, head).is_some() {
+            self.walk_archive(label, Source::Bytes(data), commit, rep);
+            return;
+        }
+        if !self.opts.include_binary && is_binary(head) {
+            rep.summary.skipped_binary += 1;
+            return;
+        }
+        rep.summary.files += 1;
+        rep.summary.bytes += data.len() as u64;
+        if data.len() > PARALLEL_CHUNK * 2 {
+            let bounds = chunk_bounds(data, PARALLEL_CHUNK);
+            let parts: Vec<(Vec<RawMatch>, u64)> = bounds
+                .par_windows(2)
+                .map(|w| {
+                    let m = self.rules.find_in_range(data, w[0]..w[1]);
+                    (m, count_lines(&data[w[0]..w[1]]))
+                })
+                .collect();
+            let mut line_base = 0u64;
+            let mut starts = Vec::with_capacity(parts.len());
+            for (i, (_, n)) in parts.iter().enumerate() {
+                starts.push((bounds[i], line_base));
+                line_base += n;
+            }
+            for (i, (m, _)) in parts.into_iter().enumerate() {
+                let (chunk_start, base) = starts[i];
+                self.emit(label, data, chunk_start, base, 0, m, commit, rep);
+            }
+        } else {
+            let m = self.rules.find_in(data);
+            self.emit(label, data, 0, 0, 0, m, commit, rep);
+        }
+        if let Some(p) = &self.opts.progress {
+            p(label, data.len() as u64);
+        }
+    }
+
+    fn walk_archive(&self, label: &str, source: Source<'_>, commit: Option<&str>, rep: &mut ScanReport) {
+        struct V<'s, 'r> {
+            s: &'s Scanner,
+            rep: &'r mut ScanReport,
+            commit: Option<&'s str>,
+        }
+        impl Visitor for V<'_, '_> {
+            fn member(&mut self, m: &Member<'_>, r: &mut dyn Read) -> io::Result<()> {
+                let mut head = Vec::with_capacity(BINARY_SNIFF);
+                r.take(BINARY_SNIFF as u64).read_to_end(&mut head)?;
+                if !self.s.opts.include_binary && is_binary(&head) {
+                    self.rep.summary.skipped_binary += 1;
+                    return Ok(());
+                }
+                let mut whole = io::Cursor::new(head).chain(r);
+                self.s.scan_stream(m.path, &mut whole, self.commit, self.rep)
+            }
+            fn notice(&mut self, n: Notice) {
+                let issue = ScanIssue {
+                    path: n.path,
+                    kind: if n.kind.is_error() {
+                        "error".into()
+                    } else {
+                        serde_json::to_value(n.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    },
+                    message: n.message,
+                };
+                if n.kind.is_error() {
+                    self.rep.summary.error_count += 1;
+                    self.rep.summary.errors.push(issue);
+                } else {
+                    self.rep.summary.skipped_bounds += 1;
+                    self.rep.summary.notices.push(issue);
+                }
+            }
+        }
+        let mut v = V { s: self, rep, commit };
+        if let Some(stats) = archive::walk(label, source, &self.opts.limits, &mut v) {
+            rep.summary.archives += stats.archives;
+        }
+    }
+
+    /// Scans a stream in overlapping chunks.
+    pub(crate) fn scan_stream(
+        &self,
+        label: &str,
+        r: &mut dyn Read,
+        commit: Option<&str>,
+        rep: &mut ScanReport,
+    ) -> io::Result<()> {
+        rep.summary.files += 1;
+        let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+        let mut line_base = 0u64;
+        let mut col_base = 0u64;
+        let mut total = 0u64;
+        loop {
+            // Fill up to STREAM_CHUNK.
+            let mut eof = false;
+            while buf.len() < STREAM_CHUNK {
+                let old = buf.len();
+                let want = (STREAM_CHUNK - old).min(1 << 20);
+                buf.resize(old + want, 0);
+                let n = match r.read(&mut buf[old..]) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
+                    Err(e) => {
+                        buf.truncate(old);
+                        rep.summary.bytes += total;
+                        return Err(e);
+                    }
+                };
+                buf.truncate(old + n);
+                total += n as u64;
+                if n == 0 {
+                    eof = true;
+                    break;
+                }
+            }
+            let report_end = if eof {
+                buf.len()
+            } else {
+                let cut = line_start(&buf, buf.len() - STREAM_OVERLAP);
+                if cut == 0 {
+                    buf.len() - STREAM_OVERLAP
+                } else {
+                    cut
+                }
+            };
+            let mut m = self.rules.find_in(&buf);
+            m.retain(|x| x.start < report_end);
+            self.emit(label, &buf, 0, line_base, col_base, m, commit, rep);
+            if eof {
+                break;
+            }
+            let consumed = &buf[..report_end];
+            let nl = count_lines(consumed);
+            line_base += nl;
+            col_base = match memchr::memrchr(b'\n', consumed) {
+                Some(i) => (report_end - i - 1) as u64,
+                None => col_base + report_end as u64,
+            };
+            buf.drain(..report_end);
+        }
+        rep.summary.bytes += total;
+        if let Some(p) = &self.opts.progress {
+            p(label, total);
+        }
+        Ok(())
+    }
+
+    /// Turns raw matches of `buf` into findings. `chunk_start`/`line_base`
+    /// tell which line `buf[chunk_start]` is on (line_base newlines before it);
+    /// `col_base` is the column offset of `buf[0]` when it is mid-line.
+    #[allow(clippy::too_many_arguments)]
+    fn emit(
+        &self,
+        label: &str,
+        buf: &[u8],
+        chunk_start: usize,
+        line_base: u64,
+        col_base: u64,
+        matches: Vec<RawMatch>,
+        commit: Option<&str>,
+        rep: &mut ScanReport,
+    ) {
+        if matches.is_empty() {
+            return;
+        }
+        let matches = resolve_overlaps(&self.rules, matches);
+        // Lines: matches sorted by start; count newlines incrementally from chunk_start.
+        // Matches before chunk_start (from a window reaching back) are counted backwards.
+        let mut pos = chunk_start;
+        let mut line = line_base;
+        for m in matches {
+            if m.start >= pos {
+                line += count_lines(&buf[pos..m.start]);
+            } else {
+                line -= count_lines(&buf[m.start..pos]);
+            }
+            pos = m.start;
+            let ls = line_start(buf, m.start);
+            let le = line_end(buf, m.start);
+            if memchr::memmem::find(&buf[ls..le], ALLOW_MARKER).is_some() {
+                rep.summary.suppressed_allow += 1;
+                continue;
+            }
+            let mut column = (m.start - ls) as u64 + 1;
+            if ls == 0 {
+                column += col_base;
+            }
+            let secret = &buf[m.start..m.end];
+            let fp = fingerprint(secret);
+            let rule = &self.rules.rules()[m.rule];
+            let line1 = line + 1;
+            let redacted = redact(&String::from_utf8_lossy(secret));
+            let path = label.to_string();
+            rep.findings.push(SecretFinding {
+                id: SecretFinding::compute_id(&rule.def.id, &fp, &path, line1),
+                rule_id: rule.def.id.clone(),
+                rule_name: rule.def.name.clone(),
+                path,
+                line: line1,
+                column,
+                redacted,
+                fingerprint: fp,
+                commit: commit.map(str::to_string),
+                confidence: rule.def.confidence,
+            });
+        }
+    }
+
+    /// Deduplicates, applies the baseline, sorts, fills the finding count.
+    pub(crate) fn finish(&self, mut rep: ScanReport) -> ScanReport {
+        let mut seen = HashSet::new();
+        rep.findings
+            .retain(|f| seen.insert((f.rule_id.clone(), f.path.clone(), f.line, f.fingerprint.clone())));
+        if !self.opts.baseline.is_empty() {
+            let before = rep.findings.len();
+            rep.findings
+                .retain(|f| !self.opts.baseline.contains(&f.fingerprint));
+            rep.summary.suppressed_baseline += (before - rep.findings.len()) as u64;
+        }
+        rep.findings.sort_by(|a, b| {
+            (&a.path, a.line, a.column, &a.rule_id, &a.commit)
+                .cmp(&(&b.path, b.line, b.column, &b.rule_id, &b.commit))
+        });
+        rep.summary.findings = rep.findings.len() as u64;
+        rep.summary.errors.sort_by(|a, b| a.path.cmp(&b.path));
+        rep.summary.notices.sort_by(|a, b| a.path.cmp(&b.path));
+        rep
+    }
+}
+
+/// True when `head` holds a NUL byte (git's heuristic).
+pub fn is_binary(head: &[u8]) -> bool {
+    memchr::memchr(0, head).is_some()
+}
+
+fn count_lines(s: &[u8]) -> u64 {
+    // Auto-vectorised; faster than memchr_iter on newline-dense text.
+    s.iter().filter(|&&b| b == b'\n').count() as u64
+}
+
+/// Line-aligned chunk boundaries: `[0, b1, b2, ..., len]`.
+fn chunk_bounds(data: &[u8], size: usize) -> Vec<usize> {
+    let mut b = vec![0];
+    let mut pos = 0;
+    while data.len() - pos > size {
+        let target = pos + size;
+        let cut = match memchr::memchr(b'\n', &data[target..]) {
+            Some(i) => target + i + 1,
+            None => data.len(),
+        };
+        if cut >= data.len() {
+            break;
+        }
+        b.push(cut);
+        pos = cut;
+    }
+    b.push(data.len());
+    b
+}
+
+/// Keeps, among matches whose spans overlap, the most confident (then the
+/// longest, then the lowest rule index). Non-overlapping matches all stay.
+fn resolve_overlaps(rules: &RuleSet, mut m: Vec<RawMatch>) -> Vec<RawMatch> {
+    m.sort_by_key(|x| (x.start, x.end, x.rule));
+    m.dedup();
+    if m.len() < 2 {
+        return m;
+    }
+    let key = |x: &RawMatch| {
+        let c: Confidence = rules.rules()[x.rule].def.confidence;
+        (c, x.end - x.start, std::cmp::Reverse(x.rule))
+    };
+    let mut out = Vec::with_capacity(m.len());
+    let mut i = 0;
+    while i < m.len() {
+        // Cluster of transitively overlapping spans.
+        let mut j = i + 1;
+        let mut end = m[i].end;
+        while j < m.len() && m[j].start < end {
+            end = end.max(m[j].end);
+            j += 1;
+        }
+        let cluster = &m[i..j];
+        for (a, x) in cluster.iter().enumerate() {
+            let beaten = cluster
+                .iter()
+                .enumerate()
+                .any(|(b, y)| b != a && y.start < x.end && x.start < y.end && key(y) > key(x));
+            if !beaten {
+                out.push(*x);
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::parse_rule_file;
+
+    const KEY: &str = "AKIAZ7Q3VOWRL4JD5NQK";
+
+    fn scanner(extra: &str) -> Scanner {
+        let mut defs = crate::rules::builtin_defs().unwrap();
+        defs.retain(|(_, d)| d.id == "aws.access_key_id");
+        if !extra.is_empty() {
+            defs.extend(parse_rule_file("t.yml", extra).unwrap());
+        }
+        Scanner::new(RuleSet::compile(defs).unwrap(), ScanOptions::default())
+    }
+
+    #[test]
+    fn line_and_column_are_one_based() {
+        let s = scanner("");
+        let r = s.scan_bytes("x", format!("a\nbb\n  id={KEY}\n").as_bytes());
+        assert_eq!(r.findings.len(), 1);
+        assert_eq!((r.findings[0].line, r.findings[0].column), (3, 6));
+        assert!(!r.findings[0].redacted.contains(KEY));
+    }
+
+    #[test]
+    fn allow_marker_and_dedupe() {
+        let s = scanner("");
+        let r = s.scan_bytes("x", format!("{KEY} # firebreak:allow\n{KEY} {KEY}\n").as_bytes());
+        assert_eq!(r.findings.len(), 1, "same secret twice on a line is one finding");
+        assert_eq!(r.findings[0].line, 2);
+        assert_eq!(r.summary.suppressed_allow, 1);
+    }
+
+    #[test]
+    fn overlap_keeps_most_confident_but_not_distinct_secrets() {
+        let generic = "rules:\n  - id: t.generic\n    name: g\n    pattern: 'key=(?P<secret>[A-Z0-9]{20})'\n    keywords: ['key=']\n    confidence: low\n";
+        let s = scanner(generic);
+        let other = "AKIAQQQQQQQQQQQQQQQ2";
+        let r = s.scan_bytes("x", format!("key={KEY} and {other}\n").as_bytes());
+        let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id.as_str()).collect();
+        assert_eq!(ids, vec!["aws.access_key_id", "aws.access_key_id"]);
+    }
+
+    #[test]
+    fn stream_chunks_keep_lines_and_find_secret_on_edge() {
+        let s = scanner("");
+        let mut data = Vec::new();
+        let line = b"just some filler text for the log\n";
+        // Fill so that the secret's line straddles the first chunk's report
+        // boundary (STREAM_CHUNK - STREAM_OVERLAP): it is carried over and
+        // must be reported exactly once, on the right line.
+        let edge = STREAM_CHUNK - STREAM_OVERLAP;
+        while data.len() + line.len() <= edge - 40 {
+            data.extend_from_slice(line);
+        }
+        let lines_before = count_lines(&data);
+        let secret_line = format!("x {KEY} {}\n", "p".repeat(60));
+        assert!(data.len() < edge && data.len() + secret_line.len() > edge);
+        data.extend_from_slice(secret_line.as_bytes());
+        while data.len() < 3 * STREAM_CHUNK {
+            data.extend_from_slice(line);
+        }
+        data.extend_from_slice(format!("{KEY} end").as_bytes());
+        let total_lines = count_lines(&data) + 1;
+        let r = s.scan_reader("log", io::Cursor::new(data.clone()));
+        let lines: Vec<u64> = r.findings.iter().map(|f| f.line).collect();
+        assert_eq!(lines, vec![lines_before + 1, total_lines]);
+        assert_eq!(r.findings[0].column, 3);
+        // The in-memory, chunked-in-parallel path agrees.
+        let r2 = s.scan_bytes("log", &data);
+        let lines2: Vec<u64> = r2.findings.iter().map(|f| f.line).collect();
+        assert_eq!(lines2, lines);
+    }
+
+    #[test]
+    fn binary_skipped_unless_asked() {
+        let s = scanner("");
+        let data = format!("\0\0{KEY}");
+        let r = s.scan_bytes("b", data.as_bytes());
+        assert_eq!((r.findings.len(), r.summary.skipped_binary), (0, 1));
+        let o = ScanOptions {
+            include_binary: true,
+            ..ScanOptions::default()
+        };
+        let s2 = Scanner::with_shared_rules(
+            Arc::new(RuleSet::compile(crate::rules::builtin_defs().unwrap()).unwrap()),
+            o,
+        );
+        assert_eq!(s2.scan_bytes("b", data.as_bytes()).findings.len(), 1);
+    }
+
+    #[test]
+    fn chunk_bounds_are_line_aligned() {
+        let data = b"aaaa\nbbbb\ncccc\ndddd\n";
+        let b = chunk_bounds(data, 6);
+        assert_eq!(b.first(), Some(&0));
+        assert_eq!(b.last(), Some(&data.len()));
+        for x in &b[1..b.len() - 1] {
+            assert_eq!(data[x - 1], b'\n');
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Quality checks of the built-in rule pack: size, ids, keywords, and every
+//! rule's own positive and negative examples.
+//!
+//! Failure messages name rules and example indices only, never example values.
+
+use firebreak_scan::rules::{builtin_defs, RuleSet};
+use std::collections::BTreeSet;
+
+/// Rules allowed to have no prefilter keyword (they run on every input).
+/// Keep this tiny: a keyword-less rule costs a full regex pass over every file.
+const KEYWORDLESS_ALLOWED: &[&str] = &[];
+
+/// Rules whose pattern may span lines (the engine gives them a wider window
+/// around each keyword hit). Everything else must stay on one line.
+const MULTILINE_ALLOWED: &[&str] = &[
+    "google.service_account_key",
+    "private_key.rsa",
+    "private_key.ec",
+    "private_key.dsa",
+    "private_key.openssh",
+    "private_key.pkcs8",
+    "private_key.pkcs8_encrypted",
+    "private_key.pgp",
+    "private_key.ssh2",
+    "private_key.putty",
+    "private_key.jwk",
+    "private_key.jwk_symmetric",
+    "kubernetes.kubeconfig_token",
+    "kubernetes.secret_manifest_data",
+    "generic.netrc_password",
+];
+
+fn pack() -> RuleSet {
+    RuleSet::builtin().unwrap_or_else(|e| panic!("built-in pack does not load: {e}"))
+}
+
+#[test]
+fn builtin_pack_has_at_least_150_rules() {
+    let s = pack();
+    println!("built-in rules: {}", s.len());
+    assert!(s.len() >= 150, "only {} rules", s.len());
+}
+
+#[test]
+fn ids_are_unique_dotted_and_lowercase() {
+    let defs = builtin_defs().expect("parse");
+    let mut seen = BTreeSet::new();
+    for (origin, d) in &defs {
+        assert!(seen.insert(d.id.clone()), "duplicate id {} in {origin}", d.id);
+        let ok = d.id.contains('.')
+            && d.id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_');
+        assert!(ok, "id {} in {origin} is not dotted snake_case", d.id);
+        assert!(!d.name.trim().is_empty(), "rule {} has no name", d.id);
+    }
+}
+
+#[test]
+fn keywordless_rules_are_an_explicit_allowlist() {
+    let s = pack();
+    let without: Vec<&str> = s
+        .rules()
+        .iter()
+        .filter(|r| r.def.keywords.is_empty())
+        .map(|r| r.def.id.as_str())
+        .collect();
+    println!("rules without keywords: {without:?}");
+    for id in &without {
+        assert!(
+            KEYWORDLESS_ALLOWED.contains(id),
+            "rule {id} has no keywords and is not allowlisted"
+        );
+    }
+}
+
+#[test]
+fn single_line_rules_stay_single_line() {
+    let s = pack();
+    let multi: Vec<&str> = s
+        .rules()
+        .iter()
+        .filter(|r| r.is_multiline())
+        .map(|r| r.def.id.as_str())
+        .collect();
+    println!("multi-line rules: {multi:?}");
+    for id in &multi {
+        assert!(
+            MULTILINE_ALLOWED.contains(id),
+            "rule {id} can match a line feed but is not in MULTILINE_ALLOWED"
+        );
+    }
+}
+
+#[test]
+fn every_rule_has_examples_and_vendor_rules_cite_a_reference() {
+    let s = pack();
+    for r in s.rules() {
+        assert!(!r.def.examples.is_empty(), "rule {} has no examples", r.def.id);
+        assert!(
+            !r.def.negative_examples.is_empty(),
+            "rule {} has no negative examples",
+            r.def.id
+        );
+        if r.def.confidence == firebreak_core::Confidence::High {
+            assert!(
+                !r.def.references.is_empty(),
+                "high-confidence rule {} cites no reference",
+                r.def.id
+            );
+        }
+        if r.def.confidence == firebreak_core::Confidence::Low {
+            assert!(
+                r.def.min_entropy.is_some(),
+                "low-confidence (generic) rule {} has no entropy gate",
+                r.def.id
+            );
+        }
+    }
+}
+
+#[test]
+fn all_examples_match_and_no_negative_example_does() {
+    let s = pack();
+    let failures = s.check_examples();
+    for f in &failures {
+        println!("{f}");
+    }
+    assert!(
+        failures.is_empty(),
+        "{} example failure(s), listed above",
+        failures.len()
+    );
+}
+
+#[test]
+fn every_rule_is_listed_in_docs() {
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/rules.md"))
+        .expect("docs/rules.md");
+    let s = pack();
+    let missing: Vec<&str> = s
+        .rules()
+        .iter()
+        .map(|r| r.def.id.as_str())
+        .filter(|id| !docs.contains(&format!("`{id}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "rule ids missing from docs/rules.md: {missing:?}"
+    );
+}
+
+/// Prints the rule list grouped by family, in the form docs/rules.md uses.
+/// Run with `cargo test -p firebreak-scan --test rules_examples -- --ignored --nocapture print_rule_list`.
+#[test]
+#[ignore]
+fn print_rule_list() {
+    let s = pack();
+    let mut by_file: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for r in s.rules() {
+        let file = r.origin.trim_start_matches("builtin:").to_string();
+        by_file.entry(file).or_default().push(
+            format!(
+                "| `{}` | {} | {:?} |",
+                r.def.id,
+                r.def.name.replace('|', "/"),
+                r.def.confidence
+            )
+            .to_lowercase_conf(),
+        );
+    }
+    for (file, rows) in by_file {
+        println!(
+            "\n### {file} ({} rules)\n\n| id | name | confidence |\n|---|---|---|",
+            rows.len()
+        );
+        for row in rows {
+            println!("{row}");
+        }
+    }
+}
+
+trait LowerConf {
+    fn to_lowercase_conf(self) -> String;
+}
+impl LowerConf for String {
+    fn to_lowercase_conf(self) -> String {
+        self.replace("| High |", "| high |")
+            .replace("| Medium |", "| medium |")
+            .replace("| Low |", "| low |")
+    }
+}

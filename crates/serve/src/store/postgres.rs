@@ -1,0 +1,275 @@
+//! PostgreSQL backend (tokio-postgres): a small round-robin pool of pipelined connections,
+//! so several service replicas can share one database.
+
+use super::{publisher_provider, RevokeScope, Store, TokenRecord};
+use crate::config::TrustedPublisher;
+use async_trait::async_trait;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio_postgres::{Client, NoTls, Row};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS projects (
+  name TEXT PRIMARY KEY,
+  created_at BIGINT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  hash TEXT NOT NULL UNIQUE,
+  project TEXT NOT NULL REFERENCES projects(name),
+  provider TEXT NOT NULL,
+  origin TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  revoked_at BIGINT,
+  last_used_at BIGINT
+);
+CREATE INDEX IF NOT EXISTS tokens_project_provider ON tokens(project, provider);
+CREATE INDEX IF NOT EXISTS tokens_provider ON tokens(provider);
+CREATE TABLE IF NOT EXISTS publishers (
+  id BIGSERIAL PRIMARY KEY,
+  project TEXT NOT NULL REFERENCES projects(name),
+  provider TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  UNIQUE(project, spec)
+);
+CREATE TABLE IF NOT EXISTS oidc_jti (
+  iss TEXT NOT NULL,
+  jti TEXT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  PRIMARY KEY (iss, jti)
+);
+";
+
+const COLS: &str = "id, hash, project, provider, origin, created_at, expires_at, revoked_at, last_used_at";
+
+/// PostgreSQL store.
+pub struct PgStore {
+    clients: Vec<Client>,
+    next: AtomicUsize,
+}
+
+fn row_to_token(r: &Row) -> TokenRecord {
+    TokenRecord {
+        id: r.get(0),
+        hash_hex: r.get(1),
+        project: r.get(2),
+        provider: r.get(3),
+        origin: r.get(4),
+        created_at: r.get(5),
+        expires_at: r.get(6),
+        revoked_at: r.get(7),
+        last_used_at: r.get(8),
+    }
+}
+
+fn pg_err(e: tokio_postgres::Error) -> anyhow::Error {
+    anyhow::anyhow!("postgres: {e}")
+}
+
+impl PgStore {
+    /// Connects `pool_size` connections; when `schema` is given it is created and used.
+    pub async fn connect(url: &str, schema: Option<&str>, pool_size: usize) -> anyhow::Result<PgStore> {
+        let cfg: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| anyhow::anyhow!("database_url is not a valid postgres URL: {e}"))?;
+        let mut clients = Vec::new();
+        for _ in 0..pool_size.max(1) {
+            let (client, conn) = cfg.connect(NoTls).await.map_err(pg_err)?;
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::warn!("postgres connection closed: {e}");
+                }
+            });
+            if let Some(s) = schema {
+                // `s` is validated as [a-z0-9_]+ by the config check.
+                client
+                    .batch_execute(&format!(
+                        "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"
+                    ))
+                    .await
+                    .map_err(pg_err)?;
+            }
+            clients.push(client);
+        }
+        let c = &clients[0];
+        // Replicas may start together: serialise the migration.
+        c.batch_execute("SELECT pg_advisory_lock(72406411)")
+            .await
+            .map_err(pg_err)?;
+        let r = c.batch_execute(SCHEMA).await.map_err(pg_err);
+        c.batch_execute("SELECT pg_advisory_unlock(72406411)")
+            .await
+            .map_err(pg_err)?;
+        r?;
+        Ok(PgStore {
+            clients,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    fn c(&self) -> &Client {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
+        &self.clients[i]
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn create_project(&self, name: &str, now: i64) -> anyhow::Result<bool> {
+        let n = self
+            .c()
+            .execute(
+                "INSERT INTO projects(name, created_at) VALUES ($1, $2) ON CONFLICT(name) DO NOTHING",
+                &[&name, &now],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+
+    async fn project_exists(&self, name: &str) -> anyhow::Result<bool> {
+        let r = self
+            .c()
+            .query_opt("SELECT 1 FROM projects WHERE name = $1", &[&name])
+            .await
+            .map_err(pg_err)?;
+        Ok(r.is_some())
+    }
+
+    async fn insert_token(&self, t: &TokenRecord) -> anyhow::Result<()> {
+        self.c()
+            .execute(
+                &format!("INSERT INTO tokens({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+                &[
+                    &t.id,
+                    &t.hash_hex,
+                    &t.project,
+                    &t.provider,
+                    &t.origin,
+                    &t.created_at,
+                    &t.expires_at,
+                    &t.revoked_at,
+                    &t.last_used_at,
+                ],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn token_by_hash(&self, hash_hex: &str) -> anyhow::Result<Option<TokenRecord>> {
+        let r = self
+            .c()
+            .query_opt(
+                &format!("SELECT {COLS} FROM tokens WHERE hash = $1"),
+                &[&hash_hex],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(r.as_ref().map(row_to_token))
+    }
+
+    async fn touch_token(&self, id: &str, now: i64) -> anyhow::Result<()> {
+        self.c()
+            .execute("UPDATE tokens SET last_used_at = $2 WHERE id = $1", &[&id, &now])
+            .await
+            .map_err(pg_err)?;
+        Ok(())
+    }
+
+    async fn list_tokens(
+        &self,
+        project: Option<&str>,
+        provider: Option<&str>,
+    ) -> anyhow::Result<Vec<TokenRecord>> {
+        let rows = self
+            .c()
+            .query(
+                &format!("SELECT {COLS} FROM tokens WHERE ($1::TEXT IS NULL OR project = $1) AND ($2::TEXT IS NULL OR provider = $2) ORDER BY created_at, id"),
+                &[&project, &provider],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(rows.iter().map(row_to_token).collect())
+    }
+
+    async fn revoke(&self, scope: &RevokeScope, now: i64) -> anyhow::Result<Vec<String>> {
+        let c = self.c();
+        let base = "UPDATE tokens SET revoked_at = $1 WHERE revoked_at IS NULL AND";
+        let rows = match scope {
+            RevokeScope::Token(id) => {
+                c.query(&format!("{base} id = $2 RETURNING id"), &[&now, id])
+                    .await
+            }
+            RevokeScope::Provider { project, provider } => {
+                c.query(
+                    &format!("{base} project = $2 AND provider = $3 RETURNING id"),
+                    &[&now, project, provider],
+                )
+                .await
+            }
+            RevokeScope::Project(p) => {
+                c.query(&format!("{base} project = $2 RETURNING id"), &[&now, p])
+                    .await
+            }
+            RevokeScope::ProviderAll(p) => {
+                c.query(&format!("{base} provider = $2 RETURNING id"), &[&now, p])
+                    .await
+            }
+        }
+        .map_err(pg_err)?;
+        let mut ids: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn add_publisher(&self, project: &str, p: &TrustedPublisher, now: i64) -> anyhow::Result<bool> {
+        let spec = serde_json::to_string(p)?;
+        let n = self
+            .c()
+            .execute(
+                "INSERT INTO publishers(project, provider, spec, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT(project, spec) DO NOTHING",
+                &[&project, &publisher_provider(p), &spec, &now],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+
+    async fn publishers(&self, project: &str) -> anyhow::Result<Vec<TrustedPublisher>> {
+        let rows = self
+            .c()
+            .query(
+                "SELECT spec FROM publishers WHERE project = $1 ORDER BY id",
+                &[&project],
+            )
+            .await
+            .map_err(pg_err)?;
+        rows.iter()
+            .map(|r| {
+                let s: String = r.get(0);
+                serde_json::from_str(&s).map_err(|e| anyhow::anyhow!("stored publisher: {e}"))
+            })
+            .collect()
+    }
+
+    async fn record_jti(&self, iss: &str, jti: &str, exp: i64, now: i64) -> anyhow::Result<bool> {
+        let c = self.c();
+        c.execute("DELETE FROM oidc_jti WHERE expires_at < $1", &[&now])
+            .await
+            .map_err(pg_err)?;
+        let n = c
+            .execute(
+                "INSERT INTO oidc_jti(iss, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT(iss, jti) DO NOTHING",
+                &[&iss, &jti, &exp],
+            )
+            .await
+            .map_err(pg_err)?;
+        Ok(n == 1)
+    }
+}

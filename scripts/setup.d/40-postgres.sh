@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# PostgreSQL for firebreak-serve's tests and benchmark: a private cluster under
+# .tools/pg (owned by the postgres user), listening on 127.0.0.1:${FIREBREAK_PG_PORT:-54329}
+# with trust authentication (test only: fsync is off), database firebreak_test.
+# Idempotent and fast when the cluster is already running; the server outlives this script.
+# Writes .tools/env.d/postgres.sh exporting FIREBREAK_TEST_PG_URL.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+PORT=${FIREBREAK_PG_PORT:-54329}
+BASE=$ROOT/.tools/pg
+DATA=$BASE/data
+LOG=$BASE/server.log
+DB=firebreak_test
+URL="postgres://postgres@127.0.0.1:$PORT/$DB"
+
+as_pg() {
+  if [ "$(id -un)" = postgres ]; then "$@"; else runuser -u postgres -- "$@"; fi
+}
+
+find_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+BIN=$(find_bin || true)
+if [ -z "$BIN" ]; then
+  echo "40-postgres: installing postgresql (apt)" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-get install -y --no-install-recommends postgresql >/dev/null 2>&1; then
+    apt-get update >/dev/null
+    apt-get install -y --no-install-recommends postgresql >/dev/null
+  fi
+  # The Debian package may start its own cluster on 5432; ours is separate.
+  BIN=$(find_bin)
+fi
+id postgres >/dev/null 2>&1 || { echo "40-postgres: no postgres user after install" >&2; exit 1; }
+
+mkdir -p "$BASE" "$ROOT/.tools/env.d"
+chown postgres:postgres "$BASE"
+chmod 0700 "$BASE"
+if [ ! -s "$DATA/PG_VERSION" ]; then
+  echo "40-postgres: initdb $DATA" >&2
+  as_pg "$BIN/initdb" -D "$DATA" -U postgres --auth=trust -E UTF8 --no-locale >/dev/null
+  cat >>"$DATA/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $PORT
+unix_socket_directories = '$BASE'
+max_connections = 300
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+CONF
+fi
+
+if ! as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+  echo "40-postgres: starting on 127.0.0.1:$PORT (log $LOG)" >&2
+  as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
+fi
+
+for _ in $(seq 1 50); do
+  "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT" && break
+  sleep 0.2
+done
+if ! "$BIN/psql" -h 127.0.0.1 -p "$PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='$DB'" | grep -q 1; then
+  "$BIN/createdb" -h 127.0.0.1 -p "$PORT" -U postgres "$DB"
+fi
+
+cat >"$ROOT/.tools/env.d/postgres.sh" <<ENV
+export FIREBREAK_TEST_PG_URL=$URL
+ENV
+echo "40-postgres: ready: $URL" >&2
