@@ -56,7 +56,10 @@ full_page_writes = off
 CONF
 fi
 
-if ! as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
+if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
+  # Another checkout's cluster (or a user's server) already answers there: use it.
+  echo "40-postgres: a server already answers on 127.0.0.1:$PORT; using it" >&2
+elif ! as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
   echo "40-postgres: starting on 127.0.0.1:$PORT (log $LOG)" >&2
   as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
 fi
