@@ -1,4 +1,5 @@
-//! Embeds every rule file under `rules/` into the binary as the built-in pack.
+//! Embeds every rule file (`*.yml`, `*.yaml`) under the package's `rules/` into the binary
+//! as its built-in pack. Shared by firebreak-scan and firebreak-hunt (`build = "../scan/build.rs"`).
 use std::fmt::Write as _;
 use std::path::Path;
 

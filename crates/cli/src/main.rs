@@ -42,6 +42,14 @@ enum Command {
     Token(cmd::token::Args),
     /// Census the artifacts published in an exposure window and check them for known-bad files.
     Census(cmd::census::Args),
+    /// Hold an incident: playbook from the inventory, status, recorded hunts / scans / census.
+    Incident(cmd::incident::Args),
+    /// Write an incident's self-contained HTML report and its Markdown twin.
+    Report(cmd::report::Args),
+    /// Run a complete incident on bundled data, offline: inventory, scan, hunt, rotate, census, report.
+    Drill(cmd::drill::Args),
+    /// Serve the live incident dashboard (a loopback web page; see docs/dashboard.md).
+    Dashboard(cmd::dashboard::Args),
 }
 
 fn init_tracing(level: &str) {
@@ -65,6 +73,10 @@ fn main() -> ExitCode {
         Command::Rotate(a) => cmd::rotate::run(a),
         Command::Token(a) => cmd::token::run(a),
         Command::Census(a) => cmd::census::run(a),
+        Command::Incident(a) => cmd::incident::run(a),
+        Command::Report(a) => cmd::report::run(a),
+        Command::Drill(a) => cmd::drill::run(a),
+        Command::Dashboard(a) => cmd::dashboard::run(a),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -351,3 +351,129 @@ fn git_history_from_the_cli() {
     assert_eq!(v["findings"][0]["commit"], Value::from(c));
     assert_eq!(v["summary"]["commits"], 2);
 }
+
+/// `firebreak simulate` in the background; killed on drop.
+struct Sim(std::process::Child, String);
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn simulate() -> Sim {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("firebreak"))
+        .args([
+            "simulate",
+            "--port",
+            "0",
+            "--projects",
+            "3",
+            "--log-projects",
+            "2",
+            "--seed",
+            "11",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn firebreak simulate");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_string();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    Sim(child, base)
+}
+
+#[test]
+fn ci_logs_from_circleci_and_github() {
+    let sim = simulate();
+    let out = fb()
+        .args(["scan", "--format", "jsonl"])
+        .args([
+            "--circleci",
+            "gh/sim-org/repo-00000",
+            "--circleci",
+            "gh/sim-org/repo-00001",
+        ])
+        .args(["--github", "sim-org/repo-00000"])
+        .args(["--circleci-url", &format!("{}/circleci/api/v2", sim.1)])
+        .args(["--github-url", &format!("{}/github", sim.1)])
+        .env("CIRCLECI_TOKEN", "sim-circleci-token")
+        .env("GITHUB_TOKEN", "sim-github-token")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_no_secret(&out);
+    for stream in [&out.stdout, &out.stderr] {
+        let s = String::from_utf8_lossy(stream);
+        let whole = s
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| w.len() == 20 && w.starts_with("AKIA"));
+        assert!(!whole, "a planted AWS key id was printed whole");
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let findings: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["type"] != "summary")
+        .collect();
+    let paths: std::collections::BTreeSet<String> = findings
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect();
+    // Each of the three logs holds one planted AWS key pair.
+    for prefix in [
+        "circleci:gh/sim-org/repo-00000/",
+        "circleci:gh/sim-org/repo-00001/",
+        "github:sim-org/repo-00000/runs/",
+    ] {
+        let hits: Vec<_> = findings
+            .iter()
+            .filter(|f| f["path"].as_str().unwrap().starts_with(prefix))
+            .map(|f| f["rule_id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            hits.iter().any(|r| r.contains("aws")),
+            "{prefix}: {hits:?} in {paths:?}"
+        );
+    }
+
+    // --since after every simulated build: nothing to scan, nothing found.
+    let out = fb()
+        .args([
+            "scan",
+            "--circleci",
+            "gh/sim-org/repo-00000",
+            "--since",
+            "2030-01-01",
+        ])
+        .args(["--circleci-url", &format!("{}/circleci/api/v2", sim.1)])
+        .env("CIRCLECI_TOKEN", "sim-circleci-token")
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // No token: a usage error naming the variable, before any request.
+    let out = fb()
+        .args(["scan", "--github", "sim-org/repo-00000"])
+        .env_remove("GITHUB_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GITHUB_TOKEN"));
+}

@@ -151,35 +151,67 @@ const NOVEL: [(&str, &str, Level); 4] = [
 
 /// Runs the hunt over files and directories.
 pub fn hunt(paths: &[PathBuf], rules: &RuleSet, opts: &HuntOptions) -> HuntReport {
-    let (files, mut problems) = walk(paths);
+    let (files, problems) = walk(paths);
     let explicit: HashSet<PathBuf> = paths.iter().cloned().collect();
-    let mut by_source: HashMap<SourceKind, Vec<usize>> = HashMap::new();
-    for (i, r) in rules.rules.iter().enumerate() {
-        for s in &r.sources {
-            by_source.entry(*s).or_default().push(i);
-        }
-    }
-    let mut keep = HashMap::new();
-    for s in ALL_SOURCES {
-        let rs: Vec<&Rule> = by_source
-            .get(&s)
-            .map(|v| v.iter().map(|&i| &rules.rules[i]).collect())
-            .unwrap_or_default();
-        let mut k = top_keys(&rs);
-        k.extend(s.normaliser_keys().iter().map(|x| x.to_string()));
-        keep.insert(s, k);
-    }
-    let ctx = Ctx {
-        rules: &rules.rules,
-        by_source,
-        keep,
-        opts,
-    };
+    let ctx = Ctx::new(rules, opts);
     let outs: Vec<FileOut> = files
         .par_iter()
         .map(|f| hunt_file(f, &ctx, explicit.contains(f)))
         .collect();
+    assemble(rules, opts, problems, outs)
+}
 
+/// Runs the hunt over one stream (stdin, a download, bytes in memory) that `name` names in
+/// problems and findings. Gzip is recognised by its magic bytes, as for files; the stream
+/// is read record by record with the same bounded memory as a file.
+pub fn hunt_reader(
+    name: &str,
+    reader: Box<dyn std::io::Read + Send>,
+    rules: &RuleSet,
+    opts: &HuntOptions,
+) -> HuntReport {
+    let ctx = Ctx::new(rules, opts);
+    let out = match crate::reader::decompress(reader) {
+        Ok(r) => hunt_stream(r, name, &ctx, true),
+        Err(e) => unreadable_out(name, &e),
+    };
+    assemble(rules, opts, Vec::new(), vec![out])
+}
+
+impl<'r> Ctx<'r> {
+    fn new(rules: &'r RuleSet, opts: &'r HuntOptions) -> Self {
+        let mut by_source: HashMap<SourceKind, Vec<usize>> = HashMap::new();
+        for (i, r) in rules.rules.iter().enumerate() {
+            for s in &r.sources {
+                by_source.entry(*s).or_default().push(i);
+            }
+        }
+        let mut keep = HashMap::new();
+        for s in ALL_SOURCES {
+            let rs: Vec<&Rule> = by_source
+                .get(&s)
+                .map(|v| v.iter().map(|&i| &rules.rules[i]).collect())
+                .unwrap_or_default();
+            let mut k = top_keys(&rs);
+            k.extend(s.normaliser_keys().iter().map(|x| x.to_string()));
+            keep.insert(s, k);
+        }
+        Ctx {
+            rules: &rules.rules,
+            by_source,
+            keep,
+            opts,
+        }
+    }
+}
+
+/// Merges per-file results into the report: findings, aggregation, novelty, order.
+fn assemble(
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    mut problems: Vec<Problem>,
+    outs: Vec<FileOut>,
+) -> HuntReport {
     let mut rep = HuntReport {
         unsupported: rules.unsupported.clone(),
         failed_inputs: problems.len(),
@@ -246,26 +278,34 @@ pub fn hunt(paths: &[PathBuf], rules: &RuleSet, opts: &HuntOptions) -> HuntRepor
 
 fn hunt_file(path: &std::path::Path, ctx: &Ctx, explicit: bool) -> FileOut {
     let name = path.display().to_string();
+    match open(path) {
+        Ok(r) => hunt_stream(r, &name, ctx, explicit),
+        Err(e) => unreadable_out(&name, &e),
+    }
+}
+
+fn unreadable_out(name: &str, e: &std::io::Error) -> FileOut {
+    FileOut {
+        failed: true,
+        problems: vec![Problem {
+            file: name.to_string(),
+            line: 0,
+            record: 0,
+            kind: "unreadable".into(),
+            message: e.to_string(),
+        }],
+        ..FileOut::default()
+    }
+}
+
+fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explicit: bool) -> FileOut {
+    let name = name.to_string();
     let mut out = FileOut::default();
     let mut stat = FileStat {
         file: name.clone(),
         source: ctx.opts.source,
         records: 0,
         malformed: 0,
-    };
-    let rdr = match open(path) {
-        Ok(r) => r,
-        Err(e) => {
-            out.failed = true;
-            out.problems.push(Problem {
-                file: name,
-                line: 0,
-                record: 0,
-                kind: "unreadable".into(),
-                message: e.to_string(),
-            });
-            return out;
-        }
     };
     let mut sp = Splitter::new(rdr, &name);
     let mut source = ctx.opts.source;

@@ -16,7 +16,7 @@ pub mod reader;
 pub mod sigma;
 pub mod source;
 
-pub use engine::{hunt, Finding, FindingKind, HuntOptions, HuntReport, RuleSet};
+pub use engine::{hunt, hunt_reader, Finding, FindingKind, HuntOptions, HuntReport, RuleSet};
 pub use source::{Event, SourceKind};
 
 use sigma::{parse_rules, RuleError};

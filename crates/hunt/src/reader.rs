@@ -10,6 +10,8 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// Largest record accepted (bytes); larger ones are reported malformed.
 pub const MAX_RECORD: usize = 64 << 20;
@@ -66,8 +68,12 @@ pub struct Batch {
 
 /// Opens a file, transparently gunzipping when it starts with the gzip magic.
 pub fn open(path: &Path) -> io::Result<Box<dyn Read + Send>> {
-    let f = File::open(path)?;
-    let mut br = BufReader::with_capacity(64 << 10, f);
+    decompress(Box::new(File::open(path)?))
+}
+
+/// Wraps a stream, transparently gunzipping when it starts with the gzip magic.
+pub fn decompress(r: Box<dyn Read + Send>) -> io::Result<Box<dyn Read + Send>> {
+    let mut br = BufReader::with_capacity(64 << 10, r);
     let head = br.fill_buf()?;
     if head.starts_with(&[0x1f, 0x8b]) {
         Ok(Box::new(flate2::bufread::MultiGzDecoder::new(br)))
@@ -119,6 +125,30 @@ fn unreadable(p: &Path, e: &io::Error) -> Problem {
     }
 }
 
+/// Caps the bytes the CSV parser may read for one row: the csv crate grows its record
+/// buffer without bound, so a multi-gigabyte row (one quoted field, no closing quote)
+/// would be held whole in memory. Past [`MAX_RECORD`] bytes (plus the parser's read-ahead)
+/// from the start of the current row, reading fails and the rest of the file is skipped.
+struct RowLimit {
+    inner: Box<dyn Read + Send>,
+    read: u64,
+    row_start: Arc<AtomicU64>,
+}
+
+impl Read for RowLimit {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.read += n as u64;
+        if self.read.saturating_sub(self.row_start.load(Ordering::Relaxed)) > (MAX_RECORD + CHUNK) as u64 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("CSV row longer than {MAX_RECORD} bytes; rest of file skipped"),
+            ));
+        }
+        Ok(n)
+    }
+}
+
 /// Splits a stream into raw records, batch by batch.
 pub struct Splitter {
     rdr: Box<dyn Read + Send>,
@@ -144,6 +174,8 @@ pub struct Splitter {
 struct CsvState {
     rdr: csv::Reader<Box<dyn Read + Send>>,
     headers: Vec<String>,
+    /// Stream offset where the row being read starts (see [`RowLimit`]).
+    row_start: Arc<AtomicU64>,
     /// The csv crate reports lines one short in CRLF files (it counts the `\n` of a
     /// `\r\n` when it starts the next record), so this is added back.
     line_fix: u64,
@@ -299,15 +331,22 @@ impl Splitter {
                     self.layout = Some(Layout::Csv);
                     let data = std::mem::take(&mut self.buf);
                     let rest = std::mem::replace(&mut self.rdr, Box::new(io::empty()));
-                    let chained: Box<dyn Read + Send> = Box::new(io::Cursor::new(data).chain(rest));
+                    let row_start = Arc::new(AtomicU64::new(0));
+                    let chained: Box<dyn Read + Send> = Box::new(RowLimit {
+                        inner: Box::new(io::Cursor::new(data).chain(rest)),
+                        read: 0,
+                        row_start: row_start.clone(),
+                    });
                     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(chained);
                     let headers = match rdr.headers() {
                         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
                         Err(_) => return false,
                     };
+                    row_start.store(rdr.position().byte(), Ordering::Relaxed);
                     self.csv = Some(CsvState {
                         rdr,
                         headers,
+                        row_start,
                         line_fix,
                     });
                 } else {
@@ -585,7 +624,9 @@ impl Splitter {
         let mut rec = csv::StringRecord::new();
         let mut problems = Vec::new();
         loop {
-            match st.rdr.read_record(&mut rec) {
+            let res = st.rdr.read_record(&mut rec);
+            st.row_start.store(st.rdr.position().byte(), Ordering::Relaxed);
+            match res {
                 Ok(false) => {
                     self.done = true;
                     break;
@@ -626,7 +667,11 @@ impl Splitter {
                 }
                 Err(e) => {
                     self.index += 1;
-                    let line = e.position().map(|p| p.line() + st.line_fix).unwrap_or(0);
+                    let line = e
+                        .position()
+                        .map(|p| p.line())
+                        .unwrap_or_else(|| st.rdr.position().line())
+                        + st.line_fix;
                     problems.push((line, self.index, format!("bad CSV: {e}")));
                     if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                         self.done = true;
@@ -710,6 +755,36 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].kind, "truncated");
         assert_eq!(p[0].record, 2);
+    }
+
+    #[test]
+    fn huge_csv_row_is_cut_not_held() {
+        // Found by the adversarial suite: a CircleCI CSV whose row is one enormous quoted
+        // field was read whole into memory by the csv parser.
+        struct Endless(u64);
+        impl Read for Endless {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0 == 0 {
+                    return Ok(0);
+                }
+                let n = (buf.len() as u64).min(self.0) as usize;
+                buf[..n].fill(b'a');
+                self.0 -= n as u64;
+                Ok(n)
+            }
+        }
+        let head = io::Cursor::new(b"id,action,occurred_at,actor\n1,x,2023-01-01T00:00:00Z,\"".to_vec());
+        let total = (MAX_RECORD + 3 * CHUNK) as u64;
+        let mut s = Splitter::new(Box::new(head.chain(Endless(total))), "big.csv");
+        let mut recs = 0;
+        while let Some(b) = s.next_batch().unwrap() {
+            recs += b.recs.len();
+        }
+        assert_eq!(recs, 0);
+        assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
+        let p = &s.problems[0];
+        assert!(p.message.contains("CSV row longer than"), "{p:?}");
+        assert_eq!((p.file.as_str(), p.line), ("big.csv", 2));
     }
 
     #[test]

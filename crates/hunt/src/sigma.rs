@@ -848,7 +848,12 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, CondErr> {
     if toks.is_empty() {
         return Err(CondErr::Bad("empty condition".into()));
     }
-    let mut p = CondParser { toks, pos: 0, names };
+    let mut p = CondParser {
+        toks,
+        pos: 0,
+        names,
+        depth: 0,
+    };
     let c = p.or()?;
     if p.pos != p.toks.len() {
         let t = &p.toks[p.pos];
@@ -860,10 +865,15 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, CondErr> {
     Ok(c)
 }
 
+/// Deepest nesting of parentheses and `not` accepted in a condition (the parser is
+/// recursive: without a bound, a condition of 100 000 `(` overflows the stack).
+pub const MAX_CONDITION_DEPTH: usize = 256;
+
 struct CondParser<'n> {
     toks: Vec<String>,
     pos: usize,
     names: &'n [String],
+    depth: usize,
 }
 
 impl CondParser<'_> {
@@ -899,10 +909,22 @@ impl CondParser<'_> {
             Cond::And(xs)
         })
     }
+    fn enter(&mut self) -> Result<(), CondErr> {
+        self.depth += 1;
+        if self.depth > MAX_CONDITION_DEPTH {
+            return Err(CondErr::Bad(format!(
+                "condition nested deeper than {MAX_CONDITION_DEPTH} levels"
+            )));
+        }
+        Ok(())
+    }
     fn not(&mut self) -> Result<Cond, CondErr> {
         if self.peek().is_some_and(|t| t.eq_ignore_ascii_case("not")) {
             self.pos += 1;
-            return Ok(Cond::Not(Box::new(self.not()?)));
+            self.enter()?;
+            let inner = self.not();
+            self.depth -= 1;
+            return Ok(Cond::Not(Box::new(inner?)));
         }
         self.atom()
     }
@@ -911,7 +933,10 @@ impl CondParser<'_> {
             .next()
             .ok_or(CondErr::Bad("condition ends too early".into()))?;
         if t == "(" {
-            let c = self.or()?;
+            self.enter()?;
+            let c = self.or();
+            self.depth -= 1;
+            let c = c?;
             if self.next().as_deref() != Some(")") {
                 return Err(CondErr::Bad("missing `)`".into()));
             }
@@ -1111,6 +1136,34 @@ detection:
             "title: b\nlogsource: {product: aws}\ndetection: {s: {a: 1}, condition: s and t}\n"
         )
         .is_err());
+    }
+
+    #[test]
+    fn deep_conditions_are_refused_not_a_stack_overflow() {
+        // Found by the adversarial suite: 100 000 `(` overflowed the parser's stack.
+        for cond in [
+            format!("{}s{}", "(".repeat(100_000), ")".repeat(100_000)),
+            format!("{}s", "not ".repeat(100_000)),
+        ] {
+            let y = format!(
+                "title: d\nlogsource: {{product: aws}}\ndetection:\n  s: {{a: 1}}\n  condition: '{cond}'\n"
+            );
+            let e = parse_rules("deep.yml", &y).unwrap_err().to_string();
+            assert!(
+                e.contains("deep.yml") && e.contains("nested deeper than 256"),
+                "{}",
+                &e[e.len() - 80..]
+            );
+        }
+        let ok = format!(
+            "{}s{}",
+            "(".repeat(MAX_CONDITION_DEPTH),
+            ")".repeat(MAX_CONDITION_DEPTH)
+        );
+        let y = format!(
+            "title: d\nlogsource: {{product: aws}}\ndetection:\n  s: {{a: 1}}\n  condition: '{ok}'\n"
+        );
+        assert_eq!(parse_rules("ok.yml", &y).unwrap().0.len(), 1);
     }
 
     #[test]

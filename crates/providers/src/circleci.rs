@@ -606,3 +606,110 @@ impl From<RawContext> for RawContextOut {
         })
     }
 }
+
+/// The kinds of CircleCI response body the client decodes (see [`decode_body`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body {
+    /// v1.1 `GET /projects`.
+    Projects,
+    /// v2 page of project environment variables.
+    EnvVarPage,
+    /// v2 one project environment variable.
+    EnvVar,
+    /// v2 page of checkout keys.
+    CheckoutKeyPage,
+    /// v2 one checkout key.
+    CheckoutKey,
+    /// v1.1 project settings (`ssh_keys`).
+    Settings,
+    /// v2 page of contexts.
+    ContextPage,
+    /// v2 one context.
+    Context,
+    /// v2 page of context variables.
+    ContextVarPage,
+    /// v2 one context variable.
+    ContextVar,
+    /// v1.1 recent builds of a project.
+    Builds,
+    /// v1.1 one build (steps and their log URLs).
+    Build,
+    /// A step log (`output_url`): a list of messages.
+    LogLines,
+}
+
+/// Decodes a CircleCI response body the way the client decodes that kind of response,
+/// without a network round trip (for fuzzing, tests and replaying captured responses).
+/// Returns the number of items decoded; errors name `url` like the client's.
+pub fn decode_body(kind: Body, body: &[u8], url: &Url) -> Result<usize, HttpError> {
+    #[derive(Deserialize)]
+    struct Settings {
+        #[serde(default)]
+        ssh_keys: Vec<SshKey>,
+    }
+    let resp = crate::http::Response {
+        status: 200,
+        headers: Default::default(),
+        body: body.to_vec(),
+        url: url.clone(),
+    };
+    let page_len = |items: usize, token: Option<String>| items + usize::from(token.is_some());
+    Ok(match kind {
+        Body::Projects => resp.json::<Vec<RawProject>>("GET")?.len(),
+        Body::EnvVarPage => {
+            let p = resp.json::<Page<RawEnvVar>>("GET")?;
+            let items: Vec<EnvVar> = p.items.into_iter().map(EnvVar::from).collect();
+            page_len(items.len(), p.next_page_token)
+        }
+        Body::EnvVar => {
+            let _ = EnvVar::from(resp.json::<RawEnvVar>("GET")?);
+            1
+        }
+        Body::CheckoutKeyPage => {
+            let p = resp.json::<Page<RawCheckoutKey>>("GET")?;
+            let items: Vec<CheckoutKey> = p.items.into_iter().map(CheckoutKey::from).collect();
+            page_len(items.len(), p.next_page_token)
+        }
+        Body::CheckoutKey => {
+            let _ = CheckoutKey::from(resp.json::<RawCheckoutKey>("GET")?);
+            1
+        }
+        Body::Settings => resp.json::<Settings>("GET")?.ssh_keys.len(),
+        Body::ContextPage => {
+            let p = resp.json::<Page<RawContext>>("GET")?;
+            let items: Vec<RawContextOut> = p.items.into_iter().map(RawContextOut::from).collect();
+            page_len(items.len(), p.next_page_token)
+        }
+        Body::Context => {
+            let _ = RawContextOut::from(resp.json::<RawContext>("GET")?);
+            1
+        }
+        Body::ContextVarPage => {
+            let p = resp.json::<Page<RawContextVar>>("GET")?;
+            let items: Vec<ContextVar> = p.items.into_iter().map(ContextVar::from).collect();
+            page_len(items.len(), p.next_page_token)
+        }
+        Body::ContextVar => {
+            let _ = ContextVar::from(resp.json::<RawContextVar>("GET")?);
+            1
+        }
+        Body::Builds => {
+            let b = resp.json::<Vec<RawBuildSummary>>("GET")?;
+            b.iter()
+                .filter(|b| parse_ts(b.start_time.as_deref().or(b.queued_at.as_deref())).is_some())
+                .count()
+                + b.len()
+        }
+        Body::Build => resp
+            .json::<RawBuild>("GET")?
+            .steps
+            .iter()
+            .map(|s| s.name.len().min(1) + s.actions.iter().filter(|a| a.output_url.is_some()).count())
+            .sum(),
+        Body::LogLines => resp
+            .json::<Vec<RawLogLine>>("GET")?
+            .iter()
+            .map(|l| l.message.len())
+            .sum(),
+    })
+}

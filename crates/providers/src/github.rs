@@ -184,24 +184,44 @@ pub struct RunLog {
     pub zip: Vec<u8>,
 }
 
+/// Most bytes [`RunLog::entries`] expands from one archive (a zip bomb served as a run
+/// log must not exhaust memory).
+pub const MAX_RUN_LOG_BYTES: u64 = 1 << 30;
+
 impl RunLog {
-    /// The files in the archive, as `(name!entry, bytes)`.
+    /// The files in the archive, as `(name!entry, bytes)`. Fails when the archive
+    /// expands past [`MAX_RUN_LOG_BYTES`].
     pub fn entries(&self) -> Result<Vec<(String, Vec<u8>)>, String> {
+        self.entries_bounded(MAX_RUN_LOG_BYTES)
+    }
+
+    /// Like [`RunLog::entries`] with a bound of `max_bytes` expanded bytes in all.
+    pub fn entries_bounded(&self, max_bytes: u64) -> Result<Vec<(String, Vec<u8>)>, String> {
         use std::io::Read;
         let mut z = zip::ZipArchive::new(std::io::Cursor::new(&self.zip))
             .map_err(|e| format!("{}: not a zip archive: {e}", self.name))?;
         let mut out = Vec::new();
+        let mut total = 0u64;
         for i in 0..z.len() {
-            let mut f = z
+            let f = z
                 .by_index(i)
                 .map_err(|e| format!("{}: entry {i}: {e}", self.name))?;
             if f.is_dir() {
                 continue;
             }
+            let name = format!("{}!{}", self.name, f.name());
             let mut buf = Vec::new();
-            f.read_to_end(&mut buf)
-                .map_err(|e| format!("{}!{}: {e}", self.name, f.name()))?;
-            out.push((format!("{}!{}", self.name, f.name()), buf));
+            let left = max_bytes - total;
+            f.take(left + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| format!("{name}: {e}"))?;
+            if buf.len() as u64 > left {
+                return Err(format!(
+                    "{name}: run log archive expands past {max_bytes} bytes (probable zip bomb)"
+                ));
+            }
+            total += buf.len() as u64;
+            out.push((name, buf));
         }
         Ok(out)
     }
@@ -488,5 +508,34 @@ impl Client {
             }
         });
         rx
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn run_log_entries_are_bounded() {
+        // Found by the adversarial suite: a run-log zip was expanded without bound.
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default();
+        for n in ["1_build.txt", "2_test.txt"] {
+            w.start_file(n, o).unwrap();
+            w.write_all(&[0u8; 3000]).unwrap();
+        }
+        let log = RunLog {
+            name: "github:o/r/runs/1".into(),
+            run_id: 1,
+            zip: w.finish().unwrap().into_inner(),
+        };
+        assert_eq!(log.entries_bounded(6000).unwrap().len(), 2);
+        let e = log.entries_bounded(4000).unwrap_err();
+        assert!(
+            e.starts_with("github:o/r/runs/1!2_test.txt") && e.contains("zip bomb"),
+            "{e}"
+        );
+        assert_eq!(log.entries().unwrap().len(), 2);
     }
 }

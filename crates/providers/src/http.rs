@@ -552,12 +552,15 @@ pub fn parse_reset(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Durati
     if !n.is_finite() || n < 0.0 {
         return None;
     }
-    if n > 1e9 {
+    let secs = if n > 1e9 {
         let now_s = now.timestamp_millis() as f64 / 1000.0;
-        Some(Duration::from_secs_f64((n - now_s).max(0.0) + 0.05))
+        (n - now_s).max(0.0) + 0.05
     } else {
-        Some(Duration::from_secs_f64(n))
-    }
+        n
+    };
+    // Clamped like `Retry-After` (callers cap waits at `max_wait` anyway): a server
+    // sending `1e300` must not panic `Duration::from_secs_f64`.
+    Some(Duration::from_secs_f64(secs.min(1e6)))
 }
 
 fn short_message(body: &[u8]) -> Option<String> {
@@ -690,6 +693,26 @@ pub fn parse_ts(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn absurd_reset_headers_do_not_panic() {
+        // Found by the providers_http fuzz target: `Duration::from_secs_f64` panicked.
+        let now = chrono::Utc::now();
+        for v in ["1e300", "1.7976931348623157e308", "99999999999999999999999"] {
+            assert_eq!(parse_reset(v, now), Some(Duration::from_secs(1_000_000)), "{v}");
+        }
+        assert_eq!(parse_reset("inf", now), None);
+        let mut h = HeaderMap::new();
+        h.insert("x-ratelimit-remaining", HeaderValue::from_static("0"));
+        h.insert("x-ratelimit-reset", HeaderValue::from_static("1e300"));
+        let resp = Response {
+            status: 403,
+            headers: h,
+            body: Vec::new(),
+            url: Url::parse("https://api.example.invalid/x").unwrap(),
+        };
+        assert_eq!(rate_limit_wait(&resp), Some(Some(Duration::from_secs(1_000_000))));
+    }
 
     #[test]
     fn link_header_next() {

@@ -333,6 +333,8 @@ pub struct Engine {
     key: SealKey,
     run_id: String,
     plan: Arc<Plan>,
+    /// Index of each secret in `plan.secrets` by name.
+    spec_index: HashMap<String, usize>,
     clients: Arc<SinkClients>,
     sources: HashMap<String, Source>,
     opts: RunOptions,
@@ -363,10 +365,17 @@ impl Engine {
                 Source::new(&s.name, &s.source, sc.clone()).map_err(|e| EngineError::Other(e.to_string()))?;
             sources.insert(s.name.clone(), src);
         }
+        let spec_index = plan
+            .secrets
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
         Ok(Engine {
             journal,
             key,
             run_id: run_id.to_string(),
+            spec_index,
             plan: Arc::new(plan),
             clients: Arc::new(clients),
             sources,
@@ -436,6 +445,26 @@ impl Engine {
     }
 
     /// Records a journal entry and applies `update` to the state, in one transaction.
+    /// Journals that sink `i` of `secret` failed at `step` and marks the sink failed.
+    async fn record_sink_failure(
+        &self,
+        secret: &str,
+        step: &str,
+        i: usize,
+        idem: Option<&str>,
+        msg: &str,
+    ) -> Result<(), EngineError> {
+        let m2 = msg.to_string();
+        self.record(secret, step, Some(i), "result", idem, Some("error"), Some(msg.to_string()), move |c, rid, s| {
+            c.execute(
+                "UPDATE rotation_sinks SET state = 'failed', error = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
+                params![rid, s, i as i64, m2],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
     #[allow(clippy::too_many_arguments)]
     async fn record(
         &self,
@@ -555,8 +584,9 @@ impl Engine {
     }
 
     fn spec(&self, name: &str) -> Result<&SecretSpec, EngineError> {
-        self.plan
-            .secret(name)
+        self.spec_index
+            .get(name)
+            .map(|&i| &self.plan.secrets[i])
             .ok_or_else(|| EngineError::Other(format!("secret {name} is not in the run's plan")))
     }
 
@@ -712,15 +742,8 @@ impl Engine {
                             }
                             Err(e) => {
                                 let msg = e.to_string();
-                                let m2 = msg.clone();
-                                self.record(name, "write_sink", Some(i), "result", row.idem.as_deref(), Some("error"), Some(msg.clone()), move |c, rid, s| {
-                                    c.execute(
-                                        "UPDATE rotation_sinks SET state = 'failed', error = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                                        params![rid, s, i as i64, m2],
-                                    )
-                                    .map(|_| ())
-                                })
-                                .await?;
+                                self.record_sink_failure(name, "write_sink", i, row.idem.as_deref(), &msg)
+                                    .await?;
                                 row.sinks[i].state = "failed".into();
                                 return self
                                     .fail_before_revoke(
@@ -785,15 +808,8 @@ impl Engine {
                             (Verified::Ok, None) => None,
                         };
                         if let Some(msg) = failure {
-                            let m2 = msg.clone();
-                            self.record(name, "verify", Some(i), "result", row.idem.as_deref(), Some("error"), Some(msg.clone()), move |c, rid, s| {
-                                c.execute(
-                                    "UPDATE rotation_sinks SET state = 'failed', error = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                                    params![rid, s, i as i64, m2],
-                                )
-                                .map(|_| ())
-                            })
-                            .await?;
+                            self.record_sink_failure(name, "verify", i, row.idem.as_deref(), &msg)
+                                .await?;
                             // the sink may hold the new value: restore / report it
                             row.sinks[i].state = "writing".into();
                             return self
@@ -1196,25 +1212,7 @@ impl Engine {
 /// environment cleared except `PATH` and the allowlist. Exit 0 = verified.
 async fn run_hook(c: &crate::plan::CommandSpec, secret: &str, value: &SecretString) -> Result<(), String> {
     use tokio::io::AsyncWriteExt;
-    let mut cmd = tokio::process::Command::new(&c.program);
-    cmd.args(&c.args)
-        .env_clear()
-        .env("FIREBREAK_SECRET_NAME", secret)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true);
-    if let Some(p) = std::env::var_os("PATH") {
-        cmd.env("PATH", p);
-    }
-    for k in &c.env {
-        if let Some(v) = std::env::var_os(k) {
-            cmd.env(k, v);
-        }
-    }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", c.program))?;
+    let mut child = crate::sources::spawn_isolated(c, secret, false)?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(value.expose().as_bytes()).await;
     }

@@ -44,6 +44,10 @@ struct St {
     creds: Vec<Cred>,
     by_id: HashMap<String, usize>,
     by_key: HashMap<String, usize>,
+    /// Credentials of each secret, in issue order (keeps `add` O(credentials of the secret)).
+    by_secret: HashMap<String, Vec<usize>>,
+    /// Credentials by fingerprint (keeps `accepts` O(1)).
+    by_fp: HashMap<String, Vec<usize>>,
     active: HashMap<String, String>,
     issue_calls: HashMap<String, u32>,
     next: u64,
@@ -56,12 +60,17 @@ impl St {
         let id = format!("cred-{}", self.next);
         // the new credential replaces every credential of the secret still valid
         let prev: Vec<String> = self
-            .creds
-            .iter()
-            .filter(|c| c.view.secret == secret && c.view.revoked_at.is_none())
-            .map(|c| c.view.id.clone())
+            .by_secret
+            .get(secret)
+            .into_iter()
+            .flatten()
+            .map(|&j| &self.creds[j].view)
+            .filter(|v| v.revoked_at.is_none())
+            .map(|v| v.id.clone())
             .collect();
         let i = self.creds.len();
+        self.by_secret.entry(secret.to_string()).or_default().push(i);
+        self.by_fp.entry(value.fingerprint()).or_default().push(i);
         self.creds.push(Cred {
             view: CredView {
                 secret: secret.into(),
@@ -214,12 +223,12 @@ impl SourceSim {
 
     /// True when a credential with this fingerprint exists and is not revoked.
     pub fn accepts(&self, fp: &str) -> bool {
-        self.st
-            .lock()
-            .expect("source sim")
-            .creds
-            .iter()
-            .any(|c| c.view.fingerprint == fp && c.view.revoked_at.is_none())
+        let s = self.st.lock().expect("source sim");
+        s.by_fp
+            .get(fp)
+            .into_iter()
+            .flatten()
+            .any(|&i| s.creds[i].view.revoked_at.is_none())
     }
 }
 

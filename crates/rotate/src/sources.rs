@@ -260,11 +260,7 @@ impl Source {
                 circleci_project: Some(p),
                 ..
             } => {
-                let c = self
-                    .clients
-                    .circleci
-                    .as_ref()
-                    .ok_or_else(|| self.err("no CircleCI connection in the plan"))?;
+                let c = self.circleci()?;
                 let keys = c
                     .list_checkout_keys(p)
                     .await
@@ -306,6 +302,25 @@ impl Source {
         format!("{title} (firebreak {})", &idem[..idem.len().min(12)])
     }
 
+    /// True for a deploy key titled `title`, or one firebreak issued for it earlier.
+    fn is_ours(title: &str, candidate: &str) -> bool {
+        candidate == title || candidate.starts_with(&format!("{title} (firebreak "))
+    }
+
+    fn github(&self) -> Result<&firebreak_providers::github::Client, SourceError> {
+        self.clients
+            .github
+            .as_ref()
+            .ok_or_else(|| self.err("no GitHub connection in the plan"))
+    }
+
+    fn circleci(&self) -> Result<&firebreak_providers::circleci::Client, SourceError> {
+        self.clients
+            .circleci
+            .as_ref()
+            .ok_or_else(|| self.err("no CircleCI connection in the plan"))
+    }
+
     /// Issues a new credential with idempotency key `idem`.
     pub async fn issue(&self, idem: &str, p: &Prepared) -> Result<Issued, SourceError> {
         match &self.spec {
@@ -340,11 +355,7 @@ impl Source {
                 read_only,
                 ..
             } => {
-                let c = self
-                    .clients
-                    .github
-                    .as_ref()
-                    .ok_or_else(|| self.err("no GitHub connection in the plan"))?;
+                let c = self.github()?;
                 let public = p.info["public_key"].as_str().unwrap_or("").to_string();
                 let existing = c
                     .list_deploy_keys(repo)
@@ -353,7 +364,7 @@ impl Source {
                     .map_err(|e| self.err(e))?;
                 let prev: Vec<String> = existing
                     .iter()
-                    .filter(|k| k.title == *title || k.title.starts_with(&format!("{title} (firebreak ")))
+                    .filter(|k| Self::is_ours(title, &k.title))
                     .map(|k| k.id.to_string())
                     .collect();
                 let k = c
@@ -375,11 +386,7 @@ impl Source {
                 circleci_project: Some(proj),
                 ..
             } => {
-                let c = self
-                    .clients
-                    .circleci
-                    .as_ref()
-                    .ok_or_else(|| self.err("no CircleCI connection in the plan"))?;
+                let c = self.circleci()?;
                 let k = c
                     .create_checkout_key(proj, firebreak_providers::circleci::CheckoutKeyType::DeployKey)
                     .await
@@ -432,11 +439,7 @@ impl Source {
                 title,
                 ..
             } => {
-                let c = self
-                    .clients
-                    .github
-                    .as_ref()
-                    .ok_or_else(|| self.err("no GitHub connection in the plan"))?;
+                let c = self.github()?;
                 let keys = c
                     .list_deploy_keys(repo)
                     .await
@@ -448,10 +451,7 @@ impl Source {
                 };
                 let prev = keys
                     .iter()
-                    .filter(|x| {
-                        x.id != k.id
-                            && (x.title == *title || x.title.starts_with(&format!("{title} (firebreak ")))
-                    })
+                    .filter(|x| x.id != k.id && Self::is_ours(title, &x.title))
                     .map(|x| x.id.to_string())
                     .collect();
                 Ok(Lookup::Found(Issued {
@@ -469,11 +469,7 @@ impl Source {
                 circleci_project: Some(proj),
                 ..
             } => {
-                let c = self
-                    .clients
-                    .circleci
-                    .as_ref()
-                    .ok_or_else(|| self.err("no CircleCI connection in the plan"))?;
+                let c = self.circleci()?;
                 let keys = c
                     .list_checkout_keys(proj)
                     .await
@@ -531,11 +527,7 @@ impl Source {
                     github_repo: Some(repo),
                     ..
                 } => {
-                    let c = self
-                        .clients
-                        .github
-                        .as_ref()
-                        .ok_or_else(|| self.err("no GitHub connection"))?;
+                    let c = self.github()?;
                     let n: u64 = id
                         .parse()
                         .map_err(|_| self.err(format!("bad deploy key id {id}")))?;
@@ -549,11 +541,7 @@ impl Source {
                     circleci_project: Some(p),
                     ..
                 } => {
-                    let c = self
-                        .clients
-                        .circleci
-                        .as_ref()
-                        .ok_or_else(|| self.err("no CircleCI connection"))?;
+                    let c = self.circleci()?;
                     match c.delete_checkout_key(p, id).await {
                         Ok(()) => {}
                         Err(e) if e.status() == Some(404) => {}
@@ -592,17 +580,24 @@ impl Source {
     }
 }
 
-/// Runs a protocol command: one JSON request on stdin, one JSON reply on stdout. The
-/// environment is cleared except `PATH` and the allowlist; `FIREBREAK_SECRET_NAME` names
-/// the secret. stderr is not read into logs (it could hold a secret).
-async fn run_command(c: &CommandSpec, secret: &str, req: &Value) -> Result<String, String> {
-    use tokio::io::AsyncWriteExt;
+/// Starts `c` with stdin piped (stdout piped when `read_stdout`, else discarded), stderr
+/// discarded, the environment cleared except `PATH`, the allowlist and
+/// `FIREBREAK_SECRET_NAME`; killed when dropped.
+pub(crate) fn spawn_isolated(
+    c: &CommandSpec,
+    secret: &str,
+    read_stdout: bool,
+) -> Result<tokio::process::Child, String> {
     let mut cmd = tokio::process::Command::new(&c.program);
     cmd.args(&c.args)
         .env_clear()
         .env("FIREBREAK_SECRET_NAME", secret)
         .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
+        .stdout(if read_stdout {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true);
     if let Some(p) = std::env::var_os("PATH") {
@@ -613,9 +608,16 @@ async fn run_command(c: &CommandSpec, secret: &str, req: &Value) -> Result<Strin
             cmd.env(k, v);
         }
     }
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", c.program))?;
+    cmd.spawn()
+        .map_err(|e| format!("cannot start {}: {e}", c.program))
+}
+
+/// Runs a protocol command: one JSON request on stdin, one JSON reply on stdout. The
+/// environment is cleared except `PATH` and the allowlist; `FIREBREAK_SECRET_NAME` names
+/// the secret. stderr is not read into logs (it could hold a secret).
+async fn run_command(c: &CommandSpec, secret: &str, req: &Value) -> Result<String, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = spawn_isolated(c, secret, true)?;
     let mut line = serde_json::to_vec(req).unwrap_or_default();
     line.push(b'\n');
     if let Some(mut stdin) = child.stdin.take() {

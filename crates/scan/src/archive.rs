@@ -179,8 +179,9 @@ pub trait Visitor {
 pub enum Source<'a> {
     /// Bytes in memory (or memory-mapped): zip members are read in place.
     Bytes(&'a [u8]),
-    /// A stream; a zip read from a stream is buffered in memory (bounded by
-    /// [`Limits::max_total_bytes`]) because zip needs random access.
+    /// A stream; a zip read from a stream needs random access, so it is buffered in
+    /// memory up to [`ZIP_IN_MEMORY`] bytes and in an anonymous temporary file beyond
+    /// (bounded by [`Limits::max_total_bytes`]).
     Reader(&'a mut dyn Read),
 }
 
@@ -323,6 +324,38 @@ impl<R: Read> Read for Guard<R> {
     }
 }
 
+/// A zip read from a stream (a zip inside another archive, or on stdin) is held in
+/// memory up to this many bytes and spooled to an anonymous temporary file beyond, so
+/// that zips nested in zips cannot multiply memory use (each open level would otherwise
+/// hold its whole copy).
+pub const ZIP_IN_MEMORY: u64 = 16 << 20;
+
+enum Spooled {
+    Memory(Vec<u8>),
+    File(std::fs::File),
+}
+
+/// Reads `r` to the end: into memory when it fits in `limit` bytes, else into an
+/// anonymous temporary file (deleted on close) rewound to its start.
+fn spool(r: &mut dyn Read, limit: u64) -> io::Result<Spooled> {
+    let mut buf = Vec::new();
+    (&mut *r).take(limit + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 <= limit {
+        return Ok(Spooled::Memory(buf));
+    }
+    let mut f = tempfile::tempfile().map_err(|e| {
+        io::Error::new(
+            e.kind(),
+            format!("cannot spool a nested zip to a temporary file: {e}"),
+        )
+    })?;
+    io::Write::write_all(&mut f, &buf)?;
+    drop(buf);
+    io::copy(r, &mut f)?;
+    f.seek(io::SeekFrom::Start(0))?;
+    Ok(Spooled::File(f))
+}
+
 /// Counts bytes read from a compressed source.
 struct Counter<R> {
     inner: R,
@@ -419,10 +452,10 @@ impl Walk<'_> {
             Kind::Zip => match input {
                 Input::Bytes(b) => self.zip(path, Cursor::new(b), depth),
                 Input::Stream(r) => {
-                    let mut buf = Vec::new();
                     let mut g = self.guard(r, path, None, None);
-                    match g.read_to_end(&mut buf) {
-                        Ok(_) => self.zip(path, Cursor::new(&buf[..]), depth),
+                    match spool(&mut g, ZIP_IN_MEMORY) {
+                        Ok(Spooled::Memory(buf)) => self.zip(path, Cursor::new(&buf[..]), depth),
+                        Ok(Spooled::File(f)) => self.zip(path, io::BufReader::new(f), depth),
                         Err(e) => {
                             self.fail(path, e);
                         }
@@ -728,6 +761,40 @@ mod tests {
         assert!(c.members.is_empty());
         assert_eq!(c.notices[0].kind, NoticeKind::DepthLimit);
         assert_eq!(c.notices[0].path, "o.tar!in.tar");
+    }
+
+    #[test]
+    fn big_nested_zips_are_spooled_not_held_in_memory() {
+        // Found by the adversarial suite: each nested zip level was read whole into memory,
+        // so stored zips nested 7 deep multiplied memory use by 7.
+        let small = vec![b'a'; 1000];
+        match spool(&mut &small[..], 4096).unwrap() {
+            Spooled::Memory(b) => assert_eq!(b, small),
+            Spooled::File(_) => panic!("small streams stay in memory"),
+        }
+        let big = vec![b'b'; 10_000];
+        match spool(&mut &big[..], 4096).unwrap() {
+            Spooled::File(mut f) => {
+                let mut back = Vec::new();
+                f.read_to_end(&mut back).unwrap();
+                assert_eq!(back, big);
+            }
+            Spooled::Memory(_) => panic!("big streams are spooled"),
+        }
+        // a nested zip bigger than the in-memory bound is still walked
+        let mut w = zip::ZipWriter::new(Cursor::new(Vec::new()));
+        let o = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+        w.start_file("big.txt", o).unwrap();
+        w.write_all(&vec![b'x'; ZIP_IN_MEMORY as usize + 10]).unwrap();
+        w.start_file("f.txt", o).unwrap();
+        w.write_all(b"found").unwrap();
+        let inner = w.finish().unwrap().into_inner();
+        let outer = tar_of(&[("inner.zip", &inner)]);
+        let mut c = Collect::default();
+        walk("o.tar", Source::Bytes(&outer), &Limits::default(), &mut c).unwrap();
+        let names: Vec<&str> = c.members.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["o.tar!inner.zip!big.txt", "o.tar!inner.zip!f.txt"]);
+        assert!(c.notices.is_empty(), "{:?}", c.notices);
     }
 
     #[test]

@@ -159,7 +159,8 @@ impl Summary {
         self.notices.extend(o.notices);
     }
 
-    pub(crate) fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
+    /// Records a failed input: `path` names it, `message` says why (never a secret).
+    pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.error_count += 1;
         self.errors.push(ScanIssue {
             path: path.into(),
@@ -179,9 +180,20 @@ pub struct ScanReport {
 }
 
 impl ScanReport {
-    pub(crate) fn merge(&mut self, o: ScanReport) {
+    /// Adds another report's findings and counts into this one (call
+    /// [`ScanReport::sort`] afterwards for a stable order).
+    pub fn merge(&mut self, o: ScanReport) {
         self.findings.extend(o.findings);
         self.summary.merge(o.summary);
+    }
+
+    /// Sorts findings by path, line, column, rule and commit, and refreshes the count.
+    pub fn sort(&mut self) {
+        self.findings.sort_by(|a, b| {
+            (&a.path, a.line, a.column, &a.rule_id, &a.commit)
+                .cmp(&(&b.path, b.line, b.column, &b.rule_id, &b.commit))
+        });
+        self.summary.findings = self.findings.len() as u64;
     }
 }
 

@@ -17,7 +17,8 @@ pub struct Config {
     /// PostgreSQL only: schema to create and use (default: the server's search_path).
     #[serde(default)]
     pub database_schema: Option<String>,
-    /// PostgreSQL only: connections in the pool (default 4).
+    /// Connections in the pool (default 4): PostgreSQL connections, or SQLite read-only
+    /// connections (next to the one writer).
     #[serde(default = "default_pool")]
     pub database_pool_size: usize,
     /// Where CI uploads artifacts: `<staging_dir>/<project>/...`.
@@ -55,6 +56,9 @@ fn default_listen() -> SocketAddr {
 fn default_db() -> String {
     "sqlite:firebreak-serve.db".into()
 }
+/// Longest allowed `tokens.cache_ttl_ms`: the documented bound on how stale a validation may be.
+pub const MAX_CACHE_TTL_MS: u64 = 1000;
+
 fn default_pool() -> usize {
     4
 }
@@ -69,8 +73,9 @@ pub struct TokenSettings {
     pub max_ttl_secs: u64,
     /// Lifetime of tokens minted by OIDC exchange (default and maximum 900 s).
     pub oidc_ttl_secs: u64,
-    /// How long a validated token stays in the in-memory cache (default 2000 ms). Revocation
-    /// clears the cache of the node that revoked at once; other nodes see it within this bound.
+    /// How long a validated token stays in the in-memory cache (default and maximum 1000 ms;
+    /// 0 disables the cache). Revocation clears the cache of the node that revoked at once;
+    /// other replicas see it within this bound.
     pub cache_ttl_ms: u64,
 }
 
@@ -80,7 +85,7 @@ impl Default for TokenSettings {
             default_ttl_secs: 30 * 86400,
             max_ttl_secs: 90 * 86400,
             oidc_ttl_secs: 900,
-            cache_ttl_ms: 2000,
+            cache_ttl_ms: 1000,
         }
     }
 }
@@ -287,6 +292,11 @@ impl Config {
         if self.tokens.default_ttl_secs == 0 || self.tokens.default_ttl_secs > self.tokens.max_ttl_secs {
             anyhow::bail!("{origin}: tokens.default_ttl_secs must be in 1..=tokens.max_ttl_secs");
         }
+        if self.tokens.cache_ttl_ms > MAX_CACHE_TTL_MS {
+            anyhow::bail!(
+                "{origin}: tokens.cache_ttl_ms must be in 0..={MAX_CACHE_TTL_MS} (it bounds how long a revocation on another replica takes to apply)"
+            );
+        }
         for p in &self.projects {
             if !valid_project_name(&p.name) {
                 anyhow::bail!(
@@ -347,6 +357,18 @@ mod tests {
         let cfg = Config::from_toml(&doc[start..end], "docs/serve.md").unwrap();
         assert_eq!(cfg.projects.len(), 2);
         assert!(!cfg.oidc.issuers.is_empty());
+    }
+
+    #[test]
+    fn cache_ttl_is_bounded() {
+        let base = "staging_dir='s'\npublished_dir='p'\naudit_log='a'\nadmin_token_env='X'\n";
+        let cfg = Config::from_toml(base, "t").unwrap();
+        assert_eq!(cfg.tokens.cache_ttl_ms, 1000);
+        for ok in [0, 250, MAX_CACHE_TTL_MS] {
+            assert!(Config::from_toml(&format!("{base}[tokens]\ncache_ttl_ms = {ok}\n"), "t").is_ok());
+        }
+        let e = Config::from_toml(&format!("{base}[tokens]\ncache_ttl_ms = 1001\n"), "t").unwrap_err();
+        assert!(e.to_string().contains("tokens.cache_ttl_ms"), "{e}");
     }
 
     #[test]

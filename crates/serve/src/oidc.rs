@@ -72,6 +72,19 @@ impl Verifier {
         }
     }
 
+    /// Pre-loads the signing keys of `issuer` (the `iss` of a configured issuer) as if just
+    /// fetched from its `jwks_uri`: verification then needs no network until the keys age
+    /// out or a token names an unknown `kid` (for tests, fuzzing and offline drills).
+    pub async fn preload_keys(&self, issuer: &str, keys: JwkSet) {
+        self.cache.lock().await.insert(
+            issuer.to_string(),
+            CachedKeys {
+                keys,
+                fetched_at: Instant::now(),
+            },
+        );
+    }
+
     /// Peeks at the unverified `iss` and `sub` (for audit attribution of denials only).
     pub fn peek_iss_sub(jwt: &str) -> (Option<String>, Option<String>) {
         let Some(payload) = jwt.split('.').nth(1).and_then(b64json) else {

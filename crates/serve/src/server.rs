@@ -97,16 +97,21 @@ pub struct IssuedToken {
     pub record: TokenRecord,
 }
 
+/// How often a token's `last_used_at` is written at most (validations that miss the cache
+/// and find a fresher value skip the write).
+const TOUCH_INTERVAL_MS: i64 = 1000;
+
 /// In-memory cache of validated tokens keyed by hash, invalidated by a local revocation
-/// generation and by age.
+/// generation and by age (`tokens.cache_ttl_ms`, at most 1 s: the bound within which a
+/// revocation on another replica takes effect here).
 struct TokenCache {
     ttl: Duration,
     generation: AtomicU64,
-    map: RwLock<HashMap<[u8; 32], (TokenRecord, Instant)>>,
+    map: RwLock<HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>>,
 }
 
 impl TokenCache {
-    fn get(&self, h: &[u8; 32]) -> Option<TokenRecord> {
+    fn get(&self, h: &[u8; 32]) -> Option<Arc<TokenRecord>> {
         if self.ttl.is_zero() {
             return None;
         }
@@ -115,7 +120,7 @@ impl TokenCache {
             .filter(|(_, at)| at.elapsed() < self.ttl)
             .map(|(r, _)| r.clone())
     }
-    fn put(&self, h: [u8; 32], r: TokenRecord, seen_generation: u64) {
+    fn put(&self, h: [u8; 32], r: Arc<TokenRecord>, seen_generation: u64, fetched_at: Instant) {
         if self.ttl.is_zero() {
             return;
         }
@@ -124,9 +129,15 @@ impl TokenCache {
             return;
         }
         if m.len() >= 100_000 {
-            m.clear();
+            let ttl = self.ttl;
+            m.retain(|_, (_, at)| at.elapsed() < ttl);
+            if m.len() >= 100_000 {
+                m.clear();
+            }
         }
-        m.insert(h, (r, Instant::now()));
+        // Age counts from before the lookup, so an entry never outlives `ttl` after the
+        // database state it reflects.
+        m.insert(h, (r, fetched_at));
     }
     fn invalidate(&self) {
         let mut m = self.map.write().unwrap_or_else(|e| e.into_inner());
@@ -300,6 +311,12 @@ impl AppState {
         &self.store
     }
 
+    /// The OIDC verifier (tests and drills pre-load issuer keys with
+    /// [`Verifier::preload_keys`]).
+    pub fn verifier(&self) -> &Verifier {
+        &self.verifier
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.cfg
@@ -358,7 +375,11 @@ impl AppState {
 
     /// Validates an upload token: format and checksum first (no lookup), then cache or store,
     /// then revocation and expiry. Returns the record when usable.
-    async fn authenticate(&self, presented: Option<&str>, touch: bool) -> Result<TokenRecord, AuthDenied> {
+    async fn authenticate(
+        &self,
+        presented: Option<&str>,
+        touch: bool,
+    ) -> Result<Arc<TokenRecord>, AuthDenied> {
         let deny = |reason: &str, token_id: Option<String>| AuthDenied {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_token",
@@ -372,41 +393,45 @@ impl AppState {
             return Err(deny(&format!("malformed token: {e}"), None));
         }
         let h = token::hash(t);
-        let id = token::token_id_from_hash(&h);
         let rec = match self.cache.get(&h) {
             Some(r) => r,
             None => {
                 let generation = self.cache.generation.load(Ordering::SeqCst);
+                let fetched_at = Instant::now();
                 let found = self.store.token_by_hash(&hex::encode(h)).await.map_err(|e| {
                     tracing::error!("token lookup failed: {e:#}");
                     AuthDenied {
                         status: StatusCode::SERVICE_UNAVAILABLE,
                         code: "unavailable",
                         reason: "token store unavailable".into(),
-                        token_id: Some(id.clone()),
+                        token_id: Some(token::token_id_from_hash(&h)),
                     }
                 })?;
                 let Some(r) = found else {
-                    return Err(deny("unknown token", Some(id)));
+                    return Err(deny("unknown token", Some(token::token_id_from_hash(&h))));
                 };
-                let stored = hex::decode(&r.hash_hex).unwrap_or_default();
-                if !bool::from(stored.as_slice().ct_eq(&h[..])) {
-                    return Err(deny("unknown token", Some(id)));
+                let mut stored = [0u8; 32];
+                let same =
+                    hex::decode_to_slice(&r.hash_hex, &mut stored).is_ok() && bool::from(stored.ct_eq(&h));
+                if !same {
+                    return Err(deny("unknown token", Some(token::token_id_from_hash(&h))));
                 }
+                let r = Arc::new(r);
                 if r.revoked_at.is_none() {
-                    if touch {
-                        let _ = self.store.touch_token(&r.id, now_ms()).await;
+                    let now = now_ms();
+                    if touch && r.last_used_at.is_none_or(|t| now - t >= TOUCH_INTERVAL_MS) {
+                        let _ = self.store.touch_token(&r.id, now).await;
                     }
-                    self.cache.put(h, r.clone(), generation);
+                    self.cache.put(h, r.clone(), generation, fetched_at);
                 }
                 r
             }
         };
         if rec.revoked_at.is_some() {
-            return Err(deny("token revoked", Some(rec.id)));
+            return Err(deny("token revoked", Some(rec.id.clone())));
         }
         if rec.expires_at <= now_ms() {
-            return Err(deny("token expired", Some(rec.id)));
+            return Err(deny("token expired", Some(rec.id.clone())));
         }
         Ok(rec)
     }
@@ -502,7 +527,7 @@ async fn context_mw(State(st): State<Arc<AppState>>, mut req: Request, next: Nex
     resp
 }
 
-async fn not_found(Extension(ctx): Extension<Ctx>) -> ApiError {
+async fn not_found(Extension(ctx): Extension<Arc<Ctx>>) -> ApiError {
     err(&ctx, StatusCode::NOT_FOUND, "not_found", "no such route")
 }
 
@@ -575,7 +600,7 @@ struct CreateProject {
 
 async fn create_project(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     headers: HeaderMap,
     b: Result<Json<CreateProject>, JsonRejection>,
 ) -> ApiResult {
@@ -608,7 +633,7 @@ async fn create_project(
 
 async fn add_publisher(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     UrlPath(project): UrlPath<String>,
     headers: HeaderMap,
     b: Result<Json<TrustedPublisher>, JsonRejection>,
@@ -665,7 +690,7 @@ pub struct IssueResponse {
 
 async fn issue(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     headers: HeaderMap,
     b: Result<Json<IssueReq>, JsonRejection>,
 ) -> ApiResult {
@@ -722,7 +747,7 @@ struct ListQuery {
 
 async fn list_tokens(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     headers: HeaderMap,
     q: Query<ListQuery>,
 ) -> ApiResult {
@@ -738,7 +763,7 @@ async fn list_tokens(
 
 async fn revoke_one(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     UrlPath(token_id): UrlPath<String>,
     headers: HeaderMap,
 ) -> ApiResult {
@@ -779,7 +804,7 @@ struct RevokeReq {
 
 async fn revoke_bulk(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     headers: HeaderMap,
     b: Result<Json<RevokeReq>, JsonRejection>,
 ) -> ApiResult {
@@ -824,7 +849,7 @@ struct PublishReq {
 
 async fn publish_artifact(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     UrlPath(project): UrlPath<String>,
     headers: HeaderMap,
     b: Result<Json<PublishReq>, JsonRejection>,
@@ -919,16 +944,26 @@ struct VerifyReq {
     provider: Option<String>,
 }
 
+/// Body of a successful `POST /v1/tokens/verify`.
+#[derive(Serialize)]
+struct VerifyResp<'a> {
+    valid: bool,
+    token_id: &'a str,
+    project: &'a str,
+    provider: &'a str,
+    expires_at: String,
+}
+
 async fn verify(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     headers: HeaderMap,
     body_bytes: axum::body::Bytes,
 ) -> ApiResult {
-    let mut e = ev("token.verify", "anonymous");
     let rec = match st.authenticate(bearer(&headers), true).await {
         Ok(r) => r,
         Err(d) => {
+            let mut e = ev("token.verify", "anonymous");
             if let Some(id) = &d.token_id {
                 e.actor = format!("token:{id}");
             }
@@ -936,10 +971,15 @@ async fn verify(
             return Err(st.deny(&ctx, e, d.status, d.code, d.reason));
         }
     };
-    e.actor = format!("token:{}", rec.id);
-    e.token_id = Some(rec.id.clone());
-    e.project = Some(rec.project.clone());
-    e.provider = Some(rec.provider.clone());
+    // The audit event is only built when it is written (denials always; allowed calls when
+    // `audit.log_allowed_verify`): this is the hot path.
+    let event = || {
+        let mut e = ev("token.verify", &format!("token:{}", rec.id));
+        e.token_id = Some(rec.id.clone());
+        e.project = Some(rec.project.clone());
+        e.provider = Some(rec.provider.clone());
+        e
+    };
     let req: VerifyReq = if body_bytes.is_empty() {
         VerifyReq::default()
     } else {
@@ -948,7 +988,7 @@ async fn verify(
             Err(er) => {
                 return Err(st.deny(
                     &ctx,
-                    e,
+                    event(),
                     StatusCode::BAD_REQUEST,
                     "bad_request",
                     format!("request body: {er}"),
@@ -959,7 +999,7 @@ async fn verify(
     if req.project.as_ref().is_some_and(|p| *p != rec.project) {
         return Err(st.deny(
             &ctx,
-            e,
+            event(),
             StatusCode::FORBIDDEN,
             "forbidden",
             "token is not valid for this project",
@@ -968,19 +1008,22 @@ async fn verify(
     if req.provider.as_ref().is_some_and(|p| *p != rec.provider) {
         return Err(st.deny(
             &ctx,
-            e,
+            event(),
             StatusCode::FORBIDDEN,
             "forbidden",
             "token was issued for another provider",
         ));
     }
     if st.cfg.audit.log_allowed_verify {
-        st.audit(&ctx, e);
+        st.audit(&ctx, event());
     }
-    Ok(Json(json!({
-        "valid": true, "token_id": rec.id, "project": rec.project, "provider": rec.provider,
-        "expires_at": rfc3339_ms(rec.expires_at),
-    }))
+    Ok(Json(VerifyResp {
+        valid: true,
+        token_id: &rec.id,
+        project: &rec.project,
+        provider: &rec.provider,
+        expires_at: rfc3339_ms(rec.expires_at),
+    })
     .into_response())
 }
 
@@ -998,7 +1041,7 @@ struct ExchangeReq {
 
 async fn oidc_exchange(
     State(st): State<Arc<AppState>>,
-    Extension(ctx): Extension<Ctx>,
+    Extension(ctx): Extension<Arc<Ctx>>,
     b: Result<Json<ExchangeReq>, JsonRejection>,
 ) -> ApiResult {
     let mut e = ev("oidc.exchange", "anonymous");
@@ -1043,7 +1086,11 @@ async fn oidc_exchange(
         .record_jti(
             &v.issuer.issuer,
             &v.jti,
-            v.exp * 1000 + (st.cfg.oidc.clock_skew_secs as i64) * 1000,
+            // saturating: a token may carry `exp` up to i64::MAX (overflow panicked in
+            // debug builds and wrapped to the past in release, defeating replay protection)
+            v.exp
+                .saturating_mul(1000)
+                .saturating_add((st.cfg.oidc.clock_skew_secs as i64).saturating_mul(1000)),
             now_ms(),
         )
         .await
@@ -1075,6 +1122,60 @@ async fn oidc_exchange(
     Ok((StatusCode::CREATED, Json(resp)).into_response())
 }
 
+/// Accepts connections until `stop` fires, then drains them. Unlike `axum::serve`,
+/// connections get a header read timeout (`limits.request_timeout_secs`): a client that
+/// trickles its request head (slowloris), never sends one, or idles on a keep-alive
+/// connection is disconnected instead of holding a connection open forever. Bodies are
+/// bounded by the router's timeout layer. HTTP/1.1 only (put TLS and HTTP/2 in a proxy).
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // HTTP/1 directly (not protocol auto-detection, which reads the first bytes with no
+    // deadline): the header read timer then runs from the moment the connection is ready
+    // for a request, so it also closes idle and idle keep-alive connections.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, remote) = match accepted {
+                    Ok(a) => a,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let svc = tower::ServiceExt::map_request(app.clone(), move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(ConnectInfo(remote));
+                    req
+                });
+                let conn = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(svc));
+                let conn = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%remote, "connection ended: {e}");
+                    }
+                });
+            }
+            _ = &mut stop => break,
+        }
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
 /// A running server (for the CLI and for tests).
 pub struct Server {
     addr: SocketAddr,
@@ -1093,14 +1194,9 @@ impl Server {
             .map_err(|e| anyhow::anyhow!("cannot listen on {listen}: {e}"))?;
         let addr = listener.local_addr()?;
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-        let handle = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.await;
-                })
-                .await
-        });
+        let app = router(state.clone());
+        let header_timeout = Duration::from_secs(state.cfg.limits.request_timeout_secs.max(1));
+        let handle = tokio::spawn(serve_connections(listener, app, header_timeout, rx));
         Ok(Server {
             addr,
             state,

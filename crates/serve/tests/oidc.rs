@@ -450,3 +450,24 @@ async fn unknown_kid_refetch_is_rate_limited() {
     );
     env.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn absurd_exp_is_accepted_once_not_an_overflow() {
+    // Found by the adversarial suite: `exp * 1000` overflowed for exp = i64::MAX (a panic
+    // in debug builds; in release the jti expiry wrapped into the past and was pruned, so
+    // the token could be replayed).
+    let iss = start_issuer().await;
+    let env = start(Backend::Sqlite, &extra(&iss)).await;
+    let k = keys();
+    let mut c = gh_claims(&iss);
+    c["exp"] = json!(i64::MAX);
+    let t = sign_rs(&c, &k.rsa_pem, "rsa-1");
+    env.anon.exchange(&t, "numpy").await.unwrap();
+    // another exchange prunes expired jtis; this one must survive it
+    env.anon
+        .exchange(&sign_rs(&gh_claims(&iss), &k.rsa_pem, "rsa-1"), "numpy")
+        .await
+        .unwrap();
+    expect_denied(&env, &t, "numpy", 401, "replayed").await;
+    env.finish().await;
+}

@@ -14,6 +14,15 @@
 //!   written by `firebreak rotate` when it has rotated a secret; read by
 //!   `firebreak inventory verify` for secrets whose provider gives no timestamp.
 //!
+//! Tables (migration 2, `firebreak incident`):
+//! - `incidents(id, name, providers, window_start, window_end, created_at, origin)`
+//! - `incident_tasks(incident_id, seq, identity, provider, kind, scope, name, created_at,
+//!   updated_at, unlocks, hunt_logs, inferred, detail)`: the playbook, one task per secret
+//! - `incident_records(id, incident_id, kind, source, recorded_at, items, malformed, stats)`:
+//!   one per hunt / scan / census output recorded into the incident
+//! - `incident_events(record_id, incident_id, kind, item_id, at, severity, title, detail)`:
+//!   the findings / artifacts of those records (redacted; never a secret value)
+//!
 //! Times are stored as RFC 3339 UTC text (millisecond precision) so they sort as text.
 //! No secret value is ever stored here by this crate.
 
@@ -75,6 +84,55 @@ pub const MIGRATIONS: &[&str] = &[
         detail       TEXT
     );
     CREATE INDEX rotation_records_by_identity ON rotation_records(identity, rotated_at);
+    "#,
+    // 2: incidents (firebreak incident / report / drill)
+    r#"
+    CREATE TABLE incidents (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        name         TEXT NOT NULL UNIQUE,
+        providers    TEXT NOT NULL,
+        window_start TEXT NOT NULL,
+        window_end   TEXT,
+        created_at   TEXT NOT NULL,
+        origin       TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE incident_tasks (
+        incident_id  INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        seq          INTEGER NOT NULL,
+        identity     TEXT NOT NULL,
+        provider     TEXT NOT NULL,
+        kind         TEXT NOT NULL,
+        scope        TEXT NOT NULL,
+        name         TEXT NOT NULL,
+        created_at   TEXT,
+        updated_at   TEXT,
+        unlocks      TEXT NOT NULL,
+        hunt_logs    TEXT NOT NULL DEFAULT '[]',
+        inferred     INTEGER NOT NULL,
+        detail       TEXT NOT NULL DEFAULT '{}',
+        PRIMARY KEY (incident_id, identity)
+    );
+    CREATE TABLE incident_records (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id  INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL,
+        source       TEXT NOT NULL,
+        recorded_at  TEXT NOT NULL,
+        items        INTEGER NOT NULL,
+        malformed    INTEGER NOT NULL,
+        stats        TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE incident_events (
+        record_id    INTEGER NOT NULL REFERENCES incident_records(id) ON DELETE CASCADE,
+        incident_id  INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        kind         TEXT NOT NULL,
+        item_id      TEXT NOT NULL,
+        at           TEXT,
+        severity     TEXT,
+        title        TEXT NOT NULL,
+        detail       TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX incident_events_by_incident ON incident_events(incident_id, kind);
     "#,
 ];
 
@@ -190,6 +248,120 @@ pub struct RotationRecord {
     pub source: String,
     /// Optional detail (never a value).
     pub detail: Option<String>,
+}
+
+/// An incident (migration 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRow {
+    /// Id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Breached providers (lowercase names).
+    pub providers: Vec<String>,
+    /// Exposure window start.
+    pub window_start: DateTime<Utc>,
+    /// Exposure window end (None: still open).
+    pub window_end: Option<DateTime<Utc>>,
+    /// When the incident was created.
+    pub created_at: DateTime<Utc>,
+    /// Where the playbook came from (snapshot ids, file), free-form JSON.
+    pub origin: serde_json::Value,
+}
+
+/// One task of an incident's playbook: a secret stored in a breached provider.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentTask {
+    /// `provider/kind/scope/name`.
+    pub identity: String,
+    /// Provider.
+    pub provider: Provider,
+    /// Kind.
+    pub kind: Kind,
+    /// Scope.
+    pub scope: String,
+    /// Name.
+    pub name: String,
+    /// Created (from the inventory).
+    pub created_at: Option<DateTime<Utc>>,
+    /// Updated (from the inventory).
+    pub updated_at: Option<DateTime<Utc>>,
+    /// What the secret unlocks (blast radius), in words.
+    pub unlocks: String,
+    /// Audit logs to hunt for its misuse.
+    pub hunt_logs: Vec<String>,
+    /// True when `unlocks` is inferred (from the name) rather than verified.
+    pub inferred: bool,
+    /// Free-form detail (account id, method...), never a value.
+    pub detail: serde_json::Value,
+}
+
+/// A hunt / scan / census output recorded into an incident.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentRecord {
+    /// Id (0 when not yet saved).
+    pub id: i64,
+    /// `hunt`, `scan` or `census`.
+    pub kind: String,
+    /// Where it came from (file path, or `drill`).
+    pub source: String,
+    /// When it was recorded.
+    pub recorded_at: DateTime<Utc>,
+    /// Items (findings / artifacts) recorded.
+    pub items: i64,
+    /// Malformed input lines skipped.
+    pub malformed: i64,
+    /// Free-form statistics.
+    pub stats: serde_json::Value,
+}
+
+/// One finding / artifact of a recorded output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IncidentEvent {
+    /// The record it belongs to (0 when not yet saved).
+    pub record_id: i64,
+    /// `hunt_finding`, `scan_finding` or `census_artifact`.
+    pub kind: String,
+    /// The item's stable id.
+    pub item_id: String,
+    /// When it happened (hunt event time, artifact upload time).
+    pub at: Option<DateTime<Utc>>,
+    /// Level (hunt), confidence (scan), `flagged` / `ok` (census).
+    pub severity: Option<String>,
+    /// One-line description (redacted).
+    pub title: String,
+    /// Free-form detail (redacted; never a value).
+    pub detail: serde_json::Value,
+}
+
+/// A rotation run as recorded by `firebreak rotate` (its `rotation_*` tables), read-only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotationRunView {
+    /// Run id.
+    pub run_id: String,
+    /// Created.
+    pub created_at: String,
+    /// The plan (TOML text).
+    pub plan: String,
+    /// Run status.
+    pub status: String,
+    /// Last change.
+    pub updated_at: String,
+    /// Per-secret state, in plan order.
+    pub secrets: Vec<RotationSecretView>,
+}
+
+/// One secret of a rotation run, read-only.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RotationSecretView {
+    /// Secret name (in the plan).
+    pub secret: String,
+    /// State (`pending`, `issuing`, ..., `done`, `stopped`, `manual`...).
+    pub state: String,
+    /// Step.
+    pub step: String,
+    /// Last change.
+    pub updated_at: String,
 }
 
 /// The store.
@@ -561,6 +733,297 @@ impl Store {
             .map_err(|e| self.err(e))?;
         Ok(v)
     }
+
+    // ------------------------------------------------------------- incidents (migration 2)
+
+    /// The incident named `name`, if any.
+    pub fn incident(&self, name: &str) -> Result<Option<IncidentRow>> {
+        self.conn
+            .query_row(
+                "SELECT id, name, providers, window_start, window_end, created_at, origin FROM incidents WHERE name = ?1",
+                [name],
+                Self::incident_from_row,
+            )
+            .optional()
+            .map_err(|e| self.err(e))
+    }
+
+    /// Every incident, oldest first.
+    pub fn incidents(&self) -> Result<Vec<IncidentRow>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name, providers, window_start, window_end, created_at, origin FROM incidents ORDER BY id")
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([], Self::incident_from_row)
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    fn incident_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<IncidentRow> {
+        let providers: String = r.get(2)?;
+        let origin: String = r.get(6)?;
+        Ok(IncidentRow {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            providers: serde_json::from_str(&providers).unwrap_or_default(),
+            window_start: parse_time(r.get(3)?).unwrap_or_default(),
+            window_end: parse_time(r.get(4)?),
+            created_at: parse_time(r.get(5)?).unwrap_or_default(),
+            origin: serde_json::from_str(&origin).unwrap_or_default(),
+        })
+    }
+
+    /// Creates an incident and its playbook in one transaction; returns its id.
+    /// `inc.id` is ignored. Fails (unique constraint) when the name is taken.
+    pub fn create_incident(&mut self, inc: &IncidentRow, tasks: &[IncidentTask]) -> Result<i64> {
+        let path = self.path.display().to_string();
+        let wrap = |e: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: e,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO incidents(name, providers, window_start, window_end, created_at, origin) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                inc.name,
+                serde_json::to_string(&inc.providers).unwrap_or_else(|_| "[]".into()),
+                fmt_time(inc.window_start),
+                inc.window_end.map(fmt_time),
+                fmt_time(inc.created_at),
+                inc.origin.to_string()
+            ],
+        )
+        .map_err(wrap)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT OR REPLACE INTO incident_tasks(incident_id, seq, identity, provider, kind, scope, name, created_at, updated_at, unlocks, hunt_logs, inferred, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                )
+                .map_err(wrap)?;
+            for (i, t) in tasks.iter().enumerate() {
+                ins.execute(params![
+                    id,
+                    i as i64,
+                    t.identity,
+                    t.provider.as_str(),
+                    t.kind.as_str(),
+                    t.scope,
+                    t.name,
+                    t.created_at.map(fmt_time),
+                    t.updated_at.map(fmt_time),
+                    t.unlocks,
+                    serde_json::to_string(&t.hunt_logs).unwrap_or_else(|_| "[]".into()),
+                    t.inferred,
+                    t.detail.to_string()
+                ])
+                .map_err(wrap)?;
+            }
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(id)
+    }
+
+    /// The playbook of an incident, in creation order.
+    pub fn incident_tasks(&self, incident_id: i64) -> Result<Vec<IncidentTask>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT identity, provider, kind, scope, name, created_at, updated_at, unlocks, hunt_logs, inferred, detail
+                 FROM incident_tasks WHERE incident_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([incident_id], |r| {
+                let p: String = r.get(1)?;
+                let k: String = r.get(2)?;
+                let logs: String = r.get(8)?;
+                let detail: String = r.get(10)?;
+                Ok(IncidentTask {
+                    identity: r.get(0)?,
+                    provider: p.parse().unwrap_or(Provider::Circleci),
+                    kind: k.parse().unwrap_or(Kind::EnvVar),
+                    scope: r.get(3)?,
+                    name: r.get(4)?,
+                    created_at: parse_time(r.get(5)?),
+                    updated_at: parse_time(r.get(6)?),
+                    unlocks: r.get(7)?,
+                    hunt_logs: serde_json::from_str(&logs).unwrap_or_default(),
+                    inferred: r.get(9)?,
+                    detail: serde_json::from_str(&detail).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    /// Records a hunt / scan / census output and its events in one transaction; returns
+    /// the record id. `rec.id` and each event's `record_id` are ignored.
+    pub fn add_incident_record(
+        &mut self,
+        incident_id: i64,
+        rec: &IncidentRecord,
+        events: &[IncidentEvent],
+    ) -> Result<i64> {
+        let path = self.path.display().to_string();
+        let wrap = |e: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: e,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        tx.execute(
+            "INSERT INTO incident_records(incident_id, kind, source, recorded_at, items, malformed, stats) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                incident_id,
+                rec.kind,
+                rec.source,
+                fmt_time(rec.recorded_at),
+                rec.items,
+                rec.malformed,
+                rec.stats.to_string()
+            ],
+        )
+        .map_err(wrap)?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut ins = tx
+                .prepare(
+                    "INSERT INTO incident_events(record_id, incident_id, kind, item_id, at, severity, title, detail)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(wrap)?;
+            for e in events {
+                ins.execute(params![
+                    id,
+                    incident_id,
+                    e.kind,
+                    e.item_id,
+                    e.at.map(fmt_time),
+                    e.severity,
+                    e.title,
+                    e.detail.to_string()
+                ])
+                .map_err(wrap)?;
+            }
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(id)
+    }
+
+    /// The records of an incident, oldest first.
+    pub fn incident_records(&self, incident_id: i64) -> Result<Vec<IncidentRecord>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT id, kind, source, recorded_at, items, malformed, stats FROM incident_records
+                 WHERE incident_id = ?1 ORDER BY id",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([incident_id], |r| {
+                let stats: String = r.get(6)?;
+                Ok(IncidentRecord {
+                    id: r.get(0)?,
+                    kind: r.get(1)?,
+                    source: r.get(2)?,
+                    recorded_at: parse_time(r.get(3)?).unwrap_or_default(),
+                    items: r.get(4)?,
+                    malformed: r.get(5)?,
+                    stats: serde_json::from_str(&stats).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    /// The events of an incident (all kinds), in record then insertion order.
+    pub fn incident_events(&self, incident_id: i64) -> Result<Vec<IncidentEvent>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT record_id, kind, item_id, at, severity, title, detail FROM incident_events
+                 WHERE incident_id = ?1 ORDER BY record_id, rowid",
+            )
+            .map_err(|e| self.err(e))?;
+        let v = st
+            .query_map([incident_id], |r| {
+                let detail: String = r.get(6)?;
+                Ok(IncidentEvent {
+                    record_id: r.get(0)?,
+                    kind: r.get(1)?,
+                    item_id: r.get(2)?,
+                    at: parse_time(r.get(3)?),
+                    severity: r.get(4)?,
+                    title: r.get(5)?,
+                    detail: serde_json::from_str(&detail).unwrap_or_default(),
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        Ok(v)
+    }
+
+    /// Every rotation run recorded by `firebreak rotate` in this store (its `rotation_runs`
+    /// and `rotation_secrets` tables), oldest first; empty when rotate never ran here.
+    pub fn rotation_runs_view(&self) -> Result<Vec<RotationRunView>> {
+        let present: i64 = self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN ('rotation_runs', 'rotation_secrets')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        if present < 2 {
+            return Ok(Vec::new());
+        }
+        let mut st = self
+            .conn
+            .prepare("SELECT run_id, created_at, plan, status, updated_at FROM rotation_runs ORDER BY created_at, rowid")
+            .map_err(|e| self.err(e))?;
+        let mut runs = st
+            .query_map([], |r| {
+                Ok(RotationRunView {
+                    run_id: r.get(0)?,
+                    created_at: r.get(1)?,
+                    plan: r.get(2)?,
+                    status: r.get(3)?,
+                    updated_at: r.get(4)?,
+                    secrets: Vec::new(),
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let mut st = self
+            .conn
+            .prepare("SELECT secret, state, step, updated_at FROM rotation_secrets WHERE run_id = ?1 ORDER BY rowid")
+            .map_err(|e| self.err(e))?;
+        for run in &mut runs {
+            run.secrets = st
+                .query_map([&run.run_id], |r| {
+                    Ok(RotationSecretView {
+                        secret: r.get(0)?,
+                        state: r.get(1)?,
+                        step: r.get(2)?,
+                        updated_at: r.get(3)?,
+                    })
+                })
+                .map_err(|e| self.err(e))?
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(|e| self.err(e))?;
+        }
+        Ok(runs)
+    }
 }
 
 #[cfg(unix)]
@@ -691,6 +1154,74 @@ mod tests {
             Some("2023-01-06T00:00:00.000Z")
         );
         assert_eq!(s.rotation_records().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn incidents_tasks_records_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(&dir.path().join("fb.db")).unwrap();
+        assert!(s.incidents().unwrap().is_empty());
+        assert!(
+            s.rotation_runs_view().unwrap().is_empty(),
+            "no rotation tables yet"
+        );
+        let t = |x: &str| DateTime::parse_from_rfc3339(x).unwrap().with_timezone(&Utc);
+        let inc = IncidentRow {
+            id: 0,
+            name: "cci".into(),
+            providers: vec!["circleci".into()],
+            window_start: t("2022-12-21T00:00:00Z"),
+            window_end: None,
+            created_at: t("2023-01-05T00:00:00Z"),
+            origin: serde_json::json!({"snapshots": [1]}),
+        };
+        let task = IncidentTask {
+            identity: "circleci/env_var/gh/a/b/NPM_TOKEN".into(),
+            provider: Provider::Circleci,
+            kind: Kind::EnvVar,
+            scope: "gh/a/b".into(),
+            name: "NPM_TOKEN".into(),
+            created_at: None,
+            updated_at: Some(t("2021-01-01T00:00:00Z")),
+            unlocks: "npm publish rights".into(),
+            hunt_logs: vec!["npm".into()],
+            inferred: true,
+            detail: serde_json::json!({"method": "name"}),
+        };
+        let id = s.create_incident(&inc, std::slice::from_ref(&task)).unwrap();
+        assert!(s.create_incident(&inc, &[]).is_err(), "names are unique");
+        let got = s.incident("cci").unwrap().unwrap();
+        assert_eq!(
+            (got.id, got.window_end, got.providers.clone()),
+            (id, None, inc.providers.clone())
+        );
+        assert_eq!(s.incident_tasks(id).unwrap(), vec![task]);
+        let ev = IncidentEvent {
+            record_id: 0,
+            kind: "hunt_finding".into(),
+            item_id: "h1".into(),
+            at: Some(t("2022-12-29T00:00:00Z")),
+            severity: Some("high".into()),
+            title: "x".into(),
+            detail: serde_json::json!({"actor": "a"}),
+        };
+        let rec = IncidentRecord {
+            id: 0,
+            kind: "hunt".into(),
+            source: "h.jsonl".into(),
+            recorded_at: t("2023-01-06T00:00:00Z"),
+            items: 1,
+            malformed: 0,
+            stats: serde_json::json!({}),
+        };
+        let rid = s
+            .add_incident_record(id, &rec, std::slice::from_ref(&ev))
+            .unwrap();
+        assert_eq!(s.incident_records(id).unwrap()[0].id, rid);
+        let evs = s.incident_events(id).unwrap();
+        assert_eq!(evs.len(), 1);
+        assert_eq!((evs[0].record_id, evs[0].at), (rid, ev.at));
+        assert_eq!(s.incidents().unwrap().len(), 1);
     }
 
     #[test]

@@ -212,22 +212,30 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
         .build()
         .context("cannot start the async runtime")?;
     let org = a.org.clone();
+    let bar = progress_bar(provider);
     let result = rt.block_on(async {
         anyhow::Ok(match provider {
             Provider::Circleci => {
                 let c = circleci::Client::new(&api, token, cfg)?;
+                let _t = tick(&bar, c.http().clone());
                 inv::collect_circleci(&c, org.as_deref().unwrap_or_default(), projects, tasks).await
             }
             Provider::Github => {
                 let c = github::Client::new(&api, token, cfg)?;
+                let _t = tick(&bar, c.http().clone());
                 inv::collect_github(&c, org.as_deref().unwrap_or_default(), projects, tasks).await
             }
             Provider::Gitlab => {
                 let c = gitlab::Client::new(&api, token, cfg)?;
+                let _t = tick(&bar, c.http().clone());
                 inv::collect_gitlab(&c, org.as_deref(), projects, a.instance, tasks).await
             }
         })
-    })?;
+    });
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let result = result?;
     let mut out = std::io::stdout().lock();
     inv::write_inventory(&mut out, &result.items, &result.errors, a.format.into())?;
     out.flush()?;
@@ -379,4 +387,44 @@ fn verify(a: VerifyArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Clean
     })
+}
+
+/// A spinner on stderr (only on a terminal, never in CI or pipes).
+fn progress_bar(provider: Provider) -> Option<indicatif::ProgressBar> {
+    if !firebreak_core::output::progress_enabled() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new_spinner();
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {prefix}: {msg} {elapsed}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.set_prefix(format!("inventory {provider}"));
+    bar.enable_steady_tick(Duration::from_millis(120));
+    Some(bar)
+}
+
+/// Updates the spinner with the client's request counters every 200 ms until dropped.
+fn tick(bar: &Option<indicatif::ProgressBar>, http: firebreak_providers::http::Http) -> Option<Ticker> {
+    let bar = bar.clone()?;
+    let task = tokio::spawn(async move {
+        loop {
+            let s = http.stats();
+            bar.set_message(format!(
+                "{} requests, {} retries, {} rate-limited",
+                s.requests, s.retries, s.rate_limited
+            ));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    Some(Ticker(task))
+}
+
+/// Stops the spinner's updater when dropped.
+struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

@@ -35,6 +35,30 @@ pub struct Args {
     /// Scan the whole history of this git repository (every blob of every commit, once).
     #[arg(long, value_name = "REPO")]
     pub git: Vec<PathBuf>,
+    /// Scan the CI build logs of this CircleCI project (`gh/ORG/REPO`; repeatable).
+    /// Token from CIRCLECI_TOKEN or --circleci-token-file.
+    #[arg(long, value_name = "SLUG")]
+    pub circleci: Vec<String>,
+    /// Scan the GitHub Actions run logs of this repository (`OWNER/REPO`; repeatable).
+    /// Token from GITHUB_TOKEN or --github-token-file.
+    #[arg(long, value_name = "OWNER/REPO")]
+    pub github: Vec<String>,
+    /// With --circleci / --github: only logs of jobs and runs started at or after this
+    /// time (RFC 3339 or YYYY-MM-DD), e.g. the start of the exposure window.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// CircleCI API base URL (CircleCI server: `https://HOST/api/v2`).
+    #[arg(long, value_name = "URL", default_value = firebreak_providers::circleci::DEFAULT_API_URL)]
+    pub circleci_url: String,
+    /// GitHub API base URL (GitHub Enterprise: `https://HOST/api/v3`).
+    #[arg(long, value_name = "URL", default_value = firebreak_providers::github::DEFAULT_API_URL)]
+    pub github_url: String,
+    /// Read the CircleCI token from this file (first line) instead of CIRCLECI_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub circleci_token_file: Option<PathBuf>,
+    /// Read the GitHub token from this file (first line) instead of GITHUB_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    pub github_token_file: Option<PathBuf>,
     /// Add rules from a YAML file or a directory of them (repeatable).
     #[arg(long, value_name = "FILE|DIR")]
     pub rules: Vec<PathBuf>,
@@ -107,9 +131,43 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Clean);
     }
-    if args.paths.is_empty() && args.git.is_empty() {
-        anyhow::bail!("nothing to scan: give PATH arguments, `-` for stdin, or --git REPO");
+    if args.paths.is_empty() && args.git.is_empty() && args.circleci.is_empty() && args.github.is_empty() {
+        anyhow::bail!(
+            "nothing to scan: give PATH arguments, `-` for stdin, --git REPO, --circleci SLUG or --github OWNER/REPO"
+        );
     }
+    let since = args
+        .since
+        .as_deref()
+        .map(|t| firebreak_core::window::parse_time(t).with_context(|| format!("--since {t}")))
+        .transpose()?;
+    // Credentials are checked before any work starts.
+    let circleci = if args.circleci.is_empty() {
+        None
+    } else {
+        let token = firebreak_providers::load_token(
+            firebreak_providers::circleci::TOKEN_ENV,
+            args.circleci_token_file.as_deref(),
+        )?;
+        Some(firebreak_providers::circleci::Client::new(
+            &args.circleci_url,
+            token,
+            firebreak_providers::HttpConfig::default(),
+        )?)
+    };
+    let github = if args.github.is_empty() {
+        None
+    } else {
+        let token = firebreak_providers::load_token(
+            firebreak_providers::github::TOKEN_ENV,
+            args.github_token_file.as_deref(),
+        )?;
+        Some(firebreak_providers::github::Client::new(
+            &args.github_url,
+            token,
+            firebreak_providers::HttpConfig::default(),
+        )?)
+    };
     let baseline = match &args.baseline {
         Some(p) => firebreak_scan::baseline::load_baseline(p)?,
         None => Default::default(),
@@ -166,14 +224,31 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         report.findings.extend(r.findings);
         report.summary.merge(r.summary);
     }
+    if circleci.is_some() || github.is_some() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        rt.block_on(async {
+            if let Some(c) = &circleci {
+                for slug in &args.circleci {
+                    let (r, _) = firebreak_cilogs::scan_circleci(c, slug, since, &scanner).await;
+                    report.merge(r);
+                }
+            }
+            if let Some(g) = &github {
+                for repo in &args.github {
+                    let (r, _) = firebreak_cilogs::scan_github(g, repo, since, &scanner).await;
+                    report.merge(r);
+                }
+            }
+        });
+    }
     if let Some(bar) = progress {
         bar.finish_and_clear();
     }
     // Each scan is final; a second pass over merged results only re-sorts.
-    report.findings.sort_by(|a, b| {
-        (&a.path, a.line, a.column, &a.rule_id).cmp(&(&b.path, b.line, b.column, &b.rule_id))
-    });
-    report.summary.findings = report.findings.len() as u64;
+    report.sort();
 
     let mut err = std::io::stderr().lock();
     for e in &report.summary.errors {

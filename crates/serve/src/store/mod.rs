@@ -95,7 +95,7 @@ pub async fn open(url: &str, schema: Option<&str>, pool_size: usize) -> anyhow::
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(PgStore::connect(url, schema, pool_size).await?))
     } else if let Some(path) = url.strip_prefix("sqlite:") {
-        Ok(Arc::new(SqliteStore::open(path)?))
+        Ok(Arc::new(SqliteStore::open(path, pool_size)?))
     } else {
         anyhow::bail!("database_url must start with sqlite: or postgres:// (got a different scheme)")
     }

@@ -5,7 +5,7 @@ use super::{publisher_provider, RevokeScope, Store, TokenRecord};
 use crate::config::TrustedPublisher;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres::{Client, NoTls, Row, Statement};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS projects (
@@ -45,8 +45,16 @@ const COLS: &str = "id, hash, project, provider, origin, created_at, expires_at,
 
 /// PostgreSQL store.
 pub struct PgStore {
-    clients: Vec<Client>,
+    clients: Vec<Conn>,
     next: AtomicUsize,
+}
+
+/// One pooled connection with the hot-path statements prepared once (a lookup is then one
+/// round trip: bind + execute, instead of parse + describe + bind + execute).
+struct Conn {
+    client: Client,
+    by_hash: Statement,
+    touch: Statement,
 }
 
 fn row_to_token(r: &Row) -> TokenRecord {
@@ -102,15 +110,35 @@ impl PgStore {
             .await
             .map_err(pg_err)?;
         r?;
+        let mut conns = Vec::with_capacity(clients.len());
+        for client in clients {
+            let by_hash = client
+                .prepare(&format!("SELECT {COLS} FROM tokens WHERE hash = $1"))
+                .await
+                .map_err(pg_err)?;
+            let touch = client
+                .prepare("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
+                .await
+                .map_err(pg_err)?;
+            conns.push(Conn {
+                client,
+                by_hash,
+                touch,
+            });
+        }
         Ok(PgStore {
-            clients,
+            clients: conns,
             next: AtomicUsize::new(0),
         })
     }
 
-    fn c(&self) -> &Client {
+    fn conn(&self) -> &Conn {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.clients.len();
         &self.clients[i]
+    }
+
+    fn c(&self) -> &Client {
+        &self.conn().client
     }
 }
 
@@ -163,22 +191,18 @@ impl Store for PgStore {
     }
 
     async fn token_by_hash(&self, hash_hex: &str) -> anyhow::Result<Option<TokenRecord>> {
-        let r = self
-            .c()
-            .query_opt(
-                &format!("SELECT {COLS} FROM tokens WHERE hash = $1"),
-                &[&hash_hex],
-            )
+        let c = self.conn();
+        let r = c
+            .client
+            .query_opt(&c.by_hash, &[&hash_hex])
             .await
             .map_err(pg_err)?;
         Ok(r.as_ref().map(row_to_token))
     }
 
     async fn touch_token(&self, id: &str, now: i64) -> anyhow::Result<()> {
-        self.c()
-            .execute("UPDATE tokens SET last_used_at = $2 WHERE id = $1", &[&id, &now])
-            .await
-            .map_err(pg_err)?;
+        let c = self.conn();
+        c.client.execute(&c.touch, &[&id, &now]).await.map_err(pg_err)?;
         Ok(())
     }
 

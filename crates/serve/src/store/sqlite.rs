@@ -1,10 +1,12 @@
-//! SQLite backend (rusqlite, bundled). One connection behind a mutex; queries are short.
+//! SQLite backend (rusqlite, bundled): one writer connection, a pool of read-only
+//! connections (WAL mode), prepared statements cached per connection.
 
 use super::{publisher_provider, RevokeScope, Store, TokenRecord};
 use crate::config::TrustedPublisher;
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension};
-use std::sync::Mutex;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS projects (
@@ -40,9 +42,18 @@ CREATE TABLE IF NOT EXISTS oidc_jti (
 );
 ";
 
-/// SQLite store.
+/// SQLite store: one writer connection (writes run on the blocking pool, so a write waiting
+/// for the database lock never stalls the async workers) and a small pool of read-only
+/// connections (WAL lets them read while the writer writes) with cached prepared statements.
 pub struct SqliteStore {
-    conn: Mutex<Connection>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    writer: Mutex<Connection>,
+    /// Empty for `:memory:` (a private in-memory database has one connection): reads use the writer.
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
 }
 
 fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
@@ -60,12 +71,16 @@ fn row_to_token(r: &rusqlite::Row<'_>) -> rusqlite::Result<TokenRecord> {
 }
 
 const COLS: &str = "id, hash, project, provider, origin, created_at, expires_at, revoked_at, last_used_at";
+const BY_HASH: &str = "SELECT id, hash, project, provider, origin, created_at, expires_at, revoked_at, last_used_at FROM tokens WHERE hash = ?1";
 
 impl SqliteStore {
-    /// Opens (creating 0600 if needed) the database at `path`; `:memory:` for a private in-memory one.
-    pub fn open(path: &str) -> anyhow::Result<SqliteStore> {
-        let conn = if path == ":memory:" {
-            Connection::open_in_memory()?
+    /// Opens (creating 0600 if needed) the database at `path`; `:memory:` for a private
+    /// in-memory one. `readers` read-only connections serve lookups (at least 1).
+    pub fn open(path: &str, readers: usize) -> anyhow::Result<SqliteStore> {
+        let (conn, readers) = if path == ":memory:" {
+            let c = Connection::open_in_memory()?;
+            init_writer(&c)?;
+            (c, Vec::new())
         } else {
             let p = std::path::Path::new(path);
             if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -77,20 +92,67 @@ impl SqliteStore {
                 .map_err(|e| anyhow::anyhow!("{path}: cannot open SQLite database: {e}"))?;
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "NORMAL")?;
-            c
+            init_writer(&c)?;
+            let mut rs = Vec::new();
+            for _ in 0..readers.max(1) {
+                let r = Connection::open_with_flags(
+                    p,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(|e| anyhow::anyhow!("{path}: cannot open SQLite database for reading: {e}"))?;
+                r.busy_timeout(std::time::Duration::from_secs(5))?;
+                r.pragma_update(None, "query_only", "ON")?;
+                rs.push(Mutex::new(r));
+            }
+            (c, rs)
         };
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.execute_batch(SCHEMA)?;
         Ok(SqliteStore {
-            conn: Mutex::new(conn),
+            inner: Arc::new(Inner {
+                writer: Mutex::new(conn),
+                readers,
+                next: AtomicUsize::new(0),
+            }),
         })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
-        let c = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+    /// Runs a read on a free read-only connection (inline: WAL readers do not wait for the
+    /// writer, and an indexed lookup takes microseconds).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> anyhow::Result<T> {
+        let rs = &self.inner.readers;
+        if rs.is_empty() {
+            let c = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            return Ok(f(&c)?);
+        }
+        let start = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        for i in 0..rs.len() {
+            if let Ok(c) = rs[(start + i) % rs.len()].try_lock() {
+                return Ok(f(&c)?);
+            }
+        }
+        let c = rs[start % rs.len()].lock().unwrap_or_else(|e| e.into_inner());
         Ok(f(&c)?)
     }
+
+    /// Runs a write on the writer connection, on the blocking pool.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> anyhow::Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let c = inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            f(&c)
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("sqlite write task: {e}"))?
+        .map_err(Into::into)
+    }
+}
+
+fn init_writer(c: &Connection) -> rusqlite::Result<()> {
+    c.busy_timeout(std::time::Duration::from_secs(5))?;
+    c.pragma_update(None, "foreign_keys", "ON")?;
+    c.execute_batch(SCHEMA)
 }
 
 fn create_private(p: &std::path::Path) -> anyhow::Result<()> {
@@ -117,29 +179,29 @@ impl Store for SqliteStore {
     }
 
     async fn create_project(&self, name: &str, now: i64) -> anyhow::Result<bool> {
-        self.with(|c| {
+        let name = name.to_string();
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO projects(name, created_at) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
                 params![name, now],
             )
             .map(|n| n == 1)
         })
+        .await
     }
 
     async fn project_exists(&self, name: &str) -> anyhow::Result<bool> {
-        self.with(|c| {
-            c.query_row(
-                "SELECT 1 FROM projects WHERE name = ?1",
-                params![name],
-                |_| Ok(()),
-            )
-            .optional()
-            .map(|o| o.is_some())
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM projects WHERE name = ?1")?
+                .query_row(params![name], |_| Ok(()))
+                .optional()
+                .map(|o| o.is_some())
         })
     }
 
     async fn insert_token(&self, t: &TokenRecord) -> anyhow::Result<()> {
-        self.with(|c| {
+        let t = t.clone();
+        self.write(move |c| {
             c.execute(
                 &format!("INSERT INTO tokens({COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
                 params![
@@ -156,24 +218,25 @@ impl Store for SqliteStore {
             )
             .map(|_| ())
         })
+        .await
     }
 
     async fn token_by_hash(&self, hash_hex: &str) -> anyhow::Result<Option<TokenRecord>> {
-        self.with(|c| {
-            c.prepare_cached(&format!("SELECT {COLS} FROM tokens WHERE hash = ?1"))?
+        self.read(|c| {
+            c.prepare_cached(BY_HASH)?
                 .query_row(params![hash_hex], row_to_token)
                 .optional()
         })
     }
 
     async fn touch_token(&self, id: &str, now: i64) -> anyhow::Result<()> {
-        self.with(|c| {
-            c.execute(
-                "UPDATE tokens SET last_used_at = ?2 WHERE id = ?1",
-                params![id, now],
-            )
-            .map(|_| ())
+        let id = id.to_string();
+        self.write(move |c| {
+            c.prepare_cached("UPDATE tokens SET last_used_at = ?2 WHERE id = ?1")?
+                .execute(params![id, now])
+                .map(|_| ())
         })
+        .await
     }
 
     async fn list_tokens(
@@ -181,8 +244,8 @@ impl Store for SqliteStore {
         project: Option<&str>,
         provider: Option<&str>,
     ) -> anyhow::Result<Vec<TokenRecord>> {
-        self.with(|c| {
-            let mut st = c.prepare(&format!(
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM tokens WHERE (?1 IS NULL OR project = ?1) AND (?2 IS NULL OR provider = ?2) ORDER BY created_at, id"
             ))?;
             let rows = st.query_map(params![project, provider], row_to_token)?;
@@ -191,17 +254,17 @@ impl Store for SqliteStore {
     }
 
     async fn revoke(&self, scope: &RevokeScope, now: i64) -> anyhow::Result<Vec<String>> {
-        let (sql, a, b): (&str, &str, Option<&str>) = match scope {
-            RevokeScope::Token(id) => ("id = ?2", id.as_str(), None),
+        let (sql, a, b): (&str, String, Option<String>) = match scope {
+            RevokeScope::Token(id) => ("id = ?2", id.clone(), None),
             RevokeScope::Provider { project, provider } => (
                 "project = ?2 AND provider = ?3",
-                project.as_str(),
-                Some(provider.as_str()),
+                project.clone(),
+                Some(provider.clone()),
             ),
-            RevokeScope::Project(p) => ("project = ?2", p.as_str(), None),
-            RevokeScope::ProviderAll(p) => ("provider = ?2", p.as_str(), None),
+            RevokeScope::Project(p) => ("project = ?2", p.clone(), None),
+            RevokeScope::ProviderAll(p) => ("provider = ?2", p.clone(), None),
         };
-        self.with(|c| {
+        self.write(move |c| {
             let q =
                 format!("UPDATE tokens SET revoked_at = ?1 WHERE revoked_at IS NULL AND {sql} RETURNING id");
             let mut st = c.prepare(&q)?;
@@ -213,21 +276,24 @@ impl Store for SqliteStore {
             ids.sort();
             Ok(ids)
         })
+        .await
     }
 
     async fn add_publisher(&self, project: &str, p: &TrustedPublisher, now: i64) -> anyhow::Result<bool> {
         let spec = serde_json::to_string(p)?;
-        self.with(|c| {
+        let (project, provider) = (project.to_string(), publisher_provider(p));
+        self.write(move |c| {
             c.execute(
                 "INSERT INTO publishers(project, provider, spec, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT(project, spec) DO NOTHING",
-                params![project, publisher_provider(p), spec, now],
+                params![project, provider, spec, now],
             )
             .map(|n| n == 1)
         })
+        .await
     }
 
     async fn publishers(&self, project: &str) -> anyhow::Result<Vec<TrustedPublisher>> {
-        let specs: Vec<String> = self.with(|c| {
+        let specs: Vec<String> = self.read(|c| {
             let mut st = c.prepare_cached("SELECT spec FROM publishers WHERE project = ?1 ORDER BY id")?;
             let rows = st.query_map(params![project], |r| r.get(0))?;
             rows.collect()
@@ -239,7 +305,8 @@ impl Store for SqliteStore {
     }
 
     async fn record_jti(&self, iss: &str, jti: &str, exp: i64, now: i64) -> anyhow::Result<bool> {
-        self.with(|c| {
+        let (iss, jti) = (iss.to_string(), jti.to_string());
+        self.write(move |c| {
             c.execute("DELETE FROM oidc_jti WHERE expires_at < ?1", params![now])?;
             c.execute(
                 "INSERT INTO oidc_jti(iss, jti, expires_at) VALUES (?1, ?2, ?3) ON CONFLICT(iss, jti) DO NOTHING",
@@ -247,5 +314,6 @@ impl Store for SqliteStore {
             )
             .map(|n| n == 1)
         })
+        .await
     }
 }

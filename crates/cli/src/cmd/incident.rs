@@ -1,0 +1,384 @@
+//! `firebreak incident`: create an incident and its playbook from the inventory, list
+//! incidents, show where one stands, record hunt / scan / census outputs into it.
+//! See docs/incident.md.
+
+use anyhow::Context as _;
+use firebreak_core::{Exit, TimeWindow};
+use firebreak_incident::blast::Values;
+use firebreak_incident::playbook::{InitOptions, InventorySource};
+use firebreak_incident::{RecordKind, Status};
+use firebreak_providers::Provider;
+use firebreak_store::Store;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// Arguments of `firebreak incident`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Sub,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// Create an incident: window, breached providers, and a playbook with one task per
+    /// secret they hold (rotate; verify; hunt the logs of what it unlocks).
+    Init(InitArgs),
+    /// List the incidents in the store.
+    List(ListArgs),
+    /// Show where an incident stands (computed from the store now).
+    Status(StatusArgs),
+    /// Record a hunt, scan or census output (JSON Lines or JSON) into an incident.
+    Record(RecordArgs),
+}
+
+/// Store location (shared by the subcommands).
+#[derive(clap::Args, Debug, Clone)]
+pub struct StoreArg {
+    /// SQLite store file (default $XDG_DATA_HOME/firebreak/firebreak.db, created 0600).
+    #[arg(long, env = "FIREBREAK_STORE", value_name = "PATH")]
+    pub store: Option<PathBuf>,
+}
+
+impl StoreArg {
+    /// Opens the store.
+    pub fn open(&self) -> anyhow::Result<Store> {
+        let p = self.store.clone().unwrap_or_else(firebreak_store::default_path);
+        Ok(Store::open(&p)?)
+    }
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum FormatArg {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum ProviderArg {
+    Circleci,
+    Github,
+    Gitlab,
+}
+
+impl From<ProviderArg> for Provider {
+    fn from(p: ProviderArg) -> Self {
+        match p {
+            ProviderArg::Circleci => Provider::Circleci,
+            ProviderArg::Github => Provider::Github,
+            ProviderArg::Gitlab => Provider::Gitlab,
+        }
+    }
+}
+
+#[derive(clap::Args, Debug)]
+struct InitArgs {
+    /// Incident name (unique in the store).
+    name: String,
+    /// Breached provider. Repeatable.
+    #[arg(long = "provider", value_enum, required = true)]
+    providers: Vec<ProviderArg>,
+    /// Exposure window `START..[END]` (RFC 3339 or YYYY-MM-DD, UTC; open end = still exposed).
+    #[arg(long, value_name = "START..[END]")]
+    window: TimeWindow,
+    /// Where the secrets come from: a snapshot id of the store, or a JSON Lines file written
+    /// by `firebreak inventory --format json`. Default: the latest snapshot of each breached
+    /// provider (and organisation) in the store.
+    #[arg(long, value_name = "SNAPSHOT|FILE")]
+    from_inventory: Option<String>,
+    /// `NAME=VALUE` file of values you hold (e.g. from your vault) to sharpen the blast
+    /// radius: AWS key ids are decoded to their account. Read into memory only; never stored
+    /// or printed.
+    #[arg(long, value_name = "FILE")]
+    values: Option<PathBuf>,
+    /// With --values: ask AWS (sts:GetCallerIdentity) and GitHub (GET /user) who each
+    /// credential is. Read-only calls made with the credentials themselves.
+    #[arg(long)]
+    verify_credentials: bool,
+    /// STS endpoint for --verify-credentials (default https://sts.amazonaws.com/).
+    #[arg(long, value_name = "URL")]
+    aws_endpoint: Option<String>,
+    /// Region used in the STS signature.
+    #[arg(long, default_value = "us-east-1")]
+    aws_region: String,
+    /// GitHub API base for --verify-credentials (default https://api.github.com).
+    #[arg(long, value_name = "URL")]
+    github_api: Option<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::Args, Debug)]
+struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::Args, Debug)]
+struct StatusArgs {
+    /// Incident name (default: the most recent).
+    name: Option<String>,
+    /// Output format (`json`: the status document described in docs/incident.md).
+    #[arg(long, value_enum, default_value_t)]
+    format: FormatArg,
+    /// Text: list every task, not only those left to do.
+    #[arg(long)]
+    all: bool,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+enum KindArg {
+    Hunt,
+    Scan,
+    Census,
+}
+
+#[derive(clap::Args, Debug)]
+struct RecordArgs {
+    /// Incident name.
+    name: String,
+    /// What the file holds: `firebreak hunt`, `scan` or `census` output.
+    #[arg(long, value_enum)]
+    kind: KindArg,
+    /// The output file (JSON Lines or the one-document JSON); `-` reads stdin.
+    file: PathBuf,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+/// Runs `firebreak incident`.
+pub fn run(args: Args) -> anyhow::Result<Exit> {
+    match args.cmd {
+        Sub::Init(a) => init(a),
+        Sub::List(a) => list(a),
+        Sub::Status(a) => status(a),
+        Sub::Record(a) => record(a),
+    }
+}
+
+fn init(a: InitArgs) -> anyhow::Result<Exit> {
+    let mut store = a.store.open()?;
+    let providers: Vec<Provider> = a.providers.iter().map(|p| (*p).into()).collect();
+    let mut opts = InitOptions::new(&a.name, providers, a.window);
+    opts.inventory = match a.from_inventory.as_deref() {
+        None => InventorySource::Latest,
+        Some(s) => match s.parse::<i64>() {
+            Ok(id) => InventorySource::Snapshot(id),
+            Err(_) => InventorySource::File(PathBuf::from(s)),
+        },
+    };
+    let mut bad_value_lines = Vec::new();
+    if let Some(p) = &a.values {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let (v, bad) = Values::parse(&text);
+        for l in &bad {
+            eprintln!(
+                "incident init: {}:{l}: not a NAME=VALUE line, skipped",
+                p.display()
+            );
+        }
+        bad_value_lines = bad;
+        opts.values = v;
+    }
+    if a.verify_credentials && a.values.is_none() {
+        anyhow::bail!("--verify-credentials needs --values FILE (the inventory never holds values)");
+    }
+    opts.verify_credentials = a.verify_credentials;
+    opts.aws_endpoint = a.aws_endpoint.clone();
+    opts.aws_region = a.aws_region.clone();
+    opts.github_api = a.github_api.clone();
+    let out = firebreak_incident::init(&mut store, &opts)?;
+    for l in &out.bad_lines {
+        eprintln!(
+            "incident init: {}:{l}: not an inventory item, skipped",
+            a.from_inventory.as_deref().unwrap_or("-")
+        );
+    }
+    for p in &out.providers_not_inventoried {
+        eprintln!(
+            "incident init: provider {p} has no inventory: run `firebreak inventory --provider {p} ...` then re-create the incident"
+        );
+    }
+    for e in &out.verify_errors {
+        eprintln!("incident init: credential check failed: {e}");
+    }
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    match a.format {
+        FormatArg::Json => writeln!(w, "{}", serde_json::to_string_pretty(&out)?)?,
+        FormatArg::Text => {
+            let from = if out.snapshots.is_empty() {
+                a.from_inventory.clone().unwrap_or_default()
+            } else {
+                let ids: Vec<String> = out.snapshots.iter().map(|i| i.to_string()).collect();
+                format!("snapshot(s) {}", ids.join(", "))
+            };
+            writeln!(
+                w,
+                "incident {} created in {}: {} task(s) from {from}",
+                out.name,
+                store.path().display(),
+                out.tasks,
+            )?;
+            let methods: Vec<String> = out.by_method.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            writeln!(w, "blast radius by method: {}", methods.join(", "))?;
+            writeln!(w, "next: firebreak incident status {}", out.name)?;
+        }
+    }
+    let partial = !out.providers_not_inventoried.is_empty()
+        || !out.bad_lines.is_empty()
+        || !out.verify_errors.is_empty()
+        || !bad_value_lines.is_empty();
+    Ok(if partial { Exit::Partial } else { Exit::Clean })
+}
+
+fn list(a: ListArgs) -> anyhow::Result<Exit> {
+    let store = a.store.open()?;
+    let v = firebreak_incident::list(&store)?;
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    match a.format {
+        FormatArg::Json => {
+            for i in &v {
+                writeln!(w, "{}", serde_json::to_string(i)?)?;
+            }
+        }
+        FormatArg::Text => {
+            if v.is_empty() {
+                writeln!(w, "no incident in {}", store.path().display())?;
+            } else {
+                writeln!(w, "{:<24}  {:<18}  {:<52}  TASKS", "NAME", "PROVIDERS", "WINDOW")?;
+                for i in &v {
+                    writeln!(
+                        w,
+                        "{:<24}  {:<18}  {:<52}  {}",
+                        i.name,
+                        i.providers.join(","),
+                        format!("{}..{}", i.window.start, i.window.end.as_deref().unwrap_or("")),
+                        i.tasks
+                    )?;
+                }
+            }
+        }
+    }
+    Ok(Exit::Clean)
+}
+
+/// Prints a status as text.
+pub fn write_status_text(w: &mut dyn Write, s: &Status, all: bool) -> std::io::Result<()> {
+    writeln!(
+        w,
+        "incident {}  providers {}  window {}..{}",
+        s.incident.name,
+        s.incident.providers.join(","),
+        s.incident.window.start,
+        s.incident.window.end.as_deref().unwrap_or("")
+    )?;
+    let c = &s.secrets;
+    writeln!(
+        w,
+        "secrets   {} total, {} inventoried: {} verified, {} rotated, {} pending, {} manual, {} stopped",
+        c.total, c.inventoried, c.verified, c.rotated, c.pending, c.manual, c.stopped
+    )?;
+    let r = &s.rotation;
+    writeln!(
+        w,
+        "rotation  {} run(s): {} done, {} in progress, {} queued, {} stopped, {} manual (of {})",
+        r.runs, r.done, r.in_progress, r.queued, r.stopped, r.manual, r.total
+    )?;
+    let f = &s.hunts.findings;
+    writeln!(
+        w,
+        "hunts     {} run(s): {} critical, {} high, {} medium, {} low, {} informational",
+        s.hunts.runs, f.critical, f.high, f.medium, f.low, f.informational
+    )?;
+    writeln!(
+        w,
+        "scans     {} run(s): {} finding(s), {} distinct secret(s)",
+        s.scans.runs, s.scans.findings, s.scans.distinct_secrets
+    )?;
+    writeln!(
+        w,
+        "census    {} run(s): {} artifact(s) in the window, {} flagged",
+        s.census.runs, s.census.artifacts, s.census.flagged
+    )?;
+    for p in &s.providers_not_inventoried {
+        writeln!(w, "NOT inventoried: {p}")?;
+    }
+    let shown: Vec<_> = s
+        .tasks
+        .iter()
+        .filter(|t| all || !matches!(t.state.as_str(), "verified" | "rotated"))
+        .collect();
+    if !shown.is_empty() {
+        writeln!(w)?;
+        writeln!(w, "{:<9}  {:<28}  {:<40}  UNLOCKS", "STATE", "SECRET", "WHERE")?;
+        for t in shown {
+            writeln!(
+                w,
+                "{:<9}  {:<28}  {:<40}  {}{}",
+                t.state,
+                t.secret,
+                t.scope,
+                t.unlocks,
+                if t.inferred { " (inferred)" } else { "" }
+            )?;
+        }
+    }
+    writeln!(w, "updated {}", s.updated_at)?;
+    Ok(())
+}
+
+fn status(a: StatusArgs) -> anyhow::Result<Exit> {
+    let store = a.store.open()?;
+    let name = firebreak_incident::resolve_name(&store, a.name.as_deref())?;
+    let s = firebreak_incident::status(&store, &name)?;
+    let stdout = std::io::stdout();
+    let mut w = stdout.lock();
+    match a.format {
+        FormatArg::Json => writeln!(w, "{}", serde_json::to_string_pretty(&s)?)?,
+        FormatArg::Text => write_status_text(&mut w, &s, a.all)?,
+    }
+    let left = s.secrets.pending + s.secrets.manual + s.secrets.stopped;
+    Ok(if left > 0 { Exit::Found } else { Exit::Clean })
+}
+
+fn record(a: RecordArgs) -> anyhow::Result<Exit> {
+    let mut store = a.store.open()?;
+    let kind = match a.kind {
+        KindArg::Hunt => RecordKind::Hunt,
+        KindArg::Scan => RecordKind::Scan,
+        KindArg::Census => RecordKind::Census,
+    };
+    let out = firebreak_incident::record_file(&mut store, &a.name, kind, &a.file)?;
+    for l in out.malformed_lines.iter().take(50) {
+        eprintln!(
+            "incident record: {}:{l}: not a {} record, skipped",
+            out.source,
+            kind.as_str()
+        );
+    }
+    println!(
+        "recorded {} {} item(s) from {} into incident {} (record {}); {} malformed line(s)",
+        out.items,
+        kind.as_str(),
+        out.source,
+        a.name,
+        out.record_id,
+        out.malformed_lines.len()
+    );
+    Ok(if out.malformed_lines.is_empty() {
+        Exit::Clean
+    } else {
+        Exit::Partial
+    })
+}

@@ -1,0 +1,326 @@
+//! `firebreak incident init|list|status|record` and `firebreak report` end to end against a
+//! temporary store: exit codes, the status JSON against the store's numbers, real hunt and
+//! scan outputs recorded, and a self-contained report with no secret whole.
+
+use assert_cmd::Command;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+fn fb() -> Command {
+    let mut c = Command::cargo_bin("firebreak").unwrap();
+    c.env("NO_COLOR", "1")
+        .env("CI", "1")
+        .env_remove("FIREBREAK_STORE");
+    c
+}
+
+fn testdata() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata")
+}
+
+/// A fake AWS key pair built at run time (so no literal sits in the source tree).
+fn planted() -> (String, String) {
+    let b32 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let b64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let kid: String = (0..16).map(|_| b32[(next() % 32) as usize] as char).collect();
+    let sk: String = (0..40).map(|_| b64[(next() % 64) as usize] as char).collect();
+    (format!("AKIA{kid}"), sk)
+}
+
+fn inventory_file(dir: &Path) -> PathBuf {
+    let p = dir.join("inventory.jsonl");
+    let mut s = String::new();
+    for (kind, scope, name) in [
+        ("env_var", "gh/acme/app", "AWS_ACCESS_KEY_ID"),
+        ("env_var", "gh/acme/app", "AWS_SECRET_ACCESS_KEY"),
+        ("context_var", "ctx-prod", "NPM_TOKEN"),
+        ("checkout_key", "gh/acme/app", "aa:bb:cc"),
+    ] {
+        s.push_str(
+            &serde_json::json!({"record":"item","provider":"circleci","kind":kind,"scope":scope,"name":name,
+                "created_at":"2021-06-01T00:00:00Z","updated_at":null,"flags":{}})
+            .to_string(),
+        );
+        s.push('\n');
+    }
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+fn no_secret(text: &str, what: &str) {
+    let (kid, sk) = planted();
+    assert!(!text.contains(&kid), "{what}: the planted key id appears whole");
+    assert!(
+        !text.contains(&sk),
+        "{what}: the planted secret key appears whole"
+    );
+}
+
+#[test]
+fn init_status_record_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fb.db");
+    let dbs = db.to_str().unwrap();
+    let inv = inventory_file(dir.path());
+    let (kid, sk) = planted();
+    let values = dir.path().join("values.env");
+    std::fs::write(
+        &values,
+        format!("AWS_ACCESS_KEY_ID={kid}\nAWS_SECRET_ACCESS_KEY={sk}\nnot a line\n"),
+    )
+    .unwrap();
+
+    // init: exit 3 because a line of the values file is bad (named on stderr)
+    let o = fb()
+        .args([
+            "incident",
+            "init",
+            "cci",
+            "--provider",
+            "circleci",
+            "--window",
+            "2022-12-21..2023-01-05",
+        ])
+        .args([
+            "--from-inventory",
+            inv.to_str().unwrap(),
+            "--values",
+            values.to_str().unwrap(),
+            "--store",
+            dbs,
+        ])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert_eq!(o.status.code(), Some(3), "{out}{err}");
+    assert!(out.contains("4 task(s)"), "{out}");
+    assert!(err.contains("values.env:3"), "{err}");
+    no_secret(&out, "init stdout");
+    no_secret(&err, "init stderr");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&db).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // the same name again: usage error, named
+    let o = fb()
+        .args([
+            "incident",
+            "init",
+            "cci",
+            "--provider",
+            "circleci",
+            "--window",
+            "2022-12-21..",
+            "--from-inventory",
+        ])
+        .args([inv.to_str().unwrap(), "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("exists already"));
+
+    // record a real hunt output (the drill's bundled audit logs)
+    let hunt = fb()
+        .args(["hunt", "--format", "jsonl", "--window", "2022-12-21..2023-01-05"])
+        .arg(testdata().join("drill/audit"))
+        .output()
+        .unwrap();
+    assert_eq!(hunt.status.code(), Some(1));
+    let hunt_lines: Vec<Value> = String::from_utf8_lossy(&hunt.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let high = hunt_lines.iter().filter(|v| v["level"] == "high").count();
+    assert!(high > 0);
+    let hunt_file = dir.path().join("hunt.jsonl");
+    std::fs::write(&hunt_file, &hunt.stdout).unwrap();
+    let o = fb()
+        .args([
+            "incident",
+            "record",
+            "cci",
+            "--kind",
+            "hunt",
+            hunt_file.to_str().unwrap(),
+            "--store",
+            dbs,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+
+    // record a real scan output of a log holding the planted pair
+    let log = dir.path().join("ci.log");
+    std::fs::write(
+        &log,
+        format!("+ export AWS_ACCESS_KEY_ID={kid}\n+ export AWS_SECRET_ACCESS_KEY={sk}\n"),
+    )
+    .unwrap();
+    let scan = fb()
+        .args(["scan", "--format", "jsonl"])
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(
+        scan.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&scan.stderr)
+    );
+    let scan_file = dir.path().join("scan.jsonl");
+    std::fs::write(&scan_file, &scan.stdout).unwrap();
+    let findings = String::from_utf8_lossy(&scan.stdout)
+        .lines()
+        .filter(|l| l.contains("\"finding\""))
+        .count();
+    assert!(findings >= 2);
+    let o = fb()
+        .args([
+            "incident",
+            "record",
+            "cci",
+            "--kind",
+            "scan",
+            scan_file.to_str().unwrap(),
+            "--store",
+            dbs,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    // a file with a broken line: recorded, the line named, exit 3
+    let bad = dir.path().join("census.jsonl");
+    std::fs::write(&bad, "{\"artifact\":\"a-1.0.tar.gz\",\"index\":\"i\",\"uploaded_at\":\"2022-12-30T00:00:00Z\",\"findings\":[]}\n{oops\n").unwrap();
+    let o = fb()
+        .args([
+            "incident",
+            "record",
+            "cci",
+            "--kind",
+            "census",
+            bad.to_str().unwrap(),
+            "--store",
+            dbs,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("census.jsonl:2"));
+
+    // status: JSON with the store's numbers; exit 1 while secrets are left
+    let o = fb()
+        .args(["incident", "status", "cci", "--format", "json", "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    no_secret(&out, "status");
+    let s: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(s["incident"]["name"], "cci");
+    assert_eq!(s["incident"]["providers"], serde_json::json!(["circleci"]));
+    assert_eq!(s["incident"]["window"]["end"], "2023-01-05T00:00:00.000Z");
+    assert_eq!(s["secrets"]["total"], 4);
+    assert_eq!(s["secrets"]["pending"], 4);
+    assert_eq!(s["hunts"]["runs"], 1);
+    assert_eq!(s["hunts"]["findings"]["high"], high);
+    let total: u64 = ["critical", "high", "medium", "low", "informational"]
+        .iter()
+        .map(|k| s["hunts"]["findings"][k].as_u64().unwrap())
+        .sum();
+    assert_eq!(total as usize, hunt_lines.len());
+    assert_eq!(s["scans"]["findings"], findings);
+    assert_eq!(
+        (s["census"]["runs"].as_u64(), s["census"]["artifacts"].as_u64()),
+        (Some(1), Some(1))
+    );
+    let tasks = s["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 4);
+    let aws = tasks
+        .iter()
+        .find(|t| t["secret"] == "AWS_SECRET_ACCESS_KEY")
+        .unwrap();
+    assert_eq!(aws["inferred"], false, "the key id decodes to its account");
+    let npm = tasks.iter().find(|t| t["secret"] == "NPM_TOKEN").unwrap();
+    assert_eq!(npm["inferred"], true);
+    assert_eq!(npm["scope"], "circleci/ctx-prod");
+    // text status: the tasks left, then a stable footer
+    let o = fb()
+        .args(["incident", "status", "--store", dbs])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("secrets   4 total"), "{text}");
+    assert!(text.contains("NPM_TOKEN"));
+
+    // list
+    let o = fb()
+        .args(["incident", "list", "--format", "json", "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let l: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
+    assert_eq!((l["name"].as_str(), l["tasks"].as_u64()), (Some("cci"), Some(4)));
+
+    // report
+    let rep = dir.path().join("rep");
+    let o = fb()
+        .args(["report", "--out", rep.to_str().unwrap(), "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("report.html"));
+    let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
+    let md = std::fs::read_to_string(rep.join("report.md")).unwrap();
+    let lower = html.to_ascii_lowercase();
+    for bad in [
+        "src=\"http",
+        "<script",
+        "<link",
+        "@import",
+        "url(http",
+        "href=\"http",
+    ] {
+        assert!(!lower.contains(bad), "report.html: {bad}");
+    }
+    assert!(html.contains("<svg"));
+    no_secret(&html, "report.html");
+    no_secret(&md, "report.md");
+    assert!(html.contains(&format!(
+        r#"<div class="card"><b>{}</b>hunt findings"#,
+        hunt_lines.len()
+    )));
+    assert!(md.contains("| secrets | 4 (0 inventoried) |"), "{md}");
+    assert!(
+        md.contains("NOT: circleci: breached but never inventoried"),
+        "{md}"
+    );
+
+    // errors name what is wrong
+    let o = fb()
+        .args(["incident", "status", "nope", "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no incident named \"nope\""));
+    let empty = dir.path().join("empty.db");
+    let o = fb()
+        .args(["report", "--store", empty.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no incident yet"));
+}

@@ -1,0 +1,353 @@
+//! `firebreak incident record`: hunt / scan / census outputs into an incident.
+//!
+//! Reads the outputs those commands already write: JSON Lines (`--format jsonl`, the
+//! default in pipes) or their one-document JSON (`--format json`). Each finding (hunt,
+//! scan) or artifact (census) becomes an event of the incident. Malformed lines are
+//! counted and named by number, never fatal. Secret values never enter the store: scan
+//! findings carry only a redacted prefix and the fingerprint (re-redacted here if a
+//! producer left too much).
+
+use crate::status::load_incident;
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use firebreak_core::finding::stable_id;
+use firebreak_store::{IncidentEvent, IncidentRecord, Store};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::path::Path;
+
+/// What kind of output is recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordKind {
+    /// `firebreak hunt` findings.
+    Hunt,
+    /// `firebreak scan` findings.
+    Scan,
+    /// `firebreak census` artifacts.
+    Census,
+}
+
+impl RecordKind {
+    /// The name stored (`hunt`, `scan`, `census`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Hunt => "hunt",
+            RecordKind::Scan => "scan",
+            RecordKind::Census => "census",
+        }
+    }
+}
+
+impl std::str::FromStr for RecordKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, Self::Err> {
+        match s {
+            "hunt" => Ok(RecordKind::Hunt),
+            "scan" => Ok(RecordKind::Scan),
+            "census" => Ok(RecordKind::Census),
+            _ => Err(format!("unknown kind {s:?} (hunt, scan, census)")),
+        }
+    }
+}
+
+/// What was recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordOutcome {
+    /// Record id.
+    pub record_id: i64,
+    /// Kind.
+    pub kind: RecordKind,
+    /// Source (file).
+    pub source: String,
+    /// Events recorded.
+    pub items: usize,
+    /// Lines that could not be read (1-based).
+    pub malformed_lines: Vec<usize>,
+}
+
+fn s(v: &Value, k: &str) -> Option<String> {
+    match v.get(k) {
+        Some(Value::String(x)) => Some(x.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn time(v: &Value, k: &str) -> Option<DateTime<Utc>> {
+    v.get(k)
+        .and_then(Value::as_str)
+        .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Keeps a redacted form redacted: at most 6 characters before the ellipsis.
+fn re_redact(r: &str) -> String {
+    let body = r.trim_end_matches('…');
+    if body.chars().count() <= 6 {
+        return r.to_string();
+    }
+    firebreak_core::redact(body)
+}
+
+/// One hunt finding (as `firebreak hunt --format jsonl` writes it) → an event.
+pub fn hunt_event(v: &Value) -> Option<IncidentEvent> {
+    let title = s(v, "title")?;
+    let rule_id = s(v, "rule_id")?;
+    let id = s(v, "id").unwrap_or_else(|| stable_id(&[&rule_id, &v.to_string()]));
+    let mut detail = serde_json::Map::new();
+    for k in [
+        "kind",
+        "rule_id",
+        "detail",
+        "source",
+        "actor",
+        "actor_type",
+        "action",
+        "target",
+        "source_ip",
+        "user_agent",
+        "outcome",
+        "error_code",
+        "location",
+        "region",
+        "event_id",
+        "file",
+        "line",
+    ] {
+        if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
+            detail.insert(k.to_string(), x.clone());
+        }
+    }
+    Some(IncidentEvent {
+        record_id: 0,
+        kind: "hunt_finding".into(),
+        item_id: id,
+        at: time(v, "time"),
+        severity: Some(s(v, "level").unwrap_or_else(|| "medium".into())),
+        title,
+        detail: Value::Object(detail),
+    })
+}
+
+/// One scan finding (as `firebreak scan --format jsonl` writes it) → an event.
+pub fn scan_event(v: &Value) -> Option<IncidentEvent> {
+    if v.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "finding")
+    {
+        return None;
+    }
+    let rule_id = s(v, "rule_id")?;
+    let fp = s(v, "fingerprint")?;
+    let path = s(v, "path").unwrap_or_default();
+    let line = v.get("line").and_then(Value::as_u64).unwrap_or(0);
+    let id = s(v, "id").unwrap_or_else(|| stable_id(&[&rule_id, &fp, &path, &line.to_string()]));
+    let mut detail = json!({
+        "rule_id": rule_id,
+        "path": path,
+        "line": line,
+        "redacted": re_redact(&s(v, "redacted").unwrap_or_else(|| "…".into())),
+        "fingerprint": fp,
+    });
+    for k in ["commit", "account_id", "unlocks"] {
+        if let Some(x) = s(v, k) {
+            detail[k] = Value::String(x);
+        }
+    }
+    Some(IncidentEvent {
+        record_id: 0,
+        kind: "scan_finding".into(),
+        item_id: id,
+        at: time(v, "time"),
+        severity: s(v, "confidence"),
+        title: s(v, "rule_name").unwrap_or_else(|| rule_id.clone()),
+        detail,
+    })
+}
+
+/// One census artifact record (as `firebreak census --format jsonl` writes it) → an event.
+pub fn census_event(v: &Value) -> Option<IncidentEvent> {
+    let artifact = s(v, "artifact")?;
+    let index = s(v, "index").unwrap_or_default();
+    let source = s(v, "source").unwrap_or_default();
+    let findings: Vec<Value> = v
+        .get("findings")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|f| {
+                    let mut o = json!({
+                        "kind": f.get("kind").cloned().unwrap_or(Value::Null),
+                        "id": f.get("id").cloned().unwrap_or(Value::Null),
+                    });
+                    for k in [
+                        "indicator",
+                        "description",
+                        "member",
+                        "rule_id",
+                        "path",
+                        "fingerprint",
+                        "algorithm",
+                    ] {
+                        if let Some(x) = f.get(k).filter(|x| !x.is_null()) {
+                            o[k] = x.clone();
+                        }
+                    }
+                    if let Some(r) = f.get("redacted").and_then(Value::as_str) {
+                        o["redacted"] = Value::String(re_redact(r));
+                    }
+                    o
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = s(v, "status").unwrap_or_else(|| "ok".into());
+    let flagged = !findings.is_empty();
+    Some(IncidentEvent {
+        record_id: 0,
+        kind: "census_artifact".into(),
+        item_id: stable_id(&[&index, &artifact, &source]),
+        at: time(v, "uploaded_at"),
+        severity: Some(if flagged { "flagged" } else { "ok" }.into()),
+        title: artifact,
+        detail: json!({
+            "package": v.get("package"),
+            "version": v.get("version"),
+            "subdir": v.get("subdir"),
+            "index": index,
+            "status": status,
+            "findings": findings,
+        }),
+    })
+}
+
+/// Converts JSON values to events of `kind`; values that do not fit are reported by
+/// their position (1-based).
+pub fn events_of(kind: RecordKind, values: &[(usize, Value)]) -> (Vec<IncidentEvent>, Vec<usize>) {
+    let mut ev = Vec::new();
+    let mut bad = Vec::new();
+    for (n, v) in values {
+        // scan JSON Lines end with a summary line: not an event, not malformed
+        if kind == RecordKind::Scan && v.get("type").and_then(Value::as_str) == Some("summary") {
+            continue;
+        }
+        let e = match kind {
+            RecordKind::Hunt => hunt_event(v),
+            RecordKind::Scan => scan_event(v),
+            RecordKind::Census => census_event(v),
+        };
+        match e {
+            Some(e) => ev.push(e),
+            None => bad.push(*n),
+        }
+    }
+    (ev, bad)
+}
+
+/// Splits an output into JSON values: a one-document JSON (`{"findings": [...]}` or
+/// `{"artifacts": [...]}`) or JSON Lines. Returns (line or position, value) and the
+/// numbers of unreadable lines.
+pub fn parse_output(kind: RecordKind, text: &str) -> (Vec<(usize, Value)>, Vec<usize>) {
+    let t = text.trim_start();
+    if t.starts_with('{') {
+        if let Ok(doc) = serde_json::from_str::<Value>(t) {
+            let key = if kind == RecordKind::Census {
+                "artifacts"
+            } else {
+                "findings"
+            };
+            if let Some(a) = doc.get(key).and_then(Value::as_array) {
+                return (
+                    a.iter().cloned().enumerate().map(|(i, v)| (i + 1, v)).collect(),
+                    Vec::new(),
+                );
+            }
+        }
+    }
+    let mut vals = Vec::new();
+    let mut bad = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let l = line.trim();
+        if l.is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(l) {
+            Ok(v) if v.is_object() => vals.push((i + 1, v)),
+            _ => bad.push(i + 1),
+        }
+    }
+    (vals, bad)
+}
+
+/// Records events (already converted) into incident `name`.
+pub fn record_events(
+    store: &mut Store,
+    name: &str,
+    kind: RecordKind,
+    source: &str,
+    events: &[IncidentEvent],
+    malformed: usize,
+    stats: Value,
+) -> Result<i64> {
+    let inc = load_incident(store, name)?;
+    let rec = IncidentRecord {
+        id: 0,
+        kind: kind.as_str().into(),
+        source: source.to_string(),
+        recorded_at: Utc::now(),
+        items: events.len() as i64,
+        malformed: malformed as i64,
+        stats,
+    };
+    Ok(store.add_incident_record(inc.id, &rec, events)?)
+}
+
+/// Records the output file `path` (`-` = stdin) of a hunt, scan or census into incident `name`.
+pub fn record_file(store: &mut Store, name: &str, kind: RecordKind, path: &Path) -> Result<RecordOutcome> {
+    // fail on a missing incident before reading stdin
+    load_incident(store, name)?;
+    let shown = path.display().to_string();
+    let text = if shown == "-" {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut s).map_err(|e| Error::Io {
+            path: "-".into(),
+            message: e.to_string(),
+        })?;
+        s
+    } else {
+        std::fs::read_to_string(path).map_err(|e| Error::Io {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?
+    };
+    let (vals, mut bad) = parse_output(kind, &text);
+    let (events, bad2) = events_of(kind, &vals);
+    bad.extend(bad2);
+    bad.sort();
+    let mut stats = json!({"malformed_lines": bad.iter().take(100).collect::<Vec<_>>()});
+    if kind == RecordKind::Hunt {
+        // `hunt --format json` lists the files read and their detected sources: a source
+        // hunted without findings still counts as hunted
+        if let Ok(doc) = serde_json::from_str::<Value>(text.trim_start()) {
+            if let Some(files) = doc.get("files").and_then(Value::as_array) {
+                let mut src: Vec<String> = files
+                    .iter()
+                    .filter_map(|f| f.get("source").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+                src.sort();
+                src.dedup();
+                stats["sources"] = json!(src);
+                stats["records"] = doc.get("records").cloned().unwrap_or(Value::Null);
+            }
+        }
+    }
+    let id = record_events(store, name, kind, &shown, &events, bad.len(), stats)?;
+    Ok(RecordOutcome {
+        record_id: id,
+        kind,
+        source: shown,
+        items: events.len(),
+        malformed_lines: bad,
+    })
+}

@@ -1,0 +1,689 @@
+//! An incident's progress, computed from the store on every call.
+//!
+//! Nothing here is cached: [`status`] reads the incident, its playbook, the latest
+//! inventory snapshots, the rotation records and runs (`firebreak rotate`'s tables in the
+//! same store) and the recorded hunt / scan / census outputs each time, so a dashboard
+//! polling it sees a rotation progress while it runs.
+//!
+//! A task's state (exclusive; the counts add up to `secrets.total`):
+//! - `verified`: the provider's own timestamp, in the latest inventory snapshot, shows the
+//!   secret written at or after the proof time (for keys replaced by a new key: the old
+//!   key is gone and a key written after the proof time is there);
+//! - `rotated`: firebreak rotated it (a rotation record, or its rotation run reached
+//!   `done`) at or after the proof time, but no later inventory confirms it yet;
+//! - `stopped`: its latest rotation run stopped or rolled back (the old credential is
+//!   still valid);
+//! - `manual`: its latest rotation run holds it as a manual step;
+//! - `pending`: nothing yet.
+//!
+//! The proof time is the window's end when the window is closed (a value written inside
+//! the exposure window was exposed too), else its start.
+
+use crate::{Error, Result};
+use chrono::{DateTime, Utc};
+use firebreak_providers::{Item, Kind, Provider};
+use firebreak_rotate::plan::{Plan, SourceSpec};
+use firebreak_store::{fmt_time, IncidentRow, IncidentTask, RotationRunView, Store};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// The incident's header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentInfo {
+    /// Name.
+    pub name: String,
+    /// Breached providers.
+    pub providers: Vec<String>,
+    /// Exposure window.
+    pub window: WindowInfo,
+    /// When the incident was created (RFC 3339).
+    pub created_at: String,
+}
+
+/// An exposure window.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WindowInfo {
+    /// Start (RFC 3339).
+    pub start: String,
+    /// End (RFC 3339), `null` while the window is open.
+    pub end: Option<String>,
+}
+
+/// Secrets of the playbook by state (exclusive: they add up to `total`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecretCounts {
+    /// Tasks in the playbook.
+    pub total: usize,
+    /// Of them, listed by an inventory snapshot in the store: all of them when the playbook
+    /// was built from snapshots; otherwise those in the latest snapshot of their provider
+    /// (a key replaced since counts).
+    pub inventoried: usize,
+    /// Rotated by firebreak, not yet confirmed by an inventory.
+    pub rotated: usize,
+    /// Rotation confirmed by the provider's timestamps.
+    pub verified: usize,
+    /// Held as manual steps by their rotation run.
+    pub manual: usize,
+    /// Nothing done yet.
+    pub pending: usize,
+    /// Rotation stopped or rolled back (old credential still valid).
+    #[serde(default)]
+    pub stopped: usize,
+}
+
+/// Rotation runs covering the playbook's secrets (runs created after the window start).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RotationCounts {
+    /// Runs covering at least one task.
+    pub runs: usize,
+    /// Secrets (of those runs, covering a task) done.
+    pub done: usize,
+    /// Secrets being rotated right now (issuing ... revoking, rolling back).
+    pub in_progress: usize,
+    /// Secrets stopped or rolled back.
+    pub stopped: usize,
+    /// Secrets in those runs covering a task.
+    pub total: usize,
+    /// Of them, manual steps.
+    #[serde(default)]
+    pub manual: usize,
+    /// Of them, not started yet.
+    #[serde(default)]
+    pub queued: usize,
+}
+
+/// Findings by level.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Severities {
+    /// Critical.
+    pub critical: usize,
+    /// High.
+    pub high: usize,
+    /// Medium.
+    pub medium: usize,
+    /// Low.
+    pub low: usize,
+    /// Informational.
+    pub informational: usize,
+}
+
+impl Severities {
+    /// Total.
+    pub fn total(&self) -> usize {
+        self.critical + self.high + self.medium + self.low + self.informational
+    }
+    fn add(&mut self, level: &str) {
+        match level {
+            "critical" => self.critical += 1,
+            "high" => self.high += 1,
+            "medium" => self.medium += 1,
+            "low" => self.low += 1,
+            _ => self.informational += 1,
+        }
+    }
+}
+
+/// Recorded hunts.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HuntCounts {
+    /// Hunt outputs recorded.
+    pub runs: usize,
+    /// Their findings by level.
+    pub findings: Severities,
+}
+
+/// Recorded scans.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScanCounts {
+    /// Scan outputs recorded.
+    pub runs: usize,
+    /// Leaked-secret findings.
+    pub findings: usize,
+    /// Distinct secrets (fingerprints) among them.
+    #[serde(default)]
+    pub distinct_secrets: usize,
+}
+
+/// Recorded censuses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CensusCounts {
+    /// Census outputs recorded.
+    pub runs: usize,
+    /// Artifacts published in the window.
+    pub artifacts: usize,
+    /// Of them, with findings (indicators, secrets, checksum mismatches).
+    pub flagged: usize,
+}
+
+/// One task of the playbook and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskStatus {
+    /// Secret name.
+    pub secret: String,
+    /// `provider/scope`, e.g. `circleci/gh/acme/app`.
+    pub scope: String,
+    /// `pending`, `rotated`, `verified`, `manual` or `stopped`.
+    pub state: String,
+    /// What it unlocks (blast radius).
+    pub unlocks: String,
+    /// Audit logs to hunt for its misuse.
+    pub hunt_logs: Vec<String>,
+    /// True when `unlocks` is inferred from the name, not verified.
+    pub inferred: bool,
+    /// `provider/kind/scope/name`.
+    #[serde(default)]
+    pub identity: String,
+    /// Kind (`env_var`, `actions_secret`...).
+    #[serde(default)]
+    pub kind: String,
+    /// What the state rests on (e.g. `updated_at in snapshot 3`, `rotation record`).
+    #[serde(default)]
+    pub evidence: Option<String>,
+    /// When it was rotated (the time the state rests on), RFC 3339.
+    #[serde(default)]
+    pub rotated_at: Option<String>,
+    /// The engine state in its latest rotation run (`issuing`, `done`...), if any.
+    #[serde(default)]
+    pub rotation_state: Option<String>,
+    /// That run's id.
+    #[serde(default)]
+    pub rotation_run: Option<String>,
+    /// Present in the latest inventory snapshot of its provider.
+    #[serde(default)]
+    pub in_inventory: bool,
+}
+
+/// An inventory snapshot the status rests on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotInfo {
+    /// Snapshot id.
+    pub id: i64,
+    /// Provider.
+    pub provider: String,
+    /// Organisation.
+    pub org: String,
+    /// When it finished (RFC 3339).
+    pub finished_at: String,
+    /// Items.
+    pub items: i64,
+    /// Per-scope errors (scopes not fully inventoried).
+    pub errors: i64,
+}
+
+/// The whole status (the shape `firebreak incident status --format json` prints and the
+/// dashboard renders; documented in `docs/incident.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Status {
+    /// The incident.
+    pub incident: IncidentInfo,
+    /// Secrets by state.
+    pub secrets: SecretCounts,
+    /// Rotation runs.
+    pub rotation: RotationCounts,
+    /// Hunts.
+    pub hunts: HuntCounts,
+    /// Scans.
+    pub scans: ScanCounts,
+    /// Census.
+    pub census: CensusCounts,
+    /// The playbook, task by task.
+    pub tasks: Vec<TaskStatus>,
+    /// The latest change among everything the status rests on (RFC 3339).
+    pub updated_at: String,
+    /// When this status was computed (RFC 3339).
+    #[serde(default)]
+    pub generated_at: String,
+    /// Rotation proof time: a write at or after it counts as a rotation (RFC 3339).
+    #[serde(default)]
+    pub proof_after: String,
+    /// Latest inventory snapshot per breached provider and organisation.
+    #[serde(default)]
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Breached providers with no inventory snapshot in the store.
+    #[serde(default)]
+    pub providers_not_inventoried: Vec<String>,
+}
+
+/// One line of `firebreak incident list`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IncidentSummary {
+    /// Name.
+    pub name: String,
+    /// Breached providers.
+    pub providers: Vec<String>,
+    /// Exposure window.
+    pub window: WindowInfo,
+    /// Created (RFC 3339).
+    pub created_at: String,
+    /// Tasks in the playbook.
+    pub tasks: usize,
+}
+
+fn window_info(i: &IncidentRow) -> WindowInfo {
+    WindowInfo {
+        start: fmt_time(i.window_start),
+        end: i.window_end.map(fmt_time),
+    }
+}
+
+/// Every incident in the store, oldest first.
+pub fn list(store: &Store) -> Result<Vec<IncidentSummary>> {
+    let mut out = Vec::new();
+    for i in store.incidents()? {
+        let tasks = store.incident_tasks(i.id)?.len();
+        out.push(IncidentSummary {
+            window: window_info(&i),
+            name: i.name,
+            providers: i.providers,
+            created_at: fmt_time(i.created_at),
+            tasks,
+        });
+    }
+    Ok(out)
+}
+
+/// The incident row, or [`Error::NoIncident`].
+pub fn load_incident(store: &Store, name: &str) -> Result<IncidentRow> {
+    store.incident(name)?.ok_or_else(|| Error::NoIncident {
+        path: store.path().display().to_string(),
+        name: name.to_string(),
+    })
+}
+
+/// The time at or after which a write counts as a rotation: the window's end when closed,
+/// else its start.
+pub fn proof_after(i: &IncidentRow) -> DateTime<Utc> {
+    i.window_end.unwrap_or(i.window_start).max(i.window_start)
+}
+
+fn parse_t(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// The task identities a plan's secret covers: its sinks, and the keys a deploy-key
+/// source replaces, and manual steps drafted from an inventory item.
+pub fn covered(spec: &firebreak_rotate::plan::SecretSpec) -> Vec<Cover> {
+    let mut v: Vec<Cover> = spec
+        .sinks
+        .iter()
+        .map(|k| {
+            let (p, kd, scope, name) = k.identity();
+            Cover::Exact(firebreak_providers::model::identity(p, kd, &scope, &name))
+        })
+        .collect();
+    match &spec.source {
+        SourceSpec::DeployKey {
+            github_repo: Some(repo),
+            title,
+            ..
+        } => v.push(Cover::Exact(firebreak_providers::model::identity(
+            Provider::Github,
+            Kind::DeployKey,
+            repo,
+            title,
+        ))),
+        SourceSpec::DeployKey {
+            circleci_project: Some(project),
+            ..
+        } => {
+            // drafted as `checkout-key SCOPE FINGERPRINT`: that key; else every checkout key
+            match spec
+                .name
+                .strip_prefix("checkout-key ")
+                .and_then(|r| r.strip_prefix(project.as_str()))
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+            {
+                Some(fp) => v.push(Cover::Exact(firebreak_providers::model::identity(
+                    Provider::Circleci,
+                    Kind::CheckoutKey,
+                    project,
+                    fp,
+                ))),
+                None => v.push(Cover::Prefix(format!(
+                    "{}/{}/{}/",
+                    Provider::Circleci,
+                    Kind::CheckoutKey,
+                    project
+                ))),
+            }
+        }
+        SourceSpec::Manual { .. } if spec.sinks.is_empty() => {
+            // drafted as `PROVIDER KIND SCOPE NAME`
+            let parts: Vec<&str> = spec.name.splitn(4, ' ').collect();
+            if parts.len() == 4 && parts[0].parse::<Provider>().is_ok() && parts[1].parse::<Kind>().is_ok() {
+                v.push(Cover::Exact(format!(
+                    "{}/{}/{}/{}",
+                    parts[0], parts[1], parts[2], parts[3]
+                )));
+            }
+        }
+        _ => {}
+    }
+    v
+}
+
+/// How a plan secret covers task identities.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cover {
+    /// One identity.
+    Exact(String),
+    /// Every identity with this prefix.
+    Prefix(String),
+}
+
+impl Cover {
+    fn matches(&self, identity: &str) -> bool {
+        match self {
+            Cover::Exact(s) => s == identity,
+            Cover::Prefix(p) => identity.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// Engine state of one plan secret in one run.
+#[derive(Debug, Clone)]
+struct EngineRow {
+    run_id: String,
+    state: String,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+fn is_stopped(s: &str) -> bool {
+    matches!(s, "stopped" | "rolled_back")
+}
+
+/// Rotation runs relevant to the incident: per task identity, the latest covering run's
+/// state; and the counts.
+fn rotation_view(
+    runs: &[RotationRunView],
+    tasks: &[IncidentTask],
+    since: DateTime<Utc>,
+) -> (HashMap<String, EngineRow>, RotationCounts, Option<DateTime<Utc>>) {
+    let mut per_task: HashMap<String, EngineRow> = HashMap::new();
+    let mut counts = RotationCounts::default();
+    let mut latest: Option<DateTime<Utc>> = None;
+    for run in runs {
+        if parse_t(&run.created_at).is_some_and(|t| t < since) {
+            continue;
+        }
+        let Ok(plan) = Plan::parse(&run.plan, &format!("(plan of run {})", run.run_id)) else {
+            continue;
+        };
+        let covers: HashMap<&str, Vec<Cover>> = plan
+            .secrets
+            .iter()
+            .map(|s| (s.name.as_str(), covered(s)))
+            .collect();
+        let mut run_covers = false;
+        for sec in &run.secrets {
+            let Some(cv) = covers.get(sec.secret.as_str()) else {
+                continue;
+            };
+            let hit: Vec<&IncidentTask> = tasks
+                .iter()
+                .filter(|t| cv.iter().any(|c| c.matches(&t.identity)))
+                .collect();
+            if hit.is_empty() {
+                continue;
+            }
+            run_covers = true;
+            counts.total += 1;
+            match sec.state.as_str() {
+                "done" => counts.done += 1,
+                "manual" => counts.manual += 1,
+                "pending" => counts.queued += 1,
+                s if is_stopped(s) => counts.stopped += 1,
+                _ => counts.in_progress += 1,
+            }
+            let upd = parse_t(&sec.updated_at);
+            latest = latest.max(upd);
+            for t in hit {
+                // runs are oldest first: a later run overrides
+                per_task.insert(
+                    t.identity.clone(),
+                    EngineRow {
+                        run_id: run.run_id.clone(),
+                        state: sec.state.clone(),
+                        updated_at: upd,
+                    },
+                );
+            }
+        }
+        if run_covers {
+            counts.runs += 1;
+            latest = latest.max(parse_t(&run.updated_at));
+        }
+    }
+    (per_task, counts, latest)
+}
+
+/// The status of incident `name`, computed from the store now.
+pub fn status(store: &Store, name: &str) -> Result<Status> {
+    let inc = load_incident(store, name)?;
+    let tasks = store.incident_tasks(inc.id)?;
+    let proof = proof_after(&inc);
+    let mut updated = inc.created_at;
+
+    // ---- latest inventory per (provider, org) of the providers involved
+    let providers: BTreeSet<String> = inc
+        .providers
+        .iter()
+        .cloned()
+        .chain(tasks.iter().map(|t| t.provider.as_str().to_string()))
+        .collect();
+    let mut latest: BTreeMap<(String, String), i64> = BTreeMap::new();
+    for m in store.list_snapshots()? {
+        if providers.contains(m.provider.as_str()) {
+            latest.insert((m.provider.as_str().to_string(), m.org.clone()), m.id);
+        }
+    }
+    let mut inventory: HashMap<String, (Item, i64, DateTime<Utc>)> = HashMap::new();
+    let mut snapshots = Vec::new();
+    let mut ids: Vec<i64> = latest.values().copied().collect();
+    ids.sort();
+    for id in ids {
+        let snap = store.load_snapshot(id)?;
+        updated = updated.max(snap.meta.finished_at);
+        snapshots.push(SnapshotInfo {
+            id,
+            provider: snap.meta.provider.as_str().to_string(),
+            org: snap.meta.org.clone(),
+            finished_at: fmt_time(snap.meta.finished_at),
+            items: snap.meta.item_count,
+            errors: snap.meta.error_count,
+        });
+        for it in snap.items {
+            inventory.insert(it.identity(), (it, id, snap.meta.finished_at));
+        }
+    }
+    let not_inventoried: Vec<String> = inc
+        .providers
+        .iter()
+        .filter(|p| !snapshots.iter().any(|s| &s.provider == *p))
+        .cloned()
+        .collect();
+
+    // ---- rotation records and runs
+    let mut records: HashMap<String, DateTime<Utc>> = HashMap::new();
+    for r in store.rotation_records()? {
+        let e = records.entry(r.identity).or_insert(r.rotated_at);
+        *e = (*e).max(r.rotated_at);
+    }
+    let runs = store.rotation_runs_view()?;
+    let (engine, rotation, run_latest) = rotation_view(&runs, &tasks, inc.window_start);
+    if let Some(t) = run_latest {
+        updated = updated.max(t);
+    }
+
+    // ---- tasks
+    let from_snapshots = inc.origin["snapshots"].as_array().is_some_and(|a| !a.is_empty());
+    let mut secrets = SecretCounts {
+        total: tasks.len(),
+        ..Default::default()
+    };
+    let mut out = Vec::with_capacity(tasks.len());
+    for t in &tasks {
+        let inv = inventory.get(&t.identity);
+        let provider_t = inv.and_then(|(it, _, _)| it.last_written());
+        let eng = engine.get(&t.identity);
+        let rec_t = records.get(&t.identity).copied().filter(|x| *x >= proof);
+        if let Some(r) = rec_t {
+            updated = updated.max(r);
+        }
+        let done_t = eng
+            .filter(|e| e.state == "done")
+            .and_then(|e| e.updated_at)
+            .filter(|x| *x >= proof);
+        let fb_t = rec_t.max(done_t);
+        // keys replaced by a new key: the old identity is gone from a snapshot taken after
+        // the rotation, and a key of the same scope written after the proof time is there
+        let replaced = if inv.is_none() && matches!(t.kind, Kind::CheckoutKey | Kind::DeployKey) {
+            let prefix = format!("{}/{}/{}/", t.provider, t.kind, t.scope);
+            inventory
+                .iter()
+                .filter(|(id, (_, _, fin))| id.starts_with(&prefix) && fb_t.is_none_or(|f| *fin >= f))
+                .filter_map(|(_, (it, sid, _))| it.last_written().map(|w| (w, *sid)))
+                .filter(|(w, _)| *w >= proof)
+                .max()
+        } else {
+            None
+        };
+        let stop_after = eng
+            .filter(|e| is_stopped(&e.state))
+            .map(|e| e.updated_at.unwrap_or(proof));
+        let (state, evidence, at) = match () {
+            _ if stop_after
+                .is_some_and(|s| provider_t.is_none_or(|p| p <= s) && fb_t.is_none_or(|f| f <= s)) =>
+            {
+                (
+                    "stopped",
+                    Some(format!(
+                        "rotation run {} {}",
+                        eng.map(|e| e.run_id.as_str()).unwrap_or("?"),
+                        eng.map(|e| e.state.as_str()).unwrap_or("?")
+                    )),
+                    None,
+                )
+            }
+            _ if provider_t.is_some_and(|p| p >= proof) => {
+                let (it, sid, _) = inv.expect("inventory item");
+                let field = if it.updated_at.is_some_and(|u| Some(u) == provider_t) {
+                    "updated_at"
+                } else {
+                    "created_at"
+                };
+                ("verified", Some(format!("{field} in snapshot {sid}")), provider_t)
+            }
+            _ if replaced.is_some() => {
+                let (w, sid) = replaced.expect("replaced");
+                (
+                    "verified",
+                    Some(format!("replaced by a new key in snapshot {sid}")),
+                    Some(w),
+                )
+            }
+            _ if fb_t.is_some() => {
+                let ev = if rec_t.is_some() && rec_t >= done_t {
+                    "rotation record".to_string()
+                } else {
+                    format!(
+                        "rotation run {} done",
+                        eng.map(|e| e.run_id.as_str()).unwrap_or("?")
+                    )
+                };
+                ("rotated", Some(ev), fb_t)
+            }
+            _ if eng.is_some_and(|e| e.state == "manual") => (
+                "manual",
+                Some(format!(
+                    "rotation run {} manual step",
+                    eng.map(|e| e.run_id.as_str()).unwrap_or("?")
+                )),
+                None,
+            ),
+            _ => ("pending", None, None),
+        };
+        match state {
+            "verified" => secrets.verified += 1,
+            "rotated" => secrets.rotated += 1,
+            "stopped" => secrets.stopped += 1,
+            "manual" => secrets.manual += 1,
+            _ => secrets.pending += 1,
+        }
+        if from_snapshots || inv.is_some() || replaced.is_some() {
+            secrets.inventoried += 1;
+        }
+        out.push(TaskStatus {
+            secret: t.name.clone(),
+            scope: format!("{}/{}", t.provider, t.scope),
+            state: state.to_string(),
+            unlocks: t.unlocks.clone(),
+            hunt_logs: t.hunt_logs.clone(),
+            inferred: t.inferred,
+            identity: t.identity.clone(),
+            kind: t.kind.as_str().to_string(),
+            evidence,
+            rotated_at: at.map(fmt_time),
+            rotation_state: eng.map(|e| e.state.clone()),
+            rotation_run: eng.map(|e| e.run_id.clone()),
+            in_inventory: inv.is_some(),
+        });
+    }
+
+    // ---- recorded hunts / scans / census
+    let mut hunts = HuntCounts::default();
+    let mut scans = ScanCounts::default();
+    let mut census = CensusCounts::default();
+    for r in store.incident_records(inc.id)? {
+        updated = updated.max(r.recorded_at);
+        match r.kind.as_str() {
+            "hunt" => hunts.runs += 1,
+            "scan" => scans.runs += 1,
+            "census" => census.runs += 1,
+            _ => {}
+        }
+    }
+    let mut fps = BTreeSet::new();
+    for e in store.incident_events(inc.id)? {
+        match e.kind.as_str() {
+            "hunt_finding" => hunts.findings.add(e.severity.as_deref().unwrap_or("")),
+            "scan_finding" => {
+                scans.findings += 1;
+                if let Some(fp) = e.detail.get("fingerprint").and_then(|v| v.as_str()) {
+                    fps.insert(fp.to_string());
+                }
+            }
+            "census_artifact" => {
+                census.artifacts += 1;
+                if e.severity.as_deref() == Some("flagged") {
+                    census.flagged += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    scans.distinct_secrets = fps.len();
+
+    Ok(Status {
+        incident: IncidentInfo {
+            name: inc.name.clone(),
+            providers: inc.providers.clone(),
+            window: window_info(&inc),
+            created_at: fmt_time(inc.created_at),
+        },
+        secrets,
+        rotation,
+        hunts,
+        scans,
+        census,
+        tasks: out,
+        updated_at: fmt_time(updated),
+        generated_at: fmt_time(Utc::now()),
+        proof_after: fmt_time(proof),
+        snapshots,
+        providers_not_inventoried: not_inventoried,
+    })
+}

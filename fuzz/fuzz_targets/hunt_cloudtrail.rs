@@ -1,0 +1,5 @@
+#![no_main]
+//! libFuzzer wrapper; the body is `firebreak_adversarial::targets` (hunt_cloudtrail).
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| firebreak_adversarial::targets::run("hunt_cloudtrail", data));
