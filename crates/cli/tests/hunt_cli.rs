@@ -64,7 +64,7 @@ fn hunts_every_source_in_the_window() {
     let titles: BTreeSet<&str> = f.iter().map(|x| x["title"].as_str().unwrap()).collect();
     for t in [
         "GitHub many repositories cloned by one actor",
-        "CircleCI project SSH key created",
+        "CircleCI project SSH or checkout key created",
         "AWS IAM access key created",
         "GCP service account key created",
         "Azure role assignment created or deleted",
