@@ -107,8 +107,11 @@ const TOUCH_INTERVAL_MS: i64 = 1000;
 struct TokenCache {
     ttl: Duration,
     generation: AtomicU64,
-    map: RwLock<HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>>,
+    map: RwLock<CacheMap>,
 }
+
+/// Token hash -> (record, time of the lookup that produced it).
+type CacheMap = HashMap<[u8; 32], (Arc<TokenRecord>, Instant)>;
 
 impl TokenCache {
     fn get(&self, h: &[u8; 32]) -> Option<Arc<TokenRecord>> {
@@ -497,6 +500,8 @@ async fn context_mw(State(st): State<Arc<AppState>>, mut req: Request, next: Nex
         })
         .map(str::to_string)
         .unwrap_or_else(new_request_id);
+    // Validated above as [A-Za-z0-9._-] or generated hex: always a valid header value.
+    let request_id_header = HeaderValue::from_str(&request_id).ok();
     let ctx = Ctx {
         client_ip: ip.to_string(),
         user_agent: req
@@ -504,10 +509,11 @@ async fn context_mw(State(st): State<Arc<AppState>>, mut req: Request, next: Nex
             .get(axum::http::header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(|s| s.chars().take(256).collect()),
-        request_id: request_id.clone(),
+        request_id,
     };
     let mut resp = if st.limiter.allow(ip) {
-        req.extensions_mut().insert(ctx);
+        // In an Arc: handlers extract it by clone, once per request.
+        req.extensions_mut().insert(Arc::new(ctx));
         next.run(req).await
     } else {
         let mut r = err(
@@ -521,7 +527,7 @@ async fn context_mw(State(st): State<Arc<AppState>>, mut req: Request, next: Nex
             .insert("retry-after", HeaderValue::from_static("1"));
         r
     };
-    if let Ok(v) = HeaderValue::from_str(&request_id) {
+    if let Some(v) = request_id_header {
         resp.headers_mut().insert("x-request-id", v);
     }
     resp

@@ -61,8 +61,19 @@ fn base62_bytes(bytes: &[u8], width: usize) -> String {
 
 /// Base62 of the CRC32 of `random_part`, zero-padded to 6 characters.
 pub fn checksum(random_part: &str) -> String {
-    let crc = crc32fast::hash(random_part.as_bytes());
-    base62_bytes(&crc.to_be_bytes(), CHECKSUM_LEN)
+    String::from_utf8(checksum_bytes(random_part).to_vec()).expect("ascii")
+}
+
+/// [`checksum`] without allocating (validation runs it on every request).
+fn checksum_bytes(random_part: &str) -> [u8; CHECKSUM_LEN] {
+    let mut crc = u64::from(crc32fast::hash(random_part.as_bytes()));
+    let mut out = [b'0'; CHECKSUM_LEN];
+    // 62^6 > 2^32: six digits always hold a CRC32.
+    for d in out.iter_mut().rev() {
+        *d = ALPHABET[(crc % 62) as usize];
+        crc /= 62;
+    }
+    out
 }
 
 /// Builds a token from 32 random bytes (exposed for tests and for tools that derive tokens).
@@ -90,7 +101,7 @@ pub fn validate_format(token: &str) -> Result<(), FormatError> {
         return Err(FormatError::Charset);
     }
     let (body, sum) = rest.split_at(RANDOM_LEN);
-    if checksum(body) != sum {
+    if checksum_bytes(body) != sum.as_bytes() {
         return Err(FormatError::Checksum);
     }
     Ok(())
@@ -156,6 +167,20 @@ mod tests {
         flipped[10] = if flipped[10] == b'a' { b'b' } else { b'a' };
         let flipped = String::from_utf8(flipped).unwrap();
         assert_eq!(validate_format(&flipped), Err(FormatError::Checksum));
+    }
+
+    #[test]
+    fn checksum_matches_generic_base62() {
+        for s in ["", "a", "0000000000000000000000000000000000000000000", "zzzz"] {
+            let crc = crc32fast::hash(s.as_bytes());
+            assert_eq!(checksum(s), base62_bytes(&crc.to_be_bytes(), CHECKSUM_LEN));
+        }
+        for _ in 0..200 {
+            let t = generate();
+            let body = &t.expose()[PREFIX.len()..PREFIX.len() + RANDOM_LEN];
+            let crc = crc32fast::hash(body.as_bytes());
+            assert_eq!(checksum(body), base62_bytes(&crc.to_be_bytes(), CHECKSUM_LEN));
+        }
     }
 
     #[test]
