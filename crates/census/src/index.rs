@@ -805,7 +805,10 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                 (_, Some(Value::String(s))) => match parse_naive_utc(s) {
                     Some(t) => Some(t),
                     None => {
-                        errs.push(format!("upload_time: {s:?} is not a time"));
+                        errs.push(format!(
+                            "upload_time: {} is not a time",
+                            firebreak_core::secret::quote_untrusted(s)
+                        ));
                         None
                     }
                 },

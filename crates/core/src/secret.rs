@@ -37,6 +37,26 @@ pub fn redact(secret: &str) -> String {
     out
 }
 
+/// Quotes a value read from untrusted input for an error message, without
+/// ever echoing a secret whole: a short value made only of characters that
+/// times, dates, numbers and sizes use is shown as is (quoted); anything else is
+/// shown redacted ([`redact`]) with its length.
+pub fn quote_untrusted(value: &str) -> String {
+    let plain = value.chars().count() <= 40
+        && value
+            .chars()
+            .all(|c| c.is_ascii_digit() || " -:+.,/TZtz".contains(c));
+    if plain {
+        format!("{value:?}")
+    } else {
+        format!(
+            "{:?} ({} characters, not shown whole)",
+            redact(value),
+            value.chars().count()
+        )
+    }
+}
+
 /// A string holding a secret. `Debug` and `Display` print a redacted form; the
 /// value is wiped from memory on drop. Get at it only through [`SecretString::expose`].
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -95,6 +115,14 @@ impl Drop for SecretString {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn untrusted_values_are_quoted_whole_only_when_plain() {
+        assert_eq!(quote_untrusted("2023-01-04 12:00"), "\"2023-01-04 12:00\"");
+        let q = quote_untrusted("glpat-Zx9Kq2Lm7Vb4Nc8Wp3Rt");
+        assert!(!q.contains("Zx9Kq2Lm7Vb4Nc8Wp3Rt"), "{q}");
+        assert!(q.contains("26 characters"), "{q}");
+        assert!(!quote_untrusted(&"1".repeat(41)).contains(&"1".repeat(41)));
+    }
     use super::*;
 
     const FAKE: &str = "ghp_abcdefghijklmnopqrstuvwxyz0123456789";

@@ -21,7 +21,7 @@ pub enum WindowError {
     #[error("window {0:?} must look like START..END or START.. (RFC 3339 times or YYYY-MM-DD dates)")]
     MissingSeparator(String),
     /// One side is not a time.
-    #[error("{0:?} is not an RFC 3339 time (e.g. 2023-01-04T00:00:00Z) or a date (2023-01-04)")]
+    #[error("{} is not an RFC 3339 time (e.g. 2023-01-04T00:00:00Z) or a date (2023-01-04)", crate::secret::quote_untrusted(.0))]
     BadTime(String),
     /// End is not after start.
     #[error("window end {end} is not after its start {start}")]

@@ -453,6 +453,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/projects/{project}/publish", post(publish_artifact))
         .route("/v1/tokens/verify", post(verify))
         .route("/v1/oidc/exchange", post(oidc_exchange))
+        .route_layer(axum::middleware::from_fn(log_mw))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), context_mw))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(
@@ -464,6 +465,37 @@ pub fn router(state: Arc<AppState>) -> Router {
             Duration::from_secs(limits.request_timeout_secs.max(1)),
         ))
         .with_state(state)
+}
+
+/// Logs each routed request at debug level: request id, method, the route's
+/// template (never the raw path or query, which a careless client may fill with a
+/// token), status and latency. Costs nothing measurable when debug is off.
+async fn log_mw(req: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(req).await;
+    }
+    let started = Instant::now();
+    let method = req.method().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    let request_id = req
+        .extensions()
+        .get::<Arc<Ctx>>()
+        .map(|c| c.request_id.clone())
+        .unwrap_or_default();
+    let resp = next.run(req).await;
+    tracing::debug!(
+        request_id = %request_id,
+        method = %method,
+        route = %route,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
 }
 
 fn new_request_id() -> String {

@@ -154,11 +154,7 @@ pub fn zstd(data: &[u8]) {
 fn census_dir() -> &'static PathBuf {
     static D: OnceLock<PathBuf> = OnceLock::new();
     D.get_or_init(|| {
-        let d = tempfile::Builder::new()
-            .prefix("firebreak-fuzz-census-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
+        let d = super::scratch_dir("conda");
         std::fs::write(
             d.join("index.jsonl"),
             "{\"name\":\"pkg\",\"version\":\"1.0\",\"uploaded_at\":\"2023-01-04T00:00:00Z\",\"path\":\"pkg-1.0-0.conda\"}\n",

@@ -8,13 +8,7 @@ use std::sync::OnceLock;
 
 fn dir() -> &'static PathBuf {
     static D: OnceLock<PathBuf> = OnceLock::new();
-    D.get_or_init(|| {
-        tempfile::Builder::new()
-            .prefix("firebreak-fuzz-index-")
-            .tempdir()
-            .expect("temp dir")
-            .keep()
-    })
+    D.get_or_init(|| super::scratch_dir("census"))
 }
 
 /// The first byte picks the reader (conda, PyPI, JSON Lines, or detection).

@@ -193,3 +193,31 @@ pub fn run(name: &str, data: &[u8]) {
         None => panic!("unknown fuzz target {name}"),
     }
 }
+
+/// A scratch directory for this process (`$TMPDIR/firebreak-fuzz-<pid>/<name>`), created
+/// on first use. Directories left by processes that are gone (fuzzers exit without
+/// cleaning up) are removed then.
+pub fn scratch_dir(name: &str) -> std::path::PathBuf {
+    static SWEEP: std::sync::Once = std::sync::Once::new();
+    let tmp = std::env::temp_dir();
+    SWEEP.call_once(|| {
+        if let Ok(rd) = std::fs::read_dir(&tmp) {
+            for e in rd.flatten() {
+                let n = e.file_name().to_string_lossy().into_owned();
+                if let Some(pid) = n
+                    .strip_prefix("firebreak-fuzz-")
+                    .and_then(|p| p.parse::<u32>().ok())
+                {
+                    if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                        let _ = std::fs::remove_dir_all(e.path());
+                    }
+                }
+            }
+        }
+    });
+    let d = tmp
+        .join(format!("firebreak-fuzz-{}", std::process::id()))
+        .join(name);
+    std::fs::create_dir_all(&d).expect("scratch dir");
+    d
+}

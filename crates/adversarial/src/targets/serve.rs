@@ -66,13 +66,11 @@ project_id = "7c1d2e3f-aaaa-bbbb-cccc-ddddeeeeffff"
     cfg
 }
 
-/// Builds a service in a fresh temporary directory (kept until the process exits).
+/// Builds a service in a fresh scratch directory (see [`super::scratch_dir`]).
 pub fn build(audit_to_file: bool) -> Service {
-    let dir = tempfile::Builder::new()
-        .prefix("firebreak-fuzz-serve-")
-        .tempdir()
-        .expect("temp dir")
-        .keep();
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let dir = super::scratch_dir(&format!("serve-{n}"));
     let audit = if audit_to_file {
         dir.join("audit.jsonl").display().to_string()
     } else {

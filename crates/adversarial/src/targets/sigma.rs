@@ -92,7 +92,7 @@ pub fn rule(data: &[u8]) {
 pub fn condition(data: &[u8]) {
     let cond = String::from_utf8_lossy(data);
     let quoted = serde_json::to_string(&*cond).expect("string serialises");
-    let tf = if data.len() % 2 == 0 {
+    let tf = if data.len().is_multiple_of(2) {
         "  timeframe: 1h\n"
     } else {
         ""

@@ -185,7 +185,9 @@ fn malformed_and_oversized_tokens() {
         "x".repeat(4 << 20),
     ] {
         let r = verify(&t);
-        let reason = r.err().expect("denied");
+        let Err(reason) = r else {
+            panic!("a crafted token was accepted")
+        };
         assert!(reason.len() < 200, "{reason}");
         if t.len() > 16 {
             assert!(!reason.contains(&t));

@@ -212,7 +212,7 @@ fn csv_with_embedded_newlines_and_quotes() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("circleci-audit.csv");
     std::fs::write(&p, csv).unwrap();
-    let rep = hunt(&[p.clone()], builtin_rules(), &HuntOptions::default());
+    let rep = hunt(std::slice::from_ref(&p), builtin_rules(), &HuntOptions::default());
     assert_eq!(rep.files[0].source, Some(SourceKind::Circleci));
     // rows 1, 2 and 4 read; row 3 (its line counted across the embedded newlines) is malformed
     assert_eq!(rep.records, 3, "{:?}", rep.problems);

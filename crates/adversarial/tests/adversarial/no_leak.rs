@@ -444,7 +444,7 @@ fn no_subcommand_prints_or_writes_a_secret() {
     }
 
     // ---- serve + token
-    serve_and_token(&s, d);
+    serve_and_token(&s, d, &inputs[0]);
 
     // ---- every file written along the way
     let n = check_files(&s, d, &inputs);
@@ -452,16 +452,20 @@ fn no_subcommand_prints_or_writes_a_secret() {
     rt.block_on(sim.shutdown());
 }
 
-fn serve_and_token(s: &Secrets, d: &Path) {
+/// `input` is the inputs directory: the admin token file goes there (it is an input,
+/// not something firebreak wrote).
+fn serve_and_token(s: &Secrets, d: &Path, input: &Path) {
     let sd = d.join("serve");
     std::fs::create_dir_all(&sd).unwrap();
-    std::fs::write(sd.join("admin-token"), format!("{ADMIN}\n")).unwrap();
+    let admin_file = input.join("admin-token");
+    std::fs::write(&admin_file, format!("{ADMIN}\n")).unwrap();
     let cfg = sd.join("serve.toml");
     std::fs::write(
         &cfg,
         format!(
-            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite:{0}/serve.db\"\nstaging_dir = \"{0}/staging\"\npublished_dir = \"{0}/published\"\naudit_log = \"{0}/audit.jsonl\"\nadmin_token_file = \"{0}/admin-token\"\n[limits]\nrate_limit_per_sec = 0\n[[projects]]\nname = \"acme\"\n",
-            sd.display()
+            "listen = \"127.0.0.1:0\"\ndatabase_url = \"sqlite:{0}/serve.db\"\nstaging_dir = \"{0}/staging\"\npublished_dir = \"{0}/published\"\naudit_log = \"{0}/audit.jsonl\"\nadmin_token_file = \"{1}\"\n[limits]\nrate_limit_per_sec = 0\n[[projects]]\nname = \"acme\"\n",
+            sd.display(),
+            admin_file.display()
         ),
     )
     .unwrap();

@@ -61,13 +61,12 @@ fn rss_anon_kb(pid: u32) -> Option<u64> {
         .ok()
 }
 
+/// Writes a child's stdin.
+pub type Feed = Box<dyn FnOnce(&mut dyn Write) + Send>;
+
 /// Runs `cmd`, feeding stdin from `feed` (when given), killing it after `guard` (a hang
 /// guard, not a timing assertion), and measures its peak memory.
-pub fn run_measured(
-    cmd: &mut Command,
-    feed: Option<Box<dyn FnOnce(&mut dyn Write) + Send>>,
-    guard: Duration,
-) -> Measured {
+pub fn run_measured(cmd: &mut Command, feed: Option<Feed>, guard: Duration) -> Measured {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     cmd.stdin(if feed.is_some() {
         Stdio::piped()
