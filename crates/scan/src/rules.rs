@@ -312,37 +312,46 @@ impl RuleSet {
     /// Compiles rule definitions (with their origin file names).
     pub fn compile(defs: Vec<(String, RuleDef)>) -> Result<RuleSet, RuleError> {
         let mut seen = HashSet::new();
-        let mut rules = Vec::with_capacity(defs.len());
-        for (origin, def) in defs {
+        for (origin, def) in &defs {
             if !seen.insert(def.id.clone()) {
                 return Err(RuleError::DuplicateId {
-                    id: def.id,
-                    path: origin,
+                    id: def.id.clone(),
+                    path: origin.clone(),
                 });
             }
-            let regex = RegexBuilder::new(&def.pattern)
-                .size_limit(32 << 20)
-                .dfa_size_limit(32 << 20)
-                .build()
-                .map_err(|e| RuleError::Pattern {
-                    path: origin.clone(),
-                    id: def.id.clone(),
-                    message: e.to_string(),
-                })?;
-            let secret_group = match regex.capture_names().position(|n| n == Some("secret")) {
-                Some(i) => Some(i),
-                None if regex.captures_len() > 1 => Some(1),
-                None => None,
-            };
-            let multiline = pattern_can_match_newline(&def.pattern);
-            rules.push(CompiledRule {
-                def,
-                origin,
-                regex,
-                secret_group,
-                multiline,
-            });
         }
+        // Compiling a few hundred patterns is most of a small scan's start-up: spread it
+        // over the cores (the first error in load order is the one reported).
+        use rayon::prelude::*;
+        let rules = defs
+            .into_par_iter()
+            .map(|(origin, def)| {
+                let regex = RegexBuilder::new(&def.pattern)
+                    .size_limit(32 << 20)
+                    .dfa_size_limit(32 << 20)
+                    .build()
+                    .map_err(|e| RuleError::Pattern {
+                        path: origin.clone(),
+                        id: def.id.clone(),
+                        message: e.to_string(),
+                    })?;
+                let secret_group = match regex.capture_names().position(|n| n == Some("secret")) {
+                    Some(i) => Some(i),
+                    None if regex.captures_len() > 1 => Some(1),
+                    None => None,
+                };
+                let multiline = pattern_can_match_newline(&def.pattern);
+                Ok(CompiledRule {
+                    def,
+                    origin,
+                    regex,
+                    secret_group,
+                    multiline,
+                })
+            })
+            .collect::<Vec<Result<CompiledRule, RuleError>>>()
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?;
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<KeywordRules> = Vec::new();
         let mut always = Vec::new();

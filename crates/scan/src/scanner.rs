@@ -252,7 +252,7 @@ impl Scanner {
     /// Scans files and directories (recursively; `-` is stdin), archives included.
     pub fn scan_paths(&self, paths: &[PathBuf]) -> ScanReport {
         let mut report = ScanReport::default();
-        let mut files: Vec<(PathBuf, String)> = Vec::new();
+        let mut inputs: Vec<(PathBuf, bool)> = Vec::new(); // (path, is a directory)
         for p in paths {
             if p.as_os_str() == "-" {
                 report.merge(self.scan_reader_raw("-", io::stdin().lock()));
@@ -262,46 +262,45 @@ impl Scanner {
                 Err(e) => report
                     .summary
                     .error(p.display().to_string(), format!("{}: {e}", p.display())),
-                Ok(m) if m.is_dir() => self.walk_dir(p, &mut files, &mut report.summary),
-                Ok(_) => files.push((p.clone(), p.display().to_string())),
+                Ok(m) => inputs.push((p.clone(), m.is_dir())),
             }
         }
-        let partial = self.install(|| {
-            files
-                .par_iter()
-                .map(|(p, label)| self.scan_file_raw(p, label))
-                .reduce(ScanReport::default, |mut a, b| {
-                    a.merge(b);
-                    a
-                })
-        });
-        report.merge(partial);
-        self.finish(report)
-    }
-
-    fn walk_dir(&self, dir: &Path, files: &mut Vec<(PathBuf, String)>, summary: &mut Summary) {
-        let mut b = ignore::WalkBuilder::new(dir);
-        b.hidden(false)
-            .parents(!self.opts.no_ignore)
-            .ignore(!self.opts.no_ignore)
-            .git_ignore(!self.opts.no_ignore)
-            .git_global(!self.opts.no_ignore)
-            .git_exclude(!self.opts.no_ignore)
-            .require_git(false)
-            .follow_links(false)
-            .filter_entry(|e| e.file_name() != ".git");
-        for entry in b.build() {
-            match entry {
-                Ok(e) => {
-                    if e.file_type().is_some_and(|t| t.is_file()) {
-                        let p = e.into_path();
+        // A walker thread feeds the files to the scanning pool as it finds them, so
+        // scanning starts at once instead of after the whole tree is listed. The order
+        // of the output does not depend on it: `finish` sorts.
+        let no_ignore = self.opts.no_ignore;
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, String)>(4096);
+        let (walk_errors, partial) = std::thread::scope(|scope| {
+            let walker = scope.spawn(move || {
+                let mut errors = Vec::new();
+                for (p, is_dir) in inputs {
+                    if is_dir {
+                        walk_dir(&p, no_ignore, &tx, &mut errors);
+                    } else {
                         let label = p.display().to_string();
-                        files.push((p, label));
+                        if tx.send((p, label)).is_err() {
+                            break;
+                        }
                     }
                 }
-                Err(e) => summary.error(dir.display().to_string(), e.to_string()),
-            }
+                errors
+            });
+            let partial = self.install(|| {
+                rx.into_iter()
+                    .par_bridge()
+                    .map(|(p, label)| self.scan_file_raw(&p, &label))
+                    .reduce(ScanReport::default, |mut a, b| {
+                        a.merge(b);
+                        a
+                    })
+            });
+            (walker.join().expect("directory walker panicked"), partial)
+        });
+        for (path, message) in walk_errors {
+            report.summary.error(path, message);
         }
+        report.merge(partial);
+        self.finish(report)
     }
 
     /// Scans one file (an archive is walked).
@@ -480,28 +479,16 @@ impl Scanner {
         let mut col_base = 0u64;
         let mut total = 0u64;
         loop {
-            // Fill up to STREAM_CHUNK.
-            let mut eof = false;
-            while buf.len() < STREAM_CHUNK {
-                let old = buf.len();
-                let want = (STREAM_CHUNK - old).min(1 << 20);
-                buf.resize(old + want, 0);
-                let n = match r.read(&mut buf[old..]) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-                    Err(e) => {
-                        buf.truncate(old);
-                        rep.summary.bytes += total;
-                        return Err(e);
-                    }
-                };
-                buf.truncate(old + n);
-                total += n as u64;
-                if n == 0 {
-                    eof = true;
-                    break;
-                }
+            // Fill up to STREAM_CHUNK. `read_to_end` grows the buffer as data arrives
+            // without zeroing it first: a small archive member costs its own size.
+            let old = buf.len();
+            let res = (&mut *r).take((STREAM_CHUNK - old) as u64).read_to_end(&mut buf);
+            total += (buf.len() - old) as u64;
+            if let Err(e) = res {
+                rep.summary.bytes += total;
+                return Err(e);
             }
+            let eof = buf.len() < STREAM_CHUNK;
             let report_end = if eof {
                 buf.len()
             } else {
@@ -682,6 +669,40 @@ fn resolve_overlaps(rules: &RuleSet, mut m: Vec<RawMatch>) -> Vec<RawMatch> {
         i = j;
     }
     out
+}
+
+/// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into `tx`;
+/// walk errors are appended to `errors` as (path, message).
+fn walk_dir(
+    dir: &Path,
+    no_ignore: bool,
+    tx: &std::sync::mpsc::SyncSender<(PathBuf, String)>,
+    errors: &mut Vec<(String, String)>,
+) {
+    let mut b = ignore::WalkBuilder::new(dir);
+    b.hidden(false)
+        .parents(!no_ignore)
+        .ignore(!no_ignore)
+        .git_ignore(!no_ignore)
+        .git_global(!no_ignore)
+        .git_exclude(!no_ignore)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| e.file_name() != ".git");
+    for entry in b.build() {
+        match entry {
+            Ok(e) => {
+                if e.file_type().is_some_and(|t| t.is_file()) {
+                    let p = e.into_path();
+                    let label = p.display().to_string();
+                    if tx.send((p, label)).is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(e) => errors.push((dir.display().to_string(), e.to_string())),
+        }
+    }
 }
 
 #[cfg(test)]
