@@ -6,7 +6,7 @@
 # validations per CPU-second and the load average next to every figure, then checks the
 # issue-6 target (>= 20,000 validations/s with p99 < 5 ms, SQLite, default config).
 #
-# Env: DURATION (default 10s), CONNECTIONS (default 32), THREADS (wrk threads, default 2),
+# Env: DURATION (default 10s), CONNECTIONS (default 16), THREADS (wrk threads, default 1),
 #      CACHE_MODES (cache_ttl_ms values to run, default "1000 0"), BACKENDS (default
 #      "sqlite postgres"), PIN=1 (server on CPU 0 with one tokio worker, wrk on CPU 1),
 #      PRIORITY=1 (root, Linux autogroup scheduling: run server and wrk in their own session
@@ -27,8 +27,8 @@ fi
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-32}
-THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+THREADS=${THREADS:-1}
 CACHE_MODES=${CACHE_MODES:-1000 0}
 BACKENDS=${BACKENDS:-sqlite postgres}
 PIN=${PIN:-}
