@@ -367,6 +367,8 @@ fn serve_requests() -> Vec<Vec<u8>> {
             r#"{"provider":"github","repository":"a/b","repository_owner_id":"1","job_workflow_ref":"a/b/.github/workflows/x.yml@refs/heads/main"}"#,
         ),
         req(3, 1, 0, "project=acme&provider=github", ""),
+        // found by libFuzzer: a duplicate query field got axum's plain-text rejection
+        req(3, 1, 0, "project=acme&provider=github&provider=gitlab", ""),
         req(
             4,
             1,
@@ -584,6 +586,12 @@ pub fn seeds(target: &str) -> Vec<Seed> {
             for b in provider_bodies(target) {
                 out.push(synth("response", b));
             }
+            // found by libFuzzer: a body that is the decode error's own fixed prefix (the
+            // leak check must look at the message's form, not search for the body in it)
+            out.push(synth(
+                "response",
+                b"GET https://api.example.invalid/fuzz: unexpected response body: ".to_vec(),
+            ));
         }
         "providers_http" => {
             for b in http_blocks() {

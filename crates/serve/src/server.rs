@@ -6,7 +6,7 @@ use crate::oidc::{match_publisher, Verifier};
 use crate::publish::{self, PublishError, Published};
 use crate::store::{self, RevokeScope, Store, TokenRecord};
 use crate::token;
-use axum::extract::rejection::JsonRejection;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Path as UrlPath, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -589,6 +589,32 @@ fn body<T>(ctx: &Ctx, b: Result<Json<T>, JsonRejection>) -> Result<T, ApiError> 
     })
 }
 
+/// A query string the handler's type rejects (duplicate or unknown field, wrong type)
+/// is a 400 with the service's JSON error, not axum's plain-text rejection.
+fn query<T>(ctx: &Ctx, q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(v)| v).map_err(|e| {
+        err(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("query string: {}", e.body_text()),
+        )
+    })
+}
+
+/// A path parameter that does not decode (invalid percent-encoding or UTF-8) is a 400
+/// with the service's JSON error.
+fn path_param(ctx: &Ctx, p: Result<UrlPath<String>, PathRejection>) -> Result<String, ApiError> {
+    p.map(|UrlPath(v)| v).map_err(|_| {
+        err(
+            ctx,
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "path parameter is not valid percent-encoded UTF-8",
+        )
+    })
+}
+
 fn ev(action: &str, actor: &str) -> AuditEvent {
     AuditEvent {
         action: action.into(),
@@ -672,11 +698,12 @@ async fn create_project(
 async fn add_publisher(
     State(st): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<Ctx>>,
-    UrlPath(project): UrlPath<String>,
+    project: Result<UrlPath<String>, PathRejection>,
     headers: HeaderMap,
     b: Result<Json<TrustedPublisher>, JsonRejection>,
 ) -> ApiResult {
     st.admin_or_deny(&ctx, &headers, "publisher.add")?;
+    let project = path_param(&ctx, project)?;
     let p = body(&ctx, b)?;
     let mut e = ev("publisher.add", "admin");
     e.project = Some(project.clone());
@@ -787,9 +814,10 @@ async fn list_tokens(
     State(st): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<Ctx>>,
     headers: HeaderMap,
-    q: Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
 ) -> ApiResult {
     st.admin_or_deny(&ctx, &headers, "token.list")?;
+    let q = query(&ctx, q)?;
     let recs = st
         .store
         .list_tokens(q.project.as_deref(), q.provider.as_deref())
@@ -802,10 +830,11 @@ async fn list_tokens(
 async fn revoke_one(
     State(st): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<Ctx>>,
-    UrlPath(token_id): UrlPath<String>,
+    token_id: Result<UrlPath<String>, PathRejection>,
     headers: HeaderMap,
 ) -> ApiResult {
     st.admin_or_deny(&ctx, &headers, "token.revoke")?;
+    let token_id = path_param(&ctx, token_id)?;
     let mut e = ev("token.revoke", "admin");
     e.token_id = Some(token_id.chars().take(64).collect());
     let ids = st
@@ -888,10 +917,11 @@ struct PublishReq {
 async fn publish_artifact(
     State(st): State<Arc<AppState>>,
     Extension(ctx): Extension<Arc<Ctx>>,
-    UrlPath(project): UrlPath<String>,
+    project: Result<UrlPath<String>, PathRejection>,
     headers: HeaderMap,
     b: Result<Json<PublishReq>, JsonRejection>,
 ) -> ApiResult {
+    let project = path_param(&ctx, project)?;
     let mut e = ev("publish", "anonymous");
     e.project = Some(project.chars().take(64).collect());
     let rec = match st.authenticate(bearer(&headers), true).await {

@@ -414,3 +414,34 @@ async fn sqlite_file_is_private() {
     assert_eq!(mode, 0o600);
     env.finish().await;
 }
+
+/// Found by the `serve_http` fuzz target: a query string the handler's type rejects
+/// (here a duplicate field) and a path parameter that does not decode got axum's
+/// plain-text rejection instead of the service's JSON error.
+#[tokio::test]
+async fn malformed_query_and_path_get_json_errors() {
+    let env = common::start(Backend::Sqlite, "").await;
+    let http = reqwest::Client::new();
+    let admin = format!("Bearer {}", common::ADMIN);
+    for (method, path) in [
+        (
+            reqwest::Method::GET,
+            "/v1/admin/tokens?provider=github&provider=gitlab",
+        ),
+        (reqwest::Method::DELETE, "/v1/admin/tokens/%FF%FE"),
+        (reqwest::Method::POST, "/v1/admin/projects/%C3%28/publishers"),
+    ] {
+        let r = http
+            .request(method.clone(), format!("{}{path}", env.url()))
+            .header("authorization", &admin)
+            .header("content-type", "application/json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{method} {path}");
+        let v: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(v["error"], "bad_request", "{method} {path}: {v}");
+    }
+    env.finish().await;
+}
