@@ -279,25 +279,6 @@ impl Server {
         (&mut self.handle).await??;
         Ok(())
     }
-
-    /// Serves until Ctrl-C / SIGTERM.
-    pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        let term = async {
-            #[cfg(unix)]
-            {
-                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    s.recv().await;
-                    return;
-                }
-            }
-            std::future::pending::<()>().await
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
-        self.shutdown().await
-    }
 }
 
 #[cfg(test)]

@@ -46,7 +46,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         println!("firebreak dashboard: listening on {}", server.url());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        server.run_until_signal().await
+        super::shutdown_signal().await;
+        server.shutdown().await
     })?;
     Ok(Exit::Clean)
 }
