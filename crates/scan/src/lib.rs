@@ -2,7 +2,7 @@
 //!
 //! Rules are data ([`rules`]): YAML files embedded in the binary as the built-in
 //! pack, plus user files. A [`rules::RuleSet`] compiles them into a keyword
-//! prefilter (Aho-Corasick) and per-rule regexes, and finds secrets in byte
+//! prefilter ([`keywords`], an Aho-Corasick DFA walked in interleaved lanes) and per-rule regexes, and finds secrets in byte
 //! slices. The [`Scanner`] feeds it files, directories, stdin, any stream
 //! ([`Scanner::scan_reader`]), archives ([`archive`], a reusable bounded
 //! walker) and git history ([`git`]); [`output`] renders the results and
@@ -14,6 +14,7 @@ pub mod archive;
 pub mod baseline;
 pub mod entropy;
 pub mod git;
+pub mod keywords;
 pub mod output;
 pub mod rules;
 pub mod scanner;

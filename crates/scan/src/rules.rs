@@ -34,12 +34,13 @@
 //! are dropped unless the rule sets `allow_placeholders: true`.
 
 use crate::entropy;
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
+use crate::keywords::KeywordSearcher;
 use firebreak_core::Confidence;
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 
@@ -176,10 +177,13 @@ pub fn load_rules_path(path: &Path) -> Result<Vec<(String, RuleDef)>, RuleError>
 pub fn builtin_defs() -> Result<Vec<(String, RuleDef)>, RuleError> {
     let mut out = Vec::new();
     for (name, text) in BUILTIN_RULE_FILES {
-        out.extend(parse_rule_file(&format!("builtin:{name}"), text)?);
+        out.extend(parse_rule_file(&format!("{BUILTIN_ORIGIN}{name}"), text)?);
     }
     Ok(out)
 }
+
+/// Origin prefix of the built-in pack's rules (`builtin:aws.yml`).
+const BUILTIN_ORIGIN: &str = "builtin:";
 
 /// A compiled rule.
 #[derive(Debug)]
@@ -188,13 +192,23 @@ pub struct CompiledRule {
     pub def: RuleDef,
     /// The file it came from.
     pub origin: String,
-    regex: Regex,
+    /// Built on first use for built-in rules (tested when the crate is), at load
+    /// time for user rules (so that a bad pattern is reported before scanning).
+    regex: OnceLock<Regex>,
     secret_group: Option<usize>,
     /// True when the pattern can match a line feed (then its search window spans lines).
     multiline: bool,
 }
 
 impl CompiledRule {
+    /// The rule's regex, built now if it was not yet.
+    fn regex(&self) -> &Regex {
+        self.regex.get_or_init(|| {
+            build_regex(&self.def.pattern)
+                .unwrap_or_else(|e| panic!("rule {} ({}): {e}", self.def.id, self.origin))
+        })
+    }
+
     /// True when the rule's pattern can match across a line feed, so its search
     /// window around a keyword hit spans several lines (see [`RuleSet::find_in`]).
     pub fn is_multiline(&self) -> bool {
@@ -208,9 +222,31 @@ pub const MULTILINE_BACK: usize = 512;
 /// (large enough for a 4096-bit PEM or OpenSSH private key).
 pub const MULTILINE_SPAN: usize = 8 * 1024;
 
+fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(pattern)
+        .size_limit(32 << 20)
+        .dfa_size_limit(32 << 20)
+        .build()
+}
+
+/// The group holding the secret: the one named `secret`, else group 1 when
+/// there is one, else none (the whole match). Numbered as `regex` numbers them.
+fn secret_group(hir: &regex_syntax::hir::Hir) -> Option<usize> {
+    use regex_syntax::hir::{Hir, HirKind};
+    fn named(h: &Hir) -> Option<usize> {
+        match h.kind() {
+            HirKind::Capture(c) if c.name.as_deref() == Some("secret") => Some(c.index as usize),
+            HirKind::Capture(c) => named(&c.sub),
+            HirKind::Repetition(r) => named(&r.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().find_map(named),
+            _ => None,
+        }
+    }
+    named(hir).or_else(|| (hir.properties().explicit_captures_len() > 0).then_some(1))
+}
+
 /// True when a pattern can match `\n` (any class or literal containing it).
-/// Unparseable patterns count as multi-line (the safe side).
-fn pattern_can_match_newline(pattern: &str) -> bool {
+fn can_match_newline(hir: &regex_syntax::hir::Hir) -> bool {
     use regex_syntax::hir::{Class, Hir, HirKind};
     fn walk(h: &Hir) -> bool {
         match h.kind() {
@@ -227,14 +263,7 @@ fn pattern_can_match_newline(pattern: &str) -> bool {
             HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(walk),
         }
     }
-    match regex_syntax::ParserBuilder::new()
-        .utf8(false)
-        .build()
-        .parse(pattern)
-    {
-        Ok(h) => walk(&h),
-        Err(_) => true,
-    }
+    walk(hir)
 }
 
 /// A match before it becomes a finding: which rule, and the byte span of the secret.
@@ -296,7 +325,7 @@ fn pattern_may_ignore_case(pattern: &str) -> bool {
 #[derive(Debug)]
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
-    prefilter: AhoCorasick,
+    prefilter: KeywordSearcher,
     /// For each prefilter pattern, the rules it triggers.
     keyword_rules: Vec<KeywordRules>,
     /// Rules with no keywords: they run on every input.
@@ -320,33 +349,36 @@ impl RuleSet {
                 });
             }
         }
-        // Compiling a few hundred patterns is most of a small scan's start-up: spread it
-        // over the cores (the first error in load order is the one reported).
+        // Building a few hundred regexes was most of a small scan's start-up, and a
+        // scan usually needs only the rules whose keywords occur in it. Patterns are
+        // parsed here (syntax errors name the rule); built-in rules' regexes are built
+        // on first use, user rules' now (a pattern can parse yet exceed the size limit).
         use rayon::prelude::*;
         let rules = defs
             .into_par_iter()
             .map(|(origin, def)| {
-                let regex = RegexBuilder::new(&def.pattern)
-                    .size_limit(32 << 20)
-                    .dfa_size_limit(32 << 20)
-                    .build()
-                    .map_err(|e| RuleError::Pattern {
-                        path: origin.clone(),
-                        id: def.id.clone(),
-                        message: e.to_string(),
-                    })?;
-                let secret_group = match regex.capture_names().position(|n| n == Some("secret")) {
-                    Some(i) => Some(i),
-                    None if regex.captures_len() > 1 => Some(1),
-                    None => None,
+                let pattern_error = |message: String| RuleError::Pattern {
+                    path: origin.clone(),
+                    id: def.id.clone(),
+                    message,
                 };
-                let multiline = pattern_can_match_newline(&def.pattern);
+                // The syntax `regex` accepts for `regex::bytes` (Unicode on, UTF-8 not required).
+                let hir = regex_syntax::ParserBuilder::new()
+                    .utf8(false)
+                    .build()
+                    .parse(&def.pattern)
+                    .map_err(|e| pattern_error(e.to_string()))?;
+                let regex = OnceLock::new();
+                if !origin.starts_with(BUILTIN_ORIGIN) {
+                    let built = build_regex(&def.pattern).map_err(|e| pattern_error(e.to_string()))?;
+                    let _ = regex.set(built);
+                }
                 Ok(CompiledRule {
+                    secret_group: secret_group(&hir),
+                    multiline: can_match_newline(&hir),
                     def,
                     origin,
                     regex,
-                    secret_group,
-                    multiline,
                 })
             })
             .collect::<Vec<Result<CompiledRule, RuleError>>>()
@@ -380,14 +412,7 @@ impl RuleSet {
                 }
             }
         }
-        // A DFA: several times faster than the default NFA over ordinary text
-        // with a few hundred case-insensitive keywords, for a few MB of memory.
-        let prefilter = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&keywords)
-            .expect("keyword automaton");
+        let prefilter = KeywordSearcher::new(&keywords);
         Ok(RuleSet {
             rules,
             prefilter,
@@ -417,11 +442,11 @@ impl RuleSet {
         for &i in &self.always {
             hit[i] = true;
         }
-        for m in self.prefilter.find_overlapping_iter(hay) {
-            self.keyword_rules[m.pattern().as_usize()].each(&hay[m.start()..m.end()], |r| {
+        self.prefilter.for_each(hay, |k, s, e| {
+            self.keyword_rules[k].each(&hay[s..e], |r| {
                 hit[r] = true;
             });
-        }
+        });
         hit.iter()
             .enumerate()
             .filter(|(_, &h)| h)
@@ -438,7 +463,7 @@ impl RuleSet {
     /// haystack; offsets in `out` are haystack offsets.
     fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         let r = &self.rules[rule];
-        for caps in r.regex.captures_iter(window) {
+        for caps in r.regex().captures_iter(window) {
             let m = match r.secret_group {
                 Some(g) => match caps.get(g) {
                     Some(m) => m,
@@ -494,9 +519,9 @@ impl RuleSet {
         // and merged per rule below. Allocation grows with the hits, not the rules.
         let mut windows: Vec<(u32, usize, usize)> = Vec::new();
         let mut last_line: (usize, usize, usize) = (usize::MAX, 0, 0); // (hit line start cache key, ls, le)
-        for m in self.prefilter.find_overlapping_iter(&hay[start..end]) {
-            let hs = start + m.start();
-            let he = start + m.end();
+        self.prefilter.for_each(&hay[start..end], |k, ms, me| {
+            let hs = start + ms;
+            let he = start + me;
             let (ls, le) = if last_line.0 != usize::MAX && hs >= last_line.1 && he <= last_line.2 {
                 (last_line.1, last_line.2)
             } else {
@@ -506,7 +531,7 @@ impl RuleSet {
                 (ls, le)
             };
             let mut multi: Option<(usize, usize)> = None;
-            self.keyword_rules[m.pattern().as_usize()].each(&hay[hs..he], |r| {
+            self.keyword_rules[k].each(&hay[hs..he], |r| {
                 let (ws, we) = if self.rules[r].multiline {
                     *multi.get_or_insert_with(|| {
                         (
@@ -522,7 +547,7 @@ impl RuleSet {
                     windows.push((r as u32, ws, we));
                 }
             });
-        }
+        });
         windows.sort_unstable();
         let mut i = 0;
         while i < windows.len() {
@@ -666,6 +691,41 @@ rules:
             .unwrap_err()
             .to_string();
         assert!(e.contains("g.yml"), "{e}");
+        // Parses, but its program exceeds the size limit: a user rule fails at load.
+        let big = "rules:\n  - id: huge\n    name: h\n    pattern: '(?:\\w{200}){200}'\n";
+        let e = RuleSet::compile(parse_rule_file("h.yml", big).unwrap())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("h.yml") && e.contains("huge"), "{e}");
+    }
+
+    #[test]
+    fn builtin_regexes_are_built_on_first_use_with_the_same_groups() {
+        let set = RuleSet::builtin().unwrap();
+        assert!(set.rules().iter().all(|r| r.regex.get().is_none()));
+        set.find_in(b"aws_access_key_id = AKIAZ7Q3VOWRL4JD5NQK\n");
+        let built = set.rules().iter().filter(|r| r.regex.get().is_some()).count();
+        assert!(
+            built > 0 && built < set.len() / 2,
+            "{built} of {} built",
+            set.len()
+        );
+        // The group found from the syntax tree is the one the regex numbers.
+        for r in set.rules() {
+            let re = r.regex();
+            let want = match re.capture_names().position(|n| n == Some("secret")) {
+                Some(i) => Some(i),
+                None if re.captures_len() > 1 => Some(1),
+                None => None,
+            };
+            assert_eq!(r.secret_group, want, "{}", r.def.id);
+        }
+        // User rules are built at load.
+        assert!(set_user().rules().iter().all(|r| r.regex.get().is_some()));
+    }
+
+    fn set_user() -> RuleSet {
+        set(AWS)
     }
 
     #[test]

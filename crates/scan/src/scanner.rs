@@ -268,27 +268,40 @@ impl Scanner {
         // A walker thread feeds the files to the scanning pool as it finds them, so
         // scanning starts at once instead of after the whole tree is listed. The order
         // of the output does not depend on it: `finish` sorts.
+        // Files travel in batches: one channel operation and one hand-over to the pool per
+        // WALK_BATCH files, not per file (the wake-ups cost more than scanning a small file).
         let no_ignore = self.opts.no_ignore;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<(PathBuf, String)>(4096);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(PathBuf, String)>>(64);
         let (walk_errors, partial) = std::thread::scope(|scope| {
             let walker = scope.spawn(move || {
                 let mut errors = Vec::new();
+                let mut batch = Vec::with_capacity(WALK_BATCH);
                 for (p, is_dir) in inputs {
-                    if is_dir {
-                        walk_dir(&p, no_ignore, &tx, &mut errors);
+                    let live = if is_dir {
+                        walk_dir(&p, no_ignore, &tx, &mut batch, &mut errors)
                     } else {
                         let label = p.display().to_string();
-                        if tx.send((p, label)).is_err() {
-                            break;
-                        }
+                        push_file(&tx, &mut batch, (p, label))
+                    };
+                    if !live {
+                        return errors;
                     }
+                }
+                if !batch.is_empty() {
+                    let _ = tx.send(batch);
                 }
                 errors
             });
             let partial = self.install(|| {
                 rx.into_iter()
                     .par_bridge()
-                    .map(|(p, label)| self.scan_file_raw(&p, &label))
+                    .map(|batch| {
+                        let mut rep = ScanReport::default();
+                        for (p, label) in batch {
+                            rep.merge(self.scan_file_raw(&p, &label));
+                        }
+                        rep
+                    })
                     .reduce(ScanReport::default, |mut a, b| {
                         a.merge(b);
                         a
@@ -311,33 +324,67 @@ impl Scanner {
 
     fn scan_file_raw(&self, path: &Path, label: &str) -> ScanReport {
         let mut rep = ScanReport::default();
-        let f = match std::fs::File::open(path) {
+        let mut f = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) => {
                 rep.summary.error(label, format!("{label}: {e}"));
                 return rep;
             }
         };
-        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-        if len > self.opts.mmap_threshold {
-            // SAFETY: the map is read-only; a file truncated underneath us can
-            // fault, which is the accepted trade-off of every mmap-based scanner.
-            match unsafe { memmap2::Mmap::map(&f) } {
-                Ok(m) => {
-                    #[cfg(unix)]
-                    let _ = m.advise(memmap2::Advice::Sequential);
-                    self.scan_data(label, &m, None, &mut rep);
-                }
-                Err(e) => rep.summary.error(label, format!("{label}: cannot map: {e}")),
-            }
-        } else {
-            let mut data = Vec::with_capacity(len as usize);
-            let mut f = f;
-            match f.read_to_end(&mut data) {
-                Ok(_) => self.scan_data(label, &data, None, &mut rep),
-                Err(e) => rep.summary.error(label, format!("{label}: {e}")),
-            }
+        // One buffer per thread, reused from file to file: a fresh allocation per file
+        // costs page faults and zeroing for every byte. The head is read first: a file
+        // that fits is done without asking its size, and a binary file (a .pyc, a .so)
+        // is skipped after 8 KiB.
+        thread_local! {
+            static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
+        BUF.with(|cell| {
+            let mut owned;
+            let mut borrowed = cell.try_borrow_mut();
+            let buf: &mut Vec<u8> = match borrowed.as_deref_mut() {
+                Ok(b) => b,
+                Err(_) => {
+                    owned = Vec::new();
+                    &mut owned
+                }
+            };
+            buf.clear();
+            if let Err(e) = (&mut f).take(BINARY_SNIFF as u64).read_to_end(buf) {
+                rep.summary.error(label, format!("{label}: {e}"));
+                return;
+            }
+            if buf.len() == BINARY_SNIFF {
+                let archive = !self.opts.no_archives && archive::sniff(label, buf).is_some();
+                if !archive && !self.opts.include_binary && is_binary(buf) {
+                    rep.summary.skipped_binary += 1;
+                    return;
+                }
+                let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+                if len > self.opts.mmap_threshold {
+                    // SAFETY: the map is read-only; a file truncated underneath us can
+                    // fault, which is the accepted trade-off of every mmap-based scanner.
+                    match unsafe { memmap2::Mmap::map(&f) } {
+                        Ok(m) => {
+                            #[cfg(unix)]
+                            let _ = m.advise(memmap2::Advice::Sequential);
+                            self.scan_data(label, &m, None, &mut rep);
+                        }
+                        Err(e) => rep.summary.error(label, format!("{label}: cannot map: {e}")),
+                    }
+                    return;
+                }
+                buf.reserve((len as usize).saturating_sub(buf.len()));
+                if let Err(e) = f.read_to_end(buf) {
+                    rep.summary.error(label, format!("{label}: {e}"));
+                    return;
+                }
+            }
+            self.scan_data(label, buf, None, &mut rep);
+            // Keep at most a few MB between files.
+            if buf.capacity() > 2 * self.opts.mmap_threshold.max(1 << 20) as usize {
+                *buf = Vec::new();
+            }
+        });
         rep
     }
 
@@ -673,12 +720,34 @@ fn resolve_overlaps(rules: &RuleSet, mut m: Vec<RawMatch>) -> Vec<RawMatch> {
 
 /// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into `tx`;
 /// walk errors are appended to `errors` as (path, message).
+/// Files per batch handed from the directory walker to the scanning pool.
+const WALK_BATCH: usize = 32;
+
+type FileBatch = Vec<(PathBuf, String)>;
+
+/// Adds a file to the batch, sending the batch when full; false when the
+/// receiving side is gone.
+fn push_file(
+    tx: &std::sync::mpsc::SyncSender<FileBatch>,
+    batch: &mut FileBatch,
+    file: (PathBuf, String),
+) -> bool {
+    batch.push(file);
+    if batch.len() >= WALK_BATCH {
+        let full = std::mem::replace(batch, Vec::with_capacity(WALK_BATCH));
+        return tx.send(full).is_ok();
+    }
+    true
+}
+
+/// Walks a directory into batches of files; false when the receiving side is gone.
 fn walk_dir(
     dir: &Path,
     no_ignore: bool,
-    tx: &std::sync::mpsc::SyncSender<(PathBuf, String)>,
+    tx: &std::sync::mpsc::SyncSender<FileBatch>,
+    batch: &mut FileBatch,
     errors: &mut Vec<(String, String)>,
-) {
+) -> bool {
     let mut b = ignore::WalkBuilder::new(dir);
     b.hidden(false)
         .parents(!no_ignore)
@@ -695,14 +764,15 @@ fn walk_dir(
                 if e.file_type().is_some_and(|t| t.is_file()) {
                     let p = e.into_path();
                     let label = p.display().to_string();
-                    if tx.send((p, label)).is_err() {
-                        return;
+                    if !push_file(tx, batch, (p, label)) {
+                        return false;
                     }
                 }
             }
             Err(e) => errors.push((dir.display().to_string(), e.to_string())),
         }
     }
+    true
 }
 
 #[cfg(test)]
@@ -795,6 +865,38 @@ mod tests {
             o,
         );
         assert_eq!(s2.scan_bytes("b", data.as_bytes()).findings.len(), 1);
+    }
+
+    #[test]
+    fn files_binary_skipped_after_the_head_text_and_archives_read_whole() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        // Binary head, secret past the sniffed part: skipped, counted.
+        let mut bin = vec![0u8; 16];
+        bin.extend(std::iter::repeat_n(b'x', BINARY_SNIFF * 2));
+        bin.extend(format!("\n{KEY}\n").bytes());
+        std::fs::write(dir.path().join("a.bin"), &bin).unwrap();
+        // Text with the secret past the head; a gzip (binary bytes) holding it.
+        let mut text = "y".repeat(BINARY_SNIFF * 3);
+        text.push_str(&format!("\n{KEY}\n"));
+        std::fs::write(dir.path().join("b.txt"), &text).unwrap();
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(text.as_bytes()).unwrap();
+        std::fs::write(dir.path().join("c.txt.gz"), gz.finish().unwrap()).unwrap();
+        let s = scanner("");
+        let r = s.scan_paths(&[dir.path().to_path_buf()]);
+        assert_eq!(r.summary.skipped_binary, 1, "{:?}", r.summary);
+        let mut paths: Vec<String> = r.findings.iter().map(|f| f.path.clone()).collect();
+        paths.sort();
+        assert_eq!(paths.len(), 2, "{paths:?}");
+        assert!(
+            paths[0].ends_with("b.txt") && paths[1].ends_with("c.txt.gz!c.txt"),
+            "{paths:?}"
+        );
+        assert!(
+            r.findings.iter().all(|f| f.line == 2),
+            "line numbers count the whole file"
+        );
     }
 
     #[test]
