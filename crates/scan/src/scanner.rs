@@ -718,8 +718,6 @@ fn resolve_overlaps(rules: &RuleSet, mut m: Vec<RawMatch>) -> Vec<RawMatch> {
     out
 }
 
-/// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into `tx`;
-/// walk errors are appended to `errors` as (path, message).
 /// Files per batch handed from the directory walker to the scanning pool.
 const WALK_BATCH: usize = 32;
 
@@ -740,7 +738,9 @@ fn push_file(
     true
 }
 
-/// Walks a directory into batches of files; false when the receiving side is gone.
+/// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into
+/// batches sent on `tx`; walk errors are appended to `errors` as (path, message).
+/// False when the receiving side is gone.
 fn walk_dir(
     dir: &Path,
     no_ignore: bool,

@@ -24,4 +24,6 @@ pub mod store;
 pub mod token;
 
 pub use config::Config;
-pub use server::{now_ms, router, AppState, IssueResponse, IssuedToken, Server, TokenInfo, ROUTES};
+pub use server::{
+    now_ms, router, shutdown_signal, AppState, IssueResponse, IssuedToken, Server, TokenInfo, ROUTES,
+};

@@ -1299,20 +1299,25 @@ impl Server {
 
     /// Serves until the process receives Ctrl-C / SIGTERM.
     pub async fn run_until_signal(self) -> anyhow::Result<()> {
-        let term = async {
-            #[cfg(unix)]
-            {
-                if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                    s.recv().await;
-                    return;
-                }
-            }
-            std::future::pending::<()>().await
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term => {}
-        }
+        shutdown_signal().await;
         self.shutdown().await
+    }
+}
+
+/// Resolves on Ctrl-C or (on Unix) SIGTERM: when a long-running server should shut down.
+pub async fn shutdown_signal() {
+    let term = async {
+        #[cfg(unix)]
+        {
+            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                s.recv().await;
+                return;
+            }
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term => {}
     }
 }

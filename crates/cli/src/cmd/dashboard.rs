@@ -46,7 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         println!("firebreak dashboard: listening on {}", server.url());
         use std::io::Write;
         let _ = std::io::stdout().flush();
-        super::shutdown_signal().await;
+        firebreak_serve::shutdown_signal().await;
         server.shutdown().await
     })?;
     Ok(Exit::Clean)

@@ -12,21 +12,3 @@ pub mod scan;
 pub mod serve;
 pub mod simulate;
 pub mod token;
-
-/// Resolves on Ctrl-C or (on Unix) SIGTERM: when a long-running command should shut down.
-pub async fn shutdown_signal() {
-    let term = async {
-        #[cfg(unix)]
-        {
-            if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                s.recv().await;
-                return;
-            }
-        }
-        std::future::pending::<()>().await
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term => {}
-    }
-}
