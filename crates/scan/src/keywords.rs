@@ -9,10 +9,11 @@
 //! walk is bound by memory latency, not by the CPU's width: a few hundred MB/s
 //! whatever the number of keywords. [`KeywordSearcher`] therefore cuts an input
 //! into [`LANES`] stretches and walks them in one loop, interleaved, so that the
-//! CPU overlaps the lookups of the independent walks. Each stretch after the
-//! first starts `longest keyword - 1` bytes early, to see keywords that cross
-//! its start, and reports only hits that end inside it, so every hit is
-//! reported exactly once.
+//! CPU overlaps the lookups of the independent walks. Each stretch starts
+//! `longest keyword - 1` bytes early, to see keywords that cross its start,
+//! and reports only hits that end inside it, so every hit is reported exactly
+//! once. Hits are buffered during the walk and reported in input order, so a
+//! caller can process them line by line.
 
 use aho_corasick::automaton::{Automaton, StateID};
 use aho_corasick::dfa::DFA;
@@ -52,13 +53,17 @@ impl KeywordSearcher {
     }
 
     /// Calls `f(keyword, start, end)` for every occurrence of every keyword
-    /// in `hay`, overlapping occurrences included, each once. The order is
-    /// unspecified (hits of different stretches of the input interleave).
+    /// in `hay`, overlapping occurrences included, each once, in order of
+    /// their end (keywords ending at the same byte in automaton order).
+    ///
+    /// The input is walked in segments of at most [`SEGMENT`] bytes; within a
+    /// segment the stretches' hits are buffered during the interleaved walk and
+    /// reported stretch by stretch afterwards, which keeps `f` (and whatever
+    /// it costs) out of the walk's loop and the hits in order.
     pub fn for_each(&self, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
         let Some(dfa) = &self.dfa else { return };
         let start = dfa.start_state(Anchored::No).expect("unanchored start state");
-        let n = hay.len();
-        if n < LANES * MIN_LANE {
+        if hay.len() < LANES * MIN_LANE {
             let mut sid = start;
             for (p, &b) in hay.iter().enumerate() {
                 sid = dfa.next_state(Anchored::No, sid, b);
@@ -68,48 +73,84 @@ impl KeywordSearcher {
             }
             return;
         }
-        // Stretch k reports hits ending in (bounds[k], bounds[k + 1]] and starts
-        // walking early enough to see any keyword that ends there.
         let back = dfa.max_pattern_len().saturating_sub(1);
-        let mut bounds = [0usize; LANES + 1];
-        for (k, b) in bounds.iter_mut().enumerate() {
-            *b = n * k / LANES;
+        let mut hits: [Vec<(StateID, usize)>; LANES] = Default::default();
+        let mut seg = 0;
+        while seg < hay.len() {
+            // A short tail joins the segment before it.
+            let seg_end = if hay.len() - seg < SEGMENT + LANES * MIN_LANE {
+                hay.len()
+            } else {
+                seg + SEGMENT
+            };
+            walk_segment(dfa, start, hay, seg, seg_end, back, &mut hits);
+            for lane in hits.iter_mut() {
+                for &(sid, end) in lane.iter() {
+                    report(dfa, sid, end, &mut f);
+                }
+                lane.clear();
+            }
+            seg = seg_end;
         }
-        let mut pos = [0usize; LANES];
-        let mut sid = [start; LANES];
+    }
+}
+
+/// Most bytes walked between two reporting rounds of [`KeywordSearcher::for_each`].
+pub const SEGMENT: usize = 1 << 20;
+
+/// Walks `hay[from..to]` in [`LANES`] interleaved stretches, recording in
+/// `hits[k]` (in order) the match states and end offsets of stretch `k`.
+/// Stretch `k` records the hits ending in its own range `(bounds[k],
+/// bounds[k + 1]]` and starts walking `back` bytes before it (the input's
+/// previous bytes, even when they belong to the previous segment), so it sees
+/// every keyword that ends in its range.
+fn walk_segment(
+    dfa: &DFA,
+    start: StateID,
+    hay: &[u8],
+    from: usize,
+    to: usize,
+    back: usize,
+    hits: &mut [Vec<(StateID, usize)>; LANES],
+) {
+    let n = to - from;
+    let mut bounds = [0usize; LANES + 1];
+    for (k, b) in bounds.iter_mut().enumerate() {
+        *b = from + n * k / LANES;
+    }
+    let mut pos = [0usize; LANES];
+    let mut sid = [start; LANES];
+    // Every stretch, the first of a segment included, starts `back` bytes early
+    // (clamped to the input's start): hits that end in its own range but start
+    // before it are seen; hits ending before its range are not recorded.
+    for k in 0..LANES {
+        pos[k] = bounds[k].saturating_sub(back);
+        while pos[k] < bounds[k] {
+            sid[k] = dfa.next_state(Anchored::No, sid[k], hay[pos[k]]);
+            pos[k] += 1;
+        }
+    }
+    // The interleaved walk, as long as every stretch has bytes left.
+    let common = (0..LANES).map(|k| bounds[k + 1] - pos[k]).min().unwrap_or(0);
+    let lanes: [&[u8]; LANES] = std::array::from_fn(|k| &hay[pos[k]..pos[k] + common]);
+    // One index into every lane: the point is to step all the walks together.
+    #[allow(clippy::needless_range_loop)]
+    for j in 0..common {
         for k in 0..LANES {
-            pos[k] = bounds[k].saturating_sub(back);
-        }
-        // Bytes before a stretch's own range: walked, hits there not reported
-        // (the previous stretch reports them).
-        for k in 1..LANES {
-            while pos[k] < bounds[k] {
-                sid[k] = dfa.next_state(Anchored::No, sid[k], hay[pos[k]]);
-                pos[k] += 1;
+            sid[k] = dfa.next_state(Anchored::No, sid[k], lanes[k][j]);
+            if dfa.is_special(sid[k]) {
+                hits[k].push((sid[k], pos[k] + j + 1));
             }
         }
-        // The interleaved walk, as long as every stretch has bytes left.
-        let common = (0..LANES).map(|k| bounds[k + 1] - pos[k]).min().unwrap_or(0);
-        let lanes: [&[u8]; LANES] = std::array::from_fn(|k| &hay[pos[k]..pos[k] + common]);
-        // One index into every lane: the point is to step all the walks together.
-        #[allow(clippy::needless_range_loop)]
-        for j in 0..common {
-            for k in 0..LANES {
-                sid[k] = dfa.next_state(Anchored::No, sid[k], lanes[k][j]);
-                if dfa.is_special(sid[k]) {
-                    report(dfa, sid[k], pos[k] + j + 1, &mut f);
-                }
-            }
-        }
-        // What each stretch has left.
-        for k in 0..LANES {
-            let mut s = sid[k];
-            let from = pos[k] + common;
-            for (i, &b) in hay[from..bounds[k + 1]].iter().enumerate() {
-                s = dfa.next_state(Anchored::No, s, b);
-                if dfa.is_special(s) {
-                    report(dfa, s, from + i + 1, &mut f);
-                }
+    }
+    // What each stretch has left.
+    for k in 0..LANES {
+        let mut s = sid[k];
+        let from = pos[k] + common;
+        for (i, &b) in hay[from..bounds[k + 1]].iter().enumerate() {
+            s = dfa.next_state(Anchored::No, s, b);
+            if dfa.is_special(s) {
+                hits[k].push((s, from + i + 1));
             }
         }
     }
@@ -132,9 +173,15 @@ mod tests {
     use super::*;
     use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
 
+    /// The hits, sorted; checks on the way that they came in order of their end.
     fn hits(s: &KeywordSearcher, hay: &[u8]) -> Vec<(usize, usize, usize)> {
         let mut v = Vec::new();
         s.for_each(hay, |k, a, b| v.push((k, a, b)));
+        assert!(
+            v.windows(2).all(|w| w[0].2 <= w[1].2),
+            "hits out of order: {:?}",
+            v.windows(2).find(|w| w[0].2 > w[1].2)
+        );
         v.sort_unstable();
         v
     }
@@ -193,6 +240,27 @@ mod tests {
             hay[n - 6..].copy_from_slice(b"secret");
             let got = hits(&s, &hay);
             assert_eq!(got.len(), 3 * (LANES + 1), "shift {shift}");
+            assert_eq!(got, reference(&kws, &hay), "shift {shift}");
+        }
+    }
+
+    #[test]
+    fn hits_across_segment_boundaries_are_reported_once_and_in_order() {
+        let kws: Vec<Vec<u8>> = vec![b"token".to_vec(), b"ok".to_vec()];
+        let s = KeywordSearcher::new(&kws);
+        // Three segments; the last one absorbs the short tail.
+        let n = SEGMENT * 2 + SEGMENT / 2 + 11;
+        for shift in 0..=5 {
+            let mut hay = vec![b'-'; n];
+            for seg in 1..=2 {
+                let at = seg * SEGMENT + shift - 5;
+                hay[at..at + 5].copy_from_slice(b"ToKeN");
+                // And at a stretch boundary inside the segment.
+                let mid = seg * SEGMENT + SEGMENT / LANES + shift - 5;
+                hay[mid..mid + 5].copy_from_slice(b"token");
+            }
+            let got = hits(&s, &hay);
+            assert_eq!(got.len(), 8, "shift {shift}");
             assert_eq!(got, reference(&kws, &hay), "shift {shift}");
         }
     }

@@ -277,6 +277,66 @@ pub struct RawMatch {
     pub end: usize,
 }
 
+/// Each rule's pending window while [`RuleSet::find_in_range`] reads the
+/// keyword hits in input order.
+#[derive(Debug)]
+struct Pending {
+    /// Per rule: the merged window not yet run (`start == usize::MAX`: none).
+    window: Vec<(usize, usize)>,
+    /// Rules with a pending window, in the order they got one.
+    touched: Vec<usize>,
+}
+
+impl Pending {
+    const fn new() -> Pending {
+        Pending {
+            window: Vec::new(),
+            touched: Vec::new(),
+        }
+    }
+
+    /// Ready for a rule set of `rules` rules, with nothing pending.
+    fn reset(&mut self, rules: usize) {
+        for &r in &self.touched {
+            if let Some(w) = self.window.get_mut(r) {
+                *w = (usize::MAX, 0);
+            }
+        }
+        self.touched.clear();
+        if self.window.len() != rules {
+            self.window.clear();
+            self.window.resize(rules, (usize::MAX, 0));
+        }
+    }
+
+    /// Adds the window `ws..we` for rule `r`: merged into the pending one when
+    /// they touch or overlap; otherwise the pending one is returned (to run
+    /// now) and this one takes its place.
+    #[inline]
+    fn add(&mut self, r: usize, ws: usize, we: usize) -> Option<(usize, usize)> {
+        let w = &mut self.window[r];
+        if w.0 == usize::MAX {
+            *w = (ws, we);
+            self.touched.push(r);
+            None
+        } else if ws >= w.0 && ws <= w.1 {
+            w.1 = w.1.max(we);
+            None
+        } else {
+            Some(std::mem::replace(w, (ws, we)))
+        }
+    }
+
+    /// The windows still pending, as (rule, start, end); nothing pending after.
+    fn drain(&mut self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        let window = &mut self.window;
+        self.touched.drain(..).map(move |r| {
+            let (s, e) = std::mem::replace(&mut window[r], (usize::MAX, 0));
+            (r, s, e)
+        })
+    }
+}
+
 /// The rules one prefilter pattern (a lowercased keyword) triggers.
 #[derive(Debug, Default)]
 struct KeywordRules {
@@ -463,6 +523,11 @@ impl RuleSet {
     /// haystack; offsets in `out` are haystack offsets.
     fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         let r = &self.rules[rule];
+        // Most windows hold no match: the earliest-match search answers that
+        // without a captures allocation; only a window that matches pays for them.
+        if !r.regex().is_match(window) {
+            return;
+        }
         for caps in r.regex().captures_iter(window) {
             let m = match r.secret_group {
                 Some(g) => match caps.get(g) {
@@ -515,50 +580,51 @@ impl RuleSet {
         let mut out = Vec::new();
         let start = range.start.min(hay.len());
         let end = range.end.min(hay.len());
-        // (rule, window start, window end) for every keyword hit, in hit order; sorted
-        // and merged per rule below. Allocation grows with the hits, not the rules.
-        let mut windows: Vec<(u32, usize, usize)> = Vec::new();
-        let mut last_line: (usize, usize, usize) = (usize::MAX, 0, 0); // (hit line start cache key, ls, le)
-        self.prefilter.for_each(&hay[start..end], |k, ms, me| {
-            let hs = start + ms;
-            let he = start + me;
-            let (ls, le) = if last_line.0 != usize::MAX && hs >= last_line.1 && he <= last_line.2 {
-                (last_line.1, last_line.2)
-            } else {
-                let ls = line_start(hay, hs);
-                let le = line_end(hay, he);
-                last_line = (0, ls, le);
-                (ls, le)
-            };
-            let mut multi: Option<(usize, usize)> = None;
-            self.keyword_rules[k].each(&hay[hs..he], |r| {
-                let (ws, we) = if self.rules[r].multiline {
-                    *multi.get_or_insert_with(|| {
-                        (
-                            line_start(hay, hs.saturating_sub(MULTILINE_BACK)),
-                            line_end(hay, (he + MULTILINE_SPAN).min(hay.len())),
-                        )
-                    })
-                } else {
-                    (ls, le)
-                };
-                // Several keywords on one line: skip the repeat of the previous window.
-                if windows.last() != Some(&(r as u32, ws, we)) {
-                    windows.push((r as u32, ws, we));
-                }
-            });
-        });
-        windows.sort_unstable();
-        let mut i = 0;
-        while i < windows.len() {
-            let (r, ws, mut we) = windows[i];
-            i += 1;
-            while i < windows.len() && windows[i].0 == r && windows[i].1 <= we {
-                we = we.max(windows[i].2);
-                i += 1;
-            }
-            self.run_rule_at(r as usize, &hay[ws..we], ws, &mut out);
+        // Keyword hits come in input order, so each rule's windows do too: a rule's
+        // window is merged into its pending one while they touch or overlap, and the
+        // pending one runs when the next does not. No list of windows, no sort.
+        thread_local! {
+            static PENDING: std::cell::RefCell<Pending> = const { std::cell::RefCell::new(Pending::new()) };
         }
+        PENDING.with(|cell| {
+            let mut fresh;
+            let mut borrowed = cell.try_borrow_mut();
+            let pending: &mut Pending = match borrowed.as_deref_mut() {
+                Ok(p) => p,
+                Err(_) => {
+                    fresh = Pending::new();
+                    &mut fresh
+                }
+            };
+            pending.reset(self.rules.len());
+            let mut line: (usize, usize) = (usize::MAX, 0); // the last hit's line (start, end)
+            self.prefilter.for_each(&hay[start..end], |k, ms, me| {
+                let hs = start + ms;
+                let he = start + me;
+                if line.0 == usize::MAX || hs < line.0 || he > line.1 {
+                    line = (line_start(hay, hs), line_end(hay, he));
+                }
+                let mut multi: Option<(usize, usize)> = None;
+                self.keyword_rules[k].each(&hay[hs..he], |r| {
+                    let (ws, we) = if self.rules[r].multiline {
+                        *multi.get_or_insert_with(|| {
+                            (
+                                line_start(hay, hs.saturating_sub(MULTILINE_BACK)),
+                                line_end(hay, (he + MULTILINE_SPAN).min(hay.len())),
+                            )
+                        })
+                    } else {
+                        line
+                    };
+                    if let Some((ps, pe)) = pending.add(r, ws, we) {
+                        self.run_rule_at(r, &hay[ps..pe], ps, &mut out);
+                    }
+                });
+            });
+            for (r, ps, pe) in pending.drain() {
+                self.run_rule_at(r, &hay[ps..pe], ps, &mut out);
+            }
+        });
         if !self.always.is_empty() {
             let ws = line_start(hay, start);
             let we = if end >= hay.len() {

@@ -21,7 +21,11 @@
 //! - archives are recognised by magic bytes or name and walked with
 //!   [`crate::archive`];
 //! - inputs whose first 8 KiB hold a NUL byte are binary and skipped (counted)
-//!   unless [`ScanOptions::include_binary`]; invalid UTF-8 is scanned as bytes.
+//!   unless [`ScanOptions::include_binary`]; invalid UTF-8 is scanned as bytes;
+//! - files and archive members named with an extension in
+//!   [`BINARY_EXTENSIONS`] are skipped (counted as binary) without being read,
+//!   unless [`ScanOptions::include_binary`]: those formats put a NUL byte in
+//!   their fixed header, so reading them would only confirm it.
 //!
 //! Findings on a line containing `firebreak:allow` are dropped; findings whose
 //! fingerprint is in [`ScanOptions::baseline`] are dropped (both counted).
@@ -46,6 +50,28 @@ pub const STREAM_OVERLAP: usize = 64 << 10;
 pub const PARALLEL_CHUNK: usize = 4 << 20;
 /// Bytes inspected for a NUL byte to decide that an input is binary.
 pub const BINARY_SNIFF: usize = 8 << 10;
+/// Extensions (lowercase, no dot) of formats whose fixed header holds a NUL
+/// byte within its first bytes, so [`is_binary`] would reject them anyway:
+/// compiled Python (flags word), PNG (IHDR length), JPEG (APP0/APP1 length),
+/// ICO/CUR (reserved word), TrueType/OpenType/WOFF (version words), gettext
+/// `.mo` (revision word), PE `.exe`/`.dll` (DOS header). Files so named are
+/// counted as binary without being opened, unless
+/// [`ScanOptions::include_binary`]. Archives are never on this list.
+pub const BINARY_EXTENSIONS: &[&str] = &[
+    "pyc", "pyo", "png", "jpg", "jpeg", "ico", "cur", "ttf", "otf", "woff", "woff2", "mo", "exe", "dll",
+];
+
+/// True when `name` ends with an extension from [`BINARY_EXTENSIONS`] (any case).
+pub fn has_binary_extension(name: &str) -> bool {
+    let Some((_, ext)) = name.rsplit_once('.') else {
+        return false;
+    };
+    if ext.len() > 5 || ext.contains(['/', '!']) {
+        return false;
+    }
+    BINARY_EXTENSIONS.iter().any(|b| b.eq_ignore_ascii_case(ext))
+}
+
 /// The inline marker that suppresses findings on its line.
 pub const ALLOW_MARKER: &[u8] = b"firebreak:allow";
 
@@ -324,6 +350,10 @@ impl Scanner {
 
     fn scan_file_raw(&self, path: &Path, label: &str) -> ScanReport {
         let mut rep = ScanReport::default();
+        if !self.opts.include_binary && has_binary_extension(label) {
+            rep.summary.skipped_binary += 1;
+            return rep;
+        }
         let mut f = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) => {
@@ -475,6 +505,10 @@ impl Scanner {
         }
         impl Visitor for V<'_, '_> {
             fn member(&mut self, m: &Member<'_>, r: &mut dyn Read) -> io::Result<()> {
+                if !self.s.opts.include_binary && has_binary_extension(m.path) {
+                    self.rep.summary.skipped_binary += 1;
+                    return Ok(());
+                }
                 let mut head = Vec::with_capacity(BINARY_SNIFF);
                 r.take(BINARY_SNIFF as u64).read_to_end(&mut head)?;
                 if !self.s.opts.include_binary && is_binary(&head) {
@@ -848,6 +882,46 @@ mod tests {
         let r2 = s.scan_bytes("log", &data);
         let lines2: Vec<u64> = r2.findings.iter().map(|f| f.line).collect();
         assert_eq!(lines2, lines);
+    }
+
+    #[test]
+    fn files_and_members_with_binary_extensions_are_skipped_unread_unless_asked() {
+        assert!(has_binary_extension("a/b/mod.cpython-312.pyc"));
+        assert!(has_binary_extension("IMG.PNG"));
+        assert!(has_binary_extension("x.whl!pkg/__pycache__/m.pyc"));
+        assert!(!has_binary_extension("a.pyc.d/notes.txt"));
+        assert!(!has_binary_extension("x.whl!pkg/m.py"));
+        assert!(!has_binary_extension("archive.zip"));
+        assert!(!has_binary_extension("README"));
+        for ext in BINARY_EXTENSIONS {
+            let head = vec![b' '; 600];
+            assert!(
+                archive::sniff(&format!("f.{ext}"), &head).is_none(),
+                "{ext} is an archive name"
+            );
+        }
+        // Text under a binary name: skipped without reading (the name decides), and
+        // scanned when binary inputs are asked for.
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("leak.pyc");
+        std::fs::write(&p, format!("key = \"{KEY}\"\n")).unwrap();
+        let z = d.path().join("w.zip");
+        {
+            let mut w = zip::ZipWriter::new(std::fs::File::create(&z).unwrap());
+            w.start_file("pkg/leak.pyc", zip::write::SimpleFileOptions::default())
+                .unwrap();
+            std::io::Write::write_all(&mut w, format!("{KEY}\n").as_bytes()).unwrap();
+            w.finish().unwrap();
+        }
+        let r = scanner("").scan_paths(&[p.clone(), z.clone()]);
+        assert_eq!((r.findings.len(), r.summary.skipped_binary), (0, 2));
+        let o = ScanOptions {
+            include_binary: true,
+            ..ScanOptions::default()
+        };
+        let s2 = Scanner::new(RuleSet::builtin().unwrap(), o);
+        let r = s2.scan_paths(&[p, z]);
+        assert_eq!((r.findings.len(), r.summary.skipped_binary), (2, 0));
     }
 
     #[test]

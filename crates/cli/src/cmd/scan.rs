@@ -71,7 +71,8 @@ pub struct Args {
     /// Do not honour .gitignore / .ignore files when walking directories.
     #[arg(long)]
     pub no_ignore: bool,
-    /// Scan files that look binary (a NUL byte in the first 8 KiB) instead of skipping them.
+    /// Scan files that look binary (a NUL byte in the first 8 KiB, or a name such as
+    /// `*.pyc`, `*.png`, `*.exe` that is counted as binary unread) instead of skipping them.
     #[arg(long)]
     pub include_binary: bool,
     /// Do not open archives.
