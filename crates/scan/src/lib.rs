@@ -18,6 +18,7 @@ pub mod keywords;
 pub mod output;
 pub mod rules;
 pub mod scanner;
+mod walk;
 
 pub use rules::{RawMatch, RuleDef, RuleError, RuleSet};
 pub use scanner::{ScanIssue, ScanOptions, ScanReport, Scanner, Summary};

@@ -782,31 +782,10 @@ fn walk_dir(
     batch: &mut FileBatch,
     errors: &mut Vec<(String, String)>,
 ) -> bool {
-    let mut b = ignore::WalkBuilder::new(dir);
-    b.hidden(false)
-        .parents(!no_ignore)
-        .ignore(!no_ignore)
-        .git_ignore(!no_ignore)
-        .git_global(!no_ignore)
-        .git_exclude(!no_ignore)
-        .require_git(false)
-        .follow_links(false)
-        .filter_entry(|e| e.file_name() != ".git");
-    for entry in b.build() {
-        match entry {
-            Ok(e) => {
-                if e.file_type().is_some_and(|t| t.is_file()) {
-                    let p = e.into_path();
-                    let label = p.display().to_string();
-                    if !push_file(tx, batch, (p, label)) {
-                        return false;
-                    }
-                }
-            }
-            Err(e) => errors.push((dir.display().to_string(), e.to_string())),
-        }
-    }
-    true
+    crate::walk::walk(dir, no_ignore, errors, &mut |p| {
+        let label = p.display().to_string();
+        push_file(tx, batch, (p, label))
+    })
 }
 
 #[cfg(test)]

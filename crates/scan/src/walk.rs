@@ -1,0 +1,420 @@
+//! The directory walk behind [`crate::Scanner::scan_paths`]: every regular
+//! file under a directory, honouring ignore files the way git and ripgrep do.
+//!
+//! What is honoured (unless `no_ignore`), with the precedence of the `ignore`
+//! crate's walker (which this walk replaced and is tested against):
+//! - `.ignore` files, in the directory and its parents (the nearest match
+//!   wins, and any `.ignore` match beats any git rule);
+//! - `.gitignore` files, in the directory and its parents (the nearest match
+//!   wins; as with `require_git(false)`, they apply inside and outside git
+//!   repositories alike, across nested repositories too), then the
+//!   `info/exclude` files of the repositories on the way (`.git` directories,
+//!   or `.git` files naming their git directory, as worktrees and submodules do);
+//! - the user's global git excludes (`core.excludesFile`);
+//! - the same files in the parents of the directory the walk starts from.
+//!
+//! `.git` entries are never listed; symbolic links are not followed (nor
+//! listed); hidden files are walked like any other. The walk lists a
+//! directory once, learns from its entries which ignore files exist (no probe
+//! of absent `.gitignore` or `.git` paths), and takes each entry's type from
+//! the directory listing: one `getdents` per directory, no `stat` per entry.
+
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::Match;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// The ignore rules of one directory, linked to its parent's.
+#[derive(Debug, Default)]
+struct Level {
+    parent: Option<Arc<Level>>,
+    /// `.ignore`.
+    ignore: Option<Gitignore>,
+    /// `.gitignore`.
+    git: Option<Gitignore>,
+    /// `.git/info/exclude` (repository roots only).
+    exclude: Option<Gitignore>,
+    /// A parent of the walk's starting directory: matched with absolute paths.
+    above_root: bool,
+    /// Some level from here up has a matcher.
+    any: bool,
+}
+
+/// How `path` fares against the chain from `level` up. `abs` turns a path
+/// under the walk's root into the absolute path the parents' rules expect.
+fn matched<'a>(
+    level: &'a Level,
+    path: &Path,
+    is_dir: bool,
+    abs: &dyn Fn(&Path) -> Option<PathBuf>,
+) -> Match<()> {
+    let (mut m_ignore, mut m_git, mut m_exclude) = (Match::None, Match::None, Match::None);
+    let mut cur: Option<&'a Level> = Some(level);
+    let mut abs_path: Option<Option<PathBuf>> = None;
+    while let Some(l) = cur {
+        if !l.any {
+            break;
+        }
+        let owned;
+        let p: &Path = if l.above_root {
+            match abs_path.get_or_insert_with(|| abs(path)) {
+                Some(a) => {
+                    owned = a.clone();
+                    &owned
+                }
+                None => break,
+            }
+        } else {
+            path
+        };
+        let check = |g: &Option<Gitignore>, m: &mut Match<()>| {
+            if m.is_none() {
+                if let Some(g) = g {
+                    *m = g.matched(p, is_dir).map(|_| ());
+                }
+            }
+        };
+        check(&l.ignore, &mut m_ignore);
+        check(&l.git, &mut m_git);
+        check(&l.exclude, &mut m_exclude);
+        cur = l.parent.as_deref();
+    }
+    if !m_ignore.is_none() {
+        m_ignore
+    } else if !m_git.is_none() {
+        m_git
+    } else {
+        m_exclude
+    }
+}
+
+/// The user's global git excludes, read once per process.
+fn global() -> &'static Option<Gitignore> {
+    static GLOBAL: OnceLock<Option<Gitignore>> = OnceLock::new();
+    GLOBAL.get_or_init(|| {
+        let (g, _err) = Gitignore::global();
+        (!g.is_empty()).then_some(g)
+    })
+}
+
+/// Builds the matcher of one ignore file in `dir`; errors (a bad glob, an
+/// unreadable file) are appended to `errors`, the rest of the file still counts.
+fn load(dir: &Path, file: &Path, errors: &mut Vec<(String, String)>) -> Option<Gitignore> {
+    let mut b = GitignoreBuilder::new(dir);
+    if let Some(e) = b.add(file) {
+        errors.push((file.display().to_string(), format!("{}: {e}", file.display())));
+    }
+    match b.build() {
+        Ok(g) if !g.is_empty() => Some(g),
+        Ok(_) => None,
+        Err(e) => {
+            errors.push((file.display().to_string(), format!("{}: {e}", file.display())));
+            None
+        }
+    }
+}
+
+/// The ignore rules of `dir`, given which ignore entries its listing holds.
+fn level_for(
+    dir: &Path,
+    parent: Option<Arc<Level>>,
+    has: (bool, bool, bool),
+    above_root: bool,
+    errors: &mut Vec<(String, String)>,
+) -> Arc<Level> {
+    let (has_ignore, has_gitignore, git_entry) = has;
+    let ignore = has_ignore
+        .then(|| load(dir, &dir.join(".ignore"), errors))
+        .flatten();
+    let git = has_gitignore
+        .then(|| load(dir, &dir.join(".gitignore"), errors))
+        .flatten();
+    let exclude = if git_entry {
+        git_dir(dir)
+            .map(|g| g.join("info/exclude"))
+            .filter(|f| f.is_file())
+            .and_then(|f| load(dir, &f, errors))
+    } else {
+        None
+    };
+    let any =
+        ignore.is_some() || git.is_some() || exclude.is_some() || parent.as_ref().is_some_and(|p| p.any);
+    Arc::new(Level {
+        parent,
+        ignore,
+        git,
+        exclude,
+        above_root,
+        any,
+    })
+}
+
+/// The git directory of the repository rooted at `dir`: `dir/.git` when it is
+/// a directory; when it is a file (a worktree), the `commondir` (where `info/`
+/// lives) of the git directory its `gitdir:` line names. None when there is no
+/// `commondir` there (a submodule), as for the `ignore` crate.
+fn git_dir(dir: &Path) -> Option<PathBuf> {
+    let dot_git = dir.join(".git");
+    if dot_git.is_dir() {
+        return Some(dot_git);
+    }
+    let text = std::fs::read_to_string(&dot_git).ok()?;
+    let gitdir = dir.join(text.strip_prefix("gitdir:")?.trim());
+    let common = std::fs::read_to_string(gitdir.join("commondir")).ok()?;
+    Some(gitdir.join(common.trim()))
+}
+
+/// The rules of the parents of `root` (absolute), outermost first.
+fn parents(root: &Path, errors: &mut Vec<(String, String)>) -> Option<Arc<Level>> {
+    let abs = std::fs::canonicalize(root).ok()?;
+    let mut chain: Option<Arc<Level>> = None;
+    let ancestors: Vec<&Path> = abs.ancestors().skip(1).collect();
+    for dir in ancestors.into_iter().rev() {
+        let has = (
+            dir.join(".ignore").is_file(),
+            dir.join(".gitignore").is_file(),
+            dir.join(".git").exists(),
+        );
+        chain = Some(level_for(dir, chain, has, true, errors));
+    }
+    chain
+}
+
+/// Calls `file` with every regular file under `root` (not ignored unless
+/// `no_ignore`), stopping early when it returns false; returns false then.
+/// Directories that cannot be listed and ignore files that do not parse are
+/// appended to `errors` as (path, message), and the walk goes on.
+pub(crate) fn walk(
+    root: &Path,
+    no_ignore: bool,
+    errors: &mut Vec<(String, String)>,
+    file: &mut dyn FnMut(PathBuf) -> bool,
+) -> bool {
+    let top = if no_ignore { None } else { parents(root, errors) };
+    let abs_root = OnceLock::new();
+    let abs = |p: &Path| -> Option<PathBuf> {
+        let base = abs_root
+            .get_or_init(|| std::fs::canonicalize(root).ok())
+            .as_ref()?;
+        Some(base.join(p.strip_prefix(root).ok()?))
+    };
+    let global = if no_ignore { &None } else { global() };
+    let mut stack: Vec<(PathBuf, Option<Arc<Level>>)> = vec![(root.to_path_buf(), top)];
+    let mut entries: Vec<(std::ffi::OsString, std::fs::FileType)> = Vec::new();
+    while let Some((dir, parent)) = stack.pop() {
+        entries.clear();
+        let listing = match std::fs::read_dir(&dir) {
+            Ok(l) => l,
+            Err(e) => {
+                errors.push((dir.display().to_string(), format!("{}: {e}", dir.display())));
+                continue;
+            }
+        };
+        for e in listing {
+            match e.and_then(|e| Ok((e.file_name(), e.file_type()?))) {
+                Ok(x) => entries.push(x),
+                Err(e) => errors.push((dir.display().to_string(), format!("{}: {e}", dir.display()))),
+            }
+        }
+        let level = if no_ignore {
+            None
+        } else {
+            let name_is = |n: &str, want_file: bool| {
+                entries
+                    .iter()
+                    .any(|(name, t)| name == OsStr::new(n) && (!want_file || t.is_file()))
+            };
+            let has = (
+                name_is(".ignore", true),
+                name_is(".gitignore", true),
+                name_is(".git", false),
+            );
+            Some(if has.0 || has.1 || has.2 {
+                level_for(&dir, parent, has, false, errors)
+            } else {
+                match parent {
+                    Some(p) => p,
+                    None => Arc::new(Level::default()),
+                }
+            })
+        };
+        let check = level.as_ref().is_some_and(|l| l.any) || global.is_some();
+        for (name, t) in entries.drain(..) {
+            if name == ".git" || t.is_symlink() || !(t.is_dir() || t.is_file()) {
+                continue;
+            }
+            let path = dir.join(&name);
+            if check {
+                let is_dir = t.is_dir();
+                let mut m = match &level {
+                    Some(l) => matched(l, &path, is_dir, &abs),
+                    None => Match::None,
+                };
+                if m.is_none() {
+                    if let Some(g) = global {
+                        m = g.matched(&path, is_dir).map(|_| ());
+                    }
+                }
+                if m.is_ignore() {
+                    continue;
+                }
+            }
+            if t.is_dir() {
+                stack.push((path, level.clone()));
+            } else if !file(path) {
+                return false;
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    /// The files the `ignore` crate's walker lists with the settings this walk
+    /// replaced (the reference).
+    fn reference(root: &Path, no_ignore: bool) -> BTreeSet<PathBuf> {
+        let mut b = ignore::WalkBuilder::new(root);
+        b.hidden(false)
+            .parents(!no_ignore)
+            .ignore(!no_ignore)
+            .git_ignore(!no_ignore)
+            .git_global(!no_ignore)
+            .git_exclude(!no_ignore)
+            .require_git(false)
+            .follow_links(false)
+            .filter_entry(|e| e.file_name() != ".git");
+        b.build()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_some_and(|t| t.is_file()))
+            .map(|e| e.into_path())
+            .collect()
+    }
+
+    fn ours(root: &Path, no_ignore: bool) -> BTreeSet<PathBuf> {
+        let mut got = BTreeSet::new();
+        let mut errors = Vec::new();
+        assert!(walk(root, no_ignore, &mut errors, &mut |p| {
+            got.insert(p);
+            true
+        }));
+        assert!(errors.is_empty(), "{errors:?}");
+        got
+    }
+
+    fn put(root: &Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn lists_what_the_ignore_crate_lists() {
+        let d = tempfile::tempdir().unwrap();
+        let top = d.path();
+        // Above the walk's root: a .gitignore and a .ignore that still apply.
+        put(top, ".gitignore", "*.parentgit\n");
+        put(top, ".ignore", "*.parentignore\n");
+        let root = top.join("walk");
+        let r = root.as_path();
+        put(
+            r,
+            ".gitignore",
+            "*.log\n/anchored.txt\nbuild/\n!keep.log\ndeep/**/x.txt\n",
+        );
+        put(r, "a.log", "");
+        put(r, "keep.log", "");
+        put(r, "anchored.txt", "");
+        put(r, "sub/anchored.txt", "");
+        put(r, "build/out.txt", "");
+        put(r, "sub/build/out.txt", "");
+        put(r, "deep/1/2/x.txt", "");
+        put(r, "deep/1/2/y.txt", "");
+        put(r, "f.parentgit", "");
+        put(r, "f.parentignore", "");
+        put(r, ".hidden/file", "");
+        put(r, ".env", "");
+        // A nested .gitignore re-including what the outer one ignores, and a .ignore
+        // that beats it.
+        put(r, "sub/.gitignore", "!*.log\n*.tmp\n");
+        put(r, "sub/b.log", "");
+        put(r, "sub/c.tmp", "");
+        put(r, "sub/.ignore", "c.tmp\n!d.tmp\nsecret.*\n");
+        put(r, "sub/d.tmp", "");
+        put(r, "sub/secret.txt", "");
+        // A nested repository: its .git is skipped, its info/exclude applies inside it,
+        // and the outer .gitignore no longer does.
+        put(r, "repo/.git/HEAD", "ref: refs/heads/main\n");
+        put(r, "repo/.git/info/exclude", "excluded.txt\n");
+        put(r, "repo/excluded.txt", "");
+        put(r, "repo/inner.log", "");
+        put(r, "repo/.gitignore", "*.tmp\n");
+        put(r, "repo/z.tmp", "");
+        put(r, "repo/dir/.git", "gitdir: elsewhere\n");
+        put(r, "repo/dir/kept.txt", "");
+        // A worktree: its .git file names a git directory elsewhere, whose
+        // commondir holds info/exclude. A submodule's (no commondir) is not read.
+        put(r, "gitdirs/main/info/exclude", "wt-excluded.txt\n");
+        put(r, "gitdirs/main/worktrees/wt/commondir", "../..\n");
+        // (git writes the path absolute; the `ignore` crate reads a relative one
+        // against the process's working directory, this walk against the worktree.)
+        let wt_gitdir = r.join("gitdirs/main/worktrees/wt");
+        put(r, "wt/.git", &format!("gitdir: {}\n", wt_gitdir.display()));
+        put(r, "wt/wt-excluded.txt", "");
+        put(r, "wt/wt-kept.txt", "");
+        put(r, "gitdirs/sm/info/exclude", "sm-excluded.txt\n");
+        put(
+            r,
+            "sm/.git",
+            &format!("gitdir: {}\n", r.join("gitdirs/sm").display()),
+        );
+        put(r, "sm/sm-excluded.txt", "");
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(r.join("keep.log"), r.join("link.log")).unwrap();
+            std::os::unix::fs::symlink(r.join("sub"), r.join("linkdir")).unwrap();
+        }
+        for no_ignore in [false, true] {
+            let want = reference(r, no_ignore);
+            assert!(want.len() >= 10, "{want:?}");
+            assert_eq!(ours(r, no_ignore), want, "no_ignore {no_ignore}");
+        }
+        // The walk's own ignore files, seen from a subdirectory as parents.
+        let sub = r.join("sub");
+        assert_eq!(ours(&sub, false), reference(&sub, false));
+        // And a root given relative to the working directory (not changed: tests
+        // run in parallel), through `..` up to `/`.
+        let cwd = std::env::current_dir().unwrap();
+        let mut rel = PathBuf::new();
+        for _ in cwd.ancestors().skip(1) {
+            rel.push("..");
+        }
+        rel.push(r.strip_prefix("/").unwrap());
+        assert_eq!(ours(&rel, false), reference(&rel, false));
+    }
+
+    #[test]
+    fn an_unreadable_directory_is_an_error_and_the_rest_is_listed() {
+        let d = tempfile::tempdir().unwrap();
+        put(d.path(), "ok.txt", "");
+        let mut errors = Vec::new();
+        let mut got = Vec::new();
+        walk(&d.path().join("missing"), false, &mut errors, &mut |p| {
+            got.push(p);
+            true
+        });
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].1.contains("missing"), "{errors:?}");
+        // Stops when told to.
+        let mut n = 0;
+        assert!(!walk(d.path(), false, &mut Vec::new(), &mut |_| {
+            n += 1;
+            false
+        }));
+        assert_eq!(n, 1);
+    }
+}
