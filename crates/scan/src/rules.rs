@@ -601,10 +601,9 @@ impl RuleSet {
             self.prefilter.for_each(&hay[start..end], |k, ms, me| {
                 let hs = start + ms;
                 let he = start + me;
-                if line.0 == usize::MAX || hs < line.0 || he > line.1 {
-                    line = (line_start(hay, hs), line_end(hay, he));
-                }
                 let mut multi: Option<(usize, usize)> = None;
+                // Line bounds only for a hit that triggers a rule: most hits of short
+                // case-sensitive keywords (`AC`, `pat`) are lowercase words that do not.
                 self.keyword_rules[k].each(&hay[hs..he], |r| {
                     let (ws, we) = if self.rules[r].multiline {
                         *multi.get_or_insert_with(|| {
@@ -614,6 +613,9 @@ impl RuleSet {
                             )
                         })
                     } else {
+                        if line.0 == usize::MAX || hs < line.0 || he > line.1 {
+                            line = (line_start(hay, hs), line_end(hay, he));
+                        }
                         line
                     };
                     if let Some((ps, pe)) = pending.add(r, ws, we) {
