@@ -716,6 +716,52 @@ pub(crate) fn line_end(hay: &[u8], pos: usize) -> usize {
 mod tests {
     use super::*;
 
+    /// The windowed matcher against the plain definition: a single-line rule
+    /// matches on a line where one of its keywords occurs (in the case the rule
+    /// accepts), searched over that line alone. On every rule's examples, mixed
+    /// with filler lines full of keywords and repeated past one keyword
+    /// segment, both must give the same matches.
+    #[test]
+    fn windowed_matching_equals_the_line_by_line_definition() {
+        let rs = RuleSet::builtin().expect("builtin rules");
+        let mut unit = String::new();
+        for r in rs.rules() {
+            for e in r.def.examples.iter().chain(&r.def.negative_examples) {
+                if !e.contains('\n') {
+                    unit.push_str(e);
+                    unit.push('\n');
+                }
+                unit.push_str("  path = token_key(secret); AC pat SPA matrix meta -- pass\n");
+            }
+        }
+        let mut text = String::new();
+        while text.len() < crate::keywords::SEGMENT + (300 << 10) {
+            text.push_str(&unit);
+        }
+        let hay = text.as_bytes();
+        let single = |m: &RawMatch| !rs.rules[m.rule].multiline && !rs.rules[m.rule].def.keywords.is_empty();
+        let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(single).collect();
+        let mut want = Vec::new();
+        let mut at = 0;
+        for line in hay.split(|&b| b == b'\n') {
+            for r in rs.candidate_rules(line) {
+                if !rs.rules[r].multiline && !rs.rules[r].def.keywords.is_empty() {
+                    rs.run_rule_at(r, line, at, &mut want);
+                }
+            }
+            at += line.len() + 1;
+        }
+        want.sort_by_key(|m| (m.start, m.end, m.rule));
+        want.dedup();
+        assert!(want.len() > 1000, "only {} matches", want.len());
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got == want,
+            "first difference at {:?}",
+            got.iter().zip(&want).find(|(a, b)| a != b)
+        );
+    }
+
     fn set(yaml: &str) -> RuleSet {
         RuleSet::compile(parse_rule_file("test.yml", yaml).unwrap()).unwrap()
     }
