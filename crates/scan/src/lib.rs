@@ -21,4 +21,18 @@ pub mod scanner;
 mod walk;
 
 pub use rules::{RawMatch, RuleDef, RuleError, RuleSet};
+
+/// Runs `f` with this thread's scratch value in `key`, reused from call to
+/// call (no allocation per file or per search). A call made while the scratch
+/// is in use (re-entrance) gets a `fresh()` one instead.
+pub(crate) fn with_scratch<T, R>(
+    key: &'static std::thread::LocalKey<std::cell::RefCell<T>>,
+    fresh: impl FnOnce() -> T,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    key.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut reused) => f(&mut reused),
+        Err(_) => f(&mut fresh()),
+    })
+}
 pub use scanner::{ScanIssue, ScanOptions, ScanReport, Scanner, Summary};

@@ -586,16 +586,7 @@ impl RuleSet {
         thread_local! {
             static PENDING: std::cell::RefCell<Pending> = const { std::cell::RefCell::new(Pending::new()) };
         }
-        PENDING.with(|cell| {
-            let mut fresh;
-            let mut borrowed = cell.try_borrow_mut();
-            let pending: &mut Pending = match borrowed.as_deref_mut() {
-                Ok(p) => p,
-                Err(_) => {
-                    fresh = Pending::new();
-                    &mut fresh
-                }
-            };
+        crate::with_scratch(&PENDING, Pending::new, |pending| {
             pending.reset(self.rules.len());
             let mut line: (usize, usize) = (usize::MAX, 0); // the last hit's line (start, end)
             self.prefilter.for_each(&hay[start..end], |k, ms, me| {

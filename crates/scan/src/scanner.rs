@@ -368,16 +368,7 @@ impl Scanner {
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        BUF.with(|cell| {
-            let mut owned;
-            let mut borrowed = cell.try_borrow_mut();
-            let buf: &mut Vec<u8> = match borrowed.as_deref_mut() {
-                Ok(b) => b,
-                Err(_) => {
-                    owned = Vec::new();
-                    &mut owned
-                }
-            };
+        crate::with_scratch(&BUF, Vec::new, |buf| {
             buf.clear();
             if let Err(e) = (&mut f).take(BINARY_SNIFF as u64).read_to_end(buf) {
                 rep.summary.error(label, format!("{label}: {e}"));

@@ -41,51 +41,39 @@ struct Level {
     any: bool,
 }
 
-/// How `path` fares against the chain from `level` up. `abs` turns a path
-/// under the walk's root into the absolute path the parents' rules expect.
-fn matched<'a>(
-    level: &'a Level,
-    path: &Path,
-    is_dir: bool,
-    abs: &dyn Fn(&Path) -> Option<PathBuf>,
-) -> Match<()> {
-    let (mut m_ignore, mut m_git, mut m_exclude) = (Match::None, Match::None, Match::None);
-    let mut cur: Option<&'a Level> = Some(level);
-    let mut abs_path: Option<Option<PathBuf>> = None;
-    while let Some(l) = cur {
-        if !l.any {
-            break;
+/// How `path` fares against the chain from `level` up. Levels inside the walk
+/// match the path as walked; the parents of the walk's root (always the end of
+/// the chain) match the absolute path, which `abs` makes, once, when reached.
+fn matched(level: &Level, path: &Path, is_dir: bool, abs: &dyn Fn(&Path) -> Option<PathBuf>) -> Match<()> {
+    // The first match of each kind, nearest level first: `.ignore`, `.gitignore`, exclude.
+    let mut found = [Match::None, Match::None, Match::None];
+    let mut check = |l: &Level, p: &Path| {
+        for (g, m) in [&l.ignore, &l.git, &l.exclude].into_iter().zip(found.iter_mut()) {
+            if let (Some(g), true) = (g, m.is_none()) {
+                *m = g.matched(p, is_dir).map(|_| ());
+            }
         }
-        let owned;
-        let p: &Path = if l.above_root {
-            match abs_path.get_or_insert_with(|| abs(path)) {
-                Some(a) => {
-                    owned = a.clone();
-                    &owned
-                }
-                None => break,
-            }
-        } else {
-            path
-        };
-        let check = |g: &Option<Gitignore>, m: &mut Match<()>| {
-            if m.is_none() {
-                if let Some(g) = g {
-                    *m = g.matched(p, is_dir).map(|_| ());
-                }
-            }
-        };
-        check(&l.ignore, &mut m_ignore);
-        check(&l.git, &mut m_git);
-        check(&l.exclude, &mut m_exclude);
-        cur = l.parent.as_deref();
+    };
+    let mut cur = Some(level).filter(|l| l.any);
+    while let Some(l) = cur.filter(|l| !l.above_root) {
+        check(l, path);
+        cur = l.parent.as_deref().filter(|l| l.any);
     }
-    if !m_ignore.is_none() {
-        m_ignore
-    } else if !m_git.is_none() {
-        m_git
+    if cur.is_some() {
+        if let Some(abs_path) = abs(path) {
+            while let Some(l) = cur {
+                check(l, &abs_path);
+                cur = l.parent.as_deref().filter(|l| l.any);
+            }
+        }
+    }
+    let [ignore, git, exclude] = found;
+    if !ignore.is_none() {
+        ignore
+    } else if !git.is_none() {
+        git
     } else {
-        m_exclude
+        exclude
     }
 }
 
