@@ -23,10 +23,12 @@
 //!
 //! Keyword case: a keyword matches case-insensitively, except when the rule's
 //! pattern has no case-insensitive flag anywhere (`(?i)`, `(?i:…)`, `(?mi)`, …)
-//! and contains the keyword verbatim: every match of such a pattern holds the
-//! keyword exactly as written, so only that spelling is a hit. Short uppercase
-//! prefixes such as `SK`, `AC` or `YC` would otherwise fire on every `sk`, `ac`
-//! or `yc` in ordinary text.
+//! and either contains the keyword verbatim (every match holds it exactly as
+//! written) or has matches that all begin with one of a few literals, each
+//! holding a keyword (`S[UA]A…` begins with `SUA` or `SAA`; see
+//! `verbatim_spellings`): then only those spellings are hits. Short uppercase
+//! prefixes such as `SK`, `AC`, `YC` or `SPA` would otherwise fire on every
+//! `sk`, `ac`, `yc` or `spa` in ordinary text.
 //!
 //! The secret is the capture group named `secret` when the pattern has one,
 //! otherwise group 1 when there is one, otherwise the whole match. Matches
@@ -381,6 +383,38 @@ fn pattern_may_ignore_case(pattern: &str) -> bool {
     false
 }
 
+/// For a case-sensitive pattern whose matches all begin with one of the
+/// literals `prefixes` (as `regex-syntax` extracts them), the keywords' exact
+/// spellings that every match holds: `(keyword index, bytes)` for each prefix,
+/// the first keyword (in rule order) the prefix contains ASCII
+/// case-insensitively, spelled as in the prefix. `None` when some prefix holds
+/// no keyword (or there are no prefixes): then nothing is known.
+///
+/// `S[UAONCXP]A[A-Z2-7]{55}` with keywords `SUA`, `SAA`, … has the prefixes
+/// `SUA`, `SAA`, …: each keyword needs to be found only in upper case.
+fn verbatim_spellings(keywords: &[String], prefixes: Option<&[Vec<u8>]>) -> Option<Vec<(usize, Vec<u8>)>> {
+    let prefixes = prefixes?;
+    if prefixes.is_empty() {
+        return None;
+    }
+    let mut out: Vec<(usize, Vec<u8>)> = Vec::new();
+    for l in prefixes {
+        let found = keywords.iter().enumerate().find_map(|(ki, k)| {
+            let k = k.as_bytes();
+            if k.is_empty() || k.len() > l.len() {
+                return None;
+            }
+            l.windows(k.len())
+                .find(|w| w.eq_ignore_ascii_case(k))
+                .map(|w| (ki, w.to_vec()))
+        })?;
+        if !out.contains(&found) {
+            out.push(found);
+        }
+    }
+    Some(out)
+}
+
 /// Compiled rules plus the keyword prefilter.
 #[derive(Debug)]
 pub struct RuleSet {
@@ -433,17 +467,25 @@ impl RuleSet {
                     let built = build_regex(&def.pattern).map_err(|e| pattern_error(e.to_string()))?;
                     let _ = regex.set(built);
                 }
-                Ok(CompiledRule {
-                    secret_group: secret_group(&hir),
-                    multiline: can_match_newline(&hir),
-                    def,
-                    origin,
-                    regex,
-                })
+                let prefixes = regex_syntax::hir::literal::Extractor::new()
+                    .extract(&hir)
+                    .literals()
+                    .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>());
+                Ok((
+                    CompiledRule {
+                        secret_group: secret_group(&hir),
+                        multiline: can_match_newline(&hir),
+                        def,
+                        origin,
+                        regex,
+                    },
+                    prefixes,
+                ))
             })
-            .collect::<Vec<Result<CompiledRule, RuleError>>>()
+            .collect::<Vec<Result<_, RuleError>>>()
             .into_iter()
             .collect::<Result<Vec<_>, _>>()?;
+        let (rules, prefixes): (Vec<CompiledRule>, Vec<_>) = rules.into_iter().unzip();
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_rules: Vec<KeywordRules> = Vec::new();
         let mut always = Vec::new();
@@ -452,7 +494,12 @@ impl RuleSet {
                 always.push(i);
             }
             let case_sensitive = !pattern_may_ignore_case(&r.def.pattern);
-            for k in &r.def.keywords {
+            let spellings = if case_sensitive {
+                verbatim_spellings(&r.def.keywords, prefixes[i].as_deref())
+            } else {
+                None
+            };
+            for (ki, k) in r.def.keywords.iter().enumerate() {
                 let lower = k.to_ascii_lowercase();
                 let p = match keywords.iter().position(|x| *x == lower) {
                     Some(p) => p,
@@ -463,7 +510,19 @@ impl RuleSet {
                     }
                 };
                 let kr = &mut keyword_rules[p];
-                if case_sensitive && !k.is_empty() && r.def.pattern.contains(k.as_str()) {
+                let exact: Vec<&[u8]> = spellings
+                    .iter()
+                    .flatten()
+                    .filter(|(j, _)| *j == ki)
+                    .map(|(_, s)| s.as_slice())
+                    .collect();
+                if !exact.is_empty() {
+                    for e in exact {
+                        if !kr.exact.iter().any(|(x, y)| **x == *e && *y == i) {
+                            kr.exact.push((e.into(), i));
+                        }
+                    }
+                } else if case_sensitive && !k.is_empty() && r.def.pattern.contains(k.as_str()) {
                     if !kr.exact.iter().any(|(x, y)| **x == *k.as_bytes() && *y == i) {
                         kr.exact.push((k.as_bytes().into(), i));
                     }
@@ -861,5 +920,43 @@ rules:
         }
         assert!(pattern_may_ignore_case("(?mi)x"));
         assert!(!pattern_may_ignore_case("(?m-u)x(?P<secret>y)"));
+    }
+
+    #[test]
+    fn keyword_spellings_come_from_the_patterns_prefixes() {
+        // Every match begins with SUA or SAA: only those spellings are hits, although
+        // the pattern does not hold the keywords verbatim.
+        let nk = set("rules:\n  - id: t.n\n    name: n\n    pattern: '\\bS[UA]A[A-Z2-7]{4}\\b'\n    keywords: ['sua', 'SAA']\n");
+        assert!(nk.candidate_rules(b"usual saan Sua sAA").is_empty());
+        assert_eq!(nk.candidate_rules(b"x SUAB234 y"), vec![0]);
+        assert_eq!(nk.find_in(b"x SAAB234 y").len(), 1);
+        // A keyword spelled otherwise than in the pattern: the pattern's spelling counts.
+        let lower = set(
+            "rules:\n  - id: t.l\n    name: l\n    pattern: '\\b(sk[0-9a-f]{8})\\b'\n    keywords: ['SK']\n",
+        );
+        assert!(lower.candidate_rules(b"a SK b").is_empty());
+        assert_eq!(lower.candidate_rules(b"a sk b"), vec![0]);
+        // Prefixes that do not reach the keyword (`ab`, `cd`: a class too large to
+        // expand follows): nothing known, any case.
+        let mid = set(
+            "rules:\n  - id: t.m\n    name: m\n    pattern: '(?:ab|cd)[a-z]{3}[Tt]ok[0-9]'\n    keywords: ['tok']\n",
+        );
+        assert_eq!(mid.candidate_rules(b"TOK"), vec![0]);
+
+        let kw = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let pre = |p: &[&str]| p.iter().map(|s| s.as_bytes().to_vec()).collect::<Vec<_>>();
+        assert_eq!(
+            verbatim_spellings(&kw(&["ghp_", "gho_"]), Some(&pre(&["ghp_", "GHO_x"]))),
+            Some(vec![(0, b"ghp_".to_vec()), (1, b"GHO_".to_vec())])
+        );
+        // The first keyword (in rule order) a prefix holds; each spelling once.
+        assert_eq!(
+            verbatim_spellings(&kw(&["key", "api"]), Some(&pre(&["apikey", "ApiKey", "apikey"]))),
+            Some(vec![(0, b"key".to_vec()), (0, b"Key".to_vec())])
+        );
+        assert_eq!(verbatim_spellings(&kw(&["ab"]), Some(&pre(&["ab", "cd"]))), None);
+        assert_eq!(verbatim_spellings(&kw(&["ab"]), Some(&pre(&["ab", ""]))), None);
+        assert_eq!(verbatim_spellings(&kw(&["ab"]), Some(&[])), None);
+        assert_eq!(verbatim_spellings(&kw(&["ab"]), None), None);
     }
 }

@@ -50,6 +50,24 @@ pub const STREAM_OVERLAP: usize = 64 << 10;
 pub const PARALLEL_CHUNK: usize = 4 << 20;
 /// Bytes inspected for a NUL byte to decide that an input is binary.
 pub const BINARY_SNIFF: usize = 8 << 10;
+
+/// Reads into `buf` until it is full or the input ends; returns the bytes read.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Bytes of a file read before its size is asked: files up to this size, most
+/// source files, cost one read and the read that sees their end.
+const READ_HEAD: usize = 64 << 10;
 /// Extensions (lowercase, no dot) of formats whose fixed header holds a NUL
 /// byte within its first bytes, so [`is_binary`] would reject them anyway:
 /// compiled Python (flags word), PNG (IHDR length), JPEG (APP0/APP1 length),
@@ -362,21 +380,30 @@ impl Scanner {
             }
         };
         // One buffer per thread, reused from file to file: a fresh allocation per file
-        // costs page faults and zeroing for every byte. The head is read first: a file
-        // that fits is done without asking its size, and a binary file (a .pyc, a .so)
-        // is skipped after 8 KiB.
+        // costs page faults and zeroing for every byte. (Its length is what has been
+        // zeroed once; `n` says how much of it the current file fills.) The head is
+        // read first, in one read: a file that fits, most source files, is done with
+        // that read and the one that sees its end, without asking its size; a binary
+        // file (a .so) is skipped after the head. A longer file's size is asked once,
+        // and the rest read in one read (std's `read_to_end` would ask the size and
+        // position again, and read in growing steps from 8 KiB).
         thread_local! {
             static BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
         crate::with_scratch(&BUF, Vec::new, |buf| {
-            buf.clear();
-            if let Err(e) = (&mut f).take(BINARY_SNIFF as u64).read_to_end(buf) {
-                rep.summary.error(label, format!("{label}: {e}"));
-                return;
+            if buf.len() < READ_HEAD {
+                buf.resize(READ_HEAD, 0);
             }
-            if buf.len() == BINARY_SNIFF {
-                let archive = !self.opts.no_archives && archive::sniff(label, buf).is_some();
-                if !archive && !self.opts.include_binary && is_binary(buf) {
+            let mut n = match fill(&mut f, &mut buf[..READ_HEAD]) {
+                Ok(n) => n,
+                Err(e) => {
+                    rep.summary.error(label, format!("{label}: {e}"));
+                    return;
+                }
+            };
+            if n == READ_HEAD {
+                let archive = !self.opts.no_archives && archive::sniff(label, &buf[..n]).is_some();
+                if !archive && !self.opts.include_binary && is_binary(&buf[..BINARY_SNIFF]) {
                     rep.summary.skipped_binary += 1;
                     return;
                 }
@@ -394,15 +421,32 @@ impl Scanner {
                     }
                     return;
                 }
-                buf.reserve((len as usize).saturating_sub(buf.len()));
-                if let Err(e) = f.read_to_end(buf) {
-                    rep.summary.error(label, format!("{label}: {e}"));
-                    return;
+                // One byte more than the size: the read that fills the rest is then
+                // followed by the one that sees the end.
+                let want = (len as usize + 1).max(n + 1);
+                if buf.len() < want {
+                    buf.resize(want, 0);
+                }
+                match fill(&mut f, &mut buf[n..want]) {
+                    Ok(k) => n += k,
+                    Err(e) => {
+                        rep.summary.error(label, format!("{label}: {e}"));
+                        return;
+                    }
+                }
+                if n == want {
+                    // The file grew since its size was asked: read what it now holds.
+                    buf.truncate(n);
+                    if let Err(e) = f.read_to_end(buf) {
+                        rep.summary.error(label, format!("{label}: {e}"));
+                        return;
+                    }
+                    n = buf.len();
                 }
             }
-            self.scan_data(label, buf, None, &mut rep);
+            self.scan_data(label, &buf[..n], None, &mut rep);
             // Keep at most a few MB between files.
-            if buf.capacity() > 2 * self.opts.mmap_threshold.max(1 << 20) as usize {
+            if buf.len() > 2 * self.opts.mmap_threshold.max(1 << 20) as usize {
                 *buf = Vec::new();
             }
         });
@@ -941,6 +985,58 @@ mod tests {
             r.findings.iter().all(|f| f.line == 2),
             "line numbers count the whole file"
         );
+    }
+
+    #[test]
+    fn files_of_every_size_around_the_head_are_read_whole() {
+        // The secret on the first line, straddling the end of the head, and on the
+        // last line (no final line feed), for sizes below, at and past the head,
+        // past the reused buffer's size, and past the mmap threshold.
+        let dir = tempfile::tempdir().unwrap();
+        let sizes = [
+            READ_HEAD - 1,
+            READ_HEAD,
+            READ_HEAD + 1,
+            3 * READ_HEAD + 5,
+            5 * READ_HEAD,
+        ];
+        let mut want = Vec::new();
+        for &size in &sizes {
+            let mut text = format!("{KEY}\n").into_bytes();
+            let mut lines = vec![1];
+            if size > READ_HEAD + 2 * KEY.len() {
+                text.resize(READ_HEAD - KEY.len() / 2 - 1, b'y');
+                text.push(b'\n');
+                text.extend(KEY.bytes());
+                text.push(b'\n');
+                lines.push(3);
+            }
+            text.resize(size - KEY.len() - 1, b'z');
+            text.push(b'\n');
+            text.extend(KEY.bytes());
+            lines.push(lines.len() as u64 * 2 + 1);
+            assert_eq!(text.len(), size);
+            std::fs::write(dir.path().join(format!("{size}.txt")), &text).unwrap();
+            want.push(lines);
+        }
+        let mut s = scanner("");
+        // A threshold between the sizes: the biggest file is mapped, the others read.
+        s.opts.mmap_threshold = (4 * READ_HEAD) as u64;
+        let r = s.scan_paths(&[dir.path().to_path_buf()]);
+        assert!(r.summary.errors.is_empty(), "{:?}", r.summary.errors);
+        for (&size, want) in sizes.iter().zip(want) {
+            let name = format!("{size}.txt");
+            let mut lines: Vec<u64> = r
+                .findings
+                .iter()
+                .filter(|f| f.path.ends_with(&name))
+                .map(|f| f.line)
+                .collect();
+            lines.sort_unstable();
+            assert_eq!(lines, want, "{name}");
+        }
+        let total: usize = sizes.iter().sum();
+        assert_eq!(r.summary.bytes, total as u64);
     }
 
     #[test]
