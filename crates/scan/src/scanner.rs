@@ -324,7 +324,7 @@ impl Scanner {
                     let live = if is_dir {
                         walk_dir(&p, no_ignore, &tx, &mut batch, &mut errors)
                     } else {
-                        let label = p.display().to_string();
+                        let label = path_label(&p);
                         push_file(&tx, &mut batch, (p, label))
                     };
                     if !live {
@@ -818,9 +818,19 @@ fn walk_dir(
     errors: &mut Vec<(String, String)>,
 ) -> bool {
     crate::walk::walk(dir, no_ignore, errors, &mut |p| {
-        let label = p.display().to_string();
+        let label = path_label(&p);
         push_file(tx, batch, (p, label))
     })
+}
+
+/// A path as findings name it: its text, or (not UTF-8) its lossy display.
+/// The same as `p.display().to_string()`, without the formatting machinery
+/// for the common case.
+fn path_label(p: &Path) -> String {
+    match p.to_str() {
+        Some(s) => s.to_owned(),
+        None => p.display().to_string(),
+    }
 }
 
 #[cfg(test)]
