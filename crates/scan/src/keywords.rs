@@ -194,6 +194,19 @@ impl Table {
     }
 }
 
+/// The `aho-corasick` DFA that [`Table`] is made from: ASCII case-insensitive,
+/// every keyword ending at a state reported there (standard semantics), no
+/// prefilter (the table is walked, not the DFA).
+fn keyword_dfa<K: AsRef<[u8]>>(keywords: &[K]) -> DFA {
+    DFA::builder()
+        .ascii_case_insensitive(true)
+        .match_kind(MatchKind::Standard)
+        .start_kind(StartKind::Unanchored)
+        .prefilter(false)
+        .build(keywords)
+        .expect("keyword automaton")
+}
+
 impl KeywordSearcher {
     /// A searcher for `keywords` (matched ASCII case-insensitively; keyword `i`
     /// is reported as `i`).
@@ -201,14 +214,7 @@ impl KeywordSearcher {
         if keywords.is_empty() {
             return KeywordSearcher { table: None };
         }
-        let dfa = DFA::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
-            .prefilter(false)
-            .build(keywords)
-            .expect("keyword automaton");
-        let table = Table::new(&dfa, keywords);
+        let table = Table::new(&keyword_dfa(keywords), keywords);
         KeywordSearcher { table: Some(table) }
     }
 
@@ -360,13 +366,7 @@ mod tests {
     /// same transitions on every byte (so the byte classes derived from the
     /// keywords are right), same match states and keywords.
     fn assert_table_is_the_dfa<K: AsRef<[u8]>>(keywords: &[K]) {
-        let dfa = DFA::builder()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .start_kind(StartKind::Unanchored)
-            .prefilter(false)
-            .build(keywords)
-            .expect("automaton");
+        let dfa = keyword_dfa(keywords);
         let t = Table::new(&dfa, keywords);
         // Walk both breadth first, pairing their states.
         let start = dfa.start_state(Anchored::No).expect("start");
