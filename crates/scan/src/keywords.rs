@@ -168,25 +168,26 @@ impl Table {
         }
     }
 
-    /// The state after `id` on byte `b`.
+    /// The state after `id` on byte `b`. (Ids are stored as `u32` and walked as
+    /// `usize`: the walk's loop then needs no widening per byte.)
     #[inline(always)]
-    fn next(&self, id: u32, b: u8) -> u32 {
-        let at = id as usize + self.classes[b as usize] as usize;
+    fn next(&self, id: usize, b: u8) -> usize {
+        let at = id + self.classes[b as usize] as usize;
         debug_assert!(at < self.trans.len());
         // SAFETY: `id` is a state's id (the start state's or an entry of `trans`),
         // so `id + stride <= trans.len()`, and every class is below `stride`.
-        unsafe { *self.trans.get_unchecked(at) }
+        unsafe { *self.trans.get_unchecked(at) as usize }
     }
 
     #[inline(always)]
-    fn is_match(&self, id: u32) -> bool {
-        id < self.match_limit
+    fn is_match(&self, id: usize) -> bool {
+        id < self.match_limit as usize
     }
 
     /// Reports the keywords ending at `end` in the match state `id`.
     #[inline]
-    fn report(&self, id: u32, end: usize, f: &mut impl FnMut(usize, usize, usize)) {
-        let i = (id / self.stride) as usize;
+    fn report(&self, id: usize, end: usize, f: &mut impl FnMut(usize, usize, usize)) {
+        let i = id / self.stride as usize;
         let (a, b) = (self.match_at[i] as usize, self.match_at[i + 1] as usize);
         for &(k, len) in &self.matches[a..b] {
             f(k as usize, end - len as usize, end);
@@ -229,7 +230,7 @@ impl KeywordSearcher {
     pub fn for_each(&self, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
         let Some(t) = &self.table else { return };
         if hay.len() < LANES * MIN_LANE {
-            let mut id = t.start;
+            let mut id = t.start as usize;
             for (p, &b) in hay.iter().enumerate() {
                 id = t.next(id, b);
                 if t.is_match(id) {
@@ -251,7 +252,7 @@ impl KeywordSearcher {
             walk_segment(t, hay, seg, seg_end, back, &mut hits);
             for lane in hits.iter_mut() {
                 for &(id, end) in lane.iter() {
-                    t.report(id, end, &mut f);
+                    t.report(id as usize, end, &mut f);
                 }
                 lane.clear();
             }
@@ -287,35 +288,30 @@ fn walk_segment(
     // before its range are not recorded.
     for (k, s) in id.iter_mut().enumerate() {
         for &b in &hay[bound(k).saturating_sub(back)..bound(k)] {
-            *s = t.next(*s as u32, b) as usize;
+            *s = t.next(*s, b);
         }
     }
     // The interleaved walk over `len` bytes of each stretch.
-    let trans = &t.trans[..];
-    let limit = t.match_limit as usize;
     let lanes: [&[u8]; LANES] = std::array::from_fn(|k| &hay[from + k * len..from + (k + 1) * len]);
     for j in 0..len {
         for k in 0..LANES {
             // SAFETY: every lane is `len` bytes long.
             let b = unsafe { *lanes[k].get_unchecked(j) };
-            let at = id[k] + t.classes[b as usize] as usize;
-            debug_assert!(at < trans.len());
-            // SAFETY: as in `Table::next`: `id[k]` is a state's id and the class
-            // is below the stride.
-            id[k] = unsafe { *trans.get_unchecked(at) } as usize;
-            if id[k] < limit {
+            id[k] = t.next(id[k], b);
+            if t.is_match(id[k]) {
                 record(&mut hits[k], id[k], from + k * len + j + 1);
             }
         }
     }
-    // The last stretch's remainder.
+    // The last stretch's remainder. (In a local, not `id[k]`: walking the array
+    // here made the compiler keep a lane's state on the stack in the loop above.)
     let k = LANES - 1;
-    let mut s = id[k] as u32;
+    let mut s = id[k];
     let rest = from + LANES * len;
     for (i, &b) in hay[rest..to].iter().enumerate() {
         s = t.next(s, b);
         if t.is_match(s) {
-            hits[k].push((s, rest + i + 1));
+            hits[k].push((s as u32, rest + i + 1));
         }
     }
 }
@@ -370,8 +366,8 @@ mod tests {
         let t = Table::new(&dfa, keywords);
         // Walk both breadth first, pairing their states.
         let start = dfa.start_state(Anchored::No).expect("start");
-        let mut pairs = vec![(start, t.start)];
-        let mut ours = std::collections::HashMap::from([(start, t.start)]);
+        let mut pairs = vec![(start, t.start as usize)];
+        let mut ours = std::collections::HashMap::from([(start, t.start as usize)]);
         let mut i = 0;
         while i < pairs.len() {
             let (s, id) = pairs[i];

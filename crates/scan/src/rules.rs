@@ -510,21 +510,22 @@ impl RuleSet {
                     }
                 };
                 let kr = &mut keyword_rules[p];
-                let exact: Vec<&[u8]> = spellings
+                // The spellings every match holds: from the prefixes, else the keyword as
+                // written when the pattern holds it verbatim; none means any case.
+                let mut exact: Vec<&[u8]> = spellings
                     .iter()
                     .flatten()
                     .filter(|(j, _)| *j == ki)
                     .map(|(_, s)| s.as_slice())
                     .collect();
+                if exact.is_empty() && case_sensitive && !k.is_empty() && r.def.pattern.contains(k.as_str()) {
+                    exact.push(k.as_bytes());
+                }
                 if !exact.is_empty() {
                     for e in exact {
                         if !kr.exact.iter().any(|(x, y)| **x == *e && *y == i) {
                             kr.exact.push((e.into(), i));
                         }
-                    }
-                } else if case_sensitive && !k.is_empty() && r.def.pattern.contains(k.as_str()) {
-                    if !kr.exact.iter().any(|(x, y)| **x == *k.as_bytes() && *y == i) {
-                        kr.exact.push((k.as_bytes().into(), i));
                     }
                 } else if !kr.any_case.contains(&i) {
                     kr.any_case.push(i);

@@ -51,20 +51,6 @@ pub const PARALLEL_CHUNK: usize = 4 << 20;
 /// Bytes inspected for a NUL byte to decide that an input is binary.
 pub const BINARY_SNIFF: usize = 8 << 10;
 
-/// Reads into `buf` until it is full or the input ends; returns the bytes read.
-fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
 /// Bytes of a file read before its size is asked: files up to this size, most
 /// source files, cost one read and the read that sees their end.
 const READ_HEAD: usize = 64 << 10;
@@ -421,28 +407,13 @@ impl Scanner {
                     }
                     return;
                 }
-                // One byte more than the size: the read that fills the rest is then
-                // followed by the one that sees the end.
-                let want = (len as usize + 1).max(n + 1);
-                if buf.len() < want {
-                    buf.resize(want, 0);
-                }
-                match fill(&mut f, &mut buf[n..want]) {
-                    Ok(k) => n += k,
+                n = match read_rest(&mut f, buf, n, len as usize) {
+                    Ok(n) => n,
                     Err(e) => {
                         rep.summary.error(label, format!("{label}: {e}"));
                         return;
                     }
-                }
-                if n == want {
-                    // The file grew since its size was asked: read what it now holds.
-                    buf.truncate(n);
-                    if let Err(e) = f.read_to_end(buf) {
-                        rep.summary.error(label, format!("{label}: {e}"));
-                        return;
-                    }
-                    n = buf.len();
-                }
+                };
             }
             self.scan_data(label, &buf[..n], None, &mut rep);
             // Keep at most a few MB between files.
@@ -821,6 +792,39 @@ fn walk_dir(
         let label = path_label(&p);
         push_file(tx, batch, (p, label))
     })
+}
+
+/// Reads into `buf` until it is full or the input ends; returns the bytes read.
+fn fill(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads the rest of a file of `len` bytes (by its size) whose first `n`
+/// bytes are in `buf`; returns how many bytes `buf` now holds. `buf`'s length
+/// is what has been zeroed, and only grows. One byte more than the size is
+/// asked for: the read that fills the rest is then followed by the one that
+/// sees the end. A file that grew since its size was asked is read whole.
+fn read_rest(f: &mut std::fs::File, buf: &mut Vec<u8>, n: usize, len: usize) -> io::Result<usize> {
+    let want = (len + 1).max(n + 1);
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
+    let n = n + fill(f, &mut buf[n..want])?;
+    if n < want {
+        return Ok(n);
+    }
+    buf.truncate(n);
+    f.read_to_end(buf)?;
+    Ok(buf.len())
 }
 
 /// A path as findings name it: its text, or (not UTF-8) its lossy display.
