@@ -7,6 +7,12 @@ use std::process::ExitCode;
 
 mod cmd;
 
+/// mimalloc instead of the system allocator: a scan allocates and frees small
+/// buffers for each of tens of thousands of files from two threads, and
+/// glibc's malloc took about 4 % of a scan's CPU. See [`no_huge_pages`].
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Respond to a CI/CD provider breach: inventory and rotate the secrets stored in
 /// CI, scan for leaked secrets, hunt audit logs for misuse, census published
 /// artifacts, and harden with per-provider upload tokens.
@@ -61,7 +67,22 @@ fn init_tracing(level: &str) {
         .try_init();
 }
 
+/// Turns transparent huge pages off for this process. mimalloc asks for them
+/// on its arenas, and the kernel then zeroes 2 MiB at the first touch of any
+/// byte of a region: on a scan of many small files, which touches a little
+/// fresh memory at a time, page zeroing took 16 % of the CPU (measured on a
+/// 2-core VM), against under 1 % with 4 KiB pages.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl with PR_SET_THP_DISABLE only sets a flag on this process;
+    // it reads no memory of ours. An error (an old kernel) changes nothing.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 fn main() -> ExitCode {
+    no_huge_pages();
     let cli = Cli::parse();
     init_tracing(&cli.log);
     let result = match cli.command {

@@ -473,6 +473,12 @@ impl Scanner {
             rep.summary.skipped_binary += 1;
             return;
         }
+        self.scan_text(label, data, commit, rep);
+    }
+
+    /// Scans text held in memory (no archive or binary check): in parallel
+    /// chunks when it is large.
+    fn scan_text(&self, label: &str, data: &[u8], commit: Option<&str>, rep: &mut ScanReport) {
         rep.summary.files += 1;
         rep.summary.bytes += data.len() as u64;
         if data.len() > PARALLEL_CHUNK * 2 {
@@ -524,6 +530,15 @@ impl Scanner {
                 let mut whole = io::Cursor::new(head).chain(r);
                 self.s.scan_stream(m.path, &mut whole, self.commit, self.rep)
             }
+            fn member_bytes(&mut self, m: &Member<'_>, data: &[u8]) -> io::Result<()> {
+                let binary = has_binary_extension(m.path) || is_binary(&data[..data.len().min(BINARY_SNIFF)]);
+                if !self.s.opts.include_binary && binary {
+                    self.rep.summary.skipped_binary += 1;
+                    return Ok(());
+                }
+                self.s.scan_text(m.path, data, self.commit, self.rep);
+                Ok(())
+            }
             fn notice(&mut self, n: Notice) {
                 let issue = ScanIssue {
                     path: n.path,
@@ -561,7 +576,30 @@ impl Scanner {
         rep: &mut ScanReport,
     ) -> io::Result<()> {
         rep.summary.files += 1;
-        let mut buf: Vec<u8> = Vec::with_capacity(64 << 10);
+        // This thread's buffer, reused from stream to stream (fresh memory costs
+        // page faults and zeroing); it holds up to STREAM_CHUNK bytes.
+        thread_local! {
+            static STREAM_BUF: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        crate::with_scratch(&STREAM_BUF, Vec::new, |buf| {
+            buf.clear();
+            let r = self.scan_chunks(label, r, commit, rep, buf);
+            if buf.capacity() > 2 * STREAM_CHUNK {
+                *buf = Vec::new();
+            }
+            r
+        })
+    }
+
+    /// [`Scanner::scan_stream`]'s loop, with `buf` (empty) to read into.
+    fn scan_chunks(
+        &self,
+        label: &str,
+        r: &mut dyn Read,
+        commit: Option<&str>,
+        rep: &mut ScanReport,
+        buf: &mut Vec<u8>,
+    ) -> io::Result<()> {
         let mut line_base = 0u64;
         let mut col_base = 0u64;
         let mut total = 0u64;
@@ -569,7 +607,7 @@ impl Scanner {
             // Fill up to STREAM_CHUNK. `read_to_end` grows the buffer as data arrives
             // without zeroing it first: a small archive member costs its own size.
             let old = buf.len();
-            let res = (&mut *r).take((STREAM_CHUNK - old) as u64).read_to_end(&mut buf);
+            let res = (&mut *r).take((STREAM_CHUNK - old) as u64).read_to_end(buf);
             total += (buf.len() - old) as u64;
             if let Err(e) = res {
                 rep.summary.bytes += total;
@@ -579,16 +617,16 @@ impl Scanner {
             let report_end = if eof {
                 buf.len()
             } else {
-                let cut = line_start(&buf, buf.len() - STREAM_OVERLAP);
+                let cut = line_start(buf, buf.len() - STREAM_OVERLAP);
                 if cut == 0 {
                     buf.len() - STREAM_OVERLAP
                 } else {
                     cut
                 }
             };
-            let mut m = self.rules.find_in(&buf);
+            let mut m = self.rules.find_in(buf);
             m.retain(|x| x.start < report_end);
-            self.emit(label, &buf, 0, line_base, col_base, m, commit, rep);
+            self.emit(label, buf, 0, line_base, col_base, m, commit, rep);
             if eof {
                 break;
             }
