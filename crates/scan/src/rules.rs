@@ -85,6 +85,17 @@ pub struct RuleDef {
     /// Free-form tags (`ci`, `cloud`, `generic`, ...).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// A promise about the pattern that lets the scanner skip most of its work:
+    /// every match starts right before the name holding one of its keywords.
+    /// That is, at the byte before the run of letters, digits, `_`, `.` and `-`
+    /// that holds a keyword (or at the line's start when the run begins the
+    /// line), and at least one keyword of every match lies in that run. The
+    /// scanner then tries, for each keyword hit, an anchored match at that one
+    /// position, and runs the regex over the hit's line only when one
+    /// succeeds. Single-line patterns only. A test checks the promise against
+    /// the rule's examples; see `docs/rules.md`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub anchored_at_name: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -197,9 +208,85 @@ pub struct CompiledRule {
     /// Built on first use for built-in rules (tested when the crate is), at load
     /// time for user rules (so that a bad pattern is reported before scanning).
     regex: OnceLock<Regex>,
+    /// With `anchored_at_name`: the anchored check, built on first use (`None`
+    /// inside when the lazy DFA cannot be built: the rule then runs as others do).
+    anchor: Option<OnceLock<Option<NameAnchor>>>,
     secret_group: Option<usize>,
     /// True when the pattern can match a line feed (then its search window spans lines).
     multiline: bool,
+}
+
+/// The anchored check of an `anchored_at_name` rule: its pattern as a lazy
+/// DFA searched from one position, with a cache per thread.
+struct NameAnchor {
+    dfa: regex_automata::hybrid::dfa::DFA,
+    caches: regex_automata::util::pool::Pool<regex_automata::hybrid::dfa::Cache, AnchorCacheFn>,
+}
+
+type AnchorCacheFn = Box<
+    dyn Fn() -> regex_automata::hybrid::dfa::Cache
+        + Send
+        + Sync
+        + std::panic::UnwindSafe
+        + std::panic::RefUnwindSafe,
+>;
+
+impl std::fmt::Debug for NameAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NameAnchor")
+    }
+}
+
+impl NameAnchor {
+    /// The pattern as `regex::bytes` reads it (UTF-8 not required), without
+    /// capture groups; `None` when the lazy DFA refuses it.
+    fn new(pattern: &str) -> Option<NameAnchor> {
+        use regex_automata::hybrid::dfa::DFA;
+        use regex_automata::nfa::thompson;
+        let dfa = DFA::builder()
+            .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+            .thompson(
+                thompson::Config::new()
+                    .utf8(false)
+                    .which_captures(thompson::WhichCaptures::None),
+            )
+            .configure(DFA::config().cache_capacity(8 << 20).unicode_word_boundary(true))
+            .build(pattern)
+            .ok()?;
+        let for_pool = dfa.clone();
+        let create: AnchorCacheFn = Box::new(move || for_pool.create_cache());
+        Some(NameAnchor {
+            dfa,
+            caches: regex_automata::util::pool::Pool::new(create),
+        })
+    }
+
+    /// False only when no match of the pattern in `hay` starts at `at`; a
+    /// search the lazy DFA gives up on (it quits on non-ASCII bytes next to a
+    /// Unicode word boundary) answers true.
+    fn may_match_at(&self, hay: &[u8], at: usize) -> bool {
+        use regex_automata::{Anchored, Input};
+        let input = Input::new(hay).range(at..).anchored(Anchored::Yes).earliest(true);
+        let mut cache = self.caches.get();
+        !matches!(self.dfa.try_search_fwd(&mut cache, &input), Ok(None))
+    }
+}
+
+/// Bytes of a name, for `anchored_at_name`.
+#[inline]
+fn is_name_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
+}
+
+/// Where an `anchored_at_name` rule's match holding the keyword that starts at
+/// `hit` must start, in `line` (the hit's line): the byte before the run of
+/// name bytes around the hit, or the run's start when it begins the line.
+fn name_anchor(line: &[u8], hit: usize) -> usize {
+    let mut n = hit;
+    while n > 0 && is_name_byte(line[n - 1]) {
+        n -= 1;
+    }
+    n.saturating_sub(1)
 }
 
 impl CompiledRule {
@@ -209,6 +296,16 @@ impl CompiledRule {
             build_regex(&self.def.pattern)
                 .unwrap_or_else(|e| panic!("rule {} ({}): {e}", self.def.id, self.origin))
         })
+    }
+
+    /// The anchored check of an `anchored_at_name` rule, built now if it was not
+    /// yet; `None` for other rules (and if the lazy DFA cannot be built).
+    #[inline]
+    fn name_anchor(&self) -> Option<&NameAnchor> {
+        self.anchor
+            .as_ref()?
+            .get_or_init(|| NameAnchor::new(&self.def.pattern))
+            .as_ref()
     }
 
     /// True when the rule's pattern can match across a line feed, so its search
@@ -309,6 +406,13 @@ impl Pending {
             self.window.clear();
             self.window.resize(rules, (usize::MAX, 0));
         }
+    }
+
+    /// True when rule `r`'s pending window holds `ws..we` whole.
+    #[inline]
+    fn covers(&self, r: usize, ws: usize, we: usize) -> bool {
+        let w = self.window[r];
+        w.0 != usize::MAX && w.0 <= ws && we <= w.1
     }
 
     /// Adds the window `ws..we` for rule `r`: merged into the pending one when
@@ -471,10 +575,18 @@ impl RuleSet {
                     .extract(&hir)
                     .literals()
                     .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>());
+                let multiline = can_match_newline(&hir);
+                if def.anchored_at_name && multiline {
+                    return Err(pattern_error(
+                        "anchored_at_name needs a single-line pattern (this one can match a line feed)"
+                            .into(),
+                    ));
+                }
                 Ok((
                     CompiledRule {
+                        anchor: def.anchored_at_name.then(OnceLock::new),
                         secret_group: secret_group(&hir),
-                        multiline: can_match_newline(&hir),
+                        multiline,
                         def,
                         origin,
                         regex,
@@ -669,6 +781,15 @@ impl RuleSet {
                         }
                         line
                     };
+                    if let Some(anchor) = self.rules[r].name_anchor() {
+                        // Only a line where a match can start at this hit's name is
+                        // searched (unless the rule's pending window holds it already).
+                        if !pending.covers(r, ws, we)
+                            && !anchor.may_match_at(&hay[ws..we], name_anchor(&hay[ws..we], hs - ws))
+                        {
+                            return;
+                        }
+                    }
                     if let Some((ps, pe)) = pending.add(r, ws, we) {
                         self.run_rule_at(r, &hay[ps..pe], ps, &mut out);
                     }
@@ -792,18 +913,7 @@ mod tests {
         let hay = text.as_bytes();
         let single = |m: &RawMatch| !rs.rules[m.rule].multiline && !rs.rules[m.rule].def.keywords.is_empty();
         let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(single).collect();
-        let mut want = Vec::new();
-        let mut at = 0;
-        for line in hay.split(|&b| b == b'\n') {
-            for r in rs.candidate_rules(line) {
-                if !rs.rules[r].multiline && !rs.rules[r].def.keywords.is_empty() {
-                    rs.run_rule_at(r, line, at, &mut want);
-                }
-            }
-            at += line.len() + 1;
-        }
-        want.sort_by_key(|m| (m.start, m.end, m.rule));
-        want.dedup();
+        let want = line_by_line(&rs, hay, |_| true);
         assert!(want.len() > 1000, "only {} matches", want.len());
         assert_eq!(got.len(), want.len());
         assert!(
@@ -811,6 +921,199 @@ mod tests {
             "first difference at {:?}",
             got.iter().zip(&want).find(|(a, b)| a != b)
         );
+    }
+
+    /// The line-by-line definition (every single-line keyword rule run over
+    /// every line holding one of its keywords), for rules `pick` selects.
+    fn line_by_line(rs: &RuleSet, hay: &[u8], pick: impl Fn(&CompiledRule) -> bool) -> Vec<RawMatch> {
+        let mut want = Vec::new();
+        let mut at = 0;
+        for line in hay.split(|&b| b == b'\n') {
+            for r in rs.candidate_rules(line) {
+                if pick(&rs.rules[r]) && !rs.rules[r].multiline && !rs.rules[r].def.keywords.is_empty() {
+                    rs.run_rule_at(r, line, at, &mut want);
+                }
+            }
+            at += line.len() + 1;
+        }
+        want.sort_by_key(|m| (m.start, m.end, m.rule));
+        want.dedup();
+        want
+    }
+
+    /// `anchored_at_name` keeps its promise on every example of every rule that
+    /// makes it: each match starts where [`name_anchor`] puts one of the
+    /// keyword hits inside it.
+    #[test]
+    fn anchored_rules_keep_their_promise_on_their_examples() {
+        let rs = RuleSet::builtin().expect("builtin rules");
+        let anchored: Vec<&CompiledRule> = rs.rules().iter().filter(|r| r.def.anchored_at_name).collect();
+        assert!(!anchored.is_empty());
+        for r in anchored {
+            let kws = KeywordSearcher::new(&r.def.keywords);
+            for e in &r.def.examples {
+                let line = e.as_bytes();
+                let mut hits = Vec::new();
+                kws.for_each(line, |_, a, b| hits.push((a, b)));
+                let found: Vec<_> = r.regex().find_iter(line).collect();
+                assert!(!found.is_empty(), "{}: {e}", r.def.id);
+                for m in found {
+                    assert!(
+                        hits.iter().any(|&(a, b)| a >= m.start()
+                            && b <= m.end()
+                            && name_anchor(line, a) == m.start()),
+                        "{}: a match of {e:?} starts at {}, before no keyword's name",
+                        r.def.id,
+                        m.start()
+                    );
+                }
+            }
+        }
+    }
+
+    /// The anchored check drops only lines where the rule cannot match: on
+    /// random lines built from names, separators, operators, values and
+    /// stray bytes, the windowed matcher finds what the line-by-line
+    /// definition finds, for the anchored rules.
+    #[test]
+    fn anchored_check_loses_no_match_on_random_lines() {
+        let rs = RuleSet::builtin().expect("builtin rules");
+        const PARTS: &[&str] = &[
+            "token",
+            "TOKEN",
+            "api_key",
+            "API KEY",
+            "apikey",
+            "secret",
+            "client_secret",
+            "Client.Secret",
+            "credentials",
+            "auth",
+            "oauth",
+            "AccessToken",
+            "deploy-key",
+            "my",
+            "x",
+            "_",
+            ".",
+            "-",
+            ":",
+            "/",
+            " ",
+            "\t",
+            "=",
+            "=>",
+            ":=",
+            "==",
+            "->",
+            "\"",
+            "'",
+            "`",
+            "[",
+            "]",
+            "(",
+            ")",
+            "{",
+            "}",
+            ",",
+            ";",
+            "#",
+            "url:",
+            "http://",
+            "\u{e9}",
+            "\u{2014}",
+            "\r",
+            "Zq8mWr2xT4pL0",
+            "AIhq5Xyb1Gga9Q4",
+            "n2UB3wNjjRiN0yEwNKCjzOd5a6g3iv",
+            "abc123",
+            "12345678",
+            "value",
+            "_b64",
+            "s",
+            "1",
+            ": str",
+            ": Optional[str]",
+            " = ",
+            "\"accessToken\": \"",
+            "export ",
+            "SECRET KEY:",
+        ];
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        const NAMES: &[&str] = &[
+            "token",
+            "API_KEY",
+            "db.secret",
+            "my-auth",
+            "oauth_token_2",
+            "SECRET KEY",
+            "accessToken",
+        ];
+        const OPS: &[&str] = &["=", ": ", " = \"", "=>'", ":=", " == `"];
+        const VALUES: &[&str] = &[
+            "Zq8mWr2xT4pL0",
+            "AIhq5Xyb1Gga9Q4",
+            "n2UB3wNjjRiN0yEwNKCjzOd5a6g3iv",
+        ];
+        let mut text = String::new();
+        let mut pick =
+            |parts: &[&str], text: &mut String| text.push_str(parts[(next() % parts.len() as u64) as usize]);
+        for i in 0..20_000 {
+            // Half the lines are assignments among noise, half noise alone.
+            for _ in 0..i % 4 {
+                pick(PARTS, &mut text);
+            }
+            if i % 2 == 0 {
+                pick(NAMES, &mut text);
+                pick(OPS, &mut text);
+                pick(VALUES, &mut text);
+            }
+            for _ in 0..(i / 4) % 4 {
+                pick(PARTS, &mut text);
+            }
+            text.push('\n');
+        }
+        let hay = text.as_bytes();
+        let anchored = |r: &CompiledRule| r.def.anchored_at_name;
+        let got: Vec<RawMatch> = rs
+            .find_in(hay)
+            .into_iter()
+            .filter(|m| anchored(&rs.rules[m.rule]))
+            .collect();
+        let want = line_by_line(&rs, hay, anchored);
+        assert!(want.len() > 500, "only {} matches", want.len());
+        assert!(
+            got == want,
+            "{} against {}; first difference at {:?}",
+            got.len(),
+            want.len(),
+            got.iter().zip(&want).find(|(a, b)| a != b)
+        );
+    }
+
+    #[test]
+    fn name_anchor_is_the_byte_before_the_name_or_the_line_start() {
+        assert_eq!(name_anchor(b"token=1", 0), 0);
+        assert_eq!(name_anchor(b"my_api.key=1", 7), 0);
+        assert_eq!(name_anchor(b"x = my_token", 7), 3);
+        assert_eq!(name_anchor(b"url:token", 4), 3);
+        assert_eq!(name_anchor(b"\"accessToken\"", 7), 0);
+        let e = RuleSet::compile(
+            parse_rule_file(
+                "m.yml",
+                "rules:\n  - id: m\n    name: m\n    pattern: 'key[\\s]+x'\n    keywords: [key]\n    anchored_at_name: true\n",
+            )
+            .unwrap(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("m.yml") && e.contains("single-line"), "{e}");
     }
 
     fn set(yaml: &str) -> RuleSet {
