@@ -850,6 +850,13 @@ impl RuleSet {
                         r.origin,
                         n + 1
                     ));
+                } else if r.def.anchored_at_name && !self.find_in(e.as_bytes()).iter().any(|m| m.rule == i) {
+                    failures.push(format!(
+                        "{} ({}): example #{} matches but not where anchored_at_name says matches start",
+                        r.def.id,
+                        r.origin,
+                        n + 1
+                    ));
                 }
             }
             for (n, e) in r.def.negative_examples.iter().enumerate() {
@@ -1114,6 +1121,13 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("m.yml") && e.contains("single-line"), "{e}");
+        // A promise the pattern does not keep (its match starts at `x`, not
+        // before the name holding `key`) is caught on the examples.
+        let broken = set(
+            "rules:\n  - id: b\n    name: b\n    pattern: 'x=[a-z]+key'\n    keywords: [key]\n    anchored_at_name: true\n    examples: ['x=abckey']\n    negative_examples: ['y']\n",
+        );
+        let f = broken.check_examples();
+        assert!(f.len() == 1 && f[0].contains("anchored_at_name"), "{f:?}");
     }
 
     fn set(yaml: &str) -> RuleSet {
