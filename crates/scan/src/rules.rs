@@ -85,17 +85,26 @@ pub struct RuleDef {
     /// Free-form tags (`ci`, `cloud`, `generic`, ...).
     #[serde(default)]
     pub tags: Vec<String>,
-    /// A promise about the pattern that lets the scanner skip most of its work:
-    /// every match starts right before the name holding one of its keywords.
-    /// That is, at the byte before the run of letters, digits, `_`, `.` and `-`
-    /// that holds a keyword (or at the line's start when the run begins the
-    /// line), and at least one keyword of every match lies in that run. The
-    /// scanner then tries, for each keyword hit, an anchored match at that one
-    /// position, and runs the regex over the hit's line only when one
-    /// succeeds. Single-line patterns only. A test checks the promise against
-    /// the rule's examples; see `docs/rules.md`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub anchored_at_name: bool,
+    /// A promise about where every match starts, relative to a keyword of
+    /// the match, which lets the scanner try an anchored match at each keyword
+    /// hit and search the hit's window only when one succeeds.
+    /// [`RuleSet::check_examples`] checks it on the examples;
+    /// see [`Anchor`] and `docs/rules.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<Anchor>,
+}
+
+/// Where a rule promises its matches start (the `anchor` field).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Anchor {
+    /// At the first byte of one of the match's keywords, or at the byte just
+    /// before it (a boundary such as `?` in `?code=`).
+    Keyword,
+    /// At the byte before the run of letters, digits, `_`, `.` and `-` in which
+    /// one of the match's keywords starts, or at that run's first byte when it
+    /// begins the line (a name such as `api_key` after `^` or a separator).
+    Name,
 }
 
 #[derive(Debug, Deserialize)]
@@ -208,17 +217,17 @@ pub struct CompiledRule {
     /// Built on first use for built-in rules (tested when the crate is), at load
     /// time for user rules (so that a bad pattern is reported before scanning).
     regex: OnceLock<Regex>,
-    /// With `anchored_at_name`: the anchored check, built on first use (`None`
-    /// inside when the lazy DFA cannot be built: the rule then runs as others do).
-    anchor: Option<OnceLock<Option<NameAnchor>>>,
+    /// With an `anchor`: the anchored check, built on first use (`None` inside
+    /// when the lazy DFA cannot be built: the rule then runs as others do).
+    anchor: Option<OnceLock<Option<AnchorCheck>>>,
     secret_group: Option<usize>,
     /// True when the pattern can match a line feed (then its search window spans lines).
     multiline: bool,
 }
 
-/// The anchored check of an `anchored_at_name` rule: its pattern as a lazy
-/// DFA searched from one position, with a cache per thread.
-struct NameAnchor {
+/// The anchored check of a rule with an `anchor`: its pattern as a lazy DFA
+/// searched from one position, with a cache per thread.
+struct AnchorCheck {
     dfa: regex_automata::hybrid::dfa::DFA,
     caches: regex_automata::util::pool::Pool<regex_automata::hybrid::dfa::Cache, AnchorCacheFn>,
 }
@@ -231,16 +240,16 @@ type AnchorCacheFn = Box<
         + std::panic::RefUnwindSafe,
 >;
 
-impl std::fmt::Debug for NameAnchor {
+impl std::fmt::Debug for AnchorCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("NameAnchor")
+        f.write_str("AnchorCheck")
     }
 }
 
-impl NameAnchor {
+impl AnchorCheck {
     /// The pattern as `regex::bytes` reads it (UTF-8 not required), without
     /// capture groups; `None` when the lazy DFA refuses it.
-    fn new(pattern: &str) -> Option<NameAnchor> {
+    fn new(pattern: &str) -> Option<AnchorCheck> {
         use regex_automata::hybrid::dfa::DFA;
         use regex_automata::nfa::thompson;
         let dfa = DFA::builder()
@@ -255,7 +264,7 @@ impl NameAnchor {
             .ok()?;
         let for_pool = dfa.clone();
         let create: AnchorCacheFn = Box::new(move || for_pool.create_cache());
-        Some(NameAnchor {
+        Some(AnchorCheck {
             dfa,
             caches: regex_automata::util::pool::Pool::new(create),
         })
@@ -272,13 +281,13 @@ impl NameAnchor {
     }
 }
 
-/// Bytes of a name, for `anchored_at_name`.
+/// Bytes of a name, for [`Anchor::Name`].
 #[inline]
 fn is_name_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')
 }
 
-/// Where an `anchored_at_name` rule's match holding the keyword that starts at
+/// Where an [`Anchor::Name`] rule's match holding the keyword that starts at
 /// `hit` must start, in `line` (the hit's line): the byte before the run of
 /// name bytes around the hit, or the run's start when it begins the line.
 fn name_anchor(line: &[u8], hit: usize) -> usize {
@@ -298,14 +307,26 @@ impl CompiledRule {
         })
     }
 
-    /// The anchored check of an `anchored_at_name` rule, built now if it was not
+    /// The anchored check of a rule with an `anchor`, built now if it was not
     /// yet; `None` for other rules (and if the lazy DFA cannot be built).
     #[inline]
-    fn name_anchor(&self) -> Option<&NameAnchor> {
+    fn anchor_check(&self) -> Option<&AnchorCheck> {
         self.anchor
             .as_ref()?
-            .get_or_init(|| NameAnchor::new(&self.def.pattern))
+            .get_or_init(|| AnchorCheck::new(&self.def.pattern))
             .as_ref()
+    }
+
+    /// False only when, by the rule's `anchor` promise, no match can hold the
+    /// keyword hit starting at `hit` in `line`.
+    fn may_start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize) -> bool {
+        match self.def.anchor {
+            Some(Anchor::Name) => check.may_match_at(line, name_anchor(line, hit)),
+            Some(Anchor::Keyword) => {
+                check.may_match_at(line, hit) || (hit > 0 && check.may_match_at(line, hit - 1))
+            }
+            None => true,
+        }
     }
 
     /// True when the rule's pattern can match across a line feed, so its search
@@ -576,15 +597,9 @@ impl RuleSet {
                     .literals()
                     .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>());
                 let multiline = can_match_newline(&hir);
-                if def.anchored_at_name && multiline {
-                    return Err(pattern_error(
-                        "anchored_at_name needs a single-line pattern (this one can match a line feed)"
-                            .into(),
-                    ));
-                }
                 Ok((
                     CompiledRule {
-                        anchor: def.anchored_at_name.then(OnceLock::new),
+                        anchor: def.anchor.map(|_| OnceLock::new()),
                         secret_group: secret_group(&hir),
                         multiline,
                         def,
@@ -781,11 +796,11 @@ impl RuleSet {
                         }
                         line
                     };
-                    if let Some(anchor) = self.rules[r].name_anchor() {
-                        // Only a line where a match can start at this hit's name is
-                        // searched (unless the rule's pending window holds it already).
+                    if let Some(check) = self.rules[r].anchor_check() {
+                        // Only a line where a match can start at this hit is searched
+                        // (unless the rule's pending window holds it already).
                         if !pending.covers(r, ws, we)
-                            && !anchor.may_match_at(&hay[ws..we], name_anchor(&hay[ws..we], hs - ws))
+                            && !self.rules[r].may_start_near(check, &hay[ws..we], hs - ws)
                         {
                             return;
                         }
@@ -850,9 +865,9 @@ impl RuleSet {
                         r.origin,
                         n + 1
                     ));
-                } else if r.def.anchored_at_name && !self.find_in(e.as_bytes()).iter().any(|m| m.rule == i) {
+                } else if r.def.anchor.is_some() && !self.find_in(e.as_bytes()).iter().any(|m| m.rule == i) {
                     failures.push(format!(
-                        "{} ({}): example #{} matches but not where anchored_at_name says matches start",
+                        "{} ({}): example #{} matches, but not where its anchor says matches start",
                         r.def.id,
                         r.origin,
                         n + 1
@@ -948,14 +963,15 @@ mod tests {
         want
     }
 
-    /// `anchored_at_name` keeps its promise on every example of every rule that
-    /// makes it: each match starts where [`name_anchor`] puts one of the
-    /// keyword hits inside it.
+    /// Every rule with an `anchor` keeps its promise on every one of its
+    /// examples: each match starts where the anchor puts one of the keyword
+    /// hits inside it.
     #[test]
     fn anchored_rules_keep_their_promise_on_their_examples() {
         let rs = RuleSet::builtin().expect("builtin rules");
-        let anchored: Vec<&CompiledRule> = rs.rules().iter().filter(|r| r.def.anchored_at_name).collect();
-        assert!(!anchored.is_empty());
+        let anchored: Vec<&CompiledRule> = rs.rules().iter().filter(|r| r.def.anchor.is_some()).collect();
+        assert!(anchored.iter().any(|r| r.def.anchor == Some(Anchor::Name)));
+        assert!(anchored.iter().any(|r| r.def.anchor == Some(Anchor::Keyword)));
         for r in anchored {
             let kws = KeywordSearcher::new(&r.def.keywords);
             for e in &r.def.examples {
@@ -965,11 +981,14 @@ mod tests {
                 let found: Vec<_> = r.regex().find_iter(line).collect();
                 assert!(!found.is_empty(), "{}: {e}", r.def.id);
                 for m in found {
+                    let kept = |a: usize| match r.def.anchor {
+                        Some(Anchor::Name) => name_anchor(line, a) == m.start(),
+                        _ => a == m.start() || a == m.start() + 1,
+                    };
                     assert!(
-                        hits.iter().any(|&(a, b)| a >= m.start()
-                            && b <= m.end()
-                            && name_anchor(line, a) == m.start()),
-                        "{}: a match of {e:?} starts at {}, before no keyword's name",
+                        hits.iter()
+                            .any(|&(a, b)| a >= m.start() && b <= m.end() && kept(a)),
+                        "{}: a match of {e:?} starts at {}, away from its keywords",
                         r.def.id,
                         m.start()
                     );
@@ -978,10 +997,10 @@ mod tests {
         }
     }
 
-    /// The anchored check drops only lines where the rule cannot match: on
-    /// random lines built from names, separators, operators, values and
-    /// stray bytes, the windowed matcher finds what the line-by-line
-    /// definition finds, for the anchored rules.
+    /// The anchored check drops only windows where the rule cannot match: on
+    /// random lines built from names, separators, operators, values, the
+    /// anchored rules' examples and stray bytes, the anchored rules find what
+    /// the same rules without their anchors find (single- and multi-line).
     #[test]
     fn anchored_check_loses_no_match_on_random_lines() {
         let rs = RuleSet::builtin().expect("builtin rules");
@@ -1045,6 +1064,23 @@ mod tests {
             "\"accessToken\": \"",
             "export ",
             "SECRET KEY:",
+            "pat",
+            "path",
+            "AC",
+            "SK",
+            "YC",
+            "00D",
+            "?code=",
+            "&code=",
+            "oci",
+            "oracle",
+            "SPA",
+            "x-functions-key",
+            "machine",
+            "login",
+            "password",
+            "\n",
+            "\n\n",
         ];
         let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut next = move || {
@@ -1069,17 +1105,26 @@ mod tests {
             "n2UB3wNjjRiN0yEwNKCjzOd5a6g3iv",
         ];
         let mut text = String::new();
+        // The examples of every anchored rule, dropped into noise too.
+        let examples: Vec<&str> = rs
+            .rules()
+            .iter()
+            .filter(|r| r.def.anchor.is_some())
+            .flat_map(|r| r.def.examples.iter().map(String::as_str))
+            .collect();
         let mut pick =
             |parts: &[&str], text: &mut String| text.push_str(parts[(next() % parts.len() as u64) as usize]);
         for i in 0..20_000 {
-            // Half the lines are assignments among noise, half noise alone.
+            // Half the lines are assignments or examples among noise, half noise alone.
             for _ in 0..i % 4 {
                 pick(PARTS, &mut text);
             }
-            if i % 2 == 0 {
+            if i % 4 == 0 {
                 pick(NAMES, &mut text);
                 pick(OPS, &mut text);
                 pick(VALUES, &mut text);
+            } else if i % 4 == 2 {
+                pick(&examples, &mut text);
             }
             for _ in 0..(i / 4) % 4 {
                 pick(PARTS, &mut text);
@@ -1087,14 +1132,21 @@ mod tests {
             text.push('\n');
         }
         let hay = text.as_bytes();
-        let anchored = |r: &CompiledRule| r.def.anchored_at_name;
-        let got: Vec<RawMatch> = rs
-            .find_in(hay)
-            .into_iter()
-            .filter(|m| anchored(&rs.rules[m.rule]))
-            .collect();
-        let want = line_by_line(&rs, hay, anchored);
+        // The same rules without their anchors: every line holding a keyword
+        // searched (single-line rules), every window around a hit (multi-line).
+        let mut defs = builtin_defs().expect("builtin defs");
+        for (_, d) in defs.iter_mut() {
+            d.anchor = None;
+        }
+        let plain = RuleSet::compile(defs).expect("rules");
+        let anchored = |m: &RawMatch| rs.rules[m.rule].def.anchor.is_some();
+        let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(anchored).collect();
+        let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
         assert!(want.len() > 500, "only {} matches", want.len());
+        assert!(
+            want.iter().any(|m| rs.rules[m.rule].multiline),
+            "no multi-line anchored rule matched"
+        );
         assert!(
             got == want,
             "{} against {}; first difference at {:?}",
@@ -1111,23 +1163,13 @@ mod tests {
         assert_eq!(name_anchor(b"x = my_token", 7), 3);
         assert_eq!(name_anchor(b"url:token", 4), 3);
         assert_eq!(name_anchor(b"\"accessToken\"", 7), 0);
-        let e = RuleSet::compile(
-            parse_rule_file(
-                "m.yml",
-                "rules:\n  - id: m\n    name: m\n    pattern: 'key[\\s]+x'\n    keywords: [key]\n    anchored_at_name: true\n",
-            )
-            .unwrap(),
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("m.yml") && e.contains("single-line"), "{e}");
         // A promise the pattern does not keep (its match starts at `x`, not
         // before the name holding `key`) is caught on the examples.
         let broken = set(
-            "rules:\n  - id: b\n    name: b\n    pattern: 'x=[a-z]+key'\n    keywords: [key]\n    anchored_at_name: true\n    examples: ['x=abckey']\n    negative_examples: ['y']\n",
+            "rules:\n  - id: b\n    name: b\n    pattern: 'x=[a-z]+key'\n    keywords: [key]\n    anchor: name\n    examples: ['x=abckey']\n    negative_examples: ['y']\n",
         );
         let f = broken.check_examples();
-        assert!(f.len() == 1 && f[0].contains("anchored_at_name"), "{f:?}");
+        assert!(f.len() == 1 && f[0].contains("anchor"), "{f:?}");
     }
 
     fn set(yaml: &str) -> RuleSet {
