@@ -288,14 +288,20 @@ fn is_name_byte(b: u8) -> bool {
 }
 
 /// Where an [`Anchor::Name`] rule's match holding the keyword that starts at
-/// `hit` must start, in `line` (the hit's line): the byte before the run of
-/// name bytes around the hit, or the run's start when it begins the line.
+/// `hit` must start, in `line` (the hit's line, or a multi-line window): the
+/// byte before the run of name bytes around the hit, or the run's start when
+/// it begins a line.
 fn name_anchor(line: &[u8], hit: usize) -> usize {
     let mut n = hit;
     while n > 0 && is_name_byte(line[n - 1]) {
         n -= 1;
     }
-    n.saturating_sub(1)
+    // A run that begins a line (in a multi-line window, after a line feed).
+    if n == 0 || line[n - 1] == b'\n' {
+        n
+    } else {
+        n - 1
+    }
 }
 
 impl CompiledRule {
@@ -1163,6 +1169,7 @@ mod tests {
         assert_eq!(name_anchor(b"x = my_token", 7), 3);
         assert_eq!(name_anchor(b"url:token", 4), 3);
         assert_eq!(name_anchor(b"\"accessToken\"", 7), 0);
+        assert_eq!(name_anchor(b"a\ntoken=1", 2), 2);
         // A promise the pattern does not keep (its match starts at `x`, not
         // before the name holding `key`) is caught on the examples.
         let broken = set(
