@@ -652,18 +652,15 @@ impl Walk<'_> {
     /// Inflates the gzip file `gz` in one call when that is safe and within
     /// bounds: its trailer's size fits [`GZIP_WHOLE_MAX`], the walk's byte budget
     /// and the ratio bound, and the file is exactly one gzip member whose data,
-    /// CRC and size check out. `None` sends the file down the streaming path,
+    /// CRC and size check out. False sends the file down the streaming path,
     /// which reports whatever is wrong with it (a bound, a broken or
     /// multi-member stream) the way it always has.
     fn gunzip_whole(&mut self, gz: &[u8], out: &mut Vec<u8>) -> bool {
-        let Some(tail) = gz
-            .len()
-            .checked_sub(4)
-            .filter(|_| gz.len() >= 18)
-            .map(|t| &gz[t..])
-        else {
+        // The smallest gzip file: a 10-byte header and an 8-byte trailer.
+        if gz.len() < 18 {
             return false;
-        };
+        }
+        let tail = &gz[gz.len() - 4..];
         let size = u64::from(u32::from_le_bytes([tail[0], tail[1], tail[2], tail[3]]));
         let within_ratio =
             size <= RATIO_GRACE || size <= (gz.len() as u64).saturating_mul(self.limits.max_ratio);

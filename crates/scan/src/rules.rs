@@ -107,6 +107,17 @@ pub enum Anchor {
     Name,
 }
 
+impl Anchor {
+    /// Where, by this promise, a match holding the keyword that starts at
+    /// `hit` in `line` can start (one position or two).
+    fn starts(self, line: &[u8], hit: usize) -> [Option<usize>; 2] {
+        match self {
+            Anchor::Name => [Some(name_anchor(line, hit)), None],
+            Anchor::Keyword => [Some(hit), hit.checked_sub(1)],
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RuleFile {
@@ -326,13 +337,14 @@ impl CompiledRule {
     /// False only when, by the rule's `anchor` promise, no match can hold the
     /// keyword hit starting at `hit` in `line`.
     fn may_start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize) -> bool {
-        match self.def.anchor {
-            Some(Anchor::Name) => check.may_match_at(line, name_anchor(line, hit)),
-            Some(Anchor::Keyword) => {
-                check.may_match_at(line, hit) || (hit > 0 && check.may_match_at(line, hit - 1))
-            }
-            None => true,
-        }
+        let Some(anchor) = self.def.anchor else {
+            return true;
+        };
+        anchor
+            .starts(line, hit)
+            .into_iter()
+            .flatten()
+            .any(|at| check.may_match_at(line, at))
     }
 
     /// True when the rule's pattern can match across a line feed, so its search
@@ -987,10 +999,8 @@ mod tests {
                 let found: Vec<_> = r.regex().find_iter(line).collect();
                 assert!(!found.is_empty(), "{}: {e}", r.def.id);
                 for m in found {
-                    let kept = |a: usize| match r.def.anchor {
-                        Some(Anchor::Name) => name_anchor(line, a) == m.start(),
-                        _ => a == m.start() || a == m.start() + 1,
-                    };
+                    let anchor = r.def.anchor.expect("anchored");
+                    let kept = |a: usize| anchor.starts(line, a).contains(&Some(m.start()));
                     assert!(
                         hits.iter()
                             .any(|&(a, b)| a >= m.start() && b <= m.end() && kept(a)),
