@@ -12,8 +12,9 @@
 #   BENCH_DIR (default $CARGO_TARGET_DIR/bench-scan), BENCH_TIMEOUT seconds per run (default 600),
 #   BENCH_TOOLS (default "firebreak kingfisher ripsecrets detect-secrets"; firebreak must come first),
 #   FIREBREAK_BIN (skip the build and use this binary), BENCH_RUNS runs per tool and corpus
-#   (default 3; the median is reported, and every run's time is printed to stderr; a run
-#   longer than 20 s is not repeated).
+#   (default 3; the runs are interleaved round by round, every tool once per round, so a
+#   drift of the machine's speed weighs on all tools alike; the median is reported and every
+#   run's time printed to stderr; a run longer than 20 s is not repeated).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -77,28 +78,36 @@ run() { # tool corpus -> seconds (or "timeout")
   if [ $rc -eq 124 ]; then echo timeout; else awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.2f", b-a}'; fi
 }
 
-median_run() { # tool corpus -> median seconds of $RUNS runs (or "timeout" as soon as one times out)
-  local times=() t i
-  for ((i = 0; i < RUNS; i++)); do
-    t=$(run "$1" "$2")
-    if [ "$t" = timeout ]; then echo timeout; return; fi
-    times+=("$t")
-    # A run over 20 s is not repeated: noise is a small part of it.
-    if awk -v t="$t" 'BEGIN {exit !(t > 20)}'; then break; fi
-  done
-  echo "  $1 on $(basename "$2"): ${times[*]} s" >&2
-  printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'
-}
+median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "# firebreak scan benchmark — $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $(uname -m), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
-echo "# median of $RUNS runs per tool and corpus"
+echo "# median of $RUNS runs per tool and corpus, the tools' runs interleaved (round by round)"
 echo "# tree: $TREE ($((tree_bytes / 1000000)) MB); log: $LOG ($((log_bytes / 1000000)) MB)"
 printf '%-10s %-15s %10s %10s %12s\n' corpus tool seconds MB/s firebreak_x
 for corpus in tree log; do
   if [ $corpus = tree ]; then target=$TREE; bytes=$tree_bytes; else target=$LOG; bytes=$log_bytes; fi
+  # Round by round, every tool once, so that a drift of the machine's speed
+  # (common on shared VMs) weighs on all tools alike. A tool that timed out is
+  # not run again; a run over 20 s is not repeated (noise is a small part of it).
+  declare -A times=() done_=()
+  for ((i = 0; i < RUNS; i++)); do
+    for tool in $TOOLS; do
+      [ -n "${done_[$tool]:-}" ] && continue
+      t=$(run "$tool" "$target")
+      if [ "$t" = timeout ]; then times[$tool]=timeout; done_[$tool]=1; continue; fi
+      times[$tool]="${times[$tool]:-} $t"
+      if awk -v t="$t" 'BEGIN {exit !(t > 20)}'; then done_[$tool]=1; fi
+    done
+  done
   fb_mbs=""
   for tool in $TOOLS; do
-    secs=$(median_run "$tool" "$target")
+    if [ "${times[$tool]}" = timeout ]; then
+      secs=timeout
+    else
+      echo "  $tool on $(basename "$target"):${times[$tool]} s" >&2
+      # shellcheck disable=SC2086 # word splitting intended: one argument per run
+      secs=$(median ${times[$tool]})
+    fi
     if [ "$secs" = timeout ]; then
       mbs=$(awk -v b="$bytes" -v t="$TIMEOUT" 'BEGIN {printf "<%.1f", b/1e6/t}')
       ratio=$( [ -n "$fb_mbs" ] && awk -v f="$fb_mbs" -v b="$bytes" -v t="$TIMEOUT" 'BEGIN {printf ">%.1f", f/(b/1e6/t)}' || echo -)
@@ -110,4 +119,5 @@ for corpus in tree log; do
     fi
     printf '%-10s %-15s %10s %10s %12s\n' "$corpus" "$tool" "$secs" "$mbs" "$ratio"
   done
+  unset times done_
 done

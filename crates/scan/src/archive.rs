@@ -390,10 +390,14 @@ fn inflate_gzip(gz: &[u8], size: usize, out: &mut Vec<u8>) -> bool {
     if d.0.is_null() {
         return false;
     }
-    out.reserve(size);
+    if out.capacity() < size {
+        // A fresh buffer, not `reserve`: growing would copy the stale bytes of
+        // the previous member (and fault in its pages twice).
+        *out = Vec::with_capacity(size);
+    }
     let (mut read, mut written) = (0usize, 0usize);
     // SAFETY: `gz` is valid for reads of `gz.len()` bytes and `out`'s buffer for
-    // writes of `size` bytes (its capacity, at least `size` after the reserve);
+    // writes of `size` bytes (its capacity is at least `size`, see above);
     // libdeflate writes at most `out_nbytes_avail` bytes and reports how many
     // it wrote and read.
     let r = unsafe {

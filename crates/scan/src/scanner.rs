@@ -735,8 +735,49 @@ pub fn is_binary(head: &[u8]) -> bool {
 }
 
 fn count_lines(s: &[u8]) -> u64 {
-    // Auto-vectorised; faster than memchr_iter on newline-dense text.
-    s.iter().filter(|&&b| b == b'\n').count() as u64
+    // The compiler vectorises neither `filter(..).count()` well (64-bit
+    // counters, two bytes per step: 14 % of the CPU of a scan of a large log)
+    // nor a portable byte-counter loop (it assembles each vector from single
+    // byte loads); memchr is slower on newline-dense text. So on x86-64, SSE2
+    // (part of its baseline): 16 bytes per step into byte-wide counters, summed
+    // every 255 steps, before they could overflow.
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_sad_epu8, _mm_set1_epi8,
+            _mm_setzero_si128, _mm_sub_epi8, _mm_unpackhi_epi64,
+        };
+        /// The sum of the 16 byte-wide counters.
+        fn sum(acc: __m128i) -> u64 {
+            // SAFETY: SSE2 is always present on x86-64; pure register operations.
+            unsafe {
+                let s = _mm_sad_epu8(acc, _mm_setzero_si128());
+                (_mm_cvtsi128_si64(s) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s))) as u64
+            }
+        }
+        let mut n = 0u64;
+        let mut blocks = s.chunks_exact(255 * 16);
+        for block in blocks.by_ref() {
+            // SAFETY: SSE2 is always present on x86-64; every load reads 16 bytes
+            // of `block` (unaligned), at offsets below `block.len()` - 15.
+            let acc = unsafe {
+                let nl = _mm_set1_epi8(b'\n' as i8);
+                let mut acc = _mm_setzero_si128();
+                for i in (0..block.len()).step_by(16) {
+                    let v = _mm_loadu_si128(block.as_ptr().add(i).cast());
+                    // A match is all ones (-1): subtracting it adds one.
+                    acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
+                }
+                acc
+            };
+            n += sum(acc);
+        }
+        n + blocks.remainder().iter().filter(|&&b| b == b'\n').count() as u64
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        s.iter().filter(|&&b| b == b'\n').count() as u64
+    }
 }
 
 /// Line-aligned chunk boundaries: `[0, b1, b2, ..., len]`.
@@ -907,6 +948,39 @@ mod tests {
         assert_eq!(r.findings.len(), 1, "same secret twice on a line is one finding");
         assert_eq!(r.findings[0].line, 2);
         assert_eq!(r.summary.suppressed_allow, 1);
+    }
+
+    #[test]
+    fn count_lines_counts_every_line_feed_at_every_length_and_offset() {
+        // Line feeds dense and sparse, every byte value around them, lengths
+        // across the 16-byte steps and the 4080-byte blocks, odd start offsets.
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut data = Vec::new();
+        for i in 0..20_000usize {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let every = if (i / 3000) % 2 == 0 { 3 } else { 97 };
+            let byte = if x.is_multiple_of(every) {
+                b'\n'
+            } else {
+                (x >> 8) as u8
+            };
+            data.push(byte);
+        }
+        data.extend(std::iter::repeat_n(b'\n', 300)); // more than 255 in one counter
+        let naive = |s: &[u8]| s.iter().filter(|&&b| b == b'\n').count() as u64;
+        for start in [0, 1, 7, 15, 16, 17] {
+            for end in (start..data.len())
+                .step_by(997)
+                .chain([4080 + start, 4095, 4096, 8160, data.len()])
+            {
+                let s = &data[start..end.max(start)];
+                assert_eq!(count_lines(s), naive(s), "{start}..{end}");
+            }
+        }
+        assert_eq!(count_lines(&data), naive(&data));
+        assert_eq!(count_lines(&[b'\n'; 5000]), 5000);
     }
 
     #[test]
