@@ -360,10 +360,13 @@ pub const MULTILINE_BACK: usize = 512;
 /// (large enough for a 4096-bit PEM or OpenSSH private key).
 pub const MULTILINE_SPAN: usize = 8 * 1024;
 
+/// The compiled size and lazy-DFA cache limits of every rule regex (and gate).
+const REGEX_SIZE_LIMIT: usize = 32 << 20;
+
 fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
     RegexBuilder::new(pattern)
-        .size_limit(32 << 20)
-        .dfa_size_limit(32 << 20)
+        .size_limit(REGEX_SIZE_LIMIT)
+        .dfa_size_limit(REGEX_SIZE_LIMIT)
         .build()
 }
 
@@ -567,7 +570,32 @@ pub struct RuleSet {
     keyword_rules: Vec<KeywordRules>,
     /// Rules with no keywords: they run on every input.
     always: Vec<usize>,
+    /// Per rule: its gate's index in `gates`, or [`NO_GATE`].
+    gate_of: Vec<usize>,
+    /// Gates of rules that share their keywords (see [`Gate`]).
+    gates: Vec<Gate>,
 }
+
+/// `RuleSet::gate_of` of a rule without a gate.
+const NO_GATE: usize = usize::MAX;
+
+/// One regex set for rules with the same keywords (and so, hit by hit, the
+/// same windows): a window where it finds nothing holds no match of any of
+/// them, and each rule's own search is skipped. The answer for the last window
+/// is kept (see `GateMemo`), so the second rule of a pair pays nothing.
+#[derive(Debug)]
+struct Gate {
+    /// The rules' indexes.
+    rules: Vec<usize>,
+    /// Built on first use, like the rules' own regexes; `None` when the set
+    /// cannot be built (it is larger than each alone), and the rules then run
+    /// ungated.
+    set: OnceLock<Option<regex::bytes::RegexSet>>,
+}
+
+/// Per gate, the last window it answered for, `(start, end, any match)`, within
+/// one search of one input (offsets into it; reset for every search).
+type GateMemo = Vec<(usize, usize, bool)>;
 
 impl RuleSet {
     /// The built-in pack alone.
@@ -678,11 +706,35 @@ impl RuleSet {
             }
         }
         let prefilter = KeywordSearcher::new(&keywords);
+        // Rules with the same keywords (in any case) and the same kind of window.
+        let mut by_keywords: std::collections::BTreeMap<(Vec<String>, bool), Vec<usize>> = Default::default();
+        for (i, r) in rules.iter().enumerate() {
+            if r.def.keywords.is_empty() {
+                continue;
+            }
+            let mut k: Vec<String> = r.def.keywords.iter().map(|k| k.to_ascii_lowercase()).collect();
+            k.sort();
+            k.dedup();
+            by_keywords.entry((k, r.multiline)).or_default().push(i);
+        }
+        let mut gate_of = vec![NO_GATE; rules.len()];
+        let mut gates = Vec::new();
+        for group in by_keywords.into_values().filter(|g| g.len() > 1) {
+            for &r in &group {
+                gate_of[r] = gates.len();
+            }
+            gates.push(Gate {
+                rules: group,
+                set: OnceLock::new(),
+            });
+        }
         Ok(RuleSet {
             rules,
             prefilter,
             keyword_rules,
             always,
+            gate_of,
+            gates,
         })
     }
 
@@ -726,6 +778,44 @@ impl RuleSet {
 
     /// Runs one rule over `window`, which starts at byte `base` of the
     /// haystack; offsets in `out` are haystack offsets.
+    /// Runs `rule` on `hay[window]`, unless its gate finds nothing there.
+    fn run_gated(
+        &self,
+        rule: usize,
+        hay: &[u8],
+        window: std::ops::Range<usize>,
+        memo: &mut GateMemo,
+        out: &mut Vec<RawMatch>,
+    ) {
+        let g = self.gate_of[rule];
+        if g != NO_GATE {
+            if let Some(set) = self.gate(g) {
+                let m = &mut memo[g];
+                if (m.0, m.1) != (window.start, window.end) {
+                    *m = (window.start, window.end, set.is_match(&hay[window.clone()]));
+                }
+                if !m.2 {
+                    return;
+                }
+            }
+        }
+        self.run_rule_at(rule, &hay[window.clone()], window.start, out);
+    }
+
+    /// Gate `g`'s regex set, built now if it was not yet (`None`: it cannot be).
+    fn gate(&self, g: usize) -> Option<&regex::bytes::RegexSet> {
+        let gate = &self.gates[g];
+        gate.set
+            .get_or_init(|| {
+                regex::bytes::RegexSetBuilder::new(gate.rules.iter().map(|&r| &self.rules[r].def.pattern))
+                    .size_limit(REGEX_SIZE_LIMIT)
+                    .dfa_size_limit(REGEX_SIZE_LIMIT)
+                    .build()
+                    .ok()
+            })
+            .as_ref()
+    }
+
     fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         let r = &self.rules[rule];
         // Most windows hold no match: the earliest-match search answers that
@@ -791,6 +881,7 @@ impl RuleSet {
         thread_local! {
             static PENDING: std::cell::RefCell<Pending> = const { std::cell::RefCell::new(Pending::new()) };
         }
+        let mut memo: GateMemo = vec![(usize::MAX, 0, false); self.gates.len()];
         crate::with_scratch(&PENDING, Pending::new, |pending| {
             pending.reset(self.rules.len());
             let mut line: (usize, usize) = (usize::MAX, 0); // the last hit's line (start, end)
@@ -824,12 +915,12 @@ impl RuleSet {
                         }
                     }
                     if let Some((ps, pe)) = pending.add(r, ws, we) {
-                        self.run_rule_at(r, &hay[ps..pe], ps, &mut out);
+                        self.run_gated(r, hay, ps..pe, &mut memo, &mut out);
                     }
                 });
             });
             for (r, ps, pe) in pending.drain() {
-                self.run_rule_at(r, &hay[ps..pe], ps, &mut out);
+                self.run_gated(r, hay, ps..pe, &mut memo, &mut out);
             }
         });
         if !self.always.is_empty() {
@@ -1017,6 +1108,47 @@ mod tests {
     /// random lines built from names, separators, operators, values, the
     /// anchored rules' examples and stray bytes, the anchored rules find what
     /// the same rules without their anchors find (single- and multi-line).
+    #[test]
+    fn gated_rules_find_what_they_find_alone() {
+        let rs = RuleSet::builtin().expect("builtin rules");
+        assert!(!rs.gates.is_empty(), "no built-in rules share their keywords");
+        assert!(rs.gates.iter().all(|g| g.rules.len() > 1));
+        // The same rules, each searching every window of its own.
+        let mut plain = RuleSet::compile(builtin_defs().expect("builtin defs")).expect("rules");
+        plain.gate_of.fill(NO_GATE);
+        // Every gated rule's examples, positive and negative, alone, after noise, and
+        // next to each other's on one line, so that a gate says yes and no in turn
+        // for adjacent and repeated windows.
+        let lines: Vec<&str> = (0..rs.rules.len())
+            .filter(|&i| rs.gate_of[i] != NO_GATE)
+            .map(|i| &rs.rules[i])
+            .flat_map(|r| {
+                r.def
+                    .examples
+                    .iter()
+                    .chain(&r.def.negative_examples)
+                    .map(String::as_str)
+            })
+            .collect();
+        assert!(lines.len() > 20);
+        let mut text = String::new();
+        for (i, a) in lines.iter().enumerate() {
+            let b = lines[(i * 7 + 3) % lines.len()];
+            text.push_str(&format!("{a}\nnoise {a} noise\n{a} {b}\n{b}\n{a}\n"));
+        }
+        let hay = text.as_bytes();
+        let got = rs.find_in(hay);
+        let want = plain.find_in(hay);
+        let of_gated = want.iter().filter(|m| rs.gate_of[m.rule] != NO_GATE).count();
+        assert!(of_gated > 50, "only {of_gated} matches of gated rules");
+        assert!(
+            got == want,
+            "{} matches against {} ungated",
+            got.len(),
+            want.len()
+        );
+    }
+
     #[test]
     fn anchored_check_loses_no_match_on_random_lines() {
         let rs = RuleSet::builtin().expect("builtin rules");
