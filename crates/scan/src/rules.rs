@@ -619,48 +619,62 @@ impl RuleSet {
         // parsed here (syntax errors name the rule); built-in rules' regexes are built
         // on first use, user rules' now (a pattern can parse yet exceed the size limit).
         use rayon::prelude::*;
-        let rules = defs
-            .into_par_iter()
-            .map(|(origin, def)| {
-                let pattern_error = |message: String| RuleError::Pattern {
-                    path: origin.clone(),
-                    id: def.id.clone(),
-                    message,
-                };
-                // The syntax `regex` accepts for `regex::bytes` (Unicode on, UTF-8 not required).
-                let hir = regex_syntax::ParserBuilder::new()
-                    .utf8(false)
-                    .build()
-                    .parse(&def.pattern)
-                    .map_err(|e| pattern_error(e.to_string()))?;
-                let regex = OnceLock::new();
-                if !origin.starts_with(BUILTIN_ORIGIN) {
-                    let built = build_regex(&def.pattern).map_err(|e| pattern_error(e.to_string()))?;
-                    let _ = regex.set(built);
-                }
-                let prefixes = regex_syntax::hir::literal::Extractor::new()
-                    .extract(&hir)
-                    .literals()
-                    .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>());
-                let multiline = can_match_newline(&hir);
-                Ok((
-                    CompiledRule {
-                        anchor: def.anchor.map(|_| OnceLock::new()),
-                        secret_group: secret_group(&hir),
-                        multiline,
-                        def,
-                        origin,
-                        regex,
-                    },
-                    prefixes,
-                ))
-            })
-            .collect::<Vec<Result<_, RuleError>>>()
-            .into_iter()
-            .collect::<Result<Vec<_>, _>>()?;
-        let (rules, prefixes): (Vec<CompiledRule>, Vec<_>) = rules.into_iter().unzip();
+        // Every keyword once, lowercased, in order of first appearance: the keyword
+        // automaton (a third of the start-up) is built while the patterns parse.
         let mut keywords: Vec<String> = Vec::new();
-        let mut keyword_rules: Vec<KeywordRules> = Vec::new();
+        let mut keyword_at: std::collections::HashMap<String, usize> = Default::default();
+        for (_, def) in &defs {
+            for k in &def.keywords {
+                if let std::collections::hash_map::Entry::Vacant(e) = keyword_at.entry(k.to_ascii_lowercase())
+                {
+                    keywords.push(e.key().clone());
+                    e.insert(keywords.len() - 1);
+                }
+            }
+        }
+        let parse = || {
+            defs.into_par_iter()
+                .map(|(origin, def)| {
+                    let pattern_error = |message: String| RuleError::Pattern {
+                        path: origin.clone(),
+                        id: def.id.clone(),
+                        message,
+                    };
+                    // The syntax `regex` accepts for `regex::bytes` (Unicode on, UTF-8 not required).
+                    let hir = regex_syntax::ParserBuilder::new()
+                        .utf8(false)
+                        .build()
+                        .parse(&def.pattern)
+                        .map_err(|e| pattern_error(e.to_string()))?;
+                    let regex = OnceLock::new();
+                    if !origin.starts_with(BUILTIN_ORIGIN) {
+                        let built = build_regex(&def.pattern).map_err(|e| pattern_error(e.to_string()))?;
+                        let _ = regex.set(built);
+                    }
+                    let prefixes = regex_syntax::hir::literal::Extractor::new()
+                        .extract(&hir)
+                        .literals()
+                        .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>());
+                    let multiline = can_match_newline(&hir);
+                    Ok((
+                        CompiledRule {
+                            anchor: def.anchor.map(|_| OnceLock::new()),
+                            secret_group: secret_group(&hir),
+                            multiline,
+                            def,
+                            origin,
+                            regex,
+                        },
+                        prefixes,
+                    ))
+                })
+                .collect::<Vec<Result<_, RuleError>>>()
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let (rules, prefilter) = rayon::join(parse, || KeywordSearcher::new(&keywords));
+        let (rules, prefixes): (Vec<CompiledRule>, Vec<_>) = rules?.into_iter().unzip();
+        let mut keyword_rules: Vec<KeywordRules> = keywords.iter().map(|_| KeywordRules::default()).collect();
         let mut always = Vec::new();
         for (i, r) in rules.iter().enumerate() {
             if r.def.keywords.is_empty() {
@@ -673,16 +687,7 @@ impl RuleSet {
                 None
             };
             for (ki, k) in r.def.keywords.iter().enumerate() {
-                let lower = k.to_ascii_lowercase();
-                let p = match keywords.iter().position(|x| *x == lower) {
-                    Some(p) => p,
-                    None => {
-                        keywords.push(lower);
-                        keyword_rules.push(KeywordRules::default());
-                        keywords.len() - 1
-                    }
-                };
-                let kr = &mut keyword_rules[p];
+                let kr = &mut keyword_rules[keyword_at[&k.to_ascii_lowercase()]];
                 // The spellings every match holds: from the prefixes, else the keyword as
                 // written when the pattern holds it verbatim; none means any case.
                 let mut exact: Vec<&[u8]> = spellings
@@ -705,7 +710,6 @@ impl RuleSet {
                 }
             }
         }
-        let prefilter = KeywordSearcher::new(&keywords);
         // Rules with the same keywords (in any case) and the same kind of window.
         let mut by_keywords: std::collections::BTreeMap<(Vec<String>, bool), Vec<usize>> = Default::default();
         for (i, r) in rules.iter().enumerate() {
