@@ -780,8 +780,6 @@ impl RuleSet {
         self.run_rule_at(rule, hay, 0, out)
     }
 
-    /// Runs one rule over `window`, which starts at byte `base` of the
-    /// haystack; offsets in `out` are haystack offsets.
     /// Runs `rule` on `hay[window]`, unless its gate finds nothing there.
     fn run_gated(
         &self,
@@ -820,6 +818,8 @@ impl RuleSet {
             .as_ref()
     }
 
+    /// Runs one rule over `window`, which starts at byte `base` of the
+    /// haystack; offsets in `out` are haystack offsets.
     fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         let r = &self.rules[rule];
         // Most windows hold no match: the earliest-match search answers that
@@ -1108,10 +1108,8 @@ mod tests {
         }
     }
 
-    /// The anchored check drops only windows where the rule cannot match: on
-    /// random lines built from names, separators, operators, values, the
-    /// anchored rules' examples and stray bytes, the anchored rules find what
-    /// the same rules without their anchors find (single- and multi-line).
+    /// Rules that share a gate find, on their examples alone and side by side,
+    /// what the same rules find each searching every window of its own.
     #[test]
     fn gated_rules_find_what_they_find_alone() {
         let rs = RuleSet::builtin().expect("builtin rules");
@@ -1153,6 +1151,10 @@ mod tests {
         );
     }
 
+    /// The anchored check drops only windows where the rule cannot match: on
+    /// random lines built from names, separators, operators, values, the
+    /// anchored rules' examples and stray bytes, the anchored rules find what
+    /// the same rules without their anchors find (single- and multi-line).
     #[test]
     fn anchored_check_loses_no_match_on_random_lines() {
         let rs = RuleSet::builtin().expect("builtin rules");
