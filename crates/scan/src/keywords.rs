@@ -240,7 +240,26 @@ impl KeywordSearcher {
             return;
         }
         let back = t.longest.saturating_sub(1);
-        let mut hits: [Vec<(u32, usize)>; LANES] = Default::default();
+        // The lanes' hit buffers are this thread's, kept from call to call: fresh
+        // ones grew from nothing on every file, a reallocation and its page faults
+        // each time they doubled.
+        thread_local! {
+            static HITS: std::cell::RefCell<[Vec<(u32, usize)>; LANES]> = Default::default();
+        }
+        crate::with_scratch(&HITS, Default::default, |hits| {
+            self.walk_all(t, hay, back, hits, &mut f)
+        });
+    }
+
+    /// The segment loop of [`KeywordSearcher::for_each`], with its hit buffers.
+    fn walk_all(
+        &self,
+        t: &Table,
+        hay: &[u8],
+        back: usize,
+        hits: &mut [Vec<(u32, usize)>; LANES],
+        f: &mut impl FnMut(usize, usize, usize),
+    ) {
         let mut seg = 0;
         while seg < hay.len() {
             // A short tail joins the segment before it.
@@ -249,14 +268,20 @@ impl KeywordSearcher {
             } else {
                 seg + SEGMENT
             };
-            walk_segment(t, hay, seg, seg_end, back, &mut hits);
+            walk_segment(t, hay, seg, seg_end, back, hits);
             for lane in hits.iter_mut() {
                 for &(id, end) in lane.iter() {
-                    t.report(id as usize, end, &mut f);
+                    t.report(id as usize, end, f);
                 }
                 lane.clear();
             }
             seg = seg_end;
+        }
+        // A buffer that grew large (a dense run of hits) is not kept.
+        for lane in hits.iter_mut() {
+            if lane.capacity() > 1 << 16 {
+                *lane = Vec::new();
+            }
         }
     }
 }

@@ -374,19 +374,12 @@ fn needle_of(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Needle
 }
 
 /// The anchored check of a rule with an `anchor`: its pattern as a lazy DFA
-/// searched from one position, with a cache per thread.
+/// searched from one position, with a cache per thread (each thread's own, no
+/// lock: a shared pool locked on every check for all threads but one).
 struct AnchorCheck {
     dfa: regex_automata::hybrid::dfa::DFA,
-    caches: regex_automata::util::pool::Pool<regex_automata::hybrid::dfa::Cache, AnchorCacheFn>,
+    caches: thread_local::ThreadLocal<std::cell::RefCell<regex_automata::hybrid::dfa::Cache>>,
 }
-
-type AnchorCacheFn = Box<
-    dyn Fn() -> regex_automata::hybrid::dfa::Cache
-        + Send
-        + Sync
-        + std::panic::UnwindSafe
-        + std::panic::RefUnwindSafe,
->;
 
 impl std::fmt::Debug for AnchorCheck {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -410,11 +403,9 @@ impl AnchorCheck {
             .configure(DFA::config().cache_capacity(8 << 20).unicode_word_boundary(true))
             .build(pattern)
             .ok()?;
-        let for_pool = dfa.clone();
-        let create: AnchorCacheFn = Box::new(move || for_pool.create_cache());
         Some(AnchorCheck {
             dfa,
-            caches: regex_automata::util::pool::Pool::new(create),
+            caches: thread_local::ThreadLocal::new(),
         })
     }
 
@@ -424,7 +415,11 @@ impl AnchorCheck {
     fn may_match_at(&self, hay: &[u8], at: usize) -> bool {
         use regex_automata::{Anchored, Input};
         let input = Input::new(hay).range(at..).anchored(Anchored::Yes).earliest(true);
-        let mut cache = self.caches.get();
+        let cell = self
+            .caches
+            .get_or(|| std::cell::RefCell::new(self.dfa.create_cache()));
+        // The cache is only borrowed here, for one search (never re-entered).
+        let mut cache = cell.borrow_mut();
         !matches!(self.dfa.try_search_fwd(&mut cache, &input), Ok(None))
     }
 }
