@@ -300,8 +300,12 @@ impl Scanner {
         // of the output does not depend on it: `finish` sorts.
         // Files travel in batches: one channel operation and one hand-over to the pool per
         // WALK_BATCH files, not per file (the wake-ups cost more than scanning a small file).
+        // The channel holds up to WALK_QUEUE batches, so the walker lists ahead instead
+        // of sleeping and waking each time a batch is taken (2,400 context switches on
+        // the benchmark tree with 64 batches, about 100 with 4,096: 0.96-0.98x the wall
+        // time). Its memory stays bounded: 131,072 paths at most.
         let no_ignore = self.opts.no_ignore;
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(PathBuf, String)>>(64);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(PathBuf, String)>>(WALK_QUEUE);
         let (walk_errors, partial) = std::thread::scope(|scope| {
             let walker = scope.spawn(move || {
                 let mut errors = Vec::new();
@@ -874,6 +878,9 @@ const READ_AHEAD: libc::off_t = 4 << 20;
 
 /// Files per batch handed from the directory walker to the scanning pool.
 const WALK_BATCH: usize = 32;
+
+/// Batches the directory walker may list ahead of the scanning pool.
+const WALK_QUEUE: usize = 4096;
 
 type FileBatch = Vec<(PathBuf, String)>;
 
