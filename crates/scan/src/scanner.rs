@@ -312,7 +312,12 @@ impl Scanner {
                 let mut batch = Vec::with_capacity(WALK_BATCH);
                 for (p, is_dir) in inputs {
                     let live = if is_dir {
-                        walk_dir(&p, no_ignore, &tx, &mut batch, &mut errors)
+                        // Files found by the directory's walkers go straight into
+                        // their own batches; the ones named on the command line
+                        // into this thread's.
+                        let (live, e) = walk_dir(&p, no_ignore, &tx);
+                        errors.extend(e);
+                        live
                     } else {
                         let label = path_label(&p);
                         push_file(&tx, &mut batch, (p, label))
@@ -899,20 +904,42 @@ fn push_file(
     true
 }
 
+/// Threads listing a directory tree at once (see [`crate::walk::walk_parallel`]).
+const WALK_THREADS: usize = 2;
+
 /// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into
-/// batches sent on `tx`; walk errors are appended to `errors` as (path, message).
-/// False when the receiving side is gone.
+/// batches sent on `tx`, with [`WALK_THREADS`] threads, each filling its own
+/// batch. Returns false when the receiving side is gone, and the walk errors
+/// as (path, message).
 fn walk_dir(
     dir: &Path,
     no_ignore: bool,
     tx: &std::sync::mpsc::SyncSender<FileBatch>,
-    batch: &mut FileBatch,
-    errors: &mut Vec<(String, String)>,
-) -> bool {
-    crate::walk::walk(dir, no_ignore, errors, &mut |p| {
-        let label = path_label(&p);
-        push_file(tx, batch, (p, label))
-    })
+) -> (bool, Vec<(String, String)>) {
+    /// One walker thread's batch, sent when full and, for the rest, when the
+    /// thread's walk ends (dropped).
+    struct Batcher<'t> {
+        tx: &'t std::sync::mpsc::SyncSender<FileBatch>,
+        batch: FileBatch,
+    }
+    impl Drop for Batcher<'_> {
+        fn drop(&mut self) {
+            if !self.batch.is_empty() {
+                let _ = self.tx.send(std::mem::take(&mut self.batch));
+            }
+        }
+    }
+    let make = || -> Box<dyn FnMut(PathBuf) -> bool + Send + '_> {
+        let mut b = Batcher {
+            tx,
+            batch: Vec::with_capacity(WALK_BATCH),
+        };
+        Box::new(move |p| {
+            let label = path_label(&p);
+            push_file(b.tx, &mut b.batch, (p, label))
+        })
+    };
+    crate::walk::walk_parallel(dir, no_ignore, WALK_THREADS, &make)
 }
 
 /// Reads into `buf` until it is full or the input ends; returns the bytes read.

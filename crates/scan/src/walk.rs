@@ -169,34 +169,62 @@ fn parents(root: &Path, errors: &mut Vec<(String, String)>) -> Option<Arc<Level>
     chain
 }
 
-/// Calls `file` with every regular file under `root` (not ignored unless
-/// `no_ignore`), stopping early when it returns false; returns false then.
-/// Directories that cannot be listed and ignore files that do not parse are
-/// appended to `errors` as (path, message), and the walk goes on.
-pub(crate) fn walk(
-    root: &Path,
+/// A directory still to list, with its parent's ignore rules.
+type Pending = (PathBuf, Option<Arc<Level>>);
+
+/// What every directory of one walk shares: the settings, the ignore rules of
+/// the root's parents and the global excludes, and the root's absolute path
+/// (made once, when a parent's rule needs it).
+struct Walk<'a> {
+    root: &'a Path,
     no_ignore: bool,
-    errors: &mut Vec<(String, String)>,
-    file: &mut dyn FnMut(PathBuf) -> bool,
-) -> bool {
-    let top = if no_ignore { None } else { parents(root, errors) };
-    let abs_root = OnceLock::new();
-    let abs = |p: &Path| -> Option<PathBuf> {
-        let base = abs_root
-            .get_or_init(|| std::fs::canonicalize(root).ok())
-            .as_ref()?;
-        Some(base.join(p.strip_prefix(root).ok()?))
-    };
-    let global = if no_ignore { &None } else { global() };
-    let mut stack: Vec<(PathBuf, Option<Arc<Level>>)> = vec![(root.to_path_buf(), top)];
-    let mut entries: Vec<(std::ffi::OsString, std::fs::FileType)> = Vec::new();
-    while let Some((dir, parent)) = stack.pop() {
+    global: &'static Option<Gitignore>,
+    abs_root: OnceLock<Option<PathBuf>>,
+}
+
+impl Walk<'_> {
+    fn new(root: &Path, no_ignore: bool) -> Walk<'_> {
+        Walk {
+            root,
+            no_ignore,
+            global: if no_ignore { &None } else { global() },
+            abs_root: OnceLock::new(),
+        }
+    }
+
+    /// The starting point: the root with the rules of its parents.
+    fn start(&self, errors: &mut Vec<(String, String)>) -> Pending {
+        let top = if self.no_ignore {
+            None
+        } else {
+            parents(self.root, errors)
+        };
+        (self.root.to_path_buf(), top)
+    }
+
+    /// Lists one directory: its files not ignored go to `file`, its
+    /// subdirectories not ignored to `subdirs`. False when `file` said stop.
+    fn list(
+        &self,
+        (dir, parent): Pending,
+        entries: &mut Vec<(std::ffi::OsString, std::fs::FileType)>,
+        subdirs: &mut Vec<Pending>,
+        errors: &mut Vec<(String, String)>,
+        file: &mut dyn FnMut(PathBuf) -> bool,
+    ) -> bool {
+        let abs = |p: &Path| -> Option<PathBuf> {
+            let base = self
+                .abs_root
+                .get_or_init(|| std::fs::canonicalize(self.root).ok())
+                .as_ref()?;
+            Some(base.join(p.strip_prefix(self.root).ok()?))
+        };
         entries.clear();
         let listing = match std::fs::read_dir(&dir) {
             Ok(l) => l,
             Err(e) => {
                 errors.push((dir.display().to_string(), format!("{}: {e}", dir.display())));
-                continue;
+                return true;
             }
         };
         for e in listing {
@@ -205,7 +233,7 @@ pub(crate) fn walk(
                 Err(e) => errors.push((dir.display().to_string(), format!("{}: {e}", dir.display()))),
             }
         }
-        let level = if no_ignore {
+        let level = if self.no_ignore {
             None
         } else {
             let name_is = |n: &str, want_file: bool| {
@@ -227,7 +255,7 @@ pub(crate) fn walk(
                 }
             })
         };
-        let check = level.as_ref().is_some_and(|l| l.any) || global.is_some();
+        let check = level.as_ref().is_some_and(|l| l.any) || self.global.is_some();
         for (name, t) in entries.drain(..) {
             if name == ".git" || t.is_symlink() || !(t.is_dir() || t.is_file()) {
                 continue;
@@ -240,7 +268,7 @@ pub(crate) fn walk(
                     None => Match::None,
                 };
                 if m.is_none() {
-                    if let Some(g) = global {
+                    if let Some(g) = self.global {
                         m = g.matched(&path, is_dir).map(|_| ());
                     }
                 }
@@ -249,13 +277,131 @@ pub(crate) fn walk(
                 }
             }
             if t.is_dir() {
-                stack.push((path, level.clone()));
+                subdirs.push((path, level.clone()));
             } else if !file(path) {
                 return false;
             }
         }
+        true
+    }
+}
+
+/// Calls `file` with every regular file under `root` (not ignored unless
+/// `no_ignore`), stopping early when it returns false; returns false then.
+/// Directories that cannot be listed and ignore files that do not parse are
+/// appended to `errors` as (path, message), and the walk goes on.
+#[cfg(test)]
+pub(crate) fn walk(
+    root: &Path,
+    no_ignore: bool,
+    errors: &mut Vec<(String, String)>,
+    file: &mut dyn FnMut(PathBuf) -> bool,
+) -> bool {
+    let w = Walk::new(root, no_ignore);
+    let mut stack = vec![w.start(errors)];
+    let mut entries = Vec::new();
+    while let Some(dir) = stack.pop() {
+        if !w.list(dir, &mut entries, &mut stack, errors, file) {
+            return false;
+        }
     }
     true
+}
+
+/// The shared state of a walk by several threads: directories still to list,
+/// and how many are being listed (the walk ends when both are none).
+struct Shared {
+    stack: Vec<Pending>,
+    busy: usize,
+    stop: bool,
+}
+
+/// Like [`walk`], with `threads` threads listing directories at once, each
+/// calling its own `file` callback, made by `make_file` (in no set order).
+/// Several listings in flight keep the disk busy when directories are not in
+/// the cache, where one walker waits on each directory in turn. Returns false
+/// when a callback said stop, and the errors of all threads.
+pub(crate) fn walk_parallel<'f>(
+    root: &Path,
+    no_ignore: bool,
+    threads: usize,
+    make_file: &(dyn Fn() -> Box<dyn FnMut(PathBuf) -> bool + Send + 'f> + Sync),
+) -> (bool, Vec<(String, String)>) {
+    let w = Walk::new(root, no_ignore);
+    let mut errors = Vec::new();
+    let start = w.start(&mut errors);
+    let state = std::sync::Mutex::new(Shared {
+        stack: vec![start],
+        busy: 0,
+        stop: false,
+    });
+    let ready = std::sync::Condvar::new();
+    // A thread that panics stops the others (which would wait for it forever).
+    struct OnPanic<'s>(&'s std::sync::Mutex<Shared>, &'s std::sync::Condvar);
+    impl Drop for OnPanic<'_> {
+        fn drop(&mut self) {
+            if std::thread::panicking() {
+                self.0.lock().unwrap_or_else(|e| e.into_inner()).stop = true;
+                self.1.notify_all();
+            }
+        }
+    }
+    let worker = || -> (bool, Vec<(String, String)>) {
+        let _stop_others = OnPanic(&state, &ready);
+        let mut file = make_file();
+        let mut errors = Vec::new();
+        let mut entries = Vec::new();
+        let mut subdirs = Vec::new();
+        let mut live = true;
+        loop {
+            let dir = {
+                let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    if s.stop {
+                        return (false, errors);
+                    }
+                    if let Some(d) = s.stack.pop() {
+                        s.busy += 1;
+                        break d;
+                    }
+                    if s.busy == 0 {
+                        return (live, errors);
+                    }
+                    s = ready.wait(s).unwrap_or_else(|e| e.into_inner());
+                }
+            };
+            live = w.list(dir, &mut entries, &mut subdirs, &mut errors, &mut *file);
+            let mut s = state.lock().unwrap_or_else(|e| e.into_inner());
+            s.busy -= 1;
+            if !live {
+                s.stop = true;
+                ready.notify_all();
+                return (false, errors);
+            }
+            let woke = !subdirs.is_empty() || s.busy == 0;
+            s.stack.append(&mut subdirs);
+            drop(s);
+            if woke {
+                ready.notify_all();
+            }
+        }
+    };
+    let results: Vec<(bool, Vec<(String, String)>)> = std::thread::scope(|scope| {
+        let others: Vec<_> = (1..threads.max(1)).map(|_| scope.spawn(worker)).collect();
+        let mut all = vec![worker()];
+        all.extend(
+            others
+                .into_iter()
+                .map(|h| h.join().expect("directory walker panicked")),
+        );
+        all
+    });
+    let mut live = true;
+    for (l, e) in results {
+        live &= l;
+        errors.extend(e);
+    }
+    (live, errors)
 }
 
 #[cfg(test)]
@@ -283,6 +429,8 @@ mod tests {
             .collect()
     }
 
+    /// The files of our walk, alone and with 1, 2 and 4 threads (which must
+    /// list the same files, each once).
     fn ours(root: &Path, no_ignore: bool) -> BTreeSet<PathBuf> {
         let mut got = BTreeSet::new();
         let mut errors = Vec::new();
@@ -291,6 +439,27 @@ mod tests {
             true
         }));
         assert!(errors.is_empty(), "{errors:?}");
+        for threads in [1, 2, 4] {
+            let seen = std::sync::Mutex::new(Vec::new());
+            let make = || -> Box<dyn FnMut(PathBuf) -> bool + Send + '_> {
+                Box::new(|p| {
+                    seen.lock().unwrap().push(p);
+                    true
+                })
+            };
+            let (live, errors) = walk_parallel(root, no_ignore, threads, &make);
+            assert!(live && errors.is_empty(), "{errors:?}");
+            let mut seen = seen.into_inner().unwrap();
+            seen.sort();
+            let n = seen.len();
+            seen.dedup();
+            assert_eq!(n, seen.len(), "a file listed twice with {threads} threads");
+            assert_eq!(
+                seen.into_iter().collect::<BTreeSet<_>>(),
+                got,
+                "{threads} threads"
+            );
+        }
         got
     }
 
@@ -404,5 +573,26 @@ mod tests {
             false
         }));
         assert_eq!(n, 1);
+        // The same with several threads: the error reported once, and a stop
+        // ends every thread's walk (a tree of 40 directories is not listed whole).
+        let none = || -> Box<dyn FnMut(PathBuf) -> bool + Send> { Box::new(|_| true) };
+        let (live, errors) = walk_parallel(&d.path().join("missing"), false, 2, &none);
+        assert!(live);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        for i in 0..40 {
+            for j in 0..5 {
+                put(d.path(), &format!("d{i}/f{j}.txt"), "");
+            }
+        }
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let stop = || -> Box<dyn FnMut(PathBuf) -> bool + Send + '_> {
+            Box::new(|_| {
+                calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                false
+            })
+        };
+        let (live, errors) = walk_parallel(d.path(), false, 3, &stop);
+        assert!(!live && errors.is_empty(), "{errors:?}");
+        assert!(calls.into_inner() <= 3, "every thread stops at its first file");
     }
 }
