@@ -18,6 +18,8 @@
 //! directory once, learns from its entries which ignore files exist (no probe
 //! of absent `.gitignore` or `.git` paths), and takes each entry's type from
 //! the directory listing: one `getdents` per directory, no `stat` per entry.
+//! Several threads list directories at once ([`walk_parallel`]): a tree whose
+//! directories are not in the cache waits on the disk for each listing.
 
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
@@ -289,7 +291,8 @@ impl Walk<'_> {
 /// Calls `file` with every regular file under `root` (not ignored unless
 /// `no_ignore`), stopping early when it returns false; returns false then.
 /// Directories that cannot be listed and ignore files that do not parse are
-/// appended to `errors` as (path, message), and the walk goes on.
+/// appended to `errors` as (path, message), and the walk goes on. One thread,
+/// depth first: the tests' reference for [`walk_parallel`], which the scanner uses.
 #[cfg(test)]
 pub(crate) fn walk(
     root: &Path,
