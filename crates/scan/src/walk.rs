@@ -319,7 +319,7 @@ struct Shared {
     stop: bool,
 }
 
-/// Like [`walk`], with `threads` threads listing directories at once, each
+/// Every file under `root` as the tests' sequential `walk` lists them, by `threads` threads listing directories at once, each
 /// calling its own `file` callback, made by `make_file` (in no set order).
 /// Several listings in flight keep the disk busy when directories are not in
 /// the cache, where one walker waits on each directory in turn. Returns false
