@@ -319,8 +319,9 @@ struct Shared {
     stop: bool,
 }
 
-/// Every file under `root` as the tests' sequential `walk` lists them, by `threads` threads listing directories at once, each
-/// calling its own `file` callback, made by `make_file` (in no set order).
+/// Every file under `root` as the tests' sequential `walk` lists them, by
+/// `threads` threads listing directories at once, each calling its own `file`
+/// callback, made by `make_file` (in no set order).
 /// Several listings in flight keep the disk busy when directories are not in
 /// the cache, where one walker waits on each directory in turn. Returns false
 /// when a callback said stop, and the errors of all threads.
