@@ -941,7 +941,7 @@ impl RuleSet {
                 }
             }
         }
-        self.run_rule_at(rule, &hay[window.clone()], window.start, out);
+        self.search_at(rule, &hay[window.clone()], window.start, out);
     }
 
     /// Gate `g`'s regex set, built now if it was not yet (`None`: it cannot be).
@@ -961,12 +961,17 @@ impl RuleSet {
     /// Runs one rule over `window`, which starts at byte `base` of the
     /// haystack; offsets in `out` are haystack offsets.
     fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
-        let r = &self.rules[rule];
-        if let Some(n) = &r.needle {
+        if let Some(n) = &self.rules[rule].needle {
             if !n.found_in(window) {
                 return;
             }
         }
+        self.search_at(rule, window, base, out);
+    }
+
+    /// [`RuleSet::run_rule_at`] once the window is known to hold the rule's needle.
+    fn search_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
+        let r = &self.rules[rule];
         // Most windows hold no match: the earliest-match search answers that
         // without a captures allocation; only a window that matches pays for them.
         if !r.regex().is_match(window) {
@@ -1205,6 +1210,16 @@ mod tests {
 
     /// The line-by-line definition (every single-line keyword rule run over
     /// every line holding one of its keywords), for rules `pick` selects.
+    /// A small deterministic pseudo-random sequence (xorshift64) for the tests' random lines.
+    fn xorshift(mut seed: u64) -> impl FnMut() -> u64 {
+        move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        }
+    }
+
     fn line_by_line(rs: &RuleSet, hay: &[u8], pick: impl Fn(&CompiledRule) -> bool) -> Vec<RawMatch> {
         let mut want = Vec::new();
         let mut at = 0;
@@ -1275,13 +1290,7 @@ mod tests {
         }
         let with_needle = rs.rules().iter().filter(|r| r.needle.is_some()).count();
         assert!(with_needle > 50, "only {with_needle} rules have a needle");
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
         let mut text = Vec::new();
         for r in rs.rules() {
             for e in r.def.examples.iter().chain(&r.def.negative_examples) {
@@ -1295,7 +1304,7 @@ mod tests {
                     }
                     let at = (next() % e.len() as u64) as usize;
                     let mut v = e.to_vec();
-                    if next() % 2 == 0 {
+                    if next().is_multiple_of(2) {
                         v.remove(at);
                     } else {
                         v[at] = b"@=:-!&?"[(next() % 7) as usize];
@@ -1481,13 +1490,7 @@ mod tests {
             "\n",
             "\n\n",
         ];
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         const NAMES: &[&str] = &[
             "token",
             "API_KEY",
