@@ -11,6 +11,7 @@
 pub mod exit;
 pub mod finding;
 pub mod output;
+pub mod scrub;
 pub mod secret;
 pub mod window;
 

@@ -83,6 +83,9 @@ pub enum EngineError {
     /// Journal.
     #[error(transparent)]
     Journal(#[from] JournalError),
+    /// The run was refused (overlap with another run, lock held): nothing was changed.
+    #[error("{0}")]
+    Refused(String),
     /// Other.
     #[error("{0}")]
     Other(String),
@@ -173,7 +176,12 @@ struct Row {
     sinks: Vec<SinkRow>,
 }
 
-/// Creates a run from a plan: records the plan text and one row per secret and sink.
+/// Creates a run from a plan: records the plan text and one row per secret and sink, and
+/// takes the run's lock for `journal` (see [`Journal::acquire`]), all in one transaction.
+///
+/// Refused when the plan overlaps an unfinished run on any sink or source: two runs
+/// rotating one credential would issue it twice and could revoke what the other wrote.
+/// The error names the other run and, when a process is driving it, that process.
 pub fn create_run(journal: &Journal, plan: &Plan, plan_path: &str) -> Result<String, EngineError> {
     let run_id = format!(
         "{}-{}",
@@ -184,7 +192,12 @@ pub fn create_run(journal: &Journal, plan: &Plan, plan_path: &str) -> Result<Str
     let plan = plan.clone();
     let rid = run_id.clone();
     let path = plan_path.to_string();
-    journal.exec_blocking(move |c| {
+    let me = crate::journal::Holder::me();
+    let token = me.token.clone();
+    let refused: Option<String> = journal.exec_blocking(move |c| {
+        if let Some(why) = overlap(c, &plan)? {
+            return Ok(Some(why));
+        }
         let t = now();
         c.execute(
             "INSERT INTO rotation_runs (run_id, created_at, plan_path, plan, status, updated_at) VALUES (?1, ?2, ?3, ?4, 'running', ?2)",
@@ -202,9 +215,81 @@ pub fn create_run(journal: &Journal, plan: &Plan, plan_path: &str) -> Result<Str
                 sk.execute(params![rid, s.name, i as i64, k.label()])?;
             }
         }
-        Ok(())
+        if let Err(h) = crate::journal::acquire_in(c, &rid, &me)? {
+            // a brand-new run id cannot be held by anyone else
+            return Ok(Some(format!("run {rid} is held by {h}")));
+        }
+        Ok(None)
     })?;
+    if let Some(why) = refused {
+        return Err(EngineError::Refused(why));
+    }
+    journal.note_acquired(&run_id, token);
     Ok(run_id)
+}
+
+/// Why `plan` could not start now (it overlaps an unfinished run), without changing
+/// anything: what `rotate run --dry-run` checks.
+pub fn overlapping(journal: &Journal, plan: &Plan) -> Result<Option<String>, EngineError> {
+    let plan = plan.clone();
+    Ok(journal.exec_blocking(move |c| overlap(c, &plan))?)
+}
+
+/// What a plan shares with the unfinished runs of the store, as a refusal message.
+fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
+    let mut runs: Vec<(String, String)> = Vec::new();
+    {
+        let mut q = c.prepare("SELECT run_id, plan FROM rotation_runs WHERE status = 'running' ORDER BY created_at")?;
+        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        for r in rows {
+            runs.push(r?);
+        }
+    }
+    if runs.is_empty() {
+        return Ok(None);
+    }
+    let mine_sinks: std::collections::HashSet<String> =
+        plan.secrets.iter().flat_map(|s| s.sinks.iter().map(|k| k.label())).collect();
+    let mine_sources: std::collections::HashSet<String> = plan
+        .secrets
+        .iter()
+        .filter_map(|s| s.source.identity_label(&s.name))
+        .collect();
+    for (rid, text) in runs {
+        let mut shared: Vec<String> = Vec::new();
+        let mut q = c.prepare("SELECT DISTINCT label FROM rotation_sinks WHERE run_id = ?1")?;
+        for l in q.query_map([&rid], |r| r.get::<_, String>(0))? {
+            let l = l?;
+            if mine_sinks.contains(&l) {
+                shared.push(format!("sink {l}"));
+            }
+        }
+        if let Ok(other) = Plan::parse(&text, "(recorded plan)") {
+            for s in &other.secrets {
+                if let Some(l) = s.source.identity_label(&s.name) {
+                    if mine_sources.contains(&l) {
+                        shared.push(format!("source {l}"));
+                    }
+                }
+            }
+        }
+        if shared.is_empty() {
+            continue;
+        }
+        shared.sort();
+        shared.dedup();
+        let n = shared.len();
+        let list = shared.into_iter().take(3).collect::<Vec<_>>().join(", ");
+        let more = if n > 3 { format!(" and {} more", n - 3) } else { String::new() };
+        let who = match crate::journal::live_holder(c, &rid)? {
+            Some(h) => format!("it is being driven by {h}; wait for it to finish"),
+            None => format!("no process drives it now: finish it with `firebreak rotate resume --run {rid}`"),
+        };
+        return Ok(Some(format!(
+            "the plan overlaps unfinished run {rid} on {list}{more}; {who}, then start the new plan"
+        )));
+    }
+    Ok(None)
 }
 
 /// The most recent run id, if any.
@@ -454,7 +539,7 @@ impl Engine {
         idem: Option<&str>,
         msg: &str,
     ) -> Result<(), EngineError> {
-        let m2 = msg.to_string();
+        let m2 = firebreak_core::scrub::scrub(msg);
         self.record(secret, step, Some(i), "result", idem, Some("error"), Some(msg.to_string()), move |c, rid, s| {
             c.execute(
                 "UPDATE rotation_sinks SET state = 'failed', error = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
@@ -485,6 +570,8 @@ impl Engine {
         );
         let idem = idem.map(str::to_string);
         let status = status.map(str::to_string);
+        // source and provider texts may quote what they were sent: scrub before storing
+        let detail = detail.map(|d| firebreak_core::scrub::scrub(&d));
         self.journal
             .exec(move |c| {
                 c.execute(
@@ -516,7 +603,25 @@ impl Engine {
     }
 
     /// Drives every unfinished secret of the run to a terminal state.
+    ///
+    /// Takes the run's lock first (refused with [`JournalError::Locked`] while another
+    /// process drives it) and releases it at the end. When the journal cannot be made
+    /// durable, no worker takes another step: the run stops with the journal's error and
+    /// `resume` continues from the last durable state.
     pub async fn run(self: &Arc<Self>) -> Result<Summary, EngineError> {
+        let j = self.journal.clone();
+        let rid = self.run_id.clone();
+        tokio::task::spawn_blocking(move || j.acquire(&rid))
+            .await
+            .map_err(|e| EngineError::Other(e.to_string()))??;
+        let r = self.run_locked().await;
+        let j = self.journal.clone();
+        let rid = self.run_id.clone();
+        let _ = tokio::task::spawn_blocking(move || j.release(&rid)).await;
+        r
+    }
+
+    async fn run_locked(self: &Arc<Self>) -> Result<Summary, EngineError> {
         let rid = self.run_id.clone();
         let retry = self.opts.retry_stopped;
         let names: Vec<(String, String)> = self
@@ -537,13 +642,19 @@ impl Engine {
             .collect();
         let queue = Arc::new(Mutex::new(queue));
         let errors: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+        // the first journal failure: no worker starts another secret after it
+        let halted: Arc<Mutex<Option<JournalError>>> = Arc::new(Mutex::new(None));
         let mut tasks = Vec::new();
         for _ in 0..self.opts.concurrency.max(1) {
             let me = self.clone();
             let q = queue.clone();
             let errs = errors.clone();
+            let halt = halted.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
+                    if halt.lock().expect("halt").is_some() {
+                        break;
+                    }
                     let next = q.lock().expect("queue").pop_front();
                     let Some(name) = next else { break };
                     match me.process(&name).await {
@@ -551,6 +662,13 @@ impl Engine {
                             if let Some(cb) = &me.opts.on_progress {
                                 cb(name.as_str(), st.as_str());
                             }
+                        }
+                        Err(EngineError::Journal(e)) if e.is_fatal() => {
+                            let mut h = halt.lock().expect("halt");
+                            if h.is_none() {
+                                *h = Some(e);
+                            }
+                            break;
                         }
                         Err(e) => {
                             tracing::error!(secret = %name, error = %e, "rotation stopped by an engine error");
@@ -562,6 +680,15 @@ impl Engine {
         }
         for t in tasks {
             let _ = t.await;
+        }
+        if let Some(e) = halted.lock().expect("halt").take() {
+            return Err(EngineError::Journal(e));
+        }
+        if let Some(cause) = self.journal.poisoned() {
+            return Err(EngineError::Journal(JournalError::Poisoned {
+                path: self.journal.path().to_string(),
+                cause,
+            }));
         }
         let rows = status(&self.journal, &self.run_id)?;
         let sum = summarize(&self.run_id, &rows);
@@ -691,13 +818,13 @@ impl Engine {
                             &prep,
                             fresh_intent,
                         )
-                        .await;
+                        .await?;
                     row = self.after_issue(name, row, issued).await?;
                 }
                 state::ISSUING => {
                     let prep = self.prepared(name, &row)?;
                     let idem = row.idem.clone().unwrap_or_default();
-                    let issued = self.issue(name, &source, &idem, &prep, fresh_intent).await;
+                    let issued = self.issue(name, &source, &idem, &prep, fresh_intent).await?;
                     row = self.after_issue(name, row, issued).await?;
                 }
                 state::ISSUED => {
@@ -911,7 +1038,7 @@ impl Engine {
         idem: &str,
         prep: &Prepared,
         fresh: bool,
-    ) -> Result<Issued, String> {
+    ) -> Result<Result<Issued, String>, EngineError> {
         let mut last = String::new();
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -922,12 +1049,13 @@ impl Engine {
                 match source.lookup(idem, prep).await {
                     Ok(Lookup::Found(i)) => {
                         crash_point();
-                        return Ok(i);
+                        return Ok(Ok(i));
                     }
                     Ok(Lookup::NotFound) => {}
                     Ok(Lookup::Orphan(id)) => {
-                        let _ = self
-                            .record(
+                        // the deletion is journaled before it is done; a journal that
+                        // cannot be written stops here
+                        self.record(
                                 name,
                                 "issue",
                                 None,
@@ -939,7 +1067,7 @@ impl Engine {
                                 )),
                                 |_, _, _| Ok(()),
                             )
-                            .await;
+                            .await?;
                         if let Err(e) = source.delete_orphan(&id).await {
                             last = e.to_string();
                             continue;
@@ -954,12 +1082,12 @@ impl Engine {
             match source.issue(idem, prep).await {
                 Ok(i) => {
                     crash_point();
-                    return Ok(i);
+                    return Ok(Ok(i));
                 }
                 Err(e) => last = e.to_string(),
             }
         }
-        Err(last)
+        Ok(Err(last))
     }
 
     async fn after_issue(
@@ -1006,6 +1134,7 @@ impl Engine {
     }
 
     async fn stop(&self, name: &str, step: &str, reason: &str) -> Result<String, EngineError> {
+        let reason = &firebreak_core::scrub::scrub(reason);
         let (st, r) = (step.to_string(), reason.to_string());
         self.record(name, "stop", None, "result", None, Some("stopped"), Some(reason.to_string()), move |c, rid, s| {
             c.execute(
@@ -1166,6 +1295,19 @@ impl Engine {
     /// `rotate rollback SECRET`: restores the old value in the sinks and revokes the new
     /// credential, for a secret whose old credential has not been revoked yet.
     pub async fn rollback(&self, name: &str) -> Result<String, EngineError> {
+        let j = self.journal.clone();
+        let rid = self.run_id.clone();
+        tokio::task::spawn_blocking(move || j.acquire(&rid))
+            .await
+            .map_err(|e| EngineError::Other(e.to_string()))??;
+        let r = self.rollback_locked(name).await;
+        let j = self.journal.clone();
+        let rid = self.run_id.clone();
+        let _ = tokio::task::spawn_blocking(move || j.release(&rid)).await;
+        r
+    }
+
+    async fn rollback_locked(&self, name: &str) -> Result<String, EngineError> {
         let spec = self.spec(name)?.clone();
         let row = self.load(name).await?;
         match row.state.as_str() {

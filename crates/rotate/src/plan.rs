@@ -146,6 +146,33 @@ pub enum SourceSpec {
     },
 }
 
+impl SourceSpec {
+    /// What the source rotates, as a label two runs can be compared by: the same label
+    /// in two unfinished runs means both would issue and revoke one credential. `None`
+    /// for sources with no outside state (random values, manual steps).
+    pub fn identity_label(&self, secret: &str) -> Option<String> {
+        match self {
+            SourceSpec::Random { .. } | SourceSpec::Manual { .. } => None,
+            SourceSpec::Command(c) => Some(format!("command {} {secret}", c.program)),
+            SourceSpec::Http { url } => Some(format!("http {url} {secret}")),
+            SourceSpec::DeployKey {
+                github_repo: Some(r),
+                title,
+                ..
+            } => Some(format!("deploy_key github {r} {title}")),
+            SourceSpec::DeployKey {
+                circleci_project: Some(p),
+                ..
+            } => Some(format!("checkout_key circleci {p}")),
+            SourceSpec::DeployKey { .. } => None,
+            SourceSpec::AwsIam { user, endpoint, .. } => Some(format!(
+                "aws_iam {} {user}",
+                endpoint.as_deref().unwrap_or("https://iam.amazonaws.com")
+            )),
+        }
+    }
+}
+
 fn default_len() -> usize {
     40
 }
@@ -516,6 +543,12 @@ impl Plan {
                 }
                 _ => {}
             }
+            if let Some(at) = placeholder_in(s) {
+                return Err(bad(
+                    &s.name,
+                    format!("{at} still holds the draft's placeholder {PLACEHOLDER}: replace it with the real value before a run"),
+                ));
+            }
             let mut labels = BTreeSet::new();
             for k in &s.sinks {
                 k.validate().map_err(|m| bad(&s.name, m))?;
@@ -536,6 +569,34 @@ impl Plan {
     pub fn secret(&self, name: &str) -> Option<&SecretSpec> {
         self.secrets.iter().find(|s| s.name == name)
     }
+}
+
+/// The marker `rotate plan` writes where the operator must fill in a value.
+pub const PLACEHOLDER: &str = "CHANGEME";
+
+/// Where a secret's spec still holds [`PLACEHOLDER`], e.g. `sink 2 (circleci_context) field owner_slug`.
+fn placeholder_in(s: &SecretSpec) -> Option<String> {
+    fn walk(v: &serde_json::Value, path: &str) -> Option<String> {
+        match v {
+            serde_json::Value::String(t) if t.contains(PLACEHOLDER) => Some(path.to_string()),
+            serde_json::Value::Object(m) => m.iter().find_map(|(k, v)| {
+                walk(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") })
+            }),
+            serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            _ => None,
+        }
+    }
+    let src = serde_json::to_value(&s.source).ok()?;
+    if let Some(f) = walk(&src, "") {
+        return Some(format!("source field {f}"));
+    }
+    for (i, k) in s.sinks.iter().enumerate() {
+        let v = serde_json::to_value(k).ok()?;
+        if let Some(f) = walk(&v, "") {
+            return Some(format!("sink {} ({}) field {f}", i + 1, k.label()));
+        }
+    }
+    None
 }
 
 /// One inventory item as read from a snapshot (JSON Lines written by `firebreak inventory --format json`,
@@ -587,7 +648,7 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
             Kind::ContextVar => Some(SinkSpec::CircleciContext {
                 context_id: None,
                 context: Some(it.scope.clone()),
-                owner_slug: Some("CHANGEME (e.g. gh/your-org)".into()),
+                owner_slug: Some(format!("{PLACEHOLDER} (e.g. gh/your-org)")),
                 name: it.name.clone(),
                 field: Field::Value,
             }),
@@ -861,5 +922,20 @@ not json
             .any(|s| matches!(s.source, SourceSpec::DeployKey { .. })));
         // the draft is a valid plan
         Plan::parse(&plan.to_toml(), "draft.toml").unwrap();
+    }
+
+    #[test]
+    fn placeholders_from_a_draft_are_refused_before_any_run() {
+        let text = r#"{"provider":"circleci","kind":"context_var","scope":"deploy","name":"NPM_TOKEN"}"#;
+        let (items, _) = read_inventory(text);
+        let (plan, _) = draft_from_inventory(&items);
+        let e = Plan::parse(&plan.to_toml(), "draft.toml").unwrap_err().to_string();
+        assert!(
+            e.contains("draft.toml") && e.contains("NPM_TOKEN") && e.contains("owner_slug") && e.contains(PLACEHOLDER),
+            "{e}"
+        );
+        // filled in, the same plan is valid
+        let filled = plan.to_toml().replace("CHANGEME (e.g. gh/your-org)", "gh/acme");
+        Plan::parse(&filled, "draft.toml").unwrap();
     }
 }

@@ -176,7 +176,8 @@ impl Source {
         SourceError {
             source_kind: self.kind().into(),
             secret: self.secret.clone(),
-            message: m.to_string(),
+            // a source's own words may quote a credential: never shown or journaled whole
+            message: firebreak_core::scrub::scrub(&m.to_string()),
         }
     }
 

@@ -23,6 +23,12 @@
 //! - `incident_events(record_id, incident_id, kind, item_id, at, severity, title, detail)`:
 //!   the findings / artifacts of those records (redacted; never a secret value)
 //!
+//! Tables (migration 3, `firebreak rotate`; see its `journal` module):
+//! - `rotation_runs`, `rotation_secrets`, `rotation_sinks`, `rotation_journal`: the
+//!   durable journal of rotation runs (credential material only encrypted)
+//! - `rotation_locks(run_id, token, pid, pid_start, host, command, acquired_at,
+//!   lease_until)`: the process driving each run (one at a time)
+//!
 //! Times are stored as RFC 3339 UTC text (millisecond precision) so they sort as text.
 //! No secret value is ever stored here by this crate.
 
@@ -133,6 +139,70 @@ pub const MIGRATIONS: &[&str] = &[
         detail       TEXT NOT NULL DEFAULT '{}'
     );
     CREATE INDEX incident_events_by_incident ON incident_events(incident_id, kind);
+    "#,
+    // 3: the rotation journal (`firebreak rotate`; earlier versions created these tables
+    // themselves, hence IF NOT EXISTS) and the run locks that make a run exclusive
+    r#"
+    CREATE TABLE IF NOT EXISTS rotation_runs (
+        run_id      TEXT PRIMARY KEY,
+        created_at  TEXT NOT NULL,
+        plan_path   TEXT NOT NULL,
+        plan        TEXT NOT NULL,
+        status      TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS rotation_secrets (
+        run_id      TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        step        TEXT NOT NULL,
+        attempt     INTEGER NOT NULL DEFAULT 0,
+        idem_key    TEXT,
+        new_id      TEXT,
+        new_fp      TEXT,
+        new_enc     BLOB,
+        pending_enc BLOB,
+        prev_ids    TEXT,
+        reason      TEXT,
+        updated_at  TEXT NOT NULL,
+        PRIMARY KEY (run_id, secret)
+    );
+    CREATE TABLE IF NOT EXISTS rotation_sinks (
+        run_id      TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        idx         INTEGER NOT NULL,
+        label       TEXT NOT NULL,
+        state       TEXT NOT NULL,
+        fp          TEXT,
+        written_at  TEXT,
+        verified_at TEXT,
+        error       TEXT,
+        PRIMARY KEY (run_id, secret, idx)
+    );
+    CREATE TABLE IF NOT EXISTS rotation_journal (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        run_id      TEXT NOT NULL,
+        secret      TEXT NOT NULL,
+        step        TEXT NOT NULL,
+        sink        INTEGER,
+        phase       TEXT NOT NULL,
+        idem_key    TEXT,
+        status      TEXT,
+        detail      TEXT,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS rotation_journal_secret ON rotation_journal (run_id, secret);
+    CREATE INDEX IF NOT EXISTS rotation_sinks_label ON rotation_sinks (label);
+    CREATE TABLE rotation_locks (
+        run_id      TEXT PRIMARY KEY,
+        token       TEXT NOT NULL,
+        pid         INTEGER NOT NULL,
+        pid_start   TEXT,
+        host        TEXT NOT NULL,
+        command     TEXT NOT NULL,
+        acquired_at TEXT NOT NULL,
+        lease_until TEXT NOT NULL
+    );
     "#,
 ];
 
@@ -452,15 +522,28 @@ impl Store {
     }
 
     fn init(&mut self) -> Result<()> {
+        // The busy timeout first: every later statement (even the WAL switch) may meet
+        // another process opening the same store.
         self.conn
-            .execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;",
-            )
+            .busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| self.err(e))?;
-        let version: i64 = self
-            .conn
+        self.conn
+            .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
+            .map_err(|e| self.err(e))?;
+        // Migrations run under the write lock (BEGIN IMMEDIATE): two processes opening a
+        // fresh store at once apply them once; the second waits, then finds them applied.
+        let tx = rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| StoreError::Sqlite {
+                path: self.path.display().to_string(),
+                source: e,
+            })?;
+        let sql_err = |e: rusqlite::Error| StoreError::Sqlite {
+            path: self.path.display().to_string(),
+            source: e,
+        };
+        let version: i64 = tx
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| self.err(e))?;
+            .map_err(sql_err)?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
             return Err(StoreError::TooNew {
@@ -470,18 +553,11 @@ impl Store {
             });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction().map_err(|e| StoreError::Sqlite {
-                path: self.path.display().to_string(),
-                source: e,
-            })?;
             tx.execute_batch(sql)
                 .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)))
-                .and_then(|_| tx.commit())
-                .map_err(|e| StoreError::Sqlite {
-                    path: self.path.display().to_string(),
-                    source: e,
-                })?;
+                .map_err(sql_err)?;
         }
+        tx.commit().map_err(sql_err)?;
         Ok(())
     }
 

@@ -129,13 +129,22 @@ fn drive(
         unsafe_revoke_before_verify: false,
     };
     let rt = runtime()?;
-    let sum = rt.block_on(async {
+    let res = rt.block_on(async {
         let e = Arc::new(Engine::new(j, key, run, opts)?);
         e.run().await
-    })?;
+    });
     if let Some(b) = bar {
         b.finish_and_clear();
     }
+    let sum = match res {
+        Ok(s) => s,
+        Err(engine::EngineError::Journal(e)) if e.is_fatal() => {
+            // stopped at a safe point: every step taken is journaled, none after it
+            eprintln!("firebreak: error: run {run}: {e}");
+            return Ok(Exit::Partial);
+        }
+        Err(e) => return Err(e.into()),
+    };
     eprintln!(
         "run {}: {} done, {} stopped, {} rolled back, {} manual, {} unfinished",
         sum.run_id, sum.done, sum.stopped, sum.rolled_back, sum.manual, sum.unfinished
@@ -184,6 +193,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         } => {
             let p = Plan::load(&plan)?;
             if dry_run {
+                let store = store_path(&args.store);
+                if store.exists() {
+                    let j = Journal::open(&store)?;
+                    if let Some(why) = engine::overlapping(&j, &p)? {
+                        anyhow::bail!("{}: {why}", plan.display());
+                    }
+                }
                 for s in &p.secrets {
                     let src = match &s.source {
                         firebreak_rotate::plan::SourceSpec::Manual { .. } => "manual",
