@@ -120,6 +120,8 @@ trait Job: Send {
     fn run(&mut self, c: &Connection) -> bool;
     /// True when the failure is of the I/O class (full disk, I/O error, corruption...).
     fn io_failure(&self) -> bool;
+    /// The job's own SQLite error, when it failed.
+    fn error_text(&self) -> Option<String>;
     /// Answers the caller: `Some(e)` when the group did not become durable.
     fn finish(self: Box<Self>, err: Option<JournalError>);
 }
@@ -149,6 +151,13 @@ where
 
     fn io_failure(&self) -> bool {
         matches!(&self.result, Some(Err(e)) if is_io_class(e))
+    }
+
+    fn error_text(&self) -> Option<String> {
+        match &self.result {
+            Some(Err(e)) => Some(e.to_string()),
+            _ => None,
+        }
     }
 
     fn finish(self: Box<Self>, err: Option<JournalError>) {
@@ -653,11 +662,17 @@ impl Writer {
             let ok = job.run(&self.conn);
             if self.conn.is_autocommit() {
                 // SQLite rolled the whole transaction back (full disk, I/O error, ...)
-                broken = Some("the transaction was rolled back by SQLite after an I/O error".into());
+                broken = Some(format!(
+                    "the transaction was rolled back by SQLite: {}",
+                    job.error_text().unwrap_or_else(|| "I/O error".into())
+                ));
                 break;
             }
             if !ok && job.io_failure() {
-                broken = Some("a write failed with an I/O error (is the disk full?)".into());
+                broken = Some(format!(
+                    "a write failed: {}",
+                    job.error_text().unwrap_or_else(|| "I/O error".into())
+                ));
                 break;
             }
             if !ok {
@@ -747,5 +762,147 @@ mod tests {
         assert!(j
             .exec_blocking(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
             .is_ok());
+    }
+
+    fn count(p: &Path) -> i64 {
+        let j = Journal::open(p).unwrap();
+        j.exec_blocking(|c| c.query_row("SELECT count(*) FROM rotation_journal", [], |r| r.get(0)))
+            .unwrap()
+    }
+
+    fn insert(j: &Journal, name: &str) -> Result<usize, JournalError> {
+        let n = name.to_string();
+        j.exec_blocking(move |c| {
+            c.execute(
+                "INSERT INTO rotation_journal (run_id, secret, step, phase, at) VALUES ('r', ?1, 'x', 'intent', 't')",
+                [n],
+            )
+        })
+    }
+
+    /// A commit that fails is never answered as durable, and nothing is written after it.
+    #[test]
+    fn a_failed_commit_is_reported_and_poisons_the_journal() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.db");
+        let j = Journal::open(&p).unwrap();
+        // SQLite turns a COMMIT into a ROLLBACK when the commit hook says so: an
+        // injected commit failure at exactly the third commit from here
+        let n = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let n2 = n.clone();
+        j.exec_blocking(move |c| {
+            c.commit_hook(Some(move || n2.fetch_add(1, Ordering::SeqCst) + 1 == 3));
+            Ok(())
+        })
+        .unwrap();
+        insert(&j, "a").unwrap();
+        let e = insert(&j, "b").unwrap_err();
+        assert!(matches!(e, JournalError::Poisoned { .. }), "{e}");
+        assert!(e.to_string().contains("rotate resume"), "{e}");
+        // later steps are refused without reaching the store
+        let e = insert(&j, "c").unwrap_err();
+        assert!(e.is_fatal(), "{e}");
+        assert!(j.poisoned().is_some());
+        assert_eq!(n.load(Ordering::SeqCst), 3, "no commit after the failed one");
+        drop(j);
+        assert_eq!(count(&p), 1, "only the step answered Ok is in the store");
+    }
+
+    /// A full store (SQLite's SQLITE_FULL, here from a page budget) poisons the journal
+    /// at the failing write; what was answered Ok before stays.
+    #[test]
+    fn a_full_store_poisons_the_journal() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.db");
+        let j = Journal::open(&p).unwrap();
+        j.exec_blocking(|c| {
+            let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            c.execute_batch(&format!("PRAGMA max_page_count = {}", pages + 2))
+        })
+        .unwrap();
+        let mut ok = 0;
+        let mut first_err = None;
+        for i in 0..200 {
+            let big = format!("{i}-{}", "x".repeat(2000));
+            match insert(&j, &big) {
+                Ok(_) => {
+                    assert!(first_err.is_none(), "a step succeeded after a failure");
+                    ok += 1
+                }
+                Err(e) => {
+                    assert!(e.is_fatal(), "{e}");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        let e = first_err.expect("the page budget was never reached");
+        assert!(e.to_string().contains("full"), "{e}");
+        assert!(ok > 0);
+        drop(j);
+        assert_eq!(count(&p), ok as i64);
+    }
+
+    fn dead_pid() -> i64 {
+        let mut c = std::process::Command::new("true").spawn().unwrap();
+        let pid = c.id() as i64;
+        c.wait().unwrap();
+        pid
+    }
+
+    #[test]
+    fn one_process_per_run_and_dead_holders_are_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.db");
+        let a = Journal::open(&p).unwrap();
+        let b = Journal::open(&p).unwrap();
+        a.acquire("run-1").unwrap();
+        a.acquire("run-1").unwrap(); // re-entrant for its holder
+        let e = b.acquire("run-1").unwrap_err().to_string();
+        assert!(e.contains(&format!("pid {}", std::process::id())) && e.contains("run-1"), "{e}");
+        b.acquire("run-2").unwrap(); // other runs are free
+        a.release("run-1");
+        b.acquire("run-1").unwrap();
+        drop(b); // dropping the journal releases its locks
+        a.acquire("run-2").unwrap();
+
+        // a holder on this host whose process is gone is taken over
+        let host = hostname();
+        let dead = dead_pid();
+        a.exec_blocking(move |c| {
+            c.execute(
+                "INSERT INTO rotation_locks (run_id, token, pid, pid_start, host, command, acquired_at, lease_until) VALUES ('run-3', 't', ?1, NULL, ?2, 'x', 'then', '9999')",
+                params![dead, host],
+            )
+        })
+        .unwrap();
+        a.acquire("run-3").unwrap();
+        // another host: refused while its lease runs, taken over after
+        a.exec_blocking(|c| {
+            c.execute(
+                "INSERT INTO rotation_locks (run_id, token, pid, pid_start, host, command, acquired_at, lease_until) VALUES ('run-4', 't', 1, NULL, 'elsewhere.invalid', 'x', 'then', '9999-01-01T00:00:00Z'), ('run-5', 't', 1, NULL, 'elsewhere.invalid', 'x', 'then', '2000-01-01T00:00:00Z')",
+                [],
+            )
+        })
+        .unwrap();
+        let e = a.acquire("run-4").unwrap_err().to_string();
+        assert!(e.contains("elsewhere.invalid"), "{e}");
+        a.acquire("run-5").unwrap();
+    }
+
+    /// Fencing: a journal whose lock was taken over writes nothing more.
+    #[test]
+    fn a_journal_whose_lock_was_taken_over_stops() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("s.db");
+        let a = Journal::open(&p).unwrap();
+        let b = Journal::open(&p).unwrap();
+        a.acquire("run-1").unwrap();
+        insert(&a, "before").unwrap();
+        b.exec_blocking(|c| c.execute("UPDATE rotation_locks SET token = 'someone-else'", []))
+            .unwrap();
+        let e = insert(&a, "after").unwrap_err();
+        assert!(e.to_string().contains("taken over"), "{e}");
+        drop((a, b));
+        assert_eq!(count(&p), 1);
     }
 }

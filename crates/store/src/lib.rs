@@ -1205,6 +1205,26 @@ mod tests {
         assert_eq!(s.list_snapshots().unwrap().len(), 1);
     }
 
+    /// Processes opening a fresh store at once apply the migrations once, under the
+    /// write lock, and all succeed (they raced on "table snapshots already exists").
+    #[test]
+    fn concurrent_first_opens_migrate_once() {
+        for round in 0..5 {
+            let d = tempfile::tempdir().unwrap();
+            let p = d.path().join(format!("race-{round}.db"));
+            let hs: Vec<_> = (0..6)
+                .map(|_| {
+                    let p = p.clone();
+                    std::thread::spawn(move || Store::open(&p).map(|s| s.schema_version().unwrap()))
+                })
+                .collect();
+            for h in hs {
+                let v = h.join().unwrap().unwrap_or_else(|e| panic!("round {round}: {e}"));
+                assert_eq!(v, MIGRATIONS.len() as i64);
+            }
+        }
+    }
+
     #[test]
     fn rotation_records() {
         let dir = tempfile::tempdir().unwrap();
