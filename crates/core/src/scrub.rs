@@ -39,15 +39,52 @@ pub fn matcher() -> Option<Arc<dyn SecretMatcher>> {
 
 /// Vendor prefixes whose words are always secrets, whatever their length.
 const PREFIXES: &[&str] = &[
-    "ghp_", "gho_", "ghu_", "ghs_", "ghr_", "github_pat_", "glpat-", "gldt-", "glptt-", "glrt-",
-    "glcbt-", "AKIA", "ASIA", "xoxb-", "xoxp-", "xoxa-", "xoxs-", "xapp-", "sk_live_", "rk_live_",
-    "sk_test_", "npm_", "pypi-", "fbu_", "dckr_pat_", "hvs.", "hvb.", "SG.", "CCIPAT_", "CCIPRJ_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "gldt-",
+    "glptt-",
+    "glrt-",
+    "glcbt-",
+    "AKIA",
+    "ASIA",
+    "xoxb-",
+    "xoxp-",
+    "xoxa-",
+    "xoxs-",
+    "xapp-",
+    "sk_live_",
+    "rk_live_",
+    "sk_test_",
+    "npm_",
+    "pypi-",
+    "fbu_",
+    "dckr_pat_",
+    "hvs.",
+    "hvb.",
+    "SG.",
+    "CCIPAT_",
+    "CCIPRJ_",
 ];
 
 /// Assignment names whose value is a secret.
 const SECRET_NAMES: &[&str] = &[
-    "password", "passwd", "pwd", "secret", "token", "apikey", "api_key", "api-key", "access_key",
-    "private_key", "credential", "auth",
+    "password",
+    "passwd",
+    "pwd",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "access_key",
+    "private_key",
+    "credential",
+    "auth",
 ];
 
 fn is_word_byte(b: u8) -> bool {
@@ -69,20 +106,29 @@ fn wordy(seg: &str) -> bool {
 
 fn token_shaped(w: &str) -> bool {
     let w = w.trim_end_matches(['.', '=']);
-    if PREFIXES.iter().any(|p| w.starts_with(p) && w.len() >= p.len() + 8) {
+    if PREFIXES
+        .iter()
+        .any(|p| w.starts_with(p) && w.len() >= p.len() + 8)
+    {
         return true;
     }
     if w.len() < 20 {
         return false;
     }
-    let lower_hex = w.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+    let lower_hex = w
+        .bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     if lower_hex {
         return false; // digests, fingerprints, commit ids
     }
     let uuid = w.len() == 36
-        && w.bytes()
-            .enumerate()
-            .all(|(i, b)| if [8, 13, 18, 23].contains(&i) { b == b'-' } else { b.is_ascii_hexdigit() });
+        && w.bytes().enumerate().all(|(i, b)| {
+            if [8, 13, 18, 23].contains(&i) {
+                b == b'-'
+            } else {
+                b.is_ascii_hexdigit()
+            }
+        });
     if uuid {
         return false;
     }
@@ -110,7 +156,9 @@ fn fallback_spans(text: &str) -> Vec<Range<usize>> {
     while i < b.len() {
         if b[i] == b'=' || b[i] == b':' {
             let mut s = i;
-            while s > 0 && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'-' | b'"' | b'\'')) {
+            while s > 0
+                && (b[s - 1].is_ascii_alphanumeric() || matches!(b[s - 1], b'_' | b'-' | b'"' | b'\''))
+            {
                 s -= 1;
             }
             let name = &lower[s..i];
@@ -121,7 +169,12 @@ fn fallback_spans(text: &str) -> Vec<Range<usize>> {
                     v += 1;
                 }
                 let start = v;
-                while v < b.len() && !matches!(b[v], b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'\n' | b'\r' | b'}' | b')') {
+                while v < b.len()
+                    && !matches!(
+                        b[v],
+                        b' ' | b'"' | b'\'' | b',' | b';' | b'&' | b'\n' | b'\r' | b'}' | b')'
+                    )
+                {
                     v += 1;
                 }
                 if v > start + 3 {
@@ -155,7 +208,10 @@ fn fallback_spans(text: &str) -> Vec<Range<usize>> {
         let mut from = 0;
         while let Some(p) = lower[from..].find(scheme) {
             let s = from + p + scheme.len();
-            let e = b[s..].iter().position(|&c| !is_word_byte(c)).map_or(b.len(), |e| s + e);
+            let e = b[s..]
+                .iter()
+                .position(|&c| !is_word_byte(c))
+                .map_or(b.len(), |e| s + e);
             if e > s + 7 {
                 out.push(s..e);
             }

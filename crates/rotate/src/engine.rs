@@ -239,7 +239,8 @@ pub fn overlapping(journal: &Journal, plan: &Plan) -> Result<Option<String>, Eng
 fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
     let mut runs: Vec<(String, String)> = Vec::new();
     {
-        let mut q = c.prepare("SELECT run_id, plan FROM rotation_runs WHERE status = 'running' ORDER BY created_at")?;
+        let mut q =
+            c.prepare("SELECT run_id, plan FROM rotation_runs WHERE status = 'running' ORDER BY created_at")?;
         let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         for r in rows {
             runs.push(r?);
@@ -248,8 +249,11 @@ fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
     if runs.is_empty() {
         return Ok(None);
     }
-    let mine_sinks: std::collections::HashSet<String> =
-        plan.secrets.iter().flat_map(|s| s.sinks.iter().map(|k| k.label())).collect();
+    let mine_sinks: std::collections::HashSet<String> = plan
+        .secrets
+        .iter()
+        .flat_map(|s| s.sinks.iter().map(|k| k.label()))
+        .collect();
     let mine_sources: std::collections::HashSet<String> = plan
         .secrets
         .iter()
@@ -280,7 +284,11 @@ fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
         shared.dedup();
         let n = shared.len();
         let list = shared.into_iter().take(3).collect::<Vec<_>>().join(", ");
-        let more = if n > 3 { format!(" and {} more", n - 3) } else { String::new() };
+        let more = if n > 3 {
+            format!(" and {} more", n - 3)
+        } else {
+            String::new()
+        };
         let who = match crate::journal::live_holder(c, &rid)? {
             Some(h) => format!("it is being driven by {h}; wait for it to finish"),
             None => format!("no process drives it now: finish it with `firebreak rotate resume --run {rid}`"),
@@ -1056,18 +1064,18 @@ impl Engine {
                         // the deletion is journaled before it is done; a journal that
                         // cannot be written stops here
                         self.record(
-                                name,
-                                "issue",
-                                None,
-                                "orphan",
-                                Some(idem),
-                                None,
-                                Some(format!(
-                                    "deleting orphan {id} (issued, secret lost before it was recorded)"
-                                )),
-                                |_, _, _| Ok(()),
-                            )
-                            .await?;
+                            name,
+                            "issue",
+                            None,
+                            "orphan",
+                            Some(idem),
+                            None,
+                            Some(format!(
+                                "deleting orphan {id} (issued, secret lost before it was recorded)"
+                            )),
+                            |_, _, _| Ok(()),
+                        )
+                        .await?;
                         if let Err(e) = source.delete_orphan(&id).await {
                             last = e.to_string();
                             continue;

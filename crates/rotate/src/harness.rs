@@ -35,6 +35,9 @@ pub struct WorldConfig {
     pub inject_failures: bool,
     /// The source cannot give back old credentials (failures stop instead of rolling back).
     pub no_fetch: bool,
+    /// Every n-th secret has a verification hook that fails (`false`), so it fails after
+    /// its sinks were written and verified: rolled back, or stopped.
+    pub failing_hook_every: Option<usize>,
 }
 
 /// A simulated world.
@@ -218,11 +221,19 @@ pub async fn build_world(cfg: &WorldConfig, dir: &Path) -> anyhow::Result<World>
             2 => vec![ctx, glv],
             _ => vec![env, glv, gh],
         };
+        let verify = match cfg.failing_hook_every {
+            Some(n) if n > 0 && i % n == n - 1 => Some(crate::plan::CommandSpec {
+                program: "false".into(),
+                args: vec![],
+                env: vec![],
+            }),
+            _ => None,
+        };
         plan.secrets.push(SecretSpec {
             name,
             source: SourceSpec::Http { url: src.url() },
             sinks,
-            verify: None,
+            verify,
         });
     }
     plan.validate("(generated)")?;
@@ -468,6 +479,7 @@ pub async fn crash_test(cfg: &CrashConfig, dir: &Path) -> anyhow::Result<CrashRe
                 rate_limit: None,
                 inject_failures: true,
                 no_fetch: world_no % 2 == 1,
+                failing_hook_every: Some(11),
             },
             &wdir,
         )
@@ -624,6 +636,7 @@ pub async fn bench(secrets: usize, rate: f64, concurrency: usize, dir: &Path) ->
             rate_limit: Some(rate),
             inject_failures: false,
             no_fetch: false,
+            failing_hook_every: None,
         },
         dir,
     )

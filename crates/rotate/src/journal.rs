@@ -329,6 +329,7 @@ impl Journal {
                 run_id: run_id.to_string(),
                 holder,
             })?;
+        live_tokens().insert(me.token.clone());
         self.inner
             .held
             .lock()
@@ -340,6 +341,7 @@ impl Journal {
 
     /// Records a lock taken inside another of this journal's transactions ([`acquire_in`]).
     pub(crate) fn note_acquired(&self, run_id: &str, token: String) {
+        live_tokens().insert(token.clone());
         self.inner
             .held
             .lock()
@@ -353,6 +355,7 @@ impl Journal {
     pub fn release(&self, run_id: &str) {
         let held = self.inner.held.lock().expect("held").remove(run_id);
         if let Some(h) = held {
+            live_tokens().remove(&h.token);
             let rid = run_id.to_string();
             let _ = self.exec_blocking(move |c| {
                 c.execute(
@@ -412,6 +415,9 @@ impl Drop for Inner {
     fn drop(&mut self) {
         self.renewer.lock().expect("renewer").take();
         let held: Vec<(String, Held)> = self.held.lock().expect("held").drain().collect();
+        for (_, h) in &held {
+            live_tokens().remove(&h.token);
+        }
         let tx = self.tx.lock().expect("journal sender").take();
         if let (false, Some(tx)) = (held.is_empty(), tx.as_ref()) {
             let (rtx, rrx) = mpsc::channel();
@@ -436,6 +442,14 @@ impl Drop for Inner {
             }
         }
     }
+}
+
+/// Tokens of the locks held by this process's journals that are still open.
+fn live_tokens() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static T: std::sync::OnceLock<Mutex<std::collections::HashSet<String>>> = std::sync::OnceLock::new();
+    T.get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
 }
 
 /// Who drives a run.
@@ -512,7 +526,7 @@ fn hostname() -> String {
 pub fn live_holder(c: &Connection, run_id: &str) -> rusqlite::Result<Option<String>> {
     let cur = c
         .query_row(
-            "SELECT pid, pid_start, host, command, acquired_at, lease_until FROM rotation_locks WHERE run_id = ?1",
+            "SELECT pid, pid_start, host, command, acquired_at, lease_until, token FROM rotation_locks WHERE run_id = ?1",
             [run_id],
             |r| {
                 Ok((
@@ -522,14 +536,19 @@ pub fn live_holder(c: &Connection, run_id: &str) -> rusqlite::Result<Option<Stri
                     r.get::<_, String>(3)?,
                     r.get::<_, String>(4)?,
                     r.get::<_, String>(5)?,
+                    r.get::<_, String>(6)?,
                 ))
             },
         )
         .optional()?;
-    let Some((pid, start, host, command, since, until)) = cur else {
+    let Some((pid, start, host, command, since, until, token)) = cur else {
         return Ok(None);
     };
-    let live = if host == hostname() {
+    let live = if host == hostname() && pid == std::process::id() as i64 {
+        // this process: live while the journal that took it is (a poisoned journal
+        // cannot delete its lock row, but once dropped its lock is free)
+        live_tokens().contains(&token)
+    } else if host == hostname() {
         pid_alive(pid, start.as_deref())
     } else {
         until.as_str() > now().as_str()
@@ -539,18 +558,11 @@ pub fn live_holder(c: &Connection, run_id: &str) -> rusqlite::Result<Option<Stri
 
 /// Takes `run_id`'s lock for `me` inside the caller's transaction: `Ok(Err(holder))` names
 /// a live holder (the lock is not taken).
-pub(crate) fn acquire_in(
-    c: &Connection,
-    run_id: &str,
-    me: &Holder,
-) -> rusqlite::Result<Result<(), String>> {
+pub(crate) fn acquire_in(c: &Connection, run_id: &str, me: &Holder) -> rusqlite::Result<Result<(), String>> {
     if let Some(h) = live_holder(c, run_id)? {
         return Ok(Err(h));
     }
-    let stale = c.execute(
-        "DELETE FROM rotation_locks WHERE run_id = ?1",
-        [run_id],
-    )?;
+    let stale = c.execute("DELETE FROM rotation_locks WHERE run_id = ?1", [run_id])?;
     if stale > 0 {
         tracing::warn!(run = run_id, "taking over the lock of a run whose holder is gone");
     }
@@ -617,15 +629,15 @@ impl Writer {
         for (rid, tok) in held {
             let cur: Option<String> = self
                 .conn
-                .query_row("SELECT token FROM rotation_locks WHERE run_id = ?1", [&rid], |r| {
-                    r.get(0)
-                })
+                .query_row(
+                    "SELECT token FROM rotation_locks WHERE run_id = ?1",
+                    [&rid],
+                    |r| r.get(0),
+                )
                 .optional()
                 .map_err(|e| e.to_string())?;
             if cur.as_deref() != Some(tok.as_str()) {
-                return Err(format!(
-                    "the lock of run {rid} was taken over by another process"
-                ));
+                return Err(format!("the lock of run {rid} was taken over by another process"));
             }
         }
         Ok(())
@@ -858,7 +870,10 @@ mod tests {
         a.acquire("run-1").unwrap();
         a.acquire("run-1").unwrap(); // re-entrant for its holder
         let e = b.acquire("run-1").unwrap_err().to_string();
-        assert!(e.contains(&format!("pid {}", std::process::id())) && e.contains("run-1"), "{e}");
+        assert!(
+            e.contains(&format!("pid {}", std::process::id())) && e.contains("run-1"),
+            "{e}"
+        );
         b.acquire("run-2").unwrap(); // other runs are free
         a.release("run-1");
         b.acquire("run-1").unwrap();

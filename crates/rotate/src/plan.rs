@@ -580,9 +580,19 @@ fn placeholder_in(s: &SecretSpec) -> Option<String> {
         match v {
             serde_json::Value::String(t) if t.contains(PLACEHOLDER) => Some(path.to_string()),
             serde_json::Value::Object(m) => m.iter().find_map(|(k, v)| {
-                walk(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") })
+                walk(
+                    v,
+                    &if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    },
+                )
             }),
-            serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
+            serde_json::Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .find_map(|(i, v)| walk(v, &format!("{path}[{i}]"))),
             _ => None,
         }
     }
@@ -929,9 +939,14 @@ not json
         let text = r#"{"provider":"circleci","kind":"context_var","scope":"deploy","name":"NPM_TOKEN"}"#;
         let (items, _) = read_inventory(text);
         let (plan, _) = draft_from_inventory(&items);
-        let e = Plan::parse(&plan.to_toml(), "draft.toml").unwrap_err().to_string();
+        let e = Plan::parse(&plan.to_toml(), "draft.toml")
+            .unwrap_err()
+            .to_string();
         assert!(
-            e.contains("draft.toml") && e.contains("NPM_TOKEN") && e.contains("owner_slug") && e.contains(PLACEHOLDER),
+            e.contains("draft.toml")
+                && e.contains("NPM_TOKEN")
+                && e.contains("owner_slug")
+                && e.contains(PLACEHOLDER),
             "{e}"
         );
         // filled in, the same plan is valid
