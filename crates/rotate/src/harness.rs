@@ -38,6 +38,72 @@ pub struct WorldConfig {
     /// Every n-th secret has a verification hook that fails (`false`), so it fails after
     /// its sinks were written and verified: rolled back, or stopped.
     pub failing_hook_every: Option<usize>,
+    /// Sources of other kinds than the HTTP source simulator.
+    pub extra: ExtraSources,
+}
+
+/// Sources of other kinds in a world, each checked against the truth at its source.
+#[derive(Debug, Clone, Default)]
+pub struct ExtraSources {
+    /// AWS IAM users at this IAM endpoint (moto), with their count: each user's access
+    /// key id and secret are stored in two GitHub secrets. The AWS credentials of the
+    /// rotation come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+    pub aws: Option<(String, usize)>,
+    /// GitHub deploy keys, each with its private key in a CircleCI project variable.
+    pub deploy_keys: usize,
+    /// CircleCI checkout keys (no sink: CircleCI keeps the private key).
+    pub checkout_keys: usize,
+}
+
+/// A secret of another kind than the HTTP source, with what the checks need to know.
+#[derive(Debug, Clone)]
+pub enum ExtraSecret {
+    /// An IAM user's access key.
+    Aws {
+        /// Secret name in the plan.
+        secret: String,
+        /// IAM user.
+        user: String,
+        /// The seeded (old) access key id.
+        old_id: String,
+        /// Sink key of the sink holding the key id.
+        id_sink: String,
+    },
+    /// A GitHub deploy key.
+    DeployKey {
+        /// Secret name in the plan.
+        secret: String,
+        /// Repository.
+        repo: String,
+        /// Title the source replaces.
+        title: String,
+        /// The seeded key's id.
+        old_id: u64,
+        /// Fingerprint of the seeded private key.
+        old_private_fp: String,
+        /// Sink key of the sink holding the private key.
+        sink: String,
+    },
+    /// A CircleCI checkout key.
+    CheckoutKey {
+        /// Secret name in the plan.
+        secret: String,
+        /// Project slug.
+        project: String,
+        /// Fingerprints of the keys before the rotation.
+        old: Vec<String>,
+    },
+}
+
+impl ExtraSecret {
+    /// The secret's name in the plan.
+    pub fn secret(&self) -> &str {
+        match self {
+            ExtraSecret::Aws { secret, .. }
+            | ExtraSecret::DeployKey { secret, .. }
+            | ExtraSecret::CheckoutKey { secret, .. } => secret,
+        }
+    }
 }
 
 /// A simulated world.
@@ -58,6 +124,10 @@ pub struct World {
     pub sink_keys: HashMap<String, Vec<String>>,
     /// Seeded (old) credential fingerprint per secret.
     pub old_fp: HashMap<String, String>,
+    /// Secrets of other kinds (checked by [`World::check_extra`]).
+    pub extra: Vec<ExtraSecret>,
+    /// IAM client of the AWS secrets, if any.
+    pub iam: Option<Arc<crate::aws::IamClient>>,
 }
 
 fn ev_key(p: Provider, k: Kind, scope: &str, name: &str) -> String {
@@ -236,7 +306,6 @@ pub async fn build_world(cfg: &WorldConfig, dir: &Path) -> anyhow::Result<World>
             verify,
         });
     }
-    plan.validate("(generated)")?;
     // Seed: the current credential at the source, copied into every sink.
     let clients = Arc::new(SinkClients::from_plan(&plan, 32)?);
     let mut old_fp = HashMap::new();
@@ -273,6 +342,8 @@ pub async fn build_world(cfg: &WorldConfig, dir: &Path) -> anyhow::Result<World>
             ..Faults::default()
         });
     }
+    let (extra, iam) = seed_extra(cfg, &sim, &clients, &org, &mut plan, p).await?;
+    plan.validate("(generated)")?;
     std::fs::create_dir_all(dir)?;
     let plan_path = dir.join("plan.toml");
     std::fs::write(&plan_path, plan.to_toml())?;
@@ -286,7 +357,143 @@ pub async fn build_world(cfg: &WorldConfig, dir: &Path) -> anyhow::Result<World>
         key_b64,
         sink_keys,
         old_fp,
+        extra,
+        iam,
     })
+}
+
+/// Seeds the sources of other kinds and adds their secrets to the plan.
+async fn seed_extra(
+    cfg: &WorldConfig,
+    sim: &SimHandle,
+    clients: &SinkClients,
+    org: &str,
+    plan: &mut Plan,
+    projects: usize,
+) -> anyhow::Result<(Vec<ExtraSecret>, Option<Arc<crate::aws::IamClient>>)> {
+    let mut extra = Vec::new();
+    let mut iam_out = None;
+    let no_ctx = HashMap::new();
+    if let Some((endpoint, n)) = &cfg.extra.aws {
+        let creds = crate::aws::AwsCredentials::from_env()?;
+        let iam = Arc::new(crate::aws::IamClient::new(Some(endpoint), "us-east-1", creds)?);
+        for i in 0..*n {
+            let user = format!("ci-deployer-{}-{i}", cfg.seed);
+            match iam.create_user(&user).await {
+                Ok(()) => {}
+                Err(e) if e.code() == Some("EntityAlreadyExists") => {}
+                Err(e) => anyhow::bail!("moto: creating user {user}: {e}"),
+            }
+            for k in iam.list_access_keys(&user).await? {
+                iam.delete_access_key(&user, &k.id).await?;
+            }
+            let (id, secret) = iam.create_access_key(&user).await?;
+            let repo = format!("{org}/repo-{:05}", (100 + i) % projects);
+            let id_sink = SinkSpec::GithubSecret {
+                repo: Some(repo.clone()),
+                org: None,
+                visibility: None,
+                environment: None,
+                name: format!("AWS_ACCESS_KEY_ID_{i}"),
+                field: Field::Id,
+            };
+            let secret_sink = SinkSpec::GithubSecret {
+                repo: Some(repo),
+                org: None,
+                visibility: None,
+                environment: None,
+                name: format!("AWS_SECRET_ACCESS_KEY_{i}"),
+                field: Field::Value,
+            };
+            clients
+                .write(&id_sink, &firebreak_core::SecretString::new(id.clone()))
+                .await?;
+            clients.write(&secret_sink, &secret).await?;
+            let name = format!("aws {user}");
+            extra.push(ExtraSecret::Aws {
+                secret: name.clone(),
+                user: user.clone(),
+                old_id: id,
+                id_sink: sink_key(&id_sink, &no_ctx),
+            });
+            plan.secrets.push(SecretSpec {
+                name,
+                source: SourceSpec::AwsIam {
+                    user,
+                    region: "us-east-1".into(),
+                    endpoint: Some(endpoint.clone()),
+                },
+                sinks: vec![id_sink, secret_sink],
+                verify: None,
+            });
+        }
+        iam_out = Some(iam);
+    }
+    let gh = clients.github.clone().context("no GitHub client")?;
+    for i in 0..cfg.extra.deploy_keys {
+        let repo = format!("{org}/repo-{:05}", (200 + i) % projects);
+        let title = format!("fb-deploy-{i}");
+        let kp = crate::sshkey::generate("seeded");
+        let k = gh.create_deploy_key(&repo, &title, &kp.public, true).await?;
+        let sink = SinkSpec::CircleciEnv {
+            project: format!("gh/{repo}"),
+            name: format!("DEPLOY_KEY_{i}"),
+            field: Field::Value,
+        };
+        clients.write(&sink, &kp.private).await?;
+        let name = format!("deploy-key {repo} {title}");
+        extra.push(ExtraSecret::DeployKey {
+            secret: name.clone(),
+            repo: repo.clone(),
+            title: title.clone(),
+            old_id: k.id,
+            old_private_fp: kp.private.fingerprint(),
+            sink: sink_key(&sink, &no_ctx),
+        });
+        plan.secrets.push(SecretSpec {
+            name,
+            source: SourceSpec::DeployKey {
+                github_repo: Some(repo),
+                circleci_project: None,
+                title,
+                read_only: true,
+            },
+            sinks: vec![sink],
+            verify: None,
+        });
+    }
+    let cc = clients.circleci.clone().context("no CircleCI client")?;
+    for i in 0..cfg.extra.checkout_keys {
+        let project = format!("gh/{org}/repo-{:05}", (300 + i) % projects);
+        cc.create_checkout_key(&project, circleci::CheckoutKeyType::DeployKey)
+            .await?;
+        let old = cc
+            .list_checkout_keys(&project)
+            .await
+            .into_result()?
+            .into_iter()
+            .map(|k| k.fingerprint)
+            .collect();
+        let name = format!("checkout-key {project}");
+        extra.push(ExtraSecret::CheckoutKey {
+            secret: name.clone(),
+            project: project.clone(),
+            old,
+        });
+        plan.secrets.push(SecretSpec {
+            name,
+            source: SourceSpec::DeployKey {
+                github_repo: None,
+                circleci_project: Some(project),
+                title: "firebreak".into(),
+                read_only: true,
+            },
+            sinks: vec![],
+            verify: None,
+        });
+    }
+    let _ = sim;
+    Ok((extra, iam_out))
 }
 
 async fn futures_join<F: std::future::Future + Send + 'static>(fs: Vec<F>) -> Vec<F::Output>
@@ -351,7 +558,9 @@ impl World {
         let mut v = self.check_now();
         let tl = self.src.timeline();
         for r in &rows {
-            let keys = &self.sink_keys[&r.secret];
+            let Some(keys) = self.sink_keys.get(&r.secret) else {
+                continue; // another kind of source: see check_extra
+            };
             let old = &self.old_fp[&r.secret];
             let old_valid = tl.iter().any(|c| &c.fingerprint == old && c.revoked_at.is_none());
             match r.state.as_str() {
@@ -419,6 +628,178 @@ impl World {
     }
 }
 
+impl World {
+    /// The invariants of the secrets of other kinds, against the truth at their sources
+    /// (moto's IAM, the simulator's deploy and checkout keys) and in their sinks. With
+    /// `states` (secret → state reported by the run), also that each reported state
+    /// matches that truth.
+    pub async fn check_extra(&self, states: Option<&HashMap<String, String>>) -> Vec<String> {
+        let mut v = Vec::new();
+        let cur = |key: &str| self.current_fp(key);
+        for x in &self.extra {
+            let st = states.and_then(|m| m.get(x.secret())).map(String::as_str);
+            match x {
+                ExtraSecret::Aws {
+                    secret,
+                    user,
+                    old_id,
+                    id_sink,
+                } => {
+                    let Some(iam) = &self.iam else { continue };
+                    let keys = match iam.list_access_keys(user).await {
+                        Ok(k) => k,
+                        Err(e) => {
+                            v.push(format!("{secret}: cannot list access keys: {e}"));
+                            continue;
+                        }
+                    };
+                    let active: Vec<&str> = keys
+                        .iter()
+                        .filter(|k| k.status == "Active")
+                        .map(|k| k.id.as_str())
+                        .collect();
+                    let held = cur(id_sink);
+                    let holds_active = active.iter().any(|id| {
+                        Some(firebreak_core::SecretString::new(id.to_string()).fingerprint()) == held
+                    });
+                    if !holds_active {
+                        v.push(format!(
+                            "{secret}: sink {id_sink} holds an access key id that is not an active key of {user} (active: {active:?})"
+                        ));
+                    }
+                    let old_alive = active.contains(&old_id.as_str());
+                    match st {
+                        Some(state::DONE) => {
+                            if old_alive || keys.len() != 1 {
+                                v.push(format!(
+                                    "{secret}: done but {user} has keys {keys:?} (old {old_id})"
+                                ));
+                            }
+                        }
+                        Some(state::STOPPED) | Some(state::ROLLED_BACK) => {
+                            if !old_alive {
+                                v.push(format!(
+                                    "{secret}: {} but its old key {old_id} is gone",
+                                    st.unwrap_or("")
+                                ));
+                            }
+                        }
+                        Some(other) if states.is_some() => {
+                            v.push(format!("{secret}: ended in non-terminal state {other}"))
+                        }
+                        _ => {}
+                    }
+                }
+                ExtraSecret::DeployKey {
+                    secret,
+                    repo,
+                    title,
+                    old_id,
+                    old_private_fp,
+                    sink,
+                } => {
+                    let gh = match firebreak_providers::github::Client::new(
+                        &self.sim.github_url(),
+                        self.sim.config().github_token.clone(),
+                        HttpConfig::default(),
+                    ) {
+                        Ok(c) => c,
+                        Err(e) => {
+                            v.push(format!("{secret}: {e}"));
+                            continue;
+                        }
+                    };
+                    let ours: Vec<(u64, String)> = match gh.list_deploy_keys(repo).await.into_result() {
+                        Ok(ks) => ks
+                            .into_iter()
+                            .filter(|k| {
+                                k.title == *title || k.title.starts_with(&format!("{title} (firebreak "))
+                            })
+                            .map(|k| (k.id, k.title))
+                            .collect(),
+                        Err(e) => {
+                            v.push(format!("{secret}: cannot list deploy keys of {repo}: {e}"));
+                            continue;
+                        }
+                    };
+                    let mut titles: Vec<&String> = ours.iter().map(|(_, t)| t).collect();
+                    titles.sort();
+                    let n = titles.len();
+                    titles.dedup();
+                    if titles.len() != n || n > 2 {
+                        v.push(format!(
+                            "{secret}: {n} deploy keys in {repo} ({titles:?}): a key was issued twice"
+                        ));
+                    }
+                    let old_alive = ours.iter().any(|(id, _)| id == old_id);
+                    match cur(sink) {
+                        Some(fp) if &fp == old_private_fp => {
+                            if !old_alive {
+                                v.push(format!("{secret}: sink {sink} holds the old private key, whose deploy key was deleted"));
+                            }
+                        }
+                        Some(_) => {
+                            if !ours.iter().any(|(id, _)| id != old_id) {
+                                v.push(format!("{secret}: sink {sink} holds a new private key but no new deploy key exists"));
+                            }
+                        }
+                        None => v.push(format!("{secret}: sink {sink} is empty")),
+                    }
+                    match st {
+                        Some(state::DONE) if old_alive || n != 1 => v.push(format!(
+                            "{secret}: done but {n} keys remain (old alive: {old_alive})"
+                        )),
+                        Some(state::STOPPED) | Some(state::ROLLED_BACK) if !old_alive => v.push(format!(
+                            "{secret}: {} but its old deploy key is gone",
+                            st.unwrap_or("")
+                        )),
+                        Some(other) if states.is_some() && !state::is_terminal(other) => {
+                            v.push(format!("{secret}: ended in non-terminal state {other}"))
+                        }
+                        _ => {}
+                    }
+                }
+                ExtraSecret::CheckoutKey { secret, project, old } => {
+                    let keys: Vec<String> = self
+                        .sim
+                        .secrets()
+                        .into_iter()
+                        .filter(|s| {
+                            s.provider == Provider::Circleci
+                                && s.kind == Kind::CheckoutKey
+                                && &s.scope == project
+                        })
+                        .map(|s| s.name)
+                        .collect();
+                    let new: Vec<&String> = keys.iter().filter(|k| !old.contains(k)).collect();
+                    if new.len() > 1 {
+                        v.push(format!(
+                            "{secret}: {} new checkout keys in {project}: a key was issued twice",
+                            new.len()
+                        ));
+                    }
+                    let old_left = keys.iter().filter(|k| old.contains(k)).count();
+                    match st {
+                        Some(state::DONE) if old_left > 0 || new.len() != 1 => v.push(format!(
+                            "{secret}: done but {old_left} old and {} new keys remain",
+                            new.len()
+                        )),
+                        Some(state::STOPPED) | Some(state::ROLLED_BACK) if old_left == 0 => v.push(format!(
+                            "{secret}: {} but its old checkout keys are gone",
+                            st.unwrap_or("")
+                        )),
+                        Some(other) if states.is_some() && !state::is_terminal(other) => {
+                            v.push(format!("{secret}: ended in non-terminal state {other}"))
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        v
+    }
+}
+
 /// Crash-test settings.
 #[derive(Debug, Clone)]
 pub struct CrashConfig {
@@ -480,6 +861,7 @@ pub async fn crash_test(cfg: &CrashConfig, dir: &Path) -> anyhow::Result<CrashRe
                 inject_failures: true,
                 no_fetch: world_no % 2 == 1,
                 failing_hook_every: Some(11),
+                extra: ExtraSources::default(),
             },
             &wdir,
         )
@@ -603,6 +985,439 @@ pub async fn child_main(
     Ok(e.run().await?)
 }
 
+/// A moto server (AWS in a process; PyPI `moto[server]`, installed by
+/// `scripts/setup.d/60-moto.sh`, which exports `FIREBREAK_MOTO_SERVER`), stopped on drop.
+pub struct Moto {
+    child: std::process::Child,
+    /// Its endpoint, e.g. `http://127.0.0.1:PORT/`.
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Moto {
+    /// Starts moto on a free loopback port and waits until it accepts connections.
+    pub fn start() -> anyhow::Result<Moto> {
+        let bin = std::env::var("FIREBREAK_MOTO_SERVER").map_err(|_| {
+            anyhow::anyhow!("FIREBREAK_MOTO_SERVER is not set: run scripts/setup.d/60-moto.sh (or scripts/test) and source .tools/env.d/moto.sh")
+        })?;
+        anyhow::ensure!(
+            Path::new(&bin).exists(),
+            "{bin} missing: run scripts/setup.d/60-moto.sh"
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = std::process::Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {bin}"))?;
+        let m = Moto {
+            child,
+            url: format!("http://127.0.0.1:{port}/"),
+        };
+        for _ in 0..400 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(m);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("moto did not listen on port {port} within 20 s")
+    }
+}
+
+/// Settings of the fault test that drives the real `firebreak` binary.
+#[derive(Debug, Clone)]
+pub struct CliFaultConfig {
+    /// The `firebreak` binary.
+    pub firebreak: PathBuf,
+    /// Secrets of the HTTP source simulator.
+    pub secrets: usize,
+    /// Sources of other kinds.
+    pub extra: ExtraSources,
+    /// Fault episodes before the run is allowed to finish.
+    pub episodes: usize,
+    /// Seed.
+    pub seed: u64,
+    /// `--concurrency` of the children.
+    pub concurrency: usize,
+    /// Requests per second per provider (simulator and plan), so a run lasts long enough
+    /// for the faults to meet every step.
+    pub rate_limit: f64,
+    /// Timed kills happen within this many milliseconds of a child's start.
+    pub kill_within_ms: u64,
+}
+
+/// What the CLI fault test did.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct CliFaultReport {
+    /// Episodes (one or two children each).
+    pub episodes: usize,
+    /// Child processes started.
+    pub children: usize,
+    /// Fault × outcome counts, e.g. `disk full after [write_sink intent]: journal failed, exit 3`.
+    pub matrix: std::collections::BTreeMap<String, usize>,
+    /// Secrets in the world.
+    pub secrets: usize,
+    /// Done.
+    pub done: usize,
+    /// Stopped.
+    pub stopped: usize,
+    /// Rolled back.
+    pub rolled_back: usize,
+    /// Invariant violations and unexpected outcomes (empty = pass).
+    pub violations: Vec<String>,
+    /// Seconds.
+    pub elapsed_s: f64,
+}
+
+struct ChildOutcome {
+    killed: bool,
+    code: Option<i32>,
+    stderr: String,
+}
+
+fn spawn_cli(
+    cfg: &CliFaultConfig,
+    w: &World,
+    args: &[&str],
+    fsize: Option<u64>,
+) -> anyhow::Result<tokio::process::Child> {
+    let mut cmd = tokio::process::Command::new(&cfg.firebreak);
+    cmd.arg("rotate")
+        .args(args)
+        .arg("--store")
+        .arg(&w.store_path)
+        .arg("--concurrency")
+        .arg(cfg.concurrency.to_string())
+        .env("FIREBREAK_ROTATE_KEY", &w.key_b64)
+        .env_remove("FIREBREAK_STORE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    for (k, v) in sim_env(&w.sim) {
+        cmd.env(k, v);
+    }
+    if let Some(limit) = fsize {
+        // A full disk for this process only: writes past `limit` bytes into any file fail
+        // with EFBIG (SIGXFSZ, which would kill it, is ignored), as on a full file system.
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let r = libc::rlimit {
+                    rlim_cur: limit as libc::rlim_t,
+                    rlim_max: limit as libc::rlim_t,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &r) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    cmd.spawn()
+        .with_context(|| format!("starting {}", cfg.firebreak.display()))
+}
+
+async fn finish_child(
+    mut child: tokio::process::Child,
+    kill_after: Option<Duration>,
+) -> anyhow::Result<ChildOutcome> {
+    use tokio::io::AsyncReadExt;
+    let mut err = child.stderr.take().context("stderr")?;
+    let reader = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s).await;
+        s
+    });
+    let limit = Duration::from_secs(600);
+    let status = match kill_after {
+        Some(d) => tokio::select! {
+            s = child.wait() => s?,
+            _ = tokio::time::sleep(d) => {
+                let _ = child.start_kill();
+                child.wait().await?
+            }
+        },
+        None => tokio::time::timeout(limit, child.wait())
+            .await
+            .map_err(|_| anyhow::anyhow!("a child ran for more than {limit:?}"))??,
+    };
+    let stderr = reader.await.unwrap_or_default();
+    use std::os::unix::process::ExitStatusExt;
+    Ok(ChildOutcome {
+        killed: status.signal() == Some(libc::SIGKILL),
+        code: status.code(),
+        stderr,
+    })
+}
+
+/// How a child ended, in words; `Err` when that is not an allowed outcome.
+fn classify(o: &ChildOutcome, full_disk: bool) -> Result<String, String> {
+    let last = o
+        .stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .to_string();
+    if o.killed {
+        return Ok("killed".into());
+    }
+    match o.code {
+        Some(0) | Some(1) => Ok("finished".into()),
+        Some(2) if o.stderr.contains("is being driven by") => {
+            Ok("refused: another process drives the run".into())
+        }
+        Some(2) if o.stderr.contains("overlaps unfinished run") => {
+            Ok("refused: plan overlaps an unfinished run".into())
+        }
+        Some(2) if full_disk && o.stderr.contains("store") => Ok("store could not be opened, exit 2".into()),
+        Some(3) if o.stderr.contains("could not be made durable") => {
+            Ok("journal failed, stopped at a safe point, exit 3".into())
+        }
+        Some(3) => Ok("unfinished secrets, exit 3".into()),
+        other => Err(format!("exit {other:?}: {last}")),
+    }
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)
+}
+
+impl World {
+    /// The run of the store, if one was created, and its status.
+    fn run_state(&self) -> anyhow::Result<Option<(String, String)>> {
+        if !self.store_path.exists() {
+            return Ok(None);
+        }
+        let j = Journal::open(&self.store_path)?;
+        let Some(run) = engine::latest_run(&j)? else {
+            return Ok(None);
+        };
+        let r2 = run.clone();
+        let st: String = j.exec_blocking(move |c| {
+            c.query_row("SELECT status FROM rotation_runs WHERE run_id = ?1", [r2], |r| {
+                r.get(0)
+            })
+        })?;
+        Ok(Some((run, st)))
+    }
+
+    /// The step of the last durable journal record.
+    fn last_step(&self) -> String {
+        let Ok(j) = Journal::open(&self.store_path) else {
+            return "?".into();
+        };
+        j.exec_blocking(|c| {
+            c.query_row(
+                "SELECT coalesce((SELECT step || ' ' || phase FROM rotation_journal ORDER BY seq DESC LIMIT 1), 'run created')",
+                [],
+                |r| r.get::<_, String>(0),
+            )
+        })
+        .unwrap_or_else(|_| "?".into())
+    }
+}
+
+/// The fault test of the real binary: `firebreak rotate run` / `resume` on one store,
+/// killed with SIGKILL at random moments, two at once (on a fresh store too: the migration
+/// race and the run lock), on a full disk (a file-size limit on the child, so its journal
+/// commits fail with real I/O errors), and a second `run` of the plan while it is
+/// unfinished; then resumed until done. Invariants are checked after every episode and at
+/// the end, for every kind of source in the world.
+pub async fn cli_fault_test(cfg: &CliFaultConfig, dir: &Path) -> anyhow::Result<CliFaultReport> {
+    let t0 = Instant::now();
+    let mut rep = CliFaultReport::default();
+    let mut rng = StdRng::seed_from_u64(cfg.seed);
+    let mut world_no = 0u64;
+    while rep.episodes < cfg.episodes || world_no == 0 {
+        let seed = cfg.seed.wrapping_add(world_no);
+        cli_world(
+            cfg,
+            &dir.join(format!("world-{world_no}")),
+            seed,
+            &mut rng,
+            &mut rep,
+        )
+        .await?;
+        world_no += 1;
+        if !rep.violations.is_empty() {
+            break;
+        }
+    }
+    rep.elapsed_s = t0.elapsed().as_secs_f64();
+    Ok(rep)
+}
+
+/// One world of [`cli_fault_test`], from a fresh store to a finished run.
+async fn cli_world(
+    cfg: &CliFaultConfig,
+    dir: &Path,
+    seed: u64,
+    rng: &mut StdRng,
+    rep: &mut CliFaultReport,
+) -> anyhow::Result<()> {
+    let w = build_world(
+        &WorldConfig {
+            secrets: cfg.secrets,
+            projects: 40,
+            seed,
+            // slow enough (requests per second per provider) for faults to meet every step
+            rate_limit: Some(cfg.rate_limit),
+            inject_failures: true,
+            no_fetch: seed % 2 == 1,
+            failing_hook_every: Some(13),
+            extra: cfg.extra.clone(),
+        },
+        dir,
+    )
+    .await?;
+    rep.secrets += w.plan.secrets.len();
+    let plan = w.plan_path.display().to_string();
+    let mut episode = 0usize;
+    loop {
+        let faults_left = rep.episodes < cfg.episodes;
+        let run = w.run_state()?;
+        if matches!(&run, Some((_, st)) if st == "finished") {
+            break;
+        }
+        let mut kinds: Vec<(String, Option<u64>, Option<Duration>)> = Vec::new(); // (args, fsize, kill)
+        let label: String;
+        let kill_ms = |rng: &mut StdRng| Duration::from_millis(rng.gen_range(30..cfg.kill_within_ms.max(31)));
+        match (&run, faults_left) {
+            (None, _) => {
+                // the first episode: two `run`s at once on a fresh store
+                label = "two `run`s at once".into();
+                for _ in 0..2 {
+                    let kill = (faults_left && rng.gen_bool(0.8)).then(|| kill_ms(rng));
+                    kinds.push(("run".into(), None, kill));
+                }
+            }
+            (Some(_), false) => {
+                label = "resume".into();
+                kinds.push(("resume".into(), None, None));
+            }
+            (Some(_), true) => match rng.gen_range(0..10) {
+                0..=2 => {
+                    label = "resume, killed".into();
+                    kinds.push(("resume".into(), None, Some(kill_ms(rng))));
+                }
+                3..=5 => {
+                    label = "two `resume`s at once".into();
+                    for _ in 0..2 {
+                        let kill = rng.gen_bool(0.4).then(|| kill_ms(rng));
+                        kinds.push(("resume".into(), None, kill));
+                    }
+                }
+                6..=8 => {
+                    let mut wal = w.store_path.as_os_str().to_owned();
+                    wal.push("-wal");
+                    let base = file_len(&w.store_path).max(file_len(Path::new(&wal)));
+                    let limit = base + rng.gen_range(0..64u64) * 4096;
+                    label = "disk full".into();
+                    kinds.push(("resume".into(), Some(limit), None));
+                }
+                _ => {
+                    label = "`run` of the plan while it is unfinished".into();
+                    kinds.push(("run".into(), None, None));
+                }
+            },
+        }
+        episode += 1;
+        rep.episodes += 1;
+        let mut running = Vec::new();
+        for (arg, fsize, kill) in &kinds {
+            let args: Vec<&str> = if arg == "run" {
+                vec!["run", plan.as_str()]
+            } else {
+                vec!["resume"]
+            };
+            let child = spawn_cli(cfg, &w, &args, *fsize)?;
+            rep.children += 1;
+            running.push(tokio::spawn(finish_child(child, *kill)));
+        }
+        let mut words = Vec::new();
+        for (h, (_, fsize, _)) in running.into_iter().zip(&kinds) {
+            let o = h.await??;
+            match classify(&o, fsize.is_some()) {
+                Ok(c) => words.push(c),
+                Err(m) => rep
+                    .violations
+                    .push(format!("world {seed} episode {episode} ({label}): {m}")),
+            }
+        }
+        // a second `run` of an unfinished plan must be refused, whatever else happens
+        if label.starts_with("`run`")
+            && words
+                .iter()
+                .any(|c| c != "refused: plan overlaps an unfinished run")
+        {
+            rep.violations.push(format!(
+                "world {seed} episode {episode}: a second run of an unfinished plan was not refused: {words:?}"
+            ));
+        }
+        if label == "two `run`s at once" && words.iter().filter(|c| c.as_str() == "finished").count() > 1 {
+            rep.violations.push(format!(
+                "world {seed} episode {episode}: two runs of one plan both ran: {words:?}"
+            ));
+        }
+        words.sort();
+        let key = if label == "disk full" && words.iter().any(|c| c.starts_with("journal failed")) {
+            format!("disk full after [{}]: {}", w.last_step(), words.join(" + "))
+        } else {
+            format!("{label}: {}", words.join(" + "))
+        };
+        *rep.matrix.entry(key).or_default() += 1;
+        let mut v = w.check_now();
+        v.extend(w.check_extra(None).await);
+        rep.violations.extend(
+            v.into_iter()
+                .map(|m| format!("world {seed} after episode {episode} ({label}): {m}")),
+        );
+        if !rep.violations.is_empty() || episode > cfg.episodes + 30 {
+            if rep.violations.is_empty() {
+                rep.violations
+                    .push(format!("world {seed}: the run did not finish"));
+            }
+            return Ok(());
+        }
+    }
+    let (sum, v) = w.check_final()?;
+    rep.violations
+        .extend(v.into_iter().map(|m| format!("world {seed} final: {m}")));
+    let j = Journal::open(&w.store_path)?;
+    let run = engine::latest_run(&j)?.context("no run")?;
+    let states: HashMap<String, String> = engine::status(&j, &run)?
+        .into_iter()
+        .map(|r| (r.secret, r.state))
+        .collect();
+    rep.violations.extend(
+        w.check_extra(Some(&states))
+            .await
+            .into_iter()
+            .map(|m| format!("world {seed} final: {m}")),
+    );
+    let locks: i64 =
+        j.exec_blocking(|c| c.query_row("SELECT count(*) FROM rotation_locks", [], |r| r.get(0)))?;
+    if locks != 0 {
+        rep.violations.push(format!(
+            "world {seed} final: {locks} run lock(s) left behind by a finished run"
+        ));
+    }
+    rep.done += sum.done;
+    rep.stopped += sum.stopped;
+    rep.rolled_back += sum.rolled_back;
+    Ok(())
+}
+
 /// Benchmark figures.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct BenchReport {
@@ -637,6 +1452,7 @@ pub async fn bench(secrets: usize, rate: f64, concurrency: usize, dir: &Path) ->
             inject_failures: false,
             no_fetch: false,
             failing_hook_every: None,
+            extra: ExtraSources::default(),
         },
         dir,
     )

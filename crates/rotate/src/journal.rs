@@ -107,9 +107,11 @@ pub fn open_connection(path: &Path) -> Result<Connection, JournalError> {
     drop(firebreak_store::Store::open(path).map_err(|e| err(&e))?);
     let conn = Connection::open(path).map_err(|e| err(&e))?;
     conn.busy_timeout(Duration::from_secs(30)).map_err(|e| err(&e))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
-    )
+    firebreak_store::busy_retry(|| {
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA secure_delete=ON; PRAGMA foreign_keys=ON;",
+        )
+    })
     .map_err(|e| err(&e))?;
     Ok(conn)
 }

@@ -6,52 +6,14 @@ use firebreak_providers::sim::{SimConfig, Simulator};
 use firebreak_providers::{Kind, Provider};
 use firebreak_rotate::aws::{AwsCredentials, IamClient};
 use firebreak_rotate::engine::{self, Engine, RunOptions};
+use firebreak_rotate::harness::Moto;
 use firebreak_rotate::plan::{Plan, ProviderConn, SourceSpec};
 use firebreak_rotate::sources::{Lookup, Source, SourceClients};
 use firebreak_rotate::{Journal, SealKey};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
-
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn moto() -> Moto {
-    let bin = std::env::var("FIREBREAK_MOTO_SERVER").unwrap_or_else(|_| {
-        panic!("FIREBREAK_MOTO_SERVER is not set: run scripts/setup.d/60-moto.sh (or scripts/test) and source .tools/env.d/moto.sh")
-    });
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} missing: run scripts/setup.d/60-moto.sh"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    let url = format!("http://127.0.0.1:{port}/");
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Moto { child, url }
+    Moto::start().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn creds() -> AwsCredentials {

@@ -43,6 +43,7 @@ async fn one(k: usize, no_fetch: bool) -> anyhow::Result<Option<Outcome>> {
             inject_failures: true,
             no_fetch,
             failing_hook_every: Some(3),
+            extra: Default::default(),
         },
         dir.path(),
     )

@@ -40,6 +40,31 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// How long an operation waits for another process's lock on the store.
+pub const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// True for SQLite's "database is busy / locked" errors.
+pub fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy) | Some(rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `f` again while it fails with [`is_busy`], for up to [`BUSY_TIMEOUT`]: for the
+/// statements SQLite refuses at once instead of waiting on its busy handler.
+pub fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20))
+            }
+            r => return r,
+        }
+    }
+}
+
 /// Environment variable overriding the store location.
 pub const STORE_ENV: &str = "FIREBREAK_STORE";
 
@@ -494,7 +519,20 @@ impl Store {
             conn,
             path: path.to_path_buf(),
         };
-        s.init()?;
+        // Another process opening the store at the same moment may hold a lock that
+        // SQLite reports as busy without waiting (switching a new file to WAL, a
+        // deferred read upgrading): retry the whole set-up until the busy timeout.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match s.init() {
+                Err(StoreError::Sqlite { source, .. })
+                    if is_busy(&source) && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                r => break r?,
+            }
+        }
         // WAL side files inherit the process umask; tighten them too.
         for suffix in ["-wal", "-shm"] {
             let mut p = path.as_os_str().to_owned();
@@ -524,9 +562,7 @@ impl Store {
     fn init(&mut self) -> Result<()> {
         // The busy timeout first: every later statement (even the WAL switch) may meet
         // another process opening the same store.
-        self.conn
-            .busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| self.err(e))?;
+        self.conn.busy_timeout(BUSY_TIMEOUT).map_err(|e| self.err(e))?;
         self.conn
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(|e| self.err(e))?;
