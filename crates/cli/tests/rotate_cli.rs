@@ -169,3 +169,40 @@ fn plan_run_status_resume_rollback() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("already revoked"));
     drop(sim);
 }
+
+/// A drafted plan's placeholders (a context sink's owner) are refused by `--dry-run` as by
+/// `run`, naming the secret and the field, and nothing is started.
+#[test]
+fn drafted_placeholders_are_refused_by_dry_run_and_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("fb.db");
+    let inv = dir.path().join("inv.jsonl");
+    std::fs::write(
+        &inv,
+        "{\"provider\":\"circleci\",\"kind\":\"context_var\",\"scope\":\"deploy\",\"name\":\"NPM_TOKEN\"}\n",
+    )
+    .unwrap();
+    let out = fb(&store).args(["plan", "--from-inventory"]).arg(&inv).output().unwrap();
+    assert!(out.status.success());
+    let plan = dir.path().join("draft.toml");
+    // the operator picks a source but forgets the context's owner
+    let text = String::from_utf8(out.stdout)
+        .unwrap()
+        .replace("type = \"manual\"", "type = \"random\"");
+    let text = text
+        .lines()
+        .filter(|l| !l.starts_with("instructions"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    std::fs::write(&plan, text).unwrap();
+    for args in [vec!["run", "--dry-run"], vec!["run"]] {
+        let out = fb(&store).args(&args).arg(&plan).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains("draft.toml") && err.contains("NPM_TOKEN") && err.contains("owner_slug") && err.contains("CHANGEME"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(!store.exists(), "a refused plan must not create a run");
+}
