@@ -182,7 +182,11 @@ fn drafted_placeholders_are_refused_by_dry_run_and_run() {
         "{\"provider\":\"circleci\",\"kind\":\"context_var\",\"scope\":\"deploy\",\"name\":\"NPM_TOKEN\"}\n",
     )
     .unwrap();
-    let out = fb(&store).args(["plan", "--from-inventory"]).arg(&inv).output().unwrap();
+    let out = fb(&store)
+        .args(["plan", "--from-inventory"])
+        .arg(&inv)
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let plan = dir.path().join("draft.toml");
     // the operator picks a source but forgets the context's owner
@@ -200,9 +204,66 @@ fn drafted_placeholders_are_refused_by_dry_run_and_run() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
         assert!(
-            err.contains("draft.toml") && err.contains("NPM_TOKEN") && err.contains("owner_slug") && err.contains("CHANGEME"),
+            err.contains("draft.toml")
+                && err.contains("NPM_TOKEN")
+                && err.contains("owner_slug")
+                && err.contains("CHANGEME"),
             "{args:?}: {err}"
         );
     }
     assert!(!store.exists(), "a refused plan must not create a run");
+}
+
+/// A source's error text that quotes a credential is redacted before `status` shows it
+/// and before the journal stores it: the token is in no output and nowhere in the store.
+#[test]
+fn a_source_error_quoting_a_token_is_never_shown_or_stored_whole() {
+    const TOKEN: &str = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yu1Io6Pa0Sd2Fg4";
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("fb.db");
+    let script = dir.path().join("src.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nread req\necho '{{\"error\":\"upstream refused token {TOKEN} (password=hunter2hunter2)\"}}'\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let plan = dir.path().join("plan.toml");
+    std::fs::write(
+        &plan,
+        format!(
+            "[[secret]]\nname = \"UPLOAD_TOKEN\"\n[secret.source]\ntype = \"command\"\nprogram = \"{}\"\n",
+            script.display()
+        ),
+    )
+    .unwrap();
+    let run = fb(&store).arg("run").arg(&plan).output().unwrap();
+    let status = fb(&store).args(["status", "--format", "json"]).output().unwrap();
+    let text = fb(&store).arg("status").output().unwrap();
+    for (what, o) in [("run", &run), ("status json", &status), ("status", &text)] {
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(!all.contains("Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yu1"), "{what}: {all}");
+        assert!(!all.contains("hunter2hunter2"), "{what}: {all}");
+    }
+    let shown = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        shown.contains("stopped") && shown.contains("upstream refused token ghp_"),
+        "{shown}"
+    );
+    // nowhere in the store's files either
+    for f in std::fs::read_dir(dir.path()).unwrap() {
+        let p = f.unwrap().path();
+        let bytes = std::fs::read(&p).unwrap();
+        let hay = String::from_utf8_lossy(&bytes);
+        assert!(
+            !hay.contains("Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yu1") || p == script,
+            "{} holds the token",
+            p.display()
+        );
+    }
 }
