@@ -347,7 +347,11 @@ impl Client {
     ) -> Result<EnvVar, HttpError> {
         let u = url_for(&self.v2, "project", &[slug, "envvar"]);
         let body = json!({"name": name, "value": value.expose()});
-        let r = self.http.send(Method::POST, &u, Some(&body)).await?;
+        // documented as create-or-replace: sending it twice stores the same value
+        let r = self
+            .http
+            .send_replay(Method::POST, &u, Some(&body), crate::http::Replay::Safe)
+            .await?;
         Ok(r.json::<RawEnvVar>("POST")?.into())
     }
 

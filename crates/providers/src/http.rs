@@ -1,7 +1,12 @@
 //! The shared HTTP layer used by every provider client.
 //!
 //! - timeouts (connect and whole request);
-//! - retries with jittered exponential backoff on 5xx, timeouts and connection errors;
+//! - retries with jittered exponential backoff on 5xx, timeouts and connection errors —
+//!   but a request that is not idempotent (POST, PATCH: creates a deploy key, a checkout
+//!   key, a token) is sent again only when it provably never reached the server (the
+//!   connection could not be made) or the server refused it with a rate-limit reply;
+//!   after a 5xx or a timeout it fails instead, and the caller looks up what happened
+//!   (see [`Replay`]);
 //! - `429`, and `403` that is a rate limit (GitHub's `X-RateLimit-Remaining: 0`, or a
 //!   `Retry-After`), wait for `Retry-After` / `X-RateLimit-Reset` / `RateLimit-Reset`
 //!   and pause *every* task sharing the client, then retry;
@@ -213,6 +218,33 @@ fn classify(e: &serde_json::Error) -> &'static str {
     }
 }
 
+/// Whether a request may be sent again after an ambiguous failure: a 5xx reply, a
+/// timeout, or a connection lost after the request was sent. (A connection that could not
+/// be made, and a rate-limit refusal, are never ambiguous: those are retried always.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replay {
+    /// Sending it twice has the effect of sending it once (GET, HEAD, PUT, DELETE, OPTIONS,
+    /// or a POST the API documents as an upsert).
+    Safe,
+    /// It may create something each time it is received (POST, PATCH): never resent after
+    /// an ambiguous failure.
+    Never,
+}
+
+impl Replay {
+    /// The default for a method (RFC 9110 idempotent methods are safe to replay).
+    pub fn for_method(m: &Method) -> Replay {
+        if matches!(
+            *m,
+            Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+        ) {
+            Replay::Safe
+        } else {
+            Replay::Never
+        }
+    }
+}
+
 /// Counters of one client, for reports and benchmarks.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -358,11 +390,26 @@ impl Http {
 
     /// Sends a request with retries, rate limiting and the concurrency limit. Returns the
     /// response when its status is 2xx or 3xx; any other status is an [`HttpError::Status`].
+    /// Retries after a 5xx or a timeout only when the method is idempotent
+    /// ([`Replay::for_method`]); see [`Http::send_replay`].
     pub async fn send(
         &self,
         method: Method,
         url: &Url,
         body: Option<&serde_json::Value>,
+    ) -> Result<Response, HttpError> {
+        let replay = Replay::for_method(&method);
+        self.send_replay(method, url, body, replay).await
+    }
+
+    /// [`Http::send`] with an explicit replay policy (e.g. [`Replay::Safe`] for a POST
+    /// that the API documents as an upsert).
+    pub async fn send_replay(
+        &self,
+        method: Method,
+        url: &Url,
+        body: Option<&serde_json::Value>,
+        replay: Replay,
     ) -> Result<Response, HttpError> {
         let inner = &*self.inner;
         let cfg = &inner.cfg;
@@ -412,10 +459,10 @@ impl Http {
                                 body: b.to_vec(),
                                 url: final_url,
                             }),
-                            Err(e) => Err(transport_message(&e)),
+                            Err(e) => Err((transport_message(&e), false)),
                         }
                     }
-                    Err(e) => Err(transport_message(&e)),
+                    Err(e) => Err((transport_message(&e), e.is_connect())),
                 }
             };
             match result {
@@ -430,7 +477,7 @@ impl Http {
                             inner.limiter.pause_until(Instant::now() + wait).await;
                             continue;
                         }
-                    } else if resp.status >= 500 && attempt < cfg.max_retries {
+                    } else if resp.status >= 500 && replay == Replay::Safe && attempt < cfg.max_retries {
                         attempt += 1;
                         inner.stats.retries.fetch_add(1, Ordering::Relaxed);
                         let d = backoff(cfg, attempt);
@@ -445,8 +492,9 @@ impl Http {
                         message: short_message(&resp.body),
                     });
                 }
-                Err(message) => {
-                    if attempt < cfg.max_retries {
+                Err((message, never_sent)) => {
+                    // a connection that could not be made never carried the request
+                    if (never_sent || replay == Replay::Safe) && attempt < cfg.max_retries {
                         attempt += 1;
                         inner.stats.retries.fetch_add(1, Ordering::Relaxed);
                         let d = backoff(cfg, attempt);
@@ -566,10 +614,12 @@ pub fn parse_reset(v: &str, now: chrono::DateTime<chrono::Utc>) -> Option<Durati
 fn short_message(body: &[u8]) -> Option<String> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let m = v.get("message").or_else(|| v.get("error"))?.as_str()?;
-    if m.len() > 200 {
+    // a provider's message may quote what it was sent: through the redaction path
+    let m = firebreak_core::scrub::scrub(m);
+    if m.chars().count() > 200 {
         return Some(format!("{}…", m.chars().take(200).collect::<String>()));
     }
-    Some(m.to_string())
+    Some(m)
 }
 
 /// Guards one paginated listing: a repeated page token / URL, or too many pages, is an error.
@@ -693,6 +743,112 @@ pub fn parse_ts(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A server answering every request with `status`, counting requests per method.
+    async fn failing_server(status: u16) -> (Url, Arc<std::sync::Mutex<Vec<String>>>) {
+        use axum::http::StatusCode;
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let app = axum::Router::new().fallback(move |m: axum::http::Method, u: axum::http::Uri| {
+            let s2 = s2.clone();
+            async move {
+                s2.lock().unwrap().push(format!("{m} {u}"));
+                (
+                    StatusCode::from_u16(status).unwrap(),
+                    "{\"message\":\"upstream trouble\"}",
+                )
+            }
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        (Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+    }
+
+    fn quick() -> HttpConfig {
+        HttpConfig {
+            backoff_base: Duration::from_millis(1),
+            backoff_max: Duration::from_millis(5),
+            max_retries: 3,
+            ..HttpConfig::default()
+        }
+    }
+
+    /// A create request is never sent twice after a 5xx; idempotent ones are retried.
+    #[tokio::test]
+    async fn a_create_request_is_never_sent_twice_after_a_5xx() {
+        let (base, seen) = failing_server(502).await;
+        let h = Http::new(&base, Auth::None, quick()).unwrap();
+        let u = base.join("repos/acme/app/keys").unwrap();
+        let e = h
+            .send(
+                Method::POST,
+                &u,
+                Some(&serde_json::json!({"key": "ssh-ed25519 AAAA"})),
+            )
+            .await;
+        assert_eq!(e.unwrap_err().status(), Some(502));
+        assert_eq!(
+            seen.lock().unwrap().len(),
+            1,
+            "POST resent: {:?}",
+            seen.lock().unwrap()
+        );
+        let e = h.send(Method::PATCH, &u, None).await;
+        assert!(e.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 2);
+        // GET / PUT / DELETE are retried (1 + max_retries each)
+        for m in [Method::GET, Method::PUT, Method::DELETE] {
+            seen.lock().unwrap().clear();
+            assert!(h.send(m.clone(), &u, None).await.is_err());
+            assert_eq!(seen.lock().unwrap().len(), 4, "{m}");
+        }
+        // an explicitly replayable POST (a documented upsert) is retried too
+        seen.lock().unwrap().clear();
+        assert!(h.send_replay(Method::POST, &u, None, Replay::Safe).await.is_err());
+        assert_eq!(seen.lock().unwrap().len(), 4);
+    }
+
+    /// The provider clients' create calls (deploy keys, checkout keys) go out once.
+    #[tokio::test]
+    async fn provider_creates_go_out_once_after_a_5xx() {
+        let (base, seen) = failing_server(503).await;
+        let gh =
+            crate::github::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick()).unwrap();
+        assert!(gh
+            .create_deploy_key("acme/app", "ci", "ssh-ed25519 AAAA", true)
+            .await
+            .is_err());
+        let cc = crate::circleci::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick())
+            .unwrap();
+        assert!(cc
+            .create_checkout_key("gh/acme/app", crate::circleci::CheckoutKeyType::DeployKey)
+            .await
+            .is_err());
+        let posts: Vec<String> = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r.starts_with("POST"))
+            .cloned()
+            .collect();
+        assert_eq!(posts.len(), 2, "{posts:?}");
+    }
+
+    /// A connection that cannot be made never carried the request: retried for any method.
+    #[tokio::test]
+    async fn a_refused_connection_is_retried_even_for_a_create() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let h = Http::new(&base, Auth::None, quick()).unwrap();
+        let e = h.send(Method::POST, &base, None).await.unwrap_err();
+        assert!(matches!(e, HttpError::Transport { .. }), "{e}");
+        assert_eq!(h.stats().requests, 4, "connect failures are retried");
+    }
 
     #[test]
     fn absurd_reset_headers_do_not_panic() {
