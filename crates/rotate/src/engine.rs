@@ -447,7 +447,7 @@ impl Engine {
         let sc = SourceClients {
             github: clients.github.clone(),
             circleci: clients.circleci.clone(),
-            http: Some(reqwest::Client::new()),
+            http: None,
         };
         let mut sources = HashMap::new();
         for s in &plan.secrets {

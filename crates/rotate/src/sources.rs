@@ -76,8 +76,8 @@ pub struct SourceClients {
     pub github: Option<firebreak_providers::github::Client>,
     /// CircleCI.
     pub circleci: Option<firebreak_providers::circleci::Client>,
-    /// HTTP client for `http` sources.
-    pub http: Option<reqwest::Client>,
+    /// Settings of the shared HTTP layer for `http` sources (default when `None`).
+    pub http: Option<firebreak_providers::HttpConfig>,
 }
 
 /// A configured source.
@@ -87,6 +87,8 @@ pub struct Source {
     spec: SourceSpec,
     clients: SourceClients,
     iam: Option<Arc<IamClient>>,
+    /// The shared HTTP layer's client of an `http` source (timeouts, backoff, rate limits).
+    http: Option<firebreak_providers::http::Http>,
 }
 
 /// The characters of an alphabet setting.
@@ -152,11 +154,26 @@ impl Source {
                 IamClient::new(endpoint.as_deref(), region, creds).map_err(|x| e(x.to_string()))?,
             ));
         }
+        let mut http = None;
+        if let SourceSpec::Http { url } = spec {
+            let e = |m: String| SourceError {
+                source_kind: "http".into(),
+                secret: secret.into(),
+                message: m,
+            };
+            let base = url::Url::parse(url).map_err(|x| e(format!("bad url: {x}")))?;
+            let cfg = clients.http.clone().unwrap_or_default();
+            http = Some(
+                firebreak_providers::http::Http::new(&base, firebreak_providers::http::Auth::None, cfg)
+                    .map_err(|x| e(x.to_string()))?,
+            );
+        }
         Ok(Source {
             secret: secret.to_string(),
             spec: spec.clone(),
             clients,
             iam,
+            http,
         })
     }
 
@@ -192,32 +209,22 @@ impl Source {
                 .await
                 .map_err(|m| self.err(m))?,
             SourceSpec::Http { url } => {
-                let client = self.clients.http.clone().unwrap_or_default();
-                let mut last = String::new();
-                let mut out = None;
-                // issue is not retried here: the engine looks the key up before trying again
-                let tries = if req["op"] == "issue" { 1 } else { 5 };
-                for attempt in 0..tries {
-                    if attempt > 0 {
-                        tokio::time::sleep(std::time::Duration::from_millis(50 << attempt)).await;
-                    }
-                    match client.post(url).json(&req).send().await {
-                        Ok(r) if r.status().is_server_error() => {
-                            last = format!("POST {url}: HTTP {}", r.status())
-                        }
-                        Ok(r) => {
-                            let st = r.status();
-                            let t = r.text().await.map_err(|e| self.err(format!("POST {url}: {e}")))?;
-                            if !st.is_success() && t.is_empty() {
-                                return Err(self.err(format!("POST {url}: HTTP {st}")));
-                            }
-                            out = Some(t);
-                            break;
-                        }
-                        Err(e) => last = format!("POST {url}: {e}"),
-                    }
-                }
-                out.ok_or_else(|| self.err(last))?
+                use firebreak_providers::http::Replay;
+                let http = self.http.as_ref().ok_or_else(|| self.err("no HTTP client"))?;
+                let u = url::Url::parse(url).map_err(|e| self.err(format!("bad url: {e}")))?;
+                // an issue is never sent twice by the HTTP layer: after an ambiguous failure
+                // the engine looks its idempotency key up before trying again
+                let replay = if req["op"] == "issue" {
+                    Replay::Never
+                } else {
+                    Replay::Safe
+                };
+                // an error status names the request and the reply's `error` / `message`
+                let r = http
+                    .send_replay(reqwest::Method::POST, &u, Some(&req), replay)
+                    .await
+                    .map_err(|e| self.err(e))?;
+                String::from_utf8_lossy(&r.body).into_owned()
             }
             _ => return Err(self.err("not a protocol source")),
         };
