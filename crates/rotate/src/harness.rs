@@ -669,22 +669,14 @@ impl World {
                     }
                     let old_alive = active.contains(&old_id.as_str());
                     match st {
-                        Some(state::DONE) => {
-                            if old_alive || keys.len() != 1 {
-                                v.push(format!(
-                                    "{secret}: done but {user} has keys {keys:?} (old {old_id})"
-                                ));
-                            }
-                        }
-                        Some(state::STOPPED) | Some(state::ROLLED_BACK) => {
-                            if !old_alive {
-                                v.push(format!(
-                                    "{secret}: {} but its old key {old_id} is gone",
-                                    st.unwrap_or("")
-                                ));
-                            }
-                        }
-                        Some(other) if states.is_some() => {
+                        Some(state::DONE) if old_alive || keys.len() != 1 => v.push(format!(
+                            "{secret}: done but {user} has keys {keys:?} (old {old_id})"
+                        )),
+                        Some(state::STOPPED) | Some(state::ROLLED_BACK) if !old_alive => v.push(format!(
+                            "{secret}: {} but its old key {old_id} is gone",
+                            st.unwrap_or("")
+                        )),
+                        Some(other) if states.is_some() && !state::is_terminal(other) => {
                             v.push(format!("{secret}: ended in non-terminal state {other}"))
                         }
                         _ => {}
