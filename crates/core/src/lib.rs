@@ -10,6 +10,7 @@
 
 pub mod exit;
 pub mod finding;
+pub mod model;
 pub mod output;
 pub mod scrub;
 pub mod secret;

@@ -343,7 +343,10 @@ mod tests {
     fn registered_matcher_and_spans_merge() {
         assert_eq!(redact_spans("abcdefghij", vec![0..4, 2..6, 8..10]), "…gh…");
         // multi-byte boundaries are widened, never split
-        assert_eq!(redact_spans("é-secret", std::iter::once(1..3).collect()), "…secret");
+        assert_eq!(
+            redact_spans("é-secret", std::iter::once(1..3).collect()),
+            "…secret"
+        );
         set_matcher(Arc::new(Fixed));
         let out = scrub("value opaque12345678 here");
         assert!(!out.contains("opaque12345678"), "{out}");

@@ -50,7 +50,7 @@ fn take<T>(acc: &Shared, p: Provider, scope: &str, l: Listing<T>) -> Vec<T> {
         acc.lock()
             .expect("acc")
             .errors
-            .push(ItemError::from_http(p, scope, e));
+            .push(firebreak_providers::model::item_error(p, scope, e));
     }
     l.items
 }
@@ -146,7 +146,7 @@ pub async fn collect_circleci(
                 acc.lock()
                     .expect("acc")
                     .errors
-                    .push(ItemError::from_http(P, org, &e));
+                    .push(firebreak_providers::model::item_error(P, org, &e));
                 Vec::new()
             }
         },
@@ -248,7 +248,7 @@ pub async fn collect_circleci(
                         .lock()
                         .expect("acc")
                         .errors
-                        .push(ItemError::from_http(P, &slug, &e)),
+                        .push(firebreak_providers::model::item_error(P, &slug, &e)),
                 }
             }
         })

@@ -35,7 +35,7 @@
 #![warn(missing_docs)]
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use firebreak_providers::{Flags, Item, ItemError, Kind, Provider};
+use firebreak_core::model::{Flags, Item, ItemError, Kind, Provider};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -327,7 +327,7 @@ pub struct NewSnapshot<'a> {
 /// A rotation record: firebreak rotated this secret at `rotated_at`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RotationRecord {
-    /// `provider/kind/scope/name` (see [`firebreak_providers::model::identity`]).
+    /// `provider/kind/scope/name` (see [`firebreak_core::model::identity`]).
     pub identity: String,
     /// Provider.
     pub provider: Provider,
@@ -1265,8 +1265,7 @@ mod tests {
     fn rotation_records() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = Store::open(&dir.path().join("fb.db")).unwrap();
-        let id =
-            firebreak_providers::model::identity(Provider::Gitlab, Kind::ProjectVariable, "g/p", "TOKEN");
+        let id = firebreak_core::model::identity(Provider::Gitlab, Kind::ProjectVariable, "g/p", "TOKEN");
         assert_eq!(s.last_rotation(&id).unwrap(), None);
         for t in ["2023-01-05T00:00:00Z", "2023-01-06T00:00:00Z"] {
             s.add_rotation_record(&RotationRecord {
