@@ -245,6 +245,55 @@ impl Replay {
     }
 }
 
+/// A request body.
+#[derive(Debug, Clone)]
+pub enum Body {
+    /// JSON (`Content-Type: application/json`).
+    Json(serde_json::Value),
+    /// Bytes with their content type (a form, XML...).
+    Bytes {
+        /// `Content-Type`.
+        content_type: String,
+        /// The body.
+        bytes: Vec<u8>,
+    },
+}
+
+/// A request for [`Http::execute`].
+#[derive(Debug, Clone)]
+pub struct Request {
+    /// Method.
+    pub method: Method,
+    /// URL.
+    pub url: Url,
+    /// Extra headers (beyond the client's authentication), e.g. a computed signature.
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Body.
+    pub body: Option<Body>,
+    /// May it be resent after an ambiguous failure? Default: by method.
+    pub replay: Replay,
+    /// Return error statuses as responses instead of errors.
+    pub any_status: bool,
+    /// Recognises a throttling reply that is not a 429 (e.g. AWS's `Throttling` code in a
+    /// 400), which is then waited on and retried like a rate limit.
+    pub throttled: Option<fn(&Response) -> bool>,
+}
+
+impl Request {
+    /// A request with the default replay policy of its method, no body, no extra header.
+    pub fn new(method: Method, url: Url) -> Request {
+        Request {
+            replay: Replay::for_method(&method),
+            method,
+            url,
+            headers: Vec::new(),
+            body: None,
+            any_status: false,
+            throttled: None,
+        }
+    }
+}
+
 /// Counters of one client, for reports and benchmarks.
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -411,6 +460,19 @@ impl Http {
         body: Option<&serde_json::Value>,
         replay: Replay,
     ) -> Result<Response, HttpError> {
+        let mut req = Request::new(method, url.clone());
+        req.replay = replay;
+        req.body = body.map(|b| Body::Json(b.clone()));
+        self.execute(req).await
+    }
+
+    /// Sends a request of any shape (headers the caller computed, such as an AWS SigV4
+    /// signature; a form body; its own throttling signal), with the same timeouts,
+    /// retries, rate limits and replay rules as [`Http::send`]. With
+    /// [`Request::any_status`], a 4xx (or a 5xx not retried) is returned as a response
+    /// for the caller to read instead of an [`HttpError::Status`].
+    pub async fn execute(&self, r: Request) -> Result<Response, HttpError> {
+        let (method, url, replay) = (r.method.clone(), &r.url, r.replay);
         let inner = &*self.inner;
         let cfg = &inner.cfg;
         let mut attempt: u32 = 0;
@@ -444,8 +506,17 @@ impl Http {
                         }
                     };
                 }
-                if let Some(b) = body {
-                    req = req.json(b);
+                for (k, v) in &r.headers {
+                    req = req.header(k.clone(), v.clone());
+                }
+                match &r.body {
+                    Some(Body::Json(b)) => req = req.json(b),
+                    Some(Body::Bytes { content_type, bytes }) => {
+                        req = req
+                            .header(reqwest::header::CONTENT_TYPE, content_type.as_str())
+                            .body(bytes.clone())
+                    }
+                    None => {}
                 }
                 match req.send().await {
                     Ok(r) => {
@@ -468,7 +539,9 @@ impl Http {
             match result {
                 Ok(resp) if resp.status < 400 => return Ok(resp),
                 Ok(resp) => {
-                    if let Some(wait) = rate_limit_wait(&resp) {
+                    let throttled = r.throttled.is_some_and(|f| f(&resp));
+                    let rl = rate_limit_wait(&resp).or(throttled.then_some(None));
+                    if let Some(wait) = rl {
                         inner.stats.rate_limited.fetch_add(1, Ordering::Relaxed);
                         if rl_attempt < cfg.max_rate_limit_retries {
                             rl_attempt += 1;
@@ -484,6 +557,9 @@ impl Http {
                         tracing::debug!(%method, %url, status = resp.status, delay_ms = d.as_millis() as u64, "server error; retrying");
                         tokio::time::sleep(d).await;
                         continue;
+                    }
+                    if r.any_status {
+                        return Ok(resp);
                     }
                     return Err(HttpError::Status {
                         method: method.to_string(),

@@ -6,6 +6,8 @@
 //! wrapped in [`SecretString`] at once and never logged.
 
 use firebreak_core::SecretString;
+use firebreak_providers::http::{Auth, Body, Http, Replay, Request};
+use firebreak_providers::HttpConfig;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -101,7 +103,7 @@ pub struct AccessKeyMeta {
 /// An IAM client.
 #[derive(Clone, Debug)]
 pub struct IamClient {
-    http: reqwest::Client,
+    http: Http,
     endpoint: Url,
     region: String,
     creds: AwsCredentials,
@@ -208,10 +210,8 @@ impl IamClient {
             endpoint: ep.to_string(),
             message: format!("bad endpoint URL: {e}"),
         })?;
-        let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .map_err(|e| AwsError::Transport {
+        let http =
+            Http::new(&endpoint, Auth::None, HttpConfig::default()).map_err(|e| AwsError::Transport {
                 action: "-".into(),
                 endpoint: ep.to_string(),
                 message: e.to_string(),
@@ -246,49 +246,49 @@ impl IamClient {
             &self.creds,
             &amz_date,
         );
-        let mut last = None;
-        for attempt in 0..4u32 {
-            if attempt > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(200 << attempt)).await;
-            }
-            let mut req = self
-                .http
-                .post(self.endpoint.clone())
-                .header("content-type", ct)
-                .body(body.clone());
-            for (k, v) in &signed {
-                req = req.header(k.as_str(), v.as_str());
-            }
-            match req.send().await {
-                Ok(r) => {
-                    let status = r.status().as_u16();
-                    let text = r.text().await.unwrap_or_default();
-                    if status < 300 {
-                        return Ok(text);
-                    }
-                    let e = AwsError::Api {
-                        action: action.into(),
-                        endpoint: self.endpoint.to_string(),
-                        status,
-                        code: tag(&text, "Code").unwrap_or("").to_string(),
-                        message: tag(&text, "Message").unwrap_or("").chars().take(200).collect(),
-                    };
-                    if status >= 500 || status == 429 || e.code() == Some("Throttling") {
-                        last = Some(e);
-                        continue;
-                    }
-                    return Err(e);
-                }
-                Err(e) => {
-                    last = Some(AwsError::Transport {
-                        action: action.into(),
-                        endpoint: self.endpoint.to_string(),
-                        message: e.to_string(),
-                    })
-                }
-            }
+        let mut req = Request::new(reqwest::Method::POST, self.endpoint.clone());
+        for (k, v) in &signed {
+            let (Ok(k), Ok(mut v)) = (
+                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+                reqwest::header::HeaderValue::from_str(v),
+            ) else {
+                continue;
+            };
+            v.set_sensitive(k.as_str() == "authorization" || k.as_str() == "x-amz-security-token");
+            req.headers.push((k, v));
         }
-        Err(last.expect("at least one attempt"))
+        req.body = Some(Body::Bytes {
+            content_type: ct.into(),
+            bytes: body.into_bytes(),
+        });
+        // an action that creates (an access key, a user) is never sent twice by the HTTP
+        // layer: after a 5xx or a timeout the caller looks up what exists instead
+        req.replay = if action.starts_with("Create") {
+            Replay::Never
+        } else {
+            Replay::Safe
+        };
+        req.any_status = true;
+        req.throttled = Some(|r| String::from_utf8_lossy(&r.body).contains("<Code>Throttling</Code>"));
+        let r = self.http.execute(req).await.map_err(|e| AwsError::Transport {
+            action: action.into(),
+            endpoint: self.endpoint.to_string(),
+            message: e.to_string(),
+        })?;
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        if r.status < 300 {
+            return Ok(text);
+        }
+        Err(AwsError::Api {
+            action: action.into(),
+            endpoint: self.endpoint.to_string(),
+            status: r.status,
+            code: tag(&text, "Code").unwrap_or("").to_string(),
+            message: firebreak_core::scrub::scrub(tag(&text, "Message").unwrap_or(""))
+                .chars()
+                .take(200)
+                .collect(),
+        })
     }
 
     /// `ListAccessKeys` for `user`.
@@ -355,6 +355,61 @@ impl IamClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `CreateAccessKey` goes out once after a 5xx (a second key would be a second live
+    /// credential); read calls are retried.
+    #[tokio::test]
+    async fn create_access_key_is_never_sent_twice() {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let s2 = seen.clone();
+        let app = axum::Router::new().fallback(move |body: String| {
+            let s2 = s2.clone();
+            async move {
+                s2.lock().unwrap().push(body);
+                (
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "<Error><Code>InternalFailure</Code></Error>",
+                )
+            }
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        let creds = AwsCredentials {
+            access_key_id: "AKIAFIREBREAKTEST000".into(),
+            secret_access_key: SecretString::new("not-a-real-secret-000000000000000000000"),
+            session_token: None,
+        };
+        let mut c = IamClient::new(Some(&format!("http://{addr}/")), "us-east-1", creds).unwrap();
+        c.http = Http::new(
+            &c.endpoint,
+            Auth::None,
+            HttpConfig {
+                backoff_base: std::time::Duration::from_millis(1),
+                backoff_max: std::time::Duration::from_millis(2),
+                max_retries: 2,
+                ..HttpConfig::default()
+            },
+        )
+        .unwrap();
+        let e = c.create_access_key("deployer").await.unwrap_err();
+        assert_eq!(e.code(), Some("InternalFailure"), "{e}");
+        let creates = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.contains("Action=CreateAccessKey"))
+            .count();
+        assert_eq!(creates, 1);
+        assert!(c.list_access_keys("deployer").await.is_err());
+        let lists = seen
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|b| b.contains("Action=ListAccessKeys"))
+            .count();
+        assert_eq!(lists, 3, "read calls are retried");
+    }
 
     /// The worked example of AWS's SigV4 documentation (IAM ListUsers, 2015-08-30).
     #[test]
