@@ -448,25 +448,36 @@ pub async fn sts_get_caller_identity(
         &creds,
         &amz_date,
     );
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(20))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut req = http.post(url.clone()).header("content-type", ct).body(body);
+    use firebreak_providers::http::{Auth, Body, Http, Request};
+    let http =
+        Http::new(&url, Auth::None, firebreak_providers::HttpConfig::default()).map_err(|e| e.to_string())?;
+    let mut req = Request::new(reqwest::Method::POST, url.clone());
     for (k, v) in &signed {
-        req = req.header(k.as_str(), v.as_str());
+        if let (Ok(k), Ok(mut v)) = (
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
+            reqwest::header::HeaderValue::from_str(v),
+        ) {
+            v.set_sensitive(true);
+            req.headers.push((k, v));
+        }
     }
-    let resp = req
-        .send()
+    req.body = Some(Body::Bytes {
+        content_type: ct.into(),
+        bytes: body.as_bytes().to_vec(),
+    });
+    // read-only: safe to send again after an ambiguous failure
+    req.replay = firebreak_providers::http::Replay::Safe;
+    req.any_status = true;
+    let resp = http
+        .execute(req)
         .await
         .map_err(|e| format!("sts:GetCallerIdentity at {ep}: {e}"))?;
-    let status = resp.status();
-    let text = resp.text().await.unwrap_or_default();
-    if !status.is_success() {
+    let text = String::from_utf8_lossy(&resp.body).into_owned();
+    if resp.status >= 300 {
         let code = xml_tag(&text, "Code").unwrap_or("?");
         return Err(format!(
             "sts:GetCallerIdentity at {ep}: HTTP {} {code}",
-            status.as_u16()
+            resp.status
         ));
     }
     match (
@@ -517,23 +528,24 @@ pub struct GithubOwner {
 pub async fn github_token_owner(token: &SecretString, api: Option<&str>) -> Result<GithubOwner, String> {
     let base = api.unwrap_or("https://api.github.com").trim_end_matches('/');
     let url = format!("{base}/user");
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(20))
-        .user_agent("firebreak")
-        .build()
-        .map_err(|e| e.to_string())?;
-    let resp = http
-        .get(&url)
-        .header("authorization", format!("Bearer {}", token.expose()))
-        .header("accept", "application/vnd.github+json")
-        .send()
-        .await
-        .map_err(|e| format!("GET {url}: {e}"))?;
-    let status = resp.status();
+    use firebreak_providers::http::{Auth, Http, Request};
+    let u = url::Url::parse(&url).map_err(|e| format!("GET {url}: {e}"))?;
+    let http = Http::new(
+        &u,
+        Auth::Bearer(token.clone()),
+        firebreak_providers::HttpConfig::default(),
+    )
+    .map_err(|e| e.to_string())?;
+    let mut req = Request::new(reqwest::Method::GET, u);
+    req.headers.push((
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static("application/vnd.github+json"),
+    ));
+    req.any_status = true;
+    let resp = http.execute(req).await.map_err(|e| e.to_string())?;
+    let status = resp.status;
     let scopes: Vec<String> = resp
-        .headers()
-        .get("x-oauth-scopes")
-        .and_then(|v| v.to_str().ok())
+        .header("x-oauth-scopes")
         .map(|s| {
             s.split(',')
                 .map(|x| x.trim().to_string())
@@ -541,10 +553,10 @@ pub async fn github_token_owner(token: &SecretString, api: Option<&str>) -> Resu
                 .collect()
         })
         .unwrap_or_default();
-    if !status.is_success() {
-        return Err(format!("GET {url}: HTTP {}", status.as_u16()));
+    if status >= 300 {
+        return Err(format!("GET {url}: HTTP {status}"));
     }
-    let v: serde_json::Value = resp.json().await.map_err(|e| format!("GET {url}: {e}"))?;
+    let v: serde_json::Value = resp.json("GET").map_err(|e| e.to_string())?;
     let login = v["login"]
         .as_str()
         .ok_or_else(|| format!("GET {url}: no login in the answer"))?;
