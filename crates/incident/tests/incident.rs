@@ -359,6 +359,7 @@ fn rotation_runs_show_live_progress() {
                     field: Default::default(),
                 }],
                 verify: None,
+                shared: false,
             },
             SecretSpec {
                 name: "PYPI_API_TOKEN".into(),
@@ -373,6 +374,7 @@ fn rotation_runs_show_live_progress() {
                     field: Default::default(),
                 }],
                 verify: None,
+                shared: false,
             },
             SecretSpec {
                 name: "checkout-key gh/acme/app aa:bb:cc".into(),
@@ -384,6 +386,7 @@ fn rotation_runs_show_live_progress() {
                 },
                 sinks: vec![],
                 verify: None,
+                shared: false,
             },
         ],
         ..Default::default()

@@ -304,6 +304,8 @@ pub async fn build_world(cfg: &WorldConfig, dir: &Path) -> anyhow::Result<World>
             source: SourceSpec::Http { url: src.url() },
             sinks,
             verify,
+            // one token in several providers on purpose: the engine's multi-provider paths
+            shared: true,
         });
     }
     // Seed: the current credential at the source, copied into every sink.
@@ -425,6 +427,7 @@ async fn seed_extra(
                 },
                 sinks: vec![id_sink, secret_sink],
                 verify: None,
+                shared: false,
             });
         }
         iam_out = Some(iam);
@@ -460,6 +463,7 @@ async fn seed_extra(
             },
             sinks: vec![sink],
             verify: None,
+            shared: false,
         });
     }
     let cc = clients.circleci.clone().context("no CircleCI client")?;
@@ -490,6 +494,7 @@ async fn seed_extra(
             },
             sinks: vec![],
             verify: None,
+            shared: false,
         });
     }
     let _ = sim;

@@ -73,6 +73,12 @@ pub struct SecretSpec {
     /// Optional verification hook run after the sinks are verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verify: Option<CommandSpec>,
+    /// The sinks hold ONE credential on purpose although they lie in several providers or
+    /// scopes (a shared token). Without it such a secret is refused: one credential per
+    /// project per provider is the default, so that revoking what one CI provider leaked
+    /// never breaks another (conda-forge's first lesson).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub shared: bool,
 }
 
 /// An external program.
@@ -147,6 +153,21 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
+    /// True for sources whose old credential is deleted at its origin and whose new one
+    /// exists only in the sinks (a GitHub deploy key's private key, an AWS secret access
+    /// key): such a secret needs at least one sink. A CircleCI checkout key is not one:
+    /// CircleCI keeps its private key itself.
+    pub fn revokes_at_origin(&self) -> bool {
+        matches!(
+            self,
+            SourceSpec::AwsIam { .. }
+                | SourceSpec::DeployKey {
+                    github_repo: Some(_),
+                    ..
+                }
+        )
+    }
+
     /// What the source rotates, as a label two runs can be compared by: the same label
     /// in two unfinished runs means both would issue and revoke one credential. `None`
     /// for sources with no outside state (random values, manual steps).
@@ -549,6 +570,31 @@ impl Plan {
                     format!("{at} still holds the draft's placeholder {PLACEHOLDER}: replace it with the real value before a run"),
                 ));
             }
+            let places: BTreeSet<(firebreak_providers::Provider, String)> = s
+                .sinks
+                .iter()
+                .map(|k| {
+                    let (p, _, scope, _) = k.identity();
+                    (p, scope)
+                })
+                .collect();
+            if places.len() > 1 && !s.shared {
+                let list: Vec<String> = places.iter().map(|(p, sc)| format!("{p} {sc}")).collect();
+                return Err(bad(
+                    &s.name,
+                    format!(
+                        "its sinks lie in {} places ({}): one credential per provider and scope is the default; split it into one secret per place, or set shared = true if they must hold one credential",
+                        places.len(),
+                        list.join(", ")
+                    ),
+                ));
+            }
+            if s.sinks.is_empty() && s.source.revokes_at_origin() {
+                return Err(bad(
+                    &s.name,
+                    "its source revokes the old credential at its origin, but no sink receives the new one: whatever uses it would break; add the sink(s) that hold it (e.g. the CI variable holding the private key)".into(),
+                ));
+            }
             let mut labels = BTreeSet::new();
             for k in &s.sinks {
                 k.validate().map_err(|m| bad(&s.name, m))?;
@@ -637,6 +683,31 @@ pub struct DraftStats {
     pub manual: usize,
     /// Input lines that could not be read (line numbers).
     pub bad_lines: Vec<usize>,
+    /// What the draft decided and the operator should know (merges proposed, names
+    /// split by provider, keys that need a sink), for the draft's header.
+    pub notes: Vec<String>,
+}
+
+/// `(prefix, field)` when `name` is one half of an AWS access key pair
+/// (`…ACCESS_KEY_ID` or `…SECRET_ACCESS_KEY`).
+fn aws_pair(name: &str) -> Option<(String, Field)> {
+    let up = name.to_ascii_uppercase();
+    if let Some(p) = up.strip_suffix("SECRET_ACCESS_KEY") {
+        return Some((name[..p.len()].to_string(), Field::Value));
+    }
+    if let Some(p) = up.strip_suffix("ACCESS_KEY_ID") {
+        return Some((name[..p.len()].to_string(), Field::Id));
+    }
+    None
+}
+
+fn set_field(s: &mut SinkSpec, f: Field) {
+    match s {
+        SinkSpec::CircleciEnv { field, .. }
+        | SinkSpec::CircleciContext { field, .. }
+        | SinkSpec::GithubSecret { field, .. }
+        | SinkSpec::GitlabVariable { field, .. } => *field = f,
+    }
 }
 
 /// Drafts a plan from inventory items: items with the same name across providers become
@@ -645,7 +716,10 @@ pub struct DraftStats {
 pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
     use firebreak_providers::{Kind, Provider};
     let mut stats = DraftStats::default();
-    let mut by_name: BTreeMap<String, Vec<SinkSpec>> = BTreeMap::new();
+    // one credential per provider, scope and name; an AWS key id and its secret in the
+    // same place are one credential
+    let mut by_place: BTreeMap<(Provider, String, String), Vec<SinkSpec>> = BTreeMap::new();
+    let mut places_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut keys: Vec<SecretSpec> = Vec::new();
     let mut providers = BTreeSet::new();
     for it in items {
@@ -707,6 +781,10 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                 })
             }
             Kind::DeployKey => {
+                stats.notes.push(format!(
+                    "deploy key {} of {}: add the sink that holds its private key (the CI variable or SSH key a build clones with) before running; a deploy key without one is refused, since deleting the old key would break every clone",
+                    it.name, it.scope
+                ));
                 keys.push(SecretSpec {
                     name: format!("deploy-key {} {}", it.scope, it.name),
                     source: SourceSpec::DeployKey {
@@ -717,6 +795,7 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                     },
                     sinks: vec![],
                     verify: None,
+                    shared: false,
                 });
                 providers.insert(Provider::Github);
                 None
@@ -732,6 +811,7 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                     },
                     sinks: vec![],
                     verify: None,
+                    shared: false,
                 });
                 providers.insert(Provider::Circleci);
                 None
@@ -747,34 +827,66 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                     },
                     sinks: vec![],
                     verify: None,
+                    shared: false,
                 });
                 None
             }
         };
-        if let Some(s) = sink {
+        if let Some(mut s) = sink {
             providers.insert(s.provider());
-            let v = by_name.entry(it.name.clone()).or_default();
+            let (p, _, scope, _) = s.identity();
+            let group = match aws_pair(&it.name) {
+                Some((prefix, field)) => {
+                    set_field(&mut s, field);
+                    format!("{prefix}ACCESS_KEY_ID+{prefix}SECRET_ACCESS_KEY")
+                }
+                None => it.name.clone(),
+            };
+            places_of
+                .entry(it.name.clone())
+                .or_default()
+                .push(format!("{p} {scope}"));
+            let v = by_place.entry((p, scope, group)).or_default();
             if !v.iter().any(|x| x.label() == s.label()) {
                 v.push(s);
             }
+        }
+    }
+    for (name, places) in &places_of {
+        if places.len() > 1 {
+            stats.notes.push(format!(
+                "{name} is stored in {} places ({}): drafted as {} credentials, one per provider and scope, so that revoking what one provider leaked never breaks another; if they must stay one credential, merge their sinks into one secret and set shared = true",
+                places.len(),
+                places.join(", "),
+                places.len()
+            ));
         }
     }
     let mut plan = Plan {
         version: 1,
         ..Default::default()
     };
-    for (name, sinks) in by_name {
+    for ((p, scope, group), sinks) in by_place {
         stats.sinks += sinks.len();
+        let is_aws = sinks.len() == 2 && sinks.iter().any(|k| k.field() == Field::Id);
+        let instructions = if is_aws {
+            stats.notes.push(format!(
+                "{group} in {p} {scope}: drafted as one credential (an AWS access key id and its secret)"
+            ));
+            format!(
+                "change this source to type = \"aws_iam\" with the IAM user that owns the key (user = \"...\"): firebreak then creates the new key, writes its id and secret to the 2 sinks, verifies them and deletes the old key; or issue it by hand in the IAM console and run the rotation"
+            )
+        } else {
+            format!(
+                "issue a new {group} where it comes from (or change this source to random / command / http / aws_iam), then run the rotation; firebreak writes it to {p} {scope} and verifies it there, and the old one is revoked by its issuer"
+            )
+        };
         plan.secrets.push(SecretSpec {
-            source: SourceSpec::Manual {
-                instructions: format!(
-                    "issue a new {name} where it comes from (or change this source to random / command / aws_iam), then run the rotation; firebreak writes it to the {} sink(s)",
-                    sinks.len()
-                ),
-            },
-            name,
+            source: SourceSpec::Manual { instructions },
+            name: format!("{group} ({p} {scope})"),
             sinks,
             verify: None,
+            shared: false,
         });
     }
     plan.secrets.extend(keys);
@@ -852,6 +964,7 @@ requests_per_second = 10.0
 
 [[secret]]
 name = "NPM_TOKEN"
+shared = true
 source = { type = "random", length = 32 }
 [[secret.sink]]
 type = "circleci_env"
@@ -911,27 +1024,84 @@ source = { type = "manual", instructions = "ask Bob" }
     }
 
     #[test]
-    fn draft_groups_by_name_and_keeps_manual() {
+    fn draft_is_one_credential_per_provider_and_scope() {
         let text = r#"{"provider":"circleci","kind":"env_var","scope":"gh/a/x","name":"NPM_TOKEN"}
 {"provider":"github","kind":"actions_secret","scope":"a/x","name":"NPM_TOKEN"}
 {"provider":"gitlab","kind":"project_variable","scope":"g/x","name":"NPM_TOKEN","flags":{"masked":true}}
+{"provider":"circleci","kind":"env_var","scope":"gh/a/x","name":"AWS_ACCESS_KEY_ID"}
+{"provider":"circleci","kind":"env_var","scope":"gh/a/x","name":"AWS_SECRET_ACCESS_KEY"}
+{"provider":"github","kind":"actions_secret","scope":"a/x","name":"AWS_ACCESS_KEY_ID"}
+{"provider":"github","kind":"actions_secret","scope":"a/x","name":"AWS_SECRET_ACCESS_KEY"}
 {"provider":"github","kind":"deploy_key","scope":"a/x","name":"deploy"}
 {"provider":"circleci","kind":"ssh_key","scope":"gh/a/x","name":"aa:bb"}
 not json
 "#;
         let (items, bad) = read_inventory(text);
-        assert_eq!(bad, vec![6]);
+        assert_eq!(bad, vec![10]);
         let (plan, stats) = draft_from_inventory(&items);
-        assert_eq!(stats.secrets, 3);
-        let npm = plan.secret("NPM_TOKEN").unwrap();
-        assert_eq!(npm.sinks.len(), 3);
-        assert!(matches!(npm.source, SourceSpec::Manual { .. }));
-        assert!(plan
+        // NPM_TOKEN: three credentials, never one shared across providers
+        let npm: Vec<&SecretSpec> = plan
             .secrets
             .iter()
-            .any(|s| matches!(s.source, SourceSpec::DeployKey { .. })));
-        // the draft is a valid plan
-        Plan::parse(&plan.to_toml(), "draft.toml").unwrap();
+            .filter(|s| s.name.starts_with("NPM_TOKEN"))
+            .collect();
+        assert_eq!(npm.len(), 3);
+        assert!(npm
+            .iter()
+            .all(|s| s.sinks.len() == 1 && !s.shared && matches!(s.source, SourceSpec::Manual { .. })));
+        // an AWS key id and its secret are one credential, per provider
+        let aws: Vec<&SecretSpec> = plan
+            .secrets
+            .iter()
+            .filter(|s| s.name.contains("ACCESS_KEY_ID+"))
+            .collect();
+        assert_eq!(aws.len(), 2);
+        for a in &aws {
+            let fields: Vec<Field> = a.sinks.iter().map(|k| k.field()).collect();
+            assert!(
+                fields.contains(&Field::Id) && fields.contains(&Field::Value),
+                "{a:?}"
+            );
+        }
+        assert_eq!(stats.secrets, plan.secrets.len());
+        assert!(
+            stats
+                .notes
+                .iter()
+                .any(|n| n.contains("NPM_TOKEN is stored in 3 places")),
+            "{:?}",
+            stats.notes
+        );
+        assert!(
+            stats.notes.iter().any(|n| n.contains("deploy key deploy")),
+            "{:?}",
+            stats.notes
+        );
+        // the draft parses, but its deploy key is refused until it has a sink for the new private key
+        let e = Plan::parse(&plan.to_toml(), "draft.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("deploy-key a/x deploy") && e.contains("no sink"),
+            "{e}"
+        );
+        let mut runnable = plan.clone();
+        runnable
+            .secrets
+            .retain(|s| !matches!(s.source, SourceSpec::DeployKey { .. }));
+        Plan::parse(&runnable.to_toml(), "draft.toml").unwrap();
+    }
+
+    #[test]
+    fn secrets_spanning_places_need_shared() {
+        let two = "[[secret]]\nname='t'\nsource={type='random'}\n[[secret.sink]]\ntype='circleci_env'\nproject='gh/a/x'\nname='T'\n[[secret.sink]]\ntype='github_secret'\nrepo='a/x'\nname='T'\n";
+        let e = Plan::parse(two, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("2 places") && e.contains("shared = true"), "{e}");
+        let shared = two.replace("source={type='random'}", "shared=true\nsource={type='random'}");
+        assert!(Plan::parse(&shared, "p.toml").unwrap().secrets[0].shared);
+        let aws = "[[secret]]\nname='k'\nsource={type='aws_iam', user='ci'}\n";
+        let e = Plan::parse(aws, "p.toml").unwrap_err().to_string();
+        assert!(e.contains("no sink"), "{e}");
     }
 
     #[test]

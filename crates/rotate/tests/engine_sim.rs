@@ -76,6 +76,7 @@ async fn random_secret_to_every_sink_kind() {
     let toml = r#"
 [[secret]]
 name = "NPM_TOKEN"
+shared = true
 source = { type = "random", length = 36, prefix = "npm_" }
 [[secret.sink]]
 type = "circleci_env"
@@ -291,6 +292,7 @@ async fn failures_roll_back_or_stop_then_resume() {
         r#"
 [[secret]]
 name = "A"
+shared = true
 source = {{ type = "http", url = "{url}" }}
 [[secret.sink]]
 type = "circleci_env"

@@ -183,6 +183,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             let (plan, stats) = firebreak_rotate::plan::draft_from_inventory(&items);
             println!("# Drafted by `firebreak rotate plan` from {from_inventory}: {} secret(s), {} sink(s), {} manual.", stats.secrets, stats.sinks, stats.manual);
             println!("# Review every source (manual steps are placeholders) before `firebreak rotate run`.");
+            for n in &stats.notes {
+                println!("# - {n}");
+            }
             print!("{}", plan.to_toml());
             Ok(Exit::Clean)
         }
