@@ -272,10 +272,16 @@ fn secrets_in_log_values_are_redacted_in_every_format() {
             assert!(!shown.contains(&sk[..20]), "{format}: secret key shown: {shown}");
         }
         // the rules still fired on the raw values, and a redacted prefix stays readable
-        assert!(stdout.contains("AWS IAM access key created"), "{format}: {stdout}");
+        assert!(
+            stdout.contains("AWS IAM access key created"),
+            "{format}: {stdout}"
+        );
         if format != "text" {
             // (the timeline does not show user agents)
-            assert!(stdout.contains(&format!("token={}…", &tok[..6])), "{format}: {stdout}");
+            assert!(
+                stdout.contains(&format!("token={}…", &tok[..6])),
+                "{format}: {stdout}"
+            );
         }
         if format == "json" {
             let doc: serde_json::Value = serde_json::from_str(&stdout).unwrap();
@@ -341,7 +347,10 @@ fn hunt_findings_recorded_into_an_incident_are_redacted() {
         }
     }
     let stored = String::from_utf8_lossy(&stored);
-    assert!(stored.contains("python-requests/2.31 token=ghp_"), "the event is stored");
+    assert!(
+        stored.contains("python-requests/2.31 token=ghp_"),
+        "the event is stored"
+    );
     assert!(!stored.contains(&tok[4..]), "token body stored");
     assert!(!stored.contains(&sk[..20]), "secret key stored");
     for shown in [&stdout, &stderr] {

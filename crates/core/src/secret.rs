@@ -237,10 +237,12 @@ mod tests {
             let mut from = 0;
             while let Some(i) = text[from..].find("ghp_") {
                 let s = from + i;
-                let e = s + 4 + text[s + 4..]
-                    .bytes()
-                    .take_while(|b| b.is_ascii_alphanumeric())
-                    .count();
+                let e = s
+                    + 4
+                    + text[s + 4..]
+                        .bytes()
+                        .take_while(|b| b.is_ascii_alphanumeric())
+                        .count();
                 out.push(s..e);
                 from = e;
             }
@@ -253,7 +255,10 @@ mod tests {
         let text = format!("curl/8.0 token={FAKE} and again {FAKE}.");
         let r = redact_secrets(&text, &Ghp);
         assert_eq!(r, "curl/8.0 token=ghp_ab… and again ghp_ab….");
-        assert!(matches!(redact_secrets("nothing here", &Ghp), std::borrow::Cow::Borrowed(_)));
+        assert!(matches!(
+            redact_secrets("nothing here", &Ghp),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -276,7 +281,10 @@ mod tests {
         let mut b = "plain".to_string();
         let mut c = FAKE.to_string();
         redact_secrets_in(&mut [&mut a, &mut b, &mut c], &Ghp);
-        assert_eq!((a.as_str(), b.as_str(), c.as_str()), ("ua ghp_ab…", "plain", "ghp_ab…"));
+        assert_eq!(
+            (a.as_str(), b.as_str(), c.as_str()),
+            ("ua ghp_ab…", "plain", "ghp_ab…")
+        );
     }
 
     #[test]

@@ -92,7 +92,12 @@ pub(crate) fn event_bytes(e: &Event) -> usize {
 }
 
 fn finding_bytes(f: &Finding) -> usize {
-    event_bytes(&f.event) + f.id.len() + f.rule_id.len() + f.title.len() + f.detail.as_ref().map_or(0, |d| d.len()) + 64
+    event_bytes(&f.event)
+        + f.id.len()
+        + f.rule_id.len()
+        + f.title.len()
+        + f.detail.as_ref().map_or(0, |d| d.len())
+        + 64
 }
 
 fn io_err(what: &str, e: impl std::fmt::Display) -> io::Error {
@@ -455,7 +460,9 @@ impl Novelty {
         let e = |e: rusqlite::Error| io_err("novelty.db", e);
         let tx = db.transaction().map_err(e)?;
         {
-            let mut ins = tx.prepare("INSERT OR IGNORE INTO base(k) VALUES (?1)").map_err(e)?;
+            let mut ins = tx
+                .prepare("INSERT OR IGNORE INTO base(k) VALUES (?1)")
+                .map_err(e)?;
             for k in self.base.drain() {
                 ins.execute([&blob(k)[..]]).map_err(e)?;
             }
@@ -506,13 +513,23 @@ impl Novelty {
                 }
                 if !self.base.contains(&s.key) {
                     let rank = NOVEL[s.dim as usize].3;
-                    out.push((s.order, rank, s.key, value_finding(s.dim, s.key, (*s.event).clone())));
+                    out.push((
+                        s.order,
+                        rank,
+                        s.key,
+                        value_finding(s.dim, s.key, (*s.event).clone()),
+                    ));
                 }
             }
             for (ident, s) in first {
-                out.push((s.order, IDENTITY_RANK, ident, identity_finding(ident, (*s.event).clone())));
+                out.push((
+                    s.order,
+                    IDENTITY_RANK,
+                    ident,
+                    identity_finding(ident, (*s.event).clone()),
+                ));
             }
-            out.sort_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+            out.sort_by_key(|a| (a.0, a.1, a.2));
             for (_, _, _, f) in out {
                 emit(f);
             }
@@ -704,7 +721,12 @@ impl Aggs {
     /// The aggregation findings: per rule (in rule order), per group (sorted by value).
     pub fn finish(mut self, rules: &[Rule], emit: &mut dyn FnMut(Finding)) -> io::Result<()> {
         if self.db.is_none() {
-            let windowed = |r: usize| rules[r].aggregation.as_ref().is_some_and(|a| a.timeframe.is_some());
+            let windowed = |r: usize| {
+                rules[r]
+                    .aggregation
+                    .as_ref()
+                    .is_some_and(|a| a.timeframe.is_some())
+            };
             self.hits.sort_by(|a, b| {
                 let va = if windowed(a.rule) { None } else { a.vkey };
                 let vb = if windowed(b.rule) { None } else { b.vkey };

@@ -350,7 +350,12 @@ pub fn hunt(paths: &[PathBuf], rules: &RuleSet, opts: &HuntOptions) -> HuntRepor
 /// Runs the hunt over files and directories, giving each finding to `sink` as soon as it
 /// is produced (see the module documentation for the order). Memory stays within
 /// [`HuntOptions::limits`] whatever the number of findings.
-pub fn hunt_into(paths: &[PathBuf], rules: &RuleSet, opts: &HuntOptions, sink: &mut dyn FindingSink) -> HuntReport {
+pub fn hunt_into(
+    paths: &[PathBuf],
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    sink: &mut dyn FindingSink,
+) -> HuntReport {
     let (files, problems) = walk(paths);
     let explicit: HashSet<PathBuf> = paths.iter().cloned().collect();
     let run = Run::new(rules, opts, files.len(), sink);
@@ -802,4 +807,3 @@ pub struct Summary {
     /// Findings of those identities.
     pub findings_not_listed: u64,
 }
-

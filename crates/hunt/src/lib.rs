@@ -19,8 +19,8 @@ pub mod sigma;
 pub mod source;
 
 pub use engine::{
-    hunt, hunt_into, hunt_reader, hunt_reader_into, Finding, FindingKind, FindingSink, HuntOptions, HuntReport, Limits,
-    RuleSet,
+    hunt, hunt_into, hunt_reader, hunt_reader_into, Finding, FindingKind, FindingSink, HuntOptions,
+    HuntReport, Limits, RuleSet,
 };
 pub use source::{Event, SourceKind};
 

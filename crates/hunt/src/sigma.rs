@@ -276,8 +276,7 @@ fn bad(path: &[&str], msg: impl Into<String>) -> Bad {
 /// else like any untrusted value.
 fn ident(s: &str) -> String {
     let plain = s.len() <= 64
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "_-.|*?@$()".contains(c));
     if plain {
         format!("{s:?}")
@@ -509,7 +508,9 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
             }
             match parse_aggregation(a, timeframe) {
                 Ok(a) => aggregation = Some(a),
-                Err(CondErr::Bad(m)) => return Err(bad(&["detection", "condition"], format!("aggregation: {m}"))),
+                Err(CondErr::Bad(m)) => {
+                    return Err(bad(&["detection", "condition"], format!("aggregation: {m}")))
+                }
                 Err(CondErr::Unsupported(m)) => return unsupported(m),
             }
         }
@@ -570,7 +571,10 @@ fn parse_selection(v: &Y) -> Result<Selection, SelErr> {
                 }
                 Ok(Selection::Keywords(kws))
             } else {
-                Err(SelErr::Bad(None, "a list must hold only maps or only strings".into()))
+                Err(SelErr::Bad(
+                    None,
+                    "a list must hold only maps or only strings".into(),
+                ))
             }
         }
         Y::String(s) => Ok(Selection::Keywords(vec![s.clone()])),
@@ -657,9 +661,12 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
         let s = ystr(r).ok_or(SelErr::Bad(None, "a value must be a scalar".into()))?;
         match kind {
             "gt" | "gte" | "lt" | "lte" => {
-                let n: f64 = s
-                    .parse()
-                    .map_err(|_| SelErr::Bad(None, format!("{kind} needs a number, got {}", quote_untrusted(&s))))?;
+                let n: f64 = s.parse().map_err(|_| {
+                    SelErr::Bad(
+                        None,
+                        format!("{kind} needs a number, got {}", quote_untrusted(&s)),
+                    )
+                })?;
                 let op = match kind {
                     "gt" => CmpOp::Gt,
                     "gte" => CmpOp::Gte,
@@ -1178,7 +1185,10 @@ fn parse_aggregation(a: &str, timeframe: Option<i64>) -> Result<Aggregation, Con
     let a = a.trim();
     let Some(rest) = a.strip_prefix("count(") else {
         let f = a.split('(').next().unwrap_or(a);
-        return Err(CondErr::Unsupported(format!("aggregation {} (only count)", ident(f))));
+        return Err(CondErr::Unsupported(format!(
+            "aggregation {} (only count)",
+            ident(f)
+        )));
     };
     let (inner, rest) = rest.split_once(')').ok_or(CondErr::Bad("missing `)`".into()))?;
     let field = Some(inner.trim().to_string()).filter(|s| !s.is_empty());

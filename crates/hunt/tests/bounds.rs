@@ -17,7 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 fn testdata(p: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata").join(p)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(p)
 }
 
 /// A CloudTrail `GetCallerIdentity` record (built-in rule "AWS GetCallerIdentity").
@@ -80,7 +82,10 @@ impl FindingSink for Probe {
         }
         self.count += 1;
         if self.stop.is_some_and(|s| self.count >= s) {
-            return Err(std::io::Error::new(std::io::ErrorKind::BrokenPipe, "reader went away"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::BrokenPipe,
+                "reader went away",
+            ));
         }
         Ok(())
     }
@@ -105,7 +110,13 @@ fn findings_reach_the_sink_while_the_input_is_still_read() {
         count: 0,
         stop: None,
     };
-    let rep = hunt_reader_into("stream.jsonl", Box::new(input), &rules, &HuntOptions::default(), &mut probe);
+    let rep = hunt_reader_into(
+        "stream.jsonl",
+        Box::new(input),
+        &rules,
+        &HuntOptions::default(),
+        &mut probe,
+    );
     let all = produced.load(Ordering::Relaxed);
     assert_eq!(rep.records, total);
     assert_eq!((probe.count, rep.found), (total, total));
@@ -140,7 +151,13 @@ fn a_failing_sink_stops_the_hunt_without_reading_the_rest() {
         count: 0,
         stop: Some(1000),
     };
-    let rep = hunt_reader_into("endless.jsonl", Box::new(input), &rules, &HuntOptions::default(), &mut probe);
+    let rep = hunt_reader_into(
+        "endless.jsonl",
+        Box::new(input),
+        &rules,
+        &HuntOptions::default(),
+        &mut probe,
+    );
     assert_eq!(probe.count, 1000);
     let why = rep.stopped.expect("the report says the hunt stopped");
     assert!(why.contains("reader went away"), "{why}");
@@ -180,7 +197,11 @@ fn spilled_state_gives_the_same_findings_in_the_same_order() {
     assert_eq!(mem.spills, 0);
     opts.limits = tiny();
     let disk = hunt(&paths, &rules, &opts);
-    assert!(disk.spills >= 2, "novelty and aggregation went to disk: {}", disk.spills);
+    assert!(
+        disk.spills >= 2,
+        "novelty and aggregation went to disk: {}",
+        disk.spills
+    );
     assert!(disk.stopped.is_none(), "{:?}", disk.stopped);
     let kinds = |r: &firebreak_hunt::HuntReport, k: &str| {
         r.findings
@@ -241,25 +262,29 @@ detection:
 
 /// The aggregation as it was computed before it was bounded: every hit of a group in
 /// memory, sorted by time (stable: input order on ties), a sliding window over it.
-fn reference(events: &[(u64, String, i64, Option<String>)]) -> Vec<(String, u64, String)> {
-    // (record, actor, minute, repo) -> [(rule id, record that fired, n)]
+/// A clone: (record, actor, seconds from the start, repo).
+type GitClone = (u64, String, i64, Option<String>);
+
+fn reference(events: &[GitClone]) -> Vec<(String, u64, String)> {
+    // -> [(rule id, record that fired, n)]
     let mut out = Vec::new();
-    let t0 = DateTime::parse_from_rfc3339("2023-01-04T00:00:00Z").unwrap().with_timezone(&Utc);
+    let t0 = DateTime::parse_from_rfc3339("2023-01-04T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc);
     for (id, field, by, tf, gte, thr) in [
         ("agg-distinct-tf", true, true, Some(600), false, 3.0),
         ("agg-count-tf", false, true, Some(300), true, 4.0),
         ("agg-distinct", true, true, None, false, 5.0),
         ("agg-count", false, false, None, false, 50.0),
     ] {
-        let mut groups: std::collections::BTreeMap<String, Vec<&(u64, String, i64, Option<String>)>> =
-            Default::default();
+        let mut groups: std::collections::BTreeMap<String, Vec<&GitClone>> = Default::default();
         for e in events {
             let g = if by { e.1.clone() } else { String::new() };
             groups.entry(g).or_default().push(e);
         }
         for (_, mut hs) in groups {
             hs.sort_by_key(|e| e.2);
-            let t = |e: &(u64, String, i64, Option<String>)| t0 + Duration::seconds(e.2);
+            let t = |e: &GitClone| t0 + Duration::seconds(e.2);
             let mut start = 0;
             let mut counts: HashMap<Option<String>, usize> = HashMap::new();
             for i in 0..hs.len() {
@@ -307,8 +332,9 @@ fn bounded_aggregation_matches_the_straightforward_one() {
     for i in 1..=3000u64 {
         let actor = format!("bot-{}", rng.next() % 5);
         let minute = (rng.next() % 600) as i64; // out of time order, with ties
-        let repo = (rng.next() % 4 != 0).then(|| format!("acme/r{}", rng.next() % 12));
-        let t = DateTime::parse_from_rfc3339("2023-01-04T00:00:00Z").unwrap() + Duration::seconds(minute * 60);
+        let repo = (!rng.next().is_multiple_of(4)).then(|| format!("acme/r{}", rng.next() % 12));
+        let t =
+            DateTime::parse_from_rfc3339("2023-01-04T00:00:00Z").unwrap() + Duration::seconds(minute * 60);
         let mut rec = serde_json::json!({
             "@timestamp": t.timestamp_millis(), "action": "git.clone", "actor": actor,
             "_document_id": format!("d{i}"),
@@ -327,12 +353,24 @@ fn bounded_aggregation_matches_the_straightforward_one() {
             limits,
             ..HuntOptions::default()
         };
-        let rep = hunt_reader("clones.ndjson", Box::new(Cursor::new(text.clone().into_bytes())), &rules, &opts);
+        let rep = hunt_reader(
+            "clones.ndjson",
+            Box::new(Cursor::new(text.clone().into_bytes())),
+            &rules,
+            &opts,
+        );
         let mut got: Vec<(String, u64, String)> = rep
             .findings
             .iter()
             .map(|f| {
-                let n = f.detail.as_deref().unwrap().split(' ').next().unwrap().to_string();
+                let n = f
+                    .detail
+                    .as_deref()
+                    .unwrap()
+                    .split(' ')
+                    .next()
+                    .unwrap()
+                    .to_string();
                 (f.rule_id.clone(), f.event.record, n)
             })
             .collect();
@@ -358,8 +396,15 @@ fn check_oversize(name: &str, data: Vec<u8>, want_line: u64, after: &[u64]) {
     assert_eq!(rep.malformed, 1, "{name}");
     assert_eq!(rep.problems.len(), 1, "{name}: {:?}", rep.problems);
     let p = &rep.problems[0];
-    assert_eq!((p.file.as_str(), p.line, p.record), (name, want_line, 4), "{name}: {p:?}");
-    assert!(p.message.contains("longer than") && p.message.contains("skipped"), "{p:?}");
+    assert_eq!(
+        (p.file.as_str(), p.line, p.record),
+        (name, want_line, 4),
+        "{name}: {p:?}"
+    );
+    assert!(
+        p.message.contains("longer than") && p.message.contains("skipped"),
+        "{p:?}"
+    );
     let recs: Vec<u64> = rep.findings.iter().map(|f| f.event.record).collect();
     let mut want = vec![1, 2, 3];
     want.extend(after);
@@ -418,9 +463,7 @@ fn oversize_record_in_json_array() {
 }
 
 fn circleci_row(i: u64, eol: &str) -> String {
-    format!(
-        "{i},user.logged_in,2023-01-04T00:0{i}:00Z,\"{{\"\"name\"\":\"\"u{i}\"\"}}\"{eol}"
-    )
+    format!("{i},user.logged_in,2023-01-04T00:0{i}:00Z,\"{{\"\"name\"\":\"\"u{i}\"\"}}\"{eol}")
 }
 
 fn oversize_csv(eol: &str) -> Vec<u8> {
@@ -444,7 +487,12 @@ fn oversize_row_in_circleci_csv() {
     let data = oversize_csv("\n");
     let pad_lines = data.iter().filter(|&&b| b == b'\n').count() as u64 - 7;
     let rules = RuleSet::builtin().unwrap();
-    let rep = hunt_reader("big.csv", Box::new(Cursor::new(data)), &rules, &HuntOptions::default());
+    let rep = hunt_reader(
+        "big.csv",
+        Box::new(Cursor::new(data)),
+        &rules,
+        &HuntOptions::default(),
+    );
     check_oversize("big.csv", oversize_csv("\n"), 5, &[5, 6]);
     // rows after it keep their line numbers (the oversize row spans many lines)
     let lines: Vec<u64> = rep.findings.iter().map(|f| f.event.line).collect();
@@ -456,7 +504,12 @@ fn oversize_row_in_circleci_csv_with_crlf() {
     let data = oversize_csv("\r\n");
     let pad_lines = data.iter().filter(|&&b| b == b'\n').count() as u64 - 7;
     let rules = RuleSet::builtin().unwrap();
-    let rep = hunt_reader("crlf.csv", Box::new(Cursor::new(data)), &rules, &HuntOptions::default());
+    let rep = hunt_reader(
+        "crlf.csv",
+        Box::new(Cursor::new(data)),
+        &rules,
+        &HuntOptions::default(),
+    );
     assert_eq!((rep.records, rep.malformed), (6, 1), "{:?}", rep.problems);
     let lines: Vec<u64> = rep.findings.iter().map(|f| f.event.line).collect();
     assert_eq!(lines, [2, 3, 4, 6 + pad_lines, 7 + pad_lines]);
@@ -505,7 +558,11 @@ fn values_copied_into_findings_are_redacted() {
         (0, "2022-12-10", format!("curl/8.0 {tok}")),
         (1, "2023-01-04", format!("curl/8.0 {tok}")),
         (2, "2023-01-04", format!("curl/8.0 {tok2}")),
-        (3, "2023-01-04", format!("curl/8.0 aws_secret_access_key={sk} {tok}")),
+        (
+            3,
+            "2023-01-04",
+            format!("curl/8.0 aws_secret_access_key={sk} {tok}"),
+        ),
     ] {
         s.push_str(
             &serde_json::json!({
@@ -536,9 +593,12 @@ fn values_copied_into_findings_are_redacted() {
         ..HuntOptions::default()
     };
     for limits in [Limits::default(), tiny()] {
-        let opts = HuntOptions { limits, ..opts.clone() };
+        let opts = HuntOptions {
+            limits,
+            ..opts.clone()
+        };
         let mut v: Vec<Finding> = Vec::new();
-        let rep = hunt_into(&[p.clone()], &rules, &opts, &mut v);
+        let rep = hunt_into(std::slice::from_ref(&p), &rules, &opts, &mut v);
         let kinds: Vec<String> = v.iter().map(|f| f.rule_id.clone()).collect();
         for k in [WHOAMI, "agg-ua", "novelty.user_agent"] {
             assert!(kinds.iter().any(|x| x == k), "{k}: {kinds:?}");

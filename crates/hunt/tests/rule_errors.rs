@@ -16,9 +16,21 @@ fn rule_errors_name_file_line_and_field_not_the_value() {
     assert!(!e.contains("Zx9Kq2Lm7Vb4Nc8Wp3Rt"), "{e}");
     for (field, yaml, line) in [
         ("level", "level: 'Zx9Kq2Lm7Vb4Nc8Wp3Rt'\n", 2),
-        ("detection.timeframe", "detection:\n  s: {a: 1}\n  timeframe: 'Zx9Kq2Lm7Vb4Nc8Wp3Rt'\n  condition: s | count() > 1\n", 4),
-        ("detection.condition", "detection:\n  s: {a: 1}\n  condition: s | count() > Zx9Kq2Lm7Vb4Nc8Wp3Rt\n", 4),
-        ("detection.s.n|gt", "detection:\n  s: {n|gt: Zx9Kq2Lm7Vb4Nc8Wp3Rt}\n  condition: s\n", 3),
+        (
+            "detection.timeframe",
+            "detection:\n  s: {a: 1}\n  timeframe: 'Zx9Kq2Lm7Vb4Nc8Wp3Rt'\n  condition: s | count() > 1\n",
+            4,
+        ),
+        (
+            "detection.condition",
+            "detection:\n  s: {a: 1}\n  condition: s | count() > Zx9Kq2Lm7Vb4Nc8Wp3Rt\n",
+            4,
+        ),
+        (
+            "detection.s.n|gt",
+            "detection:\n  s: {n|gt: Zx9Kq2Lm7Vb4Nc8Wp3Rt}\n  condition: s\n",
+            3,
+        ),
     ] {
         let mut y = format!("title: t\n{yaml}");
         if !yaml.contains("logsource") {
@@ -27,7 +39,9 @@ fn rule_errors_name_file_line_and_field_not_the_value() {
         if !yaml.contains("detection") {
             y.push_str("detection: {s: {a: 1}, condition: s}\n");
         }
-        let e = firebreak_hunt::sigma::parse_rules("r.yml", &y).unwrap_err().to_string();
+        let e = firebreak_hunt::sigma::parse_rules("r.yml", &y)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(&format!("`{field}`")), "{field}: {e}");
         assert!(e.contains(&format!("line {line}")), "{field}: {e}");
         assert!(!e.contains("Zx9Kq2Lm7Vb4Nc8Wp3Rt"), "{field}: {e}");

@@ -37,13 +37,17 @@ mod tests {
     fn finds_and_redacts_vendor_tokens_in_text() {
         let rules = RuleSet::builtin().unwrap();
         let tok = "ghp_M8JxvGBCvhuCCyoNAsTBACr1RuVHNdBzHiLe";
-        let text = format!("aws-cli/2.9 token={tok} aws_secret_access_key=YoVHhX3+JI2Gn07BPBLapktDTvewIYK55GCDgq+N");
+        let text =
+            format!("aws-cli/2.9 token={tok} aws_secret_access_key=YoVHhX3+JI2Gn07BPBLapktDTvewIYK55GCDgq+N");
         let spans = RuleSet::secret_spans(&rules, text.as_bytes());
         assert!(spans.iter().any(|s| &text[s.clone()] == tok), "{spans:?}");
         let r = redact_secrets(&text, &rules);
         assert!(!r.contains("M8JxvGBCvhuCCyoNAsTBACr1RuVHNdBzHiLe"), "{r}");
         assert!(!r.contains("JI2Gn07BPBLapktDTvewIYK55GCDgq"), "{r}");
         assert!(r.starts_with("aws-cli/2.9 token=ghp_M8…"), "{r}");
-        assert_eq!(redact_secrets("aws-cli/2.9 Python/3.11", &rules), "aws-cli/2.9 Python/3.11");
+        assert_eq!(
+            redact_secrets("aws-cli/2.9 Python/3.11", &rules),
+            "aws-cli/2.9 Python/3.11"
+        );
     }
 }

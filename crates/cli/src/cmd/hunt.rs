@@ -1,9 +1,9 @@
 //! `firebreak hunt`: hunt audit logs with Sigma rules; `firebreak hunt compile`: rules to queries.
 
 use anyhow::Context as _;
+use firebreak_core::secret::SecretMatcher;
 use firebreak_core::{output, Exit, TimeWindow};
 use firebreak_hunt::compile::{compile, duckdb_combined, CompileOptions, Target};
-use firebreak_core::secret::SecretMatcher;
 use firebreak_hunt::{hunt_into, Finding, FindingSink, HuntOptions, HuntReport, RuleSet, SourceKind};
 use std::io::Write;
 use std::path::PathBuf;
@@ -125,7 +125,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(e) = sink.error.take() {
         return Err(anyhow::Error::new(e).context("writing the findings"));
     }
-    sink.finish(&rep, &opts)?;
+    sink.finish(&rep)?;
     if let Some(why) = &rep.stopped {
         eprintln!("hunt: stopped before the end of the input: {why}");
     }
@@ -190,7 +190,10 @@ impl<W: Write + Send> CliSink<W> {
             Fmt::Json => {
                 let w = serde_json::to_string(&opts.window.map(|w| w.to_string()))?;
                 let b = serde_json::to_string(&opts.baseline.map(|w| w.to_string()))?;
-                write!(out, "{{\n  \"window\": {w},\n  \"baseline\": {b},\n  \"findings\": [")?;
+                write!(
+                    out,
+                    "{{\n  \"window\": {w},\n  \"baseline\": {b},\n  \"findings\": ["
+                )?;
             }
             Fmt::Csv => {
                 let mut w = csv::Writer::from_writer(Vec::new());
@@ -254,7 +257,7 @@ impl<W: Write + Send> CliSink<W> {
     }
 
     /// Closes the output: the JSON document's other members, the text summary.
-    fn finish(mut self, rep: &HuntReport, opts: &HuntOptions) -> anyhow::Result<()> {
+    fn finish(mut self, rep: &HuntReport) -> anyhow::Result<()> {
         match self.fmt {
             Fmt::Json => {
                 let rest = serde_json::json!({
@@ -275,7 +278,7 @@ impl<W: Write + Send> CliSink<W> {
                     .write_all(rest.strip_prefix("{\n").unwrap_or(&rest).as_bytes())?;
                 self.out.write_all(b"\n")?;
             }
-            Fmt::Text => write_text_summary(&mut self.out, rep, opts, self.n)?,
+            Fmt::Text => write_text_summary(&mut self.out, rep, self.n)?,
             Fmt::Csv | Fmt::Jsonl => {}
         }
         self.out.flush()?;
@@ -347,7 +350,7 @@ fn write_text_line(out: &mut impl Write, f: &Finding, color: bool) -> anyhow::Re
     Ok(())
 }
 
-fn write_text_summary(out: &mut impl Write, rep: &HuntReport, _opts: &HuntOptions, written: u64) -> anyhow::Result<()> {
+fn write_text_summary(out: &mut impl Write, rep: &HuntReport, written: u64) -> anyhow::Result<()> {
     if written == 0 {
         writeln!(out, "no findings")?;
     }
