@@ -382,6 +382,11 @@ fn bounded_aggregation_matches_the_straightforward_one() {
 // ---------------------------------------------------------------------------------------
 // oversize records
 
+/// Past the limit and the reader's read-ahead: the record is dropped while it is read.
+const FAR_OVER: usize = MAX_RECORD + (6 << 20);
+/// Just past the limit: the record is read whole, then refused.
+const JUST_OVER: usize = MAX_RECORD + 1000;
+
 /// A CloudTrail record with a string member of `pad` bytes.
 fn padded(n: u64, pad: usize) -> String {
     let r = whoami(n);
@@ -418,7 +423,7 @@ fn oversize_record_in_json_lines() {
         s.push_str(&whoami(i));
         s.push('\n');
     }
-    s.push_str(&padded(3, MAX_RECORD + 1000));
+    s.push_str(&padded(3, FAR_OVER));
     s.push('\n');
     for i in 4..6 {
         s.push_str(&whoami(i));
@@ -435,7 +440,7 @@ fn oversize_record_in_cloudtrail_records_wrapper() {
         s.push_str(",\n");
     }
     // nesting and escapes inside the dropped record are still tracked
-    let big = padded(3, MAX_RECORD + 1000).replacen("\"pad\"", "\"n\":[{\"a\":\"]}\\\"\"}],\"pad\"", 1);
+    let big = padded(3, FAR_OVER).replacen("\"pad\"", "\"n\":[{\"a\":\"]}\\\"\"}],\"pad\"", 1);
     s.push_str(&big);
     s.push_str(",\n");
     s.push_str(&whoami(4));
@@ -455,7 +460,7 @@ fn oversize_record_in_json_array() {
         s.push_str(&whoami(i));
         s.push_str(",\n");
     }
-    s.push_str(&padded(3, MAX_RECORD + 1000));
+    s.push_str(&padded(3, JUST_OVER));
     s.push_str(",\n");
     s.push_str(&whoami(4));
     s.push_str("\n]\n");
@@ -466,14 +471,14 @@ fn circleci_row(i: u64, eol: &str) -> String {
     format!("{i},user.logged_in,2023-01-04T00:0{i}:00Z,\"{{\"\"name\"\":\"\"u{i}\"\"}}\"{eol}")
 }
 
-fn oversize_csv(eol: &str) -> Vec<u8> {
+fn oversize_csv(eol: &str, size: usize) -> Vec<u8> {
     let mut s = format!("id,action,occurred_at,actor{eol}");
     for i in 1..=3 {
         s.push_str(&circleci_row(i, eol));
     }
-    // a quoted field with line feeds, quotes and commas, past the limit and the reader's slack
-    let mut pad = String::with_capacity(MAX_RECORD + (8 << 20));
-    while pad.len() < MAX_RECORD + (6 << 20) {
+    // a quoted field with line feeds, quotes and commas
+    let mut pad = String::with_capacity(size + 64);
+    while pad.len() < size {
         pad.push_str("lorem, \"\"ipsum\"\"\nline ");
     }
     s.push_str(&format!("4,user.logged_in,2023-01-04T00:04:00Z,\"{pad}\"{eol}"));
@@ -484,7 +489,7 @@ fn oversize_csv(eol: &str) -> Vec<u8> {
 
 #[test]
 fn oversize_row_in_circleci_csv() {
-    let data = oversize_csv("\n");
+    let data = oversize_csv("\n", FAR_OVER);
     let pad_lines = data.iter().filter(|&&b| b == b'\n').count() as u64 - 7;
     let rules = RuleSet::builtin().unwrap();
     let rep = hunt_reader(
@@ -493,7 +498,7 @@ fn oversize_row_in_circleci_csv() {
         &rules,
         &HuntOptions::default(),
     );
-    check_oversize("big.csv", oversize_csv("\n"), 5, &[5, 6]);
+    check_oversize("big.csv", oversize_csv("\n", FAR_OVER), 5, &[5, 6]);
     // rows after it keep their line numbers (the oversize row spans many lines)
     let lines: Vec<u64> = rep.findings.iter().map(|f| f.event.line).collect();
     assert_eq!(lines, [2, 3, 4, 6 + pad_lines, 7 + pad_lines]);
@@ -501,7 +506,7 @@ fn oversize_row_in_circleci_csv() {
 
 #[test]
 fn oversize_row_in_circleci_csv_with_crlf() {
-    let data = oversize_csv("\r\n");
+    let data = oversize_csv("\r\n", JUST_OVER);
     let pad_lines = data.iter().filter(|&&b| b == b'\n').count() as u64 - 7;
     let rules = RuleSet::builtin().unwrap();
     let rep = hunt_reader(
@@ -511,6 +516,8 @@ fn oversize_row_in_circleci_csv_with_crlf() {
         &HuntOptions::default(),
     );
     assert_eq!((rep.records, rep.malformed), (6, 1), "{:?}", rep.problems);
+    let p = &rep.problems[0];
+    assert_eq!((p.line, p.record), (5, 4), "{p:?}");
     let lines: Vec<u64> = rep.findings.iter().map(|f| f.event.line).collect();
     assert_eq!(lines, [2, 3, 4, 6 + pad_lines, 7 + pad_lines]);
 }
