@@ -18,5 +18,5 @@ pub mod window;
 
 pub use exit::Exit;
 pub use finding::{Confidence, Level, SecretFinding};
-pub use secret::{fingerprint, redact, SecretString};
+pub use secret::{fingerprint, redact, redact_secrets, SecretMatcher, SecretString};
 pub use window::TimeWindow;

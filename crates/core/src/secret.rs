@@ -57,6 +57,97 @@ pub fn quote_untrusted(value: &str) -> String {
     }
 }
 
+/// Finds secrets in text: implemented by the leak scanner's rule set (`firebreak-scan`)
+/// and handed to the capabilities that copy untrusted text into their output (hunt,
+/// incident), which pass every such string through [`redact_secrets`].
+pub trait SecretMatcher: Send + Sync {
+    /// Byte ranges of the secrets found in `text`, in any order; they may overlap.
+    fn secret_spans(&self, text: &str) -> Vec<std::ops::Range<usize>>;
+}
+
+/// Sorts `spans`, clamps them to `text`, widens them to character boundaries and merges
+/// the ones that overlap or touch.
+fn normalise_spans(text: &str, mut spans: Vec<std::ops::Range<usize>>) -> Vec<std::ops::Range<usize>> {
+    let len = text.len();
+    for s in spans.iter_mut() {
+        let mut a = s.start.min(len);
+        let mut b = s.end.min(len).max(a);
+        while !text.is_char_boundary(a) {
+            a -= 1;
+        }
+        while !text.is_char_boundary(b) {
+            b += 1;
+        }
+        *s = a..b;
+    }
+    spans.retain(|s| !s.is_empty());
+    spans.sort_by_key(|s| (s.start, s.end));
+    let mut out: Vec<std::ops::Range<usize>> = Vec::with_capacity(spans.len());
+    for s in spans {
+        match out.last_mut() {
+            Some(l) if s.start <= l.end => l.end = l.end.max(s.end),
+            _ => out.push(s),
+        }
+    }
+    out
+}
+
+/// `text` with every secret `matcher` finds replaced by its [`redact`]ed form (a few
+/// leading characters and `…`). Borrowed unchanged when nothing is found.
+pub fn redact_secrets<'a>(text: &'a str, matcher: &dyn SecretMatcher) -> std::borrow::Cow<'a, str> {
+    let spans = normalise_spans(text, matcher.secret_spans(text));
+    if spans.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for s in spans {
+        out.push_str(&text[at..s.start]);
+        out.push_str(&redact(&text[s.clone()]));
+        at = s.end;
+    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
+}
+
+/// Redacts several strings with one call of the matcher: they are joined with line
+/// feeds (so a match cannot run from one value into the next on a single-line rule),
+/// searched once, and each gets back its own part with the secrets [`redact`]ed. A
+/// match that spans values is redacted in each of them.
+pub fn redact_secrets_in(values: &mut [&mut String], matcher: &dyn SecretMatcher) {
+    let mut joined = String::new();
+    let mut bounds = Vec::with_capacity(values.len());
+    for v in values.iter() {
+        let start = joined.len();
+        joined.push_str(v);
+        bounds.push(start..joined.len());
+        joined.push('\n');
+    }
+    let spans = normalise_spans(&joined, matcher.secret_spans(&joined));
+    if spans.is_empty() {
+        return;
+    }
+    for (v, b) in values.iter_mut().zip(bounds) {
+        let mine: Vec<std::ops::Range<usize>> = spans
+            .iter()
+            .filter(|s| s.start < b.end && s.end > b.start)
+            .map(|s| s.start.max(b.start) - b.start..s.end.min(b.end) - b.start)
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let mut out = String::with_capacity(v.len());
+        let mut at = 0;
+        for s in normalise_spans(v, mine) {
+            out.push_str(&v[at..s.start]);
+            out.push_str(&redact(&v[s.clone()]));
+            at = s.end;
+        }
+        out.push_str(&v[at..]);
+        **v = out;
+    }
+}
+
 /// A string holding a secret. `Debug` and `Display` print a redacted form; the
 /// value is wiped from memory on drop. Get at it only through [`SecretString::expose`].
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -136,6 +227,64 @@ mod tests {
         }
         assert_eq!(s.redacted(), "ghp_ab…");
         assert_eq!(redact("short"), "…");
+    }
+
+    /// Finds `ghp_` followed by alphanumerics (a stand-in for the scanner's rules).
+    struct Ghp;
+    impl SecretMatcher for Ghp {
+        fn secret_spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+            let mut out = Vec::new();
+            let mut from = 0;
+            while let Some(i) = text[from..].find("ghp_") {
+                let s = from + i;
+                let e = s
+                    + 4
+                    + text[s + 4..]
+                        .bytes()
+                        .take_while(|b| b.is_ascii_alphanumeric())
+                        .count();
+                out.push(s..e);
+                from = e;
+            }
+            out
+        }
+    }
+
+    #[test]
+    fn redacts_only_the_spans() {
+        let text = format!("curl/8.0 token={FAKE} and again {FAKE}.");
+        let r = redact_secrets(&text, &Ghp);
+        assert_eq!(r, "curl/8.0 token=ghp_ab… and again ghp_ab….");
+        assert!(matches!(
+            redact_secrets("nothing here", &Ghp),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn spans_are_widened_to_characters_and_merged() {
+        struct Odd;
+        impl SecretMatcher for Odd {
+            fn secret_spans(&self, _: &str) -> Vec<std::ops::Range<usize>> {
+                // inside the two-byte `é`, overlapping, and past the end
+                vec![2..9, 5..12, 40..50]
+            }
+        }
+        let r = redact_secrets("aé0123456789xyz", &Odd);
+        // 2..9 starts inside `é` (bytes 1..3): widened to 1..9, merged with 5..12
+        assert_eq!(r, "aé0…9xyz");
+    }
+
+    #[test]
+    fn many_values_are_redacted_separately() {
+        let mut a = format!("ua {FAKE}");
+        let mut b = "plain".to_string();
+        let mut c = FAKE.to_string();
+        redact_secrets_in(&mut [&mut a, &mut b, &mut c], &Ghp);
+        assert_eq!(
+            (a.as_str(), b.as_str(), c.as_str()),
+            ("ua ghp_ab…", "plain", "ghp_ab…")
+        );
     }
 
     #[test]

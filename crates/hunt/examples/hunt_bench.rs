@@ -1,7 +1,7 @@
 //! Minimal driver used by `bench/hunt.sh` when `HUNT_BENCH_LIB=1`: runs the built-in pack
 //! over the given paths like `firebreak hunt --format jsonl` and writes JSON Lines to stdout.
 
-use firebreak_hunt::{hunt, HuntOptions, RuleSet};
+use firebreak_hunt::{hunt_into, Finding, FindingSink, HuntOptions, RuleSet};
 use std::io::Write;
 
 fn main() {
@@ -25,18 +25,23 @@ fn main() {
         return;
     }
     let paths: Vec<std::path::PathBuf> = args.iter().map(Into::into).collect();
-    let rep = hunt(&paths, &rules, &HuntOptions::default());
-    let out = std::io::stdout();
-    let mut w = std::io::BufWriter::new(out.lock());
-    for f in &rep.findings {
-        serde_json::to_writer(&mut w, f).unwrap();
-        w.write_all(b"\n").unwrap();
+    /// Writes each finding as a JSON line as it comes.
+    struct Lines<W: Write + Send>(W);
+    impl<W: Write + Send> FindingSink for Lines<W> {
+        fn finding(&mut self, f: Finding) -> std::io::Result<()> {
+            serde_json::to_writer(&mut self.0, &f)?;
+            self.0.write_all(b"\n")
+        }
     }
-    w.flush().unwrap();
+    // `Stdout` (not its lock, which stays on this thread): findings are written from the
+    // hunt's worker threads
+    let mut w = Lines(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout()));
+    let rep = hunt_into(&paths, &rules, &HuntOptions::default(), &mut w);
+    w.0.flush().unwrap();
     eprintln!(
         "{} records, {} findings, {} problems",
         rep.records,
-        rep.findings.len(),
+        rep.found,
         rep.problems.len()
     );
 }

@@ -1,15 +1,29 @@
 //! The hunt: stream every file, match rules inside the window, aggregate, find novelty.
+//!
+//! Findings stream out as they are produced ([`FindingSink`]): the rule findings of each
+//! file in record order, files in input order (files are read in parallel; a file that
+//! gets ahead waits for its turn within a memory budget, then in a temporary file); then,
+//! once every input is read, the aggregation findings (per rule, per group) and the
+//! novelty findings (by event time). Nothing that grows with the number of findings is
+//! kept: the summary is counters, and novelty and aggregation state move to an on-disk
+//! SQLite database in a temporary directory past their limits ([`Limits`]).
 
+use crate::bounded::{
+    key, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
+};
 use crate::node::{parse_filtered, Node};
 use crate::reader::{open, walk, Problem, Splitter};
 use crate::sigma::{top_keys, Rule, Unsupported};
 use crate::source::{Event, SourceKind, ALL_SOURCES};
 use chrono::{DateTime, Utc};
+use firebreak_core::secret::{redact_secrets, redact_secrets_in, SecretMatcher};
 use firebreak_core::{finding::stable_id, Level, TimeWindow};
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Detailed problems kept per file (the rest are only counted).
 const MAX_PROBLEMS_PER_FILE: usize = 50;
@@ -23,8 +37,42 @@ pub struct RuleSet {
     pub unsupported: Vec<Unsupported>,
 }
 
+/// Memory bounds of a hunt. Past each, the state moves to a temporary directory (and
+/// gives the same findings); the defaults keep a hunt within a few hundred MB whatever
+/// the input size and the number of findings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of findings held in memory for files that finished ahead of their turn in
+    /// the output (default 32 MiB); past it they wait in temporary files.
+    pub output_bytes: usize,
+    /// Distinct novelty keys (baseline values and first sightings in the window, per
+    /// identity and dimension) held in memory (default 200 000).
+    pub novelty_keys: usize,
+    /// Bytes of novelty state held in memory (default 64 MiB).
+    pub novelty_bytes: usize,
+    /// Hits of `| count()` rules held in memory (default 100 000).
+    pub aggregation_hits: usize,
+    /// Bytes of aggregation hits held in memory (default 64 MiB).
+    pub aggregation_bytes: usize,
+    /// Identities itemised in the summary (default 10 000); the others are counted.
+    pub summary_identities: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            output_bytes: 32 << 20,
+            novelty_keys: 200_000,
+            novelty_bytes: 64 << 20,
+            aggregation_hits: 100_000,
+            aggregation_bytes: 64 << 20,
+            summary_identities: 10_000,
+        }
+    }
+}
+
 /// How to hunt.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HuntOptions {
     /// Only events in this window are matched (None: all time).
     pub window: Option<TimeWindow>,
@@ -32,10 +80,27 @@ pub struct HuntOptions {
     pub baseline: Option<TimeWindow>,
     /// Force the source kind instead of detecting it.
     pub source: Option<SourceKind>,
+    /// Finds secrets in the log values copied into findings (event fields, group values,
+    /// novelty values), which are then redacted. None: values are copied as they are.
+    pub secrets: Option<Arc<dyn SecretMatcher>>,
+    /// Memory bounds.
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for HuntOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HuntOptions")
+            .field("window", &self.window)
+            .field("baseline", &self.baseline)
+            .field("source", &self.source)
+            .field("secrets", &self.secrets.as_ref().map(|_| "matcher"))
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 /// What produced a finding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FindingKind {
     /// A Sigma rule matched one event.
@@ -47,7 +112,7 @@ pub enum FindingKind {
 }
 
 /// One finding: a rule hit (or novelty) and the event that triggered it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     /// Stable id (rule, file, record).
     pub id: String,
@@ -60,11 +125,25 @@ pub struct Finding {
     /// Level.
     pub level: Level,
     /// Extra detail (aggregation counts, the new value).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
     /// The event.
     #[serde(flatten)]
     pub event: Event,
+}
+
+/// Where a hunt's findings go, one at a time, as they are produced.
+pub trait FindingSink: Send {
+    /// Takes one finding. An error stops the hunt: the rest of the input is not read,
+    /// and the report says why ([`HuntReport::stopped`]).
+    fn finding(&mut self, f: Finding) -> std::io::Result<()>;
+}
+
+impl FindingSink for Vec<Finding> {
+    fn finding(&mut self, f: Finding) -> std::io::Result<()> {
+        self.push(f);
+        Ok(())
+    }
 }
 
 /// Counts per file.
@@ -83,8 +162,11 @@ pub struct FileStat {
 /// Everything a hunt produces.
 #[derive(Debug, Default, Serialize)]
 pub struct HuntReport {
-    /// Findings in time order.
+    /// The findings, in output order, when the hunt collected them ([`hunt`],
+    /// [`hunt_reader`]); empty when they went to a [`FindingSink`].
     pub findings: Vec<Finding>,
+    /// Number of findings produced.
+    pub found: u64,
     /// Problems with inputs (malformed records, truncated files, unknown types).
     pub problems: Vec<Problem>,
     /// Rules that were not run, with reasons.
@@ -101,22 +183,25 @@ pub struct HuntReport {
     pub malformed: u64,
     /// Inputs that failed wholly or partly (drive exit code 3).
     pub failed_inputs: usize,
+    /// Why the hunt stopped before the end (the sink or a temporary file failed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
+    /// Times novelty or aggregation state moved to disk (0: it all fitted in memory).
+    pub spills: u64,
+    #[serde(skip)]
+    summary: Summary,
 }
 
-struct AggHit {
-    rule: usize,
-    group: String,
-    value: Option<String>,
-    event: Event,
+impl HuntReport {
+    /// Summary of the findings per rule and per identity (counted as they were produced).
+    pub fn summary(&self) -> Summary {
+        self.summary.clone()
+    }
 }
 
 #[derive(Default)]
 struct FileOut {
     stat: Option<FileStat>,
-    hits: Vec<(usize, Event)>,
-    agg: Vec<AggHit>,
-    base: HashMap<String, [HashSet<String>; 4]>,
-    novel: HashMap<(String, u8, String), Event>,
     problems: Vec<Problem>,
     malformed: u64,
     failed: bool,
@@ -124,14 +209,23 @@ struct FileOut {
     in_baseline: u64,
 }
 
+/// Hashed novelty keys of one event (computed on the raw values, before redaction).
+struct NovKeys {
+    ident: u128,
+    vals: [Option<u128>; 4],
+}
+
 #[derive(Default)]
 struct RecOut {
     malformed: Option<String>,
     in_window: bool,
     in_baseline: bool,
+    /// Rules hit, ordered by rule id.
     hits: Vec<usize>,
-    agg: Vec<(usize, String, Option<String>)>,
+    /// (rule, redacted group, group key, counted-value key).
+    agg: Vec<(usize, String, u128, Option<u128>)>,
     event: Option<Event>,
+    nov: Option<NovKeys>,
 }
 
 struct Ctx<'r> {
@@ -141,41 +235,176 @@ struct Ctx<'r> {
     opts: &'r HuntOptions,
 }
 
-/// Novelty dimensions.
-const NOVEL: [(&str, &str, Level); 4] = [
-    ("source_ip", "New source IP for identity", Level::Medium),
-    ("user_agent", "New user agent for identity", Level::Low),
-    ("country", "New country for identity", Level::High),
-    ("action", "New action for identity", Level::Low),
-];
+/// Shared state of one run.
+struct Run<'r, 's> {
+    ctx: Ctx<'r>,
+    out: Mutex<Sequencer<'s>>,
+    novelty: Mutex<Novelty>,
+    aggs: Mutex<Aggs>,
+    stop: AtomicBool,
+    failure: Mutex<Option<String>>,
+}
 
-/// Runs the hunt over files and directories.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl<'r, 's> Run<'r, 's> {
+    fn new(rules: &'r RuleSet, opts: &'r HuntOptions, files: usize, sink: &'s mut dyn FindingSink) -> Self {
+        let l = opts.limits;
+        let dir = Arc::new(SpillDir::default());
+        Run {
+            ctx: Ctx::new(rules, opts),
+            out: Mutex::new(Sequencer::new(
+                sink,
+                files,
+                l.output_bytes,
+                dir.clone(),
+                SummaryBuilder::new(l.summary_identities),
+            )),
+            novelty: Mutex::new(Novelty::new(l.novelty_keys, l.novelty_bytes, dir.clone())),
+            aggs: Mutex::new(Aggs::new(l.aggregation_hits, l.aggregation_bytes, dir)),
+            stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+        }
+    }
+
+    fn fail(&self, why: String) {
+        lock(&self.failure).get_or_insert(why);
+        self.stop.store(true, Ordering::Relaxed);
+    }
+
+    fn emit(&self, fi: usize, findings: Vec<Finding>) {
+        let mut o = lock(&self.out);
+        o.emit(fi, findings);
+        if o.error.is_some() {
+            self.stop.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// After every input: aggregation then novelty findings, and the report.
+    fn finish(self, rules: &RuleSet, mut problems: Vec<Problem>, outs: Vec<FileOut>) -> HuntReport {
+        let mut rep = HuntReport {
+            unsupported: rules.unsupported.clone(),
+            failed_inputs: problems.len(),
+            ..HuntReport::default()
+        };
+        for o in outs {
+            if let Some(s) = o.stat {
+                rep.records += s.records;
+                rep.files.push(s);
+            }
+            rep.in_window += o.in_window;
+            rep.in_baseline += o.in_baseline;
+            rep.malformed += o.malformed;
+            if o.failed {
+                rep.failed_inputs += 1;
+            }
+            problems.extend(o.problems);
+        }
+        rep.problems = problems;
+        let Run {
+            out,
+            novelty,
+            aggs,
+            stop,
+            failure,
+            ..
+        } = self;
+        let mut out = out.into_inner().unwrap_or_else(|p| p.into_inner());
+        let novelty = novelty.into_inner().unwrap_or_else(|p| p.into_inner());
+        let aggs = aggs.into_inner().unwrap_or_else(|p| p.into_inner());
+        let mut failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+        rep.spills = novelty.spills + aggs.spills;
+        if !stop.load(Ordering::Relaxed) {
+            let mut emit = |f: Finding| out.write(f);
+            if let Err(e) = aggs.finish(&rules.rules, &mut emit) {
+                failure.get_or_insert(e.to_string());
+            }
+            if let Err(e) = novelty.finish(&mut emit) {
+                failure.get_or_insert(e.to_string());
+            }
+        }
+        if let Some(e) = &out.error {
+            failure.get_or_insert(format!("output: {e}"));
+        }
+        if let Some(why) = failure {
+            rep.failed_inputs += 1;
+            rep.stopped = Some(why);
+        }
+        rep.found = out.written;
+        rep.summary = out.summary.finish();
+        rep
+    }
+}
+
+/// Runs the hunt over files and directories, collecting the findings in
+/// [`HuntReport::findings`] (in output order). See [`hunt_into`] to stream them instead.
 pub fn hunt(paths: &[PathBuf], rules: &RuleSet, opts: &HuntOptions) -> HuntReport {
+    let mut v: Vec<Finding> = Vec::new();
+    let mut rep = hunt_into(paths, rules, opts, &mut v);
+    rep.findings = v;
+    rep
+}
+
+/// Runs the hunt over files and directories, giving each finding to `sink` as soon as it
+/// is produced (see the module documentation for the order). Memory stays within
+/// [`HuntOptions::limits`] whatever the number of findings.
+pub fn hunt_into(
+    paths: &[PathBuf],
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    sink: &mut dyn FindingSink,
+) -> HuntReport {
     let (files, problems) = walk(paths);
     let explicit: HashSet<PathBuf> = paths.iter().cloned().collect();
-    let ctx = Ctx::new(rules, opts);
+    let run = Run::new(rules, opts, files.len(), sink);
     let outs: Vec<FileOut> = files
         .par_iter()
-        .map(|f| hunt_file(f, &ctx, explicit.contains(f)))
+        .enumerate()
+        .map(|(i, f)| {
+            let name = f.display().to_string();
+            let out = match open(f) {
+                Ok(r) => hunt_stream(r, &name, i, &run, explicit.contains(f)),
+                Err(e) => unreadable_out(&name, &e),
+            };
+            lock(&run.out).file_done(i);
+            out
+        })
         .collect();
-    assemble(rules, opts, problems, outs)
+    run.finish(rules, problems, outs)
 }
 
 /// Runs the hunt over one stream (stdin, a download, bytes in memory) that `name` names in
-/// problems and findings. Gzip is recognised by its magic bytes, as for files; the stream
-/// is read record by record with the same bounded memory as a file.
+/// problems and findings, collecting the findings. Gzip is recognised by its magic bytes,
+/// as for files; the stream is read record by record with the same bounded memory as a file.
 pub fn hunt_reader(
     name: &str,
     reader: Box<dyn std::io::Read + Send>,
     rules: &RuleSet,
     opts: &HuntOptions,
 ) -> HuntReport {
-    let ctx = Ctx::new(rules, opts);
+    let mut v: Vec<Finding> = Vec::new();
+    let mut rep = hunt_reader_into(name, reader, rules, opts, &mut v);
+    rep.findings = v;
+    rep
+}
+
+/// [`hunt_reader`], giving each finding to `sink` as soon as it is produced.
+pub fn hunt_reader_into(
+    name: &str,
+    reader: Box<dyn std::io::Read + Send>,
+    rules: &RuleSet,
+    opts: &HuntOptions,
+    sink: &mut dyn FindingSink,
+) -> HuntReport {
+    let run = Run::new(rules, opts, 1, sink);
     let out = match crate::reader::decompress(reader) {
-        Ok(r) => hunt_stream(r, name, &ctx, true),
+        Ok(r) => hunt_stream(r, name, 0, &run, true),
         Err(e) => unreadable_out(name, &e),
     };
-    assemble(rules, opts, Vec::new(), vec![out])
+    lock(&run.out).file_done(0);
+    run.finish(rules, Vec::new(), vec![out])
 }
 
 impl<'r> Ctx<'r> {
@@ -203,84 +432,39 @@ impl<'r> Ctx<'r> {
             opts,
         }
     }
-}
 
-/// Merges per-file results into the report: findings, aggregation, novelty, order.
-fn assemble(
-    rules: &RuleSet,
-    opts: &HuntOptions,
-    mut problems: Vec<Problem>,
-    outs: Vec<FileOut>,
-) -> HuntReport {
-    let mut rep = HuntReport {
-        unsupported: rules.unsupported.clone(),
-        failed_inputs: problems.len(),
-        ..HuntReport::default()
-    };
-    let mut agg: Vec<AggHit> = Vec::new();
-    let mut base: HashMap<String, [HashSet<String>; 4]> = HashMap::new();
-    let mut novel: HashMap<(String, u8, String), Event> = HashMap::new();
-    for o in outs {
-        if let Some(s) = o.stat {
-            rep.records += s.records;
-            rep.files.push(s);
-        }
-        rep.in_window += o.in_window;
-        rep.in_baseline += o.in_baseline;
-        rep.malformed += o.malformed;
-        if o.failed {
-            rep.failed_inputs += 1;
-        }
-        problems.extend(o.problems);
-        for (ri, ev) in o.hits {
-            let r = &rules.rules[ri];
-            rep.findings.push(Finding {
-                id: stable_id(&[&r.id, &ev.file, &ev.record.to_string()]),
-                kind: FindingKind::Rule,
-                rule_id: r.id.clone(),
-                title: r.title.clone(),
-                level: r.level,
-                detail: None,
-                event: ev,
-            });
-        }
-        agg.extend(o.agg);
-        for (id, sets) in o.base {
-            let e = base.entry(id).or_default();
-            for (a, b) in e.iter_mut().zip(sets) {
-                a.extend(b);
-            }
-        }
-        for (k, ev) in o.novel {
-            match novel.get(&k) {
-                Some(old) if old.time <= ev.time => {}
-                _ => {
-                    novel.insert(k, ev);
-                }
-            }
-        }
+    /// Redacts the secrets in the event's values.
+    fn redact(&self, ev: &mut Event) {
+        let Some(m) = self.opts.secrets.as_deref() else {
+            return;
+        };
+        let mut vals: Vec<&mut String> = [
+            &mut ev.actor,
+            &mut ev.actor_type,
+            &mut ev.action,
+            &mut ev.target,
+            &mut ev.source_ip,
+            &mut ev.user_agent,
+            &mut ev.outcome,
+            &mut ev.error_code,
+            &mut ev.location,
+            &mut ev.region,
+            &mut ev.event_id,
+        ]
+        .into_iter()
+        .filter_map(|v| v.as_mut())
+        .collect();
+        redact_secrets_in(&mut vals, m);
     }
-    rep.problems = problems;
-    aggregate(&rules.rules, agg, &mut rep.findings);
-    if opts.baseline.is_some() {
-        novelty(base, novel, &mut rep.findings);
-    }
-    rep.findings.sort_by(|a, b| {
-        (a.event.time, &a.event.file, a.event.record, &a.rule_id).cmp(&(
-            b.event.time,
-            &b.event.file,
-            b.event.record,
-            &b.rule_id,
-        ))
-    });
-    rep
-}
 
-fn hunt_file(path: &std::path::Path, ctx: &Ctx, explicit: bool) -> FileOut {
-    let name = path.display().to_string();
-    match open(path) {
-        Ok(r) => hunt_stream(r, &name, ctx, explicit),
-        Err(e) => unreadable_out(&name, &e),
+    fn redact_str(&self, s: String) -> String {
+        match self.opts.secrets.as_deref() {
+            Some(m) => match redact_secrets(&s, m) {
+                std::borrow::Cow::Borrowed(_) => s,
+                std::borrow::Cow::Owned(r) => r,
+            },
+            None => s,
+        }
     }
 }
 
@@ -298,7 +482,90 @@ fn unreadable_out(name: &str, e: &std::io::Error) -> FileOut {
     }
 }
 
-fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explicit: bool) -> FileOut {
+/// Matches one record (run in parallel within a batch).
+fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::RecordPos, name: &str) -> RecOut {
+    let keep = ctx.keep.get(&src);
+    let rule_idx: &[usize] = ctx.by_source.get(&src).map(|v| v.as_slice()).unwrap_or(&[]);
+    let novelty = ctx.opts.baseline.is_some();
+    let mut ro = RecOut::default();
+    let node = match parse_filtered(raw, keep) {
+        Ok(n @ Node::Obj(_)) => n,
+        Ok(_) => {
+            ro.malformed = Some("record is not a JSON object".into());
+            return ro;
+        }
+        Err(e) => {
+            ro.malformed = Some(format!("bad JSON: {e}"));
+            return ro;
+        }
+    };
+    let Some(t) = src.event_time(&node) else {
+        ro.malformed = Some(format!("missing or unparsable timestamp for {src}"));
+        return ro;
+    };
+    ro.in_window = ctx.opts.window.is_none_or(|w| w.contains(t));
+    ro.in_baseline = ctx.opts.baseline.is_some_and(|w| w.contains(t));
+    if ro.in_window {
+        for &i in rule_idx {
+            let rule = &ctx.rules[i];
+            if rule.matches(&node, raw) {
+                match &rule.aggregation {
+                    None => ro.hits.push(i),
+                    Some(a) => {
+                        let g =
+                            a.by.as_deref()
+                                .and_then(|b| node.path_str(b))
+                                .map(|s| s.into_owned())
+                                .unwrap_or_default();
+                        let v = a
+                            .field
+                            .as_deref()
+                            .and_then(|f| node.path_str(f))
+                            .map(|s| key(&[&s]));
+                        let gkey = key(&[&g]);
+                        ro.agg.push((i, ctx.redact_str(g), gkey, v));
+                    }
+                }
+            }
+        }
+        if ro.hits.len() > 1 {
+            ro.hits.sort_by(|&a, &b| ctx.rules[a].id.cmp(&ctx.rules[b].id));
+        }
+    }
+    let nov = novelty && (ro.in_window || ro.in_baseline);
+    if !ro.hits.is_empty() || !ro.agg.is_empty() || nov {
+        let mut ev = src.normalise(&node, Some(t));
+        ev.line = pos.line;
+        ev.record = pos.index;
+        ev.file = name.to_string();
+        if nov {
+            let id = ev.actor.as_deref().unwrap_or("(unknown)");
+            let vals = [&ev.source_ip, &ev.user_agent, &ev.location, &ev.action];
+            let mut keys = [None; 4];
+            for (k, v) in vals.iter().enumerate() {
+                if let Some(v) = v {
+                    keys[k] = Some(key(&["novelty", NOVEL[k].0, id, v]));
+                }
+            }
+            ro.nov = Some(NovKeys {
+                ident: key(&["novelty", "identity", id]),
+                vals: keys,
+            });
+        }
+        ctx.redact(&mut ev);
+        ro.event = Some(ev);
+    }
+    ro
+}
+
+fn hunt_stream(
+    rdr: Box<dyn std::io::Read + Send>,
+    name: &str,
+    fi: usize,
+    run: &Run,
+    explicit: bool,
+) -> FileOut {
+    let ctx = &run.ctx;
     let name = name.to_string();
     let mut out = FileOut::default();
     let mut stat = FileStat {
@@ -316,7 +583,11 @@ fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explic
         }
         *detail += 1;
     };
+    let mut skipped = 0;
     loop {
+        if run.stop.load(Ordering::Relaxed) {
+            break;
+        }
         let batch = match sp.next_batch() {
             Ok(Some(b)) => b,
             Ok(None) => break,
@@ -333,6 +604,12 @@ fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explic
                 return out;
             }
         };
+        // records too long to read, skipped by the splitter: counted as malformed
+        let now = sp.skipped();
+        stat.records += now - skipped;
+        stat.malformed += now - skipped;
+        out.malformed += now - skipped;
+        skipped = now;
         if source.is_none() {
             for (r, _) in &batch.recs {
                 if let Ok(n) = crate::node::parse(&batch.data[r.clone()]) {
@@ -354,67 +631,18 @@ fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explic
             }
             stat.source = source;
         }
-        let src = source.unwrap();
-        let keep = ctx.keep.get(&src);
-        let rule_idx: &[usize] = ctx.by_source.get(&src).map(|v| v.as_slice()).unwrap_or(&[]);
+        let src = source.unwrap_or_default();
         let novelty = ctx.opts.baseline.is_some();
         let res: Vec<RecOut> = batch
             .recs
             .par_iter()
             .with_min_len(256)
-            .map(|(r, pos)| {
-                let raw = &batch.data[r.clone()];
-                let mut ro = RecOut::default();
-                let node = match parse_filtered(raw, keep) {
-                    Ok(n @ Node::Obj(_)) => n,
-                    Ok(_) => {
-                        ro.malformed = Some("record is not a JSON object".into());
-                        return ro;
-                    }
-                    Err(e) => {
-                        ro.malformed = Some(format!("bad JSON: {e}"));
-                        return ro;
-                    }
-                };
-                let Some(t) = src.event_time(&node) else {
-                    ro.malformed = Some(format!("missing or unparsable timestamp for {src}"));
-                    return ro;
-                };
-                ro.in_window = ctx.opts.window.is_none_or(|w| w.contains(t));
-                ro.in_baseline = ctx.opts.baseline.is_some_and(|w| w.contains(t));
-                if ro.in_window {
-                    for &i in rule_idx {
-                        let rule = &ctx.rules[i];
-                        if rule.matches(&node, raw) {
-                            match &rule.aggregation {
-                                None => ro.hits.push(i),
-                                Some(a) => {
-                                    let g =
-                                        a.by.as_deref()
-                                            .and_then(|b| node.path_str(b))
-                                            .map(|s| s.into_owned())
-                                            .unwrap_or_default();
-                                    let v = a
-                                        .field
-                                        .as_deref()
-                                        .and_then(|f| node.path_str(f))
-                                        .map(|s| s.into_owned());
-                                    ro.agg.push((i, g, v));
-                                }
-                            }
-                        }
-                    }
-                }
-                if !ro.hits.is_empty() || !ro.agg.is_empty() || (novelty && (ro.in_window || ro.in_baseline))
-                {
-                    let mut ev = src.normalise(&node, Some(t));
-                    ev.line = pos.line;
-                    ev.record = pos.index;
-                    ro.event = Some(ev);
-                }
-                ro
-            })
+            .map(|(r, pos)| match_record(ctx, src, &batch.data[r.clone()], *pos, &name))
             .collect();
+        let mut findings: Vec<Finding> = Vec::new();
+        let mut base: Vec<u128> = Vec::new();
+        let mut seen: Vec<Sighting> = Vec::new();
+        let mut agg: Vec<AggHit> = Vec::new();
         for (ro, (_, pos)) in res.into_iter().zip(batch.recs.iter()) {
             stat.records += 1;
             if let Some(m) = ro.malformed {
@@ -436,51 +664,77 @@ fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explic
             }
             out.in_window += ro.in_window as u64;
             out.in_baseline += ro.in_baseline as u64;
-            let Some(mut ev) = ro.event else { continue };
-            ev.file = name.clone();
-            if novelty {
-                let id = ev.actor.clone().unwrap_or_else(|| "(unknown)".into());
-                let vals = [
-                    ev.source_ip.clone(),
-                    ev.user_agent.clone(),
-                    ev.location.clone(),
-                    ev.action.clone(),
-                ];
-                if ro.in_baseline {
-                    let sets = out.base.entry(id.clone()).or_default();
-                    for (k, v) in vals.iter().enumerate() {
-                        if let Some(v) = v {
-                            sets[k].insert(v.clone());
-                        }
-                    }
-                }
-                if ro.in_window {
-                    for (k, v) in vals.iter().enumerate() {
-                        if let Some(v) = v {
-                            let key = (id.clone(), k as u8, v.clone());
-                            match out.novel.get(&key) {
-                                Some(old) if old.time <= ev.time => {}
-                                _ => {
-                                    out.novel.insert(key, ev.clone());
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            for (i, g, v) in ro.agg {
-                out.agg.push(AggHit {
-                    rule: i,
-                    group: g,
-                    value: v,
+            let Some(ev) = ro.event else { continue };
+            let order = Order {
+                time: ev.time,
+                file: fi as u32,
+                record: ev.record,
+            };
+            for &i in &ro.hits {
+                let r = &ctx.rules[i];
+                findings.push(Finding {
+                    id: stable_id(&[&r.id, &ev.file, &ev.record.to_string()]),
+                    kind: FindingKind::Rule,
+                    rule_id: r.id.clone(),
+                    title: r.title.clone(),
+                    level: r.level,
+                    detail: None,
                     event: ev.clone(),
                 });
             }
-            for i in ro.hits {
-                out.hits.push((i, ev.clone()));
+            if ro.agg.is_empty() && !(novelty && ro.nov.is_some()) {
+                continue;
+            }
+            let ev = Arc::new(ev);
+            if let (true, Some(nk)) = (novelty, &ro.nov) {
+                if ro.in_baseline {
+                    base.push(nk.ident);
+                    base.extend(nk.vals.iter().flatten());
+                }
+                if ro.in_window {
+                    for (d, k) in nk.vals.iter().enumerate() {
+                        if let Some(k) = k {
+                            seen.push(Sighting {
+                                key: *k,
+                                dim: d as u8,
+                                ident: nk.ident,
+                                order,
+                                event: ev.clone(),
+                            });
+                        }
+                    }
+                }
+            }
+            for (i, group, gkey, vkey) in ro.agg {
+                agg.push(AggHit {
+                    rule: i,
+                    group,
+                    gkey,
+                    vkey,
+                    order,
+                    event: ev.clone(),
+                });
+            }
+        }
+        drop(batch);
+        if !findings.is_empty() {
+            run.emit(fi, findings);
+        }
+        if !base.is_empty() || !seen.is_empty() {
+            if let Err(e) = lock(&run.novelty).add(base, seen) {
+                run.fail(e.to_string());
+            }
+        }
+        if !agg.is_empty() {
+            if let Err(e) = lock(&run.aggs).add(agg) {
+                run.fail(e.to_string());
             }
         }
     }
+    let now = sp.skipped();
+    stat.records += now - skipped;
+    stat.malformed += now - skipped;
+    out.malformed += now - skipped;
     if detail > MAX_PROBLEMS_PER_FILE {
         out.problems.push(Problem {
             file: name.clone(),
@@ -495,125 +749,19 @@ fn hunt_stream(rdr: Box<dyn std::io::Read + Send>, name: &str, ctx: &Ctx, explic
     }
     if !sp.problems.is_empty() {
         out.failed = true;
-        out.problems.extend(sp.problems);
+        out.problems.append(&mut sp.problems);
+    }
+    if sp.unlisted_problems() > 0 {
+        out.problems.push(Problem {
+            file: name.clone(),
+            line: 0,
+            record: 0,
+            kind: "malformed".into(),
+            message: format!("{} more problems not listed", sp.unlisted_problems()),
+        });
     }
     out.stat = Some(stat);
     out
-}
-
-fn aggregate(rules: &[Rule], hits: Vec<AggHit>, findings: &mut Vec<Finding>) {
-    let mut groups: HashMap<(usize, String), Vec<AggHit>> = HashMap::new();
-    for h in hits {
-        groups.entry((h.rule, h.group.clone())).or_default().push(h);
-    }
-    let mut keys: Vec<_> = groups.keys().cloned().collect();
-    keys.sort();
-    for key in keys {
-        let mut hs = groups.remove(&key).unwrap();
-        let rule = &rules[key.0];
-        let a = rule.aggregation.as_ref().unwrap();
-        hs.sort_by_key(|x| x.event.time);
-        let tf = a.timeframe.map(chrono::Duration::seconds);
-        let mut start = 0;
-        let mut counts: HashMap<Option<String>, usize> = HashMap::new();
-        let mut i = 0;
-        while i < hs.len() {
-            let t: DateTime<Utc> = hs[i].event.time.unwrap_or_default();
-            if let Some(tf) = tf {
-                while start < i && hs[start].event.time.unwrap_or_default() + tf <= t {
-                    let k = hs[start].value.clone();
-                    if let Some(c) = counts.get_mut(&k) {
-                        *c -= 1;
-                        if *c == 0 {
-                            counts.remove(&k);
-                        }
-                    }
-                    start += 1;
-                }
-            }
-            *counts.entry(hs[i].value.clone()).or_default() += 1;
-            let n = if a.field.is_some() {
-                counts.keys().filter(|k| k.is_some()).count()
-            } else {
-                i + 1 - start
-            };
-            let last = i + 1 == hs.len();
-            // with a timeframe fire as soon as the threshold is crossed; without, judge the total
-            let fire = if tf.is_some() {
-                a.op.apply(n as f64, a.threshold)
-            } else {
-                last && a.op.apply(n as f64, a.threshold)
-            };
-            if fire {
-                let what = match &a.field {
-                    Some(f) => format!("distinct {f}"),
-                    None => "events".into(),
-                };
-                let by =
-                    a.by.as_deref()
-                        .map(|b| format!(" by {b}={}", key.1))
-                        .unwrap_or_default();
-                let within = a.timeframe.map(|s| format!(" within {s}s")).unwrap_or_default();
-                let ev = hs[i].event.clone();
-                findings.push(Finding {
-                    id: stable_id(&[&rule.id, &ev.file, &ev.record.to_string(), &key.1]),
-                    kind: FindingKind::Aggregate,
-                    rule_id: rule.id.clone(),
-                    title: rule.title.clone(),
-                    level: rule.level,
-                    detail: Some(format!("{n} {what}{by}{within} ({} {})", a.op.sym(), a.threshold)),
-                    event: ev,
-                });
-                // start a fresh window after a firing
-                counts.clear();
-                start = i + 1;
-            }
-            i += 1;
-        }
-    }
-}
-
-fn novelty(
-    base: HashMap<String, [HashSet<String>; 4]>,
-    novel: HashMap<(String, u8, String), Event>,
-    findings: &mut Vec<Finding>,
-) {
-    let mut new_ids: HashMap<String, Event> = HashMap::new();
-    for ((id, k, v), ev) in novel {
-        let known = base.get(&id);
-        if known.is_none() {
-            match new_ids.get(&id) {
-                Some(old) if old.time <= ev.time => {}
-                _ => {
-                    new_ids.insert(id.clone(), ev.clone());
-                }
-            }
-        }
-        if known.is_some_and(|s| s[k as usize].contains(&v)) {
-            continue;
-        }
-        let (what, title, level) = NOVEL[k as usize];
-        findings.push(Finding {
-            id: stable_id(&["novelty", what, &id, &v]),
-            kind: FindingKind::Novelty,
-            rule_id: format!("novelty.{what}"),
-            title: title.into(),
-            level,
-            detail: Some(format!("{what} {v:?} never seen for {id} in the baseline")),
-            event: ev,
-        });
-    }
-    for (id, ev) in new_ids {
-        findings.push(Finding {
-            id: stable_id(&["novelty", "identity", &id]),
-            kind: FindingKind::Novelty,
-            rule_id: "novelty.identity".into(),
-            title: "Identity not seen in the baseline".into(),
-            level: Level::Medium,
-            detail: Some(format!("{id} has no activity in the baseline")),
-            event: ev,
-        });
-    }
 }
 
 /// Findings per rule.
@@ -647,55 +795,15 @@ pub struct IdentitySummary {
 }
 
 /// Summary of a hunt.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Summary {
     /// Per rule, most findings first.
     pub by_rule: Vec<RuleSummary>,
-    /// Per identity, highest level then most findings first.
+    /// Per identity, highest level then most findings first (at most
+    /// [`Limits::summary_identities`]).
     pub by_identity: Vec<IdentitySummary>,
-}
-
-impl HuntReport {
-    /// Summarises the findings per rule and per identity.
-    pub fn summary(&self) -> Summary {
-        let mut rules: HashMap<&str, RuleSummary> = HashMap::new();
-        let mut ids: HashMap<String, IdentitySummary> = HashMap::new();
-        for f in &self.findings {
-            rules
-                .entry(&f.rule_id)
-                .or_insert_with(|| RuleSummary {
-                    rule_id: f.rule_id.clone(),
-                    title: f.title.clone(),
-                    level: f.level,
-                    findings: 0,
-                })
-                .findings += 1;
-            let actor = f.event.actor.clone().unwrap_or_else(|| "(unknown)".into());
-            let e = ids.entry(actor.clone()).or_insert_with(|| IdentitySummary {
-                actor,
-                findings: 0,
-                max_level: f.level,
-                first: f.event.time,
-                last: f.event.time,
-                rules: vec![],
-            });
-            e.findings += 1;
-            e.max_level = e.max_level.max(f.level);
-            e.first = e.first.min(f.event.time).or(f.event.time);
-            e.last = e.last.max(f.event.time);
-            if !e.rules.contains(&f.rule_id) {
-                e.rules.push(f.rule_id.clone());
-            }
-        }
-        let mut by_rule: Vec<_> = rules.into_values().collect();
-        by_rule.sort_by(|a, b| b.findings.cmp(&a.findings).then(a.rule_id.cmp(&b.rule_id)));
-        let mut by_identity: Vec<_> = ids.into_values().collect();
-        by_identity.sort_by(|a, b| {
-            b.max_level
-                .cmp(&a.max_level)
-                .then(b.findings.cmp(&a.findings))
-                .then(a.actor.cmp(&b.actor))
-        });
-        Summary { by_rule, by_identity }
-    }
+    /// Identities with findings past that limit: counted, not listed.
+    pub identities_not_listed: u64,
+    /// Findings of those identities.
+    pub findings_not_listed: u64,
 }

@@ -4,11 +4,13 @@
 //!   record by record with bounded memory;
 //! - [`source`] detects the log kind and builds the normalised [`source::Event`];
 //! - [`sigma`] parses and matches Sigma rules on the raw fields;
-//! - [`engine`] runs a hunt (window, aggregation, novelty against a baseline);
+//! - [`engine`] runs a hunt (window, aggregation, novelty against a baseline), streaming
+//!   findings out as they are produced, with bounded memory;
 //! - [`compile`] turns rules into Athena, BigQuery, KQL and DuckDB queries.
 
 #![warn(missing_docs)]
 
+mod bounded;
 pub mod compile;
 pub mod engine;
 pub mod node;
@@ -16,7 +18,10 @@ pub mod reader;
 pub mod sigma;
 pub mod source;
 
-pub use engine::{hunt, hunt_reader, Finding, FindingKind, HuntOptions, HuntReport, RuleSet};
+pub use engine::{
+    hunt, hunt_into, hunt_reader, hunt_reader_into, Finding, FindingKind, FindingSink, HuntOptions,
+    HuntReport, Limits, RuleSet,
+};
 pub use source::{Event, SourceKind};
 
 use sigma::{parse_rules, RuleError};

@@ -13,8 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-/// Largest record accepted (bytes); larger ones are reported malformed.
+/// Largest record accepted (bytes); a larger one is reported malformed and skipped, and
+/// the records after it are still read.
 pub const MAX_RECORD: usize = 64 << 20;
+/// Problems listed per file by the splitter; the others are only counted.
+const MAX_SPLIT_PROBLEMS: usize = 50;
 const CHUNK: usize = 4 << 20;
 const BATCH: usize = 8 << 20;
 
@@ -125,26 +128,176 @@ fn unreadable(p: &Path, e: &io::Error) -> Problem {
     }
 }
 
+/// Where a CSV byte sits: just enough of the csv crate's state machine (RFC 4180 quoting,
+/// `""` inside quotes) to find where a row ends without parsing it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CsvPos {
+    /// At the start of a field.
+    FieldStart,
+    /// In an unquoted field (a `"` there is literal).
+    Unquoted,
+    /// In a quoted field.
+    Quoted,
+    /// Just after a `"` inside a quoted field (closing quote or first half of `""`).
+    QuoteSeen,
+}
+
+impl CsvPos {
+    /// Walks `b`; with `stop`, returns the offset just past the first line feed that ends
+    /// a row (the state is then the start of the next row).
+    fn walk(&mut self, b: &[u8], stop: bool) -> Option<usize> {
+        let mut i = 0;
+        while i < b.len() {
+            match *self {
+                CsvPos::Quoted => match memchr::memchr(b'"', &b[i..]) {
+                    Some(o) => {
+                        i += o + 1;
+                        *self = CsvPos::QuoteSeen;
+                    }
+                    None => return None,
+                },
+                CsvPos::Unquoted => match memchr::memchr2(b',', b'\n', &b[i..]) {
+                    Some(o) => {
+                        let c = b[i + o];
+                        i += o + 1;
+                        *self = CsvPos::FieldStart;
+                        if c == b'\n' && stop {
+                            return Some(i);
+                        }
+                    }
+                    None => return None,
+                },
+                CsvPos::FieldStart | CsvPos::QuoteSeen => {
+                    // `"` opens a quoted field, or (after a quote) is the second half of `""`
+                    let c = b[i];
+                    i += 1;
+                    *self = match c {
+                        b'"' => CsvPos::Quoted,
+                        b',' | b'\n' => CsvPos::FieldStart,
+                        _ => CsvPos::Unquoted,
+                    };
+                    if c == b'\n' && stop {
+                        return Some(i);
+                    }
+                }
+            }
+        }
+        None
+    }
+}
+
 /// Caps the bytes the CSV parser may read for one row: the csv crate grows its record
 /// buffer without bound, so a multi-gigabyte row (one quoted field, no closing quote)
 /// would be held whole in memory. Past [`MAX_RECORD`] bytes (plus the parser's read-ahead)
-/// from the start of the current row, reading fails and the rest of the file is skipped.
+/// from the start of the current row, the rest of the row is read and dropped here (its
+/// end found by [`CsvPos`]), the read fails with [`RowLimit::skipped`] set, and the CSV
+/// reader is rebuilt on the bytes after the row: the rest of the file is still read.
 struct RowLimit {
     inner: Box<dyn Read + Send>,
+    /// Stream offset of the next byte handed to the parser.
     read: u64,
+    /// Stream offset where the row being parsed starts (set by the CSV reader).
     row_start: Arc<AtomicU64>,
+    /// Quoting state after the bytes handed out.
+    pos: CsvPos,
+    /// Line feeds handed out (or dropped with a skipped row).
+    newlines: u64,
+    /// CRLF file: a row is resumed at the `\n` of its `\r\n`, as the csv crate does.
+    crlf: bool,
+    /// Bytes read past a skipped row, handed out first.
+    pending: Vec<u8>,
+    pending_at: usize,
+    /// Set when the last read failed because a row was skipped.
+    skipped: bool,
+    /// The input ended while a row was skipped.
+    eof: bool,
+}
+
+impl RowLimit {
+    fn new(inner: Box<dyn Read + Send>, row_start: Arc<AtomicU64>, crlf: bool) -> Self {
+        RowLimit {
+            inner,
+            read: 0,
+            row_start,
+            pos: CsvPos::FieldStart,
+            newlines: 0,
+            crlf,
+            pending: Vec::new(),
+            pending_at: 0,
+            skipped: false,
+            eof: false,
+        }
+    }
+
+    fn hand_out(&mut self, b: &[u8]) {
+        self.read += b.len() as u64;
+        self.newlines += memchr::memchr_iter(b'\n', b).count() as u64;
+        self.pos.walk(b, false);
+    }
+
+    /// Drops input up to the end of the current row; `first` is what was just read.
+    fn skip_row(&mut self, first: &[u8]) {
+        let mut chunk = first.to_vec();
+        loop {
+            if let Some(mut end) = self.pos.walk(&chunk, true) {
+                if self.crlf && end >= 2 && chunk[end - 2] == b'\r' {
+                    end -= 1;
+                    self.pos = CsvPos::FieldStart;
+                }
+                self.newlines += memchr::memchr_iter(b'\n', &chunk[..end]).count() as u64;
+                self.read += end as u64;
+                self.pending = chunk.split_off(end);
+                self.pending_at = 0;
+                return;
+            }
+            self.newlines += memchr::memchr_iter(b'\n', &chunk).count() as u64;
+            self.read += chunk.len() as u64;
+            chunk.resize(64 << 10, 0);
+            let n = loop {
+                match self.inner.read(&mut chunk) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Ok(n) => break n,
+                    Err(_) => break 0,
+                }
+            };
+            if n == 0 {
+                self.eof = true;
+                return;
+            }
+            chunk.truncate(n);
+        }
+    }
 }
 
 impl Read for RowLimit {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.skipped = false;
+        if self.pending_at < self.pending.len() {
+            let n = (self.pending.len() - self.pending_at).min(buf.len());
+            buf[..n].copy_from_slice(&self.pending[self.pending_at..self.pending_at + n]);
+            self.pending_at += n;
+            if self.pending_at == self.pending.len() {
+                self.pending = Vec::new();
+                self.pending_at = 0;
+            }
+            self.hand_out(&buf[..n]);
+            return Ok(n);
+        }
+        if self.eof {
+            return Ok(0);
+        }
         let n = self.inner.read(buf)?;
-        self.read += n as u64;
-        if self.read.saturating_sub(self.row_start.load(Ordering::Relaxed)) > (MAX_RECORD + CHUNK) as u64 {
+        let row = self.row_start.load(Ordering::Relaxed);
+        if (self.read + n as u64).saturating_sub(row) > (MAX_RECORD + CHUNK) as u64 {
+            let first = buf[..n].to_vec();
+            self.skip_row(&first);
+            self.skipped = true;
             return Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("CSV row longer than {MAX_RECORD} bytes; rest of file skipped"),
+                format!("CSV row longer than {MAX_RECORD} bytes; skipped"),
             ));
         }
+        self.hand_out(&buf[..n]);
         Ok(n)
     }
 }
@@ -166,19 +319,29 @@ pub struct Splitter {
     in_str: bool,
     esc: bool,
     done: bool,
+    /// Inside a JSON record longer than [`MAX_RECORD`], which is dropped as it is scanned.
+    skipping: bool,
+    skipped: u64,
+    unlisted: u64,
     csv: Option<CsvState>,
-    /// Problems met so far (malformed, truncated).
+    /// Problems met so far (malformed, truncated); at most 50 per file, the others are
+    /// counted in [`Splitter::unlisted_problems`].
     pub problems: Vec<Problem>,
 }
 
 struct CsvState {
-    rdr: csv::Reader<Box<dyn Read + Send>>,
+    /// `None` only while it is rebuilt after a skipped row.
+    rdr: Option<csv::Reader<RowLimit>>,
     headers: Vec<String>,
     /// Stream offset where the row being read starts (see [`RowLimit`]).
     row_start: Arc<AtomicU64>,
     /// The csv crate reports lines one short in CRLF files (it counts the `\n` of a
     /// `\r\n` when it starts the next record), so this is added back.
     line_fix: u64,
+    /// Lines and bytes before the current reader's first byte (a reader is rebuilt after
+    /// each skipped row and counts from there).
+    line_base: u64,
+    byte_base: u64,
 }
 
 impl Splitter {
@@ -200,9 +363,23 @@ impl Splitter {
             in_str: false,
             esc: false,
             done: false,
+            skipping: false,
+            skipped: 0,
+            unlisted: 0,
             csv: None,
             problems: Vec::new(),
         }
+    }
+
+    /// Records longer than [`MAX_RECORD`] skipped so far (each reported in
+    /// [`Splitter::problems`] and counted as a record by its index).
+    pub fn skipped(&self) -> u64 {
+        self.skipped
+    }
+
+    /// Problems not listed in [`Splitter::problems`] (past 50 per file).
+    pub fn unlisted_problems(&self) -> u64 {
+        self.unlisted
     }
 
     /// The detected layout (after the first batch).
@@ -211,6 +388,10 @@ impl Splitter {
     }
 
     fn problem(&mut self, line: u64, record: u64, kind: &str, message: String) {
+        if self.problems.len() >= MAX_SPLIT_PROBLEMS {
+            self.unlisted += 1;
+            return;
+        }
         self.problems.push(Problem {
             file: self.file.clone(),
             line,
@@ -332,11 +513,11 @@ impl Splitter {
                     let data = std::mem::take(&mut self.buf);
                     let rest = std::mem::replace(&mut self.rdr, Box::new(io::empty()));
                     let row_start = Arc::new(AtomicU64::new(0));
-                    let chained: Box<dyn Read + Send> = Box::new(RowLimit {
-                        inner: Box::new(io::Cursor::new(data).chain(rest)),
-                        read: 0,
-                        row_start: row_start.clone(),
-                    });
+                    let chained = RowLimit::new(
+                        Box::new(io::Cursor::new(data).chain(rest)),
+                        row_start.clone(),
+                        line_fix == 1,
+                    );
                     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(chained);
                     let headers = match rdr.headers() {
                         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
@@ -344,10 +525,12 @@ impl Splitter {
                     };
                     row_start.store(rdr.position().byte(), Ordering::Relaxed);
                     self.csv = Some(CsvState {
-                        rdr,
+                        rdr: Some(rdr),
                         headers,
                         row_start,
                         line_fix,
+                        line_base: 0,
+                        byte_base: 0,
                     });
                 } else {
                     return false;
@@ -397,7 +580,12 @@ impl Splitter {
                     self.line += 1;
                     self.scan = end + 1;
                     let r = trim_range(&self.buf, start..end);
-                    if !r.is_empty() {
+                    if r.len() > MAX_RECORD {
+                        self.index += 1;
+                        self.skipped += 1;
+                        let i = self.index;
+                        self.problem(line, i, "malformed", too_long("line"));
+                    } else if !r.is_empty() {
                         self.index += 1;
                         recs.push((
                             r,
@@ -435,14 +623,15 @@ impl Splitter {
                         };
                     }
                     if self.buf.len() - start > MAX_RECORD {
-                        let (l, i) = (self.line, self.index + 1);
-                        self.problem(l, i, "malformed", format!("line longer than {MAX_RECORD} bytes"));
-                        self.done = true;
-                        return if recs.is_empty() {
-                            None
-                        } else {
-                            Some(self.take_batch(start, recs))
-                        };
+                        self.index += 1;
+                        self.skipped += 1;
+                        let (l, i) = (self.line, self.index);
+                        self.problem(l, i, "malformed", too_long("line"));
+                        // drop the line: what is buffered, then the input up to its end
+                        self.buf.truncate(start);
+                        self.skip_line_rest();
+                        self.scan = start;
+                        continue;
                     }
                     if !recs.is_empty() && start > 0 {
                         // hand out what is complete before reading more
@@ -461,6 +650,21 @@ impl Splitter {
         }
     }
 
+    /// Drops input up to and including the next line feed (the rest of an oversize
+    /// line); what follows it is appended to the buffer.
+    fn skip_line_rest(&mut self) {
+        let keep = self.buf.len();
+        while !self.eof {
+            self.fill();
+            if let Some(off) = memchr::memchr(b'\n', &self.buf[keep..]) {
+                self.buf.drain(keep..keep + off + 1);
+                self.line += 1;
+                return;
+            }
+            self.buf.truncate(keep);
+        }
+    }
+
     fn json_batch(&mut self) -> Option<Batch> {
         let layout = self.layout.unwrap_or(Layout::Array);
         let top = layout == Layout::Concat;
@@ -470,6 +674,8 @@ impl Splitter {
             let len = self.buf.len();
             let mut i = self.scan;
             let buf = &self.buf;
+            // records found too long once ended (reported after the scan)
+            let mut long: Vec<(u64, u64)> = Vec::new();
             while i < len {
                 if self.in_str {
                     // jump to the next quote or backslash
@@ -516,7 +722,17 @@ impl Splitter {
                     b'{' | b'[' => self.depth += 1,
                     b'}' | b']' => {
                         self.depth -= 1;
-                        if self.depth <= 0 {
+                        if self.depth <= 0 && self.skipping {
+                            // the end of an oversize record: dropped
+                            self.in_elem = false;
+                            self.skipping = false;
+                        } else if self.depth <= 0 && i + 1 - self.elem_start > MAX_RECORD {
+                            // too long, though it ends in this buffer
+                            self.in_elem = false;
+                            self.index += 1;
+                            self.skipped += 1;
+                            long.push((self.elem_line, self.index));
+                        } else if self.depth <= 0 {
                             self.in_elem = false;
                             self.index += 1;
                             recs.push((
@@ -530,6 +746,10 @@ impl Splitter {
                         }
                     }
                     b'\n' => self.line += 1,
+                    b',' if self.depth == 0 && self.skipping => {
+                        self.in_elem = false;
+                        self.skipping = false;
+                    }
                     b',' if self.depth == 0 => {
                         // a scalar element: keep it as a (malformed) record
                         self.in_elem = false;
@@ -546,6 +766,9 @@ impl Splitter {
                     _ => {}
                 }
                 i += 1;
+            }
+            for (l, x) in long {
+                self.problem(l, x, "malformed", too_long("record"));
             }
             // `i` may overshoot by one after an escape at the buffer's end
             self.scan = i.min(len);
@@ -565,7 +788,11 @@ impl Splitter {
             }
             if self.eof {
                 self.done = true;
-                if self.in_elem {
+                if self.in_elem && self.skipping {
+                    // already reported as too long
+                    self.in_elem = false;
+                    self.skipping = false;
+                } else if self.in_elem {
                     let (l, x) = (self.elem_line, self.index + 1);
                     self.problem(l, x, "truncated", "record cut short at end of input".into());
                     self.in_elem = false;
@@ -580,20 +807,18 @@ impl Splitter {
                     Some(self.take_batch(cut, recs))
                 };
             }
-            if self.in_elem && self.scan - self.elem_start > MAX_RECORD {
-                let (l, x) = (self.elem_line, self.index + 1);
-                self.problem(
-                    l,
-                    x,
-                    "malformed",
-                    format!("record longer than {MAX_RECORD} bytes; rest of file skipped"),
-                );
-                self.done = true;
-                return if recs.is_empty() {
-                    None
-                } else {
-                    Some(self.take_batch(last_end, recs))
-                };
+            if self.in_elem && !self.skipping && self.scan - self.elem_start > MAX_RECORD {
+                self.index += 1;
+                self.skipped += 1;
+                let (l, x) = (self.elem_line, self.index);
+                self.problem(l, x, "malformed", too_long("record"));
+                self.skipping = true;
+            }
+            if self.in_elem && self.skipping {
+                // drop what was scanned of the oversize record (nesting and strings are
+                // still tracked to find its end)
+                self.buf.drain(self.elem_start..self.scan);
+                self.scan = self.elem_start;
             }
             if !recs.is_empty() && last_end >= BATCH {
                 return Some(self.take_batch(last_end, recs));
@@ -624,8 +849,13 @@ impl Splitter {
         let mut rec = csv::StringRecord::new();
         let mut problems = Vec::new();
         loop {
-            let res = st.rdr.read_record(&mut rec);
-            st.row_start.store(st.rdr.position().byte(), Ordering::Relaxed);
+            let rdr = st.rdr.as_mut()?;
+            // where the row starts (the reader's position after the previous one)
+            let start_byte = st.byte_base + rdr.position().byte();
+            let start_line = st.line_base + rdr.position().line() + st.line_fix;
+            let res = rdr.read_record(&mut rec);
+            st.row_start
+                .store(st.byte_base + rdr.position().byte(), Ordering::Relaxed);
             match res {
                 Ok(false) => {
                     self.done = true;
@@ -633,7 +863,16 @@ impl Splitter {
                 }
                 Ok(true) => {
                     self.index += 1;
-                    let line = rec.position().map(|p| p.line() + st.line_fix).unwrap_or(0);
+                    let line = rec
+                        .position()
+                        .map(|p| st.line_base + p.line() + st.line_fix)
+                        .unwrap_or(0);
+                    if st.byte_base + rdr.position().byte() - start_byte > MAX_RECORD as u64 {
+                        // read whole within the reader's slack, but too long all the same
+                        self.skipped += 1;
+                        problems.push((line, self.index, too_long("CSV row")));
+                        continue;
+                    }
                     if rec.len() != st.headers.len() {
                         problems.push((
                             line,
@@ -669,9 +908,29 @@ impl Splitter {
                     self.index += 1;
                     let line = e
                         .position()
-                        .map(|p| p.line())
-                        .unwrap_or_else(|| st.rdr.position().line())
-                        + st.line_fix;
+                        .map(|p| st.line_base + p.line() + st.line_fix)
+                        .unwrap_or(start_line);
+                    if rdr.get_ref().skipped {
+                        // an oversize row, dropped by the RowLimit: go on with a fresh reader
+                        // (the old one holds the row's buffer) from the byte after it
+                        self.skipped += 1;
+                        problems.push((line, self.index, too_long("CSV row")));
+                        let limit = st.rdr.take()?.into_inner();
+                        st.line_base = limit.newlines;
+                        st.byte_base = limit.read;
+                        st.row_start.store(limit.read, Ordering::Relaxed);
+                        if limit.eof {
+                            self.done = true;
+                            break;
+                        }
+                        st.rdr = Some(
+                            csv::ReaderBuilder::new()
+                                .flexible(true)
+                                .has_headers(false)
+                                .from_reader(limit),
+                        );
+                        continue;
+                    }
                     problems.push((line, self.index, format!("bad CSV: {e}")));
                     if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                         self.done = true;
@@ -689,6 +948,10 @@ impl Splitter {
             Some(batch)
         }
     }
+}
+
+fn too_long(what: &str) -> String {
+    format!("{what} longer than {MAX_RECORD} bytes; skipped, the rest of the file is read")
 }
 
 fn csv_cell(v: &str) -> serde_json::Value {

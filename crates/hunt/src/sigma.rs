@@ -14,6 +14,7 @@ use crate::node::Node;
 use crate::source::SourceKind;
 use aho_corasick::AhoCorasick;
 use base64::Engine as _;
+use firebreak_core::secret::quote_untrusted;
 use firebreak_core::Level;
 use regex::{Regex, RegexBuilder};
 use serde_yaml_ng::Value as Y;
@@ -213,25 +214,168 @@ pub type Loaded = (Vec<Rule>, Vec<Unsupported>);
 
 /// Parses a YAML file that may hold several documents. A parse error is fatal
 /// (`RuleError`); unsupported features give `Unsupported` entries.
+///
+/// Errors name the file, the line and the field, never a value whole: a rule may hold a
+/// leaked key id or an internal address, so values are shown with [`quote_untrusted`].
 pub fn parse_rules(file: &str, text: &str) -> Result<Loaded, RuleError> {
     let err = |m: String| RuleError {
         file: file.to_string(),
         message: m,
     };
+    let mut docs = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let v: Y = serde::Deserialize::deserialize(doc).map_err(|e| {
+            let at = e
+                .location()
+                .map(|l| format!("line {}, column {}: ", l.line(), l.column()))
+                .unwrap_or_default();
+            err(format!("{at}invalid YAML: {}", unquote_values(&e.to_string())))
+        })?;
+        docs.push(v);
+    }
+    // where each document starts, to name the line of a bad field
+    let starts = doc_starts(text);
     let mut rules = Vec::new();
     let mut unsup = Vec::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(text) {
-        let v: Y = serde::Deserialize::deserialize(doc).map_err(|e| err(format!("invalid YAML: {e}")))?;
+    for (i, v) in docs.iter().enumerate() {
         if v.is_null() {
             continue;
         }
-        match parse_rule(file, &v) {
+        let from = if starts.len() == docs.len() { starts[i] } else { 1 };
+        match parse_rule(file, v) {
             Ok(Ok(r)) => rules.push(r),
             Ok(Err(u)) => unsup.push(u),
-            Err(m) => return Err(err(m)),
+            Err(b) => {
+                let line = locate(text, from, &b.path).unwrap_or(from);
+                let field = if b.path.is_empty() {
+                    String::new()
+                } else {
+                    format!(", field `{}`", b.path.join("."))
+                };
+                return Err(err(format!("line {line}{field}: {}", b.msg)));
+            }
         }
     }
     Ok((rules, unsup))
+}
+
+/// A rule that does not parse: where (the path of the field) and why.
+struct Bad {
+    path: Vec<String>,
+    msg: String,
+}
+
+fn bad(path: &[&str], msg: impl Into<String>) -> Bad {
+    Bad {
+        path: path.iter().map(|s| s.to_string()).collect(),
+        msg: msg.into(),
+    }
+}
+
+/// Shows a name from a rule (selection, field, modifier): as is when it looks like one,
+/// else like any untrusted value.
+fn ident(s: &str) -> String {
+    let plain = s.len() <= 64
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.|*?@$()".contains(c));
+    if plain {
+        format!("{s:?}")
+    } else {
+        quote_untrusted(s)
+    }
+}
+
+/// Replaces every `"..."` in a message (a parser's echo of the input) by its
+/// [`quote_untrusted`] form.
+fn unquote_values(m: &str) -> String {
+    let mut out = String::with_capacity(m.len());
+    let mut rest = m;
+    while let Some(a) = rest.find('"') {
+        out.push_str(&rest[..a]);
+        let body = &rest[a + 1..];
+        let mut end = None;
+        let mut esc = false;
+        for (i, c) in body.char_indices() {
+            match c {
+                '\\' if !esc => esc = true,
+                '"' if !esc => {
+                    end = Some(i);
+                    break;
+                }
+                _ => esc = false,
+            }
+        }
+        match end {
+            Some(e) => {
+                out.push_str(&quote_untrusted(&body[..e]));
+                rest = &body[e + 1..];
+            }
+            None => {
+                out.push_str(&quote_untrusted(body));
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// 1-based line where each YAML document of `text` starts (documents are separated by
+/// `---` lines; one before the first document does not start another).
+fn doc_starts(text: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut start = 1;
+    let mut content = false;
+    for (i, l) in text.lines().enumerate() {
+        let marker = l == "---" || l.starts_with("--- ") || l.starts_with("---\t");
+        if marker {
+            if content {
+                out.push(start);
+            }
+            start = i + 1;
+            content = false;
+        } else if !l.trim().is_empty() && !l.trim_start().starts_with('#') && l != "..." {
+            content = true;
+        }
+    }
+    if content || out.is_empty() {
+        out.push(start);
+    }
+    out
+}
+
+/// 1-based line of the field `path` (keys from the top of the document) at or after line
+/// `from`: each key is looked for at or after the line of its parent. Best effort.
+fn locate(text: &str, from: usize, path: &[String]) -> Option<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut at = from.saturating_sub(1);
+    let mut found = None;
+    for key in path {
+        match (at..lines.len()).find(|&j| has_key(lines[j], key)) {
+            Some(j) => {
+                found = Some(j + 1);
+                at = j;
+            }
+            None => break,
+        }
+    }
+    found
+}
+
+/// True when `line` holds `key:` as a mapping key (block or flow style, quoted or not).
+fn has_key(line: &str, key: &str) -> bool {
+    let mut from = 0;
+    while let Some(i) = line[from..].find(key) {
+        let s = from + i;
+        let before = line[..s].chars().next_back();
+        let after = line[s + key.len()..].trim_start_matches(['"', '\'']).trim_start();
+        let key_start = before.is_none_or(|c| " \t{,-\"'".contains(c));
+        if key_start && after.starts_with(':') {
+            return true;
+        }
+        from = s + key.len().max(1);
+    }
+    false
 }
 
 fn ystr(v: &Y) -> Option<String> {
@@ -243,8 +387,8 @@ fn ystr(v: &Y) -> Option<String> {
     }
 }
 
-fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
-    let m = v.as_mapping().ok_or("a rule must be a YAML mapping")?;
+fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
+    let m = v.as_mapping().ok_or(bad(&[], "a rule must be a YAML mapping"))?;
     let get = |k: &str| m.get(Y::String(k.into()));
     let title = get("title").and_then(ystr).unwrap_or_default();
     let id = get("id").and_then(ystr).unwrap_or_else(|| {
@@ -274,7 +418,7 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
         return unsupported("Sigma collection actions (global/reset/repeat) are not supported".into());
     }
     if title.is_empty() {
-        return Err("missing `title`".into());
+        return Err(bad(&[], "missing `title`"));
     }
     let level = match get("level").and_then(ystr).as_deref() {
         None | Some("medium") => Level::Medium,
@@ -282,50 +426,68 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
         Some("low") => Level::Low,
         Some("high") => Level::High,
         Some("critical") => Level::Critical,
-        Some(other) => return Err(format!("rule {title:?}: unknown level {other:?}")),
+        Some(other) => {
+            return Err(bad(
+                &["level"],
+                format!(
+                    "unknown level {} (informational, low, medium, high, critical)",
+                    quote_untrusted(other)
+                ),
+            ))
+        }
     };
-    let ls = get("logsource").ok_or(format!("rule {title:?}: missing `logsource`"))?;
+    let ls = get("logsource").ok_or(bad(&[], "missing `logsource`"))?;
     let product = ls.get("product").and_then(ystr);
     let service = ls.get("service").and_then(ystr);
     let Some(sources) = SourceKind::from_logsource(product.as_deref(), service.as_deref()) else {
         return unsupported(format!(
             "logsource product={} service={} is not a supported audit log",
-            product.as_deref().unwrap_or("-"),
-            service.as_deref().unwrap_or("-")
+            product.as_deref().map_or("-".into(), ident),
+            service.as_deref().map_or("-".into(), ident)
         ));
     };
     let det = get("detection")
         .and_then(|d| d.as_mapping())
-        .ok_or(format!("rule {title:?}: missing `detection` mapping"))?;
+        .ok_or(bad(&[], "missing `detection` mapping"))?;
     let mut names = Vec::new();
     let mut selections = Vec::new();
     let mut condition = None;
     let mut timeframe = None;
     for (k, val) in det {
-        let k = ystr(k).ok_or(format!("rule {title:?}: detection keys must be strings"))?;
+        let k = ystr(k).ok_or(bad(&["detection"], "detection keys must be strings"))?;
         match k.as_str() {
             "condition" => condition = Some(val.clone()),
             "timeframe" => {
                 let t = ystr(val).unwrap_or_default();
-                timeframe = Some(parse_timeframe(&t).ok_or(format!("rule {title:?}: bad timeframe {t:?}"))?);
+                timeframe = Some(parse_timeframe(&t).ok_or(bad(
+                    &["detection", "timeframe"],
+                    format!("bad timeframe {} (e.g. 30s, 5m, 1h, 1d)", quote_untrusted(&t)),
+                ))?);
             }
             _ => match parse_selection(val) {
                 Ok(s) => {
                     names.push(k);
                     selections.push(s);
                 }
-                Err(SelErr::Bad(m)) => return Err(format!("rule {title:?}: selection {k:?}: {m}")),
-                Err(SelErr::Unsupported(m)) => return unsupported(format!("selection {k:?}: {m}")),
+                Err(SelErr::Bad(field, m)) => {
+                    let mut path = vec!["detection", k.as_str()];
+                    path.extend(field.as_deref());
+                    return Err(bad(&path, m));
+                }
+                Err(SelErr::Unsupported(m)) => return unsupported(format!("selection {}: {m}", ident(&k))),
             },
         }
     }
     if let Some(tf) = get("timeframe").and_then(ystr) {
-        timeframe = Some(parse_timeframe(&tf).ok_or(format!("rule {title:?}: bad timeframe {tf:?}"))?);
+        timeframe = Some(parse_timeframe(&tf).ok_or(bad(
+            &["timeframe"],
+            format!("bad timeframe {} (e.g. 30s, 5m, 1h, 1d)", quote_untrusted(&tf)),
+        ))?);
     }
-    let condition = condition.ok_or(format!("rule {title:?}: missing `detection.condition`"))?;
+    let condition = condition.ok_or(bad(&["detection"], "missing `detection.condition`"))?;
     let conds: Vec<String> = match &condition {
         Y::Sequence(s) => s.iter().filter_map(ystr).collect(),
-        other => vec![ystr(other).ok_or(format!("rule {title:?}: condition must be a string"))?],
+        other => vec![ystr(other).ok_or(bad(&["detection", "condition"], "condition must be a string"))?],
     };
     let mut parsed = Vec::new();
     let mut aggregation = None;
@@ -336,7 +498,7 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
         };
         let cond = match parse_condition(expr, &names) {
             Ok(c) => c,
-            Err(CondErr::Bad(m)) => return Err(format!("rule {title:?}: condition {c:?}: {m}")),
+            Err(CondErr::Bad(m)) => return Err(bad(&["detection", "condition"], m)),
             Err(CondErr::Unsupported(m)) => return unsupported(m),
         };
         parsed.push(cond);
@@ -346,7 +508,9 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
             }
             match parse_aggregation(a, timeframe) {
                 Ok(a) => aggregation = Some(a),
-                Err(CondErr::Bad(m)) => return Err(format!("rule {title:?}: aggregation {a:?}: {m}")),
+                Err(CondErr::Bad(m)) => {
+                    return Err(bad(&["detection", "condition"], format!("aggregation: {m}")))
+                }
                 Err(CondErr::Unsupported(m)) => return unsupported(m),
             }
         }
@@ -385,7 +549,8 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, String> {
 }
 
 enum SelErr {
-    Bad(String),
+    /// Bad, in the field named (None: the selection itself).
+    Bad(Option<String>, String),
     Unsupported(String),
 }
 
@@ -406,11 +571,15 @@ fn parse_selection(v: &Y) -> Result<Selection, SelErr> {
                 }
                 Ok(Selection::Keywords(kws))
             } else {
-                Err(SelErr::Bad("a list must hold only maps or only strings".into()))
+                Err(SelErr::Bad(
+                    None,
+                    "a list must hold only maps or only strings".into(),
+                ))
             }
         }
         Y::String(s) => Ok(Selection::Keywords(vec![s.clone()])),
         _ => Err(SelErr::Bad(
+            None,
             "a selection must be a map, a list of maps or a keyword list".into(),
         )),
     }
@@ -419,11 +588,14 @@ fn parse_selection(v: &Y) -> Result<Selection, SelErr> {
 fn parse_map(m: &serde_yaml_ng::Mapping) -> Result<Vec<FieldCond>, SelErr> {
     let mut out = Vec::new();
     for (k, v) in m {
-        let key = ystr(k).ok_or(SelErr::Bad("field names must be strings".into()))?;
+        let key = ystr(k).ok_or(SelErr::Bad(None, "field names must be strings".into()))?;
         let mut parts = key.split('|');
         let field = parts.next().unwrap_or_default().to_string();
         let mods: Vec<&str> = parts.collect();
-        out.push(parse_field(field, &mods, v)?);
+        out.push(parse_field(field, &mods, v).map_err(|e| match e {
+            SelErr::Bad(None, m) => SelErr::Bad(Some(key.clone()), m),
+            other => other,
+        })?);
     }
     Ok(out)
 }
@@ -452,7 +624,9 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
             "windash" => windash = true,
             other => {
                 return Err(SelErr::Unsupported(format!(
-                    "field modifier `{other}` (on {field})"
+                    "field modifier {} (on {})",
+                    ident(other),
+                    ident(&field)
                 )));
             }
         }
@@ -461,7 +635,7 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
         let b = match v {
             Y::Bool(b) => *b,
             Y::String(s) if s == "true" || s == "false" => s == "true",
-            _ => return Err(SelErr::Bad("`exists` takes true or false".into())),
+            _ => return Err(SelErr::Bad(None, "`exists` takes true or false".into())),
         };
         exists = Some(b);
         return Ok(FieldCond {
@@ -484,12 +658,15 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
             vals.push(ValMatch::Null);
             continue;
         }
-        let s = ystr(r).ok_or(SelErr::Bad(format!("value of {field} must be a scalar")))?;
+        let s = ystr(r).ok_or(SelErr::Bad(None, "a value must be a scalar".into()))?;
         match kind {
             "gt" | "gte" | "lt" | "lte" => {
-                let n: f64 = s
-                    .parse()
-                    .map_err(|_| SelErr::Bad(format!("{kind} needs a number, got {s:?}")))?;
+                let n: f64 = s.parse().map_err(|_| {
+                    SelErr::Bad(
+                        None,
+                        format!("{kind} needs a number, got {}", quote_untrusted(&s)),
+                    )
+                })?;
                 let op = match kind {
                     "gt" => CmpOp::Gt,
                     "gte" => CmpOp::Gte,
@@ -500,15 +677,16 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
             }
             "cidr" => {
                 let (ip, bits) = s.split_once('/').unwrap_or((&s, ""));
-                let ip: IpAddr = ip.parse().map_err(|_| SelErr::Bad(format!("bad CIDR {s:?}")))?;
+                let bad_cidr = || SelErr::Bad(None, format!("bad CIDR {}", quote_untrusted(&s)));
+                let ip: IpAddr = ip.parse().map_err(|_| bad_cidr())?;
                 let max = if ip.is_ipv4() { 32 } else { 128 };
                 let bits: u8 = if bits.is_empty() {
                     max
                 } else {
-                    bits.parse().map_err(|_| SelErr::Bad(format!("bad CIDR {s:?}")))?
+                    bits.parse().map_err(|_| bad_cidr())?
                 };
                 if bits > max {
-                    return Err(SelErr::Bad(format!("bad CIDR {s:?}")));
+                    return Err(bad_cidr());
                 }
                 vals.push(ValMatch::Cidr(ip, bits, s.clone()));
             }
@@ -522,7 +700,13 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
                     .size_limit(1 << 20)
                     .dfa_size_limit(1 << 20)
                     .build()
-                    .map_err(|e| SelErr::Unsupported(format!("regex {s:?} not supported: {e}")))?;
+                    .map_err(|e| {
+                        SelErr::Unsupported(format!(
+                            "regex {} not supported: {}",
+                            quote_untrusted(&s),
+                            regex_reason(&e)
+                        ))
+                    })?;
                 vals.push(ValMatch::Str {
                     alts: vec![StrMatch::Re(re)],
                     cased: true,
@@ -590,6 +774,20 @@ fn base64_variants(s: &str, offset: bool) -> Vec<String> {
         .collect()
 }
 
+/// The reason a regex was refused, without the pattern (which the `regex` crate echoes).
+fn regex_reason(e: &regex::Error) -> String {
+    match e {
+        regex::Error::CompiledTooBig(n) => format!("larger than {n} bytes compiled"),
+        other => other
+            .to_string()
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: "))
+            .unwrap_or("invalid")
+            .to_string(),
+    }
+}
+
 /// Builds a matcher from a Sigma wildcard value (`*`, `?`, `\` escapes).
 pub fn glob_matcher(glob: &str, cased: bool) -> Result<StrMatch, String> {
     // split into literal runs and wildcards
@@ -647,7 +845,7 @@ pub fn glob_matcher(glob: &str, cased: bool) -> Result<StrMatch, String> {
             let r = RegexBuilder::new(&re)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| format!("wildcard pattern {glob:?}: {e}"))?;
+                .map_err(|e| format!("wildcard pattern {}: {}", quote_untrusted(glob), regex_reason(&e)))?;
             StrMatch::Glob(r, glob.to_string())
         }
     };
@@ -860,7 +1058,7 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, CondErr> {
         if t == "near" {
             return Err(CondErr::Unsupported("`near` conditions are not supported".into()));
         }
-        return Err(CondErr::Bad(format!("unexpected {t:?}")));
+        return Err(CondErr::Bad(format!("unexpected {}", ident(t))));
     }
     Ok(c)
 }
@@ -961,7 +1159,7 @@ impl CondParser<'_> {
                     .collect()
             };
             if idx.is_empty() {
-                return Err(CondErr::Bad(format!("no selection matches {pat:?}")));
+                return Err(CondErr::Bad(format!("no selection matches {}", ident(&pat))));
             }
             let xs: Vec<Cond> = idx.into_iter().map(Cond::Sel).collect();
             return Ok(if quant == "all" {
@@ -978,7 +1176,7 @@ impl CondParser<'_> {
         }
         match self.names.iter().position(|n| *n == t) {
             Some(i) => Ok(Cond::Sel(i)),
-            None => Err(CondErr::Bad(format!("unknown selection {t:?}"))),
+            None => Err(CondErr::Bad(format!("unknown selection {}", ident(&t)))),
         }
     }
 }
@@ -987,7 +1185,10 @@ fn parse_aggregation(a: &str, timeframe: Option<i64>) -> Result<Aggregation, Con
     let a = a.trim();
     let Some(rest) = a.strip_prefix("count(") else {
         let f = a.split('(').next().unwrap_or(a);
-        return Err(CondErr::Unsupported(format!("aggregation `{f}` (only count)")));
+        return Err(CondErr::Unsupported(format!(
+            "aggregation {} (only count)",
+            ident(f)
+        )));
     };
     let (inner, rest) = rest.split_once(')').ok_or(CondErr::Bad("missing `)`".into()))?;
     let field = Some(inner.trim().to_string()).filter(|s| !s.is_empty());
@@ -1016,12 +1217,15 @@ fn parse_aggregation(a: &str, timeframe: Option<i64>) -> Result<Aggregation, Con
     } else if let Some(n) = rest.strip_prefix("==").or_else(|| rest.strip_prefix('=')) {
         (CmpOp::Eq, n)
     } else {
-        return Err(CondErr::Bad(format!("expected a comparison, got {rest:?}")));
+        return Err(CondErr::Bad(format!(
+            "expected a comparison, got {}",
+            quote_untrusted(rest)
+        )));
     };
     let threshold: f64 = num
         .trim()
         .parse()
-        .map_err(|_| CondErr::Bad(format!("bad number {num:?}")))?;
+        .map_err(|_| CondErr::Bad(format!("bad number {}", quote_untrusted(num.trim()))))?;
     Ok(Aggregation {
         field,
         by,

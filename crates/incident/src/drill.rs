@@ -441,6 +441,7 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
         window: Some(window),
         baseline: Some(baseline),
         source: None,
+        ..Default::default()
     };
     let audit = data.join("audit");
     let hrep = tokio::task::block_in_place(|| firebreak_hunt::hunt(&[audit], &hrules, &hopts));

@@ -5,16 +5,19 @@
 //! scan) or artifact (census) becomes an event of the incident. Malformed lines are
 //! counted and named by number, never fatal. Secret values never enter the store: scan
 //! findings carry only a redacted prefix and the fingerprint (re-redacted here if a
-//! producer left too much).
+//! producer left too much); hunt findings' values are passed through the leak scanner's
+//! rules and the secrets found in them redacted.
 
 use crate::status::load_incident;
 use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use firebreak_core::finding::stable_id;
+use firebreak_core::secret::{redact_secrets, SecretMatcher};
 use firebreak_store::{IncidentEvent, IncidentRecord, Store};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::path::Path;
+use std::sync::OnceLock;
 
 /// What kind of output is recorded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -90,11 +93,48 @@ fn re_redact(r: &str) -> String {
     firebreak_core::redact(body)
 }
 
+/// Finds secrets for [`hunt_event`]: the leak scanner's built-in rules. Should they
+/// fail to load, every value is redacted whole rather than stored as it is.
+fn secrets() -> &'static dyn SecretMatcher {
+    struct Everything;
+    impl SecretMatcher for Everything {
+        fn secret_spans(&self, text: &str) -> Vec<std::ops::Range<usize>> {
+            std::iter::once(0..text.len()).collect()
+        }
+    }
+    static RULES: OnceLock<Option<firebreak_scan::RuleSet>> = OnceLock::new();
+    match RULES.get_or_init(|| firebreak_scan::RuleSet::builtin().ok()) {
+        Some(r) => r,
+        None => &Everything,
+    }
+}
+
+/// Redacts the secrets in every string of `v`.
+fn redact_value(v: &mut Value, m: &dyn SecretMatcher) {
+    match v {
+        Value::String(s) => {
+            if let std::borrow::Cow::Owned(r) = redact_secrets(s, m) {
+                *s = r;
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| redact_value(x, m)),
+        Value::Object(o) => o.values_mut().for_each(|x| redact_value(x, m)),
+        _ => {}
+    }
+}
+
 /// One hunt finding (as `firebreak hunt --format jsonl` writes it) → an event.
+///
+/// Its values come from audit logs, and the JSON from anywhere: secrets in them (a token
+/// in a user agent...) are redacted with the leak scanner's rules before they are stored.
 pub fn hunt_event(v: &Value) -> Option<IncidentEvent> {
-    let title = s(v, "title")?;
+    let m = secrets();
+    let title = redact_secrets(&s(v, "title")?, m).into_owned();
     let rule_id = s(v, "rule_id")?;
-    let id = s(v, "id").unwrap_or_else(|| stable_id(&[&rule_id, &v.to_string()]));
+    let id = match s(v, "id") {
+        Some(id) => redact_secrets(&id, m).into_owned(),
+        None => stable_id(&[&rule_id, &v.to_string()]),
+    };
     let mut detail = serde_json::Map::new();
     for k in [
         "kind",
@@ -116,7 +156,9 @@ pub fn hunt_event(v: &Value) -> Option<IncidentEvent> {
         "line",
     ] {
         if let Some(x) = v.get(k).filter(|x| !x.is_null()) {
-            detail.insert(k.to_string(), x.clone());
+            let mut x = x.clone();
+            redact_value(&mut x, m);
+            detail.insert(k.to_string(), x);
         }
     }
     Some(IncidentEvent {
@@ -124,7 +166,7 @@ pub fn hunt_event(v: &Value) -> Option<IncidentEvent> {
         kind: "hunt_finding".into(),
         item_id: id,
         at: time(v, "time"),
-        severity: Some(s(v, "level").unwrap_or_else(|| "medium".into())),
+        severity: Some(s(v, "level").map_or_else(|| "medium".into(), |l| redact_secrets(&l, m).into_owned())),
         title,
         detail: Value::Object(detail),
     })

@@ -6,7 +6,9 @@
 //! slices. The [`Scanner`] feeds it files, directories, stdin, any stream
 //! ([`Scanner::scan_reader`]), archives ([`archive`], a reusable bounded
 //! walker) and git history ([`git`]); [`output`] renders the results and
-//! [`baseline`] suppresses known findings.
+//! [`baseline`] suppresses known findings. [`RuleSet::secret_spans`] (also a
+//! [`firebreak_core::secret::SecretMatcher`]) lets other capabilities redact secrets in
+//! text they copy from untrusted input.
 
 #![warn(missing_docs)]
 
@@ -15,6 +17,7 @@ pub mod baseline;
 pub mod entropy;
 pub mod git;
 pub mod keywords;
+mod matcher;
 pub mod output;
 pub mod rules;
 pub mod scanner;

@@ -23,16 +23,19 @@ fn options(len: usize, source: Option<SourceKind>) -> HuntOptions {
             window: None,
             baseline: None,
             source,
+            ..HuntOptions::default()
         },
         1 => HuntOptions {
             window: Some(window("2023-01-01..2023-01-06")),
             baseline: Some(window("2022-12-01..2023-01-01")),
             source,
+            ..HuntOptions::default()
         },
         _ => HuntOptions {
             window: Some(window("2023-07-01..2030-01-01")),
             baseline: Some(window("1970-01-01..2023-07-01")),
             source,
+            ..HuntOptions::default()
         },
     }
 }

@@ -65,6 +65,7 @@ fn exercise(rules: Vec<Rule>) {
         window: Some("2023-01-01..2023-01-06".parse().expect("window")),
         baseline: Some("2022-12-01..2023-01-01".parse().expect("window")),
         source: None,
+        ..HuntOptions::default()
     };
     let rep = hunt_reader("fuzz/sample.ndjson", Box::new(Cursor::new(ndjson)), &set, &opts);
     assert_eq!(rep.records, 3, "the sample records are all read");

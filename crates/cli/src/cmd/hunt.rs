@@ -1,11 +1,13 @@
 //! `firebreak hunt`: hunt audit logs with Sigma rules; `firebreak hunt compile`: rules to queries.
 
 use anyhow::Context as _;
+use firebreak_core::secret::SecretMatcher;
 use firebreak_core::{output, Exit, TimeWindow};
 use firebreak_hunt::compile::{compile, duckdb_combined, CompileOptions, Target};
-use firebreak_hunt::{hunt, HuntOptions, HuntReport, RuleSet, SourceKind};
+use firebreak_hunt::{hunt_into, Finding, FindingSink, HuntOptions, HuntReport, RuleSet, SourceKind};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Arguments of `firebreak hunt`.
 #[derive(clap::Args, Debug)]
@@ -86,19 +88,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     for u in &rules.unsupported {
         eprintln!("hunt: rule not run: {} ({}): {}", u.rule, u.file, u.reason);
     }
+    // log values copied into findings pass through the scanner's own rules
+    let secrets: Arc<dyn SecretMatcher> =
+        Arc::new(firebreak_scan::RuleSet::builtin().context("built-in scan rules (for redaction)")?);
     let opts = HuntOptions {
         window: args.window,
         baseline: args.baseline,
         source: args.source,
+        secrets: Some(secrets),
+        ..HuntOptions::default()
     };
-    let rep = hunt(&args.logs, &rules, &opts);
-    for p in &rep.problems {
-        let at = match (p.line, p.record) {
-            (0, 0) => String::new(),
-            (l, r) => format!(":{l} (record {r})"),
-        };
-        eprintln!("hunt: {}: {}{at}: {}", p.kind, p.file, p.message);
-    }
     let format = args.format.unwrap_or_else(|| {
         if output::stdout_is_tty() {
             "text".into()
@@ -106,47 +105,62 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             "jsonl".into()
         }
     });
-    let stdout = std::io::stdout();
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match format.as_str() {
-        "jsonl" => {
-            for f in &rep.findings {
-                serde_json::to_writer(&mut out, f)?;
-                out.write_all(b"\n")?;
-            }
-        }
-        "json" => {
-            let doc = serde_json::json!({
-                "window": opts.window.map(|w| w.to_string()),
-                "baseline": opts.baseline.map(|w| w.to_string()),
-                "findings": rep.findings,
-                "summary": rep.summary(),
-                "problems": rep.problems,
-                "unsupported_rules": rep.unsupported,
-                "files": rep.files,
-                "records": rep.records,
-                "records_in_window": rep.in_window,
-                "malformed": rep.malformed,
-            });
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            out.write_all(b"\n")?;
-        }
-        "csv" => write_csv(&mut out, &rep)?,
-        _ => write_text(&mut out, &rep, &opts)?,
+    let format = match format.as_str() {
+        "json" => Fmt::Json,
+        "csv" => Fmt::Csv,
+        "text" => Fmt::Text,
+        _ => Fmt::Jsonl,
+    };
+    // `Stdout`, not its lock: findings are written from the hunt's worker threads
+    let out = std::io::BufWriter::with_capacity(64 << 10, std::io::stdout());
+    let mut sink = CliSink::new(out, format, &opts)?;
+    let rep = hunt_into(&args.logs, &rules, &opts, &mut sink);
+    for p in &rep.problems {
+        let at = match (p.line, p.record) {
+            (0, 0) => String::new(),
+            (l, r) => format!(":{l} (record {r})"),
+        };
+        eprintln!("hunt: {}: {}{at}: {}", p.kind, p.file, p.message);
     }
-    out.flush()?;
+    if let Some(e) = sink.error.take() {
+        return Err(anyhow::Error::new(e).context("writing the findings"));
+    }
+    sink.finish(&rep)?;
+    if let Some(why) = &rep.stopped {
+        eprintln!("hunt: stopped before the end of the input: {why}");
+    }
     eprintln!(
         "hunt: {} files, {} records ({} in window), {} malformed, {} findings",
         rep.files.len(),
         rep.records,
         rep.in_window,
         rep.malformed,
-        rep.findings.len()
+        rep.found
     );
-    Ok(Exit::from_outcome(!rep.findings.is_empty(), rep.failed_inputs))
+    Ok(Exit::from_outcome(rep.found > 0, rep.failed_inputs))
 }
 
-const CSV_COLS: [&str; 20] = [
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fmt {
+    Jsonl,
+    Json,
+    Csv,
+    Text,
+}
+
+/// Writes each finding as it comes: a JSON line, a CSV row, a timeline line, or an
+/// element of the `findings` array of the JSON document (whose other members follow
+/// the array, once the hunt is over). Holds nothing per finding.
+struct CliSink<W: Write + Send> {
+    out: W,
+    fmt: Fmt,
+    n: u64,
+    color: bool,
+    /// The first write error; the hunt stops on it.
+    error: Option<std::io::Error>,
+}
+
+const CSV_COLS: [&str; 21] = [
     "id",
     "kind",
     "rule_id",
@@ -167,27 +181,124 @@ const CSV_COLS: [&str; 20] = [
     "file",
     "line",
     "record",
+    "detail",
 ];
 
-fn write_csv(out: &mut impl Write, rep: &HuntReport) -> anyhow::Result<()> {
-    let mut w = csv::Writer::from_writer(out);
-    let mut cols: Vec<&str> = CSV_COLS.to_vec();
-    cols.push("detail");
-    w.write_record(&cols)?;
-    for f in &rep.findings {
-        let v = serde_json::to_value(f)?;
-        let row: Vec<String> = cols
-            .iter()
-            .map(|c| match v.get(*c) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(serde_json::Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            })
-            .collect();
-        w.write_record(&row)?;
+impl<W: Write + Send> CliSink<W> {
+    fn new(mut out: W, fmt: Fmt, opts: &HuntOptions) -> anyhow::Result<Self> {
+        match fmt {
+            Fmt::Json => {
+                let w = serde_json::to_string(&opts.window.map(|w| w.to_string()))?;
+                let b = serde_json::to_string(&opts.baseline.map(|w| w.to_string()))?;
+                write!(
+                    out,
+                    "{{\n  \"window\": {w},\n  \"baseline\": {b},\n  \"findings\": ["
+                )?;
+            }
+            Fmt::Csv => {
+                let mut w = csv::Writer::from_writer(Vec::new());
+                w.write_record(CSV_COLS)?;
+                out.write_all(&w.into_inner().map_err(|e| anyhow::anyhow!("{e}"))?)?;
+            }
+            Fmt::Text => {
+                if let Some(w) = opts.window {
+                    writeln!(out, "window {w}")?;
+                }
+            }
+            Fmt::Jsonl => {}
+        }
+        Ok(CliSink {
+            out,
+            fmt,
+            n: 0,
+            color: output::color_enabled(),
+            error: None,
+        })
     }
-    w.flush()?;
-    Ok(())
+
+    fn write_one(&mut self, f: &Finding) -> anyhow::Result<()> {
+        match self.fmt {
+            Fmt::Jsonl => {
+                serde_json::to_writer(&mut self.out, f)?;
+                self.out.write_all(b"\n")?;
+            }
+            Fmt::Json => {
+                self.out
+                    .write_all(if self.n == 0 { b"\n    " } else { b",\n    " })?;
+                serde_json::to_writer(&mut self.out, f)?;
+            }
+            Fmt::Csv => {
+                let v = serde_json::to_value(f)?;
+                let row: Vec<String> = CSV_COLS
+                    .iter()
+                    .map(|c| match v.get(*c) {
+                        Some(serde_json::Value::String(s)) => s.clone(),
+                        Some(serde_json::Value::Null) | None => String::new(),
+                        Some(other) => other.to_string(),
+                    })
+                    .collect();
+                let mut w = csv::Writer::from_writer(&mut self.out);
+                w.write_record(&row)?;
+                w.flush()?;
+            }
+            Fmt::Text => {
+                if self.n == 0 {
+                    writeln!(
+                        self.out,
+                        "{:<20}  {:<8}  {:<34}  {:<32}  {:<28}  {:<15}  WHERE",
+                        "TIME", "LEVEL", "RULE", "ACTOR", "ACTION", "SOURCE IP"
+                    )?;
+                }
+                write_text_line(&mut self.out, f, self.color)?;
+            }
+        }
+        self.n += 1;
+        Ok(())
+    }
+
+    /// Closes the output: the JSON document's other members, the text summary.
+    fn finish(mut self, rep: &HuntReport) -> anyhow::Result<()> {
+        match self.fmt {
+            Fmt::Json => {
+                let rest = serde_json::json!({
+                    "summary": rep.summary(),
+                    "problems": rep.problems,
+                    "unsupported_rules": rep.unsupported,
+                    "files": rep.files,
+                    "records": rep.records,
+                    "records_in_window": rep.in_window,
+                    "malformed": rep.malformed,
+                    "stopped": rep.stopped,
+                });
+                let rest = serde_json::to_string_pretty(&rest)?;
+                let close = if self.n == 0 { "],\n" } else { "\n  ],\n" };
+                // `rest` is `{\n  "files": ...}`: its members follow the array
+                self.out.write_all(close.as_bytes())?;
+                self.out
+                    .write_all(rest.strip_prefix("{\n").unwrap_or(&rest).as_bytes())?;
+                self.out.write_all(b"\n")?;
+            }
+            Fmt::Text => write_text_summary(&mut self.out, rep, self.n)?,
+            Fmt::Csv | Fmt::Jsonl => {}
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+}
+
+impl<W: Write + Send> FindingSink for CliSink<W> {
+    fn finding(&mut self, f: Finding) -> std::io::Result<()> {
+        if let Err(e) = self.write_one(&f) {
+            let e = match e.downcast::<std::io::Error>() {
+                Ok(io) => io,
+                Err(other) => std::io::Error::other(other.to_string()),
+            };
+            let copy = std::io::Error::new(e.kind(), e.to_string());
+            self.error = Some(e);
+            return Err(copy);
+        }
+        Ok(())
+    }
 }
 
 fn clip(s: &str, n: usize) -> String {
@@ -201,8 +312,7 @@ fn clip(s: &str, n: usize) -> String {
     }
 }
 
-fn write_text(out: &mut impl Write, rep: &HuntReport, opts: &HuntOptions) -> anyhow::Result<()> {
-    let color = output::color_enabled();
+fn write_text_line(out: &mut impl Write, f: &Finding, color: bool) -> anyhow::Result<()> {
     let paint = |lvl: firebreak_core::Level, s: String| -> String {
         if !color {
             return s;
@@ -214,42 +324,35 @@ fn write_text(out: &mut impl Write, rep: &HuntReport, opts: &HuntOptions) -> any
         };
         format!("\x1b[{code}m{s}\x1b[0m")
     };
-    if let Some(w) = opts.window {
-        writeln!(out, "window {w}")?;
-    }
-    if rep.findings.is_empty() {
+    let e = &f.event;
+    let t = e
+        .time
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+        .unwrap_or_default();
+    let lvl = format!("{:<8}", format!("{:?}", f.level).to_ascii_lowercase());
+    writeln!(
+        out,
+        "{:<20}  {}  {:<34}  {:<32}  {:<28}  {:<15}  {}:{}#{}{}",
+        t,
+        paint(f.level, lvl),
+        clip(&f.title, 34),
+        clip(e.actor.as_deref().unwrap_or("-"), 32),
+        clip(e.action.as_deref().unwrap_or("-"), 28),
+        clip(e.source_ip.as_deref().unwrap_or("-"), 15),
+        e.file,
+        e.line,
+        e.record,
+        f.detail
+            .as_deref()
+            .map(|d| format!("  ({})", clip(d, 80)))
+            .unwrap_or_default()
+    )?;
+    Ok(())
+}
+
+fn write_text_summary(out: &mut impl Write, rep: &HuntReport, written: u64) -> anyhow::Result<()> {
+    if written == 0 {
         writeln!(out, "no findings")?;
-    } else {
-        writeln!(
-            out,
-            "{:<20}  {:<8}  {:<34}  {:<32}  {:<28}  {:<15}  WHERE",
-            "TIME", "LEVEL", "RULE", "ACTOR", "ACTION", "SOURCE IP"
-        )?;
-        for f in &rep.findings {
-            let e = &f.event;
-            let t = e
-                .time
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-                .unwrap_or_default();
-            let lvl = format!("{:<8}", format!("{:?}", f.level).to_ascii_lowercase());
-            writeln!(
-                out,
-                "{:<20}  {}  {:<34}  {:<32}  {:<28}  {:<15}  {}:{}#{}{}",
-                t,
-                paint(f.level, lvl),
-                clip(&f.title, 34),
-                clip(e.actor.as_deref().unwrap_or("-"), 32),
-                clip(e.action.as_deref().unwrap_or("-"), 28),
-                clip(e.source_ip.as_deref().unwrap_or("-"), 15),
-                e.file,
-                e.line,
-                e.record,
-                f.detail
-                    .as_deref()
-                    .map(|d| format!("  ({})", clip(d, 80)))
-                    .unwrap_or_default()
-            )?;
-        }
     }
     let s = rep.summary();
     if !s.by_rule.is_empty() {
@@ -282,6 +385,13 @@ fn write_text(out: &mut impl Write, rep: &HuntReport, opts: &HuntOptions) -> any
                 i.actor,
                 span,
                 i.rules.len()
+            )?;
+        }
+        if s.identities_not_listed > 0 {
+            writeln!(
+                out,
+                "  {:>6}  findings of {} more identities (not listed)",
+                s.findings_not_listed, s.identities_not_listed
             )?;
         }
     }
