@@ -83,6 +83,12 @@ fn no_huge_pages() {
 
 fn main() -> ExitCode {
     no_huge_pages();
+    // the one redaction path (errors, provider texts, copied log values) knows every
+    // secret the scanner knows; its rules are compiled only if something needs scrubbing
+    firebreak_core::scrub::set_matcher_factory(|| {
+        let rules = firebreak_scan::RuleSet::builtin().ok()?;
+        Some(std::sync::Arc::new(rules) as std::sync::Arc<dyn firebreak_core::secret::SecretMatcher>)
+    });
     let cli = Cli::parse();
     init_tracing(&cli.log);
     let result = match cli.command {

@@ -15,15 +15,18 @@ use crate::secret::redact;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock, RwLock};
 
-/// Finds secrets in text: the byte ranges of every secret value in `text`.
-pub trait SecretMatcher: Send + Sync {
-    /// Byte ranges (on `char` boundaries) of the secret values found in `text`.
-    fn secret_spans(&self, text: &str) -> Vec<Range<usize>>;
-}
+pub use crate::secret::SecretMatcher;
+
+type Factory = fn() -> Option<Arc<dyn SecretMatcher>>;
 
 fn registry() -> &'static RwLock<Option<Arc<dyn SecretMatcher>>> {
     static M: OnceLock<RwLock<Option<Arc<dyn SecretMatcher>>>> = OnceLock::new();
     M.get_or_init(|| RwLock::new(None))
+}
+
+fn factory() -> &'static OnceLock<Factory> {
+    static F: OnceLock<Factory> = OnceLock::new();
+    &F
 }
 
 /// Registers the process-wide matcher used by [`scrub`] beside the built-in fallback
@@ -32,9 +35,20 @@ pub fn set_matcher(m: Arc<dyn SecretMatcher>) {
     *registry().write().unwrap_or_else(|e| e.into_inner()) = Some(m);
 }
 
-/// The registered matcher, if any.
+/// Registers how to build the matcher the first time [`scrub`] needs it, so a command
+/// that never scrubs anything never pays for it (the CLI: the scanner's rule set).
+pub fn set_matcher_factory(f: Factory) {
+    let _ = factory().set(f);
+}
+
+/// The registered matcher, if any (built by the factory on first use).
 pub fn matcher() -> Option<Arc<dyn SecretMatcher>> {
-    registry().read().unwrap_or_else(|e| e.into_inner()).clone()
+    if let Some(m) = registry().read().unwrap_or_else(|e| e.into_inner()).clone() {
+        return Some(m);
+    }
+    let f = factory().get()?;
+    static BUILT: OnceLock<Option<Arc<dyn SecretMatcher>>> = OnceLock::new();
+    BUILT.get_or_init(f).clone()
 }
 
 /// Vendor prefixes whose words are always secrets, whatever their length.
