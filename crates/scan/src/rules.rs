@@ -169,7 +169,8 @@ pub enum RuleError {
 pub fn parse_rule_file(origin: &str, text: &str) -> Result<Vec<(String, RuleDef)>, RuleError> {
     let f: RuleFile = serde_yaml_ng::from_str(text).map_err(|e| RuleError::Parse {
         path: origin.to_string(),
-        message: e.to_string(),
+        // Values the message quotes (a rule file may hold a pasted secret) are redacted.
+        message: firebreak_core::secret::scrub_parse_message(&e.to_string()),
     })?;
     Ok(f.rules.into_iter().map(|r| (origin.to_string(), r)).collect())
 }
@@ -1901,6 +1902,14 @@ rules:
             .unwrap_err()
             .to_string();
         assert!(e.contains("g.yml"), "{e}");
+        // A token pasted where a field's value goes: named by line, never shown.
+        let token = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yh1Jd6Gf0Sa2Qe9Xw";
+        for field in ["confidence", "min_entropy"] {
+            let yaml = format!("rules:\n  - id: x\n    name: y\n    pattern: z\n    {field}: {token}\n");
+            let e = parse_rule_file("t.yml", &yaml).unwrap_err().to_string();
+            assert!(e.contains("t.yml") && e.contains("line 5"), "{e}");
+            assert!(!e.contains(&token[4..]), "{e}");
+        }
         // Parses, but its program exceeds the size limit: a user rule fails at load.
         let big = "rules:\n  - id: huge\n    name: h\n    pattern: '(?:\\w{200}){200}'\n";
         let e = RuleSet::compile(parse_rule_file("h.yml", big).unwrap())
