@@ -43,7 +43,10 @@ impl FromStr for Provider {
             "circleci" => Ok(Provider::Circleci),
             "github" => Ok(Provider::Github),
             "gitlab" => Ok(Provider::Gitlab),
-            _ => Err(format!("unknown provider {s:?} (circleci, github, gitlab)")),
+            _ => Err(format!(
+                "unknown provider {} (circleci, github, gitlab)",
+                firebreak_core::secret::quote_untrusted(s)
+            )),
         }
     }
 }
@@ -123,7 +126,7 @@ impl FromStr for Kind {
         ];
         all.into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown kind {s:?}"))
+            .ok_or_else(|| format!("unknown kind {}", firebreak_core::secret::quote_untrusted(s)))
     }
 }
 
