@@ -61,7 +61,8 @@ impl std::str::FromStr for IndexKind {
             "jsonl" => Ok(IndexKind::Jsonl),
             "dir" => Ok(IndexKind::Dir),
             _ => Err(format!(
-                "unknown index kind {s:?} (expected conda, pypi, jsonl or dir)"
+                "unknown index kind {} (expected conda, pypi, jsonl or dir)",
+                firebreak_core::secret::quote_untrusted(s)
             )),
         }
     }

@@ -145,11 +145,17 @@ impl IocSet {
             source: e,
         })?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // Not the parsers' own messages whole: toml's quotes the offending line, and
+        // both quote values, which may be secrets (see `scrub_parse_message`).
+        use firebreak_core::secret::{scrub_parse_message, ParseErrorAt};
+        let toml_err = |e: toml::de::Error| ParseErrorAt::new(&text, e.span(), e.message()).describe();
+        let yaml_err = |e: serde_yaml_ng::Error| scrub_parse_message(&e.to_string());
         let parsed: Result<IocFile, String> = match ext {
-            "toml" => toml::from_str(&text).map_err(|e| e.to_string()),
-            "yml" | "yaml" => serde_yaml_ng::from_str(&text).map_err(|e| e.to_string()),
+            "toml" => toml::from_str(&text).map_err(toml_err),
+            "yml" | "yaml" => serde_yaml_ng::from_str(&text).map_err(yaml_err),
             _ => toml::from_str(&text).or_else(|te| {
-                serde_yaml_ng::from_str(&text).map_err(|ye| format!("neither TOML ({te}) nor YAML ({ye})"))
+                serde_yaml_ng::from_str(&text)
+                    .map_err(|ye| format!("neither TOML ({}) nor YAML ({})", toml_err(te), yaml_err(ye)))
             }),
         };
         let file = parsed.map_err(|message| IocError::Parse {
@@ -378,5 +384,27 @@ mod tests {
             toml::from_str::<IocFile>("file_name = []").is_err(),
             "unknown keys are rejected"
         );
+    }
+
+    /// A token pasted into an IOC file: the error names the file and line,
+    /// never the token (toml's own message quotes the line; both parsers
+    /// quote a misplaced value).
+    #[test]
+    fn parse_errors_never_show_a_pasted_token() {
+        const TOKEN: &str = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yh1Jd6Gf0Sa2Qe9Xw";
+        let d = tempfile::tempdir().unwrap();
+        for (name, text, line) in [
+            ("a.toml", format!("name = 'x'\nstrings = {TOKEN}\n"), "line 2"),
+            ("b.toml", format!("name = 'x'\nstrings = '{TOKEN}'\n"), "line 2"),
+            ("c.toml", format!("name = 'x'\n{TOKEN} = 1\n"), "line 2"),
+            ("d.yml", format!("name: x\nstrings: {TOKEN}\n"), "line 2"),
+            ("e", format!("name = 'x'\nstrings = '{TOKEN}'\n"), "line 2"),
+        ] {
+            let p = d.path().join(name);
+            std::fs::write(&p, text).unwrap();
+            let e = IocSet::load(&p).unwrap_err().to_string();
+            assert!(!e.contains(&TOKEN[4..]), "{e}");
+            assert!(e.contains(name) && e.contains(line), "{e}");
+        }
     }
 }

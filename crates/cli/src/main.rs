@@ -81,6 +81,54 @@ fn no_huge_pages() {
     }
 }
 
+/// The text of a command-line error. clap quotes the offending value whole
+/// (`invalid value 'VALUE' for '--flag <N>'`, `unexpected argument 'VALUE'
+/// found`), and a value given on the command line may be a pasted token: the
+/// value clap blames is shown through [`quote_untrusted`] instead, wherever
+/// the message holds it, while the flag's name, the usage and the hints stay.
+/// An unknown argument that looks like a flag (`--lenght`) is shown as is,
+/// a value after its `=` is not. `None` for errors that quote no value
+/// (help, version, a missing argument), which clap prints itself.
+///
+/// [`quote_untrusted`]: firebreak_core::secret::quote_untrusted
+fn redacted_clap_error(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use firebreak_core::secret::quote_untrusted;
+    let context = |k| match e.get(k) {
+        Some(ContextValue::String(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let value = match e.kind() {
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation | ErrorKind::TooManyValues => {
+            context(ContextKind::InvalidValue)?
+        }
+        ErrorKind::UnknownArgument => context(ContextKind::InvalidArg)?,
+        ErrorKind::InvalidSubcommand => context(ContextKind::InvalidSubcommand)?,
+        _ => return None,
+    };
+    let flag_like = |s: &str| {
+        s.starts_with('-')
+            && s.len() <= 40
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    };
+    let shown = match value.split_once('=') {
+        _ if flag_like(&value) => return None,
+        Some((flag, v)) if e.kind() == ErrorKind::UnknownArgument && flag_like(flag) => {
+            format!("{flag}={}", quote_untrusted(v))
+        }
+        _ => quote_untrusted(&value),
+    };
+    let text = e.render().to_string();
+    let mut text = text.replace(&format!("'{value}'"), &shown);
+    // Elsewhere too (a hint, a validator's message), unless too short to be a
+    // secret and so likely to be part of other words.
+    if value.chars().count() >= 4 {
+        text = text.replace(&value, &shown);
+    }
+    Some(text)
+}
+
 fn main() -> ExitCode {
     no_huge_pages();
     // the one redaction path (errors, provider texts, copied log values) knows every
@@ -89,7 +137,16 @@ fn main() -> ExitCode {
         let rules = firebreak_scan::RuleSet::builtin().ok()?;
         Some(std::sync::Arc::new(rules) as std::sync::Arc<dyn firebreak_core::secret::SecretMatcher>)
     });
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => match redacted_clap_error(&e) {
+            Some(text) => {
+                eprint!("{text}");
+                return ExitCode::from(e.exit_code() as u8);
+            }
+            None => e.exit(),
+        },
+    };
     init_tracing(&cli.log);
     let result = match cli.command {
         Command::Scan(a) => cmd::scan::run(a),

@@ -45,7 +45,10 @@ impl FromStr for Provider {
             "circleci" => Ok(Provider::Circleci),
             "github" => Ok(Provider::Github),
             "gitlab" => Ok(Provider::Gitlab),
-            _ => Err(format!("unknown provider {s:?} (circleci, github, gitlab)")),
+            _ => Err(format!(
+                "unknown provider {} (circleci, github, gitlab)",
+                crate::secret::quote_untrusted(s)
+            )),
         }
     }
 }
@@ -125,7 +128,7 @@ impl FromStr for Kind {
         ];
         all.into_iter()
             .find(|k| k.as_str() == s)
-            .ok_or_else(|| format!("unknown kind {s:?}"))
+            .ok_or_else(|| format!("unknown kind {}", crate::secret::quote_untrusted(s)))
     }
 }
 

@@ -18,7 +18,7 @@ pub struct TimeWindow {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WindowError {
     /// The text has no `..` separator.
-    #[error("window {0:?} must look like START..END or START.. (RFC 3339 times or YYYY-MM-DD dates)")]
+    #[error("window {} must look like START..END or START.. (RFC 3339 times or YYYY-MM-DD dates)", crate::secret::quote_untrusted(.0))]
     MissingSeparator(String),
     /// One side is not a time.
     #[error("{} is not an RFC 3339 time (e.g. 2023-01-04T00:00:00Z) or a date (2023-01-04)", crate::secret::quote_untrusted(.0))]

@@ -31,7 +31,8 @@ impl FromStr for Target {
             "kql" => Ok(Target::Kql),
             "duckdb" => Ok(Target::Duckdb),
             _ => Err(format!(
-                "unknown target {s:?}; one of athena, bigquery, kql, duckdb"
+                "unknown target {}; one of athena, bigquery, kql, duckdb",
+                firebreak_core::secret::quote_untrusted(s)
             )),
         }
     }

@@ -382,7 +382,11 @@ impl FromStr for SourceKind {
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 let names: Vec<_> = ALL_SOURCES.iter().map(|k| k.name()).collect();
-                format!("unknown source {s:?}; one of {}", names.join(", "))
+                format!(
+                    "unknown source {}; one of {}",
+                    firebreak_core::secret::quote_untrusted(s),
+                    names.join(", ")
+                )
             })
     }
 }

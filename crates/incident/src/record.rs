@@ -49,7 +49,10 @@ impl std::str::FromStr for RecordKind {
             "hunt" => Ok(RecordKind::Hunt),
             "scan" => Ok(RecordKind::Scan),
             "census" => Ok(RecordKind::Census),
-            _ => Err(format!("unknown kind {s:?} (hunt, scan, census)")),
+            _ => Err(format!(
+                "unknown kind {} (hunt, scan, census)",
+                firebreak_core::secret::quote_untrusted(s)
+            )),
         }
     }
 }

@@ -244,7 +244,8 @@ impl Client {
     /// derived by replacing a trailing `/api/v2` with `/api/v1.1`, or appending `/api/v1.1`).
     pub fn new(api_url: &str, token: SecretString, cfg: HttpConfig) -> Result<Self, HttpError> {
         let v2 = Url::parse(api_url).map_err(|e| HttpError::BadUrl {
-            url: api_url.to_string(),
+            // A flag's value, which may hold credentials (`https://user:token@host`).
+            url: firebreak_core::secret::quote_untrusted(api_url),
             message: e.to_string(),
         })?;
         let trimmed = api_url.trim_end_matches('/');
@@ -253,7 +254,7 @@ impl Client {
             None => format!("{trimmed}/api/v1.1"),
         };
         let v1 = Url::parse(&v1s).map_err(|e| HttpError::BadUrl {
-            url: v1s.clone(),
+            url: firebreak_core::secret::quote_untrusted(&v1s),
             message: e.to_string(),
         })?;
         let http = Http::new(
@@ -393,7 +394,8 @@ impl Client {
 
     fn v1_project(&self, slug: &str, tail: &[&str]) -> Result<Url, HttpError> {
         let [vcs, org, repo] = v1_project_path(slug).ok_or_else(|| HttpError::BadUrl {
-            url: slug.to_string(),
+            // A flag's value (`--circleci SLUG`): it may be anything pasted.
+            url: firebreak_core::secret::quote_untrusted(slug),
             message: "project slug must look like vcs/org/repo".into(),
         })?;
         let mut segs: Vec<&str> = vec![&vcs, &org, &repo];

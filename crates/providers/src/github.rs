@@ -231,7 +231,8 @@ impl Client {
     /// A client for `api_url` (`https://api.github.com`, or `https://HOST/api/v3`).
     pub fn new(api_url: &str, token: SecretString, cfg: HttpConfig) -> Result<Self, HttpError> {
         let base = Url::parse(api_url).map_err(|e| HttpError::BadUrl {
-            url: api_url.to_string(),
+            // A flag's value, which may hold credentials (`https://user:token@host`).
+            url: firebreak_core::secret::quote_untrusted(api_url),
             message: e.to_string(),
         })?;
         let http = Http::new(&base, Auth::Bearer(token), cfg)?;

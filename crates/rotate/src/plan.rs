@@ -485,13 +485,15 @@ pub enum PlanError {
         /// OS error.
         message: String,
     },
-    /// TOML syntax or schema.
-    #[error("plan {path}: {message}")]
+    /// TOML syntax or schema: `plan PATH:LINE:COLUMN: message`. The
+    /// offending line is not shown and values the message quotes are
+    /// redacted (a plan is where a pasted token would be).
+    #[error("plan {}", .at.in_file(path))]
     Parse {
         /// File.
         path: String,
-        /// Parser message with line and column.
-        message: String,
+        /// Line, column and parser message.
+        at: firebreak_core::secret::ParseErrorAt,
     },
     /// A semantic error.
     #[error("plan {path}: secret {secret:?}: {message}")]
@@ -508,9 +510,9 @@ pub enum PlanError {
 impl Plan {
     /// Parses and validates a plan; `path` names the file in errors.
     pub fn parse(text: &str, path: &str) -> Result<Plan, PlanError> {
-        let plan: Plan = toml::from_str(text).map_err(|e| PlanError::Parse {
+        let plan: Plan = toml::from_str(text).map_err(|e: toml::de::Error| PlanError::Parse {
             path: path.to_string(),
-            message: e.to_string(),
+            at: firebreak_core::secret::ParseErrorAt::new(text, e.span(), e.message()),
         })?;
         plan.validate(path)?;
         Ok(plan)
@@ -1021,6 +1023,41 @@ source = { type = "manual", instructions = "ask Bob" }
         let typo = "[[secret]]\nname='a'\nsource={type='random', lenght=3}\n";
         let e = Plan::parse(typo, "t.toml").unwrap_err().to_string();
         assert!(e.contains("t.toml") && e.contains("lenght"), "{e}");
+    }
+
+    /// A plan where a token was pasted: its errors name the file, line and
+    /// column, and never show the token (toml's own message quotes the line).
+    #[test]
+    fn parse_errors_name_the_line_but_never_show_a_pasted_token() {
+        const TOKEN: &str = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yh1Jd6Gf0Sa2Qe9Xw";
+        let body = &TOKEN[4..];
+        let head = "[[secret]]\nname = 'a'\n";
+        for (text, line) in [
+            // Syntax: an unterminated string, a bare value, a stray line.
+            (
+                format!("{head}source = {{ type = 'random', length = \"{TOKEN} }}\n"),
+                3,
+            ),
+            (
+                format!("{head}source = {{ type = 'random', length = {TOKEN} }}\n"),
+                3,
+            ),
+            (format!("{head}\n{TOKEN}\n"), 4),
+            // Schema: a string where a number goes, an unknown variant, an unknown key.
+            (
+                format!("{head}source = {{ type = 'random', length = '{TOKEN}' }}\n"),
+                3,
+            ),
+            (format!("{head}source = {{ type = '{TOKEN}' }}\n"), 3),
+            (format!("{head}{TOKEN} = 1\n"), 3),
+        ] {
+            let e = Plan::parse(&text, "plan.toml").unwrap_err().to_string();
+            assert!(!e.contains(body), "{e}");
+            assert!(e.starts_with(&format!("plan plan.toml:{line}:")), "{e}");
+            // toml's own Display, which plan errors used to be, shows it.
+            let raw = toml::from_str::<Plan>(&text).unwrap_err().to_string();
+            assert!(raw.contains(body), "{raw}");
+        }
     }
 
     #[test]

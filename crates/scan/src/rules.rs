@@ -109,11 +109,13 @@ pub enum Anchor {
 
 impl Anchor {
     /// Where, by this promise, a match holding the keyword that starts at
-    /// `hit` in `line` can start (one position or two).
-    fn starts(self, line: &[u8], hit: usize) -> [Option<usize>; 2] {
+    /// `hit` in `line` can start (one position or two); `None` when that is
+    /// not worked out (a name longer than [`NAME_SPAN`]): a match may start
+    /// anywhere.
+    fn starts(self, line: &[u8], hit: usize, tally: &mut Tally) -> Option<[Option<usize>; 2]> {
         match self {
-            Anchor::Name => [Some(name_anchor(line, hit)), None],
-            Anchor::Keyword => [Some(hit), hit.checked_sub(1)],
+            Anchor::Name => Some([Some(name_anchor(line, hit, tally)?), None]),
+            Anchor::Keyword => Some([Some(hit), hit.checked_sub(1)]),
         }
     }
 }
@@ -167,7 +169,8 @@ pub enum RuleError {
 pub fn parse_rule_file(origin: &str, text: &str) -> Result<Vec<(String, RuleDef)>, RuleError> {
     let f: RuleFile = serde_yaml_ng::from_str(text).map_err(|e| RuleError::Parse {
         path: origin.to_string(),
-        message: e.to_string(),
+        // Values the message quotes (a rule file may hold a pasted secret) are redacted.
+        message: firebreak_core::secret::scrub_parse_message(&e.to_string()),
     })?;
     Ok(f.rules.into_iter().map(|r| (origin.to_string(), r)).collect())
 }
@@ -411,18 +414,58 @@ impl AnchorCheck {
 
     /// False only when no match of the pattern in `hay` starts at `at`; a
     /// search the lazy DFA gives up on (it quits on non-ASCII bytes next to a
-    /// Unicode word boundary) answers true.
-    fn may_match_at(&self, hay: &[u8], at: usize) -> bool {
+    /// Unicode word boundary) answers true, and so does one that reads
+    /// [`ANCHOR_SPAN`] bytes without an answer: on a long line, each hit costs
+    /// at most that much (a hit's line is then searched, once for all its hits).
+    fn may_match_at(&self, hay: &[u8], at: usize, tally: &mut Tally) -> bool {
         use regex_automata::{Anchored, Input};
-        let input = Input::new(hay).range(at..).anchored(Anchored::Yes).earliest(true);
         let cell = self
             .caches
             .get_or(|| std::cell::RefCell::new(self.dfa.create_cache()));
         // The cache is only borrowed here, for one search (never re-entered).
         let mut cache = cell.borrow_mut();
-        !matches!(self.dfa.try_search_fwd(&mut cache, &input), Ok(None))
+        if hay.len() - at <= ANCHOR_SPAN {
+            // The common case, a line of ordinary length: the crate's search.
+            tally.add(hay.len() - at);
+            let input = Input::new(hay).range(at..).anchored(Anchored::Yes).earliest(true);
+            return !matches!(self.dfa.try_search_fwd(&mut cache, &input), Ok(None));
+        }
+        // A long line: the same search a byte at a time, stopped after ANCHOR_SPAN
+        // bytes (the range ends before the line does: no end-of-input transition).
+        let end = at + ANCHOR_SPAN;
+        let input = Input::new(hay).range(at..end).anchored(Anchored::Yes);
+        let Ok(mut sid) = self.dfa.start_state_forward(&mut cache, &input) else {
+            return true;
+        };
+        for (i, &b) in hay[at..end].iter().enumerate() {
+            if sid.is_tagged() {
+                if sid.is_dead() {
+                    tally.add(i);
+                    return false;
+                }
+                if sid.is_match() || sid.is_quit() {
+                    tally.add(i);
+                    return true;
+                }
+            }
+            sid = match self.dfa.next_state(&mut cache, sid, b) {
+                Ok(s) => s,
+                Err(_) => return true,
+            };
+        }
+        tally.add(ANCHOR_SPAN);
+        // A match ending at `end` shows only after one more byte: the answer is
+        // "maybe" either way, as for a match that would need more bytes.
+        !sid.is_dead()
     }
 }
+
+/// Bytes an anchored check reads on a long line before it answers "maybe".
+const ANCHOR_SPAN: usize = 1024;
+
+/// Longest run of name bytes walked back from a hit to find where an
+/// [`Anchor::Name`] rule's match must start (longer: it may start anywhere).
+const NAME_SPAN: usize = 256;
 
 /// Bytes of a name, for [`Anchor::Name`].
 #[inline]
@@ -433,18 +476,21 @@ fn is_name_byte(b: u8) -> bool {
 /// Where an [`Anchor::Name`] rule's match holding the keyword that starts at
 /// `hit` must start, in `line` (the hit's line, or a multi-line window): the
 /// byte before the run of name bytes around the hit, or the run's start when
-/// it begins a line.
-fn name_anchor(line: &[u8], hit: usize) -> usize {
+/// it begins a line. `None` when the run reaches back more than [`NAME_SPAN`]
+/// bytes (it is not walked further: a long run of name bytes full of keywords
+/// would otherwise be walked once per keyword).
+fn name_anchor(line: &[u8], hit: usize, tally: &mut Tally) -> Option<usize> {
+    let stop = hit.saturating_sub(NAME_SPAN);
     let mut n = hit;
-    while n > 0 && is_name_byte(line[n - 1]) {
+    while n > stop && is_name_byte(line[n - 1]) {
         n -= 1;
     }
-    // A run that begins a line (in a multi-line window, after a line feed).
-    if n == 0 || line[n - 1] == b'\n' {
-        n
-    } else {
-        n - 1
+    tally.add(hit - n);
+    if n > 0 && n == stop && is_name_byte(line[n - 1]) {
+        return None;
     }
+    // A run that begins a line (in a multi-line window, after a line feed).
+    Some(if n == 0 || line[n - 1] == b'\n' { n } else { n - 1 })
 }
 
 impl CompiledRule {
@@ -468,15 +514,17 @@ impl CompiledRule {
 
     /// False only when, by the rule's `anchor` promise, no match can hold the
     /// keyword hit starting at `hit` in `line`.
-    fn may_start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize) -> bool {
+    fn may_start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize, tally: &mut Tally) -> bool {
         let Some(anchor) = self.def.anchor else {
             return true;
         };
-        anchor
-            .starts(line, hit)
+        let Some(starts) = anchor.starts(line, hit, tally) else {
+            return true;
+        };
+        starts
             .into_iter()
             .flatten()
-            .any(|at| check.may_match_at(line, at))
+            .any(|at| check.may_match_at(line, at, tally))
     }
 
     /// True when the rule's pattern can match across a line feed, so its search
@@ -706,6 +754,9 @@ pub struct RuleSet {
     gate_of: Vec<usize>,
     /// Gates of rules that share their keywords (see [`Gate`]).
     gates: Vec<Gate>,
+    /// What its searches examined (test builds only).
+    #[cfg(test)]
+    pub(crate) examined: Examined,
 }
 
 /// `RuleSet::gate_of` of a rule without a gate.
@@ -867,6 +918,11 @@ impl RuleSet {
             });
         }
         Ok(RuleSet {
+            #[cfg(test)]
+            examined: Examined {
+                windows: rules.iter().map(|_| Default::default()).collect(),
+                ..Default::default()
+            },
             rules,
             prefilter,
             keyword_rules,
@@ -925,6 +981,8 @@ impl RuleSet {
     ) {
         // The needle first: cheaper than the gate's regex set.
         if let Some(n) = &self.rules[rule].needle {
+            #[cfg(test)]
+            self.examined.add_window(rule, window.len());
             if !n.found_in(&hay[window.clone()]) {
                 return;
             }
@@ -934,6 +992,8 @@ impl RuleSet {
             if let Some(set) = self.gate(g) {
                 let m = &mut memo[g];
                 if (m.0, m.1) != (window.start, window.end) {
+                    #[cfg(test)]
+                    self.examined.add_window(rule, window.len());
                     *m = (window.start, window.end, set.is_match(&hay[window.clone()]));
                 }
                 if !m.2 {
@@ -962,6 +1022,8 @@ impl RuleSet {
     /// haystack; offsets in `out` are haystack offsets.
     fn run_rule_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         if let Some(n) = &self.rules[rule].needle {
+            #[cfg(test)]
+            self.examined.add_window(rule, window.len());
             if !n.found_in(window) {
                 return;
             }
@@ -972,11 +1034,15 @@ impl RuleSet {
     /// [`RuleSet::run_rule_at`] once the window is known to hold the rule's needle.
     fn search_at(&self, rule: usize, window: &[u8], base: usize, out: &mut Vec<RawMatch>) {
         let r = &self.rules[rule];
+        #[cfg(test)]
+        self.examined.add_window(rule, window.len());
         // Most windows hold no match: the earliest-match search answers that
         // without a captures allocation; only a window that matches pays for them.
         if !r.regex().is_match(window) {
             return;
         }
+        #[cfg(test)]
+        self.examined.add_window(rule, window.len());
         for caps in r.regex().captures_iter(window) {
             let m = match r.secret_group {
                 Some(g) => match caps.get(g) {
@@ -1036,6 +1102,10 @@ impl RuleSet {
             static PENDING: std::cell::RefCell<Pending> = const { std::cell::RefCell::new(Pending::new()) };
         }
         let mut memo: GateMemo = vec![(usize::MAX, 0, false); self.gates.len()];
+        let mut tally = Tally::default();
+        // Multi-line windows' first and last lines: on a long line, each is found
+        // once, not once per hit (which read the line once per hit).
+        let (mut first_lines, mut last_lines) = (Lines::new(), Lines::new());
         crate::with_scratch(&PENDING, Pending::new, |pending| {
             pending.reset(self.rules.len());
             let mut line: (usize, usize) = (usize::MAX, 0); // the last hit's line (start, end)
@@ -1049,13 +1119,14 @@ impl RuleSet {
                     let (ws, we) = if self.rules[r].multiline {
                         *multi.get_or_insert_with(|| {
                             (
-                                line_start(hay, hs.saturating_sub(MULTILINE_BACK)),
-                                line_end(hay, (he + MULTILINE_SPAN).min(hay.len())),
+                                first_lines.line(hay, hs.saturating_sub(MULTILINE_BACK)).0,
+                                last_lines.line(hay, (he + MULTILINE_SPAN).min(hay.len())).1,
                             )
                         })
                     } else {
                         if line.0 == usize::MAX || hs < line.0 || he > line.1 {
                             line = (line_start(hay, hs), line_end(hay, he));
+                            tally.add(line.1 - line.0 + 1);
                         }
                         line
                     };
@@ -1063,7 +1134,7 @@ impl RuleSet {
                         // Only a line where a match can start at this hit is searched
                         // (unless the rule's pending window holds it already).
                         if !pending.covers(r, ws, we)
-                            && !self.rules[r].may_start_near(check, &hay[ws..we], hs - ws)
+                            && !self.rules[r].may_start_near(check, &hay[ws..we], hs - ws, &mut tally)
                         {
                             return;
                         }
@@ -1077,6 +1148,11 @@ impl RuleSet {
                 self.run_gated(r, hay, ps..pe, &mut memo, &mut out);
             }
         });
+        #[cfg(test)]
+        self.examined.around_hits.fetch_add(
+            tally.bytes + first_lines.tally.bytes + last_lines.tally.bytes,
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if !self.always.is_empty() {
             let ws = line_start(hay, start);
             let we = if end >= hay.len() {
@@ -1149,6 +1225,107 @@ impl RuleSet {
             }
         }
         failures
+    }
+}
+
+/// A count of the bytes examined around keyword hits and findings (line
+/// bounds, names walked back, anchored checks, `firebreak:allow` markers), on
+/// top of the keyword walk and the rules' own searches. Only test builds keep
+/// it (a field-less type otherwise: counting costs nothing); the tests bound it
+/// by a small multiple of the input's size, whatever its line lengths.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Tally {
+    #[cfg(test)]
+    pub(crate) bytes: u64,
+}
+
+impl Tally {
+    /// Counts `n` bytes examined.
+    #[inline(always)]
+    pub(crate) fn add(&mut self, n: usize) {
+        #[cfg(test)]
+        {
+            self.bytes += n as u64;
+        }
+        let _ = n;
+    }
+}
+
+/// What a rule set examined, for tests: see [`Tally`]. Shared by the threads
+/// of a scan; each search adds its tally when it ends.
+#[cfg(test)]
+#[derive(Debug, Default)]
+pub(crate) struct Examined {
+    /// Bytes examined around hits and findings (the sum of the searches' tallies).
+    pub(crate) around_hits: std::sync::atomic::AtomicU64,
+    /// Per rule: bytes of the windows its needle, gate and regex searched.
+    pub(crate) windows: Vec<std::sync::atomic::AtomicU64>,
+}
+
+#[cfg(test)]
+impl Examined {
+    fn add_window(&self, rule: usize, n: usize) {
+        self.windows[rule].fetch_add(n as u64, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The bounds of the lines holding positions that come (mostly) in input
+/// order, such as keyword hits or matches: the last two lines found are kept,
+/// so that a line is searched for its line feeds once, however many positions
+/// on it are asked about. (Asking `line_start` and `line_end` afresh for each
+/// of many positions on one long line reads the line once per position.)
+#[derive(Debug)]
+pub(crate) struct Lines {
+    /// The latest line found and the one before, as `start..end`: no line feed
+    /// in between, `start` is 0 or follows one, `end` holds one or is the
+    /// input's end. `usize::MAX` starts: none yet.
+    cur: (usize, usize),
+    prev: (usize, usize),
+    /// Bytes read to find them.
+    pub(crate) tally: Tally,
+}
+
+impl Lines {
+    /// No line known yet.
+    pub(crate) const fn new() -> Lines {
+        Lines {
+            cur: (usize::MAX, 0),
+            prev: (usize::MAX, 0),
+            tally: Tally {
+                #[cfg(test)]
+                bytes: 0,
+            },
+        }
+    }
+
+    /// `(line_start(hay, pos), line_end(hay, pos))`, for the same `hay` on
+    /// every call.
+    pub(crate) fn line(&mut self, hay: &[u8], pos: usize) -> (usize, usize) {
+        let pos = pos.min(hay.len());
+        for (s, e) in [self.cur, self.prev] {
+            if s <= pos && pos <= e {
+                return (s, e);
+            }
+        }
+        let (cs, ce) = self.cur;
+        let start = if cs != usize::MAX && pos > ce {
+            // Past the latest line, whose end holds a line feed: only what lies
+            // between is read.
+            let back = &hay[ce..pos];
+            ce + memchr::memrchr(b'\n', back).map_or(0, |i| i + 1)
+        } else {
+            line_start(hay, pos)
+        };
+        let end = if cs != usize::MAX && pos < cs {
+            // Before the latest line, which follows a line feed.
+            pos + memchr::memchr(b'\n', &hay[pos..cs]).unwrap_or(cs - 1 - pos)
+        } else {
+            line_end(hay, pos)
+        };
+        self.tally.add(end - start + 1);
+        self.prev = self.cur;
+        self.cur = (start, end);
+        (start, end)
     }
 }
 
@@ -1349,7 +1526,11 @@ mod tests {
                 assert!(!found.is_empty(), "{}: {e}", r.def.id);
                 for m in found {
                     let anchor = r.def.anchor.expect("anchored");
-                    let kept = |a: usize| anchor.starts(line, a).contains(&Some(m.start()));
+                    let kept = |a: usize| {
+                        anchor
+                            .starts(line, a, &mut Tally::default())
+                            .is_some_and(|s| s.contains(&Some(m.start())))
+                    };
                     assert!(
                         hits.iter()
                             .any(|&(a, b)| a >= m.start() && b <= m.end() && kept(a)),
@@ -1558,14 +1739,117 @@ mod tests {
         );
     }
 
+    /// On long lines (past [`ANCHOR_SPAN`] and [`NAME_SPAN`]), where the
+    /// anchored check may stop early and answer "maybe", the anchored rules
+    /// find what the same rules without their anchors find.
+    #[test]
+    fn anchored_check_loses_no_match_on_long_lines() {
+        let rs = RuleSet::builtin().expect("builtin rules");
+        let mut next = xorshift(0x51_7cc1_b727_220a);
+        let examples: Vec<&str> = rs
+            .rules()
+            .iter()
+            .filter(|r| r.def.anchor.is_some())
+            .flat_map(|r| r.def.examples.iter().map(String::as_str))
+            .collect();
+        let mut text = String::new();
+        for i in 0..400 {
+            let n = (next() % 3000) as usize;
+            match i % 5 {
+                // A name longer or shorter than NAME_SPAN, assigned a value.
+                0 => {
+                    text.push(' ');
+                    text.push_str(&"zz9_".repeat(n / 4 + 1));
+                    text.push_str("api_key=Zq8mWr2xT4pL0 ");
+                }
+                // An anchored match that runs on for thousands of bytes, or stops short.
+                1 => {
+                    text.push_str(" api_key :x[");
+                    text.push_str(&"token ".repeat(n / 6));
+                    text.push_str(if n.is_multiple_of(2) {
+                        "]=Zq8mWr2xT4pL0 "
+                    } else {
+                        "] "
+                    });
+                }
+                // Examples after filler, several on a line.
+                _ => {
+                    text.push_str(&"x ".repeat(n / 2));
+                    text.push_str(examples[(next() % examples.len() as u64) as usize]);
+                    text.push(' ');
+                }
+            }
+            // Each case alone on its line, where no earlier hit has had the line searched.
+            if i % 5 != 3 {
+                text.push('\n');
+            }
+        }
+        let hay = text.as_bytes();
+        assert!(hay.len() > 40 * ANCHOR_SPAN);
+        let mut defs = builtin_defs().expect("builtin defs");
+        for (_, d) in defs.iter_mut() {
+            d.anchor = None;
+        }
+        let plain = RuleSet::compile(defs).expect("rules");
+        let anchored = |m: &RawMatch| rs.rules[m.rule].def.anchor.is_some();
+        let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(anchored).collect();
+        let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
+        assert!(want.len() > 100, "only {} matches", want.len());
+        assert!(got == want, "{} against {}", got.len(), want.len());
+    }
+
+    /// [`Lines`] answers what `line_start` and `line_end` answer, for
+    /// positions that move forward, jitter back a little, or jump anywhere,
+    /// on lines short and long.
+    #[test]
+    fn lines_answer_as_line_start_and_line_end_do() {
+        let mut next = xorshift(0x2545_f491_4f6c_dd1d);
+        for every in [2u64, 7, 300, 5000] {
+            let hay: Vec<u8> = (0..20_000)
+                .map(|_| if next().is_multiple_of(every) { b'\n' } else { b'a' })
+                .collect();
+            let mut lines = Lines::new();
+            let mut pos = 0usize;
+            for step in 0..5000 {
+                pos = match step % 10 {
+                    0 => (next() % (hay.len() as u64 + 1)) as usize,
+                    1 | 2 => pos.saturating_sub((next() % 40) as usize),
+                    _ => (pos + (next() % 30) as usize).min(hay.len()),
+                };
+                let want = (line_start(&hay, pos), line_end(&hay, pos));
+                assert_eq!(lines.line(&hay, pos), want, "every {every}, at {pos}");
+            }
+            for pos in [0, hay.len(), hay.len() - 1, 0] {
+                assert_eq!(
+                    lines.line(&hay, pos),
+                    (line_start(&hay, pos), line_end(&hay, pos))
+                );
+            }
+        }
+        // Both ends of an input ending with a line feed, and an empty input.
+        let mut lines = Lines::new();
+        assert_eq!(lines.line(b"ab\n", 3), (3, 3));
+        assert_eq!(lines.line(b"ab\n", 2), (0, 2));
+        assert_eq!(lines.line(b"ab\n", 0), (0, 2));
+        assert_eq!(Lines::new().line(b"", 0), (0, 0));
+    }
+
     #[test]
     fn name_anchor_is_the_byte_before_the_name_or_the_line_start() {
-        assert_eq!(name_anchor(b"token=1", 0), 0);
-        assert_eq!(name_anchor(b"my_api.key=1", 7), 0);
-        assert_eq!(name_anchor(b"x = my_token", 7), 3);
-        assert_eq!(name_anchor(b"url:token", 4), 3);
-        assert_eq!(name_anchor(b"\"accessToken\"", 7), 0);
-        assert_eq!(name_anchor(b"a\ntoken=1", 2), 2);
+        let anchor = |line: &[u8], hit| name_anchor(line, hit, &mut Tally::default());
+        assert_eq!(anchor(b"token=1", 0), Some(0));
+        assert_eq!(anchor(b"my_api.key=1", 7), Some(0));
+        assert_eq!(anchor(b"x = my_token", 7), Some(3));
+        assert_eq!(anchor(b"url:token", 4), Some(3));
+        assert_eq!(anchor(b"\"accessToken\"", 7), Some(0));
+        assert_eq!(anchor(b"a\ntoken=1", 2), Some(2));
+        // A name up to NAME_SPAN bytes before the hit is walked; a longer one is not.
+        let long = |n: usize, before: &str| format!("{before}{}token=1", "a".repeat(n)).into_bytes();
+        assert_eq!(anchor(&long(NAME_SPAN, " "), NAME_SPAN + 1), Some(0));
+        assert_eq!(anchor(&long(NAME_SPAN, ""), NAME_SPAN), Some(0));
+        assert_eq!(anchor(&long(NAME_SPAN - 1, "\n"), NAME_SPAN), Some(1));
+        assert_eq!(anchor(&long(NAME_SPAN + 1, " "), NAME_SPAN + 2), None);
+        assert_eq!(anchor(&long(NAME_SPAN + 1, ""), NAME_SPAN + 1), None);
         // A promise the pattern does not keep (its match starts at `x`, not
         // before the name holding `key`) is caught on the examples.
         let broken = set(
@@ -1618,6 +1902,14 @@ rules:
             .unwrap_err()
             .to_string();
         assert!(e.contains("g.yml"), "{e}");
+        // A token pasted where a field's value goes: named by line, never shown.
+        let token = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yh1Jd6Gf0Sa2Qe9Xw";
+        for field in ["confidence", "min_entropy"] {
+            let yaml = format!("rules:\n  - id: x\n    name: y\n    pattern: z\n    {field}: {token}\n");
+            let e = parse_rule_file("t.yml", &yaml).unwrap_err().to_string();
+            assert!(e.contains("t.yml") && e.contains("line 5"), "{e}");
+            assert!(!e.contains(&token[4..]), "{e}");
+        }
         // Parses, but its program exceeds the size limit: a user rule fails at load.
         let big = "rules:\n  - id: huge\n    name: h\n    pattern: '(?:\\w{200}){200}'\n";
         let e = RuleSet::compile(parse_rule_file("h.yml", big).unwrap())

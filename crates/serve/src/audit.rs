@@ -20,8 +20,19 @@ pub struct AuditEvent {
     /// Why it was denied (absent when allowed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// `admin`, `token:<token_id>`, `oidc:<iss>:<sub>` or `anonymous`.
+    /// `admin`, `token:<token_id>`, `oidc:<iss>:<sub>` (a verified ID token) or
+    /// `anonymous` (no credential verified: a bad admin credential, a malformed
+    /// token, an ID token that failed verification).
     pub actor: String,
+    /// For an `oidc.exchange` whose ID token failed verification: the issuer
+    /// (`iss`) the token claims, unverified. Whole when it is a configured
+    /// issuer; otherwise redacted with its length (see [`claimed`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_issuer: Option<String>,
+    /// For an `oidc.exchange` whose ID token failed verification: the subject
+    /// (`sub`) the token claims, unverified, redacted with its length.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_subject: Option<String>,
     /// Project concerned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
@@ -44,6 +55,18 @@ pub struct AuditEvent {
     /// Number of tokens revoked, for revocations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+}
+
+/// A claim of an ID token that failed verification, as the audit log shows
+/// it: the caller's word, and any bytes the caller chose, so never whole
+/// ([`firebreak_core::secret::quote_untrusted`]: a few leading characters and
+/// the length) unless it is one of `known` (such as the configured issuers).
+pub fn claimed(value: &str, known: &[&str]) -> String {
+    if known.contains(&value) {
+        value.to_string()
+    } else {
+        firebreak_core::secret::quote_untrusted(value)
+    }
 }
 
 /// The audit log writer.

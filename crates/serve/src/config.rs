@@ -269,8 +269,11 @@ pub fn valid_provider_name(s: &str) -> bool {
 impl Config {
     /// Parses a TOML document; `origin` names it in errors.
     pub fn from_toml(text: &str, origin: &str) -> anyhow::Result<Config> {
-        let cfg: Config =
-            toml::from_str(text).map_err(|e| anyhow::anyhow!("{origin}: invalid config: {e}"))?;
+        // Not toml's own message: it quotes the offending line, which may hold a secret.
+        let cfg: Config = toml::from_str(text).map_err(|e: toml::de::Error| {
+            let at = firebreak_core::secret::ParseErrorAt::new(text, e.span(), e.message());
+            anyhow::anyhow!("invalid config {}", at.in_file(origin))
+        })?;
         cfg.check(origin)?;
         Ok(cfg)
     }
@@ -376,6 +379,22 @@ mod tests {
         let base = "staging_dir='s'\npublished_dir='p'\naudit_log='a'\n";
         assert!(Config::from_toml(base, "t").is_err());
         assert!(Config::from_toml(&format!("{base}admin_token='x'\n"), "t").is_err());
+        // A credential pasted inline (the field does not exist) or as a bad value:
+        // the error names the line, never the value.
+        let token = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yh1Jd6Gf0Sa2Qe9Xw";
+        let lines = base.lines().count();
+        for (bad, col) in [
+            (format!("admin_token = '{token}'\n"), 1),
+            (format!("listen = {token}\n"), 10),
+            (format!("[tokens]\ndefault_ttl_secs = '{token}'\n"), 20),
+        ] {
+            let e = Config::from_toml(&format!("{base}{bad}"), "serve.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains(&token[4..]), "{e}");
+            let line = lines + bad.lines().count();
+            assert!(e.contains(&format!("serve.toml:{line}:{col}: ")), "{e}");
+        }
         assert!(Config::from_toml(&format!("{base}admin_token_env='X'\n"), "t").is_ok());
     }
 

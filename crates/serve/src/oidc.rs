@@ -85,7 +85,8 @@ impl Verifier {
         );
     }
 
-    /// Peeks at the unverified `iss` and `sub` (for audit attribution of denials only).
+    /// Peeks at the unverified `iss` and `sub` (at most 200 characters each), for
+    /// the audit record of a denial: recorded there as claimed, never as the actor.
     pub fn peek_iss_sub(jwt: &str) -> (Option<String>, Option<String>) {
         let Some(payload) = jwt.split('.').nth(1).and_then(b64json) else {
             return (None, None);

@@ -1118,17 +1118,21 @@ async fn oidc_exchange(
         Err(er) => return Err(st.deny(&ctx, e, er.status, er.code, er.message)),
     };
     let jwt = b.token.expose();
-    let (iss, sub) = crate::oidc::Verifier::peek_iss_sub(jwt);
-    e.actor = format!(
-        "oidc:{}:{}",
-        iss.as_deref().unwrap_or("?"),
-        sub.as_deref().unwrap_or("?")
-    );
     e.project = Some(b.project.chars().take(64).collect());
     let now_s = Utc::now().timestamp();
     let v = match st.verifier.verify(jwt, now_s).await {
         Ok(v) => v,
-        Err(reason) => return Err(st.deny(&ctx, e, StatusCode::UNAUTHORIZED, "invalid_oidc_token", reason)),
+        Err(reason) => {
+            // Nobody was verified: the actor stays `anonymous`. What the token claims
+            // is recorded as claimed, never as the actor (anyone can write any `iss`
+            // and `sub` into an unsigned or forged token), and redacted unless it is a
+            // configured issuer.
+            let (iss, sub) = crate::oidc::Verifier::peek_iss_sub(jwt);
+            let issuers: Vec<&str> = st.cfg.oidc.issuers.iter().map(|i| i.issuer.as_str()).collect();
+            e.claimed_issuer = iss.map(|i| crate::audit::claimed(&i, &issuers));
+            e.claimed_subject = sub.map(|s| crate::audit::claimed(&s, &[]));
+            return Err(st.deny(&ctx, e, StatusCode::UNAUTHORIZED, "invalid_oidc_token", reason));
+        }
     };
     let provider: OidcProvider = v.issuer.provider;
     e.provider = Some(provider.as_str().into());

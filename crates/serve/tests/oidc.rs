@@ -471,3 +471,93 @@ async fn absurd_exp_is_accepted_once_not_an_overflow() {
     expect_denied(&env, &t, "numpy", 401, "replayed").await;
     env.finish().await;
 }
+
+/// A denied exchange names nobody as its actor: the `iss` and `sub` of a token that
+/// failed verification are whatever its sender wrote (here a forged signature claiming
+/// the numpy feedstock, then an unknown issuer claiming a token-shaped subject). They are
+/// recorded as claimed, unverified, and redacted (a configured issuer excepted); a
+/// verified token that is then denied (publisher mismatch) keeps its verified actor.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn denied_exchanges_record_claims_as_unverified_never_as_the_actor() {
+    const TOKEN: &str = "ghp_Zx9Kq2Lm7Vb4Nc8Wp3Rt5Yh1Jd6Gf0Sa2Qe9";
+    let iss = start_issuer().await;
+    let env = start(Backend::Sqlite, &extra(&iss)).await;
+    let k = keys();
+    let gh = format!("{}/gh", iss.base);
+    let denied = |n: usize| {
+        let evs: Vec<_> = env
+            .audit()
+            .into_iter()
+            .filter(|e| e.action == "oidc.exchange" && e.outcome == "denied")
+            .collect();
+        assert_eq!(evs.len(), n, "{evs:?}");
+        evs[n - 1].clone()
+    };
+
+    // Forged: a configured issuer and the feedstock's subject, signed by someone else.
+    let forged = sign_rs(&gh_claims(&iss), &k.forger_pem, "rsa-1");
+    expect_denied(&env, &forged, "numpy", 401, "signature is invalid").await;
+    let e = denied(1);
+    assert_eq!(e.actor, "anonymous");
+    assert!(!e.actor.contains("numpy-feedstock"));
+    assert_eq!(
+        e.claimed_issuer.as_deref(),
+        Some(gh.as_str()),
+        "a configured issuer is shown"
+    );
+    let sub = e.claimed_subject.clone().expect("claimed subject");
+    assert!(
+        sub.contains("not shown whole") && !sub.contains("numpy-feedstock"),
+        "{sub}"
+    );
+
+    // An unknown issuer (attacker-chosen bytes), a token as the subject, a long claim.
+    let mut c = gh_claims(&iss);
+    c["iss"] = json!(format!("https://evil.example.invalid/{}", "x".repeat(5000)));
+    c["sub"] = json!(format!("repo:victim/repo:{TOKEN}"));
+    expect_denied(
+        &env,
+        &sign_rs(&c, &k.rsa_pem, "rsa-1"),
+        "numpy",
+        401,
+        "untrusted issuer",
+    )
+    .await;
+    let e = denied(2);
+    assert_eq!(e.actor, "anonymous");
+    let (ci, cs) = (e.claimed_issuer.unwrap(), e.claimed_subject.unwrap());
+    assert!(!ci.contains("evil.example") && ci.len() < 80, "{ci}");
+    assert!(
+        !cs.contains(&TOKEN[4..]) && !cs.contains("victim") && cs.len() < 80,
+        "{cs}"
+    );
+    let raw = std::fs::read_to_string(env.audit_path()).unwrap();
+    assert!(!raw.contains(&TOKEN[4..]) && !raw.contains("evil.example") && !raw.contains("victim"));
+
+    // Unsigned, nothing to peek at: no claims, still anonymous.
+    expect_denied(&env, "not-a-jwt", "numpy", 401, "malformed JWT").await;
+    let e = denied(3);
+    assert_eq!(
+        (e.actor.as_str(), e.claimed_issuer, e.claimed_subject),
+        ("anonymous", None, None)
+    );
+
+    // Verified, then denied: the verified identity is the actor, nothing is "claimed".
+    let mut c = gh_claims(&iss);
+    c["environment"] = json!("dev");
+    expect_denied(
+        &env,
+        &sign_rs(&c, &k.rsa_pem, "rsa-1"),
+        "numpy",
+        403,
+        "claims do not match",
+    )
+    .await;
+    let e = denied(4);
+    assert_eq!(
+        e.actor,
+        format!("oidc:{gh}:repo:conda-forge/numpy-feedstock:environment:release")
+    );
+    assert_eq!((e.claimed_issuer, e.claimed_subject), (None, None));
+    env.finish().await;
+}

@@ -178,7 +178,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     })
                     .collect()
             } else {
-                anyhow::bail!("--from-inventory {from_inventory}: no such file, and not a snapshot id");
+                anyhow::bail!(
+                    "--from-inventory {}: no such file, and not a snapshot id",
+                    firebreak_core::secret::quote_untrusted(&from_inventory)
+                );
             };
             let (plan, stats) = firebreak_rotate::plan::draft_from_inventory(&items);
             println!("# Drafted by `firebreak rotate plan` from {from_inventory}: {} secret(s), {} sink(s), {} manual.", stats.secrets, stats.sinks, stats.manual);

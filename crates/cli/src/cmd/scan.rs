@@ -140,7 +140,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let since = args
         .since
         .as_deref()
-        .map(|t| firebreak_core::window::parse_time(t).with_context(|| format!("--since {t}")))
+        .map(|t| firebreak_core::window::parse_time(t).context("--since"))
         .transpose()?;
     // Credentials are checked before any work starts.
     let circleci = if args.circleci.is_empty() {

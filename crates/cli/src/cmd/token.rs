@@ -78,9 +78,12 @@ fn parse_ttl(s: &str) -> anyhow::Result<u64> {
         Some('d') => (&s[..s.len() - 1], 86400),
         _ => (s, 1),
     };
-    let n: u64 = num
-        .parse()
-        .with_context(|| format!("--ttl {s:?}: expected e.g. 3600, 90m, 12h, 30d"))?;
+    let n: u64 = num.parse().with_context(|| {
+        format!(
+            "--ttl {}: expected e.g. 3600, 90m, 12h, 30d",
+            firebreak_core::secret::quote_untrusted(s)
+        )
+    })?;
     Ok(n * mult)
 }
 
@@ -159,7 +162,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                             );
                         }
                     }
-                    f => anyhow::bail!("--format {f:?}: expected text or jsonl"),
+                    f => anyhow::bail!(
+                        "--format {}: expected text or jsonl",
+                        firebreak_core::secret::quote_untrusted(f)
+                    ),
                 }
             }
             Cmd::Revoke {
