@@ -875,9 +875,7 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
             stats.notes.push(format!(
                 "{group} in {p} {scope}: drafted as one credential (an AWS access key id and its secret)"
             ));
-            format!(
-                "change this source to type = \"aws_iam\" with the IAM user that owns the key (user = \"...\"): firebreak then creates the new key, writes its id and secret to the 2 sinks, verifies them and deletes the old key; or issue it by hand in the IAM console and run the rotation"
-            )
+            "change this source to type = \"aws_iam\" with the IAM user that owns the key (user = \"...\"): firebreak then creates the new key, writes its id and secret to the 2 sinks, verifies them and deletes the old key; or issue it by hand in the IAM console and run the rotation".to_string()
         } else {
             format!(
                 "issue a new {group} where it comes from (or change this source to random / command / http / aws_iam), then run the rotation; firebreak writes it to {p} {scope} and verifies it there, and the old one is revoked by its issuer"
