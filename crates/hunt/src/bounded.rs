@@ -12,6 +12,7 @@
 //!   sliding windows).
 //! - [`SummaryBuilder`]: counters per rule and per identity (identities capped).
 
+use crate::codec;
 use crate::engine::{Finding, FindingKind, FindingSink, IdentitySummary, RuleSummary, Summary};
 use crate::sigma::Rule;
 use crate::source::Event;
@@ -19,7 +20,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use firebreak_core::{finding::stable_id, Level};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
-use std::io::{self, BufRead, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -321,12 +322,14 @@ impl<'s> Sequencer<'s> {
             if sp.mem.is_empty() {
                 continue;
             }
-            let p = sp.file.get_or_insert_with(|| dir.join(format!("out-{fi}.jsonl")));
+            let p = sp.file.get_or_insert_with(|| dir.join(format!("out-{fi}.bin")));
             let f = std::fs::OpenOptions::new().create(true).append(true).open(&*p)?;
             let mut w = io::BufWriter::new(f);
+            let mut buf = Vec::new();
             for x in sp.mem.drain(..) {
-                serde_json::to_writer(&mut w, &x)?;
-                w.write_all(b"\n")?;
+                buf.clear();
+                codec::put_finding(&mut buf, &x);
+                w.write_all(&buf)?;
             }
             w.flush()?;
             self.mem -= sp.bytes;
@@ -353,9 +356,8 @@ impl<'s> Sequencer<'s> {
 
     fn replay(&mut self, sp: Spool) -> io::Result<()> {
         if let Some(p) = &sp.file {
-            let r = io::BufReader::new(std::fs::File::open(p)?);
-            for line in r.lines() {
-                let f: Finding = serde_json::from_str(&line?).map_err(|e| io_err("output spool", e))?;
+            let mut r = codec::Reader(io::BufReader::with_capacity(64 << 10, std::fs::File::open(p)?));
+            while let Some(f) = r.finding()? {
                 self.write(f);
             }
             let _ = std::fs::remove_file(p);
@@ -410,7 +412,7 @@ pub(crate) struct Novelty {
 const NOVELTY_SCHEMA: &str = "
 CREATE TABLE base(k BLOB PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE novel(k BLOB PRIMARY KEY, dim INTEGER, ident BLOB, ts INTEGER, tn INTEGER,
-                   fi INTEGER, rec INTEGER, ev TEXT);";
+                   fi INTEGER, rec INTEGER, ev BLOB);";
 
 impl Novelty {
     pub fn new(max_keys: usize, max_bytes: usize, dir: Arc<SpillDir>) -> Self {
@@ -477,7 +479,8 @@ impl Novelty {
                 .map_err(e)?;
             for (_, s) in self.novel.drain() {
                 let (ts, tn) = s.order.ts();
-                let ev = serde_json::to_string(&*s.event).map_err(|x| io_err("novelty.db", x))?;
+                let mut ev = Vec::new();
+                codec::put_event(&mut ev, &s.event);
                 up.execute(rusqlite::params![
                     &blob(s.key)[..],
                     s.dim,
@@ -555,8 +558,8 @@ impl Novelty {
         while let Some(r) = rows.next().map_err(e)? {
             let dim: i64 = r.get(5).map_err(e)?;
             let k: Vec<u8> = r.get(6).map_err(e)?;
-            let ev: String = r.get(7).map_err(e)?;
-            let ev: Event = serde_json::from_str(&ev).map_err(|x| io_err("novelty.db", x))?;
+            let ev: Vec<u8> = r.get(7).map_err(e)?;
+            let ev = codec::Reader(&ev[..]).event()?;
             let f = if dim == 255 {
                 identity_finding(unblob(&k), ev)
             } else {
@@ -636,18 +639,18 @@ pub(crate) struct Aggs {
 
 const AGG_SCHEMA: &str = "
 CREATE TABLE agg(rule INTEGER, grp TEXT, gkey BLOB, vkey BLOB, ts INTEGER, tn INTEGER,
-                 fi INTEGER, rec INTEGER, ev TEXT);";
+                 fi INTEGER, rec INTEGER, ev BLOB);";
 
 enum EvRef {
     Mem(Arc<Event>),
-    Json(String),
+    Blob(Vec<u8>),
 }
 
 impl EvRef {
     fn get(self) -> io::Result<Event> {
         match self {
             EvRef::Mem(a) => Ok(Arc::try_unwrap(a).unwrap_or_else(|a| (*a).clone())),
-            EvRef::Json(s) => serde_json::from_str(&s).map_err(|e| io_err("aggregation.db", e)),
+            EvRef::Blob(b) => codec::Reader(&b[..]).event(),
         }
     }
 }
@@ -697,7 +700,8 @@ impl Aggs {
                 .map_err(e)?;
             for h in self.hits.drain(..) {
                 let (ts, tn) = h.order.ts();
-                let ev = serde_json::to_string(&*h.event).map_err(|x| io_err("aggregation.db", x))?;
+                let mut ev = Vec::new();
+                codec::put_event(&mut ev, &h.event);
                 ins.execute(rusqlite::params![
                     h.rule as i64,
                     h.group,
@@ -785,7 +789,7 @@ impl Aggs {
                         gkey: unblob(&gk),
                         vkey: vk.map(|v| unblob(&v)),
                         order: Order::from_ts(r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?),
-                        ev: EvRef::Json(r.get(7)?),
+                        ev: EvRef::Blob(r.get(7)?),
                     })
                 })();
                 match row {

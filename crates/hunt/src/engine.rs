@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Detailed problems kept per file (the rest are only counted).
@@ -359,17 +359,33 @@ pub fn hunt_into(
     let (files, problems) = walk(paths);
     let explicit: HashSet<PathBuf> = paths.iter().cloned().collect();
     let run = Run::new(rules, opts, files.len(), sink);
-    let outs: Vec<FileOut> = files
-        .par_iter()
-        .enumerate()
-        .map(|(i, f)| {
-            let name = f.display().to_string();
-            let out = match open(f) {
-                Ok(r) => hunt_stream(r, &name, i, &run, explicit.contains(f)),
-                Err(e) => unreadable_out(&name, &e),
-            };
-            lock(&run.out).file_done(i);
-            out
+    // Files are taken in input order by one worker per thread, so that a file finishing
+    // ahead of its turn in the output is at most a few files ahead (its findings wait);
+    // records within a file are still matched in parallel.
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<FileOut>>> = files.iter().map(|_| Mutex::new(None)).collect();
+    let workers = rayon::current_num_threads().clamp(1, files.len().max(1));
+    rayon::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|_| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(f) = files.get(i) else { break };
+                let name = f.display().to_string();
+                let out = match open(f) {
+                    Ok(r) => hunt_stream(r, &name, i, &run, explicit.contains(f)),
+                    Err(e) => unreadable_out(&name, &e),
+                };
+                lock(&run.out).file_done(i);
+                *lock(&slots[i]) = Some(out);
+            });
+        }
+    });
+    let outs: Vec<FileOut> = slots
+        .into_iter()
+        .map(|m| {
+            m.into_inner()
+                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_default()
         })
         .collect();
     run.finish(rules, problems, outs)

@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod bounded;
+mod codec;
 pub mod compile;
 pub mod engine;
 pub mod node;
