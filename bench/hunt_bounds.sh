@@ -11,6 +11,8 @@ gen() { [ -f "$WORK/$1" ] || python3 bench/hunt_matching.py "$WORK/$1" "${@:2}";
 gen matching-400.json.gz 400
 gen matching-1024.json.gz 1024
 gen matching-400-ips.json.gz 400 --distinct-ips
+mkdir -p "$WORK/multi"
+for i in 1 2 3 4 5 6 7 8; do gen "multi/part-$i.json.gz" 50; done
 run() {
   local name=$1; shift
   local lines
@@ -26,5 +28,6 @@ run jsonl-400MB --format jsonl "$WORK/matching-400.json.gz"
 run json-400MB --format json "$WORK/matching-400.json.gz"
 run text-400MB --format text "$WORK/matching-400.json.gz"
 run jsonl-1024MB --format jsonl "$WORK/matching-1024.json.gz"
+run jsonl-8-files-400MB --format jsonl "$WORK/multi"
 run novelty-400MB-distinct-ips --format jsonl --window 2023-01-06..2023-01-10 --baseline 2023-01-04..2023-01-06 \
   "$WORK/matching-400-ips.json.gz"

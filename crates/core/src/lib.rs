@@ -2,7 +2,8 @@
 //!
 //! Everything a user reads or writes passes through the types here: time
 //! windows ([`window::TimeWindow`]), secrets that must never be printed whole
-//! ([`secret::SecretString`], [`secret::fingerprint`], [`secret::redact`]),
+//! ([`secret::SecretString`], [`secret::fingerprint`], [`secret::redact`], and
+//! [`secret::redact_secrets`] with a [`secret::SecretMatcher`] for untrusted text),
 //! findings ([`finding`]), the process exit codes shared by every subcommand
 //! ([`exit::Exit`]) and output conventions ([`output`]).
 

@@ -147,6 +147,9 @@ fn unblob(b: &[u8]) -> u128 {
 // ---------------------------------------------------------------------------------------
 // summary
 
+/// Identities past the summary's cap that are still told apart (to count them).
+const MAX_UNLISTED_IDS: usize = 100_000;
+
 /// Counters per rule and per identity, fed with every finding given to the sink.
 pub(crate) struct SummaryBuilder {
     rules: HashMap<String, RuleSummary>,
@@ -185,8 +188,11 @@ impl SummaryBuilder {
         let actor = f.event.actor.as_deref().unwrap_or("(unknown)");
         if !self.ids.contains_key(actor) {
             if self.ids.len() >= self.max_ids {
-                // past the cap: counted, not itemised (a 128-bit hash per identity)
-                self.unlisted_ids.insert(key(&[actor]));
+                // past the cap: counted, not itemised (a 128-bit hash per identity, up to
+                // a bound; past it identities are no longer told apart)
+                if self.unlisted_ids.len() < MAX_UNLISTED_IDS {
+                    self.unlisted_ids.insert(key(&[actor]));
+                }
                 self.unlisted_findings += 1;
                 return;
             }

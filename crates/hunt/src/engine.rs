@@ -818,7 +818,8 @@ pub struct Summary {
     /// Per identity, highest level then most findings first (at most
     /// [`Limits::summary_identities`]).
     pub by_identity: Vec<IdentitySummary>,
-    /// Identities with findings past that limit: counted, not listed.
+    /// Identities with findings past that limit: counted, not listed (counted up to
+    /// 100 000; past that, at least that many).
     pub identities_not_listed: u64,
     /// Findings of those identities.
     pub findings_not_listed: u64,

@@ -628,3 +628,29 @@ fn values_copied_into_findings_are_redacted() {
         assert_eq!(kinds.iter().filter(|k| *k == "agg-ua").count(), 3);
     }
 }
+
+#[test]
+fn the_summary_lists_identities_up_to_its_limit_and_counts_the_rest() {
+    let produced = Arc::new(AtomicU64::new(0));
+    let input = Records {
+        next: 0,
+        total: 700,
+        pending: Vec::new(),
+        at: 0,
+        produced,
+    };
+    let opts = HuntOptions {
+        limits: Limits {
+            summary_identities: 2,
+            ..Limits::default()
+        },
+        ..HuntOptions::default()
+    };
+    let rep = hunt_reader("ids.jsonl", Box::new(input), &RuleSet::builtin().unwrap(), &opts);
+    let s = rep.summary();
+    // 7 identities, 100 findings each
+    assert_eq!(s.by_identity.len(), 2);
+    assert_eq!(s.identities_not_listed, 5);
+    assert_eq!(s.findings_not_listed, 500);
+    assert_eq!(s.by_rule[0].findings, 700);
+}

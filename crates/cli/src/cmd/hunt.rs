@@ -260,7 +260,7 @@ impl<W: Write + Send> CliSink<W> {
     fn finish(mut self, rep: &HuntReport) -> anyhow::Result<()> {
         match self.fmt {
             Fmt::Json => {
-                let rest = serde_json::json!({
+                let mut rest = serde_json::json!({
                     "summary": rep.summary(),
                     "problems": rep.problems,
                     "unsupported_rules": rep.unsupported,
@@ -268,8 +268,10 @@ impl<W: Write + Send> CliSink<W> {
                     "records": rep.records,
                     "records_in_window": rep.in_window,
                     "malformed": rep.malformed,
-                    "stopped": rep.stopped,
                 });
+                if let Some(why) = &rep.stopped {
+                    rest["stopped"] = why.clone().into();
+                }
                 let rest = serde_json::to_string_pretty(&rest)?;
                 let close = if self.n == 0 { "],\n" } else { "\n  ],\n" };
                 // `rest` is `{\n  "files": ...}`: its members follow the array
