@@ -1208,8 +1208,8 @@ impl World {
         Ok(Some((run, st)))
     }
 
-    /// The step of the last durable journal record.
-    fn last_step(&self) -> String {
+    /// The step of the last durable journal record (`step phase`, or `run created`).
+    pub fn last_step(&self) -> String {
         let Ok(j) = Journal::open(&self.store_path) else {
             return "?".into();
         };

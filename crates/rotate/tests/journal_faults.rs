@@ -105,14 +105,8 @@ async fn one(k: usize, no_fetch: bool) -> anyhow::Result<Option<Outcome>> {
     let v = w.check_now();
     anyhow::ensure!(v.is_empty(), "k={k}: invariants after the fault: {v:?}");
     // the last durable step
+    let boundary = w.last_step();
     let j = Journal::open(&w.store_path)?;
-    let boundary: String = j.exec_blocking(|c| {
-        c.query_row(
-            "SELECT coalesce((SELECT step || ' ' || phase FROM rotation_journal ORDER BY seq DESC LIMIT 1), 'run created')",
-            [],
-            |r| r.get(0),
-        )
-    })?;
     // resume with a healthy journal, until nothing is left
     let e = Arc::new(Engine::new(j, key, &run, opts)?);
     let sum = e.run().await?;
