@@ -382,7 +382,7 @@ fn no_subcommand_prints_or_writes_a_secret() {
         &plan,
         format!(
             "[providers.circleci]\napi_url = \"{}\"\n[providers.github]\napi_url = \"{}\"\n\n\
-             [[secret]]\nname = \"NPM_TOKEN\"\nsource = {{ type = \"random\", length = 40 }}\n\
+             [[secret]]\nname = \"NPM_TOKEN\"\nshared = true\nsource = {{ type = \"random\", length = 40 }}\n\
              [[secret.sink]]\ntype = \"circleci_env\"\nproject = \"gh/sim-org/repo-00001\"\nname = \"NPM_TOKEN\"\n\
              [[secret.sink]]\ntype = \"github_secret\"\nrepo = \"sim-org/repo-00001\"\nname = \"NPM_TOKEN\"\n",
             sim.circleci_url(),
