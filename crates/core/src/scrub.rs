@@ -11,11 +11,10 @@
 //!   carrying a well-known vendor prefix). Lowercase hexadecimal words (digests,
 //!   fingerprints, commit ids) and UUIDs are left alone.
 
-use crate::secret::redact;
 use std::ops::Range;
 use std::sync::{Arc, OnceLock, RwLock};
 
-pub use crate::secret::SecretMatcher;
+pub use crate::secret::{redact_spans, SecretMatcher};
 
 type Factory = fn() -> Option<Arc<dyn SecretMatcher>>;
 
@@ -257,47 +256,7 @@ pub fn scrub(text: &str) -> String {
     if let Some(m) = matcher() {
         spans.extend(m.secret_spans(text));
     }
-    redact_spans(text, spans)
-}
-
-/// `text` with the given byte ranges replaced by their redacted forms (overlapping ranges
-/// are merged; ranges not on `char` boundaries are widened to them).
-pub fn redact_spans(text: &str, mut spans: Vec<Range<usize>>) -> String {
-    if spans.is_empty() {
-        return text.to_string();
-    }
-    let fix = |mut i: usize, up: bool| {
-        i = i.min(text.len());
-        while !text.is_char_boundary(i) {
-            if up {
-                i += 1
-            } else {
-                i -= 1
-            }
-        }
-        i
-    };
-    for r in spans.iter_mut() {
-        *r = fix(r.start, false)..fix(r.end, true);
-    }
-    spans.retain(|r| r.start < r.end);
-    spans.sort_by_key(|r| (r.start, std::cmp::Reverse(r.end)));
-    let mut merged: Vec<Range<usize>> = Vec::new();
-    for r in spans {
-        match merged.last_mut() {
-            Some(m) if r.start <= m.end => m.end = m.end.max(r.end),
-            _ => merged.push(r),
-        }
-    }
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for r in merged {
-        out.push_str(&text[at..r.start]);
-        out.push_str(&redact(&text[r.clone()]));
-        at = r.end;
-    }
-    out.push_str(&text[at..]);
-    out
+    redact_spans(text, spans).into_owned()
 }
 
 #[cfg(test)]

@@ -204,7 +204,14 @@ fn normalise_spans(text: &str, mut spans: Vec<std::ops::Range<usize>>) -> Vec<st
 /// `text` with every secret `matcher` finds replaced by its [`redact`]ed form (a few
 /// leading characters and `…`). Borrowed unchanged when nothing is found.
 pub fn redact_secrets<'a>(text: &'a str, matcher: &dyn SecretMatcher) -> std::borrow::Cow<'a, str> {
-    let spans = normalise_spans(text, matcher.secret_spans(text));
+    redact_spans(text, matcher.secret_spans(text))
+}
+
+/// `text` with the given byte ranges replaced by their [`redact`]ed forms: ranges are
+/// clamped, widened to character boundaries and merged where they overlap or touch.
+/// Borrowed unchanged when there is none.
+pub fn redact_spans(text: &str, spans: Vec<std::ops::Range<usize>>) -> std::borrow::Cow<'_, str> {
+    let spans = normalise_spans(text, spans);
     if spans.is_empty() {
         return std::borrow::Cow::Borrowed(text);
     }
