@@ -11,7 +11,8 @@
 pub mod circleci;
 pub mod github;
 pub mod gitlab;
-pub mod http;
+/// The shared HTTP layer (re-exported from `firebreak-http`).
+pub use firebreak_http as http;
 pub mod model;
 pub mod sim;
 

@@ -1,4 +1,5 @@
-//! The shared HTTP layer used by every provider client.
+//! The one HTTP layer every outbound request of firebreak goes through: provider
+//! clients, rotation sources, AWS calls, blast-radius checks, OIDC discovery and JWKS.
 //!
 //! - timeouts (connect and whole request);
 //! - retries with jittered exponential backoff on 5xx, timeouts and connection errors —
@@ -883,32 +884,6 @@ mod tests {
         seen.lock().unwrap().clear();
         assert!(h.send_replay(Method::POST, &u, None, Replay::Safe).await.is_err());
         assert_eq!(seen.lock().unwrap().len(), 4);
-    }
-
-    /// The provider clients' create calls (deploy keys, checkout keys) go out once.
-    #[tokio::test]
-    async fn provider_creates_go_out_once_after_a_5xx() {
-        let (base, seen) = failing_server(503).await;
-        let gh =
-            crate::github::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick()).unwrap();
-        assert!(gh
-            .create_deploy_key("acme/app", "ci", "ssh-ed25519 AAAA", true)
-            .await
-            .is_err());
-        let cc = crate::circleci::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick())
-            .unwrap();
-        assert!(cc
-            .create_checkout_key("gh/acme/app", crate::circleci::CheckoutKeyType::DeployKey)
-            .await
-            .is_err());
-        let posts: Vec<String> = seen
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|r| r.starts_with("POST"))
-            .cloned()
-            .collect();
-        assert_eq!(posts.len(), 2, "{posts:?}");
     }
 
     /// A connection that cannot be made never carried the request: retried for any method.
