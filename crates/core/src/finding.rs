@@ -69,6 +69,60 @@ pub struct SecretFinding {
     pub commit: Option<String>,
     /// The rule's confidence.
     pub confidence: Confidence,
+    /// Whether the secret works at its provider (`scan --validate` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<Validation>,
+}
+
+/// What a live check said about a credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ValidationStatus {
+    /// The provider accepted it: it works now. The most urgent state.
+    Live,
+    /// The provider refused it as unknown, revoked or expired.
+    Dead,
+    /// No answer that proves either (timeout, 5xx, rate limit, an unexpected reply, or
+    /// no way to check). Never to be read as dead.
+    Unknown,
+    /// The check could not be made or its reply could not be read.
+    Error,
+}
+
+impl ValidationStatus {
+    /// `live`, `dead`, `unknown` or `error`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValidationStatus::Live => "live",
+            ValidationStatus::Dead => "dead",
+            ValidationStatus::Unknown => "unknown",
+            ValidationStatus::Error => "error",
+        }
+    }
+}
+
+impl std::fmt::Display for ValidationStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The result of validating one credential at its provider. Never holds the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Validation {
+    /// The validator used, e.g. `github.token`.
+    pub validator: String,
+    /// The verdict.
+    pub status: ValidationStatus,
+    /// What the provider said about the credential's owner (account, principal, login,
+    /// scopes, expiry, organisation...), when live.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub identity: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Why, in words (the request and status at fault for `unknown` and `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// When the check was made.
+    pub checked_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl SecretFinding {

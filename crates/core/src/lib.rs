@@ -18,6 +18,6 @@ pub mod secret;
 pub mod window;
 
 pub use exit::Exit;
-pub use finding::{Confidence, Level, SecretFinding};
+pub use finding::{Confidence, Level, SecretFinding, Validation, ValidationStatus};
 pub use secret::{fingerprint, redact, redact_secrets, SecretMatcher, SecretString};
 pub use window::TimeWindow;

@@ -20,6 +20,8 @@
 //! Response bodies are never logged. Errors name the request (method and URL) and the
 //! status, plus the provider's short `message` field when there is one.
 
+pub mod aws;
+
 use firebreak_core::SecretString;
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};

@@ -38,4 +38,4 @@ pub(crate) fn with_scratch<T, R>(
         Err(_) => f(&mut fresh()),
     })
 }
-pub use scanner::{ScanIssue, ScanOptions, ScanReport, Scanner, Summary};
+pub use scanner::{ScanIssue, ScanOptions, ScanReport, Scanner, SecretHook, Summary};

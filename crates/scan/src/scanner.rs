@@ -101,7 +101,13 @@ pub struct ScanOptions {
     pub jobs: usize,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
+    /// Called with each finding and its secret bytes while they are in memory (for
+    /// `scan --validate`); the bytes must not be kept beyond what validation needs.
+    pub on_secret: Option<SecretHook>,
 }
+
+/// See [`ScanOptions::on_secret`].
+pub type SecretHook = std::sync::Arc<dyn Fn(&SecretFinding, &[u8]) + Send + Sync>;
 
 impl Default for ScanOptions {
     fn default() -> Self {
@@ -114,6 +120,7 @@ impl Default for ScanOptions {
             baseline: HashSet::new(),
             jobs: 0,
             progress: None,
+            on_secret: None,
         }
     }
 }
@@ -750,7 +757,11 @@ impl Scanner {
                 fingerprint: fp,
                 commit: commit.map(str::to_string),
                 confidence: rule.def.confidence,
+                validation: None,
             });
+            if let Some(hook) = &self.opts.on_secret {
+                hook(rep.findings.last().expect("just pushed"), secret);
+            }
         }
         #[cfg(test)]
         self.rules
