@@ -15,6 +15,7 @@ pub mod model;
 pub mod output;
 pub mod scrub;
 pub mod secret;
+pub mod values;
 pub mod window;
 
 pub use exit::Exit;

@@ -17,7 +17,6 @@
 use firebreak_core::SecretString;
 use firebreak_providers::{Item, Kind};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// How a blast radius was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -332,57 +331,9 @@ pub fn aws_key_ids_in(line: &str) -> Vec<String> {
     out
 }
 
-/// Values given by the responder (`--values FILE`, `NAME=VALUE` lines, `#` comments),
-/// used only to sharpen the blast radius; held in memory, never stored or printed.
-#[derive(Debug, Default, Clone)]
-pub struct Values {
-    by_name: BTreeMap<String, SecretString>,
-}
-
-impl Values {
-    /// Parses `NAME=VALUE` lines (optional `export `, optional quotes). Returns the values
-    /// and the 1-based numbers of lines that could not be read.
-    pub fn parse(text: &str) -> (Values, Vec<usize>) {
-        let mut v = Values::default();
-        let mut bad = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            let l = line.trim();
-            if l.is_empty() || l.starts_with('#') {
-                continue;
-            }
-            let l = l.strip_prefix("export ").unwrap_or(l);
-            match l.split_once('=') {
-                Some((k, val)) if !k.trim().is_empty() && !k.contains(char::is_whitespace) => {
-                    let val = val.trim();
-                    let val = val
-                        .strip_prefix('"')
-                        .and_then(|x| x.strip_suffix('"'))
-                        .or_else(|| val.strip_prefix('\'').and_then(|x| x.strip_suffix('\'')))
-                        .unwrap_or(val);
-                    v.by_name.insert(k.trim().to_string(), SecretString::new(val));
-                }
-                _ => bad.push(i + 1),
-            }
-        }
-        (v, bad)
-    }
-    /// The value of `name`.
-    pub fn get(&self, name: &str) -> Option<&SecretString> {
-        self.by_name.get(name)
-    }
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        self.by_name.len()
-    }
-    /// True when empty.
-    pub fn is_empty(&self) -> bool {
-        self.by_name.is_empty()
-    }
-    /// Names, sorted.
-    pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.by_name.keys().map(String::as_str)
-    }
-}
+/// Values given by the responder (`--values FILE`), used only to sharpen the blast
+/// radius; held in memory, never stored or printed.
+pub use firebreak_core::values::Values;
 
 /// Sharpens a name-based blast radius with a known AWS access key id.
 pub fn with_aws_key_id(mut b: Blast, key_id: &str) -> Blast {
