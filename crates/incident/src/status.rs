@@ -23,6 +23,7 @@ use crate::{Error, Result};
 use chrono::{DateTime, Utc};
 use firebreak_providers::{Item, Kind, Provider};
 use firebreak_rotate::plan::{Plan, SourceSpec};
+use firebreak_rotate::State;
 use firebreak_store::{fmt_time, IncidentRow, IncidentTask, RotationRunView, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -387,12 +388,21 @@ impl Cover {
 #[derive(Debug, Clone)]
 struct EngineRow {
     run_id: String,
+    /// As stored (shown as is).
     state: String,
     updated_at: Option<DateTime<Utc>>,
 }
 
-fn is_stopped(s: &str) -> bool {
-    matches!(s, "stopped" | "rolled_back")
+impl EngineRow {
+    /// The state, when it is one the engine knows.
+    fn parsed(&self) -> Option<State> {
+        self.state.parse().ok()
+    }
+}
+
+/// Ended with the old credential valid.
+fn is_stopped(s: Option<State>) -> bool {
+    matches!(s, Some(State::Stopped | State::RolledBack))
 }
 
 /// Rotation runs relevant to the incident: per task identity, the latest covering run's
@@ -431,10 +441,10 @@ fn rotation_view(
             }
             run_covers = true;
             counts.total += 1;
-            match sec.state.as_str() {
-                "done" => counts.done += 1,
-                "manual" => counts.manual += 1,
-                "pending" => counts.queued += 1,
+            match sec.state.parse::<State>().ok() {
+                Some(State::Done) => counts.done += 1,
+                Some(State::Manual) => counts.manual += 1,
+                Some(State::Pending) => counts.queued += 1,
                 s if is_stopped(s) => counts.stopped += 1,
                 _ => counts.in_progress += 1,
             }
@@ -534,7 +544,7 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             updated = updated.max(r);
         }
         let done_t = eng
-            .filter(|e| e.state == "done")
+            .filter(|e| e.parsed() == Some(State::Done))
             .and_then(|e| e.updated_at)
             .filter(|x| *x >= proof);
         let fb_t = rec_t.max(done_t);
@@ -552,7 +562,7 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             None
         };
         let stop_after = eng
-            .filter(|e| is_stopped(&e.state))
+            .filter(|e| is_stopped(e.parsed()))
             .map(|e| e.updated_at.unwrap_or(proof));
         let (state, evidence, at) = match () {
             _ if stop_after
@@ -596,7 +606,7 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
                 };
                 ("rotated", Some(ev), fb_t)
             }
-            _ if eng.is_some_and(|e| e.state == "manual") => (
+            _ if eng.is_some_and(|e| e.parsed() == Some(State::Manual)) => (
                 "manual",
                 Some(format!(
                     "rotation run {} manual step",

@@ -1,4 +1,4 @@
-//! The rotation state machine. Per secret:
+//! The rotation state machine. Per secret (states and allowed moves: [`crate::state`]):
 //!
 //! ```text
 //! pending ─prepare─▶ issuing ─issue─▶ issued ─write sinks─▶ written ─verify─▶ verified ─revoke old─▶ done
@@ -10,57 +10,35 @@
 //! ```
 //!
 //! Every step is recorded before it acts (intent, with the idempotency key) and after
-//! (result), in one SQLite transaction with the secret's state. On resume, a step whose
-//! intent is recorded but whose result is not is reconciled: an issue is looked up by its
-//! key at the source before issuing again; sink writes are repeated (idempotent by value);
+//! (result), in one SQLite transaction with the secret's state ([`Journal::record`], which
+//! refuses a move [`State::can_go_to`] does not allow). On resume, a step whose intent is
+//! recorded but whose result is not is reconciled: an issue is looked up by its key at the
+//! source before issuing again; sink writes are repeated (idempotent by value);
 //! verification is repeated; revocation is repeated (idempotent). The old credential is
 //! revoked only after every sink has been verified to hold the new one.
+//!
+//! One function per step: [`Engine::process`] dispatches on the recorded state to
+//! `start_issue` / `resume_issue`, `write_sinks`, `verify_sinks`, `revoke_old` and
+//! `roll_back`; failures go through `fail_before_revoke` and `stop`.
 
 use crate::crypto::SealKey;
-use crate::journal::{crash_point, now, Journal, JournalError};
-use crate::plan::{Field, Plan, SecretSpec, SourceSpec};
+use crate::journal::{
+    crash_point, now, Change, Entry, Journal, JournalError, NewRun, NewSecret, Outcome, Phase,
+    RotationRecord, RunningRun, SecretChange, SecretRow, SinkChange, Step,
+};
+use crate::plan::{Field, Plan, SecretSpec, SinkSpec, SourceSpec};
 use crate::sinks::{SinkClients, Verified};
 use crate::sources::{Credential, Issued, Lookup, Prepared, Source, SourceClients};
 use firebreak_core::finding::stable_id;
 use firebreak_core::SecretString;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// Terminal and intermediate states of a secret.
-pub mod state {
-    /// Not started.
-    pub const PENDING: &str = "pending";
-    /// Issue intent recorded.
-    pub const ISSUING: &str = "issuing";
-    /// New credential issued and recorded (encrypted).
-    pub const ISSUED: &str = "issued";
-    /// Every sink written.
-    pub const WRITTEN: &str = "written";
-    /// Every sink verified.
-    pub const VERIFIED: &str = "verified";
-    /// Revocation of the old credential in progress.
-    pub const REVOKING: &str = "revoking";
-    /// Done: new everywhere, old revoked, material erased.
-    pub const DONE: &str = "done";
-    /// Failed before revoke; the old credential is still valid.
-    pub const STOPPED: &str = "stopped";
-    /// Sinks being restored to the old value.
-    pub const ROLLING_BACK: &str = "rolling_back";
-    /// Sinks restored to the old value, new credential revoked.
-    pub const ROLLED_BACK: &str = "rolled_back";
-    /// A person must do it.
-    pub const MANUAL: &str = "manual";
-
-    /// True for states a run does not continue from by itself.
-    pub fn is_terminal(s: &str) -> bool {
-        matches!(s, DONE | STOPPED | ROLLED_BACK | MANUAL)
-    }
-}
+pub use crate::state::{SinkState, State};
 
 /// Progress callback: (secret, state it reached).
-pub type ProgressFn = Arc<dyn Fn(&str, &str) + Send + Sync>;
+pub type ProgressFn = Arc<dyn Fn(&str, State) + Send + Sync>;
 
 /// Options of a run.
 #[derive(Clone, Default)]
@@ -99,9 +77,9 @@ pub struct SecretStatus {
     /// Secret name.
     pub secret: String,
     /// State.
-    pub state: String,
+    pub state: State,
     /// The step a stopped secret stopped at (the state to resume from).
-    pub step: String,
+    pub step: State,
     /// Source type.
     pub source: String,
     /// Sinks in the plan.
@@ -156,26 +134,6 @@ impl Summary {
     }
 }
 
-#[derive(Debug, Clone)]
-struct SinkRow {
-    state: String,
-    written_at: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-struct Row {
-    state: String,
-    step: String,
-    attempt: i64,
-    idem: Option<String>,
-    new_id: Option<String>,
-    new_fp: Option<String>,
-    new_enc: Option<Vec<u8>>,
-    pending_enc: Option<Vec<u8>>,
-    info: serde_json::Value,
-    sinks: Vec<SinkRow>,
-}
-
 /// Creates a run from a plan: records the plan text and one row per secret and sink, and
 /// takes the run's lock for `journal` (see [`Journal::acquire`]), all in one transaction.
 ///
@@ -188,66 +146,45 @@ pub fn create_run(journal: &Journal, plan: &Plan, plan_path: &str) -> Result<Str
         chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
         &stable_id(&[plan_path, &now(), &rand::random::<u64>().to_string()])[..8]
     );
-    let text = plan.to_toml();
-    let plan = plan.clone();
-    let rid = run_id.clone();
-    let path = plan_path.to_string();
-    let me = crate::journal::Holder::me();
-    let token = me.token.clone();
-    let refused: Option<String> = journal.exec_blocking(move |c| {
-        if let Some(why) = overlap(c, &plan)? {
-            return Ok(Some(why));
-        }
-        let t = now();
-        c.execute(
-            "INSERT INTO rotation_runs (run_id, created_at, plan_path, plan, status, updated_at) VALUES (?1, ?2, ?3, ?4, 'running', ?2)",
-            params![rid, t, path, text],
-        )?;
-        let mut ins = c.prepare("INSERT INTO rotation_secrets (run_id, secret, state, step, reason, prev_ids, updated_at) VALUES (?1, ?2, ?3, ?3, ?4, '{}', ?5)")?;
-        let mut sk = c.prepare("INSERT INTO rotation_sinks (run_id, secret, idx, label, state) VALUES (?1, ?2, ?3, ?4, 'pending')")?;
-        for s in &plan.secrets {
-            let (st, reason) = match &s.source {
-                SourceSpec::Manual { instructions } => (state::MANUAL, Some(instructions.clone())),
-                _ => (state::PENDING, None),
+    let secrets = plan
+        .secrets
+        .iter()
+        .map(|s| {
+            let (state, reason) = match &s.source {
+                SourceSpec::Manual { instructions } => (State::Manual, Some(instructions.clone())),
+                _ => (State::Pending, None),
             };
-            ins.execute(params![rid, s.name, st, reason, t])?;
-            for (i, k) in s.sinks.iter().enumerate() {
-                sk.execute(params![rid, s.name, i as i64, k.label()])?;
+            NewSecret {
+                name: s.name.clone(),
+                state,
+                reason,
+                sinks: s.sinks.iter().map(|k| k.label()).collect(),
             }
-        }
-        if let Err(h) = crate::journal::acquire_in(c, &rid, &me)? {
-            // a brand-new run id cannot be held by anyone else
-            return Ok(Some(format!("run {rid} is held by {h}")));
-        }
-        Ok(None)
-    })?;
-    if let Some(why) = refused {
-        return Err(EngineError::Refused(why));
+        })
+        .collect();
+    let run = NewRun {
+        run_id: run_id.clone(),
+        plan_path: plan_path.to_string(),
+        plan: plan.to_toml(),
+        secrets,
+    };
+    let plan = plan.clone();
+    match journal.create_run(run, move |running| overlap(&plan, running))? {
+        Some(why) => Err(EngineError::Refused(why)),
+        None => Ok(run_id),
     }
-    journal.note_acquired(&run_id, token);
-    Ok(run_id)
 }
 
 /// Why `plan` could not start now (it overlaps an unfinished run), without changing
 /// anything: what `rotate run --dry-run` checks.
 pub fn overlapping(journal: &Journal, plan: &Plan) -> Result<Option<String>, EngineError> {
-    let plan = plan.clone();
-    Ok(journal.exec_blocking(move |c| overlap(c, &plan))?)
+    Ok(overlap(plan, &journal.running_runs()?))
 }
 
 /// What a plan shares with the unfinished runs of the store, as a refusal message.
-fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
-    let mut runs: Vec<(String, String)> = Vec::new();
-    {
-        let mut q =
-            c.prepare("SELECT run_id, plan FROM rotation_runs WHERE status = 'running' ORDER BY created_at")?;
-        let rows = q.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        for r in rows {
-            runs.push(r?);
-        }
-    }
-    if runs.is_empty() {
-        return Ok(None);
+fn overlap(plan: &Plan, running: &[RunningRun]) -> Option<String> {
+    if running.is_empty() {
+        return None;
     }
     let mine_sinks: std::collections::HashSet<String> = plan
         .secrets
@@ -259,16 +196,14 @@ fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
         .iter()
         .filter_map(|s| s.source.identity_label(&s.name))
         .collect();
-    for (rid, text) in runs {
-        let mut shared: Vec<String> = Vec::new();
-        let mut q = c.prepare("SELECT DISTINCT label FROM rotation_sinks WHERE run_id = ?1")?;
-        for l in q.query_map([&rid], |r| r.get::<_, String>(0))? {
-            let l = l?;
-            if mine_sinks.contains(&l) {
-                shared.push(format!("sink {l}"));
-            }
-        }
-        if let Ok(other) = Plan::parse(&text, "(recorded plan)") {
+    for run in running {
+        let mut shared: Vec<String> = run
+            .sinks
+            .iter()
+            .filter(|l| mine_sinks.contains(*l))
+            .map(|l| format!("sink {l}"))
+            .collect();
+        if let Ok(other) = Plan::parse(&run.plan, "(recorded plan)") {
             for s in &other.secrets {
                 if let Some(l) = s.source.identity_label(&s.name) {
                     if mine_sources.contains(&l) {
@@ -289,98 +224,55 @@ fn overlap(c: &Connection, plan: &Plan) -> rusqlite::Result<Option<String>> {
         } else {
             String::new()
         };
-        let who = match crate::journal::live_holder(c, &rid)? {
+        let rid = &run.run_id;
+        let who = match &run.holder {
             Some(h) => format!("it is being driven by {h}; wait for it to finish"),
             None => format!("no process drives it now: finish it with `firebreak rotate resume --run {rid}`"),
         };
-        return Ok(Some(format!(
+        return Some(format!(
             "the plan overlaps unfinished run {rid} on {list}{more}; {who}, then start the new plan"
-        )));
+        ));
     }
-    Ok(None)
+    None
 }
 
 /// The most recent run id, if any.
 pub fn latest_run(journal: &Journal) -> Result<Option<String>, EngineError> {
-    Ok(journal.exec_blocking(|c| {
-        c.query_row(
-            "SELECT run_id FROM rotation_runs ORDER BY created_at DESC, rowid DESC LIMIT 1",
-            [],
-            |r| r.get(0),
-        )
-        .optional()
-    })?)
+    Ok(journal.latest_run()?)
 }
 
 /// The plan recorded with a run.
 pub fn run_plan(journal: &Journal, run_id: &str) -> Result<Plan, EngineError> {
-    let rid = run_id.to_string();
-    let text: Option<String> = journal.exec_blocking(move |c| {
-        c.query_row("SELECT plan FROM rotation_runs WHERE run_id = ?1", [rid], |r| {
-            r.get(0)
-        })
-        .optional()
-    })?;
-    let text =
-        text.ok_or_else(|| EngineError::Other(format!("no run {run_id} in store {}", journal.path())))?;
+    let text = journal
+        .run_plan(run_id)?
+        .ok_or_else(|| EngineError::Other(format!("no run {run_id} in store {}", journal.path())))?;
     Plan::parse(&text, &format!("(plan of run {run_id})")).map_err(|e| EngineError::Other(e.to_string()))
 }
 
 /// Per-secret status of a run.
 pub fn status(journal: &Journal, run_id: &str) -> Result<Vec<SecretStatus>, EngineError> {
     let plan = run_plan(journal, run_id)?;
-    let rid = run_id.to_string();
-    let rows = journal.exec_blocking(move |c| {
-        let mut q = c.prepare(
-            "SELECT s.secret, s.state, s.step, s.new_id, s.new_fp, s.prev_ids, s.reason, s.updated_at,
-                    (SELECT count(*) FROM rotation_sinks k WHERE k.run_id = s.run_id AND k.secret = s.secret AND k.state IN ('written','verified')),
-                    (SELECT count(*) FROM rotation_sinks k WHERE k.run_id = s.run_id AND k.secret = s.secret AND k.state = 'verified')
-             FROM rotation_secrets s WHERE s.run_id = ?1 ORDER BY s.rowid",
-        )?;
-        let rows = q
-            .query_map([&rid], |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, Option<String>>(3)?,
-                    r.get::<_, Option<String>>(4)?,
-                    r.get::<_, Option<String>>(5)?,
-                    r.get::<_, Option<String>>(6)?,
-                    r.get::<_, String>(7)?,
-                    r.get::<_, i64>(8)?,
-                    r.get::<_, i64>(9)?,
-                ))
-            })?
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(rows)
-    })?;
-    Ok(rows
+    Ok(journal
+        .status_rows(run_id)?
         .into_iter()
-        .map(
-            |(secret, st, step, new_id, new_fp, prev, reason, updated_at, w, v)| {
-                let spec = plan.secret(&secret);
-                let info: serde_json::Value = prev
-                    .as_deref()
-                    .and_then(|p| serde_json::from_str(p).ok())
-                    .unwrap_or_default();
-                SecretStatus {
-                    run_id: run_id.to_string(),
-                    source: spec.map(|s| source_kind(&s.source)).unwrap_or("?").to_string(),
-                    sinks: spec.map_or(0, |s| s.sinks.len()),
-                    secret,
-                    state: st,
-                    step,
-                    sinks_written: w as usize,
-                    sinks_verified: v as usize,
-                    new_fingerprint: new_fp,
-                    new_id,
-                    previous_ids: prev_ids(&info),
-                    reason,
-                    updated_at,
-                }
-            },
-        )
+        .map(|r| {
+            let spec = plan.secret(&r.secret);
+            SecretStatus {
+                run_id: run_id.to_string(),
+                source: spec.map(|s| source_kind(&s.source)).unwrap_or("?").to_string(),
+                sinks: spec.map_or(0, |s| s.sinks.len()),
+                previous_ids: prev_ids(&r.info),
+                secret: r.secret,
+                state: r.state,
+                step: r.step,
+                sinks_written: r.sinks_written,
+                sinks_verified: r.sinks_verified,
+                new_fingerprint: r.new_fp,
+                new_id: r.new_id,
+                reason: r.reason,
+                updated_at: r.updated_at,
+            }
+        })
         .collect())
 }
 
@@ -391,11 +283,11 @@ pub fn summarize(run_id: &str, rows: &[SecretStatus]) -> Summary {
         ..Default::default()
     };
     for r in rows {
-        match r.state.as_str() {
-            state::DONE => s.done += 1,
-            state::STOPPED => s.stopped += 1,
-            state::ROLLED_BACK => s.rolled_back += 1,
-            state::MANUAL => s.manual += 1,
+        match r.state {
+            State::Done => s.done += 1,
+            State::Stopped => s.stopped += 1,
+            State::RolledBack => s.rolled_back += 1,
+            State::Manual => s.manual += 1,
             _ => s.unfinished += 1,
         }
     }
@@ -433,9 +325,19 @@ pub struct Engine {
     opts: RunOptions,
 }
 
-struct Failure {
-    step: String,
-    message: String,
+/// The secret a step works on.
+struct Ctx<'a> {
+    name: &'a str,
+    spec: &'a SecretSpec,
+    source: &'a Source,
+}
+
+/// The value a sink holds: the credential, or its id.
+fn sink_value(sink: &SinkSpec, cred: &Credential) -> SecretString {
+    match sink.field() {
+        Field::Value => cred.value.clone(),
+        Field::Id => SecretString::new(cred.id.clone().unwrap_or_default()),
+    }
 }
 
 impl Engine {
@@ -485,129 +387,53 @@ impl Engine {
         format!("{}\0{}\0{}", self.run_id, secret, what)
     }
 
-    async fn load(&self, secret: &str) -> Result<Row, EngineError> {
-        let rid = self.run_id.clone();
-        let s = secret.to_string();
-        let r = self
-            .journal
-            .exec(move |c| {
-                let row = c.query_row(
-                    "SELECT state, step, attempt, idem_key, new_id, new_fp, new_enc, pending_enc, prev_ids FROM rotation_secrets WHERE run_id = ?1 AND secret = ?2",
-                    params![rid, s],
-                    |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, Option<String>>(3)?,
-                            r.get::<_, Option<String>>(4)?,
-                            r.get::<_, Option<String>>(5)?,
-                            r.get::<_, Option<Vec<u8>>>(6)?,
-                            r.get::<_, Option<Vec<u8>>>(7)?,
-                            r.get::<_, Option<String>>(8)?,
-                        ))
-                    },
-                )?;
-                let mut q = c.prepare("SELECT state, written_at FROM rotation_sinks WHERE run_id = ?1 AND secret = ?2 ORDER BY idx")?;
-                let sinks = q
-                    .query_map(params![rid, s], |r| {
-                        Ok(SinkRow {
-                            state: r.get(0)?,
-                            written_at: r.get(1)?,
-                        })
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok((row, sinks))
-            })
-            .await?;
-        let ((st, step, attempt, idem, new_id, new_fp, new_enc, pending_enc, info), sinks) = r;
-        Ok(Row {
-            state: st,
-            step,
-            attempt,
-            idem,
-            new_id,
-            new_fp,
-            new_enc,
-            pending_enc,
-            info: info
-                .and_then(|i| serde_json::from_str(&i).ok())
-                .unwrap_or(serde_json::json!({})),
-            sinks,
-        })
+    async fn load(&self, secret: &str) -> Result<SecretRow, EngineError> {
+        Ok(self.journal.load_secret(&self.run_id, secret).await?)
     }
 
-    /// Records a journal entry and applies `update` to the state, in one transaction.
+    /// Records a step of `secret` (entry and change in one durable transaction).
+    async fn record(&self, secret: &str, entry: Entry, change: Change) -> Result<(), EngineError> {
+        Ok(self.journal.record(&self.run_id, secret, entry, change).await?)
+    }
+
     /// Journals that sink `i` of `secret` failed at `step` and marks the sink failed.
     async fn record_sink_failure(
         &self,
         secret: &str,
-        step: &str,
+        step: Step,
         i: usize,
         idem: Option<&str>,
         msg: &str,
     ) -> Result<(), EngineError> {
-        let m2 = firebreak_core::scrub::scrub(msg);
-        self.record(secret, step, Some(i), "result", idem, Some("error"), Some(msg.to_string()), move |c, rid, s| {
-            c.execute(
-                "UPDATE rotation_sinks SET state = 'failed', error = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                params![rid, s, i as i64, m2],
-            )
-            .map(|_| ())
-        })
-        .await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn record(
-        &self,
-        secret: &str,
-        step: &str,
-        sink: Option<usize>,
-        phase: &str,
-        idem: Option<&str>,
-        status: Option<&str>,
-        detail: Option<String>,
-        update: impl FnOnce(&Connection, &str, &str) -> rusqlite::Result<()> + Send + 'static,
-    ) -> Result<(), EngineError> {
-        let (rid, s, step, phase) = (
-            self.run_id.clone(),
-            secret.to_string(),
-            step.to_string(),
-            phase.to_string(),
+        let entry = Entry::new(step, Phase::Result)
+            .sink(i)
+            .idem(idem)
+            .status(Outcome::Error)
+            .detail(msg);
+        let change = Change::Sink(
+            i,
+            SinkChange::Failed {
+                error: msg.to_string(),
+            },
         );
-        let idem = idem.map(str::to_string);
-        let status = status.map(str::to_string);
-        // source and provider texts may quote what they were sent: scrub before storing
-        let detail = detail.map(|d| firebreak_core::scrub::scrub(&d));
-        self.journal
-            .exec(move |c| {
-                c.execute(
-                    "INSERT INTO rotation_journal (run_id, secret, step, sink, phase, idem_key, status, detail, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                    params![rid, s, step, sink.map(|x| x as i64), phase, idem, status, detail, now()],
-                )?;
-                update(c, &rid, &s)
-            })
-            .await?;
-        Ok(())
+        self.record(secret, entry, change).await
     }
 
-    async fn set_state(
+    /// Records that `secret` reached `st` (state and step).
+    async fn reach(
         &self,
         secret: &str,
-        step: &str,
-        phase: &str,
-        st: &'static str,
+        step: Step,
+        phase: Phase,
+        st: State,
         detail: Option<String>,
     ) -> Result<(), EngineError> {
-        self.record(secret, step, None, phase, None, Some("ok"), detail, move |c, rid, s| {
-            c.execute(
-                "UPDATE rotation_secrets SET state = ?3, step = ?3, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
-                params![rid, s, st, now()],
-            )
-            .map(|_| ())
-        })
-        .await
+        let mut entry = Entry::new(step, phase).status(Outcome::Ok);
+        if let Some(d) = detail {
+            entry = entry.detail(d);
+        }
+        self.record(secret, entry, Change::Secret(SecretChange::Reached(st)))
+            .await
     }
 
     /// Drives every unfinished secret of the run to a terminal state.
@@ -630,22 +456,13 @@ impl Engine {
     }
 
     async fn run_locked(self: &Arc<Self>) -> Result<Summary, EngineError> {
-        let rid = self.run_id.clone();
         let retry = self.opts.retry_stopped;
-        let names: Vec<(String, String)> = self
+        let queue: VecDeque<String> = self
             .journal
-            .exec(move |c| {
-                let mut q =
-                    c.prepare("SELECT secret, state FROM rotation_secrets WHERE run_id = ?1 ORDER BY rowid")?;
-                let v = q
-                    .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(v)
-            })
-            .await?;
-        let queue: VecDeque<String> = names
+            .secret_states(&self.run_id)
+            .await?
             .into_iter()
-            .filter(|(_, st)| !state::is_terminal(st) || (retry && st == state::STOPPED))
+            .filter(|(_, st)| !st.is_terminal() || (retry && *st == State::Stopped))
             .map(|(n, _)| n)
             .collect();
         let queue = Arc::new(Mutex::new(queue));
@@ -668,7 +485,7 @@ impl Engine {
                     match me.process(&name).await {
                         Ok(st) => {
                             if let Some(cb) = &me.opts.on_progress {
-                                cb(name.as_str(), st.as_str());
+                                cb(name.as_str(), st);
                             }
                         }
                         Err(EngineError::Journal(e)) if e.is_fatal() => {
@@ -700,20 +517,8 @@ impl Engine {
         }
         let rows = status(&self.journal, &self.run_id)?;
         let sum = summarize(&self.run_id, &rows);
-        let rid = self.run_id.clone();
-        let st = if sum.unfinished == 0 {
-            "finished"
-        } else {
-            "running"
-        };
         self.journal
-            .exec(move |c| {
-                c.execute(
-                    "UPDATE rotation_runs SET status = ?2, updated_at = ?3 WHERE run_id = ?1",
-                    params![rid, st, now()],
-                )
-                .map(|_| ())
-            })
+            .set_run_finished(&self.run_id, sum.unfinished == 0)
             .await?;
         Ok(sum)
     }
@@ -725,7 +530,7 @@ impl Engine {
             .ok_or_else(|| EngineError::Other(format!("secret {name} is not in the run's plan")))
     }
 
-    fn prepared(&self, name: &str, row: &Row) -> Result<Prepared, EngineError> {
+    fn prepared(&self, name: &str, row: &SecretRow) -> Result<Prepared, EngineError> {
         let material = match &row.pending_enc {
             Some(b) => Some(
                 self.key
@@ -740,7 +545,7 @@ impl Engine {
         })
     }
 
-    fn new_credential(&self, name: &str, row: &Row) -> Result<Credential, EngineError> {
+    fn new_credential(&self, name: &str, row: &SecretRow) -> Result<Credential, EngineError> {
         let b = row.new_enc.as_ref().ok_or_else(|| {
             EngineError::Other(format!(
                 "{name}: new credential material missing from the journal"
@@ -757,296 +562,113 @@ impl Engine {
     }
 
     /// Rotates one secret from its recorded state to a terminal state; returns it.
-    pub async fn process(&self, name: &str) -> Result<String, EngineError> {
+    ///
+    /// Each pass takes the step of the recorded state; with
+    /// [`RunOptions::retry_stopped`], a stopped secret first resumes at the step it
+    /// stopped at.
+    pub async fn process(&self, name: &str) -> Result<State, EngineError> {
         let spec = self.spec(name)?.clone();
         let mut row = self.load(name).await?;
-        if row.state == state::STOPPED && self.opts.retry_stopped {
-            let resume_at = row.step.clone();
-            let rs = resume_at.clone();
-            self.record(name, "retry", None, "intent", None, Some("ok"), Some(format!("resume at {resume_at}")), move |c, rid, s| {
-                c.execute(
-                    "UPDATE rotation_secrets SET state = ?3, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
-                    params![rid, s, rs, now()],
-                )
-                .map(|_| ())
-            })
-            .await?;
-            row.state = resume_at;
+        if row.state == State::Stopped && self.opts.retry_stopped {
+            self.retry(name, &mut row).await?;
         }
-        let source = match self.sources.get(name) {
-            Some(s) => s.clone(),
-            None => return Ok(row.state),
+        let Some(source) = self.sources.get(name).cloned() else {
+            return Ok(row.state);
         };
-        let mut fresh_intent = false;
-        loop {
-            match row.state.as_str() {
-                state::PENDING => {
-                    let idem = format!(
-                        "fbr-{}",
-                        stable_id(&[&self.run_id, name, &row.attempt.to_string()])
-                    );
-                    let prep = match source.prepare(&idem).await {
-                        Ok(p) => p,
-                        Err(e) => {
-                            return self
-                                .stop(
-                                    name,
-                                    state::PENDING,
-                                    &format!("prepare failed: {e}; nothing was issued"),
-                                )
-                                .await
-                        }
-                    };
-                    let enc = prep
-                        .material
-                        .as_ref()
-                        .map(|m| self.key.seal(m, &self.aad(name, "pending")));
-                    let info = serde_json::json!({"prepared": prep.info});
-                    let info_s = info.to_string();
-                    let i2 = idem.clone();
-                    self.record(name, "issue", None, "intent", Some(&idem), None, None, move |c, rid, s| {
-                        c.execute(
-                            "UPDATE rotation_secrets SET state = 'issuing', step = 'issuing', idem_key = ?3, pending_enc = ?4, prev_ids = ?5, updated_at = ?6 WHERE run_id = ?1 AND secret = ?2",
-                            params![rid, s, i2, enc, info_s, now()],
-                        )
-                        .map(|_| ())
-                    })
-                    .await?;
-                    row.state = state::ISSUING.into();
-                    row.idem = Some(idem);
-                    row.info = info;
-                    row.pending_enc = None; // re-read from material below
-                    fresh_intent = true;
-                    // keep the material in memory for this pass
-                    let issued = self
-                        .issue(
-                            name,
-                            &source,
-                            row.idem.as_deref().unwrap_or(""),
-                            &prep,
-                            fresh_intent,
-                        )
-                        .await?;
-                    row = self.after_issue(name, row, issued).await?;
-                }
-                state::ISSUING => {
-                    let prep = self.prepared(name, &row)?;
-                    let idem = row.idem.clone().unwrap_or_default();
-                    let issued = self.issue(name, &source, &idem, &prep, fresh_intent).await?;
-                    row = self.after_issue(name, row, issued).await?;
-                }
-                state::ISSUED => {
-                    if self.opts.unsafe_revoke_before_verify {
-                        let prev = prev_ids(&row.info);
-                        let _ = source.revoke(&prev).await;
-                    }
-                    let cred = self.new_credential(name, &row)?;
-                    for (i, sink) in spec.sinks.iter().enumerate() {
-                        if matches!(row.sinks[i].state.as_str(), "written" | "verified") {
-                            continue;
-                        }
-                        let v = match sink.field() {
-                            Field::Value => cred.value.clone(),
-                            Field::Id => SecretString::new(cred.id.clone().unwrap_or_default()),
-                        };
-                        let fp = v.fingerprint();
-                        let at = now();
-                        let (fp2, at2) = (fp.clone(), at.clone());
-                        self.record(name, "write_sink", Some(i), "intent", row.idem.as_deref(), None, Some(format!("fp={}", &fp[..16])), move |c, rid, s| {
-                            c.execute(
-                                "UPDATE rotation_sinks SET state = 'writing', fp = ?4, written_at = ?5, error = NULL WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                                params![rid, s, i as i64, fp2, at2],
-                            )
-                            .map(|_| ())
-                        })
-                        .await?;
-                        row.sinks[i].written_at = Some(at);
-                        let res = self.clients.write(sink, &v).await;
-                        crash_point();
-                        match res {
-                            Ok(()) => {
-                                self.record(name, "write_sink", Some(i), "result", row.idem.as_deref(), Some("ok"), None, move |c, rid, s| {
-                                    c.execute(
-                                        "UPDATE rotation_sinks SET state = 'written' WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                                        params![rid, s, i as i64],
-                                    )
-                                    .map(|_| ())
-                                })
-                                .await?;
-                                row.sinks[i].state = "written".into();
-                            }
-                            Err(e) => {
-                                let msg = e.to_string();
-                                self.record_sink_failure(name, "write_sink", i, row.idem.as_deref(), &msg)
-                                    .await?;
-                                row.sinks[i].state = "failed".into();
-                                return self
-                                    .fail_before_revoke(
-                                        name,
-                                        &source,
-                                        &spec,
-                                        &row,
-                                        Failure {
-                                            step: state::ISSUED.into(),
-                                            message: msg,
-                                        },
-                                    )
-                                    .await;
-                            }
-                        }
-                    }
-                    self.set_state(name, "write_sinks", "result", state::WRITTEN, None)
-                        .await?;
-                    row.state = state::WRITTEN.into();
-                }
-                state::WRITTEN => {
-                    let cred = self.new_credential(name, &row)?;
-                    let fps: Vec<String> = spec
-                        .sinks
-                        .iter()
-                        .map(|k| match k.field() {
-                            Field::Value => cred.value.fingerprint(),
-                            Field::Id => SecretString::new(cred.id.clone().unwrap_or_default()).fingerprint(),
-                        })
-                        .collect();
-                    drop(cred);
-                    for (i, sink) in spec.sinks.iter().enumerate() {
-                        if row.sinks[i].state == "verified" {
-                            continue;
-                        }
-                        let fp = fps[i].clone();
-                        let at = row.sinks[i]
-                            .written_at
-                            .as_deref()
-                            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-                            .map(|t| t.with_timezone(&chrono::Utc))
-                            .unwrap_or_else(chrono::Utc::now);
-                        let mut outcome = Verified::Mismatch("not checked".into());
-                        let mut err = None;
-                        for attempt in 0..4u32 {
-                            if attempt > 0 {
-                                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
-                            }
-                            match self.clients.verify(sink, &fp, at).await {
-                                Ok(Verified::Ok) => {
-                                    outcome = Verified::Ok;
-                                    err = None;
-                                    break;
-                                }
-                                Ok(m) => outcome = m,
-                                Err(e) => err = Some(e.to_string()),
-                            }
-                        }
-                        let failure = match (&outcome, err) {
-                            (_, Some(e)) => Some(e),
-                            (Verified::Mismatch(m), None) => Some(format!("sink {}: {m}", sink.label())),
-                            (Verified::Ok, None) => None,
-                        };
-                        if let Some(msg) = failure {
-                            self.record_sink_failure(name, "verify", i, row.idem.as_deref(), &msg)
-                                .await?;
-                            // the sink may hold the new value: restore / report it
-                            row.sinks[i].state = "writing".into();
-                            return self
-                                .fail_before_revoke(
-                                    name,
-                                    &source,
-                                    &spec,
-                                    &row,
-                                    Failure {
-                                        step: state::ISSUED.into(),
-                                        message: msg,
-                                    },
-                                )
-                                .await;
-                        }
-                        self.record(name, "verify", Some(i), "result", row.idem.as_deref(), Some("ok"), None, move |c, rid, s| {
-                            c.execute(
-                                "UPDATE rotation_sinks SET state = 'verified', verified_at = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                                params![rid, s, i as i64, now()],
-                            )
-                            .map(|_| ())
-                        })
-                        .await?;
-                        row.sinks[i].state = "verified".into();
-                    }
-                    if let Some(hook) = &spec.verify {
-                        let cred = self.new_credential(name, &row)?;
-                        if let Err(m) = run_hook(hook, name, &cred.value).await {
-                            return self
-                                .fail_before_revoke(
-                                    name,
-                                    &source,
-                                    &spec,
-                                    &row,
-                                    Failure {
-                                        step: state::WRITTEN.into(),
-                                        message: format!("verification hook: {m}"),
-                                    },
-                                )
-                                .await;
-                        }
-                    }
-                    self.set_state(name, "verify", "result", state::VERIFIED, None)
-                        .await?;
-                    row.state = state::VERIFIED.into();
-                }
-                state::VERIFIED | state::REVOKING => {
-                    let prev = prev_ids(&row.info);
-                    if row.state == state::VERIFIED {
-                        self.set_state(
-                            name,
-                            "revoke_old",
-                            "intent",
-                            state::REVOKING,
-                            Some(format!("ids={}", prev.join(","))),
-                        )
-                        .await?;
-                        row.state = state::REVOKING.into();
-                    }
-                    let res = source.revoke(&prev).await;
-                    crash_point();
-                    if let Err(e) = res {
-                        let msg = format!("revoking the old credential failed: {e}; every sink holds the new credential, the old one may still be valid");
-                        return self.stop(name, state::REVOKING, &msg).await;
-                    }
-                    let idents: Vec<_> = spec.sinks.iter().map(|k| k.identity()).collect();
-                    self.record(name, "revoke_old", None, "result", row.idem.as_deref(), Some("ok"), None, move |c, rid, s| {
-                        // done: erase the credential material
-                        let t = now();
-                        c.execute(
-                            "UPDATE rotation_secrets SET state = 'done', step = 'done', new_enc = NULL, pending_enc = NULL, reason = NULL, updated_at = ?3 WHERE run_id = ?1 AND secret = ?2",
-                            params![rid, s, t],
-                        )?;
-                        // proof of rotation for `firebreak inventory verify`
-                        for (p, k, scope, n) in &idents {
-                            let ident = firebreak_providers::model::identity(*p, *k, scope, n);
-                            c.execute(
-                                "INSERT INTO rotation_records (identity, provider, kind, scope, name, rotated_at, source, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                                params![ident, p.as_str(), k.as_str(), scope, n, firebreak_store::fmt_time(chrono::Utc::now()), format!("firebreak rotate run {rid}"), format!("secret {s}")],
-                            )?;
-                        }
-                        Ok(())
-                    })
-                    .await?;
-                    return Ok(state::DONE.into());
-                }
-                state::ROLLING_BACK => {
-                    return self.rollback_inner(name, &source, &spec, &row).await;
-                }
-                other => return Ok(other.to_string()),
-            }
+        let x = Ctx {
+            name,
+            spec: &spec,
+            source: &source,
+        };
+        while !row.state.is_terminal() {
+            row.state = match row.state {
+                State::Pending => self.start_issue(&x, &mut row).await?,
+                State::Issuing => self.resume_issue(&x, &mut row).await?,
+                State::Issued => self.write_sinks(&x, &mut row).await?,
+                State::Written => self.verify_sinks(&x, &mut row).await?,
+                State::Verified | State::Revoking => self.revoke_old(&x, &mut row).await?,
+                State::RollingBack => self.roll_back(&x, &row).await?,
+                st @ (State::Done | State::Stopped | State::RolledBack | State::Manual) => st,
+            };
         }
+        Ok(row.state)
     }
 
+    /// stopped → the step it stopped at.
+    async fn retry(&self, name: &str, row: &mut SecretRow) -> Result<(), EngineError> {
+        let resume_at = row.step;
+        let entry = Entry::new(Step::Retry, Phase::Intent)
+            .status(Outcome::Ok)
+            .detail(format!("resume at {resume_at}"));
+        self.record(name, entry, Change::Secret(SecretChange::Retry { resume_at }))
+            .await?;
+        row.state = resume_at;
+        Ok(())
+    }
+
+    /// pending → issuing → issued: prepares, records the issue intent with its
+    /// idempotency key, then issues.
+    async fn start_issue(&self, x: &Ctx<'_>, row: &mut SecretRow) -> Result<State, EngineError> {
+        let name = x.name;
+        let idem = format!(
+            "fbr-{}",
+            stable_id(&[&self.run_id, name, &row.attempt.to_string()])
+        );
+        let prep = match x.source.prepare(&idem).await {
+            Ok(p) => p,
+            Err(e) => {
+                return self
+                    .stop(
+                        name,
+                        State::Pending,
+                        &format!("prepare failed: {e}; nothing was issued"),
+                    )
+                    .await
+            }
+        };
+        let pending_enc = prep
+            .material
+            .as_ref()
+            .map(|m| self.key.seal(m, &self.aad(name, "pending")));
+        let info = serde_json::json!({"prepared": prep.info});
+        let change = SecretChange::IssueIntent {
+            idem: idem.clone(),
+            pending_enc,
+            info: info.to_string(),
+        };
+        self.record(
+            name,
+            Entry::new(Step::Issue, Phase::Intent).idem(Some(&idem)),
+            Change::Secret(change),
+        )
+        .await?;
+        row.state = State::Issuing;
+        row.idem = Some(idem.clone());
+        row.info = info;
+        row.pending_enc = None; // the prepared material stays in memory for this pass
+        let issued = self.issue(x, &idem, &prep, true).await?;
+        self.after_issue(name, row, issued).await
+    }
+
+    /// issuing → issued, after a crash between the issue intent and its result: looks
+    /// the credential up by its idempotency key before issuing again.
+    async fn resume_issue(&self, x: &Ctx<'_>, row: &mut SecretRow) -> Result<State, EngineError> {
+        let prep = self.prepared(x.name, row)?;
+        let idem = row.idem.clone().unwrap_or_default();
+        let issued = self.issue(x, &idem, &prep, false).await?;
+        self.after_issue(x.name, row, issued).await
+    }
+
+    /// Issues at the source, with retries; when the intent was recorded before (`fresh`
+    /// false) or an attempt failed, first looks up what the key may have issued already.
     async fn issue(
         &self,
-        name: &str,
-        source: &Source,
+        x: &Ctx<'_>,
         idem: &str,
         prep: &Prepared,
         fresh: bool,
     ) -> Result<Result<Issued, String>, EngineError> {
+        let source = x.source;
         let mut last = String::new();
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -1063,19 +685,12 @@ impl Engine {
                     Ok(Lookup::Orphan(id)) => {
                         // the deletion is journaled before it is done; a journal that
                         // cannot be written stops here
-                        self.record(
-                            name,
-                            "issue",
-                            None,
-                            "orphan",
-                            Some(idem),
-                            None,
-                            Some(format!(
+                        let entry = Entry::new(Step::Issue, Phase::Orphan)
+                            .idem(Some(idem))
+                            .detail(format!(
                                 "deleting orphan {id} (issued, secret lost before it was recorded)"
-                            )),
-                            |_, _, _| Ok(()),
-                        )
-                        .await?;
+                            ));
+                        self.record(x.name, entry, Change::None).await?;
                         if let Err(e) = source.delete_orphan(&id).await {
                             last = e.to_string();
                             continue;
@@ -1098,115 +713,290 @@ impl Engine {
         Ok(Err(last))
     }
 
+    /// issuing → issued (the new credential recorded, sealed), or stopped.
     async fn after_issue(
         &self,
         name: &str,
-        mut row: Row,
+        row: &mut SecretRow,
         issued: Result<Issued, String>,
-    ) -> Result<Row, EngineError> {
-        match issued {
-            Ok(i) => {
-                let enc = self.key.seal(&i.cred.value, &self.aad(name, "new"));
-                let fp = i.cred.value.fingerprint();
-                let mut info = row.info.clone();
-                info["previous_ids"] = serde_json::json!(i.previous_ids);
-                let info_s = info.to_string();
-                let (id, fp2) = (i.cred.id.clone(), fp.clone());
-                let enc2 = enc.clone();
-                self.record(name, "issue", None, "result", row.idem.as_deref(), Some("ok"), Some(format!("id={} fp={}", id.as_deref().unwrap_or("-"), &fp[..16])), move |c, rid, s| {
-                    c.execute(
-                        "UPDATE rotation_secrets SET state = 'issued', step = 'issued', new_id = ?3, new_fp = ?4, new_enc = ?5, pending_enc = NULL, prev_ids = ?6, updated_at = ?7 WHERE run_id = ?1 AND secret = ?2",
-                        params![rid, s, id, fp2, enc2, info_s, now()],
-                    )
-                    .map(|_| ())
-                })
-                .await?;
-                row.state = state::ISSUED.into();
-                row.new_id = i.cred.id;
-                row.new_fp = Some(fp);
-                row.new_enc = Some(enc);
-                row.info = info;
-                Ok(row)
-            }
+    ) -> Result<State, EngineError> {
+        let i = match issued {
+            Ok(i) => i,
             Err(m) => {
-                self.stop(
-                    name,
-                    state::ISSUING,
-                    &format!("issue failed: {m}; the old credential is untouched"),
-                )
-                .await?;
-                row.state = state::STOPPED.into();
-                Ok(row)
+                return self
+                    .stop(
+                        name,
+                        State::Issuing,
+                        &format!("issue failed: {m}; the old credential is untouched"),
+                    )
+                    .await
+            }
+        };
+        let enc = self.key.seal(&i.cred.value, &self.aad(name, "new"));
+        let fp = i.cred.value.fingerprint();
+        let mut info = row.info.clone();
+        info["previous_ids"] = serde_json::json!(i.previous_ids);
+        let entry = Entry::new(Step::Issue, Phase::Result)
+            .idem(row.idem.as_deref())
+            .status(Outcome::Ok)
+            .detail(format!(
+                "id={} fp={}",
+                i.cred.id.as_deref().unwrap_or("-"),
+                &fp[..16]
+            ));
+        let change = SecretChange::Issued {
+            new_id: i.cred.id.clone(),
+            new_fp: fp.clone(),
+            new_enc: enc.clone(),
+            info: info.to_string(),
+        };
+        self.record(name, entry, Change::Secret(change)).await?;
+        row.new_id = i.cred.id;
+        row.new_fp = Some(fp);
+        row.new_enc = Some(enc);
+        row.info = info;
+        Ok(State::Issued)
+    }
+
+    /// issued → written: writes the new credential to every sink that does not hold it
+    /// yet; a failed write rolls back or stops.
+    async fn write_sinks(&self, x: &Ctx<'_>, row: &mut SecretRow) -> Result<State, EngineError> {
+        if self.opts.unsafe_revoke_before_verify {
+            let prev = prev_ids(&row.info);
+            let _ = x.source.revoke(&prev).await;
+        }
+        let cred = self.new_credential(x.name, row)?;
+        for (i, sink) in x.spec.sinks.iter().enumerate() {
+            if matches!(row.sinks[i].state, SinkState::Written | SinkState::Verified) {
+                continue;
+            }
+            let v = sink_value(sink, &cred);
+            if let Err(message) = self.write_sink(x.name, row, i, sink, &v).await? {
+                return self.fail_before_revoke(x, row, State::Issued, message).await;
+            }
+        }
+        self.reach(x.name, Step::WriteSinks, Phase::Result, State::Written, None)
+            .await?;
+        Ok(State::Written)
+    }
+
+    /// Writes sink `i`: intent, write, result. `Ok(Err(message))` when the write failed
+    /// (recorded, the sink marked failed).
+    async fn write_sink(
+        &self,
+        name: &str,
+        row: &mut SecretRow,
+        i: usize,
+        sink: &SinkSpec,
+        v: &SecretString,
+    ) -> Result<Result<(), String>, EngineError> {
+        let fp = v.fingerprint();
+        let at = now();
+        let entry = Entry::new(Step::WriteSink, Phase::Intent)
+            .sink(i)
+            .idem(row.idem.as_deref())
+            .detail(format!("fp={}", &fp[..16]));
+        let change = SinkChange::Writing {
+            fp,
+            written_at: at.clone(),
+        };
+        self.record(name, entry, Change::Sink(i, change)).await?;
+        row.sinks[i].written_at = Some(at);
+        let res = self.clients.write(sink, v).await;
+        crash_point();
+        match res {
+            Ok(()) => {
+                let entry = Entry::new(Step::WriteSink, Phase::Result)
+                    .sink(i)
+                    .idem(row.idem.as_deref())
+                    .status(Outcome::Ok);
+                self.record(name, entry, Change::Sink(i, SinkChange::Written))
+                    .await?;
+                row.sinks[i].state = SinkState::Written;
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                self.record_sink_failure(name, Step::WriteSink, i, row.idem.as_deref(), &msg)
+                    .await?;
+                row.sinks[i].state = SinkState::Failed;
+                Ok(Err(msg))
             }
         }
     }
 
-    async fn stop(&self, name: &str, step: &str, reason: &str) -> Result<String, EngineError> {
-        let reason = &firebreak_core::scrub::scrub(reason);
-        let (st, r) = (step.to_string(), reason.to_string());
-        self.record(name, "stop", None, "result", None, Some("stopped"), Some(reason.to_string()), move |c, rid, s| {
-            c.execute(
-                "UPDATE rotation_secrets SET state = 'stopped', step = ?3, reason = ?4, updated_at = ?5 WHERE run_id = ?1 AND secret = ?2",
-                params![rid, s, st, r, now()],
-            )
-            .map(|_| ())
-        })
-        .await?;
-        Ok(state::STOPPED.into())
+    /// written → verified: reads every sink back, then runs the verification hook; a
+    /// failure rolls back or stops.
+    async fn verify_sinks(&self, x: &Ctx<'_>, row: &mut SecretRow) -> Result<State, EngineError> {
+        let cred = self.new_credential(x.name, row)?;
+        let fps: Vec<String> = x
+            .spec
+            .sinks
+            .iter()
+            .map(|k| sink_value(k, &cred).fingerprint())
+            .collect();
+        drop(cred);
+        for (i, sink) in x.spec.sinks.iter().enumerate() {
+            if row.sinks[i].state == SinkState::Verified {
+                continue;
+            }
+            let written_at = row.sinks[i].written_at.as_deref();
+            if let Some(msg) = self.verify_sink(sink, &fps[i], written_at).await {
+                self.record_sink_failure(x.name, Step::Verify, i, row.idem.as_deref(), &msg)
+                    .await?;
+                // the sink may hold the new value: restore / report it
+                row.sinks[i].state = SinkState::Writing;
+                return self.fail_before_revoke(x, row, State::Issued, msg).await;
+            }
+            let entry = Entry::new(Step::Verify, Phase::Result)
+                .sink(i)
+                .idem(row.idem.as_deref())
+                .status(Outcome::Ok);
+            self.record(x.name, entry, Change::Sink(i, SinkChange::Verified))
+                .await?;
+            row.sinks[i].state = SinkState::Verified;
+        }
+        if let Some(hook) = &x.spec.verify {
+            let cred = self.new_credential(x.name, row)?;
+            if let Err(m) = run_hook(hook, x.name, &cred.value).await {
+                let message = format!("verification hook: {m}");
+                return self.fail_before_revoke(x, row, State::Written, message).await;
+            }
+        }
+        self.reach(x.name, Step::Verify, Phase::Result, State::Verified, None)
+            .await?;
+        Ok(State::Verified)
+    }
+
+    /// Reads `sink` back (with retries): `None` when it holds the value with fingerprint
+    /// `fp`, written at or after `written_at`; else why not.
+    async fn verify_sink(&self, sink: &SinkSpec, fp: &str, written_at: Option<&str>) -> Option<String> {
+        let at = written_at
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&chrono::Utc))
+            .unwrap_or_else(chrono::Utc::now);
+        let mut outcome = Verified::Mismatch("not checked".into());
+        let mut err = None;
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+            }
+            match self.clients.verify(sink, fp, at).await {
+                Ok(Verified::Ok) => {
+                    outcome = Verified::Ok;
+                    err = None;
+                    break;
+                }
+                Ok(m) => outcome = m,
+                Err(e) => err = Some(e.to_string()),
+            }
+        }
+        match (&outcome, err) {
+            (_, Some(e)) => Some(e),
+            (Verified::Mismatch(m), None) => Some(format!("sink {}: {m}", sink.label())),
+            (Verified::Ok, None) => None,
+        }
+    }
+
+    /// verified → revoking → done: revokes the old credential (every sink verified to
+    /// hold the new one), then erases the material and records the proofs of rotation.
+    async fn revoke_old(&self, x: &Ctx<'_>, row: &mut SecretRow) -> Result<State, EngineError> {
+        let prev = prev_ids(&row.info);
+        if row.state == State::Verified {
+            let ids = format!("ids={}", prev.join(","));
+            self.reach(x.name, Step::RevokeOld, Phase::Intent, State::Revoking, Some(ids))
+                .await?;
+            row.state = State::Revoking;
+        }
+        let res = x.source.revoke(&prev).await;
+        crash_point();
+        if let Err(e) = res {
+            let msg = format!("revoking the old credential failed: {e}; every sink holds the new credential, the old one may still be valid");
+            return self.stop(x.name, State::Revoking, &msg).await;
+        }
+        // proof of rotation for `firebreak inventory verify`
+        let records = x
+            .spec
+            .sinks
+            .iter()
+            .map(|k| {
+                let (p, kind, scope, n) = k.identity();
+                RotationRecord {
+                    identity: firebreak_providers::model::identity(p, kind, &scope, &n),
+                    provider: p.as_str().to_string(),
+                    kind: kind.as_str().to_string(),
+                    scope,
+                    name: n,
+                    source: format!("firebreak rotate run {}", self.run_id),
+                    detail: format!("secret {}", x.name),
+                }
+            })
+            .collect();
+        let entry = Entry::new(Step::RevokeOld, Phase::Result)
+            .idem(row.idem.as_deref())
+            .status(Outcome::Ok);
+        self.record(x.name, entry, Change::Secret(SecretChange::Done { records }))
+            .await?;
+        Ok(State::Done)
+    }
+
+    /// → stopped, with the old credential valid; `step` is where a retry resumes.
+    async fn stop(&self, name: &str, step: State, reason: &str) -> Result<State, EngineError> {
+        let entry = Entry::new(Step::Stop, Phase::Result)
+            .status(Outcome::Stopped)
+            .detail(reason);
+        let change = SecretChange::Stopped {
+            step,
+            reason: reason.to_string(),
+        };
+        self.record(name, entry, Change::Secret(change)).await?;
+        Ok(State::Stopped)
     }
 
     /// A failure after issue, before revoke: roll back when the old value can be had,
-    /// else stop with the old credential valid.
+    /// else stop (resuming at `step`) with the old credential valid.
     async fn fail_before_revoke(
         &self,
-        name: &str,
-        source: &Source,
-        spec: &SecretSpec,
-        row: &Row,
-        f: Failure,
-    ) -> Result<String, EngineError> {
+        x: &Ctx<'_>,
+        row: &SecretRow,
+        step: State,
+        message: String,
+    ) -> Result<State, EngineError> {
         let prev = prev_ids(&row.info);
-        if source.can_fetch() && prev.len() == 1 {
-            let reason = format!("{}; rolling back to the old credential", f.message);
-            let r2 = reason.clone();
-            self.record(name, "rollback", None, "intent", row.idem.as_deref(), None, Some(reason), move |c, rid, s| {
-                c.execute(
-                    "UPDATE rotation_secrets SET state = 'rolling_back', reason = ?3, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
-                    params![rid, s, r2, now()],
-                )
-                .map(|_| ())
-            })
-            .await?;
-            return self.rollback_inner(name, source, spec, row).await;
+        if x.source.can_fetch() && prev.len() == 1 {
+            let reason = format!("{message}; rolling back to the old credential");
+            let entry = Entry::new(Step::Rollback, Phase::Intent)
+                .idem(row.idem.as_deref())
+                .detail(reason.clone());
+            let change = SecretChange::RollingBack { reason: Some(reason) };
+            self.record(x.name, entry, Change::Secret(change)).await?;
+            return self.roll_back(x, row).await;
         }
-        let written: Vec<String> = spec
+        let written: Vec<String> = x
+            .spec
             .sinks
             .iter()
             .enumerate()
-            .filter(|(i, _)| matches!(row.sinks[*i].state.as_str(), "written" | "verified" | "writing"))
+            .filter(|(i, _)| row.sinks[*i].state.may_hold_new())
             .map(|(_, s)| s.label())
             .collect();
         let msg = format!(
-            "{}; the old credential is still valid (not revoked); the new one is valid too{}",
-            f.message,
+            "{message}; the old credential is still valid (not revoked); the new one is valid too{}",
             if written.is_empty() {
                 String::new()
             } else {
                 format!(" and may be in: {}", written.join(", "))
             }
         );
-        self.stop(name, &f.step, &msg).await
+        self.stop(x.name, step, &msg).await
     }
 
-    async fn rollback_inner(
-        &self,
-        name: &str,
-        source: &Source,
-        spec: &SecretSpec,
-        row: &Row,
-    ) -> Result<String, EngineError> {
+    /// rolling_back → rolled_back: restores the old value in every sink that may hold the
+    /// new one, then revokes the new credential; stops when it cannot.
+    async fn roll_back(&self, x: &Ctx<'_>, row: &SecretRow) -> Result<State, EngineError> {
+        let (name, source) = (x.name, x.source);
         // if the rollback cannot finish, the secret stops; a retry continues forward from here
-        let resume = state::ISSUED;
+        let resume = State::Issued;
         let prev = prev_ids(&row.info);
         let old = match prev.first() {
             Some(id) => source.fetch(id).await,
@@ -1217,9 +1007,9 @@ impl Engine {
             Ok(None) => return self.stop(name, resume, "rollback impossible: the source cannot give back the old credential; the old credential is still valid").await,
             Err(e) => return self.stop(name, resume, &format!("rollback failed: {e}; the old credential is still valid")).await,
         };
-        for (i, sink) in spec.sinks.iter().enumerate() {
+        for (i, sink) in x.spec.sinks.iter().enumerate() {
             // only sinks that hold (or may hold) the new value
-            if !matches!(row.sinks[i].state.as_str(), "writing" | "written" | "verified") {
+            if !row.sinks[i].state.may_hold_new() {
                 continue;
             }
             let v = match sink.field() {
@@ -1227,17 +1017,8 @@ impl Engine {
                 Field::Id => SecretString::new(prev[0].clone()),
             };
             let at = chrono::Utc::now();
-            self.record(
-                name,
-                "rollback_sink",
-                Some(i),
-                "intent",
-                None,
-                None,
-                None,
-                |_, _, _| Ok(()),
-            )
-            .await?;
+            let entry = Entry::new(Step::RollbackSink, Phase::Intent).sink(i);
+            self.record(name, entry, Change::None).await?;
             let res = self.clients.write(sink, &v).await;
             crash_point();
             let res = match res {
@@ -1257,52 +1038,35 @@ impl Engine {
                     .stop(name, resume, &format!("rollback of sink {} failed: {m}; the old credential is still valid, the new one too", sink.label()))
                     .await;
             }
-            self.record(name, "rollback_sink", Some(i), "result", None, Some("ok"), None, move |c, rid, s| {
-                c.execute(
-                    "UPDATE rotation_sinks SET state = 'rolled_back' WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
-                    params![rid, s, i as i64],
-                )
-                .map(|_| ())
-            })
-            .await?;
+            let entry = Entry::new(Step::RollbackSink, Phase::Result)
+                .sink(i)
+                .status(Outcome::Ok);
+            self.record(name, entry, Change::Sink(i, SinkChange::RolledBack))
+                .await?;
         }
         if let Some(id) = &row.new_id {
-            self.record(
-                name,
-                "revoke_new",
-                None,
-                "intent",
-                None,
-                None,
-                Some(format!("id={id}")),
-                |_, _, _| Ok(()),
-            )
-            .await?;
+            let entry = Entry::new(Step::RevokeNew, Phase::Intent).detail(format!("id={id}"));
+            self.record(name, entry, Change::None).await?;
             if let Err(e) = source.revoke(std::slice::from_ref(id)).await {
                 return self
                     .stop(
                         name,
-                        state::ROLLING_BACK,
+                        State::RollingBack,
                         &format!("sinks restored but revoking the new credential failed: {e}"),
                     )
                     .await;
             }
             crash_point();
         }
-        self.record(name, "rollback", None, "result", None, Some("ok"), None, move |c, rid, s| {
-            c.execute(
-                "UPDATE rotation_secrets SET state = 'rolled_back', step = 'rolled_back', new_enc = NULL, pending_enc = NULL, updated_at = ?3 WHERE run_id = ?1 AND secret = ?2",
-                params![rid, s, now()],
-            )
-            .map(|_| ())
-        })
-        .await?;
-        Ok(state::ROLLED_BACK.into())
+        let entry = Entry::new(Step::Rollback, Phase::Result).status(Outcome::Ok);
+        self.record(name, entry, Change::Secret(SecretChange::RolledBack))
+            .await?;
+        Ok(State::RolledBack)
     }
 
     /// `rotate rollback SECRET`: restores the old value in the sinks and revokes the new
     /// credential, for a secret whose old credential has not been revoked yet.
-    pub async fn rollback(&self, name: &str) -> Result<String, EngineError> {
+    pub async fn rollback(&self, name: &str) -> Result<State, EngineError> {
         let j = self.journal.clone();
         let rid = self.run_id.clone();
         tokio::task::spawn_blocking(move || j.acquire(&rid))
@@ -1315,22 +1079,24 @@ impl Engine {
         r
     }
 
-    async fn rollback_locked(&self, name: &str) -> Result<String, EngineError> {
+    async fn rollback_locked(&self, name: &str) -> Result<State, EngineError> {
         let spec = self.spec(name)?.clone();
         let row = self.load(name).await?;
-        match row.state.as_str() {
-            state::DONE | state::REVOKING => {
+        match row.state {
+            State::Done | State::Revoking => {
                 return Err(EngineError::Other(format!(
                     "{name}: the old credential is already revoked (state {}); rotate again instead of rolling back",
                     row.state
                 )))
             }
-            state::MANUAL | state::ROLLED_BACK => {
+            State::Manual | State::RolledBack => {
                 return Err(EngineError::Other(format!("{name}: nothing to roll back (state {})", row.state)))
             }
-            state::PENDING => {
-                self.set_state(name, "rollback", "result", state::ROLLED_BACK, Some("nothing issued".into())).await?;
-                return Ok(state::ROLLED_BACK.into());
+            State::Pending => {
+                let why = Some("nothing issued".into());
+                self.reach(name, Step::Rollback, Phase::Result, State::RolledBack, why)
+                    .await?;
+                return Ok(State::RolledBack);
             }
             _ => {}
         }
@@ -1346,15 +1112,21 @@ impl Engine {
                 row.state
             )));
         }
-        self.record(name, "rollback", None, "intent", row.idem.as_deref(), None, Some("requested".into()), move |c, rid, s| {
-            c.execute(
-                "UPDATE rotation_secrets SET state = 'rolling_back', updated_at = ?3 WHERE run_id = ?1 AND secret = ?2",
-                params![rid, s, now()],
-            )
-            .map(|_| ())
-        })
+        let entry = Entry::new(Step::Rollback, Phase::Intent)
+            .idem(row.idem.as_deref())
+            .detail("requested");
+        self.record(
+            name,
+            entry,
+            Change::Secret(SecretChange::RollingBack { reason: None }),
+        )
         .await?;
-        self.rollback_inner(name, &source, &spec, &row).await
+        let x = Ctx {
+            name,
+            spec: &spec,
+            source: &source,
+        };
+        self.roll_back(&x, &row).await
     }
 }
 

@@ -4,12 +4,13 @@
 //! random (seeded) points, then resumed, until done. Invariants are checked after every
 //! kill and at the end (see [`crate::invariants`]).
 
-use crate::engine::{self, state, Engine, RunOptions};
+use crate::engine::{self, Engine, RunOptions};
 use crate::invariants::{self, SinkEvent};
 use crate::journal::Journal;
 use crate::plan::{Field, Plan, ProviderConn, Providers, SecretSpec, SinkSpec, SourceSpec};
 use crate::sim_source::SourceSim;
 use crate::sinks::SinkClients;
+use crate::state::State;
 use anyhow::Context as _;
 use firebreak_providers::sim::{Faults, SimConfig, SimHandle, Simulator};
 use firebreak_providers::{circleci, gitlab, HttpConfig, Kind, Provider};
@@ -568,8 +569,8 @@ impl World {
             };
             let old = &self.old_fp[&r.secret];
             let old_valid = tl.iter().any(|c| &c.fingerprint == old && c.revoked_at.is_none());
-            match r.state.as_str() {
-                state::DONE => {
+            match r.state {
+                State::Done => {
                     let new = r.new_fingerprint.clone().unwrap_or_default();
                     for k in keys {
                         if self.current_fp(k).as_deref() != Some(new.as_str()) {
@@ -586,7 +587,7 @@ impl World {
                         ));
                     }
                 }
-                state::STOPPED => {
+                State::Stopped => {
                     if !old_valid {
                         v.push(format!(
                             "{}: stopped but its old credential was revoked",
@@ -597,7 +598,7 @@ impl World {
                         v.push(format!("{}: stopped without a recorded reason", r.secret));
                     }
                 }
-                state::ROLLED_BACK => {
+                State::RolledBack => {
                     if !old_valid {
                         v.push(format!(
                             "{}: rolled back but its old credential was revoked",
@@ -638,11 +639,11 @@ impl World {
     /// (moto's IAM, the simulator's deploy and checkout keys) and in their sinks. With
     /// `states` (secret → state reported by the run), also that each reported state
     /// matches that truth.
-    pub async fn check_extra(&self, states: Option<&HashMap<String, String>>) -> Vec<String> {
+    pub async fn check_extra(&self, states: Option<&HashMap<String, State>>) -> Vec<String> {
         let mut v = Vec::new();
         let cur = |key: &str| self.current_fp(key);
         for x in &self.extra {
-            let st = states.and_then(|m| m.get(x.secret())).map(String::as_str);
+            let st = states.and_then(|m| m.get(x.secret())).copied();
             match x {
                 ExtraSecret::Aws {
                     secret,
@@ -674,14 +675,14 @@ impl World {
                     }
                     let old_alive = active.contains(&old_id.as_str());
                     match st {
-                        Some(state::DONE) if old_alive || keys.len() != 1 => v.push(format!(
+                        Some(State::Done) if old_alive || keys.len() != 1 => v.push(format!(
                             "{secret}: done but {user} has keys {keys:?} (old {old_id})"
                         )),
-                        Some(state::STOPPED) | Some(state::ROLLED_BACK) if !old_alive => v.push(format!(
+                        Some(State::Stopped | State::RolledBack) if !old_alive => v.push(format!(
                             "{secret}: {} but its old key {old_id} is gone",
-                            st.unwrap_or("")
+                            st.map_or("", State::as_str)
                         )),
-                        Some(other) if states.is_some() && !state::is_terminal(other) => {
+                        Some(other) if states.is_some() && !other.is_terminal() => {
                             v.push(format!("{secret}: ended in non-terminal state {other}"))
                         }
                         _ => {}
@@ -743,14 +744,14 @@ impl World {
                         None => v.push(format!("{secret}: sink {sink} is empty")),
                     }
                     match st {
-                        Some(state::DONE) if old_alive || n != 1 => v.push(format!(
+                        Some(State::Done) if old_alive || n != 1 => v.push(format!(
                             "{secret}: done but {n} keys remain (old alive: {old_alive})"
                         )),
-                        Some(state::STOPPED) | Some(state::ROLLED_BACK) if !old_alive => v.push(format!(
+                        Some(State::Stopped | State::RolledBack) if !old_alive => v.push(format!(
                             "{secret}: {} but its old deploy key is gone",
-                            st.unwrap_or("")
+                            st.map_or("", State::as_str)
                         )),
-                        Some(other) if states.is_some() && !state::is_terminal(other) => {
+                        Some(other) if states.is_some() && !other.is_terminal() => {
                             v.push(format!("{secret}: ended in non-terminal state {other}"))
                         }
                         _ => {}
@@ -777,15 +778,15 @@ impl World {
                     }
                     let old_left = keys.iter().filter(|k| old.contains(k)).count();
                     match st {
-                        Some(state::DONE) if old_left > 0 || new.len() != 1 => v.push(format!(
+                        Some(State::Done) if old_left > 0 || new.len() != 1 => v.push(format!(
                             "{secret}: done but {old_left} old and {} new keys remain",
                             new.len()
                         )),
-                        Some(state::STOPPED) | Some(state::ROLLED_BACK) if old_left == 0 => v.push(format!(
+                        Some(State::Stopped | State::RolledBack) if old_left == 0 => v.push(format!(
                             "{secret}: {} but its old checkout keys are gone",
-                            st.unwrap_or("")
+                            st.map_or("", State::as_str)
                         )),
-                        Some(other) if states.is_some() && !state::is_terminal(other) => {
+                        Some(other) if states.is_some() && !other.is_terminal() => {
                             v.push(format!("{secret}: ended in non-terminal state {other}"))
                         }
                         _ => {}
@@ -1392,7 +1393,7 @@ async fn cli_world(
         .extend(v.into_iter().map(|m| format!("world {seed} final: {m}")));
     let j = Journal::open(&w.store_path)?;
     let run = engine::latest_run(&j)?.context("no run")?;
-    let states: HashMap<String, String> = engine::status(&j, &run)?
+    let states: HashMap<String, State> = engine::status(&j, &run)?
         .into_iter()
         .map(|r| (r.secret, r.state))
         .collect();

@@ -22,6 +22,7 @@
 //! Every group transaction checks that the locks this journal holds are still its own
 //! (fencing): a journal whose lock was taken over is poisoned before it writes again.
 
+use crate::state::{SinkState, State};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +59,19 @@ pub enum JournalError {
         run_id: String,
         /// Who holds it (pid, host, command, since, lease).
         holder: String,
+    },
+    /// A step would move a secret along a transition [`State::can_go_to`] does not allow:
+    /// nothing was recorded.
+    #[error("run {run_id}, secret {secret}: the state cannot go from {from} to {to}; nothing was recorded")]
+    Transition {
+        /// Run id.
+        run_id: String,
+        /// Secret.
+        secret: String,
+        /// The recorded state.
+        from: State,
+        /// The state the step would record.
+        to: State,
     },
 }
 
@@ -575,6 +589,728 @@ pub(crate) fn acquire_in(c: &Connection, run_id: &str, me: &Holder) -> rusqlite:
     Ok(Ok(()))
 }
 
+// ---------------------------------------------------------------------------------------
+// The rotation tables: every statement the engine runs on them, behind typed methods.
+
+impl rusqlite::types::ToSql for State {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for State {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str()?
+            .parse()
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
+impl rusqlite::types::ToSql for SinkState {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for SinkState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str()?
+            .parse()
+            .map_err(|e| rusqlite::types::FromSqlError::Other(Box::new(e)))
+    }
+}
+
+/// A secret of a new run.
+#[derive(Debug, Clone)]
+pub struct NewSecret {
+    /// Secret name.
+    pub name: String,
+    /// Its first state ([`State::Pending`], or [`State::Manual`]).
+    pub state: State,
+    /// Why it is in that state (a manual secret's instructions).
+    pub reason: Option<String>,
+    /// The labels of its sinks, in plan order.
+    pub sinks: Vec<String>,
+}
+
+/// A new run, as [`Journal::create_run`] records it.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    /// Run id.
+    pub run_id: String,
+    /// Where the plan was read from.
+    pub plan_path: String,
+    /// The plan's text (TOML).
+    pub plan: String,
+    /// Its secrets.
+    pub secrets: Vec<NewSecret>,
+}
+
+/// An unfinished run of the store, as seen by the overlap check of a new run.
+#[derive(Debug, Clone)]
+pub struct RunningRun {
+    /// Run id.
+    pub run_id: String,
+    /// The plan recorded with it (TOML).
+    pub plan: String,
+    /// The labels of its sinks.
+    pub sinks: Vec<String>,
+    /// The process driving it now, described for a person (see [`live_holder`]).
+    pub holder: Option<String>,
+}
+
+/// One sink of a secret, as recorded.
+#[derive(Debug, Clone)]
+pub struct SinkRow {
+    /// State.
+    pub state: SinkState,
+    /// When the new value was (about to be) written, RFC 3339.
+    pub written_at: Option<String>,
+}
+
+/// One secret of a run, as recorded: what the engine resumes from.
+#[derive(Clone)]
+pub struct SecretRow {
+    /// State.
+    pub state: State,
+    /// The state a stopped secret resumes at (else the state itself).
+    pub step: State,
+    /// Attempt number (part of the idempotency key).
+    pub attempt: i64,
+    /// Idempotency key of the issue.
+    pub idem: Option<String>,
+    /// Id of the new credential at the source.
+    pub new_id: Option<String>,
+    /// Fingerprint of the new credential.
+    pub new_fp: Option<String>,
+    /// The new credential, sealed.
+    pub new_enc: Option<Vec<u8>>,
+    /// Material prepared for the issue, sealed.
+    pub pending_enc: Option<Vec<u8>>,
+    /// `{"prepared": …, "previous_ids": […]}` (an empty object when none).
+    pub info: serde_json::Value,
+    /// Its sinks, in plan order.
+    pub sinks: Vec<SinkRow>,
+}
+
+/// One secret of a run as `rotate status` shows it.
+#[derive(Debug, Clone)]
+pub struct StatusRow {
+    /// Secret name.
+    pub secret: String,
+    /// State.
+    pub state: State,
+    /// The state a stopped secret resumes at.
+    pub step: State,
+    /// Id of the new credential at the source.
+    pub new_id: Option<String>,
+    /// Fingerprint of the new credential.
+    pub new_fp: Option<String>,
+    /// `{"prepared": …, "previous_ids": […]}` (an empty object when none).
+    pub info: serde_json::Value,
+    /// Why it stopped, or the manual instructions.
+    pub reason: Option<String>,
+    /// Last change.
+    pub updated_at: String,
+    /// Sinks written or verified.
+    pub sinks_written: usize,
+    /// Sinks verified.
+    pub sinks_verified: usize,
+}
+
+/// The step a journal entry belongs to (`rotation_journal.step`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Issuing the new credential.
+    Issue,
+    /// Writing one sink.
+    WriteSink,
+    /// Every sink written.
+    WriteSinks,
+    /// Verifying a sink (or, without a sink, all of them and the hook).
+    Verify,
+    /// Revoking the old credential.
+    RevokeOld,
+    /// Rolling back.
+    Rollback,
+    /// Restoring one sink to the old value.
+    RollbackSink,
+    /// Revoking the new credential during a rollback.
+    RevokeNew,
+    /// Stopping with the old credential valid.
+    Stop,
+    /// Resuming a stopped secret.
+    Retry,
+}
+
+impl Step {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Issue => "issue",
+            Step::WriteSink => "write_sink",
+            Step::WriteSinks => "write_sinks",
+            Step::Verify => "verify",
+            Step::RevokeOld => "revoke_old",
+            Step::Rollback => "rollback",
+            Step::RollbackSink => "rollback_sink",
+            Step::RevokeNew => "revoke_new",
+            Step::Stop => "stop",
+            Step::Retry => "retry",
+        }
+    }
+}
+
+/// Whether an entry is recorded before the step acts or after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Before: what is about to be done (with the idempotency key).
+    Intent,
+    /// After: what came of it.
+    Result,
+    /// An orphan found at the source (issued, but lost before it was recorded).
+    Orphan,
+}
+
+impl Phase {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Intent => "intent",
+            Phase::Result => "result",
+            Phase::Orphan => "orphan",
+        }
+    }
+}
+
+/// How a step ended (`rotation_journal.status`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Succeeded.
+    Ok,
+    /// Failed.
+    Error,
+    /// The secret stopped.
+    Stopped,
+}
+
+impl Outcome {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Error => "error",
+            Outcome::Stopped => "stopped",
+        }
+    }
+}
+
+/// One `rotation_journal` entry.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    step: Step,
+    phase: Phase,
+    sink: Option<usize>,
+    idem: Option<String>,
+    status: Option<Outcome>,
+    detail: Option<String>,
+}
+
+impl Entry {
+    /// An entry of `step` in `phase`, with nothing else.
+    pub fn new(step: Step, phase: Phase) -> Entry {
+        Entry {
+            step,
+            phase,
+            sink: None,
+            idem: None,
+            status: None,
+            detail: None,
+        }
+    }
+
+    /// About sink `i` (its index in the plan).
+    pub fn sink(mut self, i: usize) -> Entry {
+        self.sink = Some(i);
+        self
+    }
+
+    /// With the idempotency key of the issue.
+    pub fn idem(mut self, key: Option<&str>) -> Entry {
+        self.idem = key.map(str::to_string);
+        self
+    }
+
+    /// With how the step ended.
+    pub fn status(mut self, s: Outcome) -> Entry {
+        self.status = Some(s);
+        self
+    }
+
+    /// With a text for a person (scrubbed of anything secret-looking before it is stored).
+    pub fn detail(mut self, d: impl Into<String>) -> Entry {
+        self.detail = Some(d.into());
+        self
+    }
+}
+
+/// Proof of a rotation for `firebreak inventory verify` (a `rotation_records` row).
+#[derive(Debug, Clone)]
+pub struct RotationRecord {
+    /// Identity of the rotated credential (`firebreak_providers::model::identity`).
+    pub identity: String,
+    /// Provider.
+    pub provider: String,
+    /// Kind of secret.
+    pub kind: String,
+    /// Scope (project, repository, context…).
+    pub scope: String,
+    /// Name in that scope.
+    pub name: String,
+    /// What rotated it.
+    pub source: String,
+    /// More.
+    pub detail: String,
+}
+
+/// What a step changes in a secret's row. Each moves the secret to [`SecretChange::target`],
+/// which the journal checks against [`State::can_go_to`] before it records anything.
+#[derive(Clone)]
+pub enum SecretChange {
+    /// The issue intent: the idempotency key and the prepared material (sealed).
+    IssueIntent {
+        /// Idempotency key.
+        idem: String,
+        /// Prepared material, sealed.
+        pending_enc: Option<Vec<u8>>,
+        /// `{"prepared": …}`.
+        info: String,
+    },
+    /// The new credential, sealed, with its id and fingerprint; the prepared material is
+    /// erased.
+    Issued {
+        /// Id at the source.
+        new_id: Option<String>,
+        /// Fingerprint.
+        new_fp: String,
+        /// The credential, sealed.
+        new_enc: Vec<u8>,
+        /// `{"prepared": …, "previous_ids": […]}`.
+        info: String,
+    },
+    /// The secret reached a state (state and step both set to it).
+    Reached(State),
+    /// Stopped with the old credential valid; `step` is where a retry resumes.
+    Stopped {
+        /// Where a retry resumes.
+        step: State,
+        /// Why (scrubbed before it is stored).
+        reason: String,
+    },
+    /// A rollback starts (the reason, when given, replaces the recorded one).
+    RollingBack {
+        /// Why (scrubbed before it is stored).
+        reason: Option<String>,
+    },
+    /// Rolled back: the credential material is erased.
+    RolledBack,
+    /// A stopped secret resumes at `resume_at`.
+    Retry {
+        /// The recorded step to resume at.
+        resume_at: State,
+    },
+    /// Done: the credential material is erased and the proofs of rotation recorded.
+    Done {
+        /// One per sink.
+        records: Vec<RotationRecord>,
+    },
+}
+
+impl SecretChange {
+    /// The state the secret is in once the change is recorded.
+    pub fn target(&self) -> State {
+        match self {
+            SecretChange::IssueIntent { .. } => State::Issuing,
+            SecretChange::Issued { .. } => State::Issued,
+            SecretChange::Reached(s) => *s,
+            SecretChange::Stopped { .. } => State::Stopped,
+            SecretChange::RollingBack { .. } => State::RollingBack,
+            SecretChange::RolledBack => State::RolledBack,
+            SecretChange::Retry { resume_at } => *resume_at,
+            SecretChange::Done { .. } => State::Done,
+        }
+    }
+}
+
+/// What a step changes in one sink's row.
+#[derive(Debug, Clone)]
+pub enum SinkChange {
+    /// The write intent: the new value's fingerprint and when it is written.
+    Writing {
+        /// Fingerprint of the value written.
+        fp: String,
+        /// When, RFC 3339.
+        written_at: String,
+    },
+    /// Written.
+    Written,
+    /// Verified (now).
+    Verified,
+    /// A write or a verification failed.
+    Failed {
+        /// Why (scrubbed before it is stored).
+        error: String,
+    },
+    /// Restored to the old value.
+    RolledBack,
+}
+
+/// What a recorded step changes besides adding its journal entry.
+#[derive(Clone)]
+pub enum Change {
+    /// Nothing.
+    None,
+    /// The secret's row (a state transition).
+    Secret(SecretChange),
+    /// The row of sink `.0` of the secret.
+    Sink(usize, SinkChange),
+}
+
+/// The unfinished runs of the store.
+fn running_runs(c: &Connection) -> rusqlite::Result<Vec<RunningRun>> {
+    let runs = c
+        .prepare("SELECT run_id, plan FROM rotation_runs WHERE status = 'running' ORDER BY created_at")?
+        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut labels = c.prepare("SELECT DISTINCT label FROM rotation_sinks WHERE run_id = ?1")?;
+    runs.into_iter()
+        .map(|(run_id, plan)| {
+            let sinks = labels
+                .query_map([&run_id], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?;
+            let holder = live_holder(c, &run_id)?;
+            Ok(RunningRun {
+                run_id,
+                plan,
+                sinks,
+                holder,
+            })
+        })
+        .collect()
+}
+
+fn info_of(text: Option<String>) -> serde_json::Value {
+    text.and_then(|i| serde_json::from_str(&i).ok())
+        .unwrap_or(serde_json::json!({}))
+}
+
+/// Records `entry` and applies `change`, in the caller's transaction. `Ok(Err((from, to)))`
+/// when the change is a transition the table does not allow (nothing is written).
+fn record_in(
+    c: &Connection,
+    rid: &str,
+    s: &str,
+    entry: Entry,
+    change: Change,
+) -> rusqlite::Result<Result<(), (State, State)>> {
+    use firebreak_core::scrub::scrub;
+    if let Change::Secret(ch) = &change {
+        let from: State = c.query_row(
+            "SELECT state FROM rotation_secrets WHERE run_id = ?1 AND secret = ?2",
+            params![rid, s],
+            |r| r.get(0),
+        )?;
+        let to = ch.target();
+        if !from.can_go_to(to) {
+            return Ok(Err((from, to)));
+        }
+    }
+    // source and provider texts may quote what they were sent: scrub before storing
+    let detail = entry.detail.as_deref().map(scrub);
+    let t = now();
+    c.execute(
+        "INSERT INTO rotation_journal (run_id, secret, step, sink, phase, idem_key, status, detail, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            rid,
+            s,
+            entry.step.as_str(),
+            entry.sink.map(|x| x as i64),
+            entry.phase.as_str(),
+            entry.idem,
+            entry.status.map(Outcome::as_str),
+            detail,
+            t
+        ],
+    )?;
+    match change {
+        Change::None => {}
+        Change::Secret(ch) => {
+            let to = ch.target();
+            match ch {
+                SecretChange::IssueIntent { idem, pending_enc, info } => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, step = ?3, idem_key = ?4, pending_enc = ?5, prev_ids = ?6, updated_at = ?7 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, idem, pending_enc, info, t],
+                )?,
+                SecretChange::Issued { new_id, new_fp, new_enc, info } => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, step = ?3, new_id = ?4, new_fp = ?5, new_enc = ?6, pending_enc = NULL, prev_ids = ?7, updated_at = ?8 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, new_id, new_fp, new_enc, info, t],
+                )?,
+                SecretChange::Reached(_) => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, step = ?3, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, t],
+                )?,
+                SecretChange::Stopped { step, reason } => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, step = ?4, reason = ?5, updated_at = ?6 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, step, scrub(&reason), t],
+                )?,
+                SecretChange::RollingBack { reason } => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, reason = coalesce(?4, reason), updated_at = ?5 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, reason.as_deref().map(scrub), t],
+                )?,
+                SecretChange::RolledBack => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, step = ?3, new_enc = NULL, pending_enc = NULL, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, t],
+                )?,
+                SecretChange::Retry { .. } => c.execute(
+                    "UPDATE rotation_secrets SET state = ?3, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
+                    params![rid, s, to, t],
+                )?,
+                SecretChange::Done { records } => {
+                    // done: erase the credential material
+                    c.execute(
+                        "UPDATE rotation_secrets SET state = ?3, step = ?3, new_enc = NULL, pending_enc = NULL, reason = NULL, updated_at = ?4 WHERE run_id = ?1 AND secret = ?2",
+                        params![rid, s, to, t],
+                    )?;
+                    let at = firebreak_store::fmt_time(chrono::Utc::now());
+                    for r in &records {
+                        c.execute(
+                            "INSERT INTO rotation_records (identity, provider, kind, scope, name, rotated_at, source, detail) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                            params![r.identity, r.provider, r.kind, r.scope, r.name, at, r.source, r.detail],
+                        )?;
+                    }
+                    records.len()
+                }
+            };
+        }
+        Change::Sink(i, ch) => {
+            let i = i as i64;
+            let st = match &ch {
+                SinkChange::Writing { .. } => SinkState::Writing,
+                SinkChange::Written => SinkState::Written,
+                SinkChange::Verified => SinkState::Verified,
+                SinkChange::Failed { .. } => SinkState::Failed,
+                SinkChange::RolledBack => SinkState::RolledBack,
+            };
+            match ch {
+                SinkChange::Writing { fp, written_at } => c.execute(
+                    "UPDATE rotation_sinks SET state = ?4, fp = ?5, written_at = ?6, error = NULL WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
+                    params![rid, s, i, st, fp, written_at],
+                )?,
+                SinkChange::Written | SinkChange::RolledBack => c.execute(
+                    "UPDATE rotation_sinks SET state = ?4 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
+                    params![rid, s, i, st],
+                )?,
+                SinkChange::Verified => c.execute(
+                    "UPDATE rotation_sinks SET state = ?4, verified_at = ?5 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
+                    params![rid, s, i, st, t],
+                )?,
+                SinkChange::Failed { error } => c.execute(
+                    "UPDATE rotation_sinks SET state = ?4, error = ?5 WHERE run_id = ?1 AND secret = ?2 AND idx = ?3",
+                    params![rid, s, i, st, scrub(&error)],
+                )?,
+            };
+        }
+    }
+    Ok(Ok(()))
+}
+
+impl Journal {
+    /// Creates a run: records the plan text and one row per secret and sink, and takes
+    /// the run's lock for this journal (see [`Journal::acquire`]), all in one transaction,
+    /// unless `refuse`, given the unfinished runs of the store, says why not: then nothing
+    /// is written and its reason is returned.
+    pub fn create_run(
+        &self,
+        run: NewRun,
+        refuse: impl FnOnce(&[RunningRun]) -> Option<String> + Send + 'static,
+    ) -> Result<Option<String>, JournalError> {
+        let me = Holder::me();
+        let token = me.token.clone();
+        let rid = run.run_id.clone();
+        let refused = self.exec_blocking(move |c| {
+            if let Some(why) = refuse(&running_runs(c)?) {
+                return Ok(Some(why));
+            }
+            let t = now();
+            c.execute(
+                "INSERT INTO rotation_runs (run_id, created_at, plan_path, plan, status, updated_at) VALUES (?1, ?2, ?3, ?4, 'running', ?2)",
+                params![run.run_id, t, run.plan_path, run.plan],
+            )?;
+            let mut ins = c.prepare("INSERT INTO rotation_secrets (run_id, secret, state, step, reason, prev_ids, updated_at) VALUES (?1, ?2, ?3, ?3, ?4, '{}', ?5)")?;
+            let mut sk = c.prepare("INSERT INTO rotation_sinks (run_id, secret, idx, label, state) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+            for s in &run.secrets {
+                ins.execute(params![run.run_id, s.name, s.state, s.reason, t])?;
+                for (i, label) in s.sinks.iter().enumerate() {
+                    sk.execute(params![run.run_id, s.name, i as i64, label, SinkState::Pending])?;
+                }
+            }
+            if let Err(h) = acquire_in(c, &run.run_id, &me)? {
+                // a brand-new run id cannot be held by anyone else
+                return Ok(Some(format!("run {} is held by {h}", run.run_id)));
+            }
+            Ok(None)
+        })?;
+        if refused.is_none() {
+            self.note_acquired(&rid, token);
+        }
+        Ok(refused)
+    }
+
+    /// The unfinished runs of the store, oldest first.
+    pub fn running_runs(&self) -> Result<Vec<RunningRun>, JournalError> {
+        self.exec_blocking(running_runs)
+    }
+
+    /// The most recent run id, if any.
+    pub fn latest_run(&self) -> Result<Option<String>, JournalError> {
+        self.exec_blocking(|c| {
+            c.query_row(
+                "SELECT run_id FROM rotation_runs ORDER BY created_at DESC, rowid DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
+    /// The plan text recorded with a run, if the run exists.
+    pub fn run_plan(&self, run_id: &str) -> Result<Option<String>, JournalError> {
+        let rid = run_id.to_string();
+        self.exec_blocking(move |c| {
+            c.query_row("SELECT plan FROM rotation_runs WHERE run_id = ?1", [rid], |r| {
+                r.get(0)
+            })
+            .optional()
+        })
+    }
+
+    /// Marks a run finished, or still running.
+    pub async fn set_run_finished(&self, run_id: &str, finished: bool) -> Result<(), JournalError> {
+        let rid = run_id.to_string();
+        let st = if finished { "finished" } else { "running" };
+        self.exec(move |c| {
+            c.execute(
+                "UPDATE rotation_runs SET status = ?2, updated_at = ?3 WHERE run_id = ?1",
+                params![rid, st, now()],
+            )
+            .map(|_| ())
+        })
+        .await
+    }
+
+    /// Each secret of a run as `rotate status` shows it, in plan order.
+    pub fn status_rows(&self, run_id: &str) -> Result<Vec<StatusRow>, JournalError> {
+        let rid = run_id.to_string();
+        self.exec_blocking(move |c| {
+            let mut q = c.prepare(
+                "SELECT s.secret, s.state, s.step, s.new_id, s.new_fp, s.prev_ids, s.reason, s.updated_at,
+                        (SELECT count(*) FROM rotation_sinks k WHERE k.run_id = s.run_id AND k.secret = s.secret AND k.state IN ('written','verified')),
+                        (SELECT count(*) FROM rotation_sinks k WHERE k.run_id = s.run_id AND k.secret = s.secret AND k.state = 'verified')
+                 FROM rotation_secrets s WHERE s.run_id = ?1 ORDER BY s.rowid",
+            )?;
+            let rows = q
+                .query_map([&rid], |r| {
+                    Ok(StatusRow {
+                        secret: r.get(0)?,
+                        state: r.get(1)?,
+                        step: r.get(2)?,
+                        new_id: r.get(3)?,
+                        new_fp: r.get(4)?,
+                        info: info_of(r.get(5)?),
+                        reason: r.get(6)?,
+                        updated_at: r.get(7)?,
+                        sinks_written: r.get::<_, i64>(8)? as usize,
+                        sinks_verified: r.get::<_, i64>(9)? as usize,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(rows)
+        })
+    }
+
+    /// The state of each secret of a run, in plan order.
+    pub async fn secret_states(&self, run_id: &str) -> Result<Vec<(String, State)>, JournalError> {
+        let rid = run_id.to_string();
+        self.exec(move |c| {
+            let mut q =
+                c.prepare("SELECT secret, state FROM rotation_secrets WHERE run_id = ?1 ORDER BY rowid")?;
+            let v = q
+                .query_map([rid], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(v)
+        })
+        .await
+    }
+
+    /// One secret of a run with its sinks: what the engine resumes from.
+    pub async fn load_secret(&self, run_id: &str, secret: &str) -> Result<SecretRow, JournalError> {
+        let (rid, s) = (run_id.to_string(), secret.to_string());
+        self.exec(move |c| {
+            let mut row = c.query_row(
+                "SELECT state, step, attempt, idem_key, new_id, new_fp, new_enc, pending_enc, prev_ids FROM rotation_secrets WHERE run_id = ?1 AND secret = ?2",
+                params![rid, s],
+                |r| {
+                    Ok(SecretRow {
+                        state: r.get(0)?,
+                        step: r.get(1)?,
+                        attempt: r.get(2)?,
+                        idem: r.get(3)?,
+                        new_id: r.get(4)?,
+                        new_fp: r.get(5)?,
+                        new_enc: r.get(6)?,
+                        pending_enc: r.get(7)?,
+                        info: info_of(r.get(8)?),
+                        sinks: Vec::new(),
+                    })
+                },
+            )?;
+            let mut q = c.prepare("SELECT state, written_at FROM rotation_sinks WHERE run_id = ?1 AND secret = ?2 ORDER BY idx")?;
+            row.sinks = q
+                .query_map(params![rid, s], |r| {
+                    Ok(SinkRow {
+                        state: r.get(0)?,
+                        written_at: r.get(1)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(row)
+        })
+        .await
+    }
+
+    /// Records a step of `secret`: its journal entry and its change, in one transaction,
+    /// durable when this returns. A change of the secret's state is checked first against
+    /// [`State::can_go_to`] from the recorded state: a move the table does not allow is
+    /// refused with [`JournalError::Transition`] and nothing is written.
+    pub async fn record(
+        &self,
+        run_id: &str,
+        secret: &str,
+        entry: Entry,
+        change: Change,
+    ) -> Result<(), JournalError> {
+        let (rid, s) = (run_id.to_string(), secret.to_string());
+        self.exec(move |c| record_in(c, &rid, &s, entry, change))
+            .await?
+            .map_err(|(from, to)| JournalError::Transition {
+                run_id: run_id.to_string(),
+                secret: secret.to_string(),
+                from,
+                to,
+            })
+    }
+}
+
 struct Writer {
     conn: Connection,
     path: String,
@@ -921,5 +1657,104 @@ mod tests {
         assert!(e.to_string().contains("taken over"), "{e}");
         drop((a, b));
         assert_eq!(count(&p), 1);
+    }
+
+    fn one_secret_run(j: &Journal, refuse: Option<&str>) -> Option<String> {
+        let run = NewRun {
+            run_id: "r1".into(),
+            plan_path: "plan.toml".into(),
+            plan: String::new(),
+            secrets: vec![NewSecret {
+                name: "A".into(),
+                state: State::Pending,
+                reason: None,
+                sinks: vec!["circleci_env gh/o/r A".into()],
+            }],
+        };
+        let refuse = refuse.map(str::to_string);
+        j.create_run(run, move |_| refuse).unwrap()
+    }
+
+    /// The transition table is enforced where steps are recorded: a move it does not allow
+    /// is refused (not fatal) and leaves no trace; an allowed one is stored by its name.
+    #[test]
+    fn a_step_the_transition_table_forbids_is_refused_and_nothing_is_recorded() {
+        let d = tempfile::tempdir().unwrap();
+        let j = Journal::open(&d.path().join("s.db")).unwrap();
+        assert_eq!(one_secret_run(&j, Some("overlaps")), Some("overlaps".to_string()));
+        assert!(
+            j.running_runs().unwrap().is_empty(),
+            "a refused run writes nothing"
+        );
+        assert_eq!(one_secret_run(&j, None), None);
+        let running = j.running_runs().unwrap();
+        assert_eq!(running.len(), 1);
+        assert_eq!(running[0].sinks, vec!["circleci_env gh/o/r A".to_string()]);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let done = Change::Secret(SecretChange::Done { records: vec![] });
+            let e = j
+                .record("r1", "A", Entry::new(Step::RevokeOld, Phase::Result), done)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    JournalError::Transition {
+                        from: State::Pending,
+                        to: State::Done,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert!(!e.is_fatal());
+            assert!(e.to_string().contains("from pending to done"), "{e}");
+            let n: i64 = j
+                .exec(|c| c.query_row("SELECT count(*) FROM rotation_journal", [], |r| r.get(0)))
+                .await
+                .unwrap();
+            assert_eq!(n, 0, "a refused step leaves no journal entry");
+            let intent = SecretChange::IssueIntent {
+                idem: "fbr-1".into(),
+                pending_enc: None,
+                info: "{}".into(),
+            };
+            j.record(
+                "r1",
+                "A",
+                Entry::new(Step::Issue, Phase::Intent).idem(Some("fbr-1")),
+                Change::Secret(intent),
+            )
+            .await
+            .unwrap();
+            let row = j.load_secret("r1", "A").await.unwrap();
+            assert_eq!((row.state, row.step), (State::Issuing, State::Issuing));
+            assert_eq!(row.idem.as_deref(), Some("fbr-1"));
+            assert_eq!(row.sinks.len(), 1);
+            assert_eq!(row.sinks[0].state, SinkState::Pending);
+            let (stored, entry): (String, String) = j
+                .exec(|c| {
+                    c.query_row(
+                        "SELECT (SELECT state FROM rotation_secrets), (SELECT step || ' ' || phase FROM rotation_journal)",
+                        [],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                })
+                .await
+                .unwrap();
+            assert_eq!((stored.as_str(), entry.as_str()), ("issuing", "issue intent"));
+            // issuing cannot skip to written
+            let e = j
+                .record(
+                    "r1",
+                    "A",
+                    Entry::new(Step::WriteSinks, Phase::Result),
+                    Change::Secret(SecretChange::Reached(State::Written)),
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(e, JournalError::Transition { .. }), "{e}");
+        });
     }
 }

@@ -5,7 +5,8 @@
 //! - [`sources`]: where credentials are issued and revoked (random, command / HTTP JSON
 //!   protocol, deploy keys, AWS IAM access keys via [`aws`]);
 //! - [`sinks`]: the CI stores holding copies (CircleCI, GitHub sealed secrets, GitLab);
-//! - [`engine`]: the per-secret state machine; [`journal`]: its durable SQLite journal;
+//! - [`engine`]: the per-secret state machine, with its states and allowed moves in
+//!   [`state`]; [`journal`]: its durable SQLite journal;
 //!   [`crypto`]: encryption at rest of new credentials between issue and done;
 //! - [`sim_source`], [`invariants`], [`harness`]: the source simulator, the invariant
 //!   checker and the crash-test / benchmark harness.
@@ -25,8 +26,10 @@ pub mod sim_source;
 pub mod sinks;
 pub mod sources;
 pub mod sshkey;
+pub mod state;
 
 pub use crypto::SealKey;
 pub use engine::{Engine, RunOptions, SecretStatus, Summary};
 pub use journal::Journal;
 pub use plan::Plan;
+pub use state::State;

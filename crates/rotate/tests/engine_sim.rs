@@ -4,7 +4,7 @@
 use firebreak_core::SecretString;
 use firebreak_providers::sim::{Faults, SimConfig, SimHandle, Simulator};
 use firebreak_providers::{github, HttpConfig, Kind, Provider};
-use firebreak_rotate::engine::{self, state, Engine, RunOptions};
+use firebreak_rotate::engine::{self, Engine, RunOptions, State};
 use firebreak_rotate::plan::{Plan, ProviderConn, Providers};
 use firebreak_rotate::sim_source::SourceSim;
 use firebreak_rotate::{Journal, SealKey};
@@ -163,7 +163,7 @@ source = { type = "manual", instructions = "ask the release manager" }
         assert!(v.expose().starts_with("npm_") && v.len() == 40);
     }
     let manual = rows.iter().find(|r| r.secret == "signing key").unwrap();
-    assert_eq!(manual.state, state::MANUAL);
+    assert_eq!(manual.state, State::Manual);
     assert_eq!(manual.reason.as_deref(), Some("ask the release manager"));
     // material erased, rotation records written, journal never holds the value in clear
     let (left, recs): (i64, i64) = j
@@ -353,7 +353,7 @@ name = "A"
     );
     let e = Engine::new(j, key.clone(), &run2, RunOptions::default()).unwrap();
     // an explicit rollback cannot get the old value either: it stays stopped, old still valid
-    assert_eq!(e.rollback("A").await.unwrap(), state::STOPPED);
+    assert_eq!(e.rollback("A").await.unwrap(), State::Stopped);
     assert!(src.accepts(&old.fingerprint()));
     drop(e);
     // 3. the repository is fixed: resume --retry-stopped completes it forward

@@ -3,7 +3,7 @@
 use clap::Subcommand;
 use firebreak_core::output::progress_enabled;
 use firebreak_core::Exit;
-use firebreak_rotate::engine::{self, Engine, RunOptions};
+use firebreak_rotate::engine::{self, Engine, RunOptions, State};
 use firebreak_rotate::{Journal, Plan, SealKey};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,7 +120,7 @@ fn drive(
     let opts = RunOptions {
         concurrency,
         retry_stopped,
-        on_progress: Some(Arc::new(move |_name: &str, st: &str| {
+        on_progress: Some(Arc::new(move |_name: &str, st: State| {
             if let Some(b) = &b2 {
                 b.inc(1);
                 b.set_message(st.to_string());
@@ -282,7 +282,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 e.rollback(&secret).await
             })?;
             eprintln!("{secret}: {st}");
-            Ok(if st == engine::state::ROLLED_BACK {
+            Ok(if st == State::RolledBack {
                 Exit::Clean
             } else {
                 Exit::Found
