@@ -145,10 +145,14 @@ fn de_check<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Check, D::Error> {
             ))),
         },
         serde_yaml_ng::Value::Mapping(m) if m.len() == 1 => match m.get("http") {
-            Some(h) => HttpCheck::deserialize(h.clone()).map(Check::Http).map_err(|e| D::Error::custom(format!("check.http: {e}"))),
+            Some(h) => HttpCheck::deserialize(h.clone())
+                .map(Check::Http)
+                .map_err(|e| D::Error::custom(format!("check.http: {e}"))),
             None => Err(D::Error::custom("a check map must be {http: {...}}")),
         },
-        _ => Err(D::Error::custom("check: expected {http: {...}} or the name of a built-in check")),
+        _ => Err(D::Error::custom(
+            "check: expected {http: {...}} or the name of a built-in check",
+        )),
     }
 }
 
