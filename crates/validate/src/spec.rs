@@ -87,7 +87,7 @@ pub struct Input {
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum Check {
     /// An HTTP request template and reply matchers.
-    Http(HttpCheck),
+    Http(Box<HttpCheck>),
     /// AWS `sts:GetCallerIdentity`, SigV4-signed (inputs `key_id`, `secret`, optional
     /// `session_token`).
     AwsSts,
@@ -146,7 +146,7 @@ fn de_check<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Check, D::Error> {
         },
         serde_yaml_ng::Value::Mapping(m) if m.len() == 1 => match m.get("http") {
             Some(h) => HttpCheck::deserialize(h.clone())
-                .map(Check::Http)
+                .map(|h| Check::Http(Box::new(h)))
                 .map_err(|e| D::Error::custom(format!("check.http: {e}"))),
             None => Err(D::Error::custom("a check map must be {http: {...}}")),
         },
