@@ -56,6 +56,8 @@ enum Command {
     Drill(cmd::drill::Args),
     /// Serve the live incident dashboard (a loopback web page; see docs/dashboard.md).
     Dashboard(cmd::dashboard::Args),
+    /// Check whether credentials still work at their provider, and whose they are.
+    Validate(cmd::validate::Args),
 }
 
 fn init_tracing(level: &str) {
@@ -161,6 +163,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cmd::report::run(a),
         Command::Drill(a) => cmd::drill::run(a),
         Command::Dashboard(a) => cmd::dashboard::run(a),
+        Command::Validate(a) => cmd::validate::run(a),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -39,6 +39,10 @@ impl Values {
         }
         (v, bad)
     }
+    /// Adds (or replaces) one value read from `line`.
+    pub fn insert(&mut self, name: &str, value: SecretString, line: usize) {
+        self.by_name.insert(name.to_string(), (value, line));
+    }
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&SecretString> {
         self.by_name.get(name).map(|(v, _)| v)

@@ -35,9 +35,47 @@ pub fn write_text(w: &mut dyn Write, report: &ScanReport, color: bool) -> io::Re
         if let Some(c) = &f.commit {
             write!(w, " {dim}commit {}{reset}", &c[..c.len().min(12)])?;
         }
+        if let Some(v) = &f.validation {
+            write!(
+                w,
+                " {bold}{}{}{reset}",
+                if v.status == firebreak_core::ValidationStatus::Live {
+                    red
+                } else {
+                    ""
+                },
+                validation_text(v)
+            )?;
+        }
         writeln!(w)?;
     }
     writeln!(w, "{}", summary_line(&report.summary))
+}
+
+/// A verdict in words: `LIVE (login=octo, scopes=[repo])`, `dead`, `unknown: why`.
+pub fn validation_text(v: &firebreak_core::Validation) -> String {
+    let mut s = match v.status {
+        firebreak_core::ValidationStatus::Live => "LIVE".to_string(),
+        other => other.as_str().to_string(),
+    };
+    if !v.identity.is_empty() {
+        let parts: Vec<String> = v
+            .identity
+            .iter()
+            .map(|(k, x)| match x {
+                Value::String(t) => format!("{k}={t}"),
+                other => format!("{k}={other}"),
+            })
+            .collect();
+        s.push_str(&format!(" ({})", parts.join(", ")));
+    }
+    if v.status != firebreak_core::ValidationStatus::Live {
+        if let Some(r) = &v.reason {
+            s.push_str(": ");
+            s.push_str(r);
+        }
+    }
+    s
 }
 
 /// The one-line summary: counts of findings, files, bytes, archives, skips and errors.
@@ -213,6 +251,17 @@ pub fn sarif(report: &ScanReport, rules: &RuleSet) -> Value {
             }
             if let Some(c) = &f.commit {
                 r["properties"]["commit"] = json!(c);
+            }
+            if let Some(v) = &f.validation {
+                r["properties"]["validation"] = json!(v);
+                r["message"]["text"] = json!(format!(
+                    "{}. Validation: {}",
+                    r["message"]["text"].as_str().unwrap_or(""),
+                    validation_text(v)
+                ));
+                if v.status == firebreak_core::ValidationStatus::Live {
+                    r["level"] = json!("error");
+                }
             }
             r
         })

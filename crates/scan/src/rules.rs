@@ -85,6 +85,10 @@ pub struct RuleDef {
     /// Free-form tags (`ci`, `cloud`, `generic`, ...).
     #[serde(default)]
     pub tags: Vec<String>,
+    /// The validator that checks a finding of this rule at its provider
+    /// (`scan --validate`), e.g. `github.token`; see docs/validate.md.
+    #[serde(default)]
+    pub validator: Option<String>,
     /// A promise about where every match starts, relative to a keyword of
     /// the match, which lets the scanner try an anchored match at each keyword
     /// hit and search the hit's window only when one succeeds.

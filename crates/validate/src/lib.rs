@@ -156,3 +156,81 @@ pub fn plan_values(
     unknown.retain(|n| !partners.contains(n));
     Ok((planned, unknown))
 }
+
+/// Validates scan findings while their values are in memory: `values` maps a finding's
+/// fingerprint to its value, `named` gives the validator a rule names (`None`: recognise
+/// the value by the catalogue's patterns). A credential's other parts (an AWS secret
+/// beside its key id) are looked for among the findings of the same file, nearest line
+/// first. Each distinct credential is checked once; every finding of it gets the verdict.
+/// Findings whose value no validator recognises keep `validation: None`.
+pub async fn validate_findings(
+    ck: std::sync::Arc<Checker>,
+    findings: &mut [firebreak_core::SecretFinding],
+    values: &std::collections::HashMap<String, SecretString>,
+    named: impl Fn(&firebreak_core::SecretFinding) -> Option<String>,
+) {
+    use std::collections::BTreeMap;
+    let cands: Vec<Candidate> = findings
+        .iter()
+        .filter_map(|f| {
+            Some(Candidate {
+                name: None,
+                path: Some(f.path.clone()),
+                line: Some(f.line),
+                value: values.get(&f.fingerprint)?.clone(),
+            })
+        })
+        .collect();
+    let mut by_path: BTreeMap<&str, Vec<&Candidate>> = BTreeMap::new();
+    for c in &cands {
+        by_path
+            .entry(c.path.as_deref().unwrap_or(""))
+            .or_default()
+            .push(c);
+    }
+    let mut jobs: Vec<(usize, String, Inputs)> = Vec::new();
+    for (i, f) in findings.iter().enumerate() {
+        let Some(value) = values.get(&f.fingerprint) else {
+            continue;
+        };
+        let id = match named(f) {
+            Some(id) => Some(id),
+            None => ck
+                .catalogue()
+                .recognise(value.expose(), None)
+                .first()
+                .map(|c| c.spec.id.clone()),
+        };
+        let Some(id) = id else { continue };
+        let Some(v) = ck.catalogue().get(&id) else {
+            continue;
+        };
+        // a finding that is another credential's second part (an AWS secret) is not the
+        // first part of this one
+        if !v.shape_ok(0, value.expose()) {
+            continue;
+        }
+        let primary = Candidate {
+            name: None,
+            path: Some(f.path.clone()),
+            line: Some(f.line),
+            value: value.clone(),
+        };
+        let others: Vec<Candidate> = by_path
+            .get(f.path.as_str())
+            .map(|v| v.iter().map(|c| (*c).clone()).collect())
+            .unwrap_or_default();
+        let (inputs, _) = assemble(v, &primary, &others);
+        jobs.push((i, id, inputs));
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, id, inputs) in jobs {
+        let ck = ck.clone();
+        set.spawn(async move { (i, ck.check(&id, &inputs).await) });
+    }
+    while let Some(r) = set.join_next().await {
+        if let Ok((i, v)) = r {
+            findings[i].validation = Some(v);
+        }
+    }
+}

@@ -12,3 +12,4 @@ pub mod scan;
 pub mod serve;
 pub mod simulate;
 pub mod token;
+pub mod validate;

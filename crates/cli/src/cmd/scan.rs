@@ -102,6 +102,10 @@ pub struct Args {
     /// Worker threads (0: one per core).
     #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
     pub jobs: usize,
+    /// Check each finding at its provider while its value is in memory: live, dead,
+    /// unknown or error, and whose it is (read-only requests; see docs/validate.md).
+    #[command(flatten)]
+    pub validate: crate::cmd::validate::ValidateArgs,
 }
 
 fn load_rules(args: &Args) -> anyhow::Result<RuleSet> {
@@ -213,6 +217,30 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }),
         ..ScanOptions::default()
     };
+    // with --validate, the values of findings are kept (by fingerprint, in memory only)
+    // until they are checked, then dropped
+    let held: Arc<std::sync::Mutex<std::collections::HashMap<String, firebreak_core::SecretString>>> =
+        Arc::default();
+    let mut opts = opts;
+    if args.validate.validate {
+        let h = held.clone();
+        opts.on_secret = Some(Arc::new(
+            move |f: &firebreak_core::SecretFinding, secret: &[u8]| {
+                let mut m = h.lock().expect("held values lock");
+                if !m.contains_key(&f.fingerprint) {
+                    m.insert(
+                        f.fingerprint.clone(),
+                        firebreak_core::SecretString::new(String::from_utf8_lossy(secret)),
+                    );
+                }
+            },
+        ));
+    }
+    let checker = if args.validate.validate {
+        Some(args.validate.checker()?)
+    } else {
+        None
+    };
     let scanner = Scanner::new(rules, opts);
     let mut report = ScanReport::default();
     if !args.paths.is_empty() {
@@ -250,6 +278,46 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     // Each scan is final; a second pass over merged results only re-sorts.
     report.sort();
+    if let Some(ck) = checker {
+        let values = std::mem::take(&mut *held.lock().expect("held values lock"));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let rules = scanner.rules();
+        rt.block_on(firebreak_validate::validate_findings(
+            ck,
+            &mut report.findings,
+            &values,
+            |f| {
+                rules
+                    .rules()
+                    .iter()
+                    .find(|r| r.def.id == f.rule_id)
+                    .and_then(|r| r.def.validator.clone())
+            },
+        ));
+        drop(values);
+        if args.validate.only_live {
+            report.findings.retain(|f| {
+                f.validation
+                    .as_ref()
+                    .is_some_and(|v| v.status == firebreak_core::ValidationStatus::Live)
+            });
+            report.summary.findings = report.findings.len() as u64;
+        }
+        let live = report
+            .findings
+            .iter()
+            .filter(|f| {
+                f.validation
+                    .as_ref()
+                    .is_some_and(|v| v.status == firebreak_core::ValidationStatus::Live)
+            })
+            .count();
+        let checked = report.findings.iter().filter(|f| f.validation.is_some()).count();
+        eprintln!("firebreak: validated {checked} findings: {live} live");
+    }
 
     let mut err = std::io::stderr().lock();
     for e in &report.summary.errors {

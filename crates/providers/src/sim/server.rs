@@ -345,6 +345,11 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
         format!("{v}/{org}/{repo}")
     };
     match (m.clone(), s.as_slice()) {
+        // who the token belongs to (validators: `circleci.token`)
+        (Method::GET, ["api", "v2", "me"]) => ok(
+            StatusCode::OK,
+            json!({"id": "5a6c4b2e-1f0d-4c3b-9a8e-7d6c5b4a3f2e", "login": "sim-admin", "name": "Simulator Admin"}),
+        ),
         (Method::GET, ["api", "v1.1", "projects"]) => {
             let v: Vec<Value> = st
                 .circleci_projects
@@ -742,6 +747,20 @@ fn github(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
     let repeat = faults.repeat_page_token;
     let mut st = sh.state.lock().expect("state");
     match (m.clone(), s.as_slice()) {
+        // who the token belongs to, with its scopes (validators: `github.token`)
+        (Method::GET, ["user"]) => {
+            let mut h = HeaderMap::new();
+            h.insert(
+                "x-oauth-scopes",
+                HeaderValue::from_static("repo, workflow, admin:org"),
+            );
+            (
+                StatusCode::OK,
+                h,
+                axum::Json(json!({"login": "sim-admin", "id": 1, "type": "User"})),
+            )
+                .into_response()
+        }
         (Method::GET, ["blobs", "runs", file]) => {
             let id: u64 = file.trim_end_matches(".zip").parse().unwrap_or(0);
             match st.runs.values().flatten().find(|r| r.id == id) {
@@ -1069,6 +1088,12 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
         json!({"id": p.id, "name": name, "path": name, "path_with_namespace": p.path, "namespace": {"id": p.group_id}})
     };
     match (m.clone(), s) {
+        // the token itself (validators: `gitlab.token`)
+        (Method::GET, ["personal_access_tokens", "self"]) => ok(
+            StatusCode::OK,
+            json!({"id": 1, "name": "sim-admin-token", "revoked": false, "active": true,
+                   "scopes": ["api"], "user_id": 1, "expires_at": null}),
+        ),
         (Method::GET, ["projects"]) => {
             let items: Vec<Value> = st.gitlab_projects.iter().map(project_json).collect();
             let (page, h) = offset_page(req, items, cap, 20, repeat, true);
