@@ -12,7 +12,7 @@ pub(crate) fn sample() -> Value {
         "incident": {"name": "circleci-2023-01", "providers": ["circleci"],
                      "window": {"start": "2022-12-21T00:00:00Z", "end": null},
                      "created_at": "2023-01-04T10:00:00Z"},
-        "secrets": {"total": 5, "inventoried": 5, "rotated": 1, "verified": 1, "manual": 1, "pending": 2, "stopped": 0},
+        "secrets": {"total": 5, "inventoried": 5, "live": 0, "rotated": 1, "verified": 1, "rewritten": 0, "manual": 1, "pending": 2, "stopped": 0},
         "rotation": {"runs": 1, "done": 2, "in_progress": 1, "stopped": 0, "total": 4, "manual": 0, "queued": 1},
         "hunts": {"runs": 2, "findings": {"critical": 1, "high": 2, "medium": 0, "low": 3, "informational": 7}},
         "scans": {"runs": 1, "findings": 4, "distinct_secrets": 3},

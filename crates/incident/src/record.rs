@@ -1,4 +1,4 @@
-//! `firebreak incident record`: hunt / scan / census outputs into an incident.
+//! `firebreak incident record`: hunt / scan / census / validate outputs into an incident.
 //!
 //! Reads the outputs those commands already write: JSON Lines (`--format jsonl`, the
 //! default in pipes) or their one-document JSON (`--format json`). Each finding (hunt,
@@ -29,6 +29,8 @@ pub enum RecordKind {
     Scan,
     /// `firebreak census` artifacts.
     Census,
+    /// `firebreak validate` results: the leaked (old) values checked at their provider.
+    Validate,
 }
 
 impl RecordKind {
@@ -38,6 +40,7 @@ impl RecordKind {
             RecordKind::Hunt => "hunt",
             RecordKind::Scan => "scan",
             RecordKind::Census => "census",
+            RecordKind::Validate => "validate",
         }
     }
 }
@@ -49,8 +52,9 @@ impl std::str::FromStr for RecordKind {
             "hunt" => Ok(RecordKind::Hunt),
             "scan" => Ok(RecordKind::Scan),
             "census" => Ok(RecordKind::Census),
+            "validate" => Ok(RecordKind::Validate),
             _ => Err(format!(
-                "unknown kind {} (hunt, scan, census)",
+                "unknown kind {} (hunt, scan, census, validate)",
                 firebreak_core::secret::quote_untrusted(s)
             )),
         }
@@ -211,6 +215,47 @@ pub fn scan_event(v: &Value) -> Option<IncidentEvent> {
     })
 }
 
+/// One `firebreak validate` result (JSON or JSON Lines) → a `validation` event: the
+/// verdict on an old (leaked) value, keyed by its variable name. Holds no value.
+pub fn validate_event(v: &Value) -> Option<IncidentEvent> {
+    if v.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "result")
+    {
+        return None;
+    }
+    let name = s(v, "name")?;
+    let val: firebreak_core::Validation = serde_json::from_value(v.get("validation")?.clone()).ok()?;
+    let mut detail = json!({
+        "name": name,
+        "validator": val.validator,
+        "status": val.status,
+        "checked_at": firebreak_store::fmt_time(val.checked_at),
+    });
+    if !val.identity.is_empty() {
+        let mut ident = serde_json::to_value(&val.identity).ok()?;
+        redact_value(&mut ident, secrets());
+        detail["identity"] = ident;
+    }
+    if let Some(r) = &val.reason {
+        detail["reason"] = Value::String(redact_secrets(r, secrets()).into_owned());
+    }
+    Some(IncidentEvent {
+        record_id: 0,
+        kind: "validation".into(),
+        item_id: stable_id(&[
+            "validation",
+            &name,
+            &val.validator,
+            &firebreak_store::fmt_time(val.checked_at),
+        ]),
+        at: Some(val.checked_at),
+        severity: Some(val.status.as_str().to_string()),
+        title: format!("{name} [{}]: {}", val.validator, val.status),
+        detail,
+    })
+}
+
 /// One census artifact record (as `firebreak census --format jsonl` writes it) → an event.
 pub fn census_event(v: &Value) -> Option<IncidentEvent> {
     let artifact = s(v, "artifact")?;
@@ -274,13 +319,16 @@ pub fn events_of(kind: RecordKind, values: &[(usize, Value)]) -> (Vec<IncidentEv
     let mut bad = Vec::new();
     for (n, v) in values {
         // scan JSON Lines end with a summary line: not an event, not malformed
-        if kind == RecordKind::Scan && v.get("type").and_then(Value::as_str) == Some("summary") {
+        if matches!(kind, RecordKind::Scan | RecordKind::Validate)
+            && v.get("type").and_then(Value::as_str) == Some("summary")
+        {
             continue;
         }
         let e = match kind {
             RecordKind::Hunt => hunt_event(v),
             RecordKind::Scan => scan_event(v),
             RecordKind::Census => census_event(v),
+            RecordKind::Validate => validate_event(v),
         };
         match e {
             Some(e) => ev.push(e),
@@ -297,10 +345,10 @@ pub fn parse_output(kind: RecordKind, text: &str) -> (Vec<(usize, Value)>, Vec<u
     let t = text.trim_start();
     if t.starts_with('{') {
         if let Ok(doc) = serde_json::from_str::<Value>(t) {
-            let key = if kind == RecordKind::Census {
-                "artifacts"
-            } else {
-                "findings"
+            let key = match kind {
+                RecordKind::Census => "artifacts",
+                RecordKind::Validate => "results",
+                _ => "findings",
             };
             if let Some(a) = doc.get(key).and_then(Value::as_array) {
                 return (

@@ -5,12 +5,20 @@
 //! same store) and the recorded hunt / scan / census outputs each time, so a dashboard
 //! polling it sees a rotation progress while it runs.
 //!
-//! A task's state (exclusive; the counts add up to `secrets.total`):
-//! - `verified`: the provider's own timestamp, in the latest inventory snapshot, shows the
-//!   secret written at or after the proof time (for keys replaced by a new key: the old
-//!   key is gone and a key written after the proof time is there);
+//! A task's state (exclusive; the counts add up to `secrets.total`), most urgent first:
+//! - `live`: the old (leaked) credential still works: its latest recorded validation
+//!   (`firebreak validate` over the leaked values, recorded with `incident record --kind
+//!   validate`) says `live`, and no rotation revoked it since;
+//! - `verified`: a new value is in place (the provider's own timestamp, in the latest
+//!   inventory snapshot, shows the secret written at or after the proof time; or a
+//!   replacing key) **and** the old credential is proven dead at its source: a recorded
+//!   validation says `dead`, firebreak's rotation run revoked it (`done`), or the old key
+//!   is gone from the provider;
+//! - `rewritten`: a new value is in place, but nothing proves the old one dead (a new
+//!   value in CircleCI is not proof: the stolen one may still work at its source);
 //! - `rotated`: firebreak rotated it (a rotation record, or its rotation run reached
-//!   `done`) at or after the proof time, but no later inventory confirms it yet;
+//!   `done`, which revokes the old credential) at or after the proof time, but no later
+//!   inventory confirms it yet;
 //! - `stopped`: its latest rotation run stopped or rolled back (the old credential is
 //!   still valid);
 //! - `manual`: its latest rotation run holds it as a manual step;
@@ -27,6 +35,21 @@ use firebreak_rotate::State;
 use firebreak_store::{fmt_time, IncidentRow, IncidentTask, RotationRunView, Store};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+/// How urgent a task state is (0 first): `live` (a stolen credential works), `stopped`,
+/// `pending`, `manual`, `rewritten`, `rotated`, `verified`.
+pub fn urgency(state: &str) -> u8 {
+    match state {
+        "live" => 0,
+        "stopped" => 1,
+        "pending" => 2,
+        "manual" => 3,
+        "rewritten" => 4,
+        "rotated" => 5,
+        "verified" => 6,
+        _ => 7,
+    }
+}
 
 /// The incident's header.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,10 +82,16 @@ pub struct SecretCounts {
     /// was built from snapshots; otherwise those in the latest snapshot of their provider
     /// (a key replaced since counts).
     pub inventoried: usize,
+    /// The old credential still works (a recorded validation says so). Most urgent.
+    #[serde(default)]
+    pub live: usize,
     /// Rotated by firebreak, not yet confirmed by an inventory.
     pub rotated: usize,
-    /// Rotation confirmed by the provider's timestamps.
+    /// New value in place and the old credential proven dead.
     pub verified: usize,
+    /// New value in place; the old credential not proven dead.
+    #[serde(default)]
+    pub rewritten: usize,
     /// Held as manual steps by their rotation run.
     pub manual: usize,
     /// Nothing done yet.
@@ -163,8 +192,11 @@ pub struct TaskStatus {
     pub secret: String,
     /// `provider/scope`, e.g. `circleci/gh/acme/app`.
     pub scope: String,
-    /// `pending`, `rotated`, `verified`, `manual` or `stopped`.
+    /// `live`, `stopped`, `pending`, `manual`, `rewritten`, `rotated` or `verified`.
     pub state: String,
+    /// The latest recorded verdict on the old (leaked) value, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_validation: Option<serde_json::Value>,
     /// What it unlocks (blast radius).
     pub unlocks: String,
     /// Audit logs to hunt for its misuse.
@@ -528,6 +560,21 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
         updated = updated.max(t);
     }
 
+    // ---- recorded validations of the old values, latest per variable name
+    let mut validations: HashMap<String, (DateTime<Utc>, serde_json::Value)> = HashMap::new();
+    for e in store.incident_events(inc.id)? {
+        if e.kind != "validation" {
+            continue;
+        }
+        let (Some(n), Some(at)) = (e.detail.get("name").and_then(|v| v.as_str()), e.at) else {
+            continue;
+        };
+        let cur = validations.entry(n.to_string()).or_insert((at, e.detail.clone()));
+        if at >= cur.0 {
+            *cur = (at, e.detail.clone());
+        }
+    }
+
     // ---- tasks
     let from_snapshots = inc.origin["snapshots"].as_array().is_some_and(|a| !a.is_empty());
     let mut secrets = SecretCounts {
@@ -564,7 +611,56 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
         let stop_after = eng
             .filter(|e| is_stopped(e.parsed()))
             .map(|e| e.updated_at.unwrap_or(proof));
+        let old = validations.get(&t.name);
+        let old_status = old.and_then(|(_, d)| d.get("status").and_then(|v| v.as_str()));
+        let old_at = old.map(|(at, _)| *at);
+        let old_note = |what: &str| {
+            format!(
+                "old value {what} per {} at {}",
+                old.and_then(|(_, d)| d.get("validator").and_then(|v| v.as_str()))
+                    .unwrap_or("validation"),
+                old_at.map(fmt_time).unwrap_or_default()
+            )
+        };
+        // a rotation run that finished after the check revoked what the check saw
+        let revoked_after = |at: Option<DateTime<Utc>>| done_t.is_some_and(|d| at.is_none_or(|a| d >= a));
+        let old_live = old_status == Some("live") && !revoked_after(old_at);
+        // the new value in place, by the provider's own records
+        let in_place = if provider_t.is_some_and(|p| p >= proof) {
+            let (it, sid, _) = inv.expect("inventory item");
+            let field = if it.updated_at.is_some_and(|u| Some(u) == provider_t) {
+                "updated_at"
+            } else {
+                "created_at"
+            };
+            Some((format!("new value: {field} in snapshot {sid}"), provider_t))
+        } else {
+            replaced.map(|(w, sid)| {
+                (
+                    format!("replaced by a new key in snapshot {sid} (the old key is gone)"),
+                    Some(w),
+                )
+            })
+        };
+        // the old credential proven dead at its source
+        let dead_proof = if replaced.is_some() {
+            Some("the old key is gone from the provider".to_string())
+        } else if done_t.is_some() {
+            Some(format!(
+                "old credential revoked at its source by rotation run {}",
+                eng.map(|e| e.run_id.as_str()).unwrap_or("?")
+            ))
+        } else if old_status == Some("dead") {
+            Some(old_note("dead"))
+        } else {
+            None
+        };
         let (state, evidence, at) = match () {
+            _ if old_live => (
+                "live",
+                Some(format!("{}: revoke it at its source now", old_note("still LIVE"))),
+                None,
+            ),
             _ if stop_after
                 .is_some_and(|s| provider_t.is_none_or(|p| p <= s) && fb_t.is_none_or(|f| f <= s)) =>
             {
@@ -578,21 +674,22 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
                     None,
                 )
             }
-            _ if provider_t.is_some_and(|p| p >= proof) => {
-                let (it, sid, _) = inv.expect("inventory item");
-                let field = if it.updated_at.is_some_and(|u| Some(u) == provider_t) {
-                    "updated_at"
-                } else {
-                    "created_at"
-                };
-                ("verified", Some(format!("{field} in snapshot {sid}")), provider_t)
-            }
-            _ if replaced.is_some() => {
-                let (w, sid) = replaced.expect("replaced");
+            _ if in_place.is_some() && dead_proof.is_some() => {
+                let (ev, at) = in_place.clone().expect("in place");
                 (
                     "verified",
-                    Some(format!("replaced by a new key in snapshot {sid}")),
-                    Some(w),
+                    Some(format!("{ev}; {}", dead_proof.clone().expect("proof"))),
+                    at,
+                )
+            }
+            _ if in_place.is_some() => {
+                let (ev, at) = in_place.clone().expect("in place");
+                (
+                    "rewritten",
+                    Some(format!(
+                        "{ev}; the old credential is not proven dead: check it with `firebreak validate` and record the result (`incident record --kind validate`)"
+                    )),
+                    at,
                 )
             }
             _ if fb_t.is_some() => {
@@ -614,9 +711,15 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
                 )),
                 None,
             ),
-            _ => ("pending", None, None),
+            _ => (
+                "pending",
+                old.map(|_| old_note(old_status.unwrap_or("checked"))),
+                None,
+            ),
         };
         match state {
+            "live" => secrets.live += 1,
+            "rewritten" => secrets.rewritten += 1,
             "verified" => secrets.verified += 1,
             "rotated" => secrets.rotated += 1,
             "stopped" => secrets.stopped += 1,
@@ -640,8 +743,12 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             rotation_state: eng.map(|e| e.state.clone()),
             rotation_run: eng.map(|e| e.run_id.clone()),
             in_inventory: inv.is_some(),
+            old_validation: old.map(|(_, d)| d.clone()),
         });
     }
+
+    // the most urgent first (stable: the playbook's order within a state)
+    out.sort_by_key(|t| urgency(&t.state));
 
     // ---- recorded hunts / scans / census
     let mut hunts = HuntCounts::default();

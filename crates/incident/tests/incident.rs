@@ -176,8 +176,10 @@ fn init_status_rotation_and_records() {
     assert_eq!(npm.state, "rotated");
     assert_eq!(npm.evidence.as_deref(), Some("rotation record"));
 
-    // a later inventory shows the provider's own timestamps: verified; the checkout key
-    // was replaced by a new one
+    // a later inventory shows the provider's own timestamps: a new value is in place, but
+    // that proves nothing about the stolen one (re-storing the leaked value looks the
+    // same): `rewritten`. The checkout key was replaced by a new one and the old key is
+    // gone from the provider: `verified`.
     let mut later = items();
     later[2].created_at = Some(t("2023-01-06T00:00:01Z"));
     later[0].created_at = Some(t("2023-01-07T00:00:00Z"));
@@ -185,7 +187,8 @@ fn init_status_rotation_and_records() {
     later[4].created_at = Some(t("2023-01-06T00:00:00Z"));
     snapshot(&mut store, &later, "2023-01-08T00:00:00Z");
     let s = firebreak_incident::status(&store, "cci").unwrap();
-    assert_eq!(s.secrets.verified, 3, "{:#?}", s.tasks);
+    assert_eq!(s.secrets.verified, 1, "{:#?}", s.tasks);
+    assert_eq!(s.secrets.rewritten, 2, "{:#?}", s.tasks);
     assert_eq!(s.secrets.rotated, 0);
     assert_eq!(s.secrets.pending, 3);
     assert_eq!(
@@ -204,14 +207,59 @@ fn init_status_rotation_and_records() {
         "{:?}",
         key.evidence
     );
-    assert_eq!(
-        s.tasks
-            .iter()
-            .find(|x| x.secret == "AWS_ACCESS_KEY_ID")
+    let aws = s.tasks.iter().find(|x| x.secret == "AWS_ACCESS_KEY_ID").unwrap();
+    assert_eq!(aws.state, "rewritten");
+    assert!(
+        aws.evidence
+            .as_deref()
             .unwrap()
-            .evidence
-            .as_deref(),
-        Some("created_at in snapshot 2")
+            .starts_with("new value: created_at in snapshot 2; the old credential is not proven dead"),
+        "{:?}",
+        aws.evidence
+    );
+
+    // the leaked values checked at their provider (`firebreak validate`), recorded: the
+    // old AWS key is dead (verified); the old npm token still works (live, listed first)
+    let validate = dir.path().join("validate.jsonl");
+    std::fs::write(
+        &validate,
+        concat!(
+            r#"{"type":"result","name":"AWS_ACCESS_KEY_ID","line":1,"validator":"aws.access_key","validation":{"validator":"aws.access_key","status":"dead","reason":"POST https://sts.amazonaws.com/ sts:GetCallerIdentity: HTTP 403 InvalidClientTokenId","checked_at":"2023-01-09T00:00:00Z"}}"#, "\n",
+            r#"{"type":"result","name":"NPM_TOKEN","line":2,"validator":"npm.token","validation":{"validator":"npm.token","status":"live","identity":{"username":"ci-publisher"},"checked_at":"2023-01-09T00:00:01Z"}}"#, "\n",
+            r#"{"type":"summary","checked":2,"live":1,"dead":1,"unknown":0,"error":0,"unrecognised":[],"malformed_lines":[]}"#, "\n",
+            "not json\n",
+        ),
+    )
+    .unwrap();
+    let r = record_file(&mut store, "cci", RecordKind::Validate, &validate).unwrap();
+    assert_eq!((r.items, r.malformed_lines.clone()), (2, vec![4]));
+    let s = firebreak_incident::status(&store, "cci").unwrap();
+    assert_eq!(
+        (s.secrets.live, s.secrets.verified, s.secrets.rewritten),
+        (1, 2, 0),
+        "{:#?}",
+        s.tasks
+    );
+    assert_eq!(s.tasks[0].secret, "NPM_TOKEN", "live comes first");
+    assert_eq!(s.tasks[0].state, "live");
+    assert!(
+        s.tasks[0].evidence.as_deref().unwrap().contains("still LIVE"),
+        "{:?}",
+        s.tasks[0].evidence
+    );
+    assert_eq!(
+        s.tasks[0].old_validation.as_ref().unwrap()["identity"]["username"],
+        "ci-publisher"
+    );
+    let aws = s.tasks.iter().find(|x| x.secret == "AWS_ACCESS_KEY_ID").unwrap();
+    assert_eq!(aws.state, "verified");
+    assert!(
+        aws.evidence
+            .as_deref()
+            .unwrap()
+            .contains("old value dead per aws.access_key"),
+        "{:?}",
+        aws.evidence
     );
 
     // recorded outputs
@@ -316,8 +364,8 @@ fn init_status_rotation_and_records() {
     assert!(html.contains("github: breached but never inventoried"));
     assert!(html.contains("3 secret(s) not rotated at all"), "{html}");
     // the numbers are the store's
-    assert!(html.contains(r#"<div class="card"><b>3</b>verified"#));
-    assert!(md.contains("| verified / rotated | 3 / 0 |"));
+    assert!(html.contains(r#"<div class="card"><b>2</b>verified"#));
+    assert!(md.contains("| verified / rotated | 2 / 0 |"));
     assert!(md.contains("| hunts | 1 (findings: 0 critical, 1 high, 1 medium, 1 low, 0 informational) |"));
 }
 

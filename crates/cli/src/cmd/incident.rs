@@ -140,13 +140,16 @@ enum KindArg {
     Hunt,
     Scan,
     Census,
+    /// `firebreak validate` output over the leaked (old) values.
+    Validate,
 }
 
 #[derive(clap::Args, Debug)]
 struct RecordArgs {
     /// Incident name.
     name: String,
-    /// What the file holds: `firebreak hunt`, `scan` or `census` output.
+    /// What the file holds: `firebreak hunt`, `scan`, `census` or `validate` output
+    /// (`validate` over the leaked values: their verdicts decide `live` and `verified`).
     #[arg(long, value_enum)]
     kind: KindArg,
     /// The output file (JSON Lines or the one-document JSON); `-` reads stdin.
@@ -286,8 +289,8 @@ pub fn write_status_text(w: &mut dyn Write, s: &Status, all: bool) -> std::io::R
     let c = &s.secrets;
     writeln!(
         w,
-        "secrets   {} total, {} inventoried: {} verified, {} rotated, {} pending, {} manual, {} stopped",
-        c.total, c.inventoried, c.verified, c.rotated, c.pending, c.manual, c.stopped
+        "secrets   {} total, {} inventoried: {} LIVE, {} verified, {} rewritten, {} rotated, {} pending, {} manual, {} stopped",
+        c.total, c.inventoried, c.live, c.verified, c.rewritten, c.rotated, c.pending, c.manual, c.stopped
     )?;
     let r = &s.rotation;
     writeln!(
@@ -314,11 +317,13 @@ pub fn write_status_text(w: &mut dyn Write, s: &Status, all: bool) -> std::io::R
     for p in &s.providers_not_inventoried {
         writeln!(w, "NOT inventoried: {p}")?;
     }
-    let shown: Vec<_> = s
+    // the most urgent first: a stolen credential that still works leads
+    let mut shown: Vec<_> = s
         .tasks
         .iter()
         .filter(|t| all || !matches!(t.state.as_str(), "verified" | "rotated"))
         .collect();
+    shown.sort_by_key(|t| firebreak_incident::status::urgency(&t.state));
     if !shown.is_empty() {
         writeln!(w)?;
         writeln!(w, "{:<9}  {:<28}  {:<40}  UNLOCKS", "STATE", "SECRET", "WHERE")?;
@@ -326,12 +331,21 @@ pub fn write_status_text(w: &mut dyn Write, s: &Status, all: bool) -> std::io::R
             writeln!(
                 w,
                 "{:<9}  {:<28}  {:<40}  {}{}",
-                t.state,
+                if t.state == "live" {
+                    "LIVE"
+                } else {
+                    t.state.as_str()
+                },
                 t.secret,
                 t.scope,
                 t.unlocks,
                 if t.inferred { " (inferred)" } else { "" }
             )?;
+            if t.state == "live" {
+                if let Some(e) = &t.evidence {
+                    writeln!(w, "           {e}")?;
+                }
+            }
         }
     }
     writeln!(w, "updated {}", s.updated_at)?;
@@ -348,7 +362,8 @@ fn status(a: StatusArgs) -> anyhow::Result<Exit> {
         FormatArg::Json => writeln!(w, "{}", serde_json::to_string_pretty(&s)?)?,
         FormatArg::Text => write_status_text(&mut w, &s, a.all)?,
     }
-    let left = s.secrets.pending + s.secrets.manual + s.secrets.stopped;
+    let left =
+        s.secrets.live + s.secrets.pending + s.secrets.manual + s.secrets.stopped + s.secrets.rewritten;
     Ok(if left > 0 { Exit::Found } else { Exit::Clean })
 }
 
@@ -358,6 +373,7 @@ fn record(a: RecordArgs) -> anyhow::Result<Exit> {
         KindArg::Hunt => RecordKind::Hunt,
         KindArg::Scan => RecordKind::Scan,
         KindArg::Census => RecordKind::Census,
+        KindArg::Validate => RecordKind::Validate,
     };
     let out = firebreak_incident::record_file(&mut store, &a.name, kind, &a.file)?;
     for l in out.malformed_lines.iter().take(50) {
