@@ -69,7 +69,7 @@ fn drill_runs_and_agrees_with_the_store() {
         .tasks
         .iter()
         .filter(|t| matches!(t.kind.as_str(), "env_var" | "context_var"))
-        .filter(|t| matches!(t.state.as_str(), "rotated" | "verified"))
+        .filter(|t| matches!(t.state.as_str(), "rotated" | "verified" | "live"))
         .count();
     assert_eq!(recorded.len(), vars_done);
     assert!(vars_done > 0);
@@ -88,7 +88,16 @@ fn drill_runs_and_agrees_with_the_store() {
     );
     assert_eq!(
         s.secrets.total,
-        s.secrets.verified + s.secrets.rotated + s.secrets.manual + s.secrets.stopped
+        s.secrets.live + s.secrets.verified + s.secrets.rotated + s.secrets.manual + s.secrets.stopped
+    );
+    // proof at the source: the old npm token was never revoked at npm although its
+    // CircleCI variable was rotated: LIVE, listed first, whatever the rotation says
+    assert_eq!(s.secrets.live, 1, "{:#?}", s.tasks);
+    assert_eq!(s.tasks[0].secret, "NPM_TOKEN");
+    assert_eq!(s.tasks[0].state, "live");
+    assert_eq!(
+        s.tasks[0].old_validation.as_ref().unwrap()["identity"]["username"],
+        "acme-publisher"
     );
     // scan findings cover the planted leaks; the hunt saw the attacker; one bad artifact
     assert!(s.scans.findings as u64 >= planted);

@@ -209,7 +209,7 @@ impl Clock<'_> {
         self.last = now;
         self.n += 1;
         if let Some(p) = self.progress {
-            p(&format!("[{}/9] {name:<10} {summary} ({secs:.1}s)", self.n));
+            p(&format!("[{}/10] {name:<10} {summary} ({secs:.1}s)", self.n));
         }
         self.steps.push(Step {
             name: name.to_string(),
@@ -250,12 +250,24 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
     let mut store = Store::open(&store_path)?;
 
     // ---- 1. simulators
+    // the simulated npm registry accepts one token, shaped like a real one so that
+    // validators recognise it: the drill's stolen value that still works (a CircleCI
+    // variable was rotated, but the old npm token was never revoked at npm)
+    let npm_token = {
+        use rand::Rng;
+        let mut rng = rand::thread_rng();
+        let body: String = (0..36)
+            .map(|_| rng.sample(rand::distributions::Alphanumeric) as char)
+            .collect();
+        SecretString::new(format!("npm_{body}"))
+    };
     let sim = Simulator::start(SimConfig {
         seed: opts.seed,
         projects: opts.projects.max(3),
         org: ORG.into(),
         log_projects: 3,
         page_size: 100,
+        npm_token: Some(npm_token.clone()),
         ..SimConfig::default()
     })
     .await
@@ -540,7 +552,18 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
         ),
     );
 
-    // ---- 8. census
+    // ---- 8. prove: the leaked values checked at their source
+    let proof = prove(&mut store, &name, &sim, &npm_token).await?;
+    let st = crate::status(&store, &name)?;
+    clock.done(
+        "prove",
+        format!(
+            "{} leaked value(s) checked at their provider: {}; incident: {} LIVE, {} verified, {} rewritten",
+            proof.0, proof.1, st.secrets.live, st.secrets.verified, st.secrets.rewritten
+        ),
+    );
+
+    // ---- 9. census
     let mut copts = firebreak_census::CensusOptions::new(window);
     copts.ioc = Some(firebreak_census::ioc::IocSet::load(
         &data.join("census/ioc.toml"),
@@ -575,7 +598,7 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
         ),
     );
 
-    // ---- 9. report
+    // ---- 10. report
     let rd = report::gather(&store, &name)?;
     let w = report::write(&rd, &opts.out)?;
     clock.done("report", format!("{}", w.html.display()));
@@ -594,6 +617,67 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
         seconds: clock.t0.elapsed().as_secs_f64(),
         steps: clock.steps,
     })
+}
+
+/// Checks two leaked values the responder holds with `firebreak validate`'s engine against
+/// the simulated providers and records the verdicts: the old npm token, never revoked at
+/// npm although its CircleCI variable was rotated (LIVE), and an old GitHub token that
+/// was revoked (dead).
+async fn prove(
+    store: &mut Store,
+    name: &str,
+    sim: &firebreak_providers::sim::SimHandle,
+    npm_token: &SecretString,
+) -> anyhow::Result<(usize, String)> {
+    let tasks = store.incident_tasks(crate::status::load_incident(store, name)?.id)?;
+    let has = |n: &str| tasks.iter().any(|t| t.name == n);
+    anyhow::ensure!(has("NPM_TOKEN"), "the drill's playbook has no NPM_TOKEN");
+    let mut values = firebreak_core::values::Values::default();
+    values.insert("NPM_TOKEN", npm_token.clone(), 1);
+    values.insert(
+        "GITHUB_TOKEN",
+        SecretString::new("ghp_RevokedLongAgoRevokedLongAgo01234567"),
+        2,
+    );
+    let cat = Arc::new(firebreak_validate::Catalogue::builtin().map_err(|e| anyhow::anyhow!("{e:?}"))?);
+    let mut eps = firebreak_validate::Endpoints::default();
+    eps.insert("github", url::Url::parse(&sim.github_url())?);
+    eps.insert("npm", url::Url::parse(&sim.npm_url())?);
+    let ck = firebreak_validate::Checker::new(
+        cat.clone(),
+        firebreak_validate::Options {
+            endpoints: eps,
+            ..Default::default()
+        },
+    );
+    let (planned, _) =
+        firebreak_validate::plan_values(&cat, &values, None).map_err(|e| anyhow::anyhow!(e))?;
+    let mut rows = Vec::new();
+    let mut words = Vec::new();
+    for p in &planned {
+        let v = ck.check(&p.validator, &p.inputs).await;
+        words.push(format!(
+            "{} {}",
+            p.name,
+            if v.status == firebreak_core::ValidationStatus::Live {
+                "LIVE".to_string()
+            } else {
+                v.status.to_string()
+            }
+        ));
+        rows.push((p.line, json!({"type": "result", "name": p.name, "line": p.line, "validator": p.validator, "validation": v})));
+    }
+    let (events, _) = record::events_of(RecordKind::Validate, &rows);
+    record::record_events(
+        store,
+        name,
+        RecordKind::Validate,
+        "(drill: firebreak validate)",
+        &events,
+        0,
+        json!({}),
+    )?;
+    Ok((planned.len(), words.join(", ")))
 }
 
 fn src_shutdown(src: SourceSim) {

@@ -51,10 +51,12 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
     } else {
         let s = &out.status;
         println!(
-            "incident {}: {} secrets: {} verified, {} rotated, {} manual, {} pending; {} hunt findings ({} high); {} leaks in CI logs; {} of {} artifacts flagged",
+            "incident {}: {} secrets: {} LIVE (the stolen value still works), {} verified, {} rewritten, {} rotated, {} manual, {} pending; {} hunt findings ({} high); {} leaks in CI logs; {} of {} artifacts flagged",
             out.incident,
             s.secrets.total,
+            s.secrets.live,
             s.secrets.verified,
+            s.secrets.rewritten,
             s.secrets.rotated,
             s.secrets.manual,
             s.secrets.pending,

@@ -108,6 +108,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         circleci_token: SecretString::new(a.circleci_token.clone()),
         github_token: SecretString::new(a.github_token.clone()),
         gitlab_token: SecretString::new(a.gitlab_token.clone()),
+        npm_token: None,
         port: a.port,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -68,6 +68,8 @@ pub struct SimConfig {
     pub github_token: SecretString,
     /// Accepted GitLab token.
     pub gitlab_token: SecretString,
+    /// Token accepted by the simulated npm registry (`{base}/npm/-/whoami`), if any.
+    pub npm_token: Option<SecretString>,
     /// Port on 127.0.0.1 (0 = any free port).
     pub port: u16,
 }
@@ -87,6 +89,7 @@ impl Default for SimConfig {
             circleci_token: SecretString::new("sim-circleci-token"),
             github_token: SecretString::new("sim-github-token"),
             gitlab_token: SecretString::new("sim-gitlab-token"),
+            npm_token: None,
             port: 0,
         }
     }
@@ -168,6 +171,10 @@ impl SimHandle {
     /// GitLab `--api-url` (`{base}/gitlab/api/v4`).
     pub fn gitlab_url(&self) -> String {
         format!("{}/gitlab/api/v4", self.base_url())
+    }
+    /// The simulated npm registry (`{base}/npm`).
+    pub fn npm_url(&self) -> String {
+        format!("{}/npm", self.base_url())
     }
     /// `--api-url` of a provider.
     pub fn api_url(&self, p: Provider) -> String {

@@ -120,6 +120,10 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_string();
+    // a package registry beside the CI providers: npm's `whoami`, for validators
+    if let Some(r) = path.strip_prefix("/npm") {
+        return npm(&sh, r, &headers);
+    }
     let (provider, rest) = if let Some(r) = path.strip_prefix("/circleci") {
         (Provider::Circleci, r)
     } else if let Some(r) = path.strip_prefix("/github") {
@@ -203,6 +207,25 @@ async fn handle(
         Provider::Circleci => circleci(&sh, &req, &faults),
         Provider::Github => github(&sh, &req, &faults),
         Provider::Gitlab => gitlab(&sh, &req, &faults),
+    }
+}
+
+/// npm's registry: `GET /-/whoami` names the owner of an accepted token.
+fn npm(sh: &Shared, rest: &str, headers: &HeaderMap) -> Response {
+    if rest != "/-/whoami" {
+        return err(StatusCode::NOT_FOUND, "Not Found");
+    }
+    let got = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (&sh.cfg.npm_token, got) {
+        (Some(t), Some(g)) if t.expose() == g => ok(StatusCode::OK, json!({"username": "acme-publisher"})),
+        _ => (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"error": "You must be logged in to perform this action"})),
+        )
+            .into_response(),
     }
 }
 
