@@ -166,9 +166,15 @@ mod tests {
             auth,
             "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/iam/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=5d672d79c15b13162d9279b0855cfba6789a8edb4c82c400e06b5924a6f2b5d7"
         );
-        assert!(req.headers.iter().any(|(k, v)| k == "x-amz-date" && v == "20150830T123600Z"));
+        assert!(req
+            .headers
+            .iter()
+            .any(|(k, v)| k == "x-amz-date" && v == "20150830T123600Z"));
         let dbg = format!("{req:?}");
-        assert!(!dbg.contains("wJalrXUtnFEMI"), "the secret key is never in a debug dump");
+        assert!(
+            !dbg.contains("wJalrXUtnFEMI"),
+            "the secret key is never in a debug dump"
+        );
     }
 
     #[test]
@@ -188,9 +194,17 @@ mod tests {
             &creds,
         )
         .unwrap();
-        let tok = req.headers.iter().find(|(k, _)| k == "x-amz-security-token").unwrap();
+        let tok = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == "x-amz-security-token")
+            .unwrap();
         assert!(tok.1.is_sensitive());
-        let auth = req.headers.iter().find(|(k, _)| k == reqwest::header::AUTHORIZATION).unwrap();
+        let auth = req
+            .headers
+            .iter()
+            .find(|(k, _)| k == reqwest::header::AUTHORIZATION)
+            .unwrap();
         assert!(auth.1.to_str().unwrap().contains("x-amz-security-token"));
     }
 

@@ -21,6 +21,8 @@
 //! status, plus the provider's short `message` field when there is one.
 
 pub mod aws;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 use firebreak_core::SecretString;
 use rand::Rng;
@@ -823,26 +825,7 @@ pub fn parse_ts(s: Option<&str>) -> Option<chrono::DateTime<chrono::Utc>> {
 mod tests {
     use super::*;
 
-    /// A server answering every request with `status`, counting requests per method.
-    async fn failing_server(status: u16) -> (Url, Arc<std::sync::Mutex<Vec<String>>>) {
-        use axum::http::StatusCode;
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let s2 = seen.clone();
-        let app = axum::Router::new().fallback(move |m: axum::http::Method, u: axum::http::Uri| {
-            let s2 = s2.clone();
-            async move {
-                s2.lock().unwrap().push(format!("{m} {u}"));
-                (
-                    StatusCode::from_u16(status).unwrap(),
-                    "{\"message\":\"upstream trouble\"}",
-                )
-            }
-        });
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = l.local_addr().unwrap();
-        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        (Url::parse(&format!("http://{addr}/")).unwrap(), seen)
-    }
+    use crate::testing::failing_server;
 
     fn quick() -> HttpConfig {
         HttpConfig {

@@ -2,31 +2,9 @@
 //! never resent after a 5xx.
 
 use firebreak_core::SecretString;
+use firebreak_http::testing::failing_server;
 use firebreak_providers::HttpConfig;
-use std::sync::Arc;
 use std::time::Duration;
-use url::Url;
-
-/// A server answering every request with `status`, recording `METHOD URI`.
-async fn failing_server(status: u16) -> (Url, Arc<std::sync::Mutex<Vec<String>>>) {
-    use axum::http::StatusCode;
-    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s2 = seen.clone();
-    let app = axum::Router::new().fallback(move |m: axum::http::Method, u: axum::http::Uri| {
-        let s2 = s2.clone();
-        async move {
-            s2.lock().unwrap().push(format!("{m} {u}"));
-            (
-                StatusCode::from_u16(status).unwrap(),
-                "{\"message\":\"upstream trouble\"}",
-            )
-        }
-    });
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-    (Url::parse(&format!("http://{addr}/")).unwrap(), seen)
-}
 
 fn quick() -> HttpConfig {
     HttpConfig {

@@ -20,7 +20,9 @@ async fn main() {
     // one HTTP validator per host, each with a single-input example
     let picks: Vec<_> = cat
         .iter()
-        .filter(|v| matches!(v.spec.check, Check::Http(_)) && v.spec.inputs.len() == 1 && v.spec.mock.is_some())
+        .filter(|v| {
+            matches!(v.spec.check, Check::Http(_)) && v.spec.inputs.len() == 1 && v.spec.mock.is_some()
+        })
         .filter(|v| matches!(&v.spec.check, Check::Http(h) if h.path.is_some()))
         .take(hosts)
         .collect();
@@ -50,7 +52,10 @@ async fn main() {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
-        eps.insert(v.spec.endpoint.as_deref().unwrap(), url::Url::parse(&format!("http://{addr}")).unwrap());
+        eps.insert(
+            v.spec.endpoint.as_deref().unwrap(),
+            url::Url::parse(&format!("http://{addr}")).unwrap(),
+        );
     }
     let ck = Arc::new(Checker::new(
         cat.clone(),
@@ -69,7 +74,10 @@ async fn main() {
         let tag = format!("{i:06}");
         let value = format!("{}{}", &ex[..ex.len() - tag.len()], tag);
         let value = if v.shape_ok(0, &value) { value } else { ex.clone() };
-        jobs.push((v.spec.id.clone(), Inputs::one(&v.spec.inputs[0].name, SecretString::new(value))));
+        jobs.push((
+            v.spec.id.clone(),
+            Inputs::one(&v.spec.inputs[0].name, SecretString::new(value)),
+        ));
     }
     let t0 = Instant::now();
     let mut set = tokio::task::JoinSet::new();

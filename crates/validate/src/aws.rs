@@ -1,7 +1,7 @@
 //! AWS access keys: `sts:GetCallerIdentity`, signed with SigV4. It needs no permission,
 //! so any working key answers; a deleted or deactivated key gets `InvalidClientTokenId`.
 
-use crate::engine::{describe_http_error, verdict, Checker, Inputs};
+use crate::engine::{verdict, Checker, Inputs};
 use firebreak_core::{Validation, ValidationStatus};
 use firebreak_http::aws::{query_request, xml_tag, AwsCredentials};
 use url::Url;
@@ -32,15 +32,9 @@ pub(crate) async fn check(ck: &Checker, id: &str, base: &Url, inputs: &Inputs) -
         Ok(r) => r,
         Err(e) => return verdict(id, ValidationStatus::Error, Some(format!("{shown}: {e}"))),
     };
-    let resp = match ck.send(req).await {
+    let resp = match ck.send_checked(req, id, &shown).await {
         Ok(r) => r,
-        Err(e) => {
-            return verdict(
-                id,
-                ValidationStatus::Unknown,
-                Some(format!("{shown}: {}", describe_http_error(&e))),
-            )
-        }
+        Err(v) => return v,
     };
     let text = String::from_utf8_lossy(&resp.body);
     if resp.status == 200 {

@@ -271,6 +271,23 @@ impl Checker {
         http.execute(req).await
     }
 
+    /// Sends `req`; a failure after retries (timeout, connection, 5xx) is `unknown`,
+    /// named by `shown` (the request's template, never the URL sent).
+    pub(crate) async fn send_checked(
+        &self,
+        req: Request,
+        id: &str,
+        shown: &str,
+    ) -> Result<Response, Validation> {
+        self.send(req).await.map_err(|e| {
+            verdict(
+                id,
+                ValidationStatus::Unknown,
+                Some(format!("{shown}: {}", describe_http_error(&e))),
+            )
+        })
+    }
+
     async fn http_check(&self, v: &Compiled, h: &HttpCheck, inputs: &Inputs) -> Validation {
         let id = &v.spec.id;
         let (url, shown) = match (&h.path, &h.url) {
@@ -381,15 +398,9 @@ impl Checker {
         } else if let Some(j) = &h.json {
             req.body = Some(Body::Json(render_json(j, inputs)));
         }
-        let resp = match self.send(req).await {
+        let resp = match self.send_checked(req, id, &shown).await {
             Ok(r) => r,
-            Err(e) => {
-                return verdict(
-                    id,
-                    ValidationStatus::Unknown,
-                    Some(format!("{shown}: {}", describe_http_error(&e))),
-                )
-            }
+            Err(v) => return v,
         };
         judge(v, h, &resp, &shown)
     }

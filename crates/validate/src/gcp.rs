@@ -3,7 +3,7 @@
 //! `invalid_grant`. The key file's own `token_uri` is ignored: the signed assertion goes
 //! only to Google's endpoint (or the `gcp` override), never where a leaked file points.
 
-use crate::engine::{describe_http_error, verdict, Checker, Inputs};
+use crate::engine::{verdict, Checker, Inputs};
 use firebreak_core::{Validation, ValidationStatus};
 use firebreak_http::{Body, Request};
 use url::Url;
@@ -89,15 +89,9 @@ pub(crate) async fn check(ck: &Checker, id: &str, base: &Url, inputs: &Inputs) -
         bytes: body.into_bytes(),
     });
     let shown = format!("POST {base} (JWT-bearer grant)");
-    let resp = match ck.send(req).await {
+    let resp = match ck.send_checked(req, id, &shown).await {
         Ok(r) => r,
-        Err(e) => {
-            return verdict(
-                id,
-                ValidationStatus::Unknown,
-                Some(format!("{shown}: {}", describe_http_error(&e))),
-            )
-        }
+        Err(v) => return v,
     };
     let j: Option<serde_json::Value> = serde_json::from_slice(&resp.body).ok();
     let err = j
