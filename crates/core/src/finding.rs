@@ -123,6 +123,45 @@ pub struct Validation {
     pub reason: Option<String>,
     /// When the check was made.
     pub checked_at: chrono::DateTime<chrono::Utc>,
+    /// What a live credential can reach (`--map`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access: Option<AccessMap>,
+}
+
+/// What a live credential can reach: its principal, scopes, organisations, and resources
+/// with the permission it holds on each, and how it holds it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessMap {
+    /// The identity acting (an IAM ARN, a login).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Token scopes, where the provider has them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scopes: Vec<String>,
+    /// Organisations / groups it belongs to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
+    /// Resources and permissions.
+    #[serde(default)]
+    pub resources: Vec<Access>,
+    /// True when a listing was cut short (more than the map reads).
+    #[serde(default)]
+    pub truncated: bool,
+    /// What could not be read (e.g. `iam:ListAttachedUserPolicies: AccessDenied`): the map
+    /// is incomplete there, not empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// One permission on one resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Access {
+    /// The resource: a repository, a project, an ARN pattern (`*` for all).
+    pub resource: String,
+    /// The permission: `admin`, `push`, `Allow s3:GetObject, s3:PutObject`...
+    pub permission: String,
+    /// How it is held: `policy ci-deploy (attached)`, `group ops: policy X`, `token scopes`.
+    pub via: String,
 }
 
 impl SecretFinding {

@@ -19,6 +19,6 @@ pub mod values;
 pub mod window;
 
 pub use exit::Exit;
-pub use finding::{Confidence, Level, SecretFinding, Validation, ValidationStatus};
+pub use finding::{Access, AccessMap, Confidence, Level, SecretFinding, Validation, ValidationStatus};
 pub use secret::{fingerprint, redact, redact_secrets, SecretMatcher, SecretString};
 pub use window::TimeWindow;

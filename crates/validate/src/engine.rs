@@ -55,6 +55,8 @@ pub struct Options {
     pub endpoints: Endpoints,
     /// Retries after a 5xx or a timeout (the checks are read-only).
     pub max_retries: u32,
+    /// Map what each live credential can reach (AWS, GitHub): more read requests.
+    pub map: bool,
 }
 
 impl Default for Options {
@@ -65,6 +67,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             endpoints: Endpoints::default(),
             max_retries: 2,
+            map: false,
         }
     }
 }
@@ -132,6 +135,7 @@ pub(crate) fn verdict(id: &str, status: ValidationStatus, reason: Option<String>
         identity: BTreeMap::new(),
         reason,
         checked_at: chrono::Utc::now(),
+        access: None,
     }
 }
 
@@ -206,6 +210,9 @@ impl Checker {
         cell.get_or_init(|| async {
             let _permit = self.sem.acquire().await.expect("semaphore never closed");
             let mut out = self.run(v, inputs).await;
+            if self.opts.map && out.status == ValidationStatus::Live {
+                out.access = self.map(v, &out, inputs).await;
+            }
             out.reason = out.reason.map(|r| inputs.hide(&r));
             for val in out.identity.values_mut() {
                 if let serde_json::Value::String(s) = val {
@@ -216,6 +223,32 @@ impl Checker {
         })
         .await
         .clone()
+    }
+
+    async fn map(
+        &self,
+        v: &Compiled,
+        out: &Validation,
+        inputs: &Inputs,
+    ) -> Option<firebreak_core::AccessMap> {
+        match v.spec.id.as_str() {
+            "aws.access_key" => {
+                let iam = self
+                    .opts
+                    .endpoints
+                    .get("aws_iam")
+                    .or_else(|| self.opts.endpoints.get("aws"))
+                    .cloned()
+                    .unwrap_or_else(|| Url::parse("https://iam.amazonaws.com/").expect("URL"));
+                Some(crate::map::aws(self, &iam, out, inputs).await)
+            }
+            "github.token" => {
+                let base = self.base(v)?;
+                let token = inputs.get("token")?.expose().to_string();
+                Some(crate::map::github(self, &base, out, &token).await)
+            }
+            _ => None,
+        }
     }
 
     fn client(&self, url: &Url) -> Result<Http, HttpError> {

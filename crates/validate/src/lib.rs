@@ -19,6 +19,7 @@
 mod aws;
 pub mod engine;
 mod gcp;
+pub mod map;
 pub mod offline;
 pub mod spec;
 

@@ -29,6 +29,11 @@ pub struct CheckArgs {
     /// Timeout of one request, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     pub validate_timeout: u64,
+    /// For each live credential, map what it can reach with read calls: AWS (IAM
+    /// principal, attached / inline / group policies: actions on resources; `--endpoint
+    /// aws_iam=URL`), GitHub (scopes, organisations, repositories with permissions).
+    #[arg(long)]
+    pub map: bool,
 }
 
 impl CheckArgs {
@@ -68,6 +73,7 @@ impl CheckArgs {
                 concurrency: self.validate_concurrency.max(1),
                 timeout: std::time::Duration::from_secs(self.validate_timeout.max(1)),
                 endpoints,
+                map: self.map,
                 ..Options::default()
             },
         )))

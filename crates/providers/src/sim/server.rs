@@ -816,6 +816,24 @@ fn github(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                 repeat,
             )
         }
+        // what the token reaches (validators' access map)
+        (Method::GET, ["user", "orgs"]) => ok(StatusCode::OK, json!([{"login": sh.cfg.org, "id": 100}])),
+        (Method::GET, ["user", "repos"]) => {
+            let org = sh.cfg.org.clone();
+            let items: Vec<Value> = st
+                .github_repos
+                .iter()
+                .enumerate()
+                .map(|(i, (id, full))| {
+                    let name = full.split_once('/').map(|x| x.1).unwrap_or(full);
+                    // the admin token administers every third repository, writes the rest
+                    json!({"id": id, "name": name, "full_name": full, "private": true, "owner": {"login": org},
+                           "permissions": {"admin": i % 3 == 0, "maintain": i % 3 == 0, "push": true, "triage": true, "pull": true}})
+                })
+                .collect();
+            let (page, h) = offset_page(req, items, cap, 30, repeat, false);
+            (StatusCode::OK, h, axum::Json(Value::Array(page))).into_response()
+        }
         (Method::GET, ["orgs", org, "repos"]) => {
             if *org != sh.cfg.org {
                 return err(StatusCode::NOT_FOUND, "Not Found");

@@ -1,0 +1,400 @@
+//! Access maps: what a live credential can reach, read with the credential itself (read
+//! calls only). AWS: the IAM principal, its attached and inline policies and those of its
+//! groups (or role), each statement's actions on which resources. GitHub: scopes,
+//! organisations, repositories and the permission held on each. GitLab: scopes and
+//! projects with their access level. What cannot be read (the key lacks `iam:List*`) is
+//! said in `errors`: the map is then incomplete, not empty.
+
+use crate::engine::{Checker, Inputs};
+use firebreak_core::{Access, AccessMap, Validation};
+use firebreak_http::aws::{query_request, xml_tag, AwsCredentials};
+use firebreak_http::Request;
+use serde_json::Value;
+use url::Url;
+
+/// Most pages read from one listing.
+const MAX_PAGES: usize = 10;
+
+fn members(xml: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<member>") {
+        let after = &rest[i + 8..];
+        let Some(j) = after.find("</member>") else { break };
+        out.push(&after[..j]);
+        rest = &after[j + 9..];
+    }
+    out
+}
+
+fn pct_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' && i + 2 < b.len() {
+            if let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn as_list(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The statements of an IAM policy document as accesses.
+pub fn policy_accesses(doc: &str, via: &str) -> Vec<Access> {
+    let Ok(v) = serde_json::from_str::<Value>(doc) else {
+        return vec![Access {
+            resource: "?".into(),
+            permission: "policy document not readable".into(),
+            via: via.to_string(),
+        }];
+    };
+    let stmts = match v.get("Statement") {
+        Some(Value::Array(a)) => a.clone(),
+        Some(o @ Value::Object(_)) => vec![o.clone()],
+        _ => Vec::new(),
+    };
+    let mut out = Vec::new();
+    for s in stmts {
+        let effect = s.get("Effect").and_then(Value::as_str).unwrap_or("Allow");
+        let (actions, not) = match s.get("NotAction") {
+            Some(n) => (as_list(Some(n)), true),
+            None => (as_list(s.get("Action")), false),
+        };
+        let resources = match s.get("NotResource") {
+            Some(n) => as_list(Some(n))
+                .into_iter()
+                .map(|r| format!("everything but {r}"))
+                .collect(),
+            None => as_list(s.get("Resource")),
+        };
+        let perm = format!(
+            "{effect} {}{}",
+            if not { "all but " } else { "" },
+            actions.join(", ")
+        );
+        for r in if resources.is_empty() {
+            vec!["*".to_string()]
+        } else {
+            resources
+        } {
+            out.push(Access {
+                resource: r,
+                permission: perm.clone(),
+                via: via.to_string(),
+            });
+        }
+    }
+    out
+}
+
+struct Iam<'a> {
+    ck: &'a Checker,
+    base: Url,
+    creds: AwsCredentials,
+}
+
+impl Iam<'_> {
+    async fn call(&self, action: &str, params: &[(&str, &str)]) -> Result<String, String> {
+        let mut p: Vec<(&str, &str)> = params.to_vec();
+        p.push(("MaxItems", "100"));
+        let req = query_request(
+            &self.base,
+            "iam",
+            "us-east-1",
+            "2010-05-08",
+            action,
+            &p,
+            &self.creds,
+        )
+        .map_err(|e| format!("iam:{action}: {e}"))?;
+        let r = self
+            .ck
+            .send(req)
+            .await
+            .map_err(|e| format!("iam:{action}: {}", crate::engine::describe_http_error(&e)))?;
+        let text = String::from_utf8_lossy(&r.body).into_owned();
+        if r.status >= 300 {
+            return Err(format!(
+                "iam:{action}: HTTP {} {}",
+                r.status,
+                xml_tag(&text, "Code").unwrap_or("")
+            ));
+        }
+        Ok(text)
+    }
+
+    /// Attached and inline policies of a user, role or group, as accesses.
+    async fn policies(&self, kind: &str, name: &str, via_prefix: &str, map: &mut AccessMap) {
+        let (attached, inline, get_inline, key) = match kind {
+            "user" => (
+                "ListAttachedUserPolicies",
+                "ListUserPolicies",
+                "GetUserPolicy",
+                "UserName",
+            ),
+            "role" => (
+                "ListAttachedRolePolicies",
+                "ListRolePolicies",
+                "GetRolePolicy",
+                "RoleName",
+            ),
+            _ => (
+                "ListAttachedGroupPolicies",
+                "ListGroupPolicies",
+                "GetGroupPolicy",
+                "GroupName",
+            ),
+        };
+        match self.call(attached, &[(key, name)]).await {
+            Ok(xml) => {
+                map.truncated |= xml_tag(&xml, "IsTruncated") == Some("true");
+                for m in members(&xml) {
+                    let (Some(pname), Some(arn)) = (xml_tag(m, "PolicyName"), xml_tag(m, "PolicyArn")) else {
+                        continue;
+                    };
+                    let via = format!("{via_prefix}policy {pname} (attached)");
+                    let version = match self.call("GetPolicy", &[("PolicyArn", arn)]).await {
+                        Ok(x) => xml_tag(&x, "DefaultVersionId").map(str::to_string),
+                        Err(e) => {
+                            map.errors.push(e);
+                            None
+                        }
+                    };
+                    let Some(version) = version else {
+                        map.resources.push(Access {
+                            resource: "?".into(),
+                            permission: format!("policy {arn} (document not readable)"),
+                            via,
+                        });
+                        continue;
+                    };
+                    match self
+                        .call("GetPolicyVersion", &[("PolicyArn", arn), ("VersionId", &version)])
+                        .await
+                    {
+                        Ok(x) => map.resources.extend(policy_accesses(
+                            &pct_decode(xml_tag(&x, "Document").unwrap_or("")),
+                            &via,
+                        )),
+                        Err(e) => map.errors.push(e),
+                    }
+                }
+            }
+            Err(e) => map.errors.push(e),
+        }
+        match self.call(inline, &[(key, name)]).await {
+            Ok(xml) => {
+                for pname in members(&xml) {
+                    let pname = pname.trim();
+                    match self.call(get_inline, &[(key, name), ("PolicyName", pname)]).await {
+                        Ok(x) => map.resources.extend(policy_accesses(
+                            &pct_decode(xml_tag(&x, "PolicyDocument").unwrap_or("")),
+                            &format!("{via_prefix}policy {pname} (inline)"),
+                        )),
+                        Err(e) => map.errors.push(e),
+                    }
+                }
+            }
+            Err(e) => map.errors.push(e),
+        }
+    }
+}
+
+/// The access map of a live AWS key: its principal (from `GetCallerIdentity`), and the
+/// policies of the user (and its groups) or role.
+pub(crate) async fn aws(ck: &Checker, base: &Url, v: &Validation, inputs: &Inputs) -> AccessMap {
+    let arn = v
+        .identity
+        .get("arn")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut map = AccessMap {
+        principal: Some(arn.clone()),
+        ..AccessMap::default()
+    };
+    let (Some(key_id), Some(secret)) = (inputs.get("key_id"), inputs.get("secret")) else {
+        return map;
+    };
+    let iam = Iam {
+        ck,
+        base: base.clone(),
+        creds: AwsCredentials {
+            access_key_id: key_id.expose().to_string(),
+            secret_access_key: secret.clone(),
+            session_token: inputs.get("session_token").cloned(),
+        },
+    };
+    // arn:aws:iam::ACCT:user/path/NAME, arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
+    let rest = arn.split_once(':').map(|x| x.1).unwrap_or("");
+    let resource = rest.splitn(4, ':').nth(3).unwrap_or("");
+    if let Some(user) = resource.strip_prefix("user/") {
+        let user = user.rsplit('/').next().unwrap_or(user);
+        iam.policies("user", user, "", &mut map).await;
+        match iam.call("ListGroupsForUser", &[("UserName", user)]).await {
+            Ok(xml) => {
+                for m in members(&xml) {
+                    if let Some(g) = xml_tag(m, "GroupName") {
+                        map.organisations.push(format!("group {g}"));
+                        iam.policies("group", g, &format!("group {g}: "), &mut map).await;
+                    }
+                }
+            }
+            Err(e) => map.errors.push(e),
+        }
+    } else if let Some(role) = resource.strip_prefix("assumed-role/") {
+        let role = role.split('/').next().unwrap_or(role);
+        iam.policies("role", role, &format!("role {role}: "), &mut map)
+            .await;
+    } else if resource == "root" {
+        map.resources.push(Access {
+            resource: "*".into(),
+            permission: "everything (the account's root user)".into(),
+            via: "root credentials".into(),
+        });
+    }
+    map
+}
+
+/// The access map of a live GitHub token: scopes, organisations, repositories.
+pub(crate) async fn github(ck: &Checker, base: &Url, v: &Validation, token: &str) -> AccessMap {
+    let mut map = AccessMap {
+        principal: v
+            .identity
+            .get("login")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        scopes: v
+            .identity
+            .get("scopes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        ..AccessMap::default()
+    };
+    let b = base.as_str().trim_end_matches('/').to_string();
+    let get = |url: Url| {
+        let mut r = Request::new(reqwest::Method::GET, url);
+        let mut auth = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+            .expect("a token is a header value");
+        auth.set_sensitive(true);
+        r.headers.push((reqwest::header::AUTHORIZATION, auth));
+        r.headers.push((
+            reqwest::header::ACCEPT,
+            reqwest::header::HeaderValue::from_static("application/vnd.github+json"),
+        ));
+        r
+    };
+    match ck
+        .send(get(
+            Url::parse(&format!("{b}/user/orgs?per_page=100")).expect("URL")
+        ))
+        .await
+    {
+        Ok(r) if r.status == 200 => {
+            if let Ok(Value::Array(a)) = serde_json::from_slice::<Value>(&r.body) {
+                map.organisations = a
+                    .iter()
+                    .filter_map(|o| o.get("login").and_then(Value::as_str).map(str::to_string))
+                    .collect();
+            }
+        }
+        Ok(r) => map.errors.push(format!("GET {b}/user/orgs: HTTP {}", r.status)),
+        Err(e) => map.errors.push(format!(
+            "GET {b}/user/orgs: {}",
+            crate::engine::describe_http_error(&e)
+        )),
+    }
+    let mut next = Some(Url::parse(&format!("{b}/user/repos?per_page=100")).expect("URL"));
+    let mut pages = 0;
+    while let Some(u) = next.take() {
+        pages += 1;
+        if pages > MAX_PAGES {
+            map.truncated = true;
+            break;
+        }
+        match ck.send(get(u)).await {
+            Ok(r) if r.status == 200 => {
+                if let Ok(Value::Array(a)) = serde_json::from_slice::<Value>(&r.body) {
+                    for repo in a {
+                        let Some(name) = repo.get("full_name").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        let p = repo.get("permissions");
+                        let has = |k: &str| p.and_then(|p| p.get(k)).and_then(Value::as_bool) == Some(true);
+                        let perm = ["admin", "maintain", "push", "triage", "pull"]
+                            .into_iter()
+                            .find(|k| has(k))
+                            .unwrap_or("pull");
+                        map.resources.push(Access {
+                            resource: name.to_string(),
+                            permission: perm.to_string(),
+                            via: if map.scopes.is_empty() {
+                                "token".into()
+                            } else {
+                                format!("token scopes {}", map.scopes.join(", "))
+                            },
+                        });
+                    }
+                }
+                next = firebreak_http::link_next(&r.headers)
+                    .and_then(|n| Url::parse(&n).ok())
+                    .filter(|n| n.origin() == base.origin());
+            }
+            Ok(r) => {
+                map.errors.push(format!("GET {b}/user/repos: HTTP {}", r.status));
+                break;
+            }
+            Err(e) => {
+                map.errors.push(format!(
+                    "GET {b}/user/repos: {}",
+                    crate::engine::describe_http_error(&e)
+                ));
+                break;
+            }
+        }
+    }
+    map
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_documents_become_accesses() {
+        let doc = r#"{"Version":"2012-10-17","Statement":[
+            {"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::releases/*"},
+            {"Effect":"Deny","NotAction":"iam:*","NotResource":["arn:aws:iam::1:role/x"]}]}"#;
+        let a = policy_accesses(doc, "policy ci (inline)");
+        assert_eq!(a.len(), 2);
+        assert_eq!(a[0].resource, "arn:aws:s3:::releases/*");
+        assert_eq!(a[0].permission, "Allow s3:GetObject, s3:PutObject");
+        assert_eq!(a[1].permission, "Deny all but iam:*");
+        assert_eq!(a[1].resource, "everything but arn:aws:iam::1:role/x");
+        let one = policy_accesses(
+            r#"{"Statement":{"Effect":"Allow","Action":"*","Resource":"*"}}"#,
+            "x",
+        );
+        assert_eq!(
+            (one[0].resource.as_str(), one[0].permission.as_str()),
+            ("*", "Allow *")
+        );
+        assert_eq!(pct_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
+        assert_eq!(pct_decode("100%"), "100%");
+    }
+}
