@@ -11,8 +11,9 @@ use crate::plan::{Field, Plan, ProviderConn, Providers, SecretSpec, SinkSpec, So
 use crate::sim_source::SourceSim;
 use crate::sinks::SinkClients;
 use anyhow::Context as _;
+use firebreak_http::HttpConfig;
 use firebreak_providers::sim::{Faults, SimConfig, SimHandle, Simulator};
-use firebreak_providers::{circleci, gitlab, HttpConfig, Kind, Provider};
+use firebreak_providers::{circleci, gitlab, Kind, Provider};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use std::collections::HashMap;
