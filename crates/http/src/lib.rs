@@ -27,7 +27,6 @@ pub mod testing;
 use firebreak_core::SecretString;
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::Method;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -37,6 +36,12 @@ use std::time::Duration;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 use url::Url;
+
+/// HTTP methods (re-exported so callers need no HTTP library of their own).
+pub use reqwest::Method;
+
+/// Header names and values (re-exported so callers need no HTTP library of their own).
+pub use reqwest::header;
 
 /// Settings of the shared HTTP layer.
 #[derive(Debug, Clone)]
@@ -153,6 +158,17 @@ pub enum HttpError {
         /// The limit.
         max: usize,
     },
+    /// The response body is larger than the request's [`Request::max_body`]; it was not
+    /// read to the end (and the request is not retried).
+    #[error("{method} {url}: response body larger than {limit} bytes")]
+    TooLarge {
+        /// HTTP method.
+        method: String,
+        /// Request URL.
+        url: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
     /// A URL could not be built or a next-page URL points at another host.
     #[error("bad URL {url}: {message}")]
     BadUrl {
@@ -176,7 +192,8 @@ impl HttpError {
         match self {
             HttpError::Status { method, url, .. }
             | HttpError::Transport { method, url, .. }
-            | HttpError::Decode { method, url, .. } => format!("{method} {url}"),
+            | HttpError::Decode { method, url, .. }
+            | HttpError::TooLarge { method, url, .. } => format!("{method} {url}"),
             HttpError::PageLoop { url, .. } | HttpError::TooManyPages { url, .. } => {
                 format!("GET {url}")
             }
@@ -282,6 +299,9 @@ pub struct Request {
     /// Recognises a throttling reply that is not a 429 (e.g. AWS's `Throttling` code in a
     /// 400), which is then waited on and retried like a rate limit.
     pub throttled: Option<fn(&Response) -> bool>,
+    /// Largest response body accepted, in bytes; a larger one is an
+    /// [`HttpError::TooLarge`] (read no further than the limit). `None` = no limit.
+    pub max_body: Option<usize>,
 }
 
 impl Request {
@@ -295,6 +315,7 @@ impl Request {
             body: None,
             any_status: false,
             throttled: None,
+            max_body: None,
         }
     }
 }
@@ -391,6 +412,18 @@ impl std::fmt::Debug for Http {
 impl Http {
     /// Builds a client for the API at `base` (its origin receives the token).
     pub fn new(base: &Url, auth: Auth, cfg: HttpConfig) -> Result<Self, HttpError> {
+        Http::build(base.origin(), auth, cfg, base.as_str())
+    }
+
+    /// Builds a client bound to no API origin and carrying no authentication, for
+    /// absolute URLs on any host (an OIDC issuer's discovery document and keys, a
+    /// service whose callers attach their own per-request credential in
+    /// [`Request::headers`]). [`Http::same_origin`] is false for every URL.
+    pub fn anonymous(cfg: HttpConfig) -> Result<Self, HttpError> {
+        Http::build(url::Origin::new_opaque(), Auth::None, cfg, "-")
+    }
+
+    fn build(origin: url::Origin, auth: Auth, cfg: HttpConfig, label: &str) -> Result<Self, HttpError> {
         let client = reqwest::Client::builder()
             .timeout(cfg.timeout)
             .connect_timeout(cfg.connect_timeout)
@@ -399,7 +432,7 @@ impl Http {
             .build()
             .map_err(|e| HttpError::Transport {
                 method: "-".into(),
-                url: base.to_string(),
+                url: label.to_string(),
                 message: format!("cannot build HTTP client: {e}"),
             })?;
         Ok(Http {
@@ -409,7 +442,7 @@ impl Http {
                 sem: Semaphore::new(cfg.concurrency.max(1)),
                 cfg,
                 auth,
-                origin: base.origin(),
+                origin,
                 stats: Stats::default(),
             }),
         })
@@ -524,18 +557,25 @@ impl Http {
                     None => {}
                 }
                 match req.send().await {
-                    Ok(r) => {
-                        let status = r.status().as_u16();
-                        let headers = r.headers().clone();
-                        let final_url = r.url().clone();
-                        match r.bytes().await {
-                            Ok(b) => Ok(Response {
+                    Ok(resp) => {
+                        let status = resp.status().as_u16();
+                        let headers = resp.headers().clone();
+                        let final_url = resp.url().clone();
+                        match read_body(resp, r.max_body).await {
+                            Ok(body) => Ok(Response {
                                 status,
                                 headers,
-                                body: b.to_vec(),
+                                body,
                                 url: final_url,
                             }),
-                            Err(e) => Err((transport_message(&e), false)),
+                            Err(BodyError::TooLarge(limit)) => {
+                                return Err(HttpError::TooLarge {
+                                    method: method.to_string(),
+                                    url: url.to_string(),
+                                    limit,
+                                })
+                            }
+                            Err(BodyError::Read(e)) => Err((transport_message(&e), false)),
                         }
                     }
                     Err(e) => Err((transport_message(&e), e.is_connect())),
@@ -592,6 +632,30 @@ impl Http {
             }
         }
     }
+}
+
+enum BodyError {
+    TooLarge(usize),
+    Read(reqwest::Error),
+}
+
+/// Reads a response body, stopping as soon as it exceeds `limit` bytes (a declared
+/// `Content-Length` above the limit is refused before reading anything).
+async fn read_body(mut resp: reqwest::Response, limit: Option<usize>) -> Result<Vec<u8>, BodyError> {
+    let Some(limit) = limit else {
+        return resp.bytes().await.map(|b| b.to_vec()).map_err(BodyError::Read);
+    };
+    if resp.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(BodyError::TooLarge(limit));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(BodyError::Read)? {
+        if body.len() + chunk.len() > limit {
+            return Err(BodyError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn transport_message(e: &reqwest::Error) -> String {
@@ -884,6 +948,141 @@ mod tests {
         let e = h.send(Method::POST, &base, None).await.unwrap_err();
         assert!(matches!(e, HttpError::Transport { .. }), "{e}");
         assert_eq!(h.stats().requests, 4, "connect failures are retried");
+    }
+
+    /// A server recording the `Authorization` header of each request (or `-`).
+    async fn auth_recorder() -> (Url, Arc<std::sync::Mutex<Vec<String>>>) {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let s2 = seen.clone();
+        let app = axum::Router::new().fallback(move |h: axum::http::HeaderMap| {
+            let s2 = s2.clone();
+            async move {
+                let a = h
+                    .get("authorization")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("-")
+                    .to_string();
+                s2.lock().unwrap().push(a);
+                "{\"ok\":true}"
+            }
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+        (Url::parse(&format!("http://{addr}/")).unwrap(), seen)
+    }
+
+    /// An anonymous client fetches absolute URLs on any origin, sends no credential of
+    /// its own, and passes on a header the caller attached to one request.
+    #[tokio::test]
+    async fn anonymous_client_fetches_any_origin_without_auth() {
+        let (a, seen_a) = auth_recorder().await;
+        let (b, seen_b) = auth_recorder().await;
+        assert_ne!(a.origin(), b.origin());
+        let h = Http::anonymous(quick()).unwrap();
+        assert!(!h.same_origin(&a) && !h.same_origin(&b));
+        let (v, _) = h
+            .get_json::<serde_json::Value>(&a.join("x").unwrap())
+            .await
+            .unwrap();
+        assert_eq!(v["ok"], true);
+        let mut req = Request::new(Method::POST, b.join("y").unwrap());
+        req.headers.push((
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer per-request"),
+        ));
+        assert_eq!(h.execute(req).await.unwrap().status, 200);
+        assert_eq!(*seen_a.lock().unwrap(), vec!["-".to_string()]);
+        assert_eq!(*seen_b.lock().unwrap(), vec!["Bearer per-request".to_string()]);
+        // An origin-bound client still keeps its token to its own origin.
+        let bound = Http::new(&a, Auth::Bearer(SecretString::new("t0ken")), quick()).unwrap();
+        bound.send(Method::GET, &b, None).await.unwrap();
+        bound.send(Method::GET, &a, None).await.unwrap();
+        assert_eq!(seen_b.lock().unwrap().last().map(String::as_str), Some("-"));
+        assert_eq!(
+            seen_a.lock().unwrap().last().map(String::as_str),
+            Some("Bearer t0ken")
+        );
+    }
+
+    /// A server answering every connection with a chunked body of `chunks` x 1000 bytes
+    /// (no `Content-Length`: the limit must be enforced while reading), or with a declared
+    /// `Content-Length` when `declared`.
+    async fn body_server(chunks: usize, declared: bool) -> Url {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut s, _)) = l.accept().await else { return };
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 4096];
+                    let _ = s.read(&mut buf).await;
+                    let chunk = vec![b'a'; 1000];
+                    if declared {
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                            chunks * 1000
+                        );
+                        let _ = s.write_all(head.as_bytes()).await;
+                        for _ in 0..chunks {
+                            let _ = s.write_all(&chunk).await;
+                        }
+                    } else {
+                        let _ = s
+                            .write_all(
+                                b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
+                            )
+                            .await;
+                        for _ in 0..chunks {
+                            let _ = s.write_all(b"3e8\r\n").await;
+                            let _ = s.write_all(&chunk).await;
+                            let _ = s.write_all(b"\r\n").await;
+                        }
+                        let _ = s.write_all(b"0\r\n\r\n").await;
+                    }
+                    let _ = s.shutdown().await;
+                });
+            }
+        });
+        Url::parse(&format!("http://{addr}/doc")).unwrap()
+    }
+
+    /// `Request::max_body` refuses a larger body, declared or streamed, without retrying;
+    /// a body within the limit is read whole.
+    #[tokio::test]
+    async fn max_body_refuses_larger_responses() {
+        let h = Http::anonymous(quick()).unwrap();
+        for declared in [false, true] {
+            let u = body_server(3, declared).await;
+            let mut req = Request::new(Method::GET, u.clone());
+            req.max_body = Some(1500);
+            let e = h.execute(req).await.unwrap_err();
+            assert_eq!(
+                e,
+                HttpError::TooLarge {
+                    method: "GET".into(),
+                    url: u.to_string(),
+                    limit: 1500
+                },
+                "declared={declared}"
+            );
+            let mut req = Request::new(Method::GET, u.clone());
+            req.max_body = Some(3000);
+            assert_eq!(
+                h.execute(req).await.unwrap().body.len(),
+                3000,
+                "declared={declared}"
+            );
+            // no limit: read whole
+            assert_eq!(
+                h.execute(Request::new(Method::GET, u)).await.unwrap().body.len(),
+                3000
+            );
+        }
+        let s = h.stats();
+        assert_eq!(s.retries, 0, "a too-large body is not retried");
+        assert_eq!(s.requests, 6);
     }
 
     #[test]

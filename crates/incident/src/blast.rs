@@ -399,14 +399,14 @@ pub async fn sts_get_caller_identity(
         &creds,
         &amz_date,
     );
-    use firebreak_providers::http::{Auth, Body, Http, Request};
+    use firebreak_http::{Auth, Body, Http, Request};
     let http =
-        Http::new(&url, Auth::None, firebreak_providers::HttpConfig::default()).map_err(|e| e.to_string())?;
-    let mut req = Request::new(reqwest::Method::POST, url.clone());
+        Http::new(&url, Auth::None, firebreak_http::HttpConfig::default()).map_err(|e| e.to_string())?;
+    let mut req = Request::new(firebreak_http::Method::POST, url.clone());
     for (k, v) in &signed {
         if let (Ok(k), Ok(mut v)) = (
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-            reqwest::header::HeaderValue::from_str(v),
+            firebreak_http::header::HeaderName::from_bytes(k.as_bytes()),
+            firebreak_http::header::HeaderValue::from_str(v),
         ) {
             v.set_sensitive(true);
             req.headers.push((k, v));
@@ -417,7 +417,7 @@ pub async fn sts_get_caller_identity(
         bytes: body.as_bytes().to_vec(),
     });
     // read-only: safe to send again after an ambiguous failure
-    req.replay = firebreak_providers::http::Replay::Safe;
+    req.replay = firebreak_http::Replay::Safe;
     req.any_status = true;
     let resp = http
         .execute(req)
@@ -479,18 +479,18 @@ pub struct GithubOwner {
 pub async fn github_token_owner(token: &SecretString, api: Option<&str>) -> Result<GithubOwner, String> {
     let base = api.unwrap_or("https://api.github.com").trim_end_matches('/');
     let url = format!("{base}/user");
-    use firebreak_providers::http::{Auth, Http, Request};
+    use firebreak_http::{Auth, Http, Request};
     let u = url::Url::parse(&url).map_err(|e| format!("GET {url}: {e}"))?;
     let http = Http::new(
         &u,
         Auth::Bearer(token.clone()),
-        firebreak_providers::HttpConfig::default(),
+        firebreak_http::HttpConfig::default(),
     )
     .map_err(|e| e.to_string())?;
-    let mut req = Request::new(reqwest::Method::GET, u);
+    let mut req = Request::new(firebreak_http::Method::GET, u);
     req.headers.push((
-        reqwest::header::ACCEPT,
-        reqwest::header::HeaderValue::from_static("application/vnd.github+json"),
+        firebreak_http::header::ACCEPT,
+        firebreak_http::header::HeaderValue::from_static("application/vnd.github+json"),
     ));
     req.any_status = true;
     let resp = http.execute(req).await.map_err(|e| e.to_string())?;

@@ -6,8 +6,7 @@
 //! wrapped in [`SecretString`] at once and never logged.
 
 use firebreak_core::SecretString;
-use firebreak_providers::http::{Auth, Body, Http, Replay, Request};
-use firebreak_providers::HttpConfig;
+use firebreak_http::{Auth, Body, Http, HttpConfig, Replay, Request};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -246,11 +245,11 @@ impl IamClient {
             &self.creds,
             &amz_date,
         );
-        let mut req = Request::new(reqwest::Method::POST, self.endpoint.clone());
+        let mut req = Request::new(firebreak_http::Method::POST, self.endpoint.clone());
         for (k, v) in &signed {
             let (Ok(k), Ok(mut v)) = (
-                reqwest::header::HeaderName::from_bytes(k.as_bytes()),
-                reqwest::header::HeaderValue::from_str(v),
+                firebreak_http::header::HeaderName::from_bytes(k.as_bytes()),
+                firebreak_http::header::HeaderValue::from_str(v),
             ) else {
                 continue;
             };

@@ -11,8 +11,8 @@ use crate::plan::{Plan, ProviderConn, SinkSpec};
 use base64::Engine as _;
 use chrono::{DateTime, Timelike, Utc};
 use firebreak_core::SecretString;
-use firebreak_providers::http::{url_for, HttpConfig};
-use firebreak_providers::{circleci, github, gitlab, HttpError, Provider};
+use firebreak_http::{url_for, HttpConfig, HttpError};
+use firebreak_providers::{circleci, github, gitlab, Provider};
 use std::collections::HashMap;
 use std::sync::Mutex;
 
@@ -444,7 +444,7 @@ impl SinkClients {
                     #[serde(default)]
                     value: Option<String>,
                 }
-                let r = match c.http().send(reqwest::Method::GET, &u, None).await {
+                let r = match c.http().send(firebreak_http::Method::GET, &u, None).await {
                     Ok(r) => r,
                     Err(e) if e.status() == Some(404) => {
                         return Ok(Verified::Mismatch("variable not found".into()))

@@ -77,7 +77,7 @@ pub struct SourceClients {
     /// CircleCI.
     pub circleci: Option<firebreak_providers::circleci::Client>,
     /// Settings of the shared HTTP layer for `http` sources (default when `None`).
-    pub http: Option<firebreak_providers::HttpConfig>,
+    pub http: Option<firebreak_http::HttpConfig>,
 }
 
 /// A configured source.
@@ -88,7 +88,7 @@ pub struct Source {
     clients: SourceClients,
     iam: Option<Arc<IamClient>>,
     /// The shared HTTP layer's client of an `http` source (timeouts, backoff, rate limits).
-    http: Option<firebreak_providers::http::Http>,
+    http: Option<firebreak_http::Http>,
 }
 
 /// The characters of an alphabet setting.
@@ -164,7 +164,7 @@ impl Source {
             let base = url::Url::parse(url).map_err(|x| e(format!("bad url: {x}")))?;
             let cfg = clients.http.clone().unwrap_or_default();
             http = Some(
-                firebreak_providers::http::Http::new(&base, firebreak_providers::http::Auth::None, cfg)
+                firebreak_http::Http::new(&base, firebreak_http::Auth::None, cfg)
                     .map_err(|x| e(x.to_string()))?,
             );
         }
@@ -209,7 +209,7 @@ impl Source {
                 .await
                 .map_err(|m| self.err(m))?,
             SourceSpec::Http { url } => {
-                use firebreak_providers::http::Replay;
+                use firebreak_http::Replay;
                 let http = self.http.as_ref().ok_or_else(|| self.err("no HTTP client"))?;
                 let u = url::Url::parse(url).map_err(|e| self.err(format!("bad url: {e}")))?;
                 // an issue is never sent twice by the HTTP layer: after an ambiguous failure
@@ -221,7 +221,7 @@ impl Source {
                 };
                 // an error status names the request and the reply's `error` / `message`
                 let r = http
-                    .send_replay(reqwest::Method::POST, &u, Some(&req), replay)
+                    .send_replay(firebreak_http::Method::POST, &u, Some(&req), replay)
                     .await
                     .map_err(|e| self.err(e))?;
                 String::from_utf8_lossy(&r.body).into_owned()

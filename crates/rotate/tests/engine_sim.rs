@@ -2,8 +2,9 @@
 //! that roll back or stop, rollback and resume.
 
 use firebreak_core::SecretString;
+use firebreak_http::HttpConfig;
 use firebreak_providers::sim::{Faults, SimConfig, SimHandle, Simulator};
-use firebreak_providers::{github, HttpConfig, Kind, Provider};
+use firebreak_providers::{github, Kind, Provider};
 use firebreak_rotate::engine::{self, Engine, RunOptions, State};
 use firebreak_rotate::plan::{Plan, ProviderConn, Providers};
 use firebreak_rotate::sim_source::SourceSim;

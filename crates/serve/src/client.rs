@@ -2,14 +2,19 @@
 
 use crate::server::{IssueResponse, TokenInfo};
 use firebreak_core::SecretString;
+use firebreak_http::header::{HeaderValue, AUTHORIZATION};
+use firebreak_http::{Body, Http, HttpConfig, HttpError, Method, Replay, Request};
 use serde_json::{json, Value};
 
-/// Talks to a running `firebreak serve`.
+/// Talks to a running `firebreak serve`, through the shared HTTP layer: timeouts, retries
+/// of requests that are safe to replay, waiting on the service's `429` + `Retry-After`.
+/// A request that creates something (a token, a publisher, a publication) is never sent
+/// again after an ambiguous failure.
 #[derive(Clone)]
 pub struct Client {
     base: String,
     admin: Option<SecretString>,
-    http: reqwest::Client,
+    http: Http,
 }
 
 /// An error response from the service, or a transport error.
@@ -29,15 +34,15 @@ pub enum ClientError {
         /// Message.
         message: String,
     },
-    /// Transport failure.
-    #[error("{method} {path}: {source}")]
+    /// Transport failure (after the HTTP layer's retries), or an unusable URL.
+    #[error("{source}")]
     Http {
         /// Method.
         method: &'static str,
         /// Path.
         path: String,
-        /// Cause.
-        source: reqwest::Error,
+        /// Cause (names the request; never a credential).
+        source: HttpError,
     },
 }
 
@@ -57,10 +62,7 @@ impl Client {
         Client {
             base: base.trim_end_matches('/').to_string(),
             admin,
-            http: reqwest::Client::builder()
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .expect("http client"),
+            http: Http::anonymous(HttpConfig::default()).expect("http client"),
         }
     }
 
@@ -70,31 +72,45 @@ impl Client {
         path: &str,
         bearer: Option<&str>,
         body: Option<Value>,
+        replay: Replay,
     ) -> Result<Value, ClientError> {
-        let url = format!("{}{}", self.base, path);
-        let m = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut rb = self.http.request(m, &url);
-        if let Some(b) = bearer {
-            rb = rb.bearer_auth(b);
-        }
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
         let http_err = |source| ClientError::Http {
             method,
             path: path.to_string(),
             source,
         };
-        let resp = rb.send().await.map_err(http_err)?;
-        let status = resp.status();
-        let v: Value = resp.json().await.unwrap_or(Value::Null);
-        if status.is_success() {
+        let url = format!("{}{}", self.base, path);
+        let url = url::Url::parse(&url).map_err(|e| {
+            http_err(HttpError::BadUrl {
+                url: url.clone(),
+                message: e.to_string(),
+            })
+        })?;
+        let m = Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = Request::new(m, url);
+        req.replay = replay;
+        // Error statuses are the service's answer: read its error code below.
+        req.any_status = true;
+        if let Some(b) = bearer {
+            let mut v = HeaderValue::from_str(&format!("Bearer {b}")).map_err(|_| {
+                http_err(HttpError::BadUrl {
+                    url: req.url.to_string(),
+                    message: "credential is not a valid header value".into(),
+                })
+            })?;
+            v.set_sensitive(true);
+            req.headers.push((AUTHORIZATION, v));
+        }
+        req.body = body.map(Body::Json);
+        let resp = self.http.execute(req).await.map_err(http_err)?;
+        let v: Value = serde_json::from_slice(&resp.body).unwrap_or(Value::Null);
+        if (200..300).contains(&resp.status) {
             Ok(v)
         } else {
             Err(ClientError::Api {
                 method,
                 path: path.to_string(),
-                status: status.as_u16(),
+                status: resp.status,
                 code: v
                     .get("error")
                     .and_then(Value::as_str)
@@ -116,6 +132,8 @@ impl Client {
             "/v1/admin/projects",
             self.admin(),
             Some(json!({ "name": name })),
+            // an existing project is left as it is: sending it twice is sending it once
+            Replay::Safe,
         )
         .await
     }
@@ -127,6 +145,8 @@ impl Client {
             &format!("/v1/admin/projects/{project}/publishers"),
             self.admin(),
             Some(publisher),
+            // the same publisher is stored once
+            Replay::Safe,
         )
         .await
     }
@@ -143,7 +163,8 @@ impl Client {
             b["ttl_secs"] = json!(t);
         }
         let v = self
-            .call("POST", "/v1/admin/tokens", self.admin(), Some(b))
+            // creates a token: never sent twice
+            .call("POST", "/v1/admin/tokens", self.admin(), Some(b), Replay::Never)
             .await?;
         Ok(serde_json::from_value(v).expect("issue response"))
     }
@@ -166,7 +187,7 @@ impl Client {
         } else {
             format!("/v1/admin/tokens?{}", q.join("&"))
         };
-        let v = self.call("GET", &path, self.admin(), None).await?;
+        let v = self.call("GET", &path, self.admin(), None, Replay::Safe).await?;
         Ok(serde_json::from_value(v["tokens"].clone()).expect("token list"))
     }
 
@@ -177,6 +198,7 @@ impl Client {
             &format!("/v1/admin/tokens/{}", enc(token_id)),
             self.admin(),
             None,
+            Replay::Safe,
         )
         .await
     }
@@ -189,7 +211,10 @@ impl Client {
         all_projects: bool,
     ) -> Result<Value, ClientError> {
         let b = json!({ "project": project, "provider": provider, "all_projects": all_projects });
-        self.call("POST", "/v1/admin/revoke", self.admin(), Some(b)).await
+        // Its answer lists the tokens this call revoked: a resent request would answer
+        // with none, so it is not resent after an ambiguous failure (run it again instead).
+        self.call("POST", "/v1/admin/revoke", self.admin(), Some(b), Replay::Never)
+            .await
     }
 
     /// Publishes a staged artifact with an upload token.
@@ -210,13 +235,16 @@ impl Client {
             &format!("/v1/projects/{project}/publish"),
             Some(token),
             Some(b),
+            Replay::Never,
         )
         .await
     }
 
     /// Validates a token.
     pub async fn verify(&self, token: &str) -> Result<Value, ClientError> {
-        self.call("POST", "/v1/tokens/verify", Some(token), None).await
+        // reads only (and records the use)
+        self.call("POST", "/v1/tokens/verify", Some(token), None, Replay::Safe)
+            .await
     }
 
     /// Exchanges an OIDC ID token for a short-lived upload token.
@@ -227,6 +255,8 @@ impl Client {
                 "/v1/oidc/exchange",
                 None,
                 Some(json!({ "token": jwt, "project": project })),
+                // creates a token: never sent twice
+                Replay::Never,
             )
             .await?;
         Ok(serde_json::from_value(v).expect("exchange response"))

@@ -8,6 +8,7 @@ use crate::config::{
     CircleciPublisher, GithubPublisher, IssuerConfig, OidcProvider, OidcSettings, TrustedPublisher,
 };
 use base64::Engine;
+use firebreak_http::{Http, HttpConfig, Method, Request};
 use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
@@ -16,6 +17,9 @@ use std::time::{Duration, Instant};
 
 /// Keys are refetched after this age even without an unknown `kid`.
 const MAX_KEY_AGE: Duration = Duration::from_secs(3600);
+
+/// Largest discovery document or key set accepted from an issuer.
+const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 
 /// A verified token's claims and the issuer that vouched for them.
 #[derive(Debug, Clone)]
@@ -40,7 +44,7 @@ struct CachedKeys {
 /// Verifies ID tokens; holds the JWKS cache.
 pub struct Verifier {
     settings: OidcSettings,
-    http: reqwest::Client,
+    http: Http,
     cache: tokio::sync::Mutex<HashMap<String, CachedKeys>>,
 }
 
@@ -60,11 +64,18 @@ pub type Denial = String;
 impl Verifier {
     /// Creates a verifier for the configured issuers.
     pub fn new(settings: OidcSettings) -> Verifier {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("http client");
+        // Fetches run while the key cache is locked (verifications wait on them): a short
+        // timeout and few, quick retries; waits on an issuer's rate limit are bounded too.
+        let cfg = HttpConfig {
+            timeout: Duration::from_secs(10),
+            max_retries: 2,
+            max_rate_limit_retries: 1,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(1),
+            max_wait: Duration::from_secs(2),
+            ..HttpConfig::default()
+        };
+        let http = Http::anonymous(cfg).expect("http client");
         Verifier {
             settings,
             http,
@@ -107,15 +118,13 @@ impl Verifier {
                 iss.issuer.trim_end_matches('/')
             )
         });
+        let disc_u = url::Url::parse(&disc_url)
+            .map_err(|e| format!("issuer discovery {disc_url} failed: bad URL: {e}"))?;
         let disc: Value = self
-            .http
-            .get(&disc_url)
-            .send()
+            .get_document(disc_u)
             .await
-            .and_then(|r| r.error_for_status())
             .map_err(|e| format!("issuer discovery {disc_url} failed: {e}"))?
-            .json()
-            .await
+            .json("GET")
             .map_err(|e| format!("issuer discovery {disc_url}: bad document: {e}"))?;
         if disc.get("issuer").and_then(Value::as_str) != Some(iss.issuer.as_str()) {
             return Err(format!(
@@ -130,15 +139,19 @@ impl Verifier {
         if u.scheme() != "https" && !self.settings.allow_insecure_http {
             return Err("jwks_uri must use https".into());
         }
-        self.http
-            .get(u)
-            .send()
+        self.get_document(u)
             .await
-            .and_then(|r| r.error_for_status())
             .map_err(|e| format!("JWKS fetch failed: {e}"))?
-            .json::<JwkSet>()
-            .await
+            .json::<JwkSet>("GET")
             .map_err(|e| format!("JWKS: bad document: {e}"))
+    }
+
+    /// GETs an issuer's document (idempotent: retried after a 5xx or a timeout), at most
+    /// [`MAX_DOCUMENT_BYTES`] long.
+    async fn get_document(&self, u: url::Url) -> Result<firebreak_http::Response, firebreak_http::HttpError> {
+        let mut req = Request::new(Method::GET, u);
+        req.max_body = Some(MAX_DOCUMENT_BYTES);
+        self.http.execute(req).await
     }
 
     async fn key_for(&self, iss: &IssuerConfig, kid: &str) -> Result<Jwk, Denial> {

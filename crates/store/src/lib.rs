@@ -1,10 +1,15 @@
-//! The embedded SQLite store: snapshots, journals, migrations.
+//! The store: every table firebreak keeps, and their versioned migrations — the embedded
+//! SQLite store (snapshots, journals, incidents) and the upload-token service's tables
+//! ([`serve`]: SQLite, or PostgreSQL through [`postgres`]).
 //!
 //! One file (default `$XDG_DATA_HOME/firebreak/firebreak.db`, else
 //! `~/.local/share/firebreak/firebreak.db`; `--store PATH` or `FIREBREAK_STORE` override),
 //! created with mode 0600, WAL journal, `synchronous=FULL`, foreign keys on. The schema
-//! is versioned with `PRAGMA user_version`; [`MIGRATIONS`] is append-only (later
-//! capabilities add their tables — rotation journal, incidents — as new entries).
+//! is versioned with `PRAGMA user_version` and applied by [`migrate_sqlite`];
+//! [`MIGRATIONS`] is append-only (later capabilities add their tables — rotation
+//! journal, incidents — as new entries). Each kind of file is marked with its
+//! `PRAGMA application_id` ([`SqliteSchema`]), so a service database is never migrated
+//! as a store, nor the reverse.
 //!
 //! Tables (migration 1):
 //! - `snapshots(id, provider, org, started_at, finished_at, item_count, error_count, stats_json)`
@@ -67,6 +72,32 @@ pub fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Re
 
 /// Environment variable overriding the store location.
 pub const STORE_ENV: &str = "FIREBREAK_STORE";
+
+pub mod postgres;
+pub mod serve;
+
+/// One kind of SQLite database file and its numbered migrations: the firebreak store
+/// ([`STORE_SCHEMA`]) or the upload-token service's database ([`serve::SQLITE`]).
+/// [`migrate_sqlite`] applies them.
+#[derive(Debug, Clone, Copy)]
+pub struct SqliteSchema {
+    /// Name of the kind, for messages.
+    pub name: &'static str,
+    /// `PRAGMA application_id` marking files of this kind (set by the first migration
+    /// run; a file marked for another kind is refused).
+    pub application_id: i32,
+    /// Migrations, applied in order; `PRAGMA user_version` = number applied. Append
+    /// only: never edit a released entry.
+    pub migrations: &'static [&'static str],
+}
+
+/// The firebreak store's schema ([`MIGRATIONS`]).
+pub const STORE_SCHEMA: SqliteSchema = SqliteSchema {
+    name: "firebreak store",
+    // "FBST"
+    application_id: 0x4642_5354,
+    migrations: MIGRATIONS,
+};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` = number applied.
 /// Append only: never edit a released entry.
@@ -257,6 +288,30 @@ pub enum StoreError {
         path: String,
         /// The id asked for.
         id: i64,
+    },
+    /// The file is a database of another kind (marked with another `application_id`).
+    #[error("store {path}: not a {expected} database (application_id {found:#x})")]
+    WrongKind {
+        /// The database file.
+        path: String,
+        /// The kind expected.
+        expected: &'static str,
+        /// The `application_id` found.
+        found: i32,
+    },
+    /// A PostgreSQL schema name that is not `[a-z0-9_]+` (at most 63 bytes).
+    #[error("store: schema name {name:?} must match [a-z0-9_]+ (at most 63 bytes)")]
+    InvalidSchemaName {
+        /// The name given (first 64 characters).
+        name: String,
+    },
+    /// PostgreSQL failed (see [`postgres`]).
+    #[error("store {target}: {source}")]
+    Postgres {
+        /// The database and schema (never the connection URL, which may hold a password).
+        target: String,
+        /// The driver's error.
+        source: tokio_postgres::Error,
     },
     /// The database is newer than this build.
     #[error(
@@ -534,11 +589,7 @@ impl Store {
             }
         }
         // WAL side files inherit the process umask; tighten them too.
-        for suffix in ["-wal", "-shm"] {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            set_private(Path::new(&p));
-        }
+        tighten_side_files(path);
         Ok(s)
     }
 
@@ -566,35 +617,8 @@ impl Store {
         self.conn
             .execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(|e| self.err(e))?;
-        // Migrations run under the write lock (BEGIN IMMEDIATE): two processes opening a
-        // fresh store at once apply them once; the second waits, then finds them applied.
-        let tx = rusqlite::Transaction::new(&mut self.conn, rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| StoreError::Sqlite {
-                path: self.path.display().to_string(),
-                source: e,
-            })?;
-        let sql_err = |e: rusqlite::Error| StoreError::Sqlite {
-            path: self.path.display().to_string(),
-            source: e,
-        };
-        let version: i64 = tx
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql_err)?;
-        let known = MIGRATIONS.len() as i64;
-        if version > known {
-            return Err(StoreError::TooNew {
-                path: self.path.display().to_string(),
-                found: version,
-                known,
-            });
-        }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            tx.execute_batch(sql)
-                .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)))
-                .map_err(sql_err)?;
-        }
-        tx.commit().map_err(sql_err)?;
-        Ok(())
+        let path = self.path.display().to_string();
+        migrate_sqlite_at(&mut self.conn, &STORE_SCHEMA, path).map(|_| ())
     }
 
     /// The schema version (number of migrations applied).
@@ -1138,6 +1162,82 @@ impl Store {
     }
 }
 
+/// Applies the pending migrations of `schema` to `conn`; returns the schema version
+/// (number of migrations applied).
+///
+/// Migrations run under the write lock (BEGIN IMMEDIATE), all pending ones in one
+/// transaction: two processes opening a fresh database at once apply them once; the
+/// second waits (set a busy timeout on `conn` first), then finds them applied. A file
+/// newer than this build ([`StoreError::TooNew`]) or marked as another kind of database
+/// ([`StoreError::WrongKind`]) is refused, unchanged.
+pub fn migrate_sqlite(conn: &mut Connection, schema: &SqliteSchema) -> Result<i64> {
+    let path = conn
+        .path()
+        .filter(|p| !p.is_empty())
+        .unwrap_or(":memory:")
+        .to_string();
+    migrate_sqlite_at(conn, schema, path)
+}
+
+/// [`migrate_sqlite`], naming the file `path` in errors.
+fn migrate_sqlite_at(conn: &mut Connection, schema: &SqliteSchema, path: String) -> Result<i64> {
+    let sql_err = |e: rusqlite::Error| StoreError::Sqlite {
+        path: path.clone(),
+        source: e,
+    };
+    let tx = rusqlite::Transaction::new(conn, rusqlite::TransactionBehavior::Immediate).map_err(sql_err)?;
+    let app: i32 = tx
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    // 0: a new file, or one written before files were marked
+    if app != 0 && app != schema.application_id {
+        return Err(StoreError::WrongKind {
+            path,
+            expected: schema.name,
+            found: app,
+        });
+    }
+    let version: i64 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(sql_err)?;
+    let known = schema.migrations.len() as i64;
+    if version > known {
+        return Err(StoreError::TooNew {
+            path,
+            found: version,
+            known,
+        });
+    }
+    if version == known && app == schema.application_id {
+        return Ok(version);
+    }
+    for (i, sql) in schema.migrations.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)
+            .and_then(|_| tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1)))
+            .map_err(sql_err)?;
+    }
+    tx.execute_batch(&format!("PRAGMA application_id = {}", schema.application_id))
+        .map_err(sql_err)?;
+    tx.commit().map_err(sql_err)?;
+    Ok(known)
+}
+
+/// Creates `path` with mode 0600 when it does not exist (an existing file is left as it
+/// is), so a database is never readable by others, not even for a moment.
+pub fn create_private_file(path: &Path) -> std::io::Result<()> {
+    create_private(path)
+}
+
+/// Sets mode 0600 on the WAL side files of the SQLite database at `path` (`-wal`,
+/// `-shm`), which SQLite creates with the process umask.
+pub fn tighten_side_files(path: &Path) {
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        set_private(Path::new(&p));
+    }
+}
+
 #[cfg(unix)]
 fn create_private(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -1360,5 +1460,118 @@ mod tests {
         // Only reads the environment; the precedence is documented above.
         let p = default_path();
         assert!(p.to_string_lossy().ends_with(".db"));
+    }
+
+    fn tables(c: &Connection) -> Vec<String> {
+        let mut st = c
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        let r = st.query_map([], |r| r.get(0)).unwrap();
+        r.collect::<rusqlite::Result<_>>().unwrap()
+    }
+
+    fn pragma(c: &Connection, name: &str) -> i64 {
+        c.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0)).unwrap()
+    }
+
+    /// A fresh service database migrates to the latest version, holding exactly the
+    /// service's tables; migrating again changes nothing.
+    #[test]
+    fn serve_sqlite_fresh_migrates_to_latest_and_twice_is_a_no_op() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("serve.db");
+        let mut c = Connection::open(&p).unwrap();
+        let latest = serve::SQLITE.migrations.len() as i64;
+        assert_eq!(migrate_sqlite(&mut c, &serve::SQLITE).unwrap(), latest);
+        assert_eq!(pragma(&c, "user_version"), latest);
+        assert_eq!(pragma(&c, "application_id"), serve::SQLITE.application_id as i64);
+        assert_eq!(tables(&c), ["oidc_jti", "projects", "publishers", "tokens"]);
+        c.execute("INSERT INTO projects(name, created_at) VALUES ('app', 1)", [])
+            .unwrap();
+        let changes = c.total_changes();
+        assert_eq!(migrate_sqlite(&mut c, &serve::SQLITE).unwrap(), latest);
+        assert_eq!(c.total_changes(), changes, "a second migration wrote");
+        assert_eq!(pragma(&c, "user_version"), latest);
+        let n: i64 = c
+            .query_row("SELECT count(*) FROM projects", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+        // in memory too
+        let mut m = Connection::open_in_memory().unwrap();
+        assert_eq!(migrate_sqlite(&mut m, &serve::SQLITE).unwrap(), latest);
+        assert_eq!(tables(&m).len(), 4);
+    }
+
+    /// A database the service created before its tables were versioned (same tables,
+    /// `user_version` 0, no mark) opens: its rows are kept and it is then at the latest
+    /// version.
+    #[test]
+    fn serve_sqlite_unversioned_database_of_the_old_code_is_adopted() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("old.db");
+        let mut c = Connection::open(&p).unwrap();
+        // the schema the service applied itself, verbatim
+        c.execute_batch(serve::SQLITE_MIGRATIONS[0]).unwrap();
+        c.execute_batch(
+            "INSERT INTO projects VALUES ('app', 1);
+             INSERT INTO tokens VALUES ('tok_1', 'ab', 'app', 'github', 'admin', 1, 2, NULL, NULL);",
+        )
+        .unwrap();
+        assert_eq!(pragma(&c, "user_version"), 0);
+        let latest = serve::SQLITE.migrations.len() as i64;
+        assert_eq!(migrate_sqlite(&mut c, &serve::SQLITE).unwrap(), latest);
+        assert_eq!(pragma(&c, "user_version"), latest);
+        assert_eq!(pragma(&c, "application_id"), serve::SQLITE.application_id as i64);
+        let id: String = c.query_row("SELECT id FROM tokens", [], |r| r.get(0)).unwrap();
+        assert_eq!(id, "tok_1");
+    }
+
+    /// A service database is never migrated as the firebreak store, nor the reverse; a
+    /// store written before files were marked is adopted.
+    #[test]
+    fn sqlite_files_of_another_kind_are_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let sp = d.path().join("serve.db");
+        migrate_sqlite(&mut Connection::open(&sp).unwrap(), &serve::SQLITE).unwrap();
+        match Store::open(&sp) {
+            Err(StoreError::WrongKind { expected, found, .. }) => {
+                assert_eq!(expected, STORE_SCHEMA.name);
+                assert_eq!(found, serve::SQLITE.application_id);
+            }
+            other => panic!("a service database opened as a store: {other:?}"),
+        }
+        let fp = d.path().join("fb.db");
+        drop(Store::open(&fp).unwrap());
+        let mut c = Connection::open(&fp).unwrap();
+        assert_eq!(pragma(&c, "application_id"), STORE_SCHEMA.application_id as i64);
+        assert!(matches!(
+            migrate_sqlite(&mut c, &serve::SQLITE),
+            Err(StoreError::WrongKind { .. })
+        ));
+        assert!(
+            !tables(&c).contains(&"tokens".to_string()),
+            "refused, yet migrated"
+        );
+        // an unmarked store (written before application_id) is adopted and marked
+        c.execute_batch("PRAGMA application_id = 0").unwrap();
+        drop(c);
+        let s = Store::open(&fp).unwrap();
+        assert_eq!(s.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        drop(s);
+        let c = Connection::open(&fp).unwrap();
+        assert_eq!(pragma(&c, "application_id"), STORE_SCHEMA.application_id as i64);
+    }
+
+    /// A file newer than this build is refused, unchanged.
+    #[test]
+    fn sqlite_newer_version_is_refused() {
+        let mut c = Connection::open_in_memory().unwrap();
+        c.execute_batch("PRAGMA user_version = 99").unwrap();
+        let latest = serve::SQLITE.migrations.len() as i64;
+        assert!(matches!(
+            migrate_sqlite(&mut c, &serve::SQLITE),
+            Err(StoreError::TooNew { found: 99, known, .. }) if known == latest
+        ));
+        assert!(tables(&c).is_empty());
     }
 }

@@ -1,45 +1,13 @@
 //! PostgreSQL backend (tokio-postgres): a small round-robin pool of pipelined connections,
-//! so several service replicas can share one database.
+//! so several service replicas can share one database. The tables are firebreak-store's
+//! ([`firebreak_store::serve::POSTGRES`]), migrated when the first connection is made
+//! (under an advisory lock: replicas starting together apply each migration once).
 
 use super::{publisher_provider, RevokeScope, Store, TokenRecord};
 use crate::config::TrustedPublisher;
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_postgres::{Client, NoTls, Row, Statement};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS projects (
-  name TEXT PRIMARY KEY,
-  created_at BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-  id TEXT PRIMARY KEY,
-  hash TEXT NOT NULL UNIQUE,
-  project TEXT NOT NULL REFERENCES projects(name),
-  provider TEXT NOT NULL,
-  origin TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  revoked_at BIGINT,
-  last_used_at BIGINT
-);
-CREATE INDEX IF NOT EXISTS tokens_project_provider ON tokens(project, provider);
-CREATE INDEX IF NOT EXISTS tokens_provider ON tokens(provider);
-CREATE TABLE IF NOT EXISTS publishers (
-  id BIGSERIAL PRIMARY KEY,
-  project TEXT NOT NULL REFERENCES projects(name),
-  provider TEXT NOT NULL,
-  spec TEXT NOT NULL,
-  created_at BIGINT NOT NULL,
-  UNIQUE(project, spec)
-);
-CREATE TABLE IF NOT EXISTS oidc_jti (
-  iss TEXT NOT NULL,
-  jti TEXT NOT NULL,
-  expires_at BIGINT NOT NULL,
-  PRIMARY KEY (iss, jti)
-);
-";
 
 const COLS: &str = "id, hash, project, provider, origin, created_at, expires_at, revoked_at, last_used_at";
 
@@ -82,34 +50,28 @@ impl PgStore {
             .parse()
             .map_err(|e| anyhow::anyhow!("database_url is not a valid postgres URL: {e}"))?;
         let mut clients = Vec::new();
-        for _ in 0..pool_size.max(1) {
-            let (client, conn) = cfg.connect(NoTls).await.map_err(pg_err)?;
+        for i in 0..pool_size.max(1) {
+            let (mut client, conn) = cfg.connect(NoTls).await.map_err(pg_err)?;
             tokio::spawn(async move {
                 if let Err(e) = conn.await {
                     tracing::warn!("postgres connection closed: {e}");
                 }
             });
+            if i == 0 {
+                // Creates `schema` when missing; replicas starting together wait for
+                // each other.
+                firebreak_store::postgres::migrate(&mut client, &firebreak_store::serve::POSTGRES, schema)
+                    .await?;
+            }
             if let Some(s) = schema {
                 // `s` is validated as [a-z0-9_]+ by the config check.
                 client
-                    .batch_execute(&format!(
-                        "CREATE SCHEMA IF NOT EXISTS {s}; SET search_path TO {s}"
-                    ))
+                    .batch_execute(&format!("SET search_path TO {s}"))
                     .await
                     .map_err(pg_err)?;
             }
             clients.push(client);
         }
-        let c = &clients[0];
-        // Replicas may start together: serialise the migration.
-        c.batch_execute("SELECT pg_advisory_lock(72406411)")
-            .await
-            .map_err(pg_err)?;
-        let r = c.batch_execute(SCHEMA).await.map_err(pg_err);
-        c.batch_execute("SELECT pg_advisory_unlock(72406411)")
-            .await
-            .map_err(pg_err)?;
-        r?;
         let mut conns = Vec::with_capacity(clients.len());
         for client in clients {
             let by_hash = client

@@ -1,5 +1,6 @@
 //! SQLite backend (rusqlite, bundled): one writer connection, a pool of read-only
-//! connections (WAL mode), prepared statements cached per connection.
+//! connections (WAL mode), prepared statements cached per connection. The tables are
+//! firebreak-store's ([`firebreak_store::serve::SQLITE`]), migrated when the store opens.
 
 use super::{publisher_provider, RevokeScope, Store, TokenRecord};
 use crate::config::TrustedPublisher;
@@ -7,40 +8,6 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS projects (
-  name TEXT PRIMARY KEY,
-  created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-  id TEXT PRIMARY KEY,
-  hash TEXT NOT NULL UNIQUE,
-  project TEXT NOT NULL REFERENCES projects(name),
-  provider TEXT NOT NULL,
-  origin TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  expires_at INTEGER NOT NULL,
-  revoked_at INTEGER,
-  last_used_at INTEGER
-);
-CREATE INDEX IF NOT EXISTS tokens_project_provider ON tokens(project, provider);
-CREATE INDEX IF NOT EXISTS tokens_provider ON tokens(provider);
-CREATE TABLE IF NOT EXISTS publishers (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  project TEXT NOT NULL REFERENCES projects(name),
-  provider TEXT NOT NULL,
-  spec TEXT NOT NULL,
-  created_at INTEGER NOT NULL,
-  UNIQUE(project, spec)
-);
-CREATE TABLE IF NOT EXISTS oidc_jti (
-  iss TEXT NOT NULL,
-  jti TEXT NOT NULL,
-  expires_at INTEGER NOT NULL,
-  PRIMARY KEY (iss, jti)
-);
-";
 
 /// SQLite store: one writer connection (writes run on the blocking pool, so a write waiting
 /// for the database lock never stalls the async workers) and a small pool of read-only
@@ -78,8 +45,8 @@ impl SqliteStore {
     /// in-memory one. `readers` read-only connections serve lookups (at least 1).
     pub fn open(path: &str, readers: usize) -> anyhow::Result<SqliteStore> {
         let (conn, readers) = if path == ":memory:" {
-            let c = Connection::open_in_memory()?;
-            init_writer(&c)?;
+            let mut c = Connection::open_in_memory()?;
+            init_writer(&mut c)?;
             (c, Vec::new())
         } else {
             let p = std::path::Path::new(path);
@@ -87,12 +54,15 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir)
                     .map_err(|e| anyhow::anyhow!("{}: cannot create directory: {e}", dir.display()))?;
             }
-            create_private(p)?;
-            let c = Connection::open(p)
+            firebreak_store::create_private_file(p)
+                .map_err(|e| anyhow::anyhow!("{}: cannot create database file: {e}", p.display()))?;
+            let mut c = Connection::open(p)
                 .map_err(|e| anyhow::anyhow!("{path}: cannot open SQLite database: {e}"))?;
             c.pragma_update(None, "journal_mode", "WAL")?;
             c.pragma_update(None, "synchronous", "NORMAL")?;
-            init_writer(&c)?;
+            init_writer(&mut c)?;
+            // WAL side files inherit the process umask: tighten them too.
+            firebreak_store::tighten_side_files(p);
             let mut rs = Vec::new();
             for _ in 0..readers.max(1) {
                 let r = Connection::open_with_flags(
@@ -149,27 +119,11 @@ impl SqliteStore {
     }
 }
 
-fn init_writer(c: &Connection) -> rusqlite::Result<()> {
+fn init_writer(c: &mut Connection) -> anyhow::Result<()> {
     c.busy_timeout(std::time::Duration::from_secs(5))?;
     c.pragma_update(None, "foreign_keys", "ON")?;
-    c.execute_batch(SCHEMA)
-}
-
-fn create_private(p: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    match std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(p)
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(anyhow::anyhow!(
-            "{}: cannot create database file: {e}",
-            p.display()
-        )),
-    }
+    firebreak_store::migrate_sqlite(c, &firebreak_store::serve::SQLITE)?;
+    Ok(())
 }
 
 #[async_trait]
