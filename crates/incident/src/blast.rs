@@ -363,13 +363,7 @@ pub struct CallerIdentity {
     pub user_id: String,
 }
 
-fn xml_tag<'a>(xml: &'a str, tag: &str) -> Option<&'a str> {
-    let open = format!("<{tag}>");
-    let close = format!("</{tag}>");
-    let i = xml.find(&open)? + open.len();
-    let j = xml[i..].find(&close)? + i;
-    Some(xml[i..j].trim())
-}
+use firebreak_http::aws::xml_tag;
 
 /// Calls `sts:GetCallerIdentity` (read-only; needs no permission) with a credential.
 /// `endpoint` defaults to `https://sts.amazonaws.com/` (moto in tests).
@@ -381,41 +375,24 @@ pub async fn sts_get_caller_identity(
 ) -> Result<CallerIdentity, String> {
     let ep = endpoint.unwrap_or("https://sts.amazonaws.com/");
     let url = url::Url::parse(ep).map_err(|e| format!("STS endpoint {ep}: {e}"))?;
-    let creds = firebreak_rotate::aws::AwsCredentials {
+    let creds = firebreak_http::aws::AwsCredentials {
         access_key_id: key_id.to_string(),
         secret_access_key: secret.clone(),
         session_token: None,
     };
-    let body = "Action=GetCallerIdentity&Version=2011-06-15";
-    let ct = "application/x-www-form-urlencoded; charset=utf-8";
-    let amz_date = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
-    let signed = firebreak_rotate::aws::sign_v4(
-        "POST",
-        &url,
-        &[("content-type".into(), ct.into())],
-        body.as_bytes(),
-        "sts",
-        region,
-        &creds,
-        &amz_date,
-    );
-    use firebreak_http::{Auth, Body, Http, Request};
+    use firebreak_http::{Auth, Http};
     let http =
         Http::new(&url, Auth::None, firebreak_http::HttpConfig::default()).map_err(|e| e.to_string())?;
-    let mut req = Request::new(firebreak_http::Method::POST, url.clone());
-    for (k, v) in &signed {
-        if let (Ok(k), Ok(mut v)) = (
-            firebreak_http::header::HeaderName::from_bytes(k.as_bytes()),
-            firebreak_http::header::HeaderValue::from_str(v),
-        ) {
-            v.set_sensitive(true);
-            req.headers.push((k, v));
-        }
-    }
-    req.body = Some(Body::Bytes {
-        content_type: ct.into(),
-        bytes: body.as_bytes().to_vec(),
-    });
+    let mut req = firebreak_http::aws::query_request(
+        &url,
+        "sts",
+        region,
+        "2011-06-15",
+        "GetCallerIdentity",
+        &[],
+        &creds,
+    )
+    .map_err(|e| format!("sts:GetCallerIdentity at {ep}: {e}"))?;
     // read-only: safe to send again after an ambiguous failure
     req.replay = firebreak_http::Replay::Safe;
     req.any_status = true;

@@ -4,6 +4,7 @@
 //! random (seeded) points, then resumed, until done. Invariants are checked after every
 //! kill and at the end (see [`crate::invariants`]).
 
+use crate::aws::FromEnv as _;
 use crate::engine::{self, Engine, RunOptions};
 use crate::invariants::{self, SinkEvent};
 use crate::journal::Journal;

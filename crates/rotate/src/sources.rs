@@ -10,6 +10,7 @@
 //!   `Orphan` (issued but its secret is lost, e.g. an AWS secret access key: the engine
 //!   deletes it before issuing again; it never reached any sink).
 
+use crate::aws::FromEnv as _;
 use crate::aws::IamClient;
 use crate::plan::{CommandSpec, SourceSpec};
 use firebreak_core::SecretString;

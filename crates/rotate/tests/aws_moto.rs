@@ -4,7 +4,7 @@
 use firebreak_core::SecretString;
 use firebreak_providers::sim::{SimConfig, Simulator};
 use firebreak_providers::{Kind, Provider};
-use firebreak_rotate::aws::{AwsCredentials, IamClient};
+use firebreak_rotate::aws::{AwsCredentials, FromEnv, IamClient};
 use firebreak_rotate::engine::{self, Engine, RunOptions};
 use firebreak_rotate::harness::Moto;
 use firebreak_rotate::plan::{Plan, ProviderConn, SourceSpec};
