@@ -286,7 +286,7 @@ impl Visitor for MemberCheck<'_> {
                 scanner.scan_reader(full, chained)
             };
             for f in report.findings {
-                self.findings.push(Finding::Secret(f));
+                self.findings.push(Finding::Secret(Box::new(f)));
             }
             for issue in report.summary.errors {
                 self.notices

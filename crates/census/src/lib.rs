@@ -155,7 +155,7 @@ pub enum Finding {
         actual: u64,
     },
     /// The leak scanner found a secret in a member (redacted, fingerprinted).
-    Secret(SecretFinding),
+    Secret(Box<SecretFinding>),
 }
 
 impl Finding {
