@@ -16,7 +16,10 @@ async fn failing_server(status: u16) -> (Url, Arc<std::sync::Mutex<Vec<String>>>
         let s2 = s2.clone();
         async move {
             s2.lock().unwrap().push(format!("{m} {u}"));
-            (StatusCode::from_u16(status).unwrap(), "{\"message\":\"upstream trouble\"}")
+            (
+                StatusCode::from_u16(status).unwrap(),
+                "{\"message\":\"upstream trouble\"}",
+            )
         }
     });
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -39,15 +42,23 @@ fn quick() -> HttpConfig {
 async fn provider_creates_go_out_once_after_a_5xx() {
     let (base, seen) = failing_server(503).await;
     let gh =
-        firebreak_providers::github::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick()).unwrap();
+        firebreak_providers::github::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick())
+            .unwrap();
     assert!(gh
         .create_deploy_key("acme/app", "ci", "ssh-ed25519 AAAA", true)
         .await
         .is_err());
-    let cc = firebreak_providers::circleci::Client::new(base.as_str(), SecretString::new("t0ken-for-test"), quick())
-        .unwrap();
+    let cc = firebreak_providers::circleci::Client::new(
+        base.as_str(),
+        SecretString::new("t0ken-for-test"),
+        quick(),
+    )
+    .unwrap();
     assert!(cc
-        .create_checkout_key("gh/acme/app", firebreak_providers::circleci::CheckoutKeyType::DeployKey)
+        .create_checkout_key(
+            "gh/acme/app",
+            firebreak_providers::circleci::CheckoutKeyType::DeployKey
+        )
         .await
         .is_err());
     let posts: Vec<String> = seen
@@ -59,4 +70,3 @@ async fn provider_creates_go_out_once_after_a_5xx() {
         .collect();
     assert_eq!(posts.len(), 2, "{posts:?}");
 }
-
