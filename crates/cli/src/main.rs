@@ -27,6 +27,10 @@ struct Cli {
     /// Log verbosity for diagnostics on stderr (also RUST_LOG). Never logs secret values.
     #[arg(long, global = true, default_value = "warn", env = "FIREBREAK_LOG")]
     log: String,
+    /// Colour in text output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto",
+          value_parser = ["auto", "always", "never"])]
+    color: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -167,6 +171,24 @@ fn quiet_on_broken_pipe_panics() {
     }));
 }
 
+/// An error and its causes, `: `-separated, without repeating a cause whose text an
+/// earlier message already holds (a context that quotes its source, as in `cannot read
+/// x: No such file or directory (os error 2)`, is not followed by the source again).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let t = cause.to_string();
+        if t.is_empty() || out.contains(&t) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&t);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     no_huge_pages();
     quiet_on_broken_pipe_panics();
@@ -190,6 +212,12 @@ fn main() -> ExitCode {
         },
     };
     init_tracing(&cli.log);
+    use firebreak_core::output::{set_color_choice, ColorChoice};
+    set_color_choice(match cli.color.as_str() {
+        "always" => ColorChoice::Always,
+        "never" => ColorChoice::Never,
+        _ => ColorChoice::Auto,
+    });
     let result = match cli.command {
         Command::Scan(a) => cmd::scan::run(a),
         Command::Hunt(a) => cmd::hunt::run(a),
@@ -209,8 +237,33 @@ fn main() -> ExitCode {
         // the reader closed the pipe (`| head`): it has what it wanted; exit quietly, like ripgrep
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("firebreak: error: {e:#}");
+            eprintln!("firebreak: error: {}", error_text(&e));
             Exit::Error.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_causes_are_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let shown = io.to_string();
+        let e = anyhow::Error::new(io).context(format!("plan.toml: {shown}"));
+        assert_eq!(error_text(&e), format!("plan.toml: {shown}"));
+        let e =
+            anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound)).context("cannot read x");
+        assert_eq!(error_text(&e), format!("cannot read x: {shown}"));
+    }
+
+    #[test]
+    fn broken_pipe_is_found_down_the_chain() {
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("writing");
+        assert!(is_broken_pipe(&e));
+        let j = serde_json::Error::io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&anyhow::Error::new(j)));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

@@ -80,3 +80,30 @@ fn an_unaccepted_format_is_a_usage_error_naming_the_accepted_ones() {
         "{err}"
     );
 }
+
+/// `--color always` colours text output even off a terminal and over NO_COLOR (a flag
+/// overrides the variable); `never` and the default off a terminal do not.
+#[test]
+fn color_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("leak.env");
+    // a GitHub token shape, built at run time so that no literal sits in the source tree
+    let tok: String = "ghp_"
+        .chars()
+        .chain((0..36).map(|i| (b'a' + (i * 7 % 26) as u8) as char))
+        .collect();
+    std::fs::write(&f, format!("GITHUB_TOKEN={tok}\n")).unwrap();
+    let run = |color: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_firebreak"));
+        c.env("NO_COLOR", "1").arg("scan").arg(&f);
+        if let Some(w) = color {
+            c.args(["--color", w]);
+        }
+        let o = c.output().unwrap();
+        assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    assert!(run(Some("always")).contains('\u{1b}'));
+    assert!(!run(Some("never")).contains('\u{1b}'));
+    assert!(!run(None).contains('\u{1b}'));
+}

@@ -94,10 +94,40 @@ pub fn stderr_is_tty() -> bool {
     std::io::stderr().is_terminal()
 }
 
-/// Colour is used only on a TTY and when `NO_COLOR` is unset or empty (no-color.org).
+/// `--color`: `auto` (the default), `always` or `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ColorChoice {
+    /// Colour on a TTY when `NO_COLOR` is unset or empty.
+    Auto,
+    /// Colour even when not on a TTY or when `NO_COLOR` is set (a flag overrides it).
+    Always,
+    /// No colour.
+    Never,
+}
+
+static COLOR: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets the process-wide colour choice (the `--color` flag), read by [`color_enabled`].
+pub fn set_color_choice(c: ColorChoice) {
+    let v = match c {
+        ColorChoice::Auto => 0,
+        ColorChoice::Always => 1,
+        ColorChoice::Never => 2,
+    };
+    COLOR.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Colour follows `--color` ([`set_color_choice`]); with `auto`, it is used only on a TTY
+/// and when `NO_COLOR` is unset or empty (no-color.org).
 pub fn color_enabled() -> bool {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    !no_color && stdout_is_tty()
+    match COLOR.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            !no_color && stdout_is_tty()
+        }
+    }
 }
 
 /// Progress bars are shown only when stderr is a TTY and `CI` is not set.
