@@ -1,11 +1,14 @@
 //! The `firebreak` binary: argument parsing and wiring only. Each subcommand
 //! lives in `cmd/<name>.rs` and calls its library crate.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use firebreak_core::Exit;
 use std::process::ExitCode;
 
 mod cmd;
+mod help;
+mod inputs;
+mod output;
 
 /// mimalloc instead of the system allocator: a scan allocates and frees small
 /// buffers for each of tens of thousands of files from two threads, and
@@ -16,10 +19,6 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Respond to a CI/CD provider breach: inventory and rotate the secrets stored in
 /// CI, scan for leaked secrets, hunt audit logs for misuse, census published
 /// artifacts, and harden with per-provider upload tokens.
-///
-/// Exit codes (all subcommands): 0 success, nothing found; 1 success, something
-/// found; 2 usage or input error; 3 partial failure (some inputs failed, the
-/// rest were processed).
 #[derive(Parser, Debug)]
 #[command(name = "firebreak", version, about, long_about, propagate_version = true)]
 struct Cli {
@@ -28,6 +27,10 @@ struct Cli {
     /// Log verbosity for diagnostics on stderr (also RUST_LOG). Never logs secret values.
     #[arg(long, global = true, default_value = "warn", env = "FIREBREAK_LOG")]
     log: String,
+    /// Colour in text output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, global = true, value_name = "WHEN", default_value = "auto",
+          value_parser = ["auto", "always", "never"])]
+    color: String,
 }
 
 #[derive(Subcommand, Debug)]
@@ -131,15 +134,76 @@ fn redacted_clap_error(e: &clap::Error) -> Option<String> {
     Some(text)
 }
 
+/// True when `e` comes from writing to a pipe whose reader has gone
+/// (`firebreak … | head`). Rust ignores SIGPIPE, so such a write fails with
+/// `EPIPE`; the error may be wrapped (serde_json, csv, a context), hence the
+/// walk down the cause chain.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        if let Some(j) = c.downcast_ref::<serde_json::Error>() {
+            return j.io_error_kind() == Some(std::io::ErrorKind::BrokenPipe);
+        }
+        if let Some(csv::ErrorKind::Io(io)) = c.downcast_ref::<csv::Error>().map(|c| c.kind()) {
+            return io.kind() == std::io::ErrorKind::BrokenPipe;
+        }
+        false
+    })
+}
+
+/// A panic from `print!`/`eprint!` on a closed pipe ends the process quietly
+/// with code 0, like a [`is_broken_pipe`] error: every stdout path writes
+/// through `writeln!` and propagates errors, and this is the safety net for a
+/// print macro that slips in. Other panics keep the default report.
+fn quiet_on_broken_pipe_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.starts_with("failed printing to std") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info)
+    }));
+}
+
+/// An error and its causes, `: `-separated, without repeating a cause whose text an
+/// earlier message already holds (a context that quotes its source, as in `cannot read
+/// x: No such file or directory (os error 2)`, is not followed by the source again).
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let t = cause.to_string();
+        if t.is_empty() || out.contains(&t) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&t);
+    }
+    out
+}
+
 fn main() -> ExitCode {
     no_huge_pages();
+    quiet_on_broken_pipe_panics();
     // the one redaction path (errors, provider texts, copied log values) knows every
     // secret the scanner knows; its rules are compiled only if something needs scrubbing
     firebreak_core::scrub::set_matcher_factory(|| {
         let rules = firebreak_scan::RuleSet::builtin().ok()?;
         Some(std::sync::Arc::new(rules) as std::sync::Arc<dyn firebreak_core::secret::SecretMatcher>)
     });
-    let cli = match Cli::try_parse() {
+    let parsed = help::with_examples(Cli::command())
+        .try_get_matches()
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => match redacted_clap_error(&e) {
             Some(text) => {
@@ -150,6 +214,12 @@ fn main() -> ExitCode {
         },
     };
     init_tracing(&cli.log);
+    use firebreak_core::output::{set_color_choice, ColorChoice};
+    set_color_choice(match cli.color.as_str() {
+        "always" => ColorChoice::Always,
+        "never" => ColorChoice::Never,
+        _ => ColorChoice::Auto,
+    });
     let result = match cli.command {
         Command::Scan(a) => cmd::scan::run(a),
         Command::Hunt(a) => cmd::hunt::run(a),
@@ -167,9 +237,36 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(exit) => exit.into(),
+        // the reader closed the pipe (`| head`): it has what it wanted; exit quietly, like ripgrep
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("firebreak: error: {e:#}");
+            eprintln!("firebreak: error: {}", error_text(&e));
             Exit::Error.into()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_causes_are_not_repeated() {
+        let io = std::io::Error::from(std::io::ErrorKind::NotFound);
+        let shown = io.to_string();
+        let e = anyhow::Error::new(io).context(format!("plan.toml: {shown}"));
+        assert_eq!(error_text(&e), format!("plan.toml: {shown}"));
+        let e =
+            anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::NotFound)).context("cannot read x");
+        assert_eq!(error_text(&e), format!("cannot read x: {shown}"));
+    }
+
+    #[test]
+    fn broken_pipe_is_found_down_the_chain() {
+        let e = anyhow::Error::new(std::io::Error::from(std::io::ErrorKind::BrokenPipe)).context("writing");
+        assert!(is_broken_pipe(&e));
+        let j = serde_json::Error::io(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(is_broken_pipe(&anyhow::Error::new(j)));
+        assert!(!is_broken_pipe(&anyhow::anyhow!("Broken pipe")));
     }
 }

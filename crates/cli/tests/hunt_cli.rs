@@ -204,10 +204,14 @@ fn compile_targets() {
             .unwrap();
         let s = String::from_utf8_lossy(&out.stdout);
         assert!(s.contains(want), "{t}: {s}");
-        // rules for other sources (and aggregations) are reported, not silently dropped
+        // rules for other sources (and aggregations) are reported, not silently dropped,
+        // but are out of the target's reach by design: not a partial failure (issue 25)
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains("not compiled"), "{t}: {err}");
-        assert_eq!(out.status.code(), Some(3));
+        assert!(
+            err.contains("skipped") && err.contains("count aggregation"),
+            "{t}: {err}"
+        );
+        assert_eq!(out.status.code(), Some(0), "{t}: {err}");
     }
 }
 

@@ -266,14 +266,21 @@ fn init_status_record_report() {
     assert!(text.contains("secrets   4 total"), "{text}");
     assert!(text.contains("NPM_TOKEN"));
 
-    // list
+    // list: JSON Lines (`--format json` was JSON Lines before the one output convention)
     let o = fb()
-        .args(["incident", "list", "--format", "json", "--store", dbs])
+        .args(["incident", "list", "--format", "jsonl", "--store", dbs])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     let l: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
     assert_eq!((l["name"].as_str(), l["tasks"].as_u64()), (Some("cci"), Some(4)));
+    // and one JSON document
+    let o = fb()
+        .args(["incident", "list", "--format", "json", "--store", dbs])
+        .output()
+        .unwrap();
+    let doc: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["incidents"][0]["name"].as_str(), Some("cci"));
 
     // report
     let rep = dir.path().join("rep");

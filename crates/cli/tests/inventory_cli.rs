@@ -79,8 +79,9 @@ fn three_providers_snapshots_diff_verify() {
             "sim-org",
             "--api-url",
             &cc,
+            // JSON Lines (`--format json` was JSON Lines before the one output convention)
             "--format",
-            "json",
+            "jsonl",
         ],
     );
     assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stderr));
@@ -142,14 +143,18 @@ fn three_providers_snapshots_diff_verify() {
     );
 
     // list
-    let o = inventory(&store, &["list", "--format", "json"]);
+    let o = inventory(&store, &["list", "--format", "jsonl"]);
     let snaps = lines(&o);
     assert_eq!(snaps.len(), 3);
+    // `json` is one document
+    let o = inventory(&store, &["list", "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["snapshots"].as_array().unwrap().len(), 3);
 
     // verify: seeded secrets predate 2023 -> NOT rotated, exit 1; GitLab has no timestamps -> unknown
     let o = inventory(
         &store,
-        &["verify", "--rotated-after", "2023-01-04", "--format", "json"],
+        &["verify", "--rotated-after", "2023-01-04", "--format", "jsonl"],
     );
     assert_eq!(o.status.code(), Some(1));
     let rows = lines(&o);
@@ -194,9 +199,11 @@ fn three_providers_snapshots_diff_verify() {
         ],
     );
     assert_eq!(o.status.code(), Some(0));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(!doc["items"].as_array().unwrap().is_empty() && doc["errors"].as_array().unwrap().is_empty());
     let o = inventory(&store, &["diff", "2", "4"]);
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
-    let o = inventory(&store, &["diff", "1", "2", "--format", "json"]);
+    let o = inventory(&store, &["diff", "1", "2", "--format", "jsonl"]);
     assert_eq!(o.status.code(), Some(1));
     let d = lines(&o);
     assert!(d

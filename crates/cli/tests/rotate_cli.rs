@@ -140,8 +140,8 @@ fn plan_run_status_resume_rollback() {
     );
     assert!(!all.contains(v.expose()), "a secret value was printed");
 
-    // status: JSON Lines
-    let out = fb(&store).args(["status", "--format", "json"]).output().unwrap();
+    // status: JSON Lines (`--format json` was JSON Lines before the one output convention)
+    let out = fb(&store).args(["status", "--format", "jsonl"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
         .unwrap()
@@ -155,6 +155,12 @@ fn plan_run_status_resume_rollback() {
     assert_eq!(rows[0]["new_fingerprint"], v.fingerprint());
     assert_eq!(rows[1]["state"], "manual");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(v.expose()));
+    // status: one JSON document holding the same rows
+    let out = fb(&store).args(["status", "-f", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["secrets"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["secrets"][0]["secret"], "NPM_TOKEN");
     fb(&store)
         .arg("status")
         .assert()

@@ -38,6 +38,19 @@ impl FromStr for Target {
     }
 }
 
+impl Target {
+    /// True when the target engine holds a table (or files) of `src` logs; a rule of
+    /// another source has nothing to query there.
+    pub fn reads(self, src: SourceKind) -> bool {
+        match self {
+            Target::Athena => src == SourceKind::Cloudtrail,
+            Target::Bigquery => src == SourceKind::Gcp,
+            Target::Kql => matches!(src, SourceKind::AzureSignin | SourceKind::AzureActivity),
+            Target::Duckdb => src != SourceKind::Circleci,
+        }
+    }
+}
+
 /// Options of the compilers.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
@@ -92,13 +105,7 @@ pub fn compile(rules: &RuleSet, opts: &CompileOptions) -> (Vec<Compiled>, Vec<Un
 /// Compiles one rule for one source.
 pub fn compile_rule(r: &Rule, src: SourceKind, opts: &CompileOptions) -> Result<Compiled, String> {
     let t = opts.target;
-    let ok = match t {
-        Target::Athena => src == SourceKind::Cloudtrail,
-        Target::Bigquery => src == SourceKind::Gcp,
-        Target::Kql => matches!(src, SourceKind::AzureSignin | SourceKind::AzureActivity),
-        Target::Duckdb => src != SourceKind::Circleci,
-    };
-    if !ok {
+    if !t.reads(src) {
         return Err(format!("no {t:?} table for this log source"));
     }
     if r.aggregation.is_some() {

@@ -82,11 +82,26 @@ pub struct InitOutcome {
     pub verify_errors: Vec<String>,
 }
 
-/// Reads inventory items from JSON Lines (`firebreak inventory --format json`): lines with
-/// `"record":"error"` are skipped, unreadable lines are returned by number.
+/// Reads inventory items from JSON Lines (`firebreak inventory --format jsonl`) or the
+/// one JSON document (`--format json`, `{"items": [...], "errors": [...]}`): error
+/// records are skipped, unreadable lines (or array positions) are returned by number.
 pub fn read_inventory_jsonl(text: &str) -> (Vec<Item>, Vec<usize>) {
     let mut items = Vec::new();
     let mut bad = Vec::new();
+    let t = text.trim_start();
+    if t.starts_with('{') {
+        if let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_str::<serde_json::Value>(t) {
+            if let Some(serde_json::Value::Array(a)) = doc.remove("items") {
+                for (i, v) in a.into_iter().enumerate() {
+                    match serde_json::from_value::<Item>(v) {
+                        Ok(it) => items.push(it),
+                        Err(_) => bad.push(i + 1),
+                    }
+                }
+                return (items, bad);
+            }
+        }
+    }
     for (i, line) in text.lines().enumerate() {
         let l = line.trim();
         if l.is_empty() {

@@ -338,6 +338,26 @@ pub fn events_of(kind: RecordKind, values: &[(usize, Value)]) -> (Vec<IncidentEv
     (ev, bad)
 }
 
+/// The refusal of an output holding no record of `kind` (every line malformed), naming
+/// the kind it holds when one of the others reads it.
+fn wrong_kind_message(kind: RecordKind, shown: &str, text: &str, malformed: usize) -> String {
+    let fits = [RecordKind::Hunt, RecordKind::Scan, RecordKind::Census]
+        .into_iter()
+        .filter(|k| *k != kind)
+        .find(|k| !events_of(*k, &parse_output(*k, text).0).0.is_empty());
+    let hint = match fits {
+        Some(k) => format!(
+            "; it reads as `firebreak {k}` output: use --kind {k}",
+            k = k.as_str()
+        ),
+        None => String::new(),
+    };
+    format!(
+        "{shown}: no {} record in it ({malformed} malformed line(s)); nothing recorded{hint}",
+        kind.as_str()
+    )
+}
+
 /// Splits an output into JSON values: a one-document JSON (`{"findings": [...]}` or
 /// `{"artifacts": [...]}`) or JSON Lines. Returns (line or position, value) and the
 /// numbers of unreadable lines.
@@ -418,6 +438,10 @@ pub fn record_file(store: &mut Store, name: &str, kind: RecordKind, path: &Path)
     let (events, bad2) = events_of(kind, &vals);
     bad.extend(bad2);
     bad.sort();
+    if events.is_empty() && !bad.is_empty() {
+        // not one record of this kind: most likely the wrong --kind; refuse before storing
+        return Err(Error::Input(wrong_kind_message(kind, &shown, &text, bad.len())));
+    }
     let mut stats = json!({"malformed_lines": bad.iter().take(100).collect::<Vec<_>>()});
     if kind == RecordKind::Hunt {
         // `hunt --format json` lists the files read and their detected sources: a source

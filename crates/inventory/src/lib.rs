@@ -653,15 +653,40 @@ pub fn verify(
 
 // ------------------------------------------------------------------ output
 
-/// Output formats of the inventory subcommands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutFormat {
-    /// Aligned text table.
-    Table,
-    /// JSON Lines.
-    Json,
-    /// CSV with a header.
-    Csv,
+/// The output format type of every command: the inventory writers take `Text` (an
+/// aligned table), `Json` (one document), `Jsonl` (one record per line) and `Csv`.
+pub use firebreak_core::output::Format;
+
+/// Writes `records` as JSON Lines (`jsonl`) or, for `json`, as one document holding them
+/// under `key` (and the records of `more` under its key).
+fn write_records(
+    w: &mut dyn Write,
+    f: Format,
+    key: &str,
+    records: &[serde_json::Value],
+    more: Option<(&str, &[serde_json::Value])>,
+) -> std::io::Result<()> {
+    if f == Format::Jsonl {
+        for v in records.iter().chain(more.map(|m| m.1).unwrap_or_default()) {
+            writeln!(w, "{}", serde_json::to_string(v)?)?;
+        }
+        return Ok(());
+    }
+    let mut doc = serde_json::Map::new();
+    doc.insert(key.into(), records.to_vec().into());
+    if let Some((k, m)) = more {
+        doc.insert(k.into(), m.to_vec().into());
+    }
+    serde_json::to_writer_pretty(&mut *w, &doc)?;
+    writeln!(w)
+}
+
+/// The error for a format an inventory writer does not produce.
+fn unsupported(f: Format) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("--format {f}: not an inventory format (text, json, jsonl, csv)"),
+    )
 }
 
 fn t(x: Option<DateTime<Utc>>) -> String {
@@ -719,28 +744,32 @@ fn flags_text(f: &Flags) -> String {
 ///
 /// JSON Lines: one `{"record":"item", provider, kind, scope, name, created_at, updated_at,
 /// flags}` per secret, then one `{"record":"error", provider, scope, request, status,
-/// message}` per error. CSV: items only (`provider,kind,scope,name,created_at,updated_at,flags`).
+/// message}` per error; JSON: `{"items": [...], "errors": [...]}` of the same objects. CSV: items only (`provider,kind,scope,name,created_at,updated_at,flags`).
 /// Table: `KIND SCOPE NAME CREATED UPDATED`, errors listed after it.
 pub fn write_inventory(
     w: &mut dyn Write,
     items: &[Item],
     errors: &[ItemError],
-    f: OutFormat,
+    f: Format,
 ) -> std::io::Result<()> {
     match f {
-        OutFormat::Json => {
+        Format::Sarif | Format::Conda => return Err(unsupported(f)),
+        Format::Json | Format::Jsonl => {
+            let mut its = Vec::with_capacity(items.len());
             for i in items {
                 let mut v = serde_json::to_value(i)?;
                 v["record"] = "item".into();
-                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+                its.push(v);
             }
+            let mut errs = Vec::with_capacity(errors.len());
             for e in errors {
                 let mut v = serde_json::to_value(e)?;
                 v["record"] = "error".into();
-                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+                errs.push(v);
             }
+            write_records(w, f, "items", &its, Some(("errors", &errs)))?;
         }
-        OutFormat::Csv => {
+        Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
             c.write_record([
                 "provider",
@@ -764,7 +793,7 @@ pub fn write_inventory(
             }
             c.flush()?;
         }
-        OutFormat::Table => {
+        Format::Text => {
             let rows: Vec<Vec<String>> = items
                 .iter()
                 .map(|i| {
@@ -789,24 +818,28 @@ pub fn write_inventory(
     Ok(())
 }
 
-/// Writes a diff. JSON Lines: `{"change":"added"|"removed"|"changed", ...item, "before": {...}}`.
-pub fn write_diff(w: &mut dyn Write, d: &Diff, f: OutFormat) -> std::io::Result<()> {
+/// Writes a diff. JSON Lines: `{"change":"added"|"removed"|"changed", ...item, "before": {...}}`;
+/// JSON: `{"changes": [...]}` of the same objects.
+pub fn write_diff(w: &mut dyn Write, d: &Diff, f: Format) -> std::io::Result<()> {
     let mut rows: Vec<(&str, &Item, Option<&Item>)> = Vec::new();
     rows.extend(d.added.iter().map(|i| ("added", i, None)));
     rows.extend(d.removed.iter().map(|i| ("removed", i, None)));
     rows.extend(d.changed.iter().map(|(a, b)| ("changed", b, Some(a))));
     match f {
-        OutFormat::Json => {
+        Format::Sarif | Format::Conda => return Err(unsupported(f)),
+        Format::Json | Format::Jsonl => {
+            let mut changes = Vec::with_capacity(rows.len());
             for (c, i, before) in rows {
                 let mut v = serde_json::to_value(i)?;
                 v["change"] = c.into();
                 if let Some(b) = before {
                     v["before"] = serde_json::json!({"created_at": b.created_at, "updated_at": b.updated_at, "flags": b.flags});
                 }
-                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+                changes.push(v);
             }
+            write_records(w, f, "changes", &changes, None)?;
         }
-        OutFormat::Csv => {
+        Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
             c.write_record([
                 "change",
@@ -830,7 +863,7 @@ pub fn write_diff(w: &mut dyn Write, d: &Diff, f: OutFormat) -> std::io::Result<
             }
             c.flush()?;
         }
-        OutFormat::Table => {
+        Format::Text => {
             let rows: Vec<Vec<String>> = rows
                 .into_iter()
                 .map(|(c, i, b)| {
@@ -858,25 +891,28 @@ pub fn write_diff(w: &mut dyn Write, d: &Diff, f: OutFormat) -> std::io::Result<
 }
 
 /// Writes a verification. JSON Lines: `{...item, "verdict", "last_written", "evidence",
-/// "retired_provider"}`.
+/// "retired_provider"}`; JSON: `{"secrets": [...]}` of the same objects.
 pub fn write_verify(
     w: &mut dyn Write,
     rows: &[VerifyRow],
     sum: &VerifySummary,
-    f: OutFormat,
+    f: Format,
 ) -> std::io::Result<()> {
     match f {
-        OutFormat::Json => {
+        Format::Sarif | Format::Conda => return Err(unsupported(f)),
+        Format::Json | Format::Jsonl => {
+            let mut out = Vec::with_capacity(rows.len());
             for r in rows {
                 let mut v = serde_json::to_value(&r.item)?;
                 v["verdict"] = serde_json::to_value(r.verdict)?;
                 v["last_written"] = serde_json::to_value(r.last_written)?;
                 v["evidence"] = r.evidence.clone().into();
                 v["retired_provider"] = r.retired_provider.into();
-                writeln!(w, "{}", serde_json::to_string(&v)?)?;
+                out.push(v);
             }
+            write_records(w, f, "secrets", &out, None)?;
         }
-        OutFormat::Csv => {
+        Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
             c.write_record([
                 "verdict",
@@ -902,7 +938,7 @@ pub fn write_verify(
             }
             c.flush()?;
         }
-        OutFormat::Table => {
+        Format::Text => {
             let rows: Vec<Vec<String>> = rows
                 .iter()
                 .map(|r| {
@@ -1043,7 +1079,7 @@ mod tests {
             at("2022-01-01T00:00:00Z"),
             None,
         )];
-        for f in [OutFormat::Table, OutFormat::Json, OutFormat::Csv] {
+        for f in [Format::Text, Format::Json, Format::Jsonl, Format::Csv] {
             let mut out = Vec::new();
             write_inventory(&mut out, &items, &[], f).unwrap();
             let s = String::from_utf8(out).unwrap();

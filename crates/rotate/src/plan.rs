@@ -911,8 +911,23 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
 /// lines are counted with their line numbers, never fatal.
 pub fn read_inventory(text: &str) -> (Vec<InventoryItem>, Vec<usize>) {
     let t = text.trim_start();
-    if t.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Vec<serde_json::Value>>(t) {
+    // `firebreak inventory --format json`: one document, {"items": [...], "errors": [...]}
+    let doc_items = || {
+        let mut doc = serde_json::from_str::<serde_json::Value>(t).ok()?;
+        match doc.get_mut("items")?.take() {
+            serde_json::Value::Array(a) => Some(a),
+            _ => None,
+        }
+    };
+    let array = if t.starts_with('{') {
+        doc_items()
+    } else if t.starts_with('[') {
+        serde_json::from_str::<Vec<serde_json::Value>>(t).ok()
+    } else {
+        None
+    };
+    {
+        if let Some(v) = array {
             let mut out = Vec::new();
             let mut bad = Vec::new();
             for (i, x) in v.into_iter().enumerate() {

@@ -2,26 +2,25 @@
 //! window, and whether any of them matches indicators of compromise or leaks
 //! secrets. See docs/census.md.
 
+use crate::output::{formats, OutputArgs};
 use anyhow::Context;
 use firebreak_census::index::IndexKind;
 use firebreak_census::ioc::IocSet;
 use firebreak_census::{run as run_census, CensusOptions};
-use firebreak_core::output::progress_enabled;
+use firebreak_core::output::{progress_enabled, Format};
 use firebreak_core::{Exit, TimeWindow};
 use firebreak_scan::{RuleSet, ScanOptions, Scanner};
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Output formats of `firebreak census`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CensusFormat {
-    /// One JSON object per artifact in the window (default).
-    Jsonl,
-    /// One JSON document: window, per-index reports, artifacts, summary.
-    Json,
-    /// conda-forge's census shape: {"<subdir>": ["<file name>", ...]}, sorted.
-    Conda,
-}
+formats!(
+    /// `firebreak census`: one JSON object per artifact (default), one JSON document, or
+    /// conda-forge's census shape.
+    CensusFormats,
+    [Jsonl, Json, Conda],
+    Some(Format::Jsonl),
+    true
+);
 
 /// Kinds accepted by `--index-kind`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,12 +65,8 @@ pub struct Args {
     /// Look up artifacts by file name in this directory too (repeatable).
     #[arg(long = "artifacts", value_name = "DIR")]
     pub artifact_dirs: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "jsonl")]
-    pub format: CensusFormat,
-    /// Write the output here instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs<CensusFormats>,
     /// Do not print the summary on stderr.
     #[arg(long, short = 'q')]
     pub quiet: bool,
@@ -111,19 +106,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         b.finish_and_clear();
     }
 
-    let mut out: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    match args.format {
-        CensusFormat::Jsonl => report.write_jsonl(&mut out)?,
-        CensusFormat::Json => {
+    let mut out = args.out.writer()?;
+    match args.out.format() {
+        Format::Jsonl => report.write_jsonl(&mut out)?,
+        Format::Json => {
             serde_json::to_writer_pretty(&mut out, &report)?;
             writeln!(out)?;
         }
-        CensusFormat::Conda => {
+        _ => {
             serde_json::to_writer_pretty(&mut out, &report.conda_shape())?;
             writeln!(out)?;
         }

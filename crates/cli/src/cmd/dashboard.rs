@@ -43,9 +43,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     rt.block_on(async move {
         let server = firebreak_dashboard::Server::start(args.listen, Arc::new(source)).await?;
         // One line on stdout so scripts can find the port (e.g. with --listen 127.0.0.1:0).
-        println!("firebreak dashboard: listening on {}", server.url());
+        // A closed stdout does not stop the service.
         use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout().lock();
+        let _ =
+            writeln!(out, "firebreak dashboard: listening on {}", server.url()).and_then(|()| out.flush());
+        drop(out);
         firebreak_serve::shutdown_signal().await;
         server.shutdown().await
     })?;

@@ -1,16 +1,26 @@
 //! `firebreak drill`: a complete incident on bundled data, with no network and no setup
 //! (the provider simulator runs in this process). See docs/incident.md.
 
+use crate::output::{formats, OutputArgs};
 use anyhow::Context as _;
+use firebreak_core::output::Format;
 use firebreak_core::Exit;
 use firebreak_incident::drill::{self, DrillOptions};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `firebreak drill`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Directory for report.html and report.md (created when missing).
-    #[arg(long, short = 'o', value_name = "DIR", default_value = "firebreak-drill")]
+    /// Directory for report.html and report.md (created when missing). `--out` and `-o`
+    /// are deprecated spellings (`-o` is a file everywhere else).
+    #[arg(
+        long = "out-dir",
+        alias = "out",
+        short_alias = 'o',
+        value_name = "DIR",
+        default_value = "firebreak-drill"
+    )]
     out: PathBuf,
     /// Record the drill's incident in this store instead of a temporary one (kept).
     #[arg(long, value_name = "PATH")]
@@ -24,13 +34,26 @@ pub struct Args {
     /// Projects per provider in the simulated organisation.
     #[arg(long, default_value_t = 12)]
     projects: usize,
-    /// Print the outcome as JSON (status included) instead of text.
-    #[arg(long)]
+    /// `--format json`: the outcome as one JSON document (status included).
+    #[command(flatten)]
+    format: OutputArgs<DrillFormats>,
+    /// Same as `--format json` (kept for scripts written before `--format`).
+    #[arg(long, hide = true)]
     json: bool,
 }
 
+formats!(
+    /// `firebreak drill`: a text summary, or one JSON document. The report goes to
+    /// `--out-dir`, so there is no `-o/--output` file.
+    DrillFormats,
+    [Text, Json],
+    Some(Format::Text),
+    false
+);
+
 /// Runs `firebreak drill`.
 pub fn run(a: Args) -> anyhow::Result<Exit> {
+    let json = a.json || a.format.format() == Format::Json;
     let tmp = tempfile::Builder::new()
         .prefix("firebreak-drill-")
         .tempdir()
@@ -40,17 +63,19 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
     opts.store = a.store.clone();
     opts.seed = a.seed;
     opts.projects = a.projects.max(3);
-    if !a.json {
+    if !json {
         eprintln!("firebreak drill: a CircleCI breach, end to end, on a simulated organisation (no network)");
         opts.progress = Some(Box::new(|line: &str| eprintln!("  {line}")));
     }
     let out = drill::run(&opts)?;
     let kept = a.keep.then(|| tmp.keep());
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&out)?);
+    let mut w = std::io::stdout().lock();
+    if json {
+        writeln!(w, "{}", serde_json::to_string_pretty(&out)?)?;
     } else {
         let s = &out.status;
-        println!(
+        writeln!(
+            w,
             "incident {}: {} secrets: {} LIVE (the stolen value still works), {} verified, {} rewritten, {} rotated, {} manual, {} pending; {} hunt findings ({} high); {} leaks in CI logs; {} of {} artifacts flagged",
             out.incident,
             s.secrets.total,
@@ -65,15 +90,15 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             s.scans.findings,
             s.census.flagged,
             s.census.artifacts
-        );
-        println!("drill finished in {:.1}s", out.seconds);
+        )?;
+        writeln!(w, "drill finished in {:.1}s", out.seconds)?;
         if let Some(k) = &kept {
-            println!("work directory: {}", k.display());
+            writeln!(w, "work directory: {}", k.display())?;
         }
         if kept.is_some() || a.store.is_some() {
-            println!("store: {}", out.store.display());
+            writeln!(w, "store: {}", out.store.display())?;
         }
-        println!("report: {}", out.report_html.display());
+        writeln!(w, "report: {}", out.report_html.display())?;
     }
     Ok(Exit::Clean)
 }

@@ -2,7 +2,9 @@
 //! incidents, show where one stands, record hunt / scan / census outputs into it.
 //! See docs/incident.md.
 
+use crate::output::{formats, OutputArgs};
 use anyhow::Context as _;
+use firebreak_core::output::Format;
 use firebreak_core::{Exit, TimeWindow};
 use firebreak_incident::blast::Values;
 use firebreak_incident::playbook::{InitOptions, InventorySource};
@@ -48,12 +50,21 @@ impl StoreArg {
     }
 }
 
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
-enum FormatArg {
-    #[default]
-    Text,
-    Json,
-}
+formats!(
+    /// `incident init` and `incident status`: text, or one JSON document.
+    DocFormats,
+    [Text, Json],
+    Some(Format::Text),
+    true
+);
+
+formats!(
+    /// `incident list`: a table, one JSON document `{"incidents": [...]}`, or JSON Lines.
+    ListFormats,
+    [Text, Json, Jsonl],
+    Some(Format::Text),
+    true
+);
 
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 enum ProviderArg {
@@ -83,7 +94,7 @@ struct InitArgs {
     #[arg(long, value_name = "START..[END]")]
     window: TimeWindow,
     /// Where the secrets come from: a snapshot id of the store, or a JSON Lines file written
-    /// by `firebreak inventory --format json`. Default: the latest snapshot of each breached
+    /// by `firebreak inventory --format jsonl` (or `json`). Default: the latest snapshot of each breached
     /// provider (and organisation) in the store.
     #[arg(long, value_name = "SNAPSHOT|FILE")]
     from_inventory: Option<String>,
@@ -105,18 +116,16 @@ struct InitArgs {
     /// GitHub API base for --verify-credentials (default https://api.github.com).
     #[arg(long, value_name = "URL")]
     github_api: Option<String>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    #[command(flatten)]
+    out: OutputArgs<DocFormats>,
     #[command(flatten)]
     store: StoreArg,
 }
 
 #[derive(clap::Args, Debug)]
 struct ListArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    #[command(flatten)]
+    out: OutputArgs<ListFormats>,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -125,9 +134,9 @@ struct ListArgs {
 struct StatusArgs {
     /// Incident name (default: the most recent).
     name: Option<String>,
-    /// Output format (`json`: the status document described in docs/incident.md).
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    /// `--format json`: the status document described in docs/incident.md.
+    #[command(flatten)]
+    out: OutputArgs<DocFormats>,
     /// Text: list every task, not only those left to do.
     #[arg(long)]
     all: bool,
@@ -214,11 +223,10 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
     for e in &out.verify_errors {
         eprintln!("incident init: credential check failed: {e}");
     }
-    let stdout = std::io::stdout();
-    let mut w = stdout.lock();
-    match a.format {
-        FormatArg::Json => writeln!(w, "{}", serde_json::to_string_pretty(&out)?)?,
-        FormatArg::Text => {
+    let mut w = a.out.writer()?;
+    match a.out.format() {
+        Format::Json => writeln!(w, "{}", serde_json::to_string_pretty(&out)?)?,
+        _ => {
             let from = if out.snapshots.is_empty() {
                 a.from_inventory.clone().unwrap_or_default()
             } else {
@@ -237,6 +245,7 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
             writeln!(w, "next: firebreak incident status {}", out.name)?;
         }
     }
+    w.flush()?;
     let partial = !out.providers_not_inventoried.is_empty()
         || !out.bad_lines.is_empty()
         || !out.verify_errors.is_empty()
@@ -247,15 +256,18 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
 fn list(a: ListArgs) -> anyhow::Result<Exit> {
     let store = a.store.open()?;
     let v = firebreak_incident::list(&store)?;
-    let stdout = std::io::stdout();
-    let mut w = stdout.lock();
-    match a.format {
-        FormatArg::Json => {
+    let mut w = a.out.writer()?;
+    match a.out.format() {
+        Format::Jsonl => {
             for i in &v {
                 writeln!(w, "{}", serde_json::to_string(i)?)?;
             }
         }
-        FormatArg::Text => {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut w, &serde_json::json!({ "incidents": v }))?;
+            writeln!(w)?;
+        }
+        _ => {
             if v.is_empty() {
                 writeln!(w, "no incident in {}", store.path().display())?;
             } else {
@@ -273,6 +285,7 @@ fn list(a: ListArgs) -> anyhow::Result<Exit> {
             }
         }
     }
+    w.flush()?;
     Ok(Exit::Clean)
 }
 
@@ -356,12 +369,12 @@ fn status(a: StatusArgs) -> anyhow::Result<Exit> {
     let store = a.store.open()?;
     let name = firebreak_incident::resolve_name(&store, a.name.as_deref())?;
     let s = firebreak_incident::status(&store, &name)?;
-    let stdout = std::io::stdout();
-    let mut w = stdout.lock();
-    match a.format {
-        FormatArg::Json => writeln!(w, "{}", serde_json::to_string_pretty(&s)?)?,
-        FormatArg::Text => write_status_text(&mut w, &s, a.all)?,
+    let mut w = a.out.writer()?;
+    match a.out.format() {
+        Format::Json => writeln!(w, "{}", serde_json::to_string_pretty(&s)?)?,
+        _ => write_status_text(&mut w, &s, a.all)?,
     }
+    w.flush()?;
     let left =
         s.secrets.live + s.secrets.pending + s.secrets.manual + s.secrets.stopped + s.secrets.rewritten;
     Ok(if left > 0 { Exit::Found } else { Exit::Clean })
@@ -383,7 +396,8 @@ fn record(a: RecordArgs) -> anyhow::Result<Exit> {
             kind.as_str()
         );
     }
-    println!(
+    writeln!(
+        std::io::stdout().lock(),
         "recorded {} {} item(s) from {} into incident {} (record {}); {} malformed line(s)",
         out.items,
         kind.as_str(),
@@ -391,7 +405,7 @@ fn record(a: RecordArgs) -> anyhow::Result<Exit> {
         a.name,
         out.record_id,
         out.malformed_lines.len()
-    );
+    )?;
     Ok(if out.malformed_lines.is_empty() {
         Exit::Clean
     } else {

@@ -1,11 +1,13 @@
 //! `firebreak inventory`: list every secret stored in a CI provider, save it as a
 //! snapshot; `inventory list | diff | verify` work on saved snapshots (docs/inventory.md).
 
+use crate::output::{formats, OutputArgs};
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
+use firebreak_core::output::Format;
 use firebreak_core::window::parse_time;
 use firebreak_core::Exit;
-use firebreak_inventory::{self as inv, OutFormat};
+use firebreak_inventory as inv;
 use firebreak_providers::{circleci, github, gitlab, load_token, HttpConfig, Provider};
 use firebreak_store::{NewSnapshot, Store};
 use std::io::Write;
@@ -50,23 +52,14 @@ impl From<ProviderArg> for Provider {
     }
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum, Default)]
-enum FormatArg {
-    #[default]
-    Table,
-    Json,
-    Csv,
-}
-
-impl From<FormatArg> for OutFormat {
-    fn from(f: FormatArg) -> Self {
-        match f {
-            FormatArg::Table => OutFormat::Table,
-            FormatArg::Json => OutFormat::Json,
-            FormatArg::Csv => OutFormat::Csv,
-        }
-    }
-}
+formats!(
+    /// `firebreak inventory` and its subcommands: a table (`text`, also `table`), one JSON
+    /// document, JSON Lines, CSV.
+    InvFormats,
+    [Text, Json, Jsonl, Csv],
+    Some(Format::Text),
+    true
+);
 
 #[derive(clap::Args, Debug)]
 struct StoreArg {
@@ -105,9 +98,8 @@ struct RunArgs {
     /// GitLab: also list instance (admin) variables.
     #[arg(long)]
     instance: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    #[command(flatten)]
+    out: OutputArgs<InvFormats>,
     /// Maximum requests in flight.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -126,9 +118,8 @@ struct RunArgs {
 
 #[derive(clap::Args, Debug)]
 struct ListArgs {
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    #[command(flatten)]
+    out: OutputArgs<InvFormats>,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -139,9 +130,8 @@ struct DiffArgs {
     a: i64,
     /// Newer snapshot id.
     b: i64,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    #[command(flatten)]
+    out: OutputArgs<InvFormats>,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -157,9 +147,8 @@ struct VerifyArgs {
     /// Provider the team has retired: every secret still stored there is flagged. Repeatable.
     #[arg(long, value_enum, value_name = "PROVIDER")]
     retired_provider: Vec<ProviderArg>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t)]
-    format: FormatArg,
+    #[command(flatten)]
+    out: OutputArgs<InvFormats>,
     #[command(flatten)]
     store: StoreArg,
 }
@@ -236,8 +225,8 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
         b.finish_and_clear();
     }
     let result = result?;
-    let mut out = std::io::stdout().lock();
-    inv::write_inventory(&mut out, &result.items, &result.errors, a.format.into())?;
+    let mut out = a.out.writer()?;
+    inv::write_inventory(&mut out, &result.items, &result.errors, a.out.format())?;
     out.flush()?;
     let secs = (result.finished_at - result.started_at).num_milliseconds() as f64 / 1000.0;
     let mut summary = format!(
@@ -274,19 +263,19 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
 fn list(a: ListArgs) -> anyhow::Result<Exit> {
     let store = a.store.open()?;
     let snaps = store.list_snapshots()?;
-    let mut out = std::io::stdout().lock();
-    match a.format {
-        FormatArg::Json => {
+    let mut out = a.out.writer()?;
+    match a.out.format() {
+        Format::Jsonl => {
             for s in &snaps {
                 writeln!(out, "{}", serde_json::to_string(s)?)?;
             }
         }
-        FormatArg::Csv | FormatArg::Table => {
-            let sep = if matches!(a.format, FormatArg::Csv) {
-                ","
-            } else {
-                "  "
-            };
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut out, &serde_json::json!({ "snapshots": snaps }))?;
+            writeln!(out)?;
+        }
+        f => {
+            let sep = if f == Format::Csv { "," } else { "  " };
             writeln!(
                 out,
                 "{}",
@@ -319,6 +308,7 @@ fn list(a: ListArgs) -> anyhow::Result<Exit> {
             }
         }
     }
+    out.flush()?;
     Ok(Exit::Clean)
 }
 
@@ -327,8 +317,9 @@ fn diff(a: DiffArgs) -> anyhow::Result<Exit> {
     let sa = store.load_snapshot(a.a)?;
     let sb = store.load_snapshot(a.b)?;
     let d = inv::diff(&sa.items, &sb.items);
-    let mut out = std::io::stdout().lock();
-    inv::write_diff(&mut out, &d, a.format.into())?;
+    let mut out = a.out.writer()?;
+    inv::write_diff(&mut out, &d, a.out.format())?;
+    out.flush()?;
     Ok(if d.is_empty() { Exit::Clean } else { Exit::Found })
 }
 
@@ -373,8 +364,9 @@ fn verify(a: VerifyArgs) -> anyhow::Result<Exit> {
     if let Some(e) = lookup_err.into_inner() {
         return Err(e.into());
     }
-    let mut out = std::io::stdout().lock();
-    inv::write_verify(&mut out, &rows, &sum, a.format.into())?;
+    let mut out = a.out.writer()?;
+    inv::write_verify(&mut out, &rows, &sum, a.out.format())?;
+    out.flush()?;
     if errors > 0 {
         eprintln!(
             "firebreak inventory verify: warning: snapshot(s) {ids:?} recorded {errors} listing errors; secrets in failed scopes are missing"

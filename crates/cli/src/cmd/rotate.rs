@@ -1,10 +1,12 @@
 //! `firebreak rotate`: plan, run, status, resume, rollback (docs/rotate.md).
 
+use crate::output::{formats, OutputArgs};
 use clap::Subcommand;
-use firebreak_core::output::progress_enabled;
+use firebreak_core::output::{progress_enabled, Format};
 use firebreak_core::Exit;
 use firebreak_rotate::engine::{self, Engine, RunOptions, State};
 use firebreak_rotate::{Journal, Plan, SealKey};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -48,9 +50,8 @@ enum Cmd {
         /// Run id.
         #[arg(long)]
         run: Option<String>,
-        /// Output format.
-        #[arg(long, value_enum, default_value = "text")]
-        format: StatusFormat,
+        #[command(flatten)]
+        out: OutputArgs<StatusFormats>,
     },
     /// Continue an interrupted run (the latest by default).
     Resume {
@@ -74,11 +75,14 @@ enum Cmd {
     },
 }
 
-#[derive(clap::ValueEnum, Clone, Copy, Debug)]
-enum StatusFormat {
-    Text,
-    Json,
-}
+formats!(
+    /// `firebreak rotate status`: a table, one JSON document `{"run", "secrets": [...]}`,
+    /// or JSON Lines (one secret per line).
+    StatusFormats,
+    [Text, Json, Jsonl],
+    Some(Format::Text),
+    true
+);
 
 fn store_path(a: &Option<PathBuf>) -> PathBuf {
     a.clone()
@@ -184,12 +188,17 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 );
             };
             let (plan, stats) = firebreak_rotate::plan::draft_from_inventory(&items);
-            println!("# Drafted by `firebreak rotate plan` from {from_inventory}: {} secret(s), {} sink(s), {} manual.", stats.secrets, stats.sinks, stats.manual);
-            println!("# Review every source (manual steps are placeholders) before `firebreak rotate run`.");
+            let mut out = std::io::stdout().lock();
+            writeln!(out, "# Drafted by `firebreak rotate plan` from {from_inventory}: {} secret(s), {} sink(s), {} manual.", stats.secrets, stats.sinks, stats.manual)?;
+            writeln!(
+                out,
+                "# Review every source (manual steps are placeholders) before `firebreak rotate run`."
+            )?;
             for n in &stats.notes {
-                println!("# - {n}");
+                writeln!(out, "# - {n}")?;
             }
-            print!("{}", plan.to_toml());
+            write!(out, "{}", plan.to_toml())?;
+            out.flush()?;
             Ok(Exit::Clean)
         }
         Cmd::Run {
@@ -206,6 +215,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                         anyhow::bail!("{}: {why}", plan.display());
                     }
                 }
+                let mut out = std::io::stdout().lock();
                 for s in &p.secrets {
                     let src = match &s.source {
                         firebreak_rotate::plan::SourceSpec::Manual { .. } => "manual",
@@ -215,11 +225,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                         firebreak_rotate::plan::SourceSpec::DeployKey { .. } => "deploy_key",
                         firebreak_rotate::plan::SourceSpec::AwsIam { .. } => "aws_iam",
                     };
-                    println!("{}\tsource={src}\tsinks={}", s.name, s.sinks.len());
+                    writeln!(out, "{}\tsource={src}\tsinks={}", s.name, s.sinks.len())?;
                     for k in &s.sinks {
-                        println!("  write+verify {}", k.label());
+                        writeln!(out, "  write+verify {}", k.label())?;
                     }
                 }
+                out.flush()?;
                 eprintln!("dry run: {} secret(s); nothing was changed", p.secrets.len());
                 return Ok(Exit::Clean);
             }
@@ -239,23 +250,31 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             let run = pick_run(&j, run)?;
             drive(j, key, &run, concurrency, retry_stopped)
         }
-        Cmd::Status { run, format } => {
+        Cmd::Status { run, out: o } => {
             let j = Journal::open(&store_path(&args.store))?;
             let run = pick_run(&j, run)?;
             let rows = engine::status(&j, &run)?;
-            match format {
-                StatusFormat::Json => {
+            let mut out = o.writer()?;
+            match o.format() {
+                Format::Jsonl => {
                     for r in &rows {
-                        println!("{}", serde_json::to_string(r)?);
+                        writeln!(out, "{}", serde_json::to_string(r)?)?;
                     }
                 }
-                StatusFormat::Text => {
-                    println!(
+                Format::Json => {
+                    let doc = serde_json::json!({ "run": run, "secrets": rows });
+                    serde_json::to_writer_pretty(&mut out, &doc)?;
+                    writeln!(out)?;
+                }
+                _ => {
+                    writeln!(
+                        out,
                         "{:<32} {:<12} {:<10} {:>7} {:>8}  REASON",
                         "SECRET", "STATE", "SOURCE", "WRITTEN", "VERIFIED"
-                    );
+                    )?;
                     for r in &rows {
-                        println!(
+                        writeln!(
+                            out,
                             "{:<32} {:<12} {:<10} {:>3}/{:<3} {:>4}/{:<3}  {}",
                             r.secret,
                             r.state,
@@ -265,10 +284,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                             r.sinks_verified,
                             r.sinks,
                             r.reason.as_deref().unwrap_or("")
-                        );
+                        )?;
                     }
                 }
             }
+            out.flush()?;
             let sum = engine::summarize(&run, &rows);
             Ok(sum.exit())
         }

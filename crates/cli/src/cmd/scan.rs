@@ -1,7 +1,8 @@
 //! `firebreak scan`: find leaked secrets in files, archives, stdin and git history.
 
+use crate::output::{formats, OutputArgs};
 use anyhow::Context;
-use firebreak_core::output::{color_enabled, progress_enabled};
+use firebreak_core::output::{color_enabled, progress_enabled, Format};
 use firebreak_core::Exit;
 use firebreak_scan::archive::Limits;
 use firebreak_scan::{output, rules, RuleSet, ScanOptions, ScanReport, Scanner};
@@ -9,18 +10,15 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// Output formats of `firebreak scan`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScanFormat {
-    /// Human text, one line per finding, then a summary line.
-    Text,
-    /// One JSON document: {"findings": [...], "summary": {...}}.
-    Json,
-    /// JSON Lines: one finding per line, then a "type":"summary" line.
-    Jsonl,
-    /// SARIF 2.1.0 (GitHub code scanning).
-    Sarif,
-}
+formats!(
+    /// `firebreak scan`: text (one line per finding, then a summary line), one JSON
+    /// document `{"findings": [...], "summary": {...}}`, JSON Lines (one finding per
+    /// line, then a `"type":"summary"` line), SARIF 2.1.0 (GitHub code scanning).
+    ScanFormats,
+    [Text, Json, Jsonl, Sarif],
+    Some(Format::Text),
+    true
+);
 
 /// Arguments of `firebreak scan`.
 ///
@@ -37,11 +35,11 @@ pub struct Args {
     pub git: Vec<PathBuf>,
     /// Scan the CI build logs of this CircleCI project (`gh/ORG/REPO`; repeatable).
     /// Token from CIRCLECI_TOKEN or --circleci-token-file.
-    #[arg(long, value_name = "SLUG")]
+    #[arg(long, value_name = "SLUG", value_parser = crate::inputs::circleci_slug)]
     pub circleci: Vec<String>,
     /// Scan the GitHub Actions run logs of this repository (`OWNER/REPO`; repeatable).
     /// Token from GITHUB_TOKEN or --github-token-file.
-    #[arg(long, value_name = "OWNER/REPO")]
+    #[arg(long, value_name = "OWNER/REPO", value_parser = crate::inputs::github_repo)]
     pub github: Vec<String>,
     /// With --circleci / --github: only logs of jobs and runs started at or after this
     /// time (RFC 3339 or YYYY-MM-DD), e.g. the start of the exposure window.
@@ -78,12 +76,8 @@ pub struct Args {
     /// Do not open archives.
     #[arg(long)]
     pub no_archives: bool,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "text")]
-    pub format: ScanFormat,
-    /// Write the output to this file instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: OutputArgs<ScanFormats>,
     /// Suppress findings whose fingerprint is in this previous output (JSON, JSONL or SARIF).
     #[arg(long, value_name = "FILE")]
     pub baseline: Option<PathBuf>,
@@ -141,6 +135,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             "nothing to scan: give PATH arguments, `-` for stdin, --git REPO, --circleci SLUG or --github OWNER/REPO"
         );
     }
+    let others = !(args.git.is_empty() && args.circleci.is_empty() && args.github.is_empty());
+    crate::inputs::require_some_path("scan", &args.paths, others)?;
     let since = args
         .since
         .as_deref()
@@ -328,17 +324,12 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     drop(err);
 
-    let mut sink: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
-    match args.format {
-        ScanFormat::Text => output::write_text(&mut sink, &report, args.output.is_none() && color_enabled())?,
-        ScanFormat::Json => output::write_json(&mut sink, &report)?,
-        ScanFormat::Jsonl => output::write_jsonl(&mut sink, &report)?,
-        ScanFormat::Sarif => {
+    let mut sink = args.out.writer()?;
+    match args.out.format() {
+        Format::Text => output::write_text(&mut sink, &report, args.out.to_stdout() && color_enabled())?,
+        Format::Json => output::write_json(&mut sink, &report)?,
+        Format::Jsonl => output::write_jsonl(&mut sink, &report)?,
+        _ => {
             output::write_sarif(&mut sink, &report, scanner.rules())?;
             eprintln!("{}", output::summary_line(&report.summary));
         }

@@ -24,9 +24,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     rt.block_on(async move {
         let server = firebreak_serve::Server::start(cfg).await?;
         // One line on stdout so scripts can find the port (e.g. with --listen 127.0.0.1:0).
-        println!("firebreak serve: listening on {}", server.url());
+        // A closed stdout does not stop the service.
         use std::io::Write;
-        let _ = std::io::stdout().flush();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "firebreak serve: listening on {}", server.url()).and_then(|()| out.flush());
+        drop(out);
         server.run_until_signal().await
     })?;
     Ok(Exit::Clean)

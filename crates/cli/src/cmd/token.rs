@@ -1,7 +1,10 @@
 //! `firebreak token issue|list|revoke`: admin helpers talking to a running `firebreak serve`.
 
+use crate::output::{formats, OutputArgs};
 use anyhow::Context;
+use firebreak_core::output::Format;
 use firebreak_core::{Exit, SecretString};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `firebreak token`.
@@ -35,8 +38,11 @@ enum Cmd {
         /// Lifetime: seconds, or with a unit: 90m, 12h, 30d.
         #[arg(long)]
         ttl: Option<String>,
-        /// Print the token and its metadata as one JSON object.
-        #[arg(long)]
+        /// `--format json`: the token and its metadata as one JSON object.
+        #[command(flatten)]
+        out: OutputArgs<IssueFormats>,
+        /// Same as `--format json` (kept for scripts written before `--format`).
+        #[arg(long, hide = true)]
         json: bool,
     },
     /// List token metadata (never the tokens).
@@ -47,9 +53,8 @@ enum Cmd {
         /// Only this provider.
         #[arg(long)]
         provider: Option<String>,
-        /// text or jsonl.
-        #[arg(long, default_value = "text")]
-        format: String,
+        #[command(flatten)]
+        out: OutputArgs<ListFormats>,
     },
     /// Revoke one token (--id), a provider's tokens in a project, a project's, or a provider's everywhere.
     Revoke {
@@ -67,6 +72,23 @@ enum Cmd {
         all_projects: bool,
     },
 }
+
+formats!(
+    /// `token issue`: the token alone (text), or one JSON object with its metadata. No
+    /// `-o/--output`: the token goes to stdout only, never into a file created here.
+    IssueFormats,
+    [Text, Json],
+    Some(Format::Text),
+    false
+);
+
+formats!(
+    /// `token list`: a table, one JSON document `{"tokens": [...]}`, or JSON Lines.
+    ListFormats,
+    [Text, Json, Jsonl],
+    Some(Format::Text),
+    true
+);
 
 /// Parses `3600`, `90m`, `12h`, `30d`.
 fn parse_ttl(s: &str) -> anyhow::Result<u64> {
@@ -118,14 +140,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 project,
                 provider,
                 ttl,
+                out,
                 json,
             } => {
                 let ttl = ttl.as_deref().map(parse_ttl).transpose()?;
                 let r = client.issue(&project, &provider, ttl).await?;
-                if json {
-                    println!("{}", serde_json::to_string(&r)?);
+                let mut w = out.writer()?;
+                if json || out.format() == Format::Json {
+                    writeln!(w, "{}", serde_json::to_string(&r)?)?;
+                    w.flush()?;
                 } else {
-                    println!("{}", r.token);
+                    writeln!(w, "{}", r.token)?;
+                    w.flush()?;
                     eprintln!(
                         "issued {} for project {} provider {}, expires {} (shown once: store it now)",
                         r.info.id, r.info.project, r.info.provider, r.info.expires_at
@@ -135,22 +161,29 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             Cmd::List {
                 project,
                 provider,
-                format,
+                out,
             } => {
                 let toks = client.list(project.as_deref(), provider.as_deref()).await?;
-                match format.as_str() {
-                    "jsonl" => {
+                let mut w = out.writer()?;
+                match out.format() {
+                    Format::Jsonl => {
                         for t in &toks {
-                            println!("{}", serde_json::to_string(t)?);
+                            writeln!(w, "{}", serde_json::to_string(t)?)?;
                         }
                     }
-                    "text" => {
-                        println!(
+                    Format::Json => {
+                        serde_json::to_writer_pretty(&mut w, &serde_json::json!({ "tokens": toks }))?;
+                        writeln!(w)?;
+                    }
+                    _ => {
+                        writeln!(
+                            w,
                             "{:<21} {:<20} {:<10} {:<6} {:<21} {:<21} {:<21}",
                             "ID", "PROJECT", "PROVIDER", "ORIGIN", "EXPIRES", "REVOKED", "LAST USED"
-                        );
+                        )?;
                         for t in &toks {
-                            println!(
+                            writeln!(
+                                w,
                                 "{:<21} {:<20} {:<10} {:<6} {:<21} {:<21} {:<21}",
                                 t.id,
                                 t.project,
@@ -159,14 +192,11 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                                 t.expires_at,
                                 t.revoked_at.as_deref().unwrap_or("-"),
                                 t.last_used_at.as_deref().unwrap_or("-")
-                            );
+                            )?;
                         }
                     }
-                    f => anyhow::bail!(
-                        "--format {}: expected text or jsonl",
-                        firebreak_core::secret::quote_untrusted(f)
-                    ),
                 }
+                w.flush()?;
             }
             Cmd::Revoke {
                 id,
@@ -182,7 +212,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     }
                     _ => anyhow::bail!("give --id, --project [--provider], or --provider --all-projects"),
                 };
-                println!("{}", serde_json::to_string(&v)?);
+                let mut w = std::io::stdout().lock();
+                writeln!(w, "{}", serde_json::to_string(&v)?)?;
             }
         }
         Ok::<_, anyhow::Error>(())

@@ -102,28 +102,21 @@ impl ValidateArgs {
     }
 }
 
-/// Output formats of `firebreak validate`.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValidateFormat {
-    /// One line per credential.
-    Text,
-    /// One JSON document: {"results": [...], "summary": {...}}.
-    Json,
-    /// JSON Lines: one result per line, then a "type":"summary" line.
-    Jsonl,
-}
+crate::output::formats!(
+    /// `firebreak validate`: text (one line per credential, then a summary line), one JSON
+    /// document `{"results": [...], "summary": {...}}`, JSON Lines (one result per line,
+    /// then a `"type":"summary"` line).
+    ValidateFormats,
+    [Text, Json, Jsonl],
+    Some(firebreak_core::output::Format::Text),
+    true
+);
 
 /// Arguments of `firebreak validate`.
 ///
 /// Exit codes: 0 nothing live, 1 at least one credential is live, 2 usage error,
 /// 3 some values could not be read or checked (the rest were).
 #[derive(clap::Args, Debug)]
-#[command(after_help = "Examples:\n  \
-  firebreak validate --values leaked.env\n  \
-  firebreak validate --values - --format jsonl < leaked.env\n  \
-  firebreak validate --type github.token --values tokens.txt --endpoint github=https://ghe.example/api/v3\n  \
-  firebreak validate --type gcp.service_account --values key.json\n  \
-  firebreak validate --list")]
 pub struct Args {
     /// Values to check: `NAME=VALUE` lines (`-` reads stdin). With --type: one bare value
     /// per line, or one JSON document (a key file).
@@ -135,12 +128,9 @@ pub struct Args {
     /// List the validators (id, endpoint name, default base URL) and exit.
     #[arg(long)]
     pub list: bool,
-    /// Output format.
-    #[arg(long, short = 'f', value_enum, default_value = "text")]
-    pub format: ValidateFormat,
-    /// Write the output to this file instead of stdout.
-    #[arg(long, short = 'o', value_name = "FILE")]
-    pub output: Option<PathBuf>,
+    /// Output format and file.
+    #[command(flatten)]
+    pub out: crate::output::OutputArgs<ValidateFormats>,
     /// Validator settings.
     #[command(flatten)]
     pub check: CheckArgs,
@@ -291,12 +281,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             ValidationStatus::Error => summary.error += 1,
         }
     }
-    let mut sink: Box<dyn Write> = match &args.output {
-        Some(p) => Box::new(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
-        )),
-        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
-    };
+    let mut sink = args.out.writer()?;
     let rows: Vec<Row> = results
         .iter()
         .map(|(p, v)| Row {
@@ -308,8 +293,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             validation: Some(v),
         })
         .collect();
-    match args.format {
-        ValidateFormat::Text => {
+    match args.out.format() {
+        firebreak_core::output::Format::Text => {
             for (r, (_, v)) in rows.iter().zip(&results) {
                 let with = if r.partners.is_empty() {
                     String::new()
@@ -337,14 +322,14 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 summary.malformed_lines.len()
             )?;
         }
-        ValidateFormat::Json => {
+        firebreak_core::output::Format::Json => {
             serde_json::to_writer_pretty(
                 &mut sink,
                 &serde_json::json!({"results": rows, "summary": summary}),
             )?;
             writeln!(sink)?;
         }
-        ValidateFormat::Jsonl => {
+        _ => {
             for r in &rows {
                 serde_json::to_writer(&mut sink, r)?;
                 writeln!(sink)?;
