@@ -338,3 +338,51 @@ fn list_and_bad_arguments() {
     let out = firebreak().args(["scan", "--only-live", "."]).output().unwrap();
     assert_eq!(out.status.code(), Some(2), "--only-live needs --validate");
 }
+
+#[test]
+fn map_what_a_live_github_token_reaches() {
+    let w = world();
+    let out = firebreak()
+        .args([
+            "validate",
+            "--type",
+            "github.token",
+            "--values",
+            "-",
+            "--map",
+            "-f",
+            "json",
+        ])
+        .args(endpoints(&w))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            writeln!(c.stdin.take().unwrap(), "{}\n{}", w.live_gh, w.dead_gh).unwrap();
+            c.wait_with_output()
+        })
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert_no_values(&w, &[&so, &String::from_utf8_lossy(&out.stderr)]);
+    let doc: serde_json::Value = serde_json::from_str(&so).unwrap();
+    let live = &doc["results"][0]["validation"];
+    assert_eq!(live["status"], "live");
+    let map = &live["access"];
+    assert_eq!(map["principal"], "sim-admin");
+    assert_eq!(
+        map["scopes"],
+        serde_json::json!(["repo", "workflow", "admin:org"])
+    );
+    assert_eq!(map["organisations"], serde_json::json!(["sim-org"]));
+    let repos = map["resources"].as_array().unwrap();
+    assert_eq!(repos.len(), 2, "{map}");
+    assert_eq!(repos[0]["permission"], "admin");
+    assert_eq!(repos[1]["permission"], "push");
+    assert!(repos[0]["resource"].as_str().unwrap().starts_with("sim-org/"));
+    assert!(
+        doc["results"][1]["validation"].get("access").is_none(),
+        "no map of a dead token"
+    );
+}

@@ -108,15 +108,17 @@ pub fn query_request(
     params: &[(&str, &str)],
     creds: &AwsCredentials,
 ) -> Result<Request, HttpError> {
-    let body = {
-        let mut form = url::form_urlencoded::Serializer::new(String::new());
-        form.append_pair("Action", action);
-        for (k, v) in params {
-            form.append_pair(k, v);
-        }
-        form.append_pair("Version", version);
-        form.finish()
-    };
+    // encoded as the AWS SDKs encode it (every byte but the unreserved ones as %XX, a
+    // space as %20): AWS signs the bytes as sent, and a server that re-encodes the
+    // parameters before checking the signature (moto) must arrive at the same bytes
+    let mut pairs: Vec<(&str, &str)> = vec![("Action", action)];
+    pairs.extend_from_slice(params);
+    pairs.push(("Version", version));
+    let body = pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", uri_encode(k), uri_encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
     let mut req = Request::new(reqwest::Method::POST, endpoint.clone());
     req.body = Some(Body::Bytes {
         content_type: "application/x-www-form-urlencoded; charset=utf-8".into(),
@@ -124,6 +126,20 @@ pub fn query_request(
     });
     sign_request(&mut req, service, region, creds, SystemTime::now())?;
     Ok(req)
+}
+
+/// AWS's URI encoding: unreserved characters (`A-Z a-z 0-9 - _ . ~`) as they are,
+/// every other byte as `%XX` (upper-case hex).
+pub fn uri_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// The text of the first `<tag>…</tag>` of an AWS XML reply, trimmed.
@@ -206,6 +222,12 @@ mod tests {
             .find(|(k, _)| k == reqwest::header::AUTHORIZATION)
             .unwrap();
         assert!(auth.1.to_str().unwrap().contains("x-amz-security-token"));
+    }
+
+    #[test]
+    fn form_bodies_are_encoded_as_the_sdks_encode_them() {
+        assert_eq!(uri_encode("a b*c+d/é"), "a%20b%2Ac%2Bd%2F%C3%A9");
+        assert_eq!(uri_encode("AZaz09-_.~"), "AZaz09-_.~");
     }
 
     #[test]

@@ -112,6 +112,46 @@ async fn live_dead_and_mispaired_aws_keys() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
+    // a group with a managed policy (made with key a, authenticated): the access map
+    // follows the user into it
+    assert_eq!(
+        iam(&m.1, "CreateGroup", &[("GroupName", "releasers")], &a)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        iam(
+            &m.1,
+            "AddUserToGroup",
+            &[("GroupName", "releasers"), ("UserName", "deployer")],
+            &a
+        )
+        .await
+        .0,
+        200
+    );
+    let s3 = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:GetObject","s3:PutObject"],"Resource":"arn:aws:s3:::acme-releases/*"}]}"#;
+    let (s, body) = iam(
+        &m.1,
+        "CreatePolicy",
+        &[("PolicyName", "release-upload"), ("PolicyDocument", s3)],
+        &a,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let arn = xml_tag(&body, "Arn").unwrap().to_string();
+    assert_eq!(
+        iam(
+            &m.1,
+            "AttachGroupPolicy",
+            &[("GroupName", "releasers"), ("PolicyArn", &arn)],
+            &a
+        )
+        .await
+        .0,
+        200
+    );
 
     let cat = Arc::new(Catalogue::builtin().unwrap());
     let mut eps = Endpoints::default();
