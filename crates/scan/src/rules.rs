@@ -92,6 +92,11 @@ pub struct RuleDef {
     /// see [`Anchor`] and `docs/rules.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<Anchor>,
+    /// The live check that can confirm a match of this rule (`vendor.kind`,
+    /// e.g. `github.token`, `aws.access_key`), when one exists; documentation
+    /// for now, read by validators and shown by `firebreak rules list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<String>,
 }
 
 /// Where a rule promises its matches start (the `anchor` field).
@@ -237,6 +242,8 @@ pub struct CompiledRule {
     secret_group: Option<usize>,
     /// True when the pattern can match a line feed (then its search window spans lines).
     multiline: bool,
+    /// Tagged `generic`: matches also pass [`entropy::generic_not_secret`].
+    generic: bool,
     /// Bytes of which every match holds at least one, and which the rule's
     /// keywords do not hold: a window without any of them is not searched.
     needle: Option<Needle>,
@@ -759,6 +766,10 @@ pub struct RuleSet {
     pub(crate) examined: Examined,
 }
 
+/// Bytes of a generic match's line, each side of its secret, that
+/// [`entropy::generic_not_secret`] reads.
+const GENERIC_CONTEXT: usize = 240;
+
 /// `RuleSet::gate_of` of a rule without a gate.
 const NO_GATE: usize = usize::MAX;
 
@@ -845,6 +856,7 @@ impl RuleSet {
                             anchor: def.anchor.map(|_| OnceLock::new()),
                             secret_group: secret_group(&hir),
                             multiline,
+                            generic: def.tags.iter().any(|t| t == "generic"),
                             needle,
                             def,
                             origin,
@@ -1060,6 +1072,22 @@ impl RuleSet {
             }
             if let Some(min) = r.def.min_entropy {
                 if entropy::shannon(secret) < min {
+                    continue;
+                }
+            }
+            if r.generic && !r.def.allow_placeholders {
+                let whole = caps.get(0).expect("group 0");
+                let name = &window[whole.start()..m.start().max(whole.start())];
+                // The line around the secret, at most GENERIC_CONTEXT bytes each side
+                // (bounded: a long line with many matches stays linear).
+                let lo = m.start().saturating_sub(GENERIC_CONTEXT);
+                let hi = (m.end() + GENERIC_CONTEXT).min(window.len());
+                let found = memchr::memrchr(b'\n', &window[lo..m.start()]);
+                let ls = found.map_or(lo, |i| lo + i + 1);
+                let le = memchr::memchr(b'\n', &window[m.start()..hi]).map_or(hi, |i| m.start() + i);
+                // The window's start is a line start (windows are whole lines).
+                let whole_line = found.is_some() || lo == 0;
+                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line) {
                     continue;
                 }
             }
