@@ -125,6 +125,8 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "12345678",
     "123456789",
     "abcdefgh",
+    "abcd1234",
+    "1234abcd",
     "qwerty",
     "asdfgh",
     "lorem",
