@@ -37,6 +37,8 @@ struct Cli {
 enum Command {
     /// Scan files, directories, archives, stdin or git history for leaked secrets.
     Scan(cmd::scan::Args),
+    /// List the scanner's rules, or check rule files the way the built-in pack is checked.
+    Rules(cmd::rules::Args),
     /// Hunt audit logs (CloudTrail, GitHub, CircleCI, GCP, Azure) for misuse in an exposure window.
     Hunt(cmd::hunt::Args),
     /// Inventory the secrets stored in CI providers; diff and verify snapshots.
@@ -222,6 +224,7 @@ fn main() -> ExitCode {
     });
     let result = match cli.command {
         Command::Scan(a) => cmd::scan::run(a),
+        Command::Rules(a) => cmd::rules::run(a),
         Command::Hunt(a) => cmd::hunt::run(a),
         Command::Inventory(a) => cmd::inventory::run(a),
         Command::Simulate(a) => cmd::simulate::run(a),

@@ -96,6 +96,11 @@ pub struct RuleDef {
     /// see [`Anchor`] and `docs/rules.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<Anchor>,
+    /// The live check that can confirm a match of this rule (`vendor.kind`,
+    /// e.g. `github.token`, `aws.access_key`), when one exists; documentation
+    /// for now, read by validators and shown by `firebreak rules list`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<String>,
 }
 
 /// Where a rule promises its matches start (the `anchor` field).
@@ -213,6 +218,182 @@ pub fn load_rules_path(path: &Path) -> Result<Vec<(String, RuleDef)>, RuleError>
     Ok(out)
 }
 
+/// One problem [`check_rule_files`] found: the file, the 1-based line of the
+/// rule (or of the parse error) when known, the rule id, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleProblem {
+    /// File.
+    pub path: String,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// Rule id, when the problem is a rule's.
+    pub rule: Option<String>,
+    /// What is wrong (never an example's value).
+    pub message: String,
+}
+
+impl std::fmt::Display for RuleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Some(l) = self.line {
+            write!(f, ":{l}")?;
+        }
+        if let Some(r) = &self.rule {
+            write!(f, ": rule {r}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+/// Lints rule files the way the built-in pack is checked: every file parses
+/// and fits the schema, ids are unique and dotted lowercase (`vendor.kind`),
+/// every pattern compiles, every rule has keywords, examples and negative
+/// examples, every example matches (with a keyword inside the match, so the
+/// prefilter finds it, and where its `anchor` says), and no negative example
+/// does. `files` are (name, text) pairs; problems name file and line.
+pub fn check_rule_files(files: &[(String, String)]) -> Vec<RuleProblem> {
+    let mut problems = Vec::new();
+    let mut defs: Vec<(String, RuleDef, Option<usize>)> = Vec::new();
+    let mut lines: std::collections::HashMap<(String, String), usize> = Default::default();
+    for (path, text) in files {
+        let parsed: Result<RuleFile, _> = serde_yaml_ng::from_str(text);
+        match parsed {
+            Err(e) => problems.push(RuleProblem {
+                path: path.clone(),
+                line: e.location().map(|l| l.line()),
+                rule: None,
+                message: firebreak_core::secret::scrub_parse_message(&e.to_string()),
+            }),
+            Ok(f) => {
+                // The k-th `- id:` line of the file is the k-th rule's line.
+                let id_lines: Vec<usize> = text
+                    .lines()
+                    .enumerate()
+                    .filter(|(_, l)| l.trim_start().starts_with("- id:"))
+                    .map(|(n, _)| n + 1)
+                    .collect();
+                let aligned = id_lines.len() == f.rules.len();
+                for (k, r) in f.rules.into_iter().enumerate() {
+                    let line = if aligned { Some(id_lines[k]) } else { None };
+                    if let Some(l) = line {
+                        lines.entry((path.clone(), r.id.clone())).or_insert(l);
+                    }
+                    defs.push((path.clone(), r, line));
+                }
+            }
+        }
+    }
+    let line_of = |path: &str, id: &str| lines.get(&(path.to_string(), id.to_string())).copied();
+    let mut seen: std::collections::HashMap<String, String> = Default::default();
+    let mut good = Vec::new();
+    for (path, d, line) in defs {
+        let problem = |message: String| RuleProblem {
+            path: path.clone(),
+            line,
+            rule: Some(d.id.clone()),
+            message,
+        };
+        let dotted = d.id.contains('.')
+            && d.id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '_');
+        if !dotted {
+            problems.push(problem(
+                "id is not dotted lowercase snake_case (vendor.kind)".into(),
+            ));
+        }
+        if let Some(first) = seen.insert(d.id.clone(), path.clone()) {
+            problems.push(problem(format!("id is defined twice (first in {first})")));
+            continue;
+        }
+        if d.keywords.is_empty() {
+            problems.push(problem("no keywords: the rule would run on every input".into()));
+        }
+        if d.keywords.iter().any(|k| k.trim().is_empty()) {
+            problems.push(problem("an empty keyword".into()));
+        }
+        match RuleSet::compile(vec![(path.clone(), d.clone())]) {
+            Err(e) => problems.push(problem(e.to_string())),
+            Ok(one) => {
+                for (n, e) in d.examples.iter().enumerate() {
+                    let mut m = Vec::new();
+                    one.run_rule(0, e.as_bytes(), &mut m);
+                    let lower = e.to_ascii_lowercase();
+                    let holds_keyword = m
+                        .iter()
+                        .any(|_| d.keywords.iter().any(|k| lower.contains(&k.to_ascii_lowercase())));
+                    if !m.is_empty() && !holds_keyword {
+                        problems.push(problem(format!(
+                            "example #{} matches but holds none of the keywords (the prefilter would skip it)",
+                            n + 1
+                        )));
+                    }
+                }
+                good.push((path.clone(), d));
+            }
+        }
+    }
+    if let Ok(set) = RuleSet::compile(good) {
+        for f in set.check_examples() {
+            // "<id> (<path>): <what>"
+            let (id, rest) = f.split_once(" (").unwrap_or((f.as_str(), ""));
+            let (path, what) = rest.split_once("): ").unwrap_or(("", rest));
+            problems.push(RuleProblem {
+                path: path.to_string(),
+                line: line_of(path, id),
+                rule: Some(id.to_string()),
+                message: what.to_string(),
+            });
+        }
+    }
+    problems
+}
+
+/// Reads rule files for [`check_rule_files`]: `path` itself, or every
+/// `.yml` / `.yaml` file under it.
+pub fn read_rule_files(path: &Path) -> Result<Vec<(String, String)>, RuleError> {
+    let mut files = Vec::new();
+    if path.is_dir() {
+        let mut stack = vec![path.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let rd = std::fs::read_dir(&d).map_err(|e| RuleError::Io {
+                path: d.clone(),
+                source: e,
+            })?;
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
+                    files.push(p);
+                }
+            }
+        }
+        files.sort();
+    } else {
+        files.push(path.to_path_buf());
+    }
+    files
+        .into_iter()
+        .map(|f| {
+            std::fs::read_to_string(&f)
+                .map(|t| (f.display().to_string(), t))
+                .map_err(|e| RuleError::Io {
+                    path: f.clone(),
+                    source: e,
+                })
+        })
+        .collect()
+}
+
+/// The built-in pack's files, as [`check_rule_files`] takes them.
+pub fn builtin_rule_files() -> Vec<(String, String)> {
+    BUILTIN_RULE_FILES
+        .iter()
+        .map(|(n, t)| (format!("{BUILTIN_ORIGIN}{n}"), t.to_string()))
+        .collect()
+}
+
 /// The built-in pack's rule definitions with their file names.
 pub fn builtin_defs() -> Result<Vec<(String, RuleDef)>, RuleError> {
     let mut out = Vec::new();
@@ -241,6 +422,8 @@ pub struct CompiledRule {
     secret_group: Option<usize>,
     /// True when the pattern can match a line feed (then its search window spans lines).
     multiline: bool,
+    /// Tagged `generic`: matches also pass [`entropy::generic_not_secret`].
+    generic: bool,
     /// Bytes of which every match holds at least one, and which the rule's
     /// keywords do not hold: a window without any of them is not searched.
     needle: Option<Needle>,
@@ -763,6 +946,10 @@ pub struct RuleSet {
     pub(crate) examined: Examined,
 }
 
+/// Bytes of a generic match's line, each side of its secret, that
+/// [`entropy::generic_not_secret`] reads.
+const GENERIC_CONTEXT: usize = 240;
+
 /// `RuleSet::gate_of` of a rule without a gate.
 const NO_GATE: usize = usize::MAX;
 
@@ -849,6 +1036,7 @@ impl RuleSet {
                             anchor: def.anchor.map(|_| OnceLock::new()),
                             secret_group: secret_group(&hir),
                             multiline,
+                            generic: def.tags.iter().any(|t| t == "generic"),
                             needle,
                             def,
                             origin,
@@ -1064,6 +1252,22 @@ impl RuleSet {
             }
             if let Some(min) = r.def.min_entropy {
                 if entropy::shannon(secret) < min {
+                    continue;
+                }
+            }
+            if r.generic && !r.def.allow_placeholders {
+                let whole = caps.get(0).expect("group 0");
+                let name = &window[whole.start()..m.start().max(whole.start())];
+                // The line around the secret, at most GENERIC_CONTEXT bytes each side
+                // (bounded: a long line with many matches stays linear).
+                let lo = m.start().saturating_sub(GENERIC_CONTEXT);
+                let hi = (m.end() + GENERIC_CONTEXT).min(window.len());
+                let found = memchr::memrchr(b'\n', &window[lo..m.start()]);
+                let ls = found.map_or(lo, |i| lo + i + 1);
+                let le = memchr::memchr(b'\n', &window[m.start()..hi]).map_or(hi, |i| m.start() + i);
+                // The window's start is a line start (windows are whole lines).
+                let whole_line = found.is_some() || lo == 0;
+                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line) {
                     continue;
                 }
             }

@@ -28,6 +28,10 @@ const MULTILINE_ALLOWED: &[&str] = &[
     "kubernetes.kubeconfig_token",
     "kubernetes.secret_manifest_data",
     "generic.netrc_password",
+    "openvpn.static_key",
+    "private_key.tss2",
+    "minisign.secret_key",
+    "signify.secret_key",
 ];
 
 fn pack() -> RuleSet {
@@ -35,10 +39,10 @@ fn pack() -> RuleSet {
 }
 
 #[test]
-fn builtin_pack_has_at_least_150_rules() {
+fn builtin_pack_has_at_least_500_rules() {
     let s = pack();
     println!("built-in rules: {}", s.len());
-    assert!(s.len() >= 150, "only {} rules", s.len());
+    assert!(s.len() >= 500, "only {} rules", s.len());
 }
 
 #[test]
@@ -189,4 +193,54 @@ impl LowerConf for String {
             .replace("| Medium |", "| medium |")
             .replace("| Low |", "| low |")
     }
+}
+
+#[test]
+fn the_builtin_pack_passes_the_rules_check() {
+    let problems = firebreak_scan::rules::check_rule_files(&firebreak_scan::rules::builtin_rule_files());
+    for p in &problems {
+        println!("{p}");
+    }
+    assert!(problems.is_empty(), "{} problem(s), listed above", problems.len());
+}
+
+#[test]
+fn the_rules_check_names_file_line_and_rule() {
+    let bad = "rules:\n  - id: acme.token\n    name: t\n    pattern: '\\b(?P<secret>acme_[a-z0-9]{8})\\b'\n    keywords: ['acme_']\n    examples: ['acme_q8zr2lmx']\n    negative_examples: ['acme_q8zr2lmx']\n  - id: acme.token\n    name: dup\n    pattern: 'x('\n    keywords: [x]\n  - id: BadId\n    name: b\n    pattern: 'zz(?P<secret>[0-9]{8})'\n    keywords: ['yy']\n    examples: ['zz73910482']\n    negative_examples: ['zz']\n";
+    let problems = firebreak_scan::rules::check_rule_files(&[("bad.yml".to_string(), bad.to_string())]);
+    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    println!("{text:#?}");
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("bad.yml:2: rule acme.token: negative example #1 matches")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("bad.yml:8: rule acme.token: id is defined twice")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.starts_with("bad.yml:12: rule BadId: id is not dotted")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter()
+            .any(|t| t.contains("rule BadId") && t.contains("holds none of the keywords")),
+        "{text:?}"
+    );
+    let unparsable = firebreak_scan::rules::check_rule_files(&[(
+        "u.yml".to_string(),
+        "rules:\n  - id: a.b\n    nme: x\n".to_string(),
+    )]);
+    assert_eq!(unparsable.len(), 1);
+    assert_eq!(unparsable[0].line, Some(3), "{}", unparsable[0]);
+    // A pattern that does not compile is reported with its rule.
+    let p = firebreak_scan::rules::check_rule_files(&[("p.yml".to_string(), "rules:\n  - id: a.b\n    name: x\n    pattern: 'x('\n    keywords: [x]\n    examples: [x]\n    negative_examples: [y]\n".to_string())]);
+    assert!(
+        p.iter()
+            .any(|x| x.line == Some(2) && x.message.contains("bad pattern")),
+        "{p:?}"
+    );
 }

@@ -8,6 +8,7 @@ pub mod incident;
 pub mod inventory;
 pub mod report;
 pub mod rotate;
+pub mod rules;
 pub mod scan;
 pub mod serve;
 pub mod simulate;

@@ -20,6 +20,27 @@ formats!(
     true
 );
 
+/// Confidence levels accepted by `--min-confidence`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfidenceLevel {
+    /// Every finding (generic rules included).
+    Low,
+    /// Vendor context rules and vendor formats.
+    Medium,
+    /// Vendor formats with a distinctive prefix or structure only.
+    High,
+}
+
+impl From<ConfidenceLevel> for firebreak_core::Confidence {
+    fn from(c: ConfidenceLevel) -> Self {
+        match c {
+            ConfidenceLevel::Low => firebreak_core::Confidence::Low,
+            ConfidenceLevel::Medium => firebreak_core::Confidence::Medium,
+            ConfidenceLevel::High => firebreak_core::Confidence::High,
+        }
+    }
+}
+
 /// Arguments of `firebreak scan`.
 ///
 /// Exit codes: 0 no findings, 1 findings, 2 usage error (bad arguments, rules
@@ -60,6 +81,10 @@ pub struct Args {
     /// Add rules from a YAML file or a directory of them (repeatable).
     #[arg(long, value_name = "FILE|DIR")]
     pub rules: Vec<PathBuf>,
+    /// Report only findings of rules with at least this confidence (default: all).
+    /// Rules below it are not run at all, so the scan is also faster.
+    #[arg(long, value_enum, value_name = "LEVEL")]
+    pub min_confidence: Option<ConfidenceLevel>,
     /// Do not load the built-in rule pack (use only --rules).
     #[arg(long)]
     pub no_builtin: bool,
@@ -112,6 +137,13 @@ fn load_rules(args: &Args) -> anyhow::Result<RuleSet> {
     }
     if defs.is_empty() {
         anyhow::bail!("no rules loaded (--no-builtin without --rules)");
+    }
+    if let Some(min) = args.min_confidence {
+        let min = firebreak_core::Confidence::from(min);
+        defs.retain(|(_, d)| d.confidence >= min);
+        if defs.is_empty() {
+            anyhow::bail!("no rule has confidence {min:?} or more");
+        }
     }
     Ok(RuleSet::compile(defs)?)
 }
@@ -339,4 +371,53 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         !report.findings.is_empty(),
         report.summary.error_count as usize,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn args(extra: &[&str]) -> Args {
+        let mut v = vec!["firebreak-scan"];
+        v.extend_from_slice(extra);
+        Cli::try_parse_from(v).expect("arguments parse").args
+    }
+
+    #[test]
+    fn min_confidence_keeps_only_rules_at_or_above_the_level() {
+        let all = load_rules(&args(&["."])).expect("rules");
+        let high = load_rules(&args(&["--min-confidence", "high", "."])).expect("rules");
+        let medium = load_rules(&args(&["--min-confidence", "medium", "."])).expect("rules");
+        let low = load_rules(&args(&["--min-confidence", "low", "."])).expect("rules");
+        assert_eq!(low.len(), all.len());
+        assert!(high.len() < medium.len() && medium.len() < all.len());
+        assert!(high
+            .rules()
+            .iter()
+            .all(|r| r.def.confidence == firebreak_core::Confidence::High));
+        assert!(medium
+            .rules()
+            .iter()
+            .all(|r| r.def.confidence >= firebreak_core::Confidence::Medium));
+        // A generic (low) finding is dropped, a vendor-format (high) one is kept.
+        let text = b"password = \"Zq8!mWr2xT4\"\ntoken = ghp_M8JxvGBCvhuCCyoNAsTBACr1RuVHNdBzHiLe\n";
+        let ids = |set: &RuleSet| -> Vec<String> {
+            set.find_in(text)
+                .iter()
+                .map(|m| set.rules()[m.rule].def.id.clone())
+                .collect()
+        };
+        assert!(ids(&all).iter().any(|id| id.starts_with("generic.")));
+        let h = ids(&high);
+        assert!(h.iter().any(|id| id == "github.pat_classic"), "{h:?}");
+        assert!(!h.iter().any(|id| id.starts_with("generic.")), "{h:?}");
+        assert!(Cli::try_parse_from(["firebreak-scan", "--min-confidence", "certain", "."]).is_err());
+    }
 }

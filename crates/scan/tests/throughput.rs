@@ -1,0 +1,72 @@
+//! Throughput of the built-in pack (a tuning aid, not part of CI): scans every
+//! file under `FB_CORPUS` (default: the Python standard library) with the
+//! built-in rules, and with the rules under `FB_OLD_RULES` when set, and
+//! prints MB/s of each. Run in release mode:
+//! `FB_OLD_RULES=/path/to/rules cargo test --release -p firebreak-scan --test throughput -- --ignored --nocapture`.
+
+use firebreak_scan::rules::{load_rules_path, RuleSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+fn corpus() -> Vec<Vec<u8>> {
+    let root = std::env::var("FB_CORPUS").map(PathBuf::from).unwrap_or_else(|_| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
+            .output()
+            .expect("python3");
+        PathBuf::from(String::from_utf8(out.stdout).expect("utf-8").trim())
+    });
+    let mut files = Vec::new();
+    let mut stack = vec![root];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(b) = std::fs::read(&p) {
+                if !b[..b.len().min(8000)].contains(&0) {
+                    files.push(b);
+                }
+            }
+        }
+    }
+    files
+}
+
+fn measure(name: &str, set: &RuleSet, files: &[Vec<u8>]) {
+    let bytes: usize = files.iter().map(Vec::len).sum();
+    // Warm up (builds the regexes used), then time the best of three.
+    let mut found = 0;
+    for f in files {
+        found += set.find_in(f).len();
+    }
+    let mut best = f64::MAX;
+    for _ in 0..3 {
+        let t = Instant::now();
+        for f in files {
+            std::hint::black_box(set.find_in(f));
+        }
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{name}: {} rules, {} files, {:.1} MB, {found} matches, best {:.3} s, {:.1} MB/s",
+        set.len(),
+        files.len(),
+        bytes as f64 / 1e6,
+        best,
+        bytes as f64 / 1e6 / best
+    );
+}
+
+#[test]
+#[ignore]
+fn throughput_of_the_builtin_pack() {
+    let files = corpus();
+    if let Ok(old) = std::env::var("FB_OLD_RULES") {
+        let set = RuleSet::compile(load_rules_path(std::path::Path::new(&old)).expect("old rules"))
+            .expect("compile");
+        measure("old rules", &set, &files);
+    }
+    measure("built-in", &RuleSet::builtin().expect("pack"), &files);
+}
