@@ -85,10 +85,6 @@ pub struct RuleDef {
     /// Free-form tags (`ci`, `cloud`, `generic`, ...).
     #[serde(default)]
     pub tags: Vec<String>,
-    /// The validator that checks a finding of this rule at its provider
-    /// (`scan --validate`), e.g. `github.token`; see docs/validate.md.
-    #[serde(default)]
-    pub validator: Option<String>,
     /// A promise about where every match starts, relative to a keyword of
     /// the match, which lets the scanner try an anchored match at each keyword
     /// hit and search the hit's window only when one succeeds.
@@ -96,9 +92,9 @@ pub struct RuleDef {
     /// see [`Anchor`] and `docs/rules.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anchor: Option<Anchor>,
-    /// The live check that can confirm a match of this rule (`vendor.kind`,
-    /// e.g. `github.token`, `aws.access_key`), when one exists; documentation
-    /// for now, read by validators and shown by `firebreak rules list`.
+    /// The validator that checks a finding of this rule at its provider
+    /// (`scan --validate`; `vendor.kind`, e.g. `github.token`, `aws.access_key`),
+    /// when one exists; shown by `firebreak rules list`. See docs/validate.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator: Option<String>,
 }

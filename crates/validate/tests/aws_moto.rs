@@ -20,12 +20,9 @@ impl Drop for Moto {
 /// moto with IAM authentication after `free` unauthenticated actions (its
 /// `INITIAL_NO_AUTH_ACTION_COUNT`).
 fn moto(free: u32) -> Option<Moto> {
-    let Ok(bin) = std::env::var("FIREBREAK_MOTO_SERVER") else {
-        eprintln!(
-            "SKIP: FIREBREAK_MOTO_SERVER is not set (run scripts/test, or source .tools/env.d/moto.sh)"
-        );
-        return None;
-    };
+    let bin = std::env::var("FIREBREAK_MOTO_SERVER").expect(
+        "FIREBREAK_MOTO_SERVER is not set: run scripts/test (or scripts/setup.d/60-moto.sh, then source .tools/env.d/moto.sh)",
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
