@@ -194,7 +194,7 @@ pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
     out.push((
         sc.verified + sc.rotated == sc.total && sc.total > 0,
         format!(
-            "{} of {} secrets rotated ({} verified by the provider's timestamps, {} rotated by firebreak and not yet re-inventoried)",
+            "{} of {} secrets rotated with the old credential proven dead ({} verified: new value in place and old one dead at its source; {} rotated by firebreak, which revoked the old one, not yet re-inventoried)",
             sc.verified + sc.rotated,
             sc.total,
             sc.verified,
@@ -209,6 +209,14 @@ pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
             .collect()
     };
     for (st, what) in [
+        (
+            "live",
+            "LIVE: the stolen value still works at its source; revoke it there now",
+        ),
+        (
+            "rewritten",
+            "rewritten, the old credential not proven dead (check it with firebreak validate)",
+        ),
         ("manual", "left as manual steps"),
         (
             "stopped",
@@ -640,7 +648,7 @@ th{background:#eef0f4}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em}
 .ok{color:#17693a}.no{color:#a4221b}
 .st-verified{color:#17693a;font-weight:600}.st-rotated{color:#2f6db5;font-weight:600}
-.st-pending{color:#a4221b;font-weight:600}.st-manual{color:#8a5a00;font-weight:600}.st-stopped{color:#a4221b;font-weight:700}
+.st-pending{color:#a4221b;font-weight:600}.st-manual{color:#8a5a00;font-weight:600}.st-stopped{color:#a4221b;font-weight:700}.st-live{color:#fff;background:#7f1d1d;font-weight:700;padding:0 4px}.st-rewritten{color:#6d28d9;font-weight:600}
 .lv-critical,.lv-high{color:#a4221b;font-weight:600}.lv-medium{color:#8a5a00}.lv-low,.lv-informational{color:#5a6374}
 .inferred{color:#8a5a00;font-size:.85em}
 svg.timeline{background:#fff;border:1px solid #d8dce3;border-radius:6px}
@@ -690,11 +698,25 @@ pub fn render_html(d: &ReportData) -> String {
         s.secrets.total,
         &format!("{} inventoried", s.secrets.inventoried),
     ));
+    if s.secrets.live > 0 {
+        h.push_str(&card(
+            "LIVE",
+            s.secrets.live,
+            "stolen values that still work: revoke at the source",
+        ));
+    }
     h.push_str(&card(
         "verified",
         s.secrets.verified,
-        "rotation confirmed by the provider",
+        "new value in place, old one proven dead",
     ));
+    if s.secrets.rewritten > 0 {
+        h.push_str(&card(
+            "rewritten",
+            s.secrets.rewritten,
+            "new value, old one not proven dead",
+        ));
+    }
     h.push_str(&card(
         "rotated",
         s.secrets.rotated,
@@ -930,7 +952,8 @@ pub fn render_markdown(d: &ReportData) -> String {
     let _ = writeln!(m, "| | |\n|---|---|");
     let sc = &s.secrets;
     let _ = writeln!(m, "| secrets | {} ({} inventoried) |", sc.total, sc.inventoried);
-    let _ = writeln!(m, "| verified / rotated | {} / {} |", sc.verified, sc.rotated);
+    let _ = writeln!(m, "| LIVE (stolen value still works) | {} |", sc.live);
+    let _ = writeln!(m, "| verified / rewritten / rotated | {} / {} / {} |", sc.verified, sc.rewritten, sc.rotated);
     let _ = writeln!(
         m,
         "| pending / manual / stopped | {} / {} / {} |",
