@@ -5,10 +5,12 @@
 //! ([`secret::SecretString`], [`secret::fingerprint`], [`secret::redact`], and
 //! [`secret::redact_secrets`] with a [`secret::SecretMatcher`] for untrusted text),
 //! findings ([`finding`]), the process exit codes shared by every subcommand
-//! ([`exit::Exit`]) and output conventions ([`output`]).
+//! ([`exit::Exit`]), output conventions ([`output`]) and durations as people type
+//! them ([`duration::parse_secs`]).
 
 #![warn(missing_docs)]
 
+pub mod duration;
 pub mod exit;
 pub mod finding;
 pub mod model;

@@ -194,19 +194,12 @@ pub struct Rule {
     keywords: Vec<Option<AhoCorasick>>,
 }
 
-/// Parses a time span like `1h`, `30m`, `15s`, `2d`.
+/// Parses a time span like `1h`, `30m`, `15s`, `2d`, `1w`, `1h30m` into seconds
+/// ([`firebreak_core::duration::parse_secs`]).
 pub fn parse_timeframe(s: &str) -> Option<i64> {
-    let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
-    let n: i64 = num.parse().ok()?;
-    Some(match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86400,
-        "w" => n * 7 * 86400,
-        _ => return None,
-    })
+    firebreak_core::duration::parse_secs(s)
+        .ok()
+        .and_then(|n| i64::try_from(n).ok())
 }
 
 /// Result of loading one YAML file: supported rules and unsupported ones.

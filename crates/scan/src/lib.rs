@@ -6,7 +6,8 @@
 //! slices. The [`Scanner`] feeds it files, directories, stdin, any stream
 //! ([`Scanner::scan_reader`]), archives ([`archive`], a reusable bounded
 //! walker) and git history ([`git`]); [`output`] renders the results and
-//! [`baseline`] suppresses known findings. [`RuleSet::secret_spans`] (also a
+//! [`baseline`] suppresses known findings; [`cilogs`] streams CircleCI and
+//! GitHub Actions build logs through a scanner as they download. [`RuleSet::secret_spans`] (also a
 //! [`firebreak_core::secret::SecretMatcher`]) lets other capabilities redact secrets in
 //! text they copy from untrusted input.
 
@@ -14,6 +15,7 @@
 
 pub mod archive;
 pub mod baseline;
+pub mod cilogs;
 pub mod entropy;
 pub mod git;
 pub mod keywords;

@@ -797,50 +797,11 @@ pub fn is_binary(head: &[u8]) -> bool {
     memchr::memchr(0, head).is_some()
 }
 
+/// Line feeds in `s`. bytecount picks AVX2 or SSE2 at run time; in a standalone
+/// comparison with the hand-written SSE2 counter it replaced it was 1.2-1.6x as fast on
+/// MiB-sized chunks and 6x on the short spans between matches.
 fn count_lines(s: &[u8]) -> u64 {
-    // The compiler vectorises neither `filter(..).count()` well (64-bit
-    // counters, two bytes per step: 14 % of the CPU of a scan of a large log)
-    // nor a portable byte-counter loop (it assembles each vector from single
-    // byte loads); memchr is slower on newline-dense text. So on x86-64, SSE2
-    // (part of its baseline): 16 bytes per step into byte-wide counters, summed
-    // every 255 steps, before they could overflow.
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_cvtsi128_si64, _mm_loadu_si128, _mm_sad_epu8, _mm_set1_epi8,
-            _mm_setzero_si128, _mm_sub_epi8, _mm_unpackhi_epi64,
-        };
-        /// The sum of the 16 byte-wide counters.
-        fn sum(acc: __m128i) -> u64 {
-            // SAFETY: SSE2 is always present on x86-64; pure register operations.
-            unsafe {
-                let s = _mm_sad_epu8(acc, _mm_setzero_si128());
-                (_mm_cvtsi128_si64(s) + _mm_cvtsi128_si64(_mm_unpackhi_epi64(s, s))) as u64
-            }
-        }
-        let mut n = 0u64;
-        let mut blocks = s.chunks_exact(255 * 16);
-        for block in blocks.by_ref() {
-            // SAFETY: SSE2 is always present on x86-64; every load reads 16 bytes
-            // of `block` (unaligned), at offsets below `block.len()` - 15.
-            let acc = unsafe {
-                let nl = _mm_set1_epi8(b'\n' as i8);
-                let mut acc = _mm_setzero_si128();
-                for i in (0..block.len()).step_by(16) {
-                    let v = _mm_loadu_si128(block.as_ptr().add(i).cast());
-                    // A match is all ones (-1): subtracting it adds one.
-                    acc = _mm_sub_epi8(acc, _mm_cmpeq_epi8(v, nl));
-                }
-                acc
-            };
-            n += sum(acc);
-        }
-        n + blocks.remainder().iter().filter(|&&b| b == b'\n').count() as u64
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        s.iter().filter(|&&b| b == b'\n').count() as u64
-    }
+    bytecount::count(s, b'\n') as u64
 }
 
 /// Line-aligned chunk boundaries: `[0, b1, b2, ..., len]`.

@@ -289,13 +289,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         rt.block_on(async {
             if let Some(c) = &circleci {
                 for slug in &args.circleci {
-                    let (r, _) = firebreak_cilogs::scan_circleci(c, slug, since, &scanner).await;
+                    let r = firebreak_scan::cilogs::scan_circleci(c, slug, since, &scanner).await;
                     report.merge(r);
                 }
             }
             if let Some(g) = &github {
                 for repo in &args.github {
-                    let (r, _) = firebreak_cilogs::scan_github(g, repo, since, &scanner).await;
+                    let r = firebreak_scan::cilogs::scan_github(g, repo, since, &scanner).await;
                     report.merge(r);
                 }
             }

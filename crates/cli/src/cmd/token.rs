@@ -35,7 +35,7 @@ enum Cmd {
         /// CI provider (circleci, github, gitlab, ...).
         #[arg(long)]
         provider: String,
-        /// Lifetime: seconds, or with a unit: 90m, 12h, 30d.
+        /// Lifetime: seconds, or with units: 90m, 12h, 30d, 1h30m.
         #[arg(long)]
         ttl: Option<String>,
         /// `--format json`: the token and its metadata as one JSON object.
@@ -90,23 +90,9 @@ formats!(
     true
 );
 
-/// Parses `3600`, `90m`, `12h`, `30d`.
+/// Parses `3600`, `90m`, `12h`, `30d`, `1h30m` into seconds ([`firebreak_core::duration`]).
 fn parse_ttl(s: &str) -> anyhow::Result<u64> {
-    let s = s.trim();
-    let (num, mult) = match s.chars().last() {
-        Some('s') => (&s[..s.len() - 1], 1),
-        Some('m') => (&s[..s.len() - 1], 60),
-        Some('h') => (&s[..s.len() - 1], 3600),
-        Some('d') => (&s[..s.len() - 1], 86400),
-        _ => (s, 1),
-    };
-    let n: u64 = num.parse().with_context(|| {
-        format!(
-            "--ttl {}: expected e.g. 3600, 90m, 12h, 30d",
-            firebreak_core::secret::quote_untrusted(s)
-        )
-    })?;
-    Ok(n * mult)
+    firebreak_core::duration::parse_secs(s).context("--ttl")
 }
 
 fn admin_credential(file: Option<&PathBuf>) -> anyhow::Result<SecretString> {
@@ -230,6 +216,8 @@ mod tests {
         assert_eq!(parse_ttl("30d").unwrap(), 30 * 86400);
         assert_eq!(parse_ttl("90m").unwrap(), 5400);
         assert_eq!(parse_ttl("3600").unwrap(), 3600);
+        assert_eq!(parse_ttl("1h30m").unwrap(), 5400);
         assert!(parse_ttl("x").is_err());
+        assert!(parse_ttl("").is_err());
     }
 }

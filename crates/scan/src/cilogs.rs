@@ -2,29 +2,20 @@
 //!
 //! Build logs are where secrets most often leak in plain text (`set -x`, a
 //! debugging `env` dump, a tool echoing its configuration). After a provider
-//! breach, every log the attacker could read must be checked. This crate streams
+//! breach, every log the attacker could read must be checked. This module streams
 //! the logs of a CircleCI project ([`scan_circleci`]) or a GitHub repository's
 //! Actions runs ([`scan_github`]) through a [`Scanner`] as they download: each log
 //! is scanned and dropped, so memory stays bounded by one log, however many
-//! builds a project has. Download failures become errors in the report naming the
-//! request at fault; the scan goes on with the other logs.
+//! builds a project has. A log that cannot be downloaded or opened is an error in
+//! the report's [`Summary`](crate::Summary) naming the request at fault; the scan
+//! goes on with the other logs. Each log scanned counts in `summary.files`.
 //!
 //! Findings name the log as the provider's clients do:
 //! `circleci:SLUG/BUILD/STEP/ACTION` and `github:OWNER/REPO/runs/ID!job/step.txt`.
-#![warn(missing_docs)]
 
+use crate::{ScanReport, Scanner};
 use chrono::{DateTime, Utc};
 use firebreak_providers::{circleci, github, HttpError};
-use firebreak_scan::{ScanReport, Scanner};
-
-/// What a log scan covered, besides the findings.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LogStats {
-    /// Logs (CircleCI step actions, GitHub run archives) downloaded.
-    pub logs: u64,
-    /// Logs that could not be downloaded or opened (each is an error in the report).
-    pub failed: u64,
-}
 
 /// Scans the step logs of a CircleCI project's jobs that started at or after
 /// `since` (all recent jobs when `None`). `slug` is `gh/ORG/REPO`, `bb/...` or
@@ -34,7 +25,7 @@ pub async fn scan_circleci(
     slug: &str,
     since: Option<DateTime<Utc>>,
     scanner: &Scanner,
-) -> (ScanReport, LogStats) {
+) -> ScanReport {
     drain(
         client.job_logs(slug, since),
         &format!("circleci:{slug}"),
@@ -52,7 +43,7 @@ pub async fn scan_github(
     repo: &str,
     since: Option<DateTime<Utc>>,
     scanner: &Scanner,
-) -> (ScanReport, LogStats) {
+) -> ScanReport {
     drain(
         client.run_logs(repo, since),
         &format!("github:{repo}"),
@@ -77,31 +68,21 @@ async fn drain<L>(
     scope: &str,
     what: &str,
     scan: impl Fn(&L) -> Result<ScanReport, (String, String)>,
-) -> (ScanReport, LogStats) {
+) -> ScanReport {
     let mut report = ScanReport::default();
-    let mut stats = LogStats::default();
     while let Some(item) = rx.recv().await {
         match item {
-            Ok(log) => {
-                stats.logs += 1;
-                match blocking(|| scan(&log)) {
-                    Ok(part) => report.merge(part),
-                    Err((input, msg)) => {
-                        stats.failed += 1;
-                        report.summary.error(input, msg);
-                    }
-                }
-            }
-            Err(e) => {
-                stats.failed += 1;
-                report
-                    .summary
-                    .error(scope, format!("cannot download a {what}: {e}"));
-            }
+            Ok(log) => match blocking(|| scan(&log)) {
+                Ok(part) => report.merge(part),
+                Err((input, msg)) => report.summary.error(input, msg),
+            },
+            Err(e) => report
+                .summary
+                .error(scope, format!("cannot download a {what}: {e}")),
         }
     }
     report.sort();
-    (report, stats)
+    report
 }
 
 /// Runs CPU-bound scanning without starving a multi-threaded runtime's other
