@@ -953,7 +953,11 @@ pub fn render_markdown(d: &ReportData) -> String {
     let sc = &s.secrets;
     let _ = writeln!(m, "| secrets | {} ({} inventoried) |", sc.total, sc.inventoried);
     let _ = writeln!(m, "| LIVE (stolen value still works) | {} |", sc.live);
-    let _ = writeln!(m, "| verified / rewritten / rotated | {} / {} / {} |", sc.verified, sc.rewritten, sc.rotated);
+    let _ = writeln!(
+        m,
+        "| verified / rewritten / rotated | {} / {} / {} |",
+        sc.verified, sc.rewritten, sc.rotated
+    );
     let _ = writeln!(
         m,
         "| pending / manual / stopped | {} / {} / {} |",

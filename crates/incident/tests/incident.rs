@@ -365,10 +365,16 @@ fn init_status_rotation_and_records() {
     assert!(html.contains("3 secret(s) not rotated at all"), "{html}");
     // the numbers are the store's
     assert!(html.contains(r#"<div class="card"><b>2</b>verified"#));
-    assert!(md.contains("| verified / rewritten / rotated | 2 / 0 / 0 |"), "{md}");
+    assert!(
+        md.contains("| verified / rewritten / rotated | 2 / 0 / 0 |"),
+        "{md}"
+    );
     assert!(md.contains("| LIVE (stolen value still works) | 1 |"));
     assert!(html.contains(r#"<div class="card"><b>1</b>LIVE"#));
-    assert!(html.contains("1 secret(s) LIVE: the stolen value still works at its source"), "{html}");
+    assert!(
+        html.contains("1 secret(s) LIVE: the stolen value still works at its source"),
+        "{html}"
+    );
     assert!(md.contains("| hunts | 1 (findings: 0 critical, 1 high, 1 medium, 1 low, 0 informational) |"));
 }
 
