@@ -6,17 +6,17 @@ use std::path::Path;
 
 const KEY: &str = "AKIAZ7Q3VOWRL4JD5NQK";
 /// A secret matched only by the rule loaded from a temp file.
-const CUSTOM: &str = "zzfake_Q8r2LmX9vTa7Kp3Wn5Yd";
+const CUSTOM: &str = "zzcust_Q8r2LmX9vTa7Kp3Wn5Yd";
 
 const RULE: &str = r#"
 rules:
   - id: test.custom
     name: Test custom token
-    pattern: '\b(?P<secret>zzfake_[A-Za-z0-9]{20})\b'
-    keywords: [zzfake_]
+    pattern: '\b(?P<secret>zzcust_[A-Za-z0-9]{20})\b'
+    keywords: [zzcust_]
     confidence: medium
-    examples: ['t = zzfake_Q8r2LmX9vTa7Kp3Wn5Yd'] # firebreak:allow (the rule file sits in the scanned tree)
-    negative_examples: ['zzfake_short']
+    examples: ['t = zzcust_Q8r2LmX9vTa7Kp3Wn5Yd'] # firebreak:allow (the rule file sits in the scanned tree)
+    negative_examples: ['zzcust_short']
 "#;
 
 fn fb() -> Command {
