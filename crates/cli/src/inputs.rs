@@ -23,15 +23,19 @@ pub fn require_some_path(what: &str, paths: &[PathBuf], other_inputs: bool) -> a
     )
 }
 
-/// A CircleCI project slug, `VCS/ORG/REPO` (`gh/acme/app`, `bb/...`,
-/// `circleci/ORG-ID/PROJECT-ID`): a `value_parser` for `--circleci`.
-pub fn circleci_slug(s: &str) -> Result<String, String> {
+/// True when `s` is `n` non-empty `/`-separated parts without whitespace.
+fn path_of(s: &str, n: usize) -> bool {
     let parts: Vec<&str> = s.split('/').collect();
-    if parts.len() == 3
+    parts.len() == n
         && parts
             .iter()
             .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
-    {
+}
+
+/// A CircleCI project slug, `VCS/ORG/REPO` (`gh/acme/app`, `bb/...`,
+/// `circleci/ORG-ID/PROJECT-ID`): a `value_parser` for `--circleci`.
+pub fn circleci_slug(s: &str) -> Result<String, String> {
+    if path_of(s, 3) {
         Ok(s.to_string())
     } else {
         Err(format!(
@@ -43,12 +47,7 @@ pub fn circleci_slug(s: &str) -> Result<String, String> {
 
 /// A GitHub repository, `OWNER/REPO`: a `value_parser` for `--github`.
 pub fn github_repo(s: &str) -> Result<String, String> {
-    let parts: Vec<&str> = s.split('/').collect();
-    if parts.len() == 2
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && !p.contains(char::is_whitespace))
-    {
+    if path_of(s, 2) {
         Ok(s.to_string())
     } else {
         Err(format!(

@@ -180,8 +180,8 @@ pub fn parse_rule_file(origin: &str, text: &str) -> Result<Vec<(String, RuleDef)
     Ok(f.rules.into_iter().map(|r| (origin.to_string(), r)).collect())
 }
 
-/// Loads rules from a file or, recursively, from every `.yml`/`.yaml` file of a directory.
-pub fn load_rules_path(path: &Path) -> Result<Vec<(String, RuleDef)>, RuleError> {
+/// `path` itself, or every `.yml` / `.yaml` file under it (recursively, sorted).
+fn rule_file_paths(path: &Path) -> Result<Vec<std::path::PathBuf>, RuleError> {
     let mut files = Vec::new();
     if path.is_dir() {
         let mut stack = vec![path.to_path_buf()];
@@ -203,6 +203,12 @@ pub fn load_rules_path(path: &Path) -> Result<Vec<(String, RuleDef)>, RuleError>
     } else {
         files.push(path.to_path_buf());
     }
+    Ok(files)
+}
+
+/// Loads rules from a file or, recursively, from every `.yml`/`.yaml` file of a directory.
+pub fn load_rules_path(path: &Path) -> Result<Vec<(String, RuleDef)>, RuleError> {
+    let files = rule_file_paths(path)?;
     let mut out = Vec::new();
     for f in files {
         let text = std::fs::read_to_string(&f).map_err(|e| RuleError::Io {
@@ -348,28 +354,7 @@ pub fn check_rule_files(files: &[(String, String)]) -> Vec<RuleProblem> {
 /// Reads rule files for [`check_rule_files`]: `path` itself, or every
 /// `.yml` / `.yaml` file under it.
 pub fn read_rule_files(path: &Path) -> Result<Vec<(String, String)>, RuleError> {
-    let mut files = Vec::new();
-    if path.is_dir() {
-        let mut stack = vec![path.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let rd = std::fs::read_dir(&d).map_err(|e| RuleError::Io {
-                path: d.clone(),
-                source: e,
-            })?;
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if matches!(p.extension().and_then(|x| x.to_str()), Some("yml" | "yaml")) {
-                    files.push(p);
-                }
-            }
-        }
-        files.sort();
-    } else {
-        files.push(path.to_path_buf());
-    }
-    files
+    rule_file_paths(path)?
         .into_iter()
         .map(|f| {
             std::fs::read_to_string(&f)
