@@ -94,6 +94,11 @@ fn examples(path: &str) -> &'static [&'static str] {
             "firebreak validate --values leaked.env --map",
             "firebreak validate --list",
         ],
+        "revoke" => &[
+            "firebreak revoke --values leaked.env --dry-run",
+            "firebreak revoke --values leaked.env --yes --incident cci",
+            "firebreak revoke --type github.token --values tokens.txt --yes -f jsonl -o revoked.jsonl",
+        ],
         _ => &[],
     }
 }

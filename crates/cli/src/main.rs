@@ -63,6 +63,8 @@ enum Command {
     Dashboard(cmd::dashboard::Args),
     /// Check whether credentials still work at their provider, and whose they are.
     Validate(cmd::validate::Args),
+    /// Revoke leaked credentials at their provider and prove them dead (journaled, resumable).
+    Revoke(cmd::revoke::Args),
 }
 
 fn init_tracing(level: &str) {
@@ -237,6 +239,7 @@ fn main() -> ExitCode {
         Command::Drill(a) => cmd::drill::run(a),
         Command::Dashboard(a) => cmd::dashboard::run(a),
         Command::Validate(a) => cmd::validate::run(a),
+        Command::Revoke(a) => cmd::revoke::run(a),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -31,6 +31,8 @@ pub enum RecordKind {
     Census,
     /// `firebreak validate` results: the leaked (old) values checked at their provider.
     Validate,
+    /// `firebreak revoke` results: revocations at the provider and the checks after them.
+    Revoke,
 }
 
 impl RecordKind {
@@ -41,6 +43,7 @@ impl RecordKind {
             RecordKind::Scan => "scan",
             RecordKind::Census => "census",
             RecordKind::Validate => "validate",
+            RecordKind::Revoke => "revoke",
         }
     }
 }
@@ -53,8 +56,9 @@ impl std::str::FromStr for RecordKind {
             "scan" => Ok(RecordKind::Scan),
             "census" => Ok(RecordKind::Census),
             "validate" => Ok(RecordKind::Validate),
+            "revoke" => Ok(RecordKind::Revoke),
             _ => Err(format!(
-                "unknown kind {} (hunt, scan, census, validate)",
+                "unknown kind {} (hunt, scan, census, validate, revoke)",
                 firebreak_core::secret::quote_untrusted(s)
             )),
         }
@@ -256,6 +260,51 @@ pub fn validate_event(v: &Value) -> Option<IncidentEvent> {
     })
 }
 
+/// One `firebreak revoke` result → a `revocation` event (what was asked of the provider
+/// and what it answered) and, when a check followed, a `validation` event with its
+/// verdict, so that a credential proven dead counts for the task of its variable.
+pub fn revoke_events(v: &Value) -> Option<Vec<IncidentEvent>> {
+    if v.get("type")
+        .and_then(Value::as_str)
+        .is_some_and(|t| t != "result")
+    {
+        return None;
+    }
+    let name = s(v, "name")?;
+    let r: firebreak_validate::Revocation = serde_json::from_value(v.get("revocation")?.clone()).ok()?;
+    let at = r
+        .after
+        .as_ref()
+        .map(|a| a.checked_at)
+        .or_else(|| time(v, "at"))
+        .unwrap_or_else(Utc::now);
+    let mut detail = json!({
+        "name": name,
+        "validator": r.validator,
+        "status": r.status,
+    });
+    if let Some(q) = &r.request {
+        detail["request"] = Value::String(q.clone());
+    }
+    if let Some(x) = &r.reason {
+        detail["reason"] = Value::String(redact_secrets(x, secrets()).into_owned());
+    }
+    let mut out = vec![IncidentEvent {
+        record_id: 0,
+        kind: "revocation".into(),
+        item_id: stable_id(&["revocation", &name, &r.validator, &firebreak_store::fmt_time(at)]),
+        at: Some(at),
+        severity: Some(r.status.as_str().to_string()),
+        title: format!("{name} [{}]: {}", r.validator, r.status),
+        detail,
+    }];
+    if let Some(after) = &r.after {
+        let row = json!({"type": "result", "name": name, "validation": after});
+        out.extend(validate_event(&row));
+    }
+    Some(out)
+}
+
 /// One census artifact record (as `firebreak census --format jsonl` writes it) → an event.
 pub fn census_event(v: &Value) -> Option<IncidentEvent> {
     let artifact = s(v, "artifact")?;
@@ -319,19 +368,20 @@ pub fn events_of(kind: RecordKind, values: &[(usize, Value)]) -> (Vec<IncidentEv
     let mut bad = Vec::new();
     for (n, v) in values {
         // scan JSON Lines end with a summary line: not an event, not malformed
-        if matches!(kind, RecordKind::Scan | RecordKind::Validate)
+        if matches!(kind, RecordKind::Scan | RecordKind::Validate | RecordKind::Revoke)
             && v.get("type").and_then(Value::as_str) == Some("summary")
         {
             continue;
         }
         let e = match kind {
-            RecordKind::Hunt => hunt_event(v),
-            RecordKind::Scan => scan_event(v),
-            RecordKind::Census => census_event(v),
-            RecordKind::Validate => validate_event(v),
+            RecordKind::Hunt => hunt_event(v).map(|e| vec![e]),
+            RecordKind::Scan => scan_event(v).map(|e| vec![e]),
+            RecordKind::Census => census_event(v).map(|e| vec![e]),
+            RecordKind::Validate => validate_event(v).map(|e| vec![e]),
+            RecordKind::Revoke => revoke_events(v),
         };
         match e {
-            Some(e) => ev.push(e),
+            Some(e) => ev.extend(e),
             None => bad.push(*n),
         }
     }
@@ -367,7 +417,7 @@ pub fn parse_output(kind: RecordKind, text: &str) -> (Vec<(usize, Value)>, Vec<u
         if let Ok(doc) = serde_json::from_str::<Value>(t) {
             let key = match kind {
                 RecordKind::Census => "artifacts",
-                RecordKind::Validate => "results",
+                RecordKind::Validate | RecordKind::Revoke => "results",
                 _ => "findings",
             };
             if let Some(a) = doc.get(key).and_then(Value::as_array) {

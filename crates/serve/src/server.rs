@@ -452,6 +452,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/admin/revoke", post(revoke_bulk))
         .route("/v1/projects/{project}/publish", post(publish_artifact))
         .route("/v1/tokens/verify", post(verify))
+        .route("/v1/tokens/revoke-self", post(revoke_self))
         .route("/v1/oidc/exchange", post(oidc_exchange))
         .route_layer(axum::middleware::from_fn(log_mw))
         .fallback(not_found)
@@ -825,6 +826,37 @@ async fn list_tokens(
         .map_err(|e| internal(&ctx, e))?;
     let tokens: Vec<TokenInfo> = recs.iter().map(TokenInfo::from).collect();
     Ok(Json(json!({ "tokens": tokens })).into_response())
+}
+
+/// `POST /v1/tokens/revoke-self`: whoever holds a token can revoke it (a leaked token
+/// found in a log is revoked by the finder, as GitLab's `personal_access_tokens/self`).
+async fn revoke_self(
+    State(st): State<Arc<AppState>>,
+    Extension(ctx): Extension<Arc<Ctx>>,
+    headers: HeaderMap,
+) -> ApiResult {
+    let rec = match st.authenticate(bearer(&headers), true).await {
+        Ok(r) => r,
+        Err(d) => {
+            let mut e = ev("token.revoke_self", "anonymous");
+            if let Some(id) = &d.token_id {
+                e.actor = format!("token:{id}");
+            }
+            e.token_id = d.token_id.clone();
+            return Err(st.deny(&ctx, e, d.status, d.code, d.reason));
+        }
+    };
+    let mut e = ev("token.revoke_self", &format!("token:{}", rec.id));
+    e.token_id = Some(rec.id.clone());
+    e.project = Some(rec.project.clone());
+    e.provider = Some(rec.provider.clone());
+    let ids = st
+        .revoke(&RevokeScope::Token(rec.id.clone()))
+        .await
+        .map_err(|e| internal(&ctx, e))?;
+    e.count = Some(ids.len() as u64);
+    st.audit(&ctx, e);
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn revoke_one(

@@ -73,6 +73,7 @@ pub fn busy_retry<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Re
 /// Environment variable overriding the store location.
 pub const STORE_ENV: &str = "FIREBREAK_STORE";
 
+pub mod keyed;
 pub mod postgres;
 pub mod serve;
 
@@ -258,6 +259,34 @@ pub const MIGRATIONS: &[&str] = &[
         command     TEXT NOT NULL,
         acquired_at TEXT NOT NULL,
         lease_until TEXT NOT NULL
+    );
+    "#,
+    // 4: the store's fingerprint key, revocations (`firebreak revoke`), and the keyed
+    // fingerprints of an incident's old (leaked) values
+    r#"
+    CREATE TABLE store_key (
+        id  INTEGER PRIMARY KEY CHECK (id = 1),
+        key BLOB NOT NULL CHECK (length(key) = 32)
+    );
+    INSERT INTO store_key (id, key) VALUES (1, randomblob(32));
+    CREATE TABLE revocations (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        fingerprint TEXT NOT NULL,
+        validator   TEXT NOT NULL,
+        label       TEXT NOT NULL,
+        incident    TEXT,
+        step        TEXT NOT NULL,
+        request     TEXT,
+        detail      TEXT,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX revocations_credential ON revocations (fingerprint, validator);
+    CREATE TABLE incident_old_values (
+        incident_id      INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        name             TEXT NOT NULL,
+        fingerprint      TEXT NOT NULL,
+        tail_fingerprint TEXT,
+        PRIMARY KEY (incident_id, name)
     );
     "#,
 ];
@@ -518,6 +547,7 @@ pub struct RotationSecretView {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    key: std::sync::OnceLock<[u8; 32]>,
 }
 
 impl std::fmt::Debug for Store {
@@ -550,7 +580,7 @@ pub fn fmt_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
+pub(crate) fn parse_time(s: Option<String>) -> Option<DateTime<Utc>> {
     s.and_then(|s| DateTime::parse_from_rfc3339(&s).ok())
         .map(|t| t.with_timezone(&Utc))
 }
@@ -573,6 +603,7 @@ impl Store {
         let mut s = Store {
             conn,
             path: path.to_path_buf(),
+            key: std::sync::OnceLock::new(),
         };
         // Another process opening the store at the same moment may hold a lock that
         // SQLite reports as busy without waiting (switching a new file to WAL, a
@@ -603,7 +634,7 @@ impl Store {
         &self.path
     }
 
-    fn err(&self, e: rusqlite::Error) -> StoreError {
+    pub(crate) fn err(&self, e: rusqlite::Error) -> StoreError {
         StoreError::Sqlite {
             path: self.path.display().to_string(),
             source: e,

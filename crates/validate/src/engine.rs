@@ -225,6 +225,23 @@ impl Checker {
         .clone()
     }
 
+    /// Checks one credential again, bypassing this run's cache (after a revocation);
+    /// the new verdict replaces the cached one.
+    pub async fn check_fresh(&self, id: &str, inputs: &Inputs) -> Validation {
+        self.cache.lock().expect("cache lock").remove(&inputs.key(id));
+        self.check(id, inputs).await
+    }
+
+    /// The base URL validator `v` sends to (an `--endpoint` override, else its default).
+    pub fn base_of(&self, v: &Compiled) -> Option<Url> {
+        self.base(v)
+    }
+
+    /// The `--endpoint` override named `name`.
+    pub(crate) fn endpoint(&self, name: &str) -> Option<Url> {
+        self.opts.endpoints.get(name).cloned()
+    }
+
     async fn map(
         &self,
         v: &Compiled,
@@ -322,11 +339,32 @@ impl Checker {
     }
 
     async fn http_check(&self, v: &Compiled, h: &HttpCheck, inputs: &Inputs) -> Validation {
+        let (req, shown) = match self.build_request(v, h, inputs) {
+            Ok(x) => x,
+            Err(v) => return v,
+        };
+        let resp = match self.send_checked(req, &v.spec.id, &shown).await {
+            Ok(r) => r,
+            Err(v) => return v,
+        };
+        judge(v, h, &resp, &shown)
+    }
+
+    /// Builds the request of an HTTP template (a check or a revocation) and the words
+    /// that name it in messages (the template, never the URL sent). A request that
+    /// cannot be built is an `error` or `unknown` verdict.
+    #[allow(clippy::result_large_err)] // the error is the verdict itself, built once per check
+    pub(crate) fn build_request(
+        &self,
+        v: &Compiled,
+        h: &HttpCheck,
+        inputs: &Inputs,
+    ) -> Result<(Request, String), Validation> {
         let id = &v.spec.id;
         let (url, shown) = match (&h.path, &h.url) {
             (Some(p), _) => {
                 let Some(base) = self.base(v) else {
-                    return verdict(
+                    return Err(verdict(
                         id,
                         ValidationStatus::Unknown,
                         Some(format!(
@@ -334,18 +372,18 @@ impl Checker {
                             v.spec.endpoint.as_deref().unwrap_or("?"),
                             v.spec.endpoint.as_deref().unwrap_or("NAME")
                         )),
-                    );
+                    ));
                 };
                 let b = base.as_str().trim_end_matches('/');
                 let shown = format!("{} {b}{p}", h.method);
                 match Url::parse(&format!("{b}{}", render(p, inputs, true))) {
                     Ok(u) => (u, shown),
                     Err(e) => {
-                        return verdict(
+                        return Err(verdict(
                             id,
                             ValidationStatus::Error,
                             Some(format!("{shown}: bad URL: {e}")),
-                        )
+                        ))
                     }
                 }
             }
@@ -354,23 +392,23 @@ impl Checker {
                 let u = match Url::parse(&render(t, inputs, false)) {
                     Ok(u) => u,
                     Err(_) => {
-                        return verdict(
+                        return Err(verdict(
                             id,
                             ValidationStatus::Error,
                             Some(format!("{shown}: the value is not a URL")),
-                        )
+                        ))
                     }
                 };
                 let host = u.host_str().unwrap_or("").to_ascii_lowercase();
                 if u.scheme() != "https" || !v.spec.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
-                    return verdict(
+                    return Err(verdict(
                         id,
                         ValidationStatus::Error,
                         Some(format!(
                             "{shown}: refusing to send the value to {host}: not one of {}",
                             v.spec.hosts.join(", ")
                         )),
-                    );
+                    ));
                 }
                 let u = match v
                     .spec
@@ -388,7 +426,7 @@ impl Checker {
                 };
                 (u, shown)
             }
-            (None, None) => return verdict(id, ValidationStatus::Error, Some("no request".into())),
+            (None, None) => return Err(verdict(id, ValidationStatus::Error, Some("no request".into()))),
         };
         let method = reqwest::Method::from_bytes(h.method.as_bytes()).unwrap_or(reqwest::Method::GET);
         let mut req = Request::new(method, url);
@@ -398,11 +436,11 @@ impl Checker {
                 reqwest::header::HeaderName::from_bytes(k.as_bytes()),
                 reqwest::header::HeaderValue::from_str(&val),
             ) else {
-                return verdict(
+                return Err(verdict(
                     id,
                     ValidationStatus::Error,
                     Some(format!("{shown}: header {k} cannot carry the value")),
-                );
+                ));
             };
             val.set_sensitive(t.contains("{{"));
             req.headers.push((k, val));
@@ -431,11 +469,7 @@ impl Checker {
         } else if let Some(j) = &h.json {
             req.body = Some(Body::Json(render_json(j, inputs)));
         }
-        let resp = match self.send_checked(req, id, &shown).await {
-            Ok(r) => r,
-            Err(v) => return v,
-        };
-        judge(v, h, &resp, &shown)
+        Ok((req, shown))
     }
 }
 
@@ -486,7 +520,7 @@ fn render_json(v: &serde_json::Value, inputs: &Inputs) -> serde_json::Value {
     }
 }
 
-fn matches(m: &Match, resp: &Response, json: Option<&serde_json::Value>) -> bool {
+pub(crate) fn matches(m: &Match, resp: &Response, json: Option<&serde_json::Value>) -> bool {
     if !m.status.is_empty() && !m.status.contains(&resp.status) {
         return false;
     }

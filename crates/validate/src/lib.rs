@@ -5,6 +5,8 @@
 //!   it live and which identity fields to read.
 //! - [`engine`]: runs validators through the one HTTP layer (timeouts, per-host rate
 //!   limits, retries only of read-only requests), one check per credential per run.
+//! - [`revoke`]: revokes a credential where its provider documents how, then checks it
+//!   again to prove it dead.
 //! - [`assemble`]: finds the other parts of a credential (an AWS secret beside its key
 //!   id) among the values of a file or the findings of a scan.
 //!
@@ -21,9 +23,11 @@ pub mod engine;
 mod gcp;
 pub mod map;
 pub mod offline;
+pub mod revoke;
 pub mod spec;
 
 pub use engine::{Checker, Endpoints, Inputs, Options};
+pub use revoke::{Revocation, RevokeStatus};
 pub use spec::{Catalogue, Compiled, SpecError, Validator};
 
 use firebreak_core::values::Values;

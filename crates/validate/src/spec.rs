@@ -52,6 +52,9 @@ pub struct Validator {
     /// The provider's documentation of the check.
     #[serde(default)]
     pub references: Vec<String>,
+    /// How to revoke it, where the provider documents how (`firebreak revoke`).
+    #[serde(default)]
+    pub revoke: Option<Revoke>,
     /// Documented replies, used by the catalogue's own tests against a local mock.
     #[serde(default)]
     pub mock: Option<Mock>,
@@ -125,12 +128,42 @@ pub struct HttpCheck {
     /// JSON body template (strings are templates).
     #[serde(default)]
     pub json: Option<serde_json::Value>,
-    /// The reply that proves it live (every condition holds).
+    /// The reply that proves it live (every condition holds). In a `revoke` request,
+    /// spelt `done`: the reply that says it was revoked.
+    #[serde(alias = "done")]
     pub live: Match,
-    /// Replies that prove it dead (any one).
-    #[serde(default)]
+    /// Replies that prove it dead (any one). In a `revoke` request, spelt `gone`: the
+    /// replies that say it was dead already.
+    #[serde(default, alias = "gone")]
     pub dead: Vec<Match>,
 }
+
+/// How a credential is revoked at its provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Revoke {
+    /// An HTTP request template; `done` is the reply of a revocation, `gone` the replies
+    /// saying the credential was dead already.
+    #[serde(default)]
+    pub http: Option<Box<HttpCheck>>,
+    /// A built-in revocation: `aws_deactivate_key` (IAM `UpdateAccessKey` to `Inactive`,
+    /// signed by the key itself).
+    #[serde(default)]
+    pub builtin: Option<String>,
+    /// Steps for a person, where no API revokes this kind of credential.
+    #[serde(default)]
+    pub manual: Option<String>,
+    /// The provider accepts the request and revokes later (GitHub's credential
+    /// revocation API): a check right after may still find it live.
+    #[serde(default)]
+    pub asynchronous: bool,
+    /// The provider's documentation of the revocation.
+    #[serde(default)]
+    pub references: Vec<String>,
+}
+
+/// The built-in revocations.
+pub const REVOKE_BUILTINS: &[&str] = &["aws_deactivate_key"];
 
 fn de_check<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Check, D::Error> {
     use serde::de::Error;
@@ -204,6 +237,9 @@ pub struct Mock {
     /// Identity fields the live reply must yield.
     #[serde(default)]
     pub identity: BTreeMap<String, serde_json::Value>,
+    /// The provider's reply to a revocation (for validators with an HTTP `revoke`).
+    #[serde(default)]
+    pub revoked: Option<Reply>,
 }
 
 /// A canned reply.
@@ -434,6 +470,62 @@ fn json_strings(v: &serde_json::Value, out: &mut Vec<String>) {
     }
 }
 
+/// Checks an HTTP request template against the validator's inputs; returns the input
+/// names it sends.
+fn check_http(
+    h: &HttpCheck,
+    v: &Validator,
+    input_names: &BTreeSet<String>,
+) -> Result<BTreeSet<String>, String> {
+    if h.path.is_some() == h.url.is_some() {
+        return Err("check.http needs exactly one of path and url".into());
+    }
+    if h.path.is_some() && v.endpoint.is_none() {
+        return Err("a path check needs an endpoint name".into());
+    }
+    if h.url.is_some() && v.hosts.is_empty() {
+        return Err("a url check needs the hosts it may reach".into());
+    }
+    if h.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
+        return Err("check.http.path must start with /".into());
+    }
+    reqwest::Method::from_bytes(h.method.as_bytes()).map_err(|_| format!("bad method {}", h.method))?;
+    if h.live.status.is_empty() {
+        return Err("check.http.live needs a status".into());
+    }
+    let mut ts: Vec<String> = Vec::new();
+    ts.extend(h.path.iter().cloned());
+    ts.extend(h.url.iter().cloned());
+    ts.extend(h.headers.values().cloned());
+    ts.extend(h.form.values().cloned());
+    if let Some(b) = &h.basic {
+        ts.extend(b.iter().cloned());
+    }
+    if let Some(j) = &h.json {
+        json_strings(j, &mut ts);
+    }
+    let mut used = BTreeSet::new();
+    for t in &ts {
+        for n in template_names(t) {
+            if !input_names.contains(&n) {
+                return Err(format!("template names {{{{{n}}}}}, which is not an input"));
+            }
+            used.insert(n);
+        }
+    }
+    for p in h
+        .live
+        .json
+        .keys()
+        .chain(h.dead.iter().flat_map(|d| d.json.keys()))
+    {
+        if !p.starts_with('/') {
+            return Err(format!("JSON pointer {p} must start with /"));
+        }
+    }
+    Ok(used)
+}
+
 fn compile(v: Validator) -> Result<Compiled, String> {
     if v.id.is_empty() || !v.id.contains('.') {
         return Err("id must look like `vendor.kind`".into());
@@ -489,62 +581,41 @@ fn compile(v: Validator) -> Result<Compiled, String> {
     };
     match &v.check {
         Check::Http(h) => {
-            if h.path.is_some() == h.url.is_some() {
-                return Err("check.http needs exactly one of path and url".into());
-            }
-            if h.path.is_some() && v.endpoint.is_none() {
-                return Err("a path check needs an endpoint name".into());
-            }
-            if h.url.is_some() && v.hosts.is_empty() {
-                return Err("a url check needs the hosts it may reach".into());
-            }
-            if h.path.as_ref().is_some_and(|p| !p.starts_with('/')) {
-                return Err("check.http.path must start with /".into());
-            }
-            reqwest::Method::from_bytes(h.method.as_bytes())
-                .map_err(|_| format!("bad method {}", h.method))?;
-            if h.live.status.is_empty() {
-                return Err("check.http.live needs a status".into());
-            }
-            let mut ts: Vec<String> = Vec::new();
-            ts.extend(h.path.iter().cloned());
-            ts.extend(h.url.iter().cloned());
-            ts.extend(h.headers.values().cloned());
-            ts.extend(h.form.values().cloned());
-            if let Some(b) = &h.basic {
-                ts.extend(b.iter().cloned());
-            }
-            if let Some(j) = &h.json {
-                json_strings(j, &mut ts);
-            }
-            let mut used = BTreeSet::new();
-            for t in &ts {
-                for n in template_names(t) {
-                    if !input_names.contains(&n) {
-                        return Err(format!("template names {{{{{n}}}}}, which is not an input"));
-                    }
-                    used.insert(n);
-                }
-            }
+            let used = check_http(h, &v, &input_names)?;
             for i in &v.inputs {
                 if !i.optional && !used.contains(&i.name) {
                     return Err(format!("input {} is never sent", i.name));
-                }
-            }
-            for p in h
-                .live
-                .json
-                .keys()
-                .chain(h.dead.iter().flat_map(|d| d.json.keys()))
-            {
-                if !p.starts_with('/') {
-                    return Err(format!("JSON pointer {p} must start with /"));
                 }
             }
         }
         Check::AwsSts => need(&["key_id", "secret"])?,
         Check::GcpServiceAccount => need(&["json"])?,
         Check::PypiMacaroon => need(&["token"])?,
+    }
+    if let Some(r) = &v.revoke {
+        let n = r.http.is_some() as u8 + r.builtin.is_some() as u8 + r.manual.is_some() as u8;
+        if n != 1 {
+            return Err("revoke: give exactly one of http, builtin and manual".into());
+        }
+        if let Some(h) = &r.http {
+            check_http(h, &v, &input_names).map_err(|e| format!("revoke: {e}"))?;
+        }
+        if let Some(b) = &r.builtin {
+            if !REVOKE_BUILTINS.contains(&b.as_str()) {
+                return Err(format!(
+                    "revoke: unknown builtin {b:?}: expected one of {}",
+                    REVOKE_BUILTINS.join(", ")
+                ));
+            }
+            if b == "aws_deactivate_key" {
+                need(&["key_id", "secret"])?;
+            }
+        }
+    }
+    if v.mock.as_ref().is_some_and(|m| m.revoked.is_some())
+        && v.revoke.as_ref().is_none_or(|r| r.http.is_none())
+    {
+        return Err("mock.revoked is given but the validator has no HTTP revoke".into());
     }
     for (k, e) in &v.identity {
         let n = e.json.is_some() as u8 + e.header.is_some() as u8;

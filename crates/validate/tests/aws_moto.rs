@@ -190,3 +190,60 @@ async fn live_dead_and_mispaired_aws_keys() {
         assert!(!t.contains(a.secret_access_key.expose()) && !t.contains(b.secret_access_key.expose()));
     }
 }
+
+#[tokio::test]
+async fn a_leaked_key_deactivates_itself() {
+    use firebreak_validate::RevokeStatus;
+    let Some(m) = moto(4) else { return };
+    let anon = AwsCredentials {
+        access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+        secret_access_key: SecretString::new("setup-before-auth-is-on"),
+        session_token: None,
+    };
+    assert_eq!(iam(&m.1, "CreateUser", &[("UserName", "ci")], &anon).await.0, 200);
+    let policy = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+    let (s, _) = iam(
+        &m.1,
+        "PutUserPolicy",
+        &[
+            ("UserName", "ci"),
+            ("PolicyName", "all"),
+            ("PolicyDocument", policy),
+        ],
+        &anon,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let leaked = key_of(&iam(&m.1, "CreateAccessKey", &[("UserName", "ci")], &anon).await.1);
+    let admin = key_of(&iam(&m.1, "CreateAccessKey", &[("UserName", "ci")], &anon).await.1);
+    let cat = Arc::new(Catalogue::builtin().unwrap());
+    let mut eps = Endpoints::default();
+    eps.insert("aws", url::Url::parse(&m.1).unwrap());
+    let ck = Checker::new(
+        cat,
+        Options {
+            endpoints: eps,
+            ..Options::default()
+        },
+    );
+    let mut inputs = Inputs::one("key_id", SecretString::new(leaked.access_key_id.clone()));
+    inputs.0.insert("secret".into(), leaked.secret_access_key.clone());
+    let r = ck.revoke("aws.access_key", &inputs).await;
+    // real AWS refuses an inactive key at once (revoked); moto's authentication does not
+    // look at the status, so its check afterwards still passes (accepted)
+    assert!(
+        matches!(r.status, RevokeStatus::Revoked | RevokeStatus::Accepted),
+        "{r:?}"
+    );
+    assert_eq!(r.request.as_deref(), Some("POST iam:UpdateAccessKey"));
+    let (s, list) = iam(&m.1, "ListAccessKeys", &[("UserName", "ci")], &admin).await;
+    assert_eq!(s, 200, "{list}");
+    let i = list.find(&leaked.access_key_id).expect("the key is listed");
+    let after = &list[i..];
+    assert!(
+        after[..after.find("</member>").unwrap()].contains("<Status>Inactive</Status>"),
+        "{list}"
+    );
+    let t = serde_json::to_string(&r).unwrap();
+    assert!(!t.contains(leaked.secret_access_key.expose()));
+}

@@ -284,3 +284,184 @@ async fn missing_parts_and_endpoints_are_unknown_not_dead() {
     assert_eq!(v.status, ValidationStatus::Unknown);
     assert!(v.reason.as_deref().unwrap().contains("secret"), "{v:?}");
 }
+
+/// A provider that knows one credential: the documented `live` reply to checks until a
+/// revocation request (the validator's `revoke` method and path, carrying the value)
+/// arrives, the documented `dead` reply after it.
+#[derive(Default)]
+struct Revocable {
+    marker: String,
+    method: String,
+    path: String,
+    mock: Option<firebreak_validate::spec::Mock>,
+    revoked: bool,
+    fail_revoke: bool,
+    requests: Vec<String>,
+}
+
+async fn revocable_server(state: Arc<Mutex<Revocable>>) -> String {
+    let app = axum::Router::new().fallback(
+        move |m: axum::http::Method,
+              u: axum::http::Uri,
+              h: axum::http::HeaderMap,
+              body: axum::body::Bytes| {
+            let state = state.clone();
+            async move {
+                let mut st = state.lock().unwrap();
+                let c = carried(&m, &u, &h, &body);
+                st.requests.push(format!("{m} {}", u.path()));
+                let mock = st.mock.clone().unwrap();
+                let is_revoke = m.as_str() == st.method && u.path().contains(&st.path);
+                if is_revoke {
+                    if st.fail_revoke {
+                        return reply(&Reply {
+                            status: 503,
+                            headers: Default::default(),
+                            body: None,
+                            text: Some("maintenance".into()),
+                        });
+                    }
+                    if c.contains(&st.marker) {
+                        st.revoked = true;
+                        return reply(mock.revoked.as_ref().unwrap());
+                    }
+                }
+                if c.contains(&st.marker) && !st.revoked {
+                    reply(&mock.live)
+                } else {
+                    reply(&mock.dead)
+                }
+            }
+        },
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    format!("http://{addr}")
+}
+
+#[tokio::test]
+async fn every_http_revocation_is_sent_as_documented_and_proven_by_a_fresh_check() {
+    use firebreak_validate::RevokeStatus;
+    let cat = Arc::new(Catalogue::builtin().unwrap());
+    let state = Arc::new(Mutex::new(Revocable::default()));
+    let base = revocable_server(state.clone()).await;
+    let mut tested = 0;
+    let mut failures = Vec::new();
+    for v in cat.iter() {
+        let Some(rv) = v.spec.revoke.as_ref().and_then(|r| r.http.clone()) else {
+            continue;
+        };
+        let id = &v.spec.id;
+        let Some(mock) = v.spec.mock.clone() else {
+            failures.push(format!("{id}: no mock"));
+            continue;
+        };
+        if mock.revoked.is_none() {
+            failures.push(format!(
+                "{id}: an HTTP revocation needs mock.revoked (the documented reply)"
+            ));
+            continue;
+        }
+        let mut inputs = Inputs::default();
+        for i in &v.spec.inputs {
+            if let Some(ex) = &i.example {
+                inputs.0.insert(i.name.clone(), SecretString::new(ex.clone()));
+            }
+        }
+        let live = inputs.get(&v.spec.inputs[0].name).unwrap().expose().to_string();
+        let ep = v.spec.endpoint.clone().unwrap();
+        let mut eps = Endpoints::default();
+        eps.insert(&ep, url::Url::parse(&format!("{base}/{ep}")).unwrap());
+        let ck = Checker::new(
+            cat.clone(),
+            Options {
+                endpoints: eps,
+                max_retries: 0,
+                rate_per_host: 1000.0,
+                ..Options::default()
+            },
+        );
+        let path = rv.path.clone().unwrap_or_default();
+        let path = path.split("{{").next().unwrap().to_string();
+        *state.lock().unwrap() = Revocable {
+            marker: marker(&live),
+            method: rv.method.clone(),
+            path: path.trim_end_matches('/').to_string(),
+            mock: Some(mock.clone()),
+            fail_revoke: true,
+            ..Revocable::default()
+        };
+        // the provider in trouble: the revocation failed, the credential is not dead
+        assert_eq!(ck.check(id, &inputs).await.status, ValidationStatus::Live, "{id}");
+        let r = ck.revoke(id, &inputs).await;
+        if r.status != RevokeStatus::Failed {
+            failures.push(format!(
+                "{id}: a 503 to the revocation must be failed, got {}",
+                r.status
+            ));
+        }
+        state.lock().unwrap().fail_revoke = false;
+        let r = ck.revoke(id, &inputs).await;
+        let seen = state.lock().unwrap().requests.clone();
+        if r.status != RevokeStatus::Revoked {
+            failures.push(format!(
+                "{id}: revocation should be proven, got {} ({:?}); requests {seen:?}",
+                r.status, r.reason
+            ));
+        }
+        if r.after.as_ref().map(|a| a.status) != Some(ValidationStatus::Dead) {
+            failures.push(format!(
+                "{id}: no fresh check after the revocation: {:?}",
+                r.after
+            ));
+        }
+        if !seen
+            .iter()
+            .any(|s| s.starts_with(&format!("{} /{ep}", rv.method)))
+        {
+            failures.push(format!("{id}: no {} request in {seen:?}", rv.method));
+        }
+        let text = serde_json::to_string(&r).unwrap();
+        if text.contains(&live) {
+            failures.push(format!("{id}: the revocation record holds the value"));
+        }
+        tested += 1;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(tested >= 12, "only {tested} HTTP revocations tested");
+}
+
+#[tokio::test]
+async fn manual_and_missing_revocations_send_nothing() {
+    use firebreak_validate::RevokeStatus;
+    let cat = Arc::new(Catalogue::builtin().unwrap());
+    let ck = Checker::new(cat, Options::default());
+    let r = ck
+        .revoke(
+            "circleci.token",
+            &Inputs::one(
+                "token",
+                SecretString::new("0123456789abcdef0123456789abcdef01234567"),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, RevokeStatus::Manual);
+    assert!(r.reason.unwrap().contains("Personal API Tokens"));
+    let r = ck
+        .revoke(
+            "openai.api_key",
+            &Inputs::one(
+                "token",
+                SecretString::new("sk-proj-Zx8bGk2PqR7tLm4nVw9sQw3rTy8uIoP2aSdF4gHj"),
+            ),
+        )
+        .await;
+    assert_eq!(r.status, RevokeStatus::Unsupported);
+    assert_eq!(ck.requests(), 0);
+}

@@ -7,6 +7,7 @@ pub mod hunt;
 pub mod incident;
 pub mod inventory;
 pub mod report;
+pub mod revoke;
 pub mod rotate;
 pub mod rules;
 pub mod scan;

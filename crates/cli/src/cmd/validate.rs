@@ -162,7 +162,7 @@ struct Summary {
     malformed_lines: Vec<usize>,
 }
 
-fn read_input(p: &PathBuf) -> anyhow::Result<(String, String)> {
+pub(crate) fn read_input(p: &PathBuf) -> anyhow::Result<(String, String)> {
     if p.as_os_str() == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -176,7 +176,7 @@ fn read_input(p: &PathBuf) -> anyhow::Result<(String, String)> {
 }
 
 /// Bare values, one per line (or one JSON document, a key file), each named `line_N`.
-fn bare_values(text: &str) -> Values {
+pub(crate) fn bare_values(text: &str) -> Values {
     let mut out = Values::default();
     let trimmed = text.trim();
     if trimmed.starts_with('{') && serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {

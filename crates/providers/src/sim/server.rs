@@ -110,7 +110,12 @@ async fn handle(
     let path = uri.path().to_string();
     // a package registry beside the CI providers: npm's `whoami`, for validators
     if let Some(r) = path.strip_prefix("/npm") {
-        return npm(&sh, r, &headers);
+        return npm(&sh, &method, r, &headers);
+    }
+    // GitHub's credential revocation API takes no authentication (an authenticated
+    // request is refused with 403) and accepts up to 1000 tokens
+    if path == "/github/credentials/revoke" && method == Method::POST {
+        return github_revoke_credentials(&sh, &headers, &body);
     }
     let (provider, rest) = if let Some(r) = path.strip_prefix("/circleci") {
         (Provider::Circleci, r)
@@ -173,6 +178,17 @@ async fn handle(
             Provider::Gitlab => ("private-token", sh.cfg.gitlab_token.expose().to_string()),
         };
         let got = headers.get(hdr).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let bare = got
+            .strip_prefix("Bearer ")
+            .or_else(|| got.strip_prefix("token "))
+            .unwrap_or(got);
+        let revoked = sh
+            .state
+            .lock()
+            .expect("state")
+            .revoked
+            .contains(&firebreak_core::fingerprint(bare.as_bytes()));
+        let got = if revoked { "" } else { got };
         let github_alt =
             provider == Provider::Github && got.strip_prefix("token ") == Some(sh.cfg.github_token.expose());
         if got != expected && !github_alt {
@@ -198,17 +214,71 @@ async fn handle(
     }
 }
 
-/// npm's registry: `GET /-/whoami` names the owner of an accepted token.
-fn npm(sh: &Shared, rest: &str, headers: &HeaderMap) -> Response {
-    if rest != "/-/whoami" {
-        return err(StatusCode::NOT_FOUND, "Not Found");
+/// `POST /credentials/revoke` (GitHub): `{"credentials": [...]}`, 202.
+fn github_revoke_credentials(sh: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
+    if headers.contains_key("authorization") {
+        return err(StatusCode::FORBIDDEN, "Authenticated requests are not accepted");
     }
+    let creds: Vec<String> = match serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("credentials").cloned())
+        .and_then(|c| serde_json::from_value(c).ok())
+    {
+        Some(c) => c,
+        None => return err(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed"),
+    };
+    if creds.is_empty() || creds.len() > 1000 {
+        return err(StatusCode::UNPROCESSABLE_ENTITY, "Validation Failed");
+    }
+    let mut st = sh.state.lock().expect("state");
+    for c in creds {
+        st.revoked.insert(firebreak_core::fingerprint(c.as_bytes()));
+    }
+    ok(StatusCode::ACCEPTED, json!({}))
+}
+
+/// npm's registry: `GET /-/whoami` names the owner of an accepted token;
+/// `DELETE /-/npm/v1/tokens/token/{token}` revokes it.
+fn npm(sh: &Shared, method: &Method, rest: &str, headers: &HeaderMap) -> Response {
     let got = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    match (&sh.cfg.npm_token, got) {
-        (Some(t), Some(g)) if t.expose() == g => ok(StatusCode::OK, json!({"username": "acme-publisher"})),
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .filter(|g| {
+            !sh.state
+                .lock()
+                .expect("state")
+                .revoked
+                .contains(&firebreak_core::fingerprint(g.as_bytes()))
+        });
+    let accepted = matches!((&sh.cfg.npm_token, got), (Some(t), Some(g)) if t.expose() == g);
+    if let Some(tok) = rest.strip_prefix("/-/npm/v1/tokens/token/") {
+        if *method != Method::DELETE {
+            return err(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed");
+        }
+        if !accepted {
+            return (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({"error": "You must be logged in to perform this action"})),
+            )
+                .into_response();
+        }
+        let tok = pct_decode(tok);
+        if Some(tok.as_str()) != got {
+            return err(StatusCode::NOT_FOUND, "token not found");
+        }
+        sh.state
+            .lock()
+            .expect("state")
+            .revoked
+            .insert(firebreak_core::fingerprint(tok.as_bytes()));
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    if rest != "/-/whoami" {
+        return err(StatusCode::NOT_FOUND, "Not Found");
+    }
+    match accepted {
+        true => ok(StatusCode::OK, json!({"username": "acme-publisher"})),
         _ => (
             StatusCode::UNAUTHORIZED,
             axum::Json(json!({"error": "You must be logged in to perform this action"})),
@@ -1123,6 +1193,14 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
             json!({"id": 1, "name": "sim-admin-token", "revoked": false, "active": true,
                    "scopes": ["api"], "user_id": 1, "expires_at": null}),
         ),
+        // self-revocation: the token in the header is revoked (it is the simulator's one
+        // accepted GitLab token, so every later GitLab request is refused)
+        (Method::DELETE, ["personal_access_tokens", "self"]) => {
+            st.revoked.insert(firebreak_core::fingerprint(
+                sh.cfg.gitlab_token.expose().as_bytes(),
+            ));
+            StatusCode::NO_CONTENT.into_response()
+        }
         (Method::GET, ["projects"]) => {
             let items: Vec<Value> = st.gitlab_projects.iter().map(project_json).collect();
             let (page, h) = offset_page(req, items, cap, 20, repeat, true);

@@ -162,6 +162,10 @@ pub struct SimState {
     pub requests: [u64; 3],
     /// Rate-limit replies per provider.
     pub rate_limited: [u64; 3],
+    /// Fingerprints of the tokens revoked through the simulated revocation endpoints
+    /// (GitHub's credential revocation API, GitLab's self-revocation, npm token
+    /// deletion): refused from then on.
+    pub revoked: std::collections::HashSet<String>,
     pub(crate) next_id: u64,
     pub(crate) seed: u64,
 }
