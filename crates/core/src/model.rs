@@ -150,6 +150,15 @@ pub struct Flags {
     /// Keys: read-only / deploy-key type, fingerprint, host... (free-form detail).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// The last characters of the value as the provider shows them (CircleCI's API
+    /// returns `xxxxABCD`). Held in memory between the provider and the store only:
+    /// never serialised; the store keeps [`Flags::tail_fingerprint`] instead.
+    #[serde(skip)]
+    pub masked_tail: Option<crate::SecretString>,
+    /// Keyed fingerprint (HMAC under the store's key) of [`Flags::masked_tail`], set by
+    /// the store: a value stored again with the same tail as a leaked one is caught.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_fingerprint: Option<String>,
 }
 
 /// One stored secret (metadata only).

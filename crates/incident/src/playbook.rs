@@ -371,6 +371,7 @@ fn finish(
     };
     out.id = store.create_incident(&row, &tasks)?;
     out.tasks = tasks.len();
+    crate::status::keep_old_values(store, out.id, &opts.values, &tasks)?;
     Ok(out)
 }
 

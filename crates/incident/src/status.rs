@@ -315,6 +315,37 @@ pub fn list(store: &Store) -> Result<Vec<IncidentSummary>> {
     Ok(out)
 }
 
+/// Keeps the keyed fingerprints (HMAC under the store's key, never plain hashes) of the
+/// old values the user gave for an incident's tasks, by variable name: the whole value,
+/// and its last 4 characters (what CircleCI's API shows of a stored value), so that a
+/// leaked value stored again is caught.
+pub fn keep_old_values(
+    store: &mut Store,
+    incident_id: i64,
+    values: &firebreak_core::values::Values,
+    tasks: &[IncidentTask],
+) -> Result<()> {
+    let names: BTreeSet<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    let mut out = Vec::new();
+    for (name, v, _) in values.iter() {
+        if !names.contains(name) {
+            continue;
+        }
+        let tail = firebreak_store::keyed::tail(v.expose())
+            .map(|t| store.keyed_fingerprint(t.as_bytes()))
+            .transpose()?;
+        out.push(firebreak_store::keyed::OldValue {
+            name: name.to_string(),
+            fingerprint: store.keyed_fingerprint(v.expose().as_bytes())?,
+            tail_fingerprint: tail,
+        });
+    }
+    if !out.is_empty() {
+        store.set_old_values(incident_id, &out)?;
+    }
+    Ok(())
+}
+
 /// The incident row, or [`Error::NoIncident`].
 pub fn load_incident(store: &Store, name: &str) -> Result<IncidentRow> {
     store.incident(name)?.ok_or_else(|| Error::NoIncident {
@@ -575,6 +606,13 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
         }
     }
 
+    // ---- keyed fingerprints of the old values (`incident init --values`)
+    let old_values: HashMap<String, firebreak_store::keyed::OldValue> = store
+        .old_values(inc.id)?
+        .into_iter()
+        .map(|o| (o.name.clone(), o))
+        .collect();
+
     // ---- tasks
     let from_snapshots = inc.origin["snapshots"].as_array().is_some_and(|a| !a.is_empty());
     let mut secrets = SecretCounts {
@@ -625,15 +663,35 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
         // a rotation run that finished after the check revoked what the check saw
         let revoked_after = |at: Option<DateTime<Utc>>| done_t.is_some_and(|d| at.is_none_or(|a| d >= a));
         let old_live = old_status == Some("live") && !revoked_after(old_at);
+        // the value stored now against the leaked one: CircleCI shows the last 4
+        // characters of a stored value, kept by the store as a keyed fingerprint
+        let tails = match (
+            old_values
+                .get(&t.name)
+                .and_then(|o| o.tail_fingerprint.as_deref()),
+            inv.and_then(|(it, _, _)| it.flags.tail_fingerprint.as_deref()),
+        ) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => None,
+        };
+        let restored = tails == Some(true) && provider_t.is_some_and(|p| p >= proof);
         // the new value in place, by the provider's own records
-        let in_place = if provider_t.is_some_and(|p| p >= proof) {
+        let in_place = if provider_t.is_some_and(|p| p >= proof) && !restored {
             let (it, sid, _) = inv.expect("inventory item");
             let field = if it.updated_at.is_some_and(|u| Some(u) == provider_t) {
                 "updated_at"
             } else {
                 "created_at"
             };
-            Some((format!("new value: {field} in snapshot {sid}"), provider_t))
+            let tail_note = if tails == Some(false) {
+                " (its last 4 characters differ from the leaked value's)"
+            } else {
+                ""
+            };
+            Some((
+                format!("new value: {field} in snapshot {sid}{tail_note}"),
+                provider_t,
+            ))
         } else {
             replaced.map(|(w, sid)| {
                 (
@@ -674,6 +732,13 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
                     None,
                 )
             }
+            _ if restored => (
+                "pending",
+                Some(
+                    "written again after the window, but the value stored now ends in the same 4 characters as the leaked one (CircleCI's masked value): the leaked value was most likely stored again; rotate it at the source".to_string(),
+                ),
+                None,
+            ),
             _ if in_place.is_some() && dead_proof.is_some() => {
                 let (ev, at) = in_place.clone().expect("in place");
                 (

@@ -205,7 +205,10 @@ pub async fn collect_circleci(
                             &v.name,
                             v.created_at,
                             None,
-                            Flags::default(),
+                            Flags {
+                                masked_tail: v.masked_tail,
+                                ..Flags::default()
+                            },
                         ),
                     );
                 }

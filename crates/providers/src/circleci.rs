@@ -27,13 +27,17 @@ pub struct Client {
     v1: Url,
 }
 
-/// A project environment variable (name and timestamp; the value is never read).
+/// A project environment variable (name, timestamp, and the last characters of the
+/// value that the API shows; the value itself is never readable).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct EnvVar {
     /// Variable name.
     pub name: String,
     /// `created-at` (CircleCI replaces a variable on write, so this is its last write).
     pub created_at: Option<DateTime<Utc>>,
+    /// The last 4 characters of the value, from the API's masked `value` (`xxxxABCD`).
+    #[serde(skip)]
+    pub masked_tail: Option<SecretString>,
 }
 
 #[derive(Deserialize)]
@@ -41,6 +45,14 @@ struct RawEnvVar {
     name: String,
     #[serde(rename = "created-at", alias = "created_at")]
     created_at: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+/// The shown tail of a masked CircleCI value: `xxxxABCD` → `ABCD`.
+fn masked_tail(v: Option<&str>) -> Option<SecretString> {
+    let rest = v?.strip_prefix("xxxx")?;
+    (rest.chars().count() == 4).then(|| SecretString::new(rest))
 }
 
 impl From<RawEnvVar> for EnvVar {
@@ -48,6 +60,7 @@ impl From<RawEnvVar> for EnvVar {
         EnvVar {
             name: r.name,
             created_at: parse_ts(r.created_at.as_deref()),
+            masked_tail: masked_tail(r.value.as_deref()),
         }
     }
 }

@@ -672,6 +672,7 @@ impl Store {
             path: path.clone(),
             source: e,
         };
+        let key = self.fingerprint_key()?;
         let tx = self.conn.transaction().map_err(wrap)?;
         tx.execute(
             "INSERT INTO snapshots(provider, org, started_at, finished_at, item_count, error_count, stats_json)
@@ -696,6 +697,11 @@ impl Store {
                 )
                 .map_err(wrap)?;
             for it in s.items {
+                // the store keeps a keyed fingerprint of a shown tail, never the tail
+                let mut flags = it.flags.clone();
+                if let Some(t) = flags.masked_tail.take() {
+                    flags.tail_fingerprint = Some(keyed::keyed(&key, t.expose().as_bytes()));
+                }
                 ins.execute(params![
                     id,
                     it.identity(),
@@ -705,7 +711,7 @@ impl Store {
                     it.name,
                     it.created_at.map(fmt_time),
                     it.updated_at.map(fmt_time),
-                    serde_json::to_string(&it.flags).unwrap_or_else(|_| "{}".into())
+                    serde_json::to_string(&flags).unwrap_or_else(|_| "{}".into())
                 ])
                 .map_err(wrap)?;
             }

@@ -99,8 +99,9 @@ struct InitArgs {
     #[arg(long, value_name = "SNAPSHOT|FILE")]
     from_inventory: Option<String>,
     /// `NAME=VALUE` file of values you hold (e.g. from your vault) to sharpen the blast
-    /// radius: AWS key ids are decoded to their account. Read into memory only; never stored
-    /// or printed.
+    /// radius: AWS key ids are decoded to their account. Never printed; the store keeps
+    /// only keyed fingerprints (HMAC under its own key) of each value and of its last 4
+    /// characters, so that a leaked value stored again is caught by `incident status`.
     #[arg(long, value_name = "FILE")]
     values: Option<PathBuf>,
     /// With --values: ask AWS (sts:GetCallerIdentity) and GitHub (GET /user) who each

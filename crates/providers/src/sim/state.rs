@@ -785,6 +785,8 @@ fn merge_flags(old: &Flags, new: &Flags) -> Flags {
             .clone()
             .or_else(|| old.environment_scope.clone()),
         detail: new.detail.clone().or_else(|| old.detail.clone()),
+        masked_tail: None,
+        tail_fingerprint: None,
     }
 }
 
