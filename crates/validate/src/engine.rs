@@ -55,7 +55,8 @@ pub struct Options {
     pub endpoints: Endpoints,
     /// Retries after a 5xx or a timeout (the checks are read-only).
     pub max_retries: u32,
-    /// Map what each live credential can reach (AWS, GitHub): more read requests.
+    /// Map what each live credential can reach (AWS, GitHub, GitLab, GCP service-account
+    /// keys): more read requests.
     pub map: bool,
 }
 
@@ -212,6 +213,11 @@ impl Checker {
             let mut out = self.run(v, inputs).await;
             if self.opts.map && out.status == ValidationStatus::Live {
                 out.access = self.map(v, &out, inputs).await;
+                if let Some(a) = out.access.as_mut() {
+                    for e in a.errors.iter_mut() {
+                        *e = inputs.hide(e);
+                    }
+                }
             }
             out.reason = out.reason.map(|r| inputs.hide(&r));
             for val in out.identity.values_mut() {
@@ -263,6 +269,30 @@ impl Checker {
                 let base = self.base(v)?;
                 let token = inputs.get("token")?.expose().to_string();
                 Some(crate::map::github(self, &base, out, &token).await)
+            }
+            // GitLab tokens sent as `PRIVATE-TOKEN` (personal, project, group access
+            // tokens), not runner tokens
+            id if id.starts_with("gitlab.") => {
+                let Check::Http(h) = &v.spec.check else {
+                    return None;
+                };
+                let (_, t) = h
+                    .headers
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("private-token"))?;
+                let token = render(t, inputs, false);
+                let base = self.base(v)?;
+                Some(crate::map::gitlab(self, &base, out, &token).await)
+            }
+            _ if matches!(v.spec.check, Check::GcpServiceAccount) => {
+                let token_endpoint = self.base(v)?;
+                let asset = self
+                    .opts
+                    .endpoints
+                    .get("gcp_asset")
+                    .cloned()
+                    .unwrap_or_else(|| Url::parse(crate::gcp::CLOUD_ASSET).expect("URL"));
+                Some(crate::gcp::map(self, &token_endpoint, &asset, out, inputs).await)
             }
             _ => None,
         }

@@ -1,9 +1,26 @@
 //! Access maps: what a live credential can reach, read with the credential itself (read
-//! calls only). AWS: the IAM principal, its attached and inline policies and those of its
-//! groups (or role), each statement's actions on which resources. GitHub: scopes,
-//! organisations, repositories and the permission held on each. GitLab: scopes and
-//! projects with their access level. What cannot be read (the key lacks `iam:List*`) is
-//! said in `errors`: the map is then incomplete, not empty.
+//! calls only, through the one HTTP layer). What cannot be read is said in `errors`: the
+//! map is then incomplete, not empty.
+//!
+//! - AWS access key: the principal (`GetCallerIdentity`, from the validation); for an IAM
+//!   user its attached and inline policies and those of its groups
+//!   (`ListAttachedUserPolicies`, `ListUserPolicies`/`GetUserPolicy`, `ListGroupsForUser`,
+//!   `ListAttachedGroupPolicies`, `ListGroupPolicies`/`GetGroupPolicy`,
+//!   `GetPolicy`/`GetPolicyVersion`), for an assumed role the role's: each statement's
+//!   actions on which resources. Errors: `iam:Action: HTTP 403 AccessDenied`.
+//! - GitHub token: scopes (`X-OAuth-Scopes`, from the validation), organisations
+//!   (`GET /user/orgs`), repositories with the highest permission held
+//!   (`GET /user/repos`, `Link` pagination, at most [`MAX_PAGES`] pages).
+//! - GitLab personal, project or group access token (`PRIVATE-TOKEN`): the user
+//!   (`GET /user`: `username`, a bot user for project and group tokens), scopes (from the
+//!   validation's `GET /personal_access_tokens/self`), projects it is a member of with
+//!   the role held (`GET /projects?membership=true&simple=false`:
+//!   `permissions.project_access` / `group_access`, the higher, by GitLab's role names),
+//!   groups (`GET /groups?min_access_level=10`) as organisations; `X-Next-Page` (else
+//!   `Link`) pagination, at most [`MAX_PAGES`] pages. A scope short of `read_api` gives
+//!   `HTTP 403 insufficient_scope` errors.
+//! - GCP service-account key: see `gcp::map` (Cloud Asset `searchAllIamPolicies` over
+//!   the key's project: each binding naming the account, its role on the resource).
 
 use crate::engine::{Checker, Inputs};
 use firebreak_core::{Access, AccessMap, Validation};
@@ -359,6 +376,222 @@ pub(crate) async fn github(ck: &Checker, base: &Url, v: &Validation, token: &str
     map
 }
 
+/// GitLab's name for an access level (its documented roles): 10 Guest, 15 Planner, 20
+/// Reporter, 30 Developer, 40 Maintainer, 50 Owner (5 Minimal access, 0 No access).
+pub fn gitlab_role(level: u64) -> String {
+    match level {
+        0 => "No access".into(),
+        5 => "Minimal access".into(),
+        10 => "Guest".into(),
+        15 => "Planner".into(),
+        20 => "Reporter".into(),
+        30 => "Developer".into(),
+        40 => "Maintainer".into(),
+        50 => "Owner".into(),
+        n => format!("access level {n}"),
+    }
+}
+
+/// An access level as GitLab sends it: a number (or, in its generated OpenAPI
+/// description, a string holding one).
+fn access_level(v: Option<&Value>) -> Option<u64> {
+    let l = v?.get("access_level")?;
+    l.as_u64()
+        .or_else(|| l.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
+/// What a GitLab error reply says, without anything it might echo at length.
+fn gitlab_error(status: u16, body: &[u8]) -> String {
+    let j: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |k: &str| j.as_ref().and_then(|j| j.get(k)).and_then(Value::as_str);
+    if field("error") == Some("insufficient_scope") {
+        return format!(
+            "HTTP {status} insufficient_scope: the token lacks the scope this needs ({})",
+            field("scope").unwrap_or("api or read_api").replace(' ', " or ")
+        );
+    }
+    match field("message").or(field("error")) {
+        Some(m) => format!("HTTP {status} {}", m.chars().take(120).collect::<String>()),
+        None => format!("HTTP {status}"),
+    }
+}
+
+struct GitLab<'a> {
+    ck: &'a Checker,
+    /// The API base, `https://gitlab.com/api/v4` or the `gitlab` override.
+    base: String,
+    origin: url::Origin,
+    token: &'a str,
+}
+
+impl GitLab<'_> {
+    fn request(&self, url: Url) -> Request {
+        let mut r = Request::new(reqwest::Method::GET, url);
+        let mut t = reqwest::header::HeaderValue::from_str(self.token).expect("a token is a header value");
+        t.set_sensitive(true);
+        r.headers
+            .push((reqwest::header::HeaderName::from_static("private-token"), t));
+        r
+    }
+
+    /// `GET {base}{path}`: the JSON reply, or the error (named by the request, which
+    /// carries no secret: the token travels in a header).
+    async fn get(&self, path: &str) -> Result<Value, String> {
+        let shown = format!("GET {}{path}", self.base);
+        let url = Url::parse(&format!("{}{path}", self.base)).map_err(|e| format!("{shown}: {e}"))?;
+        match self.ck.send(self.request(url)).await {
+            Ok(r) if r.status == 200 => match serde_json::from_slice::<Value>(&r.body) {
+                Ok(v) => Ok(v),
+                Err(_) => Err(format!("{shown}: HTTP 200 but not the JSON GitLab documents")),
+            },
+            Ok(r) => Err(format!("{shown}: {}", gitlab_error(r.status, &r.body))),
+            Err(e) => Err(format!("{shown}: {}", crate::engine::describe_http_error(&e))),
+        }
+    }
+
+    /// Every item of a listing, following `X-Next-Page` (else `Link: rel="next"` on the
+    /// same origin), at most [`MAX_PAGES`] pages. A failure is said in `map.errors`.
+    async fn list(&self, path: &str, map: &mut AccessMap) -> Vec<Value> {
+        let shown = format!("GET {}{path}", self.base);
+        let mut out = Vec::new();
+        let Ok(mut next) = Url::parse(&format!("{}{path}", self.base)).map(Some) else {
+            map.errors.push(format!("{shown}: not a URL"));
+            return out;
+        };
+        let mut pages = 0;
+        while let Some(u) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                map.truncated = true;
+                break;
+            }
+            let r = match self.ck.send(self.request(u.clone())).await {
+                Ok(r) if r.status == 200 => r,
+                Ok(r) => {
+                    map.errors
+                        .push(format!("{shown}: {}", gitlab_error(r.status, &r.body)));
+                    break;
+                }
+                Err(e) => {
+                    map.errors
+                        .push(format!("{shown}: {}", crate::engine::describe_http_error(&e)));
+                    break;
+                }
+            };
+            match serde_json::from_slice::<Value>(&r.body) {
+                Ok(Value::Array(a)) => out.extend(a),
+                _ => {
+                    map.errors.push(format!(
+                        "{shown}: page {pages} is not the JSON array GitLab documents"
+                    ));
+                    break;
+                }
+            }
+            next = match r.header("x-next-page").map(str::trim).filter(|p| !p.is_empty()) {
+                Some(p) => {
+                    let mut n = u.clone();
+                    let q: Vec<(String, String)> = u
+                        .query_pairs()
+                        .filter(|(k, _)| k != "page")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    n.query_pairs_mut().clear().extend_pairs(q).append_pair("page", p);
+                    Some(n)
+                }
+                None => firebreak_http::link_next(&r.headers)
+                    .and_then(|n| Url::parse(&n).ok())
+                    .filter(|n| n.origin() == self.origin),
+            };
+        }
+        out
+    }
+}
+
+/// The access map of a live GitLab personal, project or group access token (sent as
+/// `PRIVATE-TOKEN`): its user (`GET /user`; a project or group token's bot user), its
+/// scopes (from the validation, else `GET /personal_access_tokens/self`), the projects it
+/// is a member of with the role held (`GET /projects?membership=true&simple=false`,
+/// `permissions.project_access` / `group_access`, the higher one), and its groups
+/// (`GET /groups?min_access_level=10`) as organisations.
+pub(crate) async fn gitlab(ck: &Checker, base: &Url, v: &Validation, token: &str) -> AccessMap {
+    let mut map = AccessMap {
+        scopes: v
+            .identity
+            .get("scopes")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default(),
+        ..AccessMap::default()
+    };
+    let gl = GitLab {
+        ck,
+        base: base.as_str().trim_end_matches('/').to_string(),
+        origin: base.origin(),
+        token,
+    };
+    match gl.get("/user").await {
+        Ok(u) => {
+            let name = u.get("username").and_then(Value::as_str).unwrap_or("?");
+            map.principal = Some(if u.get("bot").and_then(Value::as_bool) == Some(true) {
+                format!("{name} (bot user of a project or group access token)")
+            } else {
+                name.to_string()
+            });
+        }
+        Err(e) => {
+            map.errors.push(e);
+            map.principal = v.identity.get("user_id").map(|id| format!("user id {id}"));
+        }
+    }
+    if map.scopes.is_empty() {
+        match gl.get("/personal_access_tokens/self").await {
+            Ok(t) => {
+                map.scopes = as_list(t.get("scopes"));
+            }
+            Err(e) => map.errors.push(e),
+        }
+    }
+    let via_scopes = if map.scopes.is_empty() {
+        String::new()
+    } else {
+        format!(", token scopes {}", map.scopes.join(", "))
+    };
+    for p in gl
+        .list("/projects?membership=true&per_page=100&simple=false", &mut map)
+        .await
+    {
+        let Some(name) = p
+            .get("path_with_namespace")
+            .and_then(Value::as_str)
+            .or_else(|| p.get("name").and_then(Value::as_str))
+        else {
+            continue;
+        };
+        let perms = p.get("permissions");
+        let project = access_level(perms.and_then(|x| x.get("project_access")));
+        let group = access_level(perms.and_then(|x| x.get("group_access")));
+        let (permission, via) = match (project, group) {
+            (None, None) => ("member (role not reported)".to_string(), "membership".to_string()),
+            (p, g) if p >= g => (gitlab_role(p.unwrap_or(0)), "project membership".to_string()),
+            (_, g) => (gitlab_role(g.unwrap_or(0)), "group membership".to_string()),
+        };
+        map.resources.push(Access {
+            resource: name.to_string(),
+            permission,
+            via: format!("{via}{via_scopes}"),
+        });
+    }
+    for g in gl
+        .list("/groups?min_access_level=10&per_page=100", &mut map)
+        .await
+    {
+        if let Some(path) = g.get("full_path").and_then(Value::as_str) {
+            map.organisations.push(path.to_string());
+        }
+    }
+    map
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -384,5 +617,31 @@ mod tests {
         );
         assert_eq!(pct_decode("%7B%22a%22%3A1%7D"), "{\"a\":1}");
         assert_eq!(pct_decode("100%"), "100%");
+    }
+
+    #[test]
+    fn gitlab_levels_have_their_documented_names() {
+        let names: Vec<String> = [10, 15, 20, 30, 40, 50].into_iter().map(gitlab_role).collect();
+        assert_eq!(
+            names,
+            ["Guest", "Planner", "Reporter", "Developer", "Maintainer", "Owner"]
+        );
+        assert_eq!(gitlab_role(60), "access level 60");
+        let p = serde_json::json!({"project_access": {"access_level": 30}, "group_access": {"access_level": "40"}, "x": null});
+        assert_eq!(access_level(p.get("project_access")), Some(30));
+        assert_eq!(access_level(p.get("group_access")), Some(40));
+        assert_eq!(access_level(p.get("x")), None);
+        let e = gitlab_error(
+            403,
+            br#"{"error":"insufficient_scope","error_description":"The request requires higher privileges than provided by the access token.","scope":"api read_api"}"#,
+        );
+        assert_eq!(
+            e,
+            "HTTP 403 insufficient_scope: the token lacks the scope this needs (api or read_api)"
+        );
+        assert_eq!(
+            gitlab_error(404, br#"{"message":"404 Not Found"}"#),
+            "HTTP 404 404 Not Found"
+        );
     }
 }

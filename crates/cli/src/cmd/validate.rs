@@ -31,7 +31,9 @@ pub struct CheckArgs {
     pub validate_timeout: u64,
     /// For each live credential, map what it can reach with read calls: AWS (IAM
     /// principal, attached / inline / group policies: actions on resources; `--endpoint
-    /// aws_iam=URL`), GitHub (scopes, organisations, repositories with permissions).
+    /// aws_iam=URL`), GitHub (scopes, organisations, repositories with permissions),
+    /// GitLab (user, scopes, projects with roles, groups), GCP service-account keys (IAM
+    /// bindings in the key's project via Cloud Asset; `--endpoint gcp_asset=URL`).
     #[arg(long)]
     pub map: bool,
 }

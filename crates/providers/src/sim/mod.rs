@@ -101,6 +101,8 @@ pub(crate) struct Shared {
     pub(crate) faults: Mutex<Faults>,
     pub(crate) rng: Mutex<rand::rngs::StdRng>,
     pub(crate) buckets: [Mutex<server::Bucket>; 3],
+    /// Scopes of the accepted GitLab token (`api` unless a test narrows them).
+    pub(crate) gitlab_scopes: Mutex<Vec<String>>,
 }
 
 /// The simulator.
@@ -130,6 +132,7 @@ impl Simulator {
             faults: Mutex::new(cfg.faults.clone()),
             rng: Mutex::new(rand::rngs::StdRng::seed_from_u64(cfg.seed ^ 0x5eed_fa17)),
             buckets: [mk(), mk(), mk()],
+            gitlab_scopes: Mutex::new(vec!["api".to_string()]),
             cfg,
             state: Mutex::new(state),
         });
@@ -230,6 +233,14 @@ impl SimHandle {
     /// Replaces the fault settings.
     pub fn set_faults(&self, f: Faults) {
         *self.shared.faults.lock().expect("faults lock") = f;
+    }
+    /// Sets the scopes of the accepted GitLab token (default `api`), as
+    /// `GET /personal_access_tokens/self` reports them. The API then answers as GitLab
+    /// does: `GET /user` needs `api`, `read_api` or `read_user`; other reads need `api`
+    /// or `read_api`; writes need `api`; otherwise 403 `insufficient_scope`.
+    pub fn set_gitlab_token_scopes(&self, scopes: &[&str]) {
+        *self.shared.gitlab_scopes.lock().expect("scopes lock") =
+            scopes.iter().map(|s| s.to_string()).collect();
     }
     /// Current fault settings.
     pub fn faults(&self) -> Faults {

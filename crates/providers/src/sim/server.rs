@@ -1175,6 +1175,25 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
     let m = req.method.clone();
     let cap = sh.cfg.page_size.min(100);
     let repeat = faults.repeat_page_token;
+    // the token's scopes, enforced as GitLab does (403 `insufficient_scope`)
+    let scopes = sh.gitlab_scopes.lock().expect("scopes").clone();
+    let needed: &[&str] = match (&m, s) {
+        (_, ["personal_access_tokens", "self"]) => &[],
+        (&Method::GET, ["user"]) => &["api", "read_api", "read_user"],
+        (&Method::GET, _) => &["api", "read_api"],
+        _ => &["api"],
+    };
+    if !needed.is_empty() && !needed.iter().any(|n| scopes.iter().any(|s| s == n)) {
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(json!({
+                "error": "insufficient_scope",
+                "error_description": "The request requires higher privileges than provided by the access token.",
+                "scope": needed.join(" "),
+            })),
+        )
+            .into_response();
+    }
     let mut st = sh.state.lock().expect("state");
     let find_group = |st: &super::SimState, g: &str| {
         st.gitlab_groups
@@ -1191,7 +1210,13 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
         (Method::GET, ["personal_access_tokens", "self"]) => ok(
             StatusCode::OK,
             json!({"id": 1, "name": "sim-admin-token", "revoked": false, "active": true,
-                   "scopes": ["api"], "user_id": 1, "expires_at": null}),
+                   "scopes": scopes, "user_id": 1, "expires_at": null}),
+        ),
+        // the token's user (validators' access map)
+        (Method::GET, ["user"]) => ok(
+            StatusCode::OK,
+            json!({"id": 1, "username": "sim-admin", "name": "Simulator Admin", "state": "active",
+                   "locked": false, "bot": false, "web_url": format!("{}/sim-admin", req.origin)}),
         ),
         // self-revocation: the token in the header is revoked (it is the simulator's one
         // accepted GitLab token, so every later GitLab request is refused)
@@ -1202,7 +1227,48 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
             StatusCode::NO_CONTENT.into_response()
         }
         (Method::GET, ["projects"]) => {
-            let items: Vec<Value> = st.gitlab_projects.iter().map(project_json).collect();
+            // `membership=true`: only projects the user is a member of (directly or through a
+            // group); `min_access_level`; `simple=false` (the default): the full entity with
+            // the user's `permissions`, as GitLab's `ProjectWithAccess`
+            let membership = req.q("membership") == Some("true");
+            let min: Option<u64> = req.q("min_access_level").and_then(|v| v.parse().ok());
+            let simple = req.q("simple") == Some("true");
+            let items: Vec<Value> = st
+                .gitlab_projects
+                .iter()
+                .filter(|p| {
+                    let level = gl_project_level(&st, p);
+                    (!membership || level.is_some()) && min.is_none_or(|m| level.is_some_and(|l| l >= m))
+                })
+                .map(|p| {
+                    if simple {
+                        project_json(p)
+                    } else {
+                        gl_project_full(&st, p, &req.origin)
+                    }
+                })
+                .collect();
+            let (page, h) = offset_page(req, items, cap, 20, repeat, true);
+            (StatusCode::OK, h, axum::Json(Value::Array(page))).into_response()
+        }
+        (Method::GET, ["groups"]) => {
+            // the groups the user is a member of (directly or inherited), at least
+            // `min_access_level`
+            let min: u64 = req
+                .q("min_access_level")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(1);
+            let items: Vec<Value> = st
+                .gitlab_groups
+                .iter()
+                .filter(|g| gl_group_level(&st, Some(g.id)).is_some_and(|l| l >= min))
+                .map(|g| {
+                    let name = g.full_path.rsplit('/').next().unwrap_or(&g.full_path);
+                    json!({"id": g.id, "name": name, "path": name, "full_name": g.full_path.replace('/', " / "),
+                           "full_path": g.full_path, "parent_id": g.parent, "visibility": "private",
+                           "web_url": format!("{}/groups/{}", req.origin, g.full_path)})
+                })
+                .collect();
             let (page, h) = offset_page(req, items, cap, 20, repeat, true);
             (StatusCode::OK, h, axum::Json(Value::Array(page))).into_response()
         }
@@ -1284,6 +1350,47 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
         ),
         _ => err(StatusCode::NOT_FOUND, "404 Not Found"),
     }
+}
+
+/// The user's highest membership in a group or its ancestors (GitLab's
+/// `highest_group_member`).
+fn gl_group_level(st: &super::SimState, mut id: Option<u64>) -> Option<u64> {
+    let mut best = None;
+    while let Some(g) = id.and_then(|i| st.gitlab_groups.iter().find(|x| x.id == i)) {
+        best = best.max(g.access);
+        id = g.parent;
+    }
+    best
+}
+
+/// The user's effective access level on a project: direct or through its groups.
+fn gl_project_level(st: &super::SimState, p: &super::state::GlProject) -> Option<u64> {
+    p.access.max(gl_group_level(st, Some(p.group_id)))
+}
+
+/// A project as `GET /projects` (not `simple`) shows it to a signed-in user: with
+/// `permissions.project_access` (direct membership) and `permissions.group_access` (the
+/// highest membership of its group or an ancestor), each `null` when there is none.
+fn gl_project_full(st: &super::SimState, p: &super::state::GlProject, origin: &str) -> Value {
+    let name = p.path.rsplit('/').next().unwrap_or(&p.path);
+    let ns = st.gitlab_groups.iter().find(|g| g.id == p.group_id);
+    let ns_path = ns.map(|g| g.full_path.clone()).unwrap_or_default();
+    let ns_name = ns_path.rsplit('/').next().unwrap_or(&ns_path).to_string();
+    let access = |l: Option<u64>| match l {
+        Some(l) => json!({"access_level": l, "notification_level": 3}),
+        None => Value::Null,
+    };
+    json!({
+        "id": p.id, "description": null, "name": name, "path": name,
+        "name_with_namespace": p.path.replace('/', " / "), "path_with_namespace": p.path,
+        "default_branch": "main", "visibility": "private", "archived": false,
+        "web_url": format!("{origin}/{}", p.path),
+        "namespace": {"id": p.group_id, "name": ns_name, "path": ns_name, "kind": "group", "full_path": ns_path},
+        "permissions": {
+            "project_access": access(p.access),
+            "group_access": access(gl_group_level(st, Some(p.group_id))),
+        },
+    })
 }
 
 fn gl_vars(

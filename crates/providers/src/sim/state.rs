@@ -113,6 +113,8 @@ pub(crate) struct GlGroup {
     pub id: u64,
     pub full_path: String,
     pub parent: Option<u64>,
+    /// The token user's direct membership (GitLab access level), if any.
+    pub access: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -120,6 +122,8 @@ pub(crate) struct GlProject {
     pub id: u64,
     pub path: String,
     pub group_id: u64,
+    /// The token user's direct project membership (GitLab access level), if any.
+    pub access: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -384,10 +388,13 @@ impl SimState {
         );
         // ---- GitLab
         let g = &cfg.gitlab_group;
+        // the token user: Developer of the top group (inherited below), Maintainer of
+        // every even subgroup; Maintainer of every 4th project, Owner of the next one
         s.gitlab_groups.push(GlGroup {
             id: 1,
             full_path: g.clone(),
             parent: None,
+            access: Some(30),
         });
         let subgroups = (n / 100).clamp(1, 50);
         for k in 0..subgroups {
@@ -395,6 +402,7 @@ impl SimState {
                 id: 2 + k as u64,
                 full_path: format!("{g}/sub-{k:02}"),
                 parent: Some(1),
+                access: k.is_multiple_of(2).then_some(40),
             });
         }
         for gr in s.gitlab_groups.clone() {
@@ -419,6 +427,11 @@ impl SimState {
                 id: 100 + i as u64,
                 path: path.clone(),
                 group_id: gr.id,
+                access: match i % 4 {
+                    0 => Some(40),
+                    1 => Some(50),
+                    _ => None,
+                },
             });
             for name in pick_names(&mut rng, 0, 4) {
                 let flags = gl_flags(&mut rng);
