@@ -18,10 +18,10 @@ pub struct TimeWindow {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum WindowError {
     /// The text has no `..` separator.
-    #[error("window {} must look like START..END or START.. (RFC 3339 times or YYYY-MM-DD dates)", crate::secret::quote_untrusted(.0))]
+    #[error("window {} must look like START..END or START.. (RFC 3339 times, YYYY-MM-DD dates, `now`, or durations ago such as 7d)", crate::secret::quote_untrusted(.0))]
     MissingSeparator(String),
     /// One side is not a time.
-    #[error("{} is not an RFC 3339 time (e.g. 2023-01-04T00:00:00Z) or a date (2023-01-04)", crate::secret::quote_untrusted(.0))]
+    #[error("{} is not an RFC 3339 time (e.g. 2023-01-04T00:00:00Z), a date (2023-01-04), `now`, or a duration ago (7d, now-36h)", crate::secret::quote_untrusted(.0))]
     BadTime(String),
     /// End is not after start.
     #[error("window end {end} is not after its start {start}")]
@@ -33,9 +33,37 @@ pub enum WindowError {
     },
 }
 
-/// Parses an RFC 3339 time (any offset, converted to UTC) or a bare `YYYY-MM-DD` date (midnight UTC).
+/// Parses an RFC 3339 time (any offset, converted to UTC), a bare `YYYY-MM-DD` date
+/// (midnight UTC), or a time relative to now: `now`, `now-7d`, or a bare duration meaning
+/// that long ago (`7d`, `36h`, `90m`, `2w`: see [`crate::duration::parse_secs`]).
 pub fn parse_time(s: &str) -> Result<DateTime<Utc>, WindowError> {
+    parse_time_at(s, Utc::now())
+}
+
+/// [`parse_time`] with "now" given (tests, and one `now` shared by both ends of a window).
+pub fn parse_time_at(s: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, WindowError> {
     let t = s.trim();
+    if t.eq_ignore_ascii_case("now") {
+        return Ok(now);
+    }
+    let rel = t
+        .strip_prefix("now-")
+        .or_else(|| t.strip_prefix("NOW-"))
+        .unwrap_or(t);
+    // a relative time is digits followed by a unit (not a bare number: a year or a
+    // typo would read as seconds)
+    if rel.starts_with(|c: char| c.is_ascii_digit())
+        && rel.chars().any(|c| c.is_ascii_alphabetic())
+        && !rel.contains(['-', ':', 'T'])
+    {
+        if let Ok(secs) = crate::duration::parse_secs(rel) {
+            if let Some(ago) = i64::try_from(secs).ok().and_then(chrono::Duration::try_seconds) {
+                if let Some(t) = now.checked_sub_signed(ago) {
+                    return Ok(t);
+                }
+            }
+        }
+    }
     if let Ok(dt) = DateTime::parse_from_rfc3339(t) {
         return Ok(dt.with_timezone(&Utc));
     }
@@ -73,11 +101,12 @@ impl FromStr for TimeWindow {
         let (a, b) = s
             .split_once("..")
             .ok_or_else(|| WindowError::MissingSeparator(s.to_string()))?;
-        let start = parse_time(a)?;
+        let now = Utc::now();
+        let start = parse_time_at(a, now)?;
         let end = if b.trim().is_empty() {
             None
         } else {
-            Some(parse_time(b)?)
+            Some(parse_time_at(b, now)?)
         };
         TimeWindow::new(start, end)
     }
@@ -96,6 +125,34 @@ impl fmt::Display for TimeWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn relative_times_count_back_from_now() {
+        let now = parse_time("2023-01-10T00:00:00Z").unwrap();
+        assert_eq!(parse_time_at("now", now).unwrap(), now);
+        assert_eq!(
+            parse_time_at("7d", now).unwrap(),
+            parse_time("2023-01-03T00:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_time_at("now-36h", now).unwrap(),
+            parse_time("2023-01-08T12:00:00Z").unwrap()
+        );
+        assert_eq!(
+            parse_time_at("1w", now).unwrap(),
+            parse_time("2023-01-03T00:00:00Z").unwrap()
+        );
+        // a bare number is not a relative time, nor is a date
+        assert!(parse_time_at("2023", now).is_err());
+        assert_eq!(
+            parse_time_at("2023-01-04", now).unwrap(),
+            parse_time("2023-01-04T00:00:00Z").unwrap()
+        );
+        assert!(parse_time_at("7x", now).is_err());
+        let w: TimeWindow = "7d..now".parse().unwrap();
+        assert_eq!(w.end.unwrap() - w.start, chrono::Duration::days(7));
+        assert!("now..7d".parse::<TimeWindow>().is_err());
+    }
 
     #[test]
     fn parses_half_open_window() {
