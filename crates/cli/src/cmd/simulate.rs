@@ -123,12 +123,31 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             // The banner is best effort: a reader that closes stdout after the first line
             // (as scripts and tests do) must not stop the simulator.
             let mut out = std::io::stdout().lock();
+            // the simulator's default tokens are public test values and are shown; a token
+            // the user chose is never echoed
+            let tok = |given: &str, default: &str, var: &str| {
+                if given == default {
+                    format!("export {var}={default}")
+                } else {
+                    format!("export {var}=...   # the token you gave the simulator")
+                }
+            };
             let banner = format!(
-                "firebreak simulate: listening on {}\ncircleci --api-url {}\ngithub   --api-url {}\ngitlab   --api-url {}\n",
-                h.base_url(),
-                h.circleci_url(),
-                h.github_url(),
-                h.gitlab_url()
+                "firebreak simulate: listening on {base}\n\
+                 circleci --api-url {cc}  --org {org}\n\
+                 github   --api-url {gh}  --org {org}\n\
+                 gitlab   --api-url {gl}  --org {group}\n\
+                 {t1}\n{t2}\n{t3}\n\
+                 e.g. firebreak inventory --provider circleci --org {org} --api-url {cc}\n",
+                base = h.base_url(),
+                cc = h.circleci_url(),
+                gh = h.github_url(),
+                gl = h.gitlab_url(),
+                org = a.org,
+                group = a.gitlab_group,
+                t1 = tok(&a.circleci_token, "sim-circleci-token", "CIRCLECI_TOKEN"),
+                t2 = tok(&a.github_token, "sim-github-token", "GITHUB_TOKEN"),
+                t3 = tok(&a.gitlab_token, "sim-gitlab-token", "GITLAB_TOKEN"),
             );
             let _ = out.write_all(banner.as_bytes()).and_then(|_| out.flush());
         }
