@@ -2,7 +2,9 @@
 # PostgreSQL for firebreak-serve's tests and benchmark: a private cluster under
 # .tools/pg (owned by the postgres user), listening on 127.0.0.1:${FIREBREAK_PG_PORT:-54329}
 # with trust authentication (test only: fsync is off), database firebreak_test.
-# Idempotent and fast when the cluster is already running; the server outlives this script.
+# Idempotent and fast when the cluster is already running. When this script starts the
+# server it writes .tools/stop.d/postgres.sh, which scripts/test runs when the tests end
+# (a server that was already running is left alone).
 # Writes .tools/env.d/postgres.sh exporting FIREBREAK_TEST_PG_URL.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -62,6 +64,15 @@ if "$BIN/pg_isready" -q -h 127.0.0.1 -p "$PORT"; then
 elif ! as_pg "$BIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; then
   echo "40-postgres: starting on 127.0.0.1:$PORT (log $LOG)" >&2
   as_pg "$BIN/pg_ctl" -D "$DATA" -l "$LOG" -w -t 60 start >/dev/null
+  mkdir -p "$ROOT/.tools/stop.d"
+  cat >"$ROOT/.tools/stop.d/postgres.sh" <<STOP
+# written by scripts/setup.d/40-postgres.sh, which started this server
+if [ "\$(id -un)" = postgres ]; then
+  "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+else
+  runuser -u postgres -- "$BIN/pg_ctl" -D "$DATA" -m fast -w stop >/dev/null
+fi
+STOP
 fi
 
 for _ in $(seq 1 50); do
