@@ -187,6 +187,15 @@ impl Checker<'_> {
         if rec.status == Status::Ok && rec.checksum == ChecksumState::Mismatch {
             rec.status = Status::ChecksumMismatch;
         }
+        // an intact artifact carrying an indicator or a secret is not "ok"
+        if rec.status == Status::Ok
+            && rec
+                .findings
+                .iter()
+                .any(|f| !matches!(f.kind(), "checksum_mismatch" | "size_mismatch"))
+        {
+            rec.status = Status::Flagged;
+        }
         rec
     }
 }

@@ -52,6 +52,9 @@ pub enum Status {
     ChecksumMismatch,
     /// Unreadable, or not the archive its name says, or broken inside.
     Corrupt,
+    /// Intact, but an indicator of compromise or a secret was found in it: the artifact
+    /// to pull first.
+    Flagged,
 }
 
 impl Status {
@@ -63,6 +66,7 @@ impl Status {
             Status::Remote => "remote",
             Status::ChecksumMismatch => "checksum_mismatch",
             Status::Corrupt => "corrupt",
+            Status::Flagged => "flagged",
         }
     }
 }
@@ -553,8 +557,41 @@ impl CensusReport {
             }
         }
         for a in &self.artifacts {
+            if a.status == Status::Flagged || (a.status != Status::Ok && !a.findings.is_empty()) {
+                let at = a.path.as_deref().or(a.url.as_deref()).unwrap_or(&a.artifact);
+                for f in &a.findings {
+                    if f.kind() == "checksum_mismatch" || f.kind() == "size_mismatch" {
+                        continue;
+                    }
+                    let what = match f {
+                        Finding::IocFileName {
+                            indicator, member, ..
+                        } => format!(
+                            "file name {indicator}{}",
+                            member
+                                .as_deref()
+                                .map(|m| format!(" (member {m})"))
+                                .unwrap_or_default()
+                        ),
+                        Finding::IocMemberSha256 { member, .. } => {
+                            format!("member {member}: known-bad SHA-256")
+                        }
+                        Finding::IocArtifactSha256 { .. } => {
+                            "the artifact's SHA-256 is known-bad".to_string()
+                        }
+                        Finding::IocString {
+                            indicator, member, ..
+                        } => {
+                            format!("string {indicator:?} in {member}")
+                        }
+                        Finding::Secret(x) => format!("secret ({}) in {}", x.rule_id, x.path),
+                        _ => f.kind().to_string(),
+                    };
+                    let _ = writeln!(out, "FLAGGED {}: {what} ({at})", a.artifact);
+                }
+            }
             match a.status {
-                Status::Ok => {}
+                Status::Ok | Status::Flagged => {}
                 Status::Remote if !s.checks => {}
                 Status::Missing if !s.checks => {}
                 _ => {

@@ -485,6 +485,29 @@ fn indicators_and_secrets_are_found_in_every_format() {
     // Clean and legacy packages stay clean.
     assert!(a["clean-1.0-py_0.conda"].findings.is_empty());
     assert!(a["legacy-1.0-0.tar.bz2"].findings.is_empty());
+    // An intact artifact carrying an indicator or a secret is flagged, never "ok", and the
+    // summary names each hit with its member
+    for n in [
+        "dropper-1.0-py_0.tar.bz2",
+        "leaky-2.1-h0_0.conda",
+        "implant-0.3-0.conda",
+        "pyx-0.2.tar.gz",
+    ] {
+        assert_eq!(a[n].status, Status::Flagged, "{n}");
+    }
+    assert_eq!(a["clean-1.0-py_0.conda"].status, Status::Ok);
+    let summary = r.summary_text();
+    assert!(
+        summary.contains("FLAGGED dropper-1.0-py_0.tar.bz2: file name ")
+            && summary.contains("(member dropper-1.0-py_0.tar.bz2!info/recipe/ci_exfil.sh)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("FLAGGED leaky-2.1-h0_0.conda: secret (aws.access_key_id)"),
+        "{summary}"
+    );
+    assert!(summary.contains("flagged "), "{summary}");
+    assert!(!summary.contains(&fake_key()));
     // Outside the window nothing was opened, however bad.
     assert!(!a.contains_key("old-dropper-0.1-0.tar.bz2"));
     assert!(!a.contains_key("late-dropper-0.2-0.conda"));

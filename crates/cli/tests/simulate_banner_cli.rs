@@ -42,5 +42,8 @@ fn the_banner_walk_through_inventories_something() {
     assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
     let out = String::from_utf8_lossy(&o.stdout);
     let items = out.matches("\"env_var\"").count();
-    assert!(items > 0, "the banner's walk-through found nothing:\n{text}\n{out}");
+    assert!(
+        items > 0,
+        "the banner's walk-through found nothing:\n{text}\n{out}"
+    );
 }
