@@ -31,6 +31,10 @@ struct Cli {
     #[arg(long, global = true, value_name = "WHEN", default_value = "auto",
           value_parser = ["auto", "always", "never"])]
     color: String,
+    /// Print no summaries, progress or notes on stderr; problems with inputs and errors
+    /// still print, and the exit code is the same.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,6 +222,7 @@ fn main() -> ExitCode {
         },
     };
     init_tracing(&cli.log);
+    output::set_quiet(cli.quiet);
     use firebreak_core::output::{set_color_choice, ColorChoice};
     set_color_choice(match cli.color.as_str() {
         "always" => ColorChoice::Always,

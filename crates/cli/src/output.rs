@@ -14,6 +14,18 @@ use std::io::Write;
 use std::marker::PhantomData;
 use std::path::PathBuf;
 
+pub use firebreak_core::output::{quiet, set_quiet};
+
+/// `eprintln!` for summaries, progress and notes: silent under `--quiet`.
+macro_rules! note {
+    ($($t:tt)*) => {
+        if !$crate::output::quiet() {
+            eprintln!($($t)*);
+        }
+    };
+}
+pub(crate) use note;
+
 /// The formats a command accepts, and its default.
 pub trait Formats {
     /// Accepted by `--format`, in the order help lists them.

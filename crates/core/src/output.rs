@@ -132,7 +132,19 @@ pub fn color_enabled() -> bool {
 
 /// Progress bars are shown only when stderr is a TTY and `CI` is not set.
 pub fn progress_enabled() -> bool {
-    stderr_is_tty() && std::env::var_os("CI").is_none()
+    !quiet() && stderr_is_tty() && std::env::var_os("CI").is_none()
+}
+
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sets `--quiet` (once, before a command runs): no progress bars, summaries or notes.
+pub fn set_quiet(q: bool) {
+    QUIET.store(q, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// True under `--quiet`.
+pub fn quiet() -> bool {
+    QUIET.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -24,6 +24,12 @@ async fn main() {
             matches!(v.spec.check, Check::Http(_)) && v.spec.inputs.len() == 1 && v.spec.mock.is_some()
         })
         .filter(|v| matches!(&v.spec.check, Check::Http(h) if h.path.is_some()))
+        // one validator per endpoint name: two sharing one (github.token and
+        // github.legacy_token) would send twice the load to one host
+        .filter({
+            let mut seen = std::collections::BTreeSet::new();
+            move |v| seen.insert(v.spec.endpoint.clone())
+        })
         .take(hosts)
         .collect();
     assert_eq!(picks.len(), hosts, "not enough validators for {hosts} hosts");

@@ -67,9 +67,6 @@ pub struct Args {
     pub artifact_dirs: Vec<PathBuf>,
     #[command(flatten)]
     pub out: OutputArgs<CensusFormats>,
-    /// Do not print the summary on stderr.
-    #[arg(long, short = 'q')]
-    pub quiet: bool,
 }
 
 /// Runs the subcommand.
@@ -119,7 +116,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         }
     }
     out.flush()?;
-    if !args.quiet {
+    if !crate::output::quiet() {
         eprint!("{}", report.summary_text());
     }
     Ok(report.exit())

@@ -63,7 +63,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
     opts.store = a.store.clone();
     opts.seed = a.seed;
     opts.projects = a.projects.max(3);
-    if !json {
+    if !json && !crate::output::quiet() {
         eprintln!("firebreak drill: a CircleCI breach, end to end, on a simulated organisation (no network)");
         opts.progress = Some(Box::new(|line: &str| eprintln!("  {line}")));
     }

@@ -145,7 +145,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(why) = &rep.stopped {
         eprintln!("hunt: stopped before the end of the input: {why}");
     }
-    eprintln!(
+    crate::output::note!(
         "hunt: {} files, {} records ({} in window), {} malformed, {} findings",
         rep.files.len(),
         rep.records,
@@ -454,7 +454,7 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
         }
     }
     if other_source + aggregated > 0 {
-        eprintln!(
+        crate::output::note!(
             "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold and {aggregated} with count aggregation (run them with `firebreak hunt`)",
             rules.rules.len() - unsup.len(),
             c.target,

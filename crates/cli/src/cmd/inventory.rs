@@ -252,7 +252,7 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
         })?;
         summary.push_str(&format!("; snapshot {id} saved in {}", store.path().display()));
     }
-    eprintln!("{summary}");
+    crate::output::note!("{summary}");
     Ok(if result.errors.is_empty() {
         Exit::Clean
     } else {

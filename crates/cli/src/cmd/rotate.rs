@@ -149,9 +149,14 @@ fn drive(
         }
         Err(e) => return Err(e.into()),
     };
-    eprintln!(
+    crate::output::note!(
         "run {}: {} done, {} stopped, {} rolled back, {} manual, {} unfinished",
-        sum.run_id, sum.done, sum.stopped, sum.rolled_back, sum.manual, sum.unfinished
+        sum.run_id,
+        sum.done,
+        sum.stopped,
+        sum.rolled_back,
+        sum.manual,
+        sum.unfinished
     );
     Ok(sum.exit())
 }
@@ -231,13 +236,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                     }
                 }
                 out.flush()?;
-                eprintln!("dry run: {} secret(s); nothing was changed", p.secrets.len());
+                crate::output::note!("dry run: {} secret(s); nothing was changed", p.secrets.len());
                 return Ok(Exit::Clean);
             }
             let key = SealKey::load(args.key_file.as_deref())?;
             let j = Journal::open(&store_path(&args.store))?;
             let run = engine::create_run(&j, &p, &plan.display().to_string())?;
-            eprintln!("run {run} started (store {})", j.path());
+            crate::output::note!("run {run} started (store {})", j.path());
             drive(j, key, &run, concurrency, false)
         }
         Cmd::Resume {

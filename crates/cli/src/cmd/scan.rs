@@ -344,7 +344,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
             })
             .count();
         let checked = report.findings.iter().filter(|f| f.validation.is_some()).count();
-        eprintln!("firebreak: validated {checked} findings: {live} live");
+        crate::output::note!("firebreak: validated {checked} findings: {live} live");
     }
 
     let mut err = std::io::stderr().lock();
@@ -363,7 +363,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Format::Jsonl => output::write_jsonl(&mut sink, &report)?,
         _ => {
             output::write_sarif(&mut sink, &report, scanner.rules())?;
-            eprintln!("{}", output::summary_line(&report.summary));
+            crate::output::note!("{}", output::summary_line(&report.summary));
         }
     }
     sink.flush()?;

@@ -189,7 +189,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
                 )
             })
             .collect();
-        eprintln!("firebreak simulate: stopped; requests: {}", reqs.join(", "));
+        crate::output::note!("firebreak simulate: stopped; requests: {}", reqs.join(", "));
         h.shutdown().await;
         anyhow::Ok(Exit::Clean)
     })
