@@ -29,6 +29,7 @@ fn examples(path: &str) -> &'static [&'static str] {
         "hunt" => &[
             "firebreak hunt --window 2022-12-21..2023-01-05 logs/",
             "firebreak hunt --window 2022-12-21.. --baseline 2022-12-01..2022-12-21 -f json -o hunt.json logs/",
+            "firebreak hunt --window 7d..now --min-level high --allow-actor 'dependabot[bot]' --allow-ip 203.0.113.0/24 logs/",
         ],
         "hunt compile" => &[
             "firebreak hunt compile --target athena",

@@ -385,3 +385,59 @@ fn a_broken_rule_does_not_echo_its_values() {
     assert!(err.contains("sourceIPAddress|cidr"), "{err}");
     assert!(!err.contains(&tok[4..]), "{err}");
 }
+
+#[test]
+fn min_level_and_allow_lists_hold_findings_back_and_say_so() {
+    let run = |extra: &[&str]| {
+        let o = firebreak()
+            .args([
+                "hunt",
+                "--window",
+                "2023-01-01..2023-01-05",
+                "--baseline",
+                "2022-12-01..2023-01-01",
+                "-f",
+                "jsonl",
+            ])
+            .args(extra)
+            .arg(td("hunt"))
+            .output()
+            .unwrap();
+        (
+            jsonl(&o.stdout),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+            o.status.code(),
+        )
+    };
+    let (all, _, _) = run(&[]);
+    assert!(all.iter().any(|f| f["level"] == "low"));
+    // --min-level high: only high and critical, the rest counted
+    let (high, err, _) = run(&["--min-level", "high"]);
+    assert!(!high.is_empty());
+    assert!(high
+        .iter()
+        .all(|f| f["level"] == "high" || f["level"] == "critical"));
+    let held = all.len() - high.len();
+    assert!(err.contains(&format!("{held} held back")), "{err}");
+    // an allowed actor (glob, any case) disappears; nobody else does
+    let (no_bot, _, _) = run(&["--allow-actor", "ACME-CI-*"]);
+    assert!(no_bot.iter().all(|f| f["actor"] != "acme-ci-bot"));
+    assert_eq!(
+        no_bot.len(),
+        all.iter().filter(|f| f["actor"] != "acme-ci-bot").count()
+    );
+    // an allowed range
+    let (no_range, _, _) = run(&["--allow-ip", "203.0.113.0/24"]);
+    assert!(no_range.iter().all(|f| f["source_ip"] != "203.0.113.7"));
+    assert_eq!(
+        no_range.len(),
+        all.iter().filter(|f| f["source_ip"] != "203.0.113.7").count()
+    );
+    // a bad range or level is a usage error naming the flag
+    let (_, err, code) = run(&["--allow-ip", "office"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--allow-ip"), "{err}");
+    let (_, err, code) = run(&["--min-level", "severe"]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("--min-level"), "{err}");
+}

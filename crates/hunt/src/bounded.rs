@@ -261,6 +261,8 @@ pub(crate) struct Sequencer<'s> {
     dir: Arc<SpillDir>,
     pub summary: SummaryBuilder,
     pub written: u64,
+    pub suppressed: u64,
+    filter: Option<Arc<crate::filter::FindingFilter>>,
     /// Why output stopped (the sink or a temporary file failed).
     pub error: Option<io::Error>,
 }
@@ -272,6 +274,7 @@ impl<'s> Sequencer<'s> {
         budget: usize,
         dir: Arc<SpillDir>,
         summary: SummaryBuilder,
+        filter: Option<Arc<crate::filter::FindingFilter>>,
     ) -> Self {
         Sequencer {
             sink,
@@ -283,6 +286,8 @@ impl<'s> Sequencer<'s> {
             dir,
             summary,
             written: 0,
+            suppressed: 0,
+            filter: filter.filter(|f| !f.is_empty()),
             error: None,
         }
     }
@@ -290,6 +295,10 @@ impl<'s> Sequencer<'s> {
     /// Gives one finding to the sink.
     pub fn write(&mut self, f: Finding) {
         if self.error.is_some() {
+            return;
+        }
+        if self.filter.as_ref().is_some_and(|x| !x.keeps(&f)) {
+            self.suppressed += 1;
             return;
         }
         self.summary.add(&f);

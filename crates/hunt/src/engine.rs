@@ -85,6 +85,8 @@ pub struct HuntOptions {
     pub secrets: Option<Arc<dyn SecretMatcher>>,
     /// Memory bounds.
     pub limits: Limits,
+    /// Which findings are reported (minimum level, allowed actors and addresses).
+    pub filter: Option<Arc<crate::filter::FindingFilter>>,
 }
 
 impl std::fmt::Debug for HuntOptions {
@@ -95,6 +97,7 @@ impl std::fmt::Debug for HuntOptions {
             .field("source", &self.source)
             .field("secrets", &self.secrets.as_ref().map(|_| "matcher"))
             .field("limits", &self.limits)
+            .field("filter", &self.filter)
             .finish()
     }
 }
@@ -165,8 +168,10 @@ pub struct HuntReport {
     /// The findings, in output order, when the hunt collected them ([`hunt`],
     /// [`hunt_reader`]); empty when they went to a [`FindingSink`].
     pub findings: Vec<Finding>,
-    /// Number of findings produced.
+    /// Number of findings reported.
     pub found: u64,
+    /// Findings held back by the filter (`--min-level`, `--allow-actor`, `--allow-ip`).
+    pub suppressed: u64,
     /// Problems with inputs (malformed records, truncated files, unknown types).
     pub problems: Vec<Problem>,
     /// Rules that were not run, with reasons.
@@ -261,6 +266,7 @@ impl<'r, 's> Run<'r, 's> {
                 l.output_bytes,
                 dir.clone(),
                 SummaryBuilder::new(l.summary_identities),
+                opts.filter.clone(),
             )),
             novelty: Mutex::new(Novelty::new(l.novelty_keys, l.novelty_bytes, dir.clone())),
             aggs: Mutex::new(Aggs::new(l.aggregation_hits, l.aggregation_bytes, dir)),
@@ -333,6 +339,7 @@ impl<'r, 's> Run<'r, 's> {
             rep.stopped = Some(why);
         }
         rep.found = out.written;
+        rep.suppressed = out.suppressed;
         rep.summary = out.summary.finish();
         rep
     }

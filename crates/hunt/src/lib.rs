@@ -14,6 +14,7 @@ mod bounded;
 mod codec;
 pub mod compile;
 pub mod engine;
+pub mod filter;
 pub mod node;
 pub mod reader;
 pub mod sigma;

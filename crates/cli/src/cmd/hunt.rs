@@ -17,8 +17,9 @@ use std::sync::Arc;
 pub struct Args {
     #[command(subcommand)]
     cmd: Option<Sub>,
-    /// Exposure window `START..END` (RFC 3339 or YYYY-MM-DD, half-open; `START..` = until now).
-    /// Only events inside it are matched. Default: all time.
+    /// Exposure window `START..END` (RFC 3339, YYYY-MM-DD, `now`, or a duration ago such as
+    /// `7d`; half-open; `START..` = until now). Only events inside it are matched. Default:
+    /// all time.
     #[arg(long, value_name = "START..END")]
     window: Option<TimeWindow>,
     /// Baseline period `START..END`: per identity, source IPs, user agents, countries and
@@ -35,6 +36,19 @@ pub struct Args {
     /// gcp, azure-signin, azure-activity, firebreak.
     #[arg(long, value_name = "KIND")]
     source: Option<SourceKind>,
+    /// Report only findings of this level or above: informational, low, medium, high,
+    /// critical (the rest are counted as held back).
+    #[arg(long, value_name = "LEVEL", value_parser = parse_level)]
+    min_level: Option<firebreak_core::Level>,
+    /// Hold back findings whose actor matches this glob (repeatable, case-insensitive),
+    /// e.g. your own deploy role `arn:aws:iam::123456789012:role/deploy-*` or `dependabot[bot]`.
+    /// Their events still count in the baseline.
+    #[arg(long = "allow-actor", value_name = "GLOB")]
+    allow_actors: Vec<String>,
+    /// Hold back findings whose source address is this IP or in this CIDR range
+    /// (repeatable), e.g. your office `203.0.113.0/24`.
+    #[arg(long = "allow-ip", value_name = "IP|CIDR")]
+    allow_ips: Vec<String>,
     /// `--format`: text (timeline + summary; default on a terminal), jsonl (default
     /// otherwise), json (one document with findings, summary, problems), csv.
     #[command(flatten)]
@@ -112,11 +126,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     // log values copied into findings pass through the scanner's own rules
     let secrets: Arc<dyn SecretMatcher> =
         Arc::new(firebreak_scan::RuleSet::builtin().context("built-in scan rules (for redaction)")?);
+    let filter =
+        firebreak_hunt::filter::FindingFilter::new(args.min_level, &args.allow_actors, &args.allow_ips)
+            .map_err(|e| anyhow::anyhow!(e))?;
     let opts = HuntOptions {
         window: args.window,
         baseline: args.baseline,
         source: args.source,
         secrets: Some(secrets),
+        filter: Some(Arc::new(filter)),
         ..HuntOptions::default()
     };
     let tty = args.out.to_stdout() && output::stdout_is_tty();
@@ -145,8 +163,16 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(why) = &rep.stopped {
         eprintln!("hunt: stopped before the end of the input: {why}");
     }
+    let held = if rep.suppressed > 0 {
+        format!(
+            " ({} held back by --min-level / --allow-actor / --allow-ip)",
+            rep.suppressed
+        )
+    } else {
+        String::new()
+    };
     crate::output::note!(
-        "hunt: {} files, {} records ({} in window), {} malformed, {} findings",
+        "hunt: {} files, {} records ({} in window), {} malformed, {} findings{held}",
         rep.files.len(),
         rep.records,
         rep.in_window,
@@ -512,4 +538,9 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
     } else {
         Exit::Partial
     })
+}
+
+fn parse_level(s: &str) -> Result<firebreak_core::Level, String> {
+    serde_json::from_value(serde_json::Value::String(s.to_ascii_lowercase()))
+        .map_err(|_| "expected informational, low, medium, high or critical".to_string())
 }
