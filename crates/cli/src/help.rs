@@ -25,6 +25,7 @@ fn examples(path: &str) -> &'static [&'static str] {
             "firebreak scan --format sarif -o leaks.sarif --git .",
             "firebreak scan --circleci gh/acme/app --since 2022-12-21",
             "git diff | firebreak scan -",
+            "firebreak scan --exclude 'vendor/**' --min-confidence medium --ignore-file .firebreakignore .",
         ],
         "hunt" => &[
             "firebreak hunt --window 2022-12-21..2023-01-05 logs/",

@@ -6,6 +6,7 @@ use firebreak_core::Exit;
 use std::process::ExitCode;
 
 mod cmd;
+mod config;
 mod help;
 mod inputs;
 mod output;
@@ -35,6 +36,9 @@ struct Cli {
     /// still print, and the exit code is the same.
     #[arg(long, short = 'q', global = true)]
     quiet: bool,
+    /// Configuration file (default: ./firebreak.toml when present; see docs/config.md).
+    #[arg(long, global = true, env = "FIREBREAK_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,6 +227,10 @@ fn main() -> ExitCode {
     };
     init_tracing(&cli.log);
     output::set_quiet(cli.quiet);
+    if let Err(e) = config::load(cli.config.as_deref()) {
+        eprintln!("firebreak: error: {e:#}");
+        return Exit::Error.into();
+    }
     use firebreak_core::output::{set_color_choice, ColorChoice};
     set_color_choice(match cli.color.as_str() {
         "always" => ColorChoice::Always,

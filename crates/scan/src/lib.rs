@@ -13,6 +13,7 @@
 
 #![warn(missing_docs)]
 
+pub mod accept;
 pub mod archive;
 pub mod baseline;
 pub mod cilogs;

@@ -100,10 +100,16 @@ pub fn summary_line(s: &Summary) -> String {
         s.error_count,
         if s.error_count == 1 { "" } else { "s" }
     ));
-    if s.suppressed_allow + s.suppressed_baseline > 0 {
+    if s.suppressed_allow + s.suppressed_baseline + s.suppressed_ignore_file > 0 {
         line.push_str(&format!(
-            "; suppressed {} by firebreak:allow, {} by baseline",
-            s.suppressed_allow, s.suppressed_baseline
+            "; suppressed {} by firebreak:allow, {} by baseline, {} by the ignore file",
+            s.suppressed_allow, s.suppressed_baseline, s.suppressed_ignore_file
+        ));
+    }
+    if s.skipped_by_glob > 0 {
+        line.push_str(&format!(
+            "; {} files left out by --include/--exclude",
+            s.skipped_by_glob
         ));
     }
     line

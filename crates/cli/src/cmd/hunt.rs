@@ -116,6 +116,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     } else {
         RuleSet::builtin()?
     };
+    let cfg = &crate::config::get().hunt;
+    rules.add_paths(&cfg.rules)?;
     rules.add_paths(&args.rules)?;
     if rules.rules.is_empty() {
         anyhow::bail!("no rules to run (add --rules DIR or drop --no-builtin)");
@@ -126,9 +128,29 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     // log values copied into findings pass through the scanner's own rules
     let secrets: Arc<dyn SecretMatcher> =
         Arc::new(firebreak_scan::RuleSet::builtin().context("built-in scan rules (for redaction)")?);
-    let filter =
-        firebreak_hunt::filter::FindingFilter::new(args.min_level, &args.allow_actors, &args.allow_ips)
-            .map_err(|e| anyhow::anyhow!(e))?;
+    let min_level = match (args.min_level, &cfg.min_level) {
+        (Some(l), _) => Some(l),
+        (None, Some(s)) => Some(parse_level(s).map_err(|e| {
+            anyhow::anyhow!(
+                "{}: [hunt] min_level {s:?}: {e}",
+                crate::config::get()
+                    .path
+                    .as_deref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            )
+        })?),
+        (None, None) => None,
+    };
+    let actors: Vec<String> = cfg
+        .allow_actors
+        .iter()
+        .chain(&args.allow_actors)
+        .cloned()
+        .collect();
+    let ips: Vec<String> = cfg.allow_ips.iter().chain(&args.allow_ips).cloned().collect();
+    let filter = firebreak_hunt::filter::FindingFilter::new(min_level, &actors, &ips)
+        .map_err(|e| anyhow::anyhow!(e))?;
     let opts = HuntOptions {
         window: args.window,
         baseline: args.baseline,

@@ -91,6 +91,19 @@ pub struct Args {
     /// List the loaded rules and exit.
     #[arg(long)]
     pub list_rules: bool,
+    /// Scan only files matching this glob in directory walks (repeatable): a glob without
+    /// `/` matches file names at any depth (`*.env`), one with `/` the path relative to the
+    /// directory (`ci/**`). Files named as PATH are always scanned.
+    #[arg(long = "include", value_name = "GLOB")]
+    pub include: Vec<String>,
+    /// Leave out files matching this glob in directory walks (repeatable; wins over
+    /// --include), e.g. `vendor/**`, `*.min.js`.
+    #[arg(long = "exclude", value_name = "GLOB")]
+    pub exclude: Vec<String>,
+    /// Findings reviewed and accepted, one per line: a fingerprint, `RULE_ID:PATH:LINE`
+    /// or `path:GLOB` (default: ./.firebreakignore when present; docs/scan.md).
+    #[arg(long, value_name = "FILE")]
+    pub ignore_file: Option<PathBuf>,
     /// Do not honour .gitignore / .ignore files when walking directories.
     #[arg(long)]
     pub no_ignore: bool,
@@ -132,13 +145,29 @@ fn load_rules(args: &Args) -> anyhow::Result<RuleSet> {
     if !args.no_builtin {
         defs.extend(rules::builtin_defs()?);
     }
-    for p in &args.rules {
+    let cfg = &crate::config::get().scan;
+    for p in cfg.rules.iter().chain(&args.rules) {
         defs.extend(rules::load_rules_path(p)?);
     }
     if defs.is_empty() {
         anyhow::bail!("no rules loaded (--no-builtin without --rules)");
     }
-    if let Some(min) = args.min_confidence {
+    let from_config = match &cfg.min_confidence {
+        Some(s) => Some(
+            <ConfidenceLevel as clap::ValueEnum>::from_str(s, true).map_err(|_| {
+                anyhow::anyhow!(
+                    "{}: [scan] min_confidence {s:?}: expected low, medium or high",
+                    crate::config::get()
+                        .path
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
+                )
+            })?,
+        ),
+        None => None,
+    };
+    if let Some(min) = args.min_confidence.or(from_config) {
         let min = firebreak_core::Confidence::from(min);
         defs.retain(|(_, d)| d.confidence >= min);
         if defs.is_empty() {
@@ -146,6 +175,27 @@ fn load_rules(args: &Args) -> anyhow::Result<RuleSet> {
         }
     }
     Ok(RuleSet::compile(defs)?)
+}
+
+/// The ignore file of accepted findings: `--ignore-file`, else `[scan] ignore_file`, else
+/// `./.firebreakignore` when present. A given file that cannot be read, or a line that is
+/// not an entry, is a usage error naming file and line.
+fn load_accepted(args: &Args) -> anyhow::Result<Option<Arc<firebreak_scan::accept::Accepted>>> {
+    let cfg = &crate::config::get().scan;
+    let path = match args.ignore_file.clone().or_else(|| cfg.ignore_file.clone()) {
+        Some(p) => p,
+        None => {
+            let p = PathBuf::from(".firebreakignore");
+            if !p.is_file() {
+                return Ok(None);
+            }
+            p
+        }
+    };
+    let text = std::fs::read_to_string(&path).with_context(|| format!("--ignore-file {}", path.display()))?;
+    firebreak_scan::accept::Accepted::parse(&text, &path.display().to_string())
+        .map(|a| Some(Arc::new(a)))
+        .map_err(|e| anyhow::anyhow!(e.join("\n")))
 }
 
 /// Runs the subcommand.
@@ -232,6 +282,15 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         },
         baseline,
         jobs: args.jobs,
+        paths: {
+            let cfg = &crate::config::get().scan;
+            let inc: Vec<String> = cfg.include.iter().chain(&args.include).cloned().collect();
+            let exc: Vec<String> = cfg.exclude.iter().chain(&args.exclude).cloned().collect();
+            Some(Arc::new(
+                firebreak_scan::accept::PathFilter::new(&inc, &exc).map_err(|e| anyhow::anyhow!(e))?,
+            ))
+        },
+        accepted: load_accepted(&args)?,
         progress: progress.as_ref().map(|bar| {
             let bar = bar.clone();
             let c = counters.clone();

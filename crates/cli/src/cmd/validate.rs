@@ -67,7 +67,8 @@ impl CheckArgs {
         if self.validate_rate.is_nan() || self.validate_rate <= 0.0 {
             anyhow::bail!("--validate-rate must be above 0");
         }
-        let endpoints = Endpoints::parse(&self.endpoints).map_err(|e| anyhow::anyhow!(e))?;
+        let endpoints =
+            Endpoints::parse(&crate::config::endpoints(&self.endpoints)).map_err(|e| anyhow::anyhow!(e))?;
         Ok(Arc::new(Checker::new(
             Arc::new(self.catalogue()?),
             Options {
