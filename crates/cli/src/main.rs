@@ -137,10 +137,14 @@ fn redacted_clap_error(e: &clap::Error) -> Option<String> {
         _ => quote_untrusted(&value),
     };
     let text = e.render().to_string();
-    let mut text = text.replace(&format!("'{value}'"), &shown);
+    // clap quotes the value with ' or " (depending on its styling)
+    let mut text = text
+        .replace(&format!("'{value}'"), &shown)
+        .replace(&format!("\"{value}\""), &shown);
     // Elsewhere too (a hint, a validator's message), unless too short to be a
     // secret and so likely to be part of other words.
-    if value.chars().count() >= 4 {
+    // (A value shown as typed is left alone: replacing it again would quote it twice.)
+    if value.chars().count() >= 4 && !shown.contains(&value) {
         text = text.replace(&value, &shown);
     }
     Some(text)
@@ -227,7 +231,13 @@ fn main() -> ExitCode {
     };
     init_tracing(&cli.log);
     output::set_quiet(cli.quiet);
-    if let Err(e) = config::load(cli.config.as_deref()) {
+    // `serve --config FILE` is the token service's own configuration (docs/serve.md)
+    let explicit = if matches!(cli.command, Command::Serve(_)) {
+        None
+    } else {
+        cli.config.as_deref()
+    };
+    if let Err(e) = config::load(explicit) {
         eprintln!("firebreak: error: {e:#}");
         return Exit::Error.into();
     }

@@ -161,3 +161,17 @@ fn hunt_defaults_from_a_named_configuration() {
         .unwrap();
     assert!(String::from_utf8_lossy(&o.stdout).contains("\"level\":\"low\""));
 }
+
+#[test]
+fn serve_keeps_its_own_config_flag() {
+    let d = tempfile::tempdir().unwrap();
+    let o = firebreak(d.path())
+        .args(["serve", "--config", "missing-serve.toml"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_ne!(o.status.code(), Some(0));
+    // the service's configuration loader speaks, not firebreak.toml's
+    assert!(!err.contains("cannot read the configuration"), "{err}");
+    assert!(err.contains("missing-serve.toml"), "{err}");
+}

@@ -42,10 +42,16 @@ pub fn redact(secret: &str) -> String {
 /// times, dates, numbers and sizes use is shown as is (quoted); anything else is
 /// shown redacted ([`redact`]) with its length.
 pub fn quote_untrusted(value: &str) -> String {
+    // relative times (`now`, `7d`, `now-36h`) count as times: `now` removed, a unit
+    // letter is plain right after a digit
+    let lower = value.to_ascii_lowercase().replace("now", "");
+    let mut prev_digit = false;
     let plain = value.chars().count() <= 40
-        && value
-            .chars()
-            .all(|c| c.is_ascii_digit() || " -:+.,/TZtz".contains(c));
+        && lower.chars().all(|c| {
+            let ok = c.is_ascii_digit() || " -:+.,/tz".contains(c) || (prev_digit && "smhdw".contains(c));
+            prev_digit = c.is_ascii_digit();
+            ok
+        });
     if plain {
         format!("{value:?}")
     } else {
@@ -325,6 +331,13 @@ mod tests {
     #[test]
     fn untrusted_values_are_quoted_whole_only_when_plain() {
         assert_eq!(quote_untrusted("2023-01-04 12:00"), "\"2023-01-04 12:00\"");
+        // relative times are times, shown as typed
+        assert_eq!(quote_untrusted("now"), "\"now\"");
+        assert_eq!(quote_untrusted("7d..now"), "\"7d..now\"");
+        assert_eq!(quote_untrusted("now-36h"), "\"now-36h\"");
+        // letters not after a digit are not
+        assert!(quote_untrusted("hdwms").contains("not shown whole"));
+        assert!(quote_untrusted("ghp_1h").contains("not shown whole"));
         let q = quote_untrusted("glpat-Zx9Kq2Lm7Vb4Nc8Wp3Rt");
         assert!(!q.contains("Zx9Kq2Lm7Vb4Nc8Wp3Rt"), "{q}");
         assert!(q.contains("26 characters"), "{q}");
