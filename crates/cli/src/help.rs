@@ -79,6 +79,7 @@ fn examples(path: &str) -> &'static [&'static str] {
         "incident init" => &[
             "firebreak incident init cci --provider circleci --window 2022-12-21..",
             "firebreak incident init cci --provider circleci --window 2022-12-21.. --from-inventory inventory.jsonl",
+            "firebreak incident init cci --provider circleci --window 2022-12-21.. --values vault.env --verify-credentials",
         ],
         "incident list" => &["firebreak incident list", "firebreak incident list --format jsonl"],
         "incident status" => &["firebreak incident status", "firebreak incident status cci --format json"],

@@ -331,3 +331,194 @@ fn init_status_record_report() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no incident yet"));
 }
+
+/// `incident init --values F --verify-credentials --endpoint github=SIM --endpoint
+/// gitlab=SIM`: the values are checked by the validators, access maps on, against the
+/// provider simulator; the blast radii name the GitHub login, its organisation and
+/// repositories, the GitLab user and its groups, the hunt pointers follow them, the live
+/// credentials show `live`, and no value is printed or stored.
+#[test]
+fn init_verify_credentials_takes_the_blast_radius_from_the_validators() {
+    use firebreak_core::SecretString;
+    use firebreak_providers::sim::{SimConfig, Simulator};
+    let gh_token = "ghp_FIREBREAKtestTOKENnotREAL0123456789ab";
+    let gl_token = "glpat-SimAdminToken1234567890";
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            projects: 3,
+            log_projects: 0,
+            github_token: SecretString::new(gh_token),
+            gitlab_token: SecretString::new(gl_token),
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    // the organisation's repositories, as the simulator lists them to its own client
+    let repos: Vec<String> = rt.block_on(async {
+        let gh = firebreak_providers::github::Client::new(
+            &sim.github_url(),
+            SecretString::new(gh_token),
+            Default::default(),
+        )
+        .unwrap();
+        let r = gh.list_org_repos("sim-org").await.into_result().unwrap();
+        r.into_iter().map(|r| r.full_name).collect()
+    });
+    assert_eq!(repos.len(), 3);
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fb.db");
+    let dbs = db.to_str().unwrap();
+    let inv = dir.path().join("inventory.jsonl");
+    let mut s = String::new();
+    for name in ["GH_TOKEN", "GITLAB_TOKEN", "NPM_TOKEN"] {
+        s.push_str(
+            &serde_json::json!({"record":"item","provider":"circleci","kind":"env_var","scope":"gh/acme/app",
+                "name":name,"created_at":"2021-06-01T00:00:00Z","updated_at":null,"flags":{}})
+            .to_string(),
+        );
+        s.push('\n');
+    }
+    std::fs::write(&inv, s).unwrap();
+    let values = dir.path().join("values.env");
+    std::fs::write(&values, format!("GH_TOKEN={gh_token}\nGITLAB_TOKEN={gl_token}\n")).unwrap();
+
+    let o = fb()
+        .args([
+            "incident",
+            "init",
+            "cci",
+            "--provider",
+            "circleci",
+            "--window",
+            "2022-12-21..2023-01-05",
+            "--format",
+            "json",
+            "--verify-credentials",
+        ])
+        .args(["--from-inventory", inv.to_str().unwrap()])
+        .args(["--values", values.to_str().unwrap(), "--store", dbs])
+        .args(["--endpoint", &format!("github={}", sim.github_url())])
+        .args(["--endpoint", &format!("gitlab={}", sim.gitlab_url())])
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{out}{err}");
+    let init: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(init["by_method"]["validated"], 2, "{init}");
+    assert_eq!(init["by_method"]["name"], 1, "{init}");
+    assert_eq!(init["verdicts"]["live"], 2, "{init}");
+    assert_eq!(init["live"], serde_json::json!(["GH_TOKEN", "GITLAB_TOKEN"]));
+    assert_eq!(init["verify_errors"], serde_json::json!([]));
+
+    let o = fb()
+        .args(["incident", "status", "cci", "--format", "json", "--store", dbs])
+        .output()
+        .unwrap();
+    let status_out = String::from_utf8_lossy(&o.stdout).into_owned();
+    // 1: tasks left to do
+    assert_eq!(o.status.code(), Some(1), "{status_out}");
+    let st: Value = serde_json::from_str(&status_out).unwrap();
+    let task = |n: &str| {
+        st["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["secret"] == n)
+            .unwrap()
+            .clone()
+    };
+    let gh = task("GH_TOKEN");
+    assert_eq!(gh["inferred"], false, "{gh}");
+    assert_eq!(gh["state"], "live", "{gh}");
+    assert_eq!(gh["old_validation"]["validator"], "github.token");
+    let unlocks = gh["unlocks"].as_str().unwrap();
+    assert!(unlocks.contains("GitHub as user sim-admin"), "{unlocks}");
+    assert!(unlocks.contains("3 repositories"), "{unlocks}");
+    for r in &repos {
+        assert!(unlocks.contains(r.as_str()), "{r}: {unlocks}");
+    }
+    assert_eq!(
+        gh["hunt_logs"],
+        serde_json::json!([
+            "GitHub audit log of organisation sim-org (actor = sim-admin)",
+            "GitHub audit log (security log) of user sim-admin (actor = sim-admin)"
+        ])
+    );
+    let gl = task("GITLAB_TOKEN");
+    assert_eq!(gl["inferred"], false, "{gl}");
+    assert_eq!(gl["state"], "live", "{gl}");
+    let unlocks = gl["unlocks"].as_str().unwrap();
+    assert!(
+        unlocks.contains("GitLab as ") && unlocks.contains("sim-admin") && unlocks.contains("project(s)"),
+        "{unlocks}"
+    );
+    let logs: Vec<&str> = gl["hunt_logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert!(
+        logs.contains(&"GitLab audit events of group sim-group (author = sim-admin)"),
+        "{logs:?}"
+    );
+    let npm = task("NPM_TOKEN");
+    assert_eq!(npm["inferred"], true);
+    assert_eq!(npm["state"], "pending");
+
+    // the text output says what was checked, by name only
+    let o = fb()
+        .args([
+            "incident",
+            "init",
+            "cci-2",
+            "--provider",
+            "circleci",
+            "--window",
+            "2022-12-21..2023-01-05",
+            "--verify-credentials",
+        ])
+        .args(["--from-inventory", inv.to_str().unwrap()])
+        .args(["--values", values.to_str().unwrap(), "--store", dbs])
+        .args(["--endpoint", &format!("github={}", sim.github_url())])
+        .args(["--endpoint", &format!("gitlab={}", sim.gitlab_url())])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("blast radius by method: name 1, validated 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("credentials checked at their providers: 2 live"),
+        "{text}"
+    );
+    assert!(text.contains("GH_TOKEN, GITLAB_TOKEN"), "{text}");
+
+    rt.block_on(sim.shutdown());
+    let mut bytes = std::fs::read(&db).unwrap();
+    if let Ok(w) = std::fs::read(dir.path().join("fb.db-wal")) {
+        bytes.extend(w);
+    }
+    for (what, t) in [
+        ("init", out.as_str()),
+        ("init stderr", err.as_str()),
+        ("status", status_out.as_str()),
+        ("text", text.as_str()),
+        ("store", &String::from_utf8_lossy(&bytes)),
+    ] {
+        assert!(
+            !t.contains(gh_token) && !t.contains(gl_token),
+            "{what}: a value appears whole"
+        );
+    }
+}

@@ -1,9 +1,10 @@
 //! AWS Signature Version 4 for requests sent through the HTTP layer, by the maintained
 //! `aws-sigv4` crate (the AWS SDK's own signer).
 //!
-//! Used by the IAM client of rotation, `sts:GetCallerIdentity` in blast-radius checks and
-//! the AWS validators. The secret access key is handed to the signer only; the headers
-//! it produces are marked sensitive so that they never appear in a debug dump.
+//! Used by the IAM client of rotation and the AWS validators (`sts:GetCallerIdentity` and
+//! the IAM reads of access maps, which also make the incident playbook's blast radii).
+//! The secret access key is handed to the signer only; the headers it produces are
+//! marked sensitive so that they never appear in a debug dump.
 
 use crate::{Body, HttpError, Request};
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};

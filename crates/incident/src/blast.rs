@@ -5,18 +5,24 @@
 //! - keys (CircleCI checkout keys, GitHub deploy keys, CircleCI SSH keys): the repository
 //!   or host comes from the inventory itself (not inferred);
 //! - an AWS access key id (`AKIA…` / `ASIA…`, from a values file or found in a CI log):
-//!   its account id is decoded offline from the key id ([`aws_account_from_key_id`]);
-//!   with the secret key too and `--verify-credentials`, `sts:GetCallerIdentity` names the
-//!   IAM user or role ([`sts_get_caller_identity`]);
-//! - a GitHub token with `--verify-credentials`: `GET /user` names its owner and the
-//!   `X-OAuth-Scopes` header its scopes ([`github_token_owner`]).
+//!   its account id is decoded offline from the key id ([`aws_account_from_key_id`]), with
+//!   no request;
+//! - any value the validator catalogue of `firebreak validate` recognises, with
+//!   `--verify-credentials`: the validator proves it live at its provider and maps what it
+//!   reaches ([`with_validation`]): for AWS the IAM principal, account and policies; for
+//!   GitHub the login, scopes, organisations and repositories; for GitLab the token, its
+//!   projects and groups. The hunt pointers then name those: CloudTrail of that account
+//!   for that key and ARN, the audit log of each organisation with the login as actor.
 //!
-//! Values are held in [`SecretString`] only while the playbook is built, and never
-//! stored or printed (key ids are shown redacted; account ids are not secrets).
+//! Values are held in [`SecretString`](firebreak_core::SecretString) only while the
+//! playbook is built, and never stored or printed (key ids are shown redacted; account
+//! ids are not secrets).
 
-use firebreak_core::SecretString;
+use firebreak_core::{Access, Validation, ValidationStatus};
 use firebreak_providers::{Item, Kind};
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// How a blast radius was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,10 +34,9 @@ pub enum Method {
     Inventory,
     /// Decoded offline from an AWS access key id.
     KeyIdDecoding,
-    /// `sts:GetCallerIdentity` answered.
-    StsGetCallerIdentity,
-    /// GitHub `GET /user` answered.
-    GithubUser,
+    /// A validator of the catalogue ([`Blast::validator`]) proved the value live at its
+    /// provider, and its access map said what it reaches.
+    Validated,
 }
 
 impl Method {
@@ -41,36 +46,99 @@ impl Method {
     }
 }
 
+/// Most resources of an access map a blast radius keeps (the rest are counted in
+/// [`Blast::resources_total`]).
+pub const MAX_RESOURCES: usize = 50;
+
+/// Most organisations (and hunt pointers per organisation) a blast radius keeps.
+pub const MAX_ORGANISATIONS: usize = 20;
+
 /// What a secret unlocks.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Blast {
     /// In words.
     pub unlocks: String,
-    /// Audit logs to hunt.
+    /// Audit logs to hunt, each with its scope and the identities to filter on.
     pub hunt_logs: Vec<String>,
     /// How it was established.
     pub method: Method,
     /// AWS account id, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aws_account: Option<String>,
-    /// IAM ARN / GitHub login, when an API said so.
+    /// IAM ARN / GitHub login / GitLab token, when a provider said so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub principal: Option<String>,
-    /// GitHub token scopes, when GitHub said so.
+    /// Token scopes, when the provider said so.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scopes: Option<Vec<String>>,
+    /// The validator that checked the value (`aws.access_key`, `github.token`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validator: Option<String>,
+    /// Its verdict when the playbook was built (`live`, `dead`, `unknown`, `error`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<ValidationStatus>,
+    /// What the provider said about the owner (validator identity fields; never a value).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub identity: BTreeMap<String, Value>,
+    /// Organisations / groups the credential reaches (GitHub organisations, IAM groups,
+    /// GitLab groups), at most [`MAX_ORGANISATIONS`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
+    /// Resources it reaches, with the permission held and how (repositories, projects,
+    /// IAM policy statements), at most [`MAX_RESOURCES`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub resources: Vec<Access>,
+    /// Resources in the access map, kept or not.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub resources_total: usize,
+    /// True when the map was cut short (a listing longer than it reads) or resources were
+    /// dropped beyond [`MAX_RESOURCES`].
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub truncated: bool,
+    /// Identities to look for as the actor in the hunt logs (IAM ARN, login).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hunt_actors: Vec<String>,
+    /// What the access map could not read (e.g. `iam:ListAttachedUserPolicies: HTTP 403
+    /// AccessDenied`): the map is incomplete there, not empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub map_errors: Vec<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Blast {
-    fn named(unlocks: impl Into<String>, logs: &[&str]) -> Blast {
+    /// A blast radius with nothing but its words, logs and method.
+    pub fn new(unlocks: impl Into<String>, hunt_logs: Vec<String>, method: Method) -> Blast {
         Blast {
             unlocks: unlocks.into(),
-            hunt_logs: logs.iter().map(|s| s.to_string()).collect(),
-            method: Method::Name,
+            hunt_logs,
+            method,
             aws_account: None,
             principal: None,
             scopes: None,
+            validator: None,
+            validation: None,
+            identity: BTreeMap::new(),
+            organisations: Vec::new(),
+            resources: Vec::new(),
+            resources_total: 0,
+            truncated: false,
+            hunt_actors: Vec::new(),
+            map_errors: Vec::new(),
         }
+    }
+    fn named(unlocks: impl Into<String>, logs: &[&str]) -> Blast {
+        Blast::new(
+            unlocks,
+            logs.iter().map(|s| s.to_string()).collect(),
+            Method::Name,
+        )
     }
     /// True when inferred from the name.
     pub fn inferred(&self) -> bool {
@@ -121,21 +189,18 @@ pub fn infer(item: &Item) -> Blast {
                 .detail
                 .as_deref()
                 .is_some_and(|d| d.contains("user-key") || d.contains("github-user-key"));
-            return Blast {
-                unlocks: if rw {
+            return Blast::new(
+                if rw {
                     format!("git read/write as the key's user, on every repository that user can reach (user key of {repo})")
                 } else {
                     format!("git clone of repository {repo} (checkout deploy key)")
                 },
-                hunt_logs: vec![format!(
+                vec![format!(
                     "{} (git.clone / public_key events for {repo})",
                     logs::GITHUB_AUDIT
                 )],
-                method: Method::Inventory,
-                aws_account: None,
-                principal: None,
-                scopes: None,
-            };
+                Method::Inventory,
+            );
         }
         Kind::DeployKey => {
             let ro = item
@@ -148,29 +213,23 @@ pub fn infer(item: &Item) -> Blast {
                 Some(false) => "read/write",
                 None => "read or read/write",
             };
-            return Blast {
-                unlocks: format!("git {access} access to repository {} (deploy key)", item.scope),
-                hunt_logs: vec![format!(
+            return Blast::new(
+                format!("git {access} access to repository {} (deploy key)", item.scope),
+                vec![format!(
                     "{} (git.clone / git.push with deploy key, repo {})",
                     logs::GITHUB_AUDIT,
                     item.scope
                 )],
-                method: Method::Inventory,
-                aws_account: None,
-                principal: None,
-                scopes: None,
-            };
+                Method::Inventory,
+            );
         }
         Kind::SshKey => {
             let host = item.flags.detail.clone().unwrap_or_else(|| "a host".into());
-            return Blast {
-                unlocks: format!("SSH access configured for {host} (CircleCI additional SSH key)"),
-                hunt_logs: vec![format!("sshd / auth logs of {host}")],
-                method: Method::Inventory,
-                aws_account: None,
-                principal: None,
-                scopes: None,
-            };
+            return Blast::new(
+                format!("SSH access configured for {host} (CircleCI additional SSH key)"),
+                vec![format!("sshd / auth logs of {host}")],
+                Method::Inventory,
+            );
         }
         _ => {}
     }
@@ -339,7 +398,7 @@ pub use firebreak_core::values::Values;
 pub fn with_aws_key_id(mut b: Blast, key_id: &str) -> Blast {
     if let Some(acct) = aws_account_from_key_id(key_id) {
         b.unlocks = format!(
-            "AWS account {acct} (decoded offline from access key id {}; IAM user not known without sts:GetCallerIdentity)",
+            "AWS account {acct} (decoded offline from access key id {}; the IAM user is named only by a live check: --verify-credentials with its secret key)",
             firebreak_core::redact(key_id)
         );
         b.hunt_logs = vec![format!(
@@ -352,171 +411,439 @@ pub fn with_aws_key_id(mut b: Blast, key_id: &str) -> Blast {
     b
 }
 
-/// What `sts:GetCallerIdentity` says about a credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CallerIdentity {
-    /// Account id.
-    pub account: String,
-    /// ARN of the user or role.
-    pub arn: String,
-    /// Unique id.
-    pub user_id: String,
+fn id_str<'a>(v: &'a Validation, k: &str) -> Option<&'a str> {
+    v.identity
+        .get(k)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
 }
 
-use firebreak_http::aws::xml_tag;
-
-/// Calls `sts:GetCallerIdentity` (read-only; needs no permission) with a credential.
-/// `endpoint` defaults to `https://sts.amazonaws.com/` (moto in tests).
-pub async fn sts_get_caller_identity(
-    key_id: &str,
-    secret: &SecretString,
-    endpoint: Option<&str>,
-    region: &str,
-) -> Result<CallerIdentity, String> {
-    let ep = endpoint.unwrap_or("https://sts.amazonaws.com/");
-    let url = url::Url::parse(ep).map_err(|e| format!("STS endpoint {ep}: {e}"))?;
-    let creds = firebreak_http::aws::AwsCredentials {
-        access_key_id: key_id.to_string(),
-        secret_access_key: secret.clone(),
-        session_token: None,
-    };
-    use firebreak_http::{Auth, Http};
-    let http =
-        Http::new(&url, Auth::None, firebreak_http::HttpConfig::default()).map_err(|e| e.to_string())?;
-    let mut req = firebreak_http::aws::query_request(
-        &url,
-        "sts",
-        region,
-        "2011-06-15",
-        "GetCallerIdentity",
-        &[],
-        &creds,
-    )
-    .map_err(|e| format!("sts:GetCallerIdentity at {ep}: {e}"))?;
-    // read-only: safe to send again after an ambiguous failure
-    req.replay = firebreak_http::Replay::Safe;
-    req.any_status = true;
-    let resp = http
-        .execute(req)
-        .await
-        .map_err(|e| format!("sts:GetCallerIdentity at {ep}: {e}"))?;
-    let text = String::from_utf8_lossy(&resp.body).into_owned();
-    if resp.status >= 300 {
-        let code = xml_tag(&text, "Code").unwrap_or("?");
-        return Err(format!(
-            "sts:GetCallerIdentity at {ep}: HTTP {} {code}",
-            resp.status
-        ));
-    }
-    match (
-        xml_tag(&text, "Account"),
-        xml_tag(&text, "Arn"),
-        xml_tag(&text, "UserId"),
-    ) {
-        (Some(a), Some(arn), Some(u)) => Ok(CallerIdentity {
-            account: a.to_string(),
-            arn: arn.to_string(),
-            user_id: u.to_string(),
-        }),
-        _ => Err(format!("sts:GetCallerIdentity at {ep}: unexpected answer")),
+fn id_list(v: &Validation, k: &str) -> Vec<String> {
+    match v.identity.get(k) {
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(|s| s.trim().to_string()))
+            .filter(|s| !s.is_empty())
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|x| x.trim().to_string())
+            .filter(|x| !x.is_empty())
+            .collect(),
+        _ => Vec::new(),
     }
 }
 
-/// Sharpens a blast radius with what STS said.
-pub fn with_caller_identity(mut b: Blast, key_id: &str, c: &CallerIdentity) -> Blast {
-    b.unlocks = format!(
-        "AWS account {} as {} (sts:GetCallerIdentity with access key {})",
-        c.account,
-        c.arn,
-        firebreak_core::redact(key_id)
-    );
-    b.hunt_logs = vec![format!(
-        "{} of account {} for {} (userIdentity.accessKeyId = the key id)",
-        logs::CLOUDTRAIL,
-        c.account,
-        c.arn
-    )];
-    b.method = Method::StsGetCallerIdentity;
-    b.aws_account = Some(c.account.clone());
-    b.principal = Some(c.arn.clone());
-    b
-}
-
-/// What GitHub says about a token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct GithubOwner {
-    /// The token's user.
-    pub login: String,
-    /// Scopes (`X-OAuth-Scopes`; empty for fine-grained tokens and apps).
-    pub scopes: Vec<String>,
-}
-
-/// `GET {api}/user` with the token: its owner and scopes. `api` defaults to
-/// `https://api.github.com`.
-pub async fn github_token_owner(token: &SecretString, api: Option<&str>) -> Result<GithubOwner, String> {
-    let base = api.unwrap_or("https://api.github.com").trim_end_matches('/');
-    let url = format!("{base}/user");
-    use firebreak_http::{Auth, Http, Request};
-    let u = url::Url::parse(&url).map_err(|e| format!("GET {url}: {e}"))?;
-    let http = Http::new(
-        &u,
-        Auth::Bearer(token.clone()),
-        firebreak_http::HttpConfig::default(),
-    )
-    .map_err(|e| e.to_string())?;
-    let mut req = Request::new(firebreak_http::Method::GET, u);
-    req.headers.push((
-        firebreak_http::header::ACCEPT,
-        firebreak_http::header::HeaderValue::from_static("application/vnd.github+json"),
-    ));
-    req.any_status = true;
-    let resp = http.execute(req).await.map_err(|e| e.to_string())?;
-    let status = resp.status;
-    let scopes: Vec<String> = resp
-        .header("x-oauth-scopes")
-        .map(|s| {
-            s.split(',')
-                .map(|x| x.trim().to_string())
-                .filter(|x| !x.is_empty())
-                .collect()
-        })
-        .unwrap_or_default();
-    if status >= 300 {
-        return Err(format!("GET {url}: HTTP {status}"));
+/// `a, b, c and 4 more`: the first `n` of `items`, of `total` in all.
+fn some_of(items: &[String], n: usize, total: usize) -> String {
+    let mut s = items.iter().take(n).cloned().collect::<Vec<_>>().join(", ");
+    let total = total.max(items.len());
+    if total > n {
+        s.push_str(&format!(" and {} more", total - n));
     }
-    let v: serde_json::Value = resp.json("GET").map_err(|e| e.to_string())?;
-    let login = v["login"]
-        .as_str()
-        .ok_or_else(|| format!("GET {url}: no login in the answer"))?;
-    Ok(GithubOwner {
-        login: login.to_string(),
-        scopes,
-    })
+    s
 }
 
-/// Sharpens a blast radius with what GitHub said.
-pub fn with_github_owner(mut b: Blast, o: &GithubOwner) -> Blast {
-    let scopes = if o.scopes.is_empty() {
-        "no classic scopes reported (fine-grained token or app: check its permissions)".to_string()
+/// The provider family of a validator id (`github.token` → `github`).
+fn family(validator: &str) -> &str {
+    validator.split('.').next().unwrap_or(validator)
+}
+
+/// Sharpens a blast radius with the verdict of a validator on the secret's value (and the
+/// access map it made of a live credential).
+///
+/// - not `live`: the blast radius stays as it was (name, inventory or key-id decoding); the
+///   validator and its verdict are kept, and a `dead` value is said to be refused now (it
+///   may still have worked during the exposure window);
+/// - `live`: the method becomes [`Method::Validated`] and the radius is what the
+///   provider said: for AWS (`aws.*`) the account, the IAM ARN and the policy statements,
+///   hunted in CloudTrail of that account filtered on the key id and the ARN; for GitHub
+///   (`github.*`) the login, scopes, organisations and repositories, hunted in the audit log
+///   of each organisation with the login as actor; for GitLab (`gitlab.*`) the token and
+///   the projects and groups of the map, hunted in their audit events; for any other
+///   validator who the credential belongs to, hunted in its provider's logs.
+///
+/// `title` is the validator's name in words (`npm access token`); `key_id` the AWS access
+/// key id checked, when the credential is an AWS key (shown redacted only).
+pub fn with_validation(mut b: Blast, v: &Validation, title: &str, key_id: Option<&str>) -> Blast {
+    b.validator = Some(v.validator.clone());
+    b.validation = Some(v.status);
+    if v.status != ValidationStatus::Live {
+        if v.status == ValidationStatus::Dead {
+            b.unlocks = format!(
+                "{}; the value given is refused by its provider now ({} says dead): it may still have worked during the exposure window",
+                b.unlocks, v.validator
+            );
+        }
+        return b;
+    }
+    b.method = Method::Validated;
+    b.identity = v.identity.clone();
+    let map = v.access.clone().unwrap_or_default();
+    b.resources_total = map.resources.len();
+    b.truncated = map.truncated || map.resources.len() > MAX_RESOURCES;
+    b.resources = map.resources.iter().take(MAX_RESOURCES).cloned().collect();
+    b.organisations = map
+        .organisations
+        .iter()
+        .take(MAX_ORGANISATIONS)
+        .cloned()
+        .collect();
+    b.truncated |= map.organisations.len() > MAX_ORGANISATIONS;
+    b.map_errors = map.errors.iter().take(10).cloned().collect();
+    let scopes = if map.scopes.is_empty() {
+        id_list(v, "scopes")
     } else {
-        format!("scopes {}", o.scopes.join(", "))
+        map.scopes.clone()
     };
-    b.unlocks = format!("GitHub as user {} ({scopes})", o.login);
-    b.hunt_logs = vec![format!(
-        "{} and security log of {} (actor = {})",
-        logs::GITHUB_AUDIT,
-        o.login,
-        o.login
-    )];
-    b.method = Method::GithubUser;
-    b.principal = Some(o.login.clone());
-    b.scopes = Some(o.scopes.clone());
+    if v.identity.contains_key("scopes") || !map.scopes.is_empty() {
+        b.scopes = Some(scopes.clone());
+    }
+    let incomplete = if map.errors.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; the map is incomplete: {} read(s) refused or failed",
+            map.errors.len()
+        )
+    };
+    let shown = |n: usize| {
+        b.resources
+            .iter()
+            .map(|a| format!("{} ({})", a.resource, a.permission))
+            .take(n)
+            .collect::<Vec<_>>()
+    };
+    match family(&v.validator) {
+        "aws" => {
+            let kid = key_id.map(firebreak_core::redact);
+            let acct = id_str(v, "account")
+                .map(str::to_string)
+                .or_else(|| key_id.and_then(aws_account_from_key_id))
+                .or(b.aws_account.take());
+            let arn = id_str(v, "arn")
+                .map(str::to_string)
+                .or_else(|| map.principal.clone().filter(|p| !p.is_empty()));
+            let groups: Vec<String> = b
+                .organisations
+                .iter()
+                .map(|g| g.strip_prefix("group ").unwrap_or(g).to_string())
+                .collect();
+            let acct_s = acct.clone().unwrap_or_else(|| "?".into());
+            let mut u = format!(
+                "AWS account {acct_s} as {} (proven live by validator {}{})",
+                arn.as_deref().unwrap_or("an unknown principal"),
+                v.validator,
+                kid.as_ref()
+                    .map(|k| format!(" with access key {k}"))
+                    .unwrap_or_default()
+            );
+            if v.access.is_some() {
+                if b.resources_total == 0 && map.errors.is_empty() {
+                    u.push_str("; IAM policies: none found for it");
+                } else if b.resources_total == 0 {
+                    u.push_str("; IAM policies: none readable");
+                } else {
+                    u.push_str(&format!(
+                        "; IAM policies: {} statement(s): {}",
+                        b.resources_total,
+                        some_of(&shown(3), 3, b.resources_total)
+                    ));
+                }
+                if !groups.is_empty() {
+                    u.push_str(&format!(
+                        "; groups {}",
+                        some_of(&groups, 5, map.organisations.len())
+                    ));
+                }
+            }
+            u.push_str(&incomplete);
+            b.unlocks = u;
+            let mut filter = vec![format!(
+                "userIdentity.accessKeyId = the key id{}",
+                kid.as_ref().map(|k| format!(" {k}")).unwrap_or_default()
+            )];
+            if let Some(a) = &arn {
+                filter.push(format!("userIdentity.arn = {a}"));
+            }
+            b.hunt_logs = vec![format!(
+                "{} of account {acct_s} ({})",
+                logs::CLOUDTRAIL,
+                filter.join("; ")
+            )];
+            b.aws_account = acct;
+            b.hunt_actors = arn.iter().cloned().collect();
+            b.principal = arn;
+        }
+        "github" => {
+            let login = id_str(v, "login")
+                .map(str::to_string)
+                .or_else(|| map.principal.clone().filter(|p| !p.is_empty()));
+            let owner = id_str(v, "owner").map(str::to_string);
+            let who = login
+                .clone()
+                .map(|l| format!("user {l}"))
+                .or_else(|| owner.clone().map(|o| format!("an app installed on {o}")))
+                .unwrap_or_else(|| "an unknown account".into());
+            let scope_words = if v.identity.contains_key("scopes") || !map.scopes.is_empty() {
+                if scopes.is_empty() {
+                    "no classic scopes reported: a fine-grained token or an app, check its permissions"
+                        .to_string()
+                } else {
+                    format!("scopes {}", scopes.join(", "))
+                }
+            } else {
+                "scopes not reported".to_string()
+            };
+            let mut u = format!(
+                "GitHub as {who} ({scope_words}; proven live by validator {})",
+                v.validator
+            );
+            if v.access.is_some() {
+                let mut perms: BTreeMap<&str, usize> = BTreeMap::new();
+                for a in &map.resources {
+                    *perms.entry(a.permission.as_str()).or_default() += 1;
+                }
+                let perm_words: Vec<String> = perms.iter().map(|(p, n)| format!("{n} {p}")).collect();
+                let repos: Vec<String> = b.resources.iter().map(|a| a.resource.clone()).collect();
+                u.push_str(&format!(
+                    "; {} repositor{}{}",
+                    b.resources_total,
+                    if b.resources_total == 1 { "y" } else { "ies" },
+                    if repos.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({}): {}",
+                            perm_words.join(", "),
+                            some_of(&repos, 5, b.resources_total)
+                        )
+                    }
+                ));
+                if map.truncated {
+                    u.push_str(" (listing cut short: more exist)");
+                }
+                if !b.organisations.is_empty() {
+                    u.push_str(&format!(
+                        "; organisations {}",
+                        some_of(&b.organisations, 5, map.organisations.len())
+                    ));
+                }
+            }
+            u.push_str(&incomplete);
+            b.unlocks = u;
+            let actor = login.clone().unwrap_or_else(|| "the token's app or bot".into());
+            let mut logs_ = Vec::new();
+            let mut orgs = b.organisations.clone();
+            if orgs.is_empty() {
+                orgs.extend(owner.clone());
+            }
+            for o in &orgs {
+                logs_.push(format!(
+                    "{} of organisation {o} (actor = {actor})",
+                    logs::GITHUB_AUDIT
+                ));
+            }
+            if let Some(l) = &login {
+                logs_.push(format!(
+                    "{} (security log) of user {l} (actor = {l})",
+                    logs::GITHUB_AUDIT
+                ));
+            }
+            if logs_.is_empty() {
+                logs_.push(logs::GITHUB_AUDIT.to_string());
+            }
+            b.hunt_logs = logs_;
+            b.hunt_actors = login.iter().cloned().collect();
+            b.principal = login.or(owner);
+        }
+        "gitlab" => {
+            let token = id_str(v, "token_name").map(str::to_string);
+            let user = id_str(v, "username")
+                .map(str::to_string)
+                .or_else(|| map.principal.clone().filter(|p| !p.is_empty()))
+                .or_else(|| {
+                    v.identity
+                        .get("user_id")
+                        .map(|u| format!("user id {}", json_word(u)))
+                });
+            let who = match (&token, &user) {
+                (Some(t), Some(u)) => format!("token {t} of {u}"),
+                (Some(t), None) => format!("token {t}"),
+                (None, Some(u)) => u.clone(),
+                (None, None) => "an unknown account".into(),
+            };
+            let mut u = format!(
+                "GitLab as {who}{} (proven live by validator {})",
+                if scopes.is_empty() {
+                    String::new()
+                } else {
+                    format!(", scopes {}", scopes.join(", "))
+                },
+                v.validator
+            );
+            let projects: Vec<String> = b.resources.iter().map(|a| a.resource.clone()).collect();
+            if v.access.is_some() {
+                u.push_str(&format!(
+                    "; {} project(s){}",
+                    b.resources_total,
+                    if projects.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", some_of(&shown(5), 5, b.resources_total))
+                    }
+                ));
+                if !b.organisations.is_empty() {
+                    u.push_str(&format!(
+                        "; groups {}",
+                        some_of(&b.organisations, 5, map.organisations.len())
+                    ));
+                }
+            }
+            u.push_str(&incomplete);
+            b.unlocks = u;
+            // a bot user is named `NAME (bot user of ...)` by the map: the actor is NAME
+            let actor = user
+                .as_deref()
+                .map(|u| u.split(" (").next().unwrap_or(u).to_string())
+                .unwrap_or_else(|| who.clone());
+            let mut logs_: Vec<String> = b
+                .organisations
+                .iter()
+                .map(|g| format!("{} of group {g} (author = {actor})", logs::GITLAB_AUDIT))
+                .collect();
+            logs_.extend(
+                projects
+                    .iter()
+                    .take(MAX_ORGANISATIONS)
+                    .map(|p| format!("{} of project {p} (author = {actor})", logs::GITLAB_AUDIT)),
+            );
+            if logs_.is_empty() {
+                logs_.push(format!(
+                    "{} of the instance (author = {actor}; the token's own events)",
+                    logs::GITLAB_AUDIT
+                ));
+            }
+            b.hunt_logs = logs_;
+            b.hunt_actors = user.is_some().then(|| actor.clone()).into_iter().collect();
+            b.principal = user.or(token);
+        }
+        "gcp" => {
+            let email = id_str(v, "client_email")
+                .map(str::to_string)
+                .or_else(|| map.principal.clone().filter(|p| !p.is_empty()));
+            let project = id_str(v, "project_id").map(str::to_string);
+            let mut u = format!(
+                "Google Cloud as service account {}{} (proven live by validator {})",
+                email.as_deref().unwrap_or("?"),
+                project
+                    .as_ref()
+                    .map(|p| format!(" of project {p}"))
+                    .unwrap_or_default(),
+                v.validator
+            );
+            if v.access.is_some() {
+                u.push_str(&format!(
+                    "; {} IAM binding(s){}",
+                    b.resources_total,
+                    if b.resources.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {}", some_of(&shown(5), 5, b.resources_total))
+                    }
+                ));
+            }
+            u.push_str(&incomplete);
+            b.unlocks = u;
+            b.hunt_logs = vec![format!(
+                "{} of project {} (protoPayload.authenticationInfo.principalEmail = {})",
+                logs::GCP_AUDIT,
+                project.as_deref().unwrap_or("? (the key's project)"),
+                email.as_deref().unwrap_or("the service account")
+            )];
+            b.hunt_actors = email.iter().cloned().collect();
+            b.principal = email;
+        }
+        fam => {
+            let who = identity_words(v);
+            b.unlocks = format!(
+                "{title}: live at its provider (proven by validator {}){}",
+                v.validator,
+                if who.is_empty() {
+                    String::new()
+                } else {
+                    format!(", as {who}")
+                }
+            );
+            if !b.organisations.is_empty() {
+                b.unlocks.push_str(&format!(
+                    "; organisations {}",
+                    some_of(&b.organisations, 5, map.organisations.len())
+                ));
+            }
+            if b.resources_total > 0 {
+                b.unlocks.push_str(&format!(
+                    "; {} resource(s): {}",
+                    b.resources_total,
+                    some_of(&shown(5), 5, b.resources_total)
+                ));
+            }
+            b.unlocks.push_str(&incomplete);
+            // the validator knows the provider better than the name does
+            let by_provider = by_name(fam);
+            b.hunt_logs = if by_provider.unlocks.starts_with("unknown") {
+                vec![format!("audit / access logs of the provider of the {title}")]
+            } else {
+                by_provider.hunt_logs
+            };
+            b.principal = [
+                "login",
+                "username",
+                "user",
+                "email",
+                "client_email",
+                "account",
+                "account_id",
+                "owner",
+                "name",
+            ]
+            .iter()
+            .find_map(|k| id_str(v, k).map(str::to_string))
+            .or_else(|| map.principal.clone().filter(|p| !p.is_empty()));
+            b.hunt_actors = b.principal.iter().cloned().collect();
+        }
+    }
     b
+}
+
+fn json_word(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `login octo-ci, email ci@example.com`: up to four scalar identity fields, in words.
+fn identity_words(v: &Validation) -> String {
+    v.identity
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "scopes" | "expires_at"))
+        .filter_map(|(k, x)| match x {
+            Value::String(s) if !s.trim().is_empty() => Some(format!("{k} {}", s.trim())),
+            Value::Number(n) => Some(format!("{k} {n}")),
+            Value::Bool(b) => Some(format!("{k} {b}")),
+            _ => None,
+        })
+        .take(4)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use firebreak_core::AccessMap;
 
     #[test]
     fn decodes_account_from_key_id() {
@@ -563,6 +890,264 @@ mod tests {
         assert_eq!(v.get("A").map(|s| s.expose()), Some("1"));
         assert_eq!(v.get("B").map(|s| s.expose()), Some("two"));
         assert_eq!(bad, vec![4]);
+    }
+
+    fn validation(
+        id: &str,
+        status: ValidationStatus,
+        identity: Value,
+        access: Option<AccessMap>,
+    ) -> Validation {
+        Validation {
+            validator: id.into(),
+            status,
+            identity: serde_json::from_value(identity).unwrap(),
+            reason: None,
+            checked_at: chrono::Utc::now(),
+            access,
+        }
+    }
+
+    fn access(resource: &str, permission: &str, via: &str) -> Access {
+        Access {
+            resource: resource.into(),
+            permission: permission.into(),
+            via: via.into(),
+        }
+    }
+
+    #[test]
+    fn an_aws_map_names_account_principal_and_policies() {
+        let kid = "AKIABZVKIUSNUVNBPQYJ";
+        let offline = with_aws_key_id(by_name("AWS_ACCESS_KEY_ID"), kid);
+        assert_eq!(offline.method, Method::KeyIdDecoding);
+        let arn = "arn:aws:iam::123837392027:user/ci-deployer";
+        let map = AccessMap {
+            principal: Some(arn.into()),
+            organisations: vec!["group releasers".into()],
+            resources: vec![
+                access(
+                    "arn:aws:s3:::acme-releases/*",
+                    "Allow s3:PutObject",
+                    "policy upload (inline)",
+                ),
+                access(
+                    "*",
+                    "Allow iam:ListUsers",
+                    "group releasers: policy audit (attached)",
+                ),
+            ],
+            errors: vec!["iam:GetPolicy: HTTP 403 AccessDenied".into()],
+            ..AccessMap::default()
+        };
+        let v = validation(
+            "aws.access_key",
+            ValidationStatus::Live,
+            serde_json::json!({"account": "123837392027", "arn": arn, "user_id": "AIDAEXAMPLE"}),
+            Some(map),
+        );
+        let b = with_validation(offline, &v, "AWS access key pair", Some(kid));
+        assert_eq!(b.method, Method::Validated);
+        assert!(!b.inferred());
+        assert_eq!(b.validator.as_deref(), Some("aws.access_key"));
+        assert_eq!(b.validation, Some(ValidationStatus::Live));
+        assert_eq!(b.aws_account.as_deref(), Some("123837392027"));
+        assert_eq!(b.principal.as_deref(), Some(arn));
+        assert_eq!(b.hunt_actors, vec![arn.to_string()]);
+        assert_eq!(b.organisations, vec!["group releasers".to_string()]);
+        assert_eq!(b.resources.len(), 2);
+        assert_eq!(b.resources_total, 2);
+        assert_eq!(b.map_errors.len(), 1);
+        for part in [
+            "AWS account 123837392027 as arn:aws:iam::123837392027:user/ci-deployer",
+            "validator aws.access_key",
+            "2 statement(s)",
+            "arn:aws:s3:::acme-releases/* (Allow s3:PutObject)",
+            "groups releasers",
+            "the map is incomplete: 1 read(s)",
+        ] {
+            assert!(b.unlocks.contains(part), "{part}: {}", b.unlocks);
+        }
+        assert_eq!(
+            b.hunt_logs,
+            vec![format!(
+                "AWS CloudTrail of account 123837392027 (userIdentity.accessKeyId = the key id {}; userIdentity.arn = {arn})",
+                firebreak_core::redact(kid)
+            )]
+        );
+        // the key id is never whole in what is stored
+        let stored = b.detail().to_string();
+        assert!(!stored.contains(kid), "{stored}");
+    }
+
+    #[test]
+    fn a_github_map_names_login_organisations_and_repositories() {
+        let repos: Vec<Access> = (0..(MAX_RESOURCES + 7))
+            .map(|i| {
+                access(
+                    &format!("acme/repo-{i:03}"),
+                    if i % 2 == 0 { "admin" } else { "push" },
+                    "token scopes repo",
+                )
+            })
+            .collect();
+        let map = AccessMap {
+            principal: Some("octo-ci".into()),
+            scopes: vec!["repo".into(), "workflow".into()],
+            organisations: vec!["acme".into(), "acme-labs".into()],
+            resources: repos,
+            ..AccessMap::default()
+        };
+        let v = validation(
+            "github.token",
+            ValidationStatus::Live,
+            serde_json::json!({"login": "octo-ci", "scopes": ["repo", "workflow"]}),
+            Some(map),
+        );
+        let b = with_validation(by_name("GH_TOKEN"), &v, "GitHub token", None);
+        assert_eq!(b.method, Method::Validated);
+        assert_eq!(b.principal.as_deref(), Some("octo-ci"));
+        assert_eq!(b.scopes, Some(vec!["repo".to_string(), "workflow".to_string()]));
+        // bounded: the first MAX_RESOURCES kept, every one counted
+        assert_eq!(b.resources.len(), MAX_RESOURCES);
+        assert_eq!(b.resources_total, MAX_RESOURCES + 7);
+        assert!(b.truncated);
+        for part in [
+            "GitHub as user octo-ci (scopes repo, workflow;",
+            "57 repositories (29 admin, 28 push): acme/repo-000, acme/repo-001",
+            "and 52 more",
+            "organisations acme, acme-labs",
+        ] {
+            assert!(b.unlocks.contains(part), "{part}: {}", b.unlocks);
+        }
+        assert_eq!(
+            b.hunt_logs,
+            vec![
+                "GitHub audit log of organisation acme (actor = octo-ci)".to_string(),
+                "GitHub audit log of organisation acme-labs (actor = octo-ci)".to_string(),
+                "GitHub audit log (security log) of user octo-ci (actor = octo-ci)".to_string(),
+            ]
+        );
+        assert_eq!(b.hunt_actors, vec!["octo-ci".to_string()]);
+        // a fine-grained token: no classic scopes, said so
+        let v = validation(
+            "github.token",
+            ValidationStatus::Live,
+            serde_json::json!({"login": "octo-ci", "scopes": []}),
+            None,
+        );
+        let b = with_validation(by_name("GH_TOKEN"), &v, "GitHub token", None);
+        assert!(b.unlocks.contains("no classic scopes reported"), "{}", b.unlocks);
+        assert_eq!(b.scopes, Some(Vec::new()));
+    }
+
+    #[test]
+    fn a_gitlab_map_points_at_its_projects_and_groups() {
+        let map = AccessMap {
+            principal: Some("project_7_bot (bot user of a project or group access token)".into()),
+            scopes: vec!["api".into()],
+            organisations: vec!["acme".into()],
+            resources: vec![access(
+                "acme/app",
+                "Maintainer",
+                "project membership, token scopes api",
+            )],
+            ..AccessMap::default()
+        };
+        let v = validation(
+            "gitlab.token",
+            ValidationStatus::Live,
+            serde_json::json!({"token_name": "ci-deploy", "user_id": 7, "scopes": ["api"]}),
+            Some(map),
+        );
+        let b = with_validation(by_name("GITLAB_TOKEN"), &v, "GitLab token", None);
+        assert_eq!(b.method, Method::Validated);
+        assert!(
+            b.unlocks.contains("token ci-deploy of project_7_bot")
+                && b.unlocks.contains("1 project(s): acme/app (Maintainer)")
+                && b.unlocks.contains("groups acme"),
+            "{}",
+            b.unlocks
+        );
+        assert_eq!(
+            b.hunt_logs,
+            vec![
+                "GitLab audit events of group acme (author = project_7_bot)".to_string(),
+                "GitLab audit events of project acme/app (author = project_7_bot)".to_string(),
+            ]
+        );
+        assert_eq!(b.hunt_actors, vec!["project_7_bot".to_string()]);
+    }
+
+    #[test]
+    fn other_validators_name_the_owner_and_the_providers_logs() {
+        let v = validation(
+            "npm.token",
+            ValidationStatus::Live,
+            serde_json::json!({"username": "acme-publisher"}),
+            None,
+        );
+        // a value recognised by its shape under a name that says nothing
+        let b = with_validation(by_name("TOKEN_2"), &v, "npm access token", None);
+        assert_eq!(b.method, Method::Validated);
+        assert_eq!(b.principal.as_deref(), Some("acme-publisher"));
+        assert!(
+            b.unlocks.starts_with("npm access token: live at its provider (proven by validator npm.token), as username acme-publisher"),
+            "{}",
+            b.unlocks
+        );
+        assert!(
+            b.hunt_logs[0].contains("npm publish history"),
+            "{:?}",
+            b.hunt_logs
+        );
+        let v = validation("stripe.key", ValidationStatus::Live, serde_json::json!({}), None);
+        let b = with_validation(by_name("X"), &v, "Stripe secret key", None);
+        assert_eq!(
+            b.hunt_logs,
+            vec!["audit / access logs of the provider of the Stripe secret key".to_string()]
+        );
+        let v = validation(
+            "gcp.service_account",
+            ValidationStatus::Live,
+            serde_json::json!({"client_email": "ci@acme-prod.iam.gserviceaccount.com", "project_id": "acme-prod"}),
+            None,
+        );
+        let b = with_validation(by_name("GCP_KEY"), &v, "GCP service-account key", None);
+        assert_eq!(
+            b.hunt_logs,
+            vec!["GCP Cloud Audit Logs of project acme-prod (protoPayload.authenticationInfo.principalEmail = ci@acme-prod.iam.gserviceaccount.com)".to_string()]
+        );
+    }
+
+    #[test]
+    fn verdicts_other_than_live_keep_the_radius() {
+        let kid = "AKIABZVKIUSNUVNBPQYJ";
+        let offline = with_aws_key_id(by_name("AWS_ACCESS_KEY_ID"), kid);
+        let mut dead = validation(
+            "aws.access_key",
+            ValidationStatus::Dead,
+            serde_json::json!({}),
+            None,
+        );
+        dead.reason = Some("HTTP 403 InvalidClientTokenId".into());
+        let b = with_validation(offline.clone(), &dead, "AWS access key pair", Some(kid));
+        assert_eq!(b.method, Method::KeyIdDecoding);
+        assert_eq!(b.hunt_logs, offline.hunt_logs);
+        assert_eq!(b.aws_account.as_deref(), Some("123837392027"));
+        assert_eq!(b.validation, Some(ValidationStatus::Dead));
+        assert!(b.unlocks.contains("refused by its provider now"), "{}", b.unlocks);
+        let unknown = validation(
+            "github.token",
+            ValidationStatus::Unknown,
+            serde_json::json!({}),
+            None,
+        );
+        let named = by_name("GH_TOKEN");
+        let b = with_validation(named.clone(), &unknown, "GitHub token", None);
+        assert!(b.inferred());
+        assert_eq!((b.unlocks, b.hunt_logs), (named.unlocks, named.hunt_logs));
+        assert_eq!(b.validator.as_deref(), Some("github.token"));
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! `firebreak incident init`: an incident and its playbook, from an inventory.
 
 use crate::blast::{self, Blast, Values};
+use crate::record::{self, RecordKind};
 use crate::{Error, Result};
 use chrono::Utc;
-use firebreak_core::TimeWindow;
+use firebreak_core::{TimeWindow, Validation, ValidationStatus};
 use firebreak_providers::{Item, Provider};
 use firebreak_store::{IncidentRow, IncidentTask, Store};
+use firebreak_validate::{Catalogue, Checker};
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Where the playbook's secrets come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,14 +37,14 @@ pub struct InitOptions {
     pub inventory: InventorySource,
     /// Values known to the responder (sharpen the blast radius; never stored).
     pub values: Values,
-    /// Call `sts:GetCallerIdentity` / GitHub `GET /user` with the values given.
+    /// Check the values at their providers with the validator catalogue of `firebreak
+    /// validate`, mapping what each live credential reaches (read-only requests made with
+    /// the credentials themselves, each to its own provider).
     pub verify_credentials: bool,
-    /// STS endpoint (default `https://sts.amazonaws.com/`).
-    pub aws_endpoint: Option<String>,
-    /// Region used in the STS signature.
-    pub aws_region: String,
-    /// GitHub API base (default `https://api.github.com`).
-    pub github_api: Option<String>,
+    /// The checker for `verify_credentials` (catalogue, `--endpoint` overrides, rate
+    /// limits); it should map (`Options::map`). `None`: the built-in catalogue at the
+    /// providers' public endpoints, with access maps.
+    pub checker: Option<Arc<Checker>>,
 }
 
 impl InitOptions {
@@ -54,9 +57,7 @@ impl InitOptions {
             inventory: InventorySource::Latest,
             values: Values::default(),
             verify_credentials: false,
-            aws_endpoint: None,
-            aws_region: "us-east-1".into(),
-            github_api: None,
+            checker: None,
         }
     }
 }
@@ -78,8 +79,15 @@ pub struct InitOutcome {
     pub bad_lines: Vec<usize>,
     /// Tasks per blast-radius method (`name`, `inventory`, `key_id_decoding`...).
     pub by_method: BTreeMap<String, usize>,
-    /// Credential checks that failed (`--verify-credentials`), one line each.
+    /// Credential checks that failed or proved nothing (`--verify-credentials`: verdict
+    /// `unknown` or `error`), one line each naming the variables and the reason.
     pub verify_errors: Vec<String>,
+    /// Credentials checked (`--verify-credentials`), by verdict (`live`, `dead`,
+    /// `unknown`, `error`).
+    pub verdicts: BTreeMap<String, usize>,
+    /// Variables of credentials proven live at init: recorded as a `validate` record, so
+    /// their tasks show `live` until proven dead.
+    pub live: Vec<String>,
 }
 
 /// Reads inventory items from JSON Lines (`firebreak inventory --format jsonl`) or the
@@ -136,122 +144,205 @@ fn aws_pair(name: &str) -> Option<(String, String)> {
     None
 }
 
-/// An API check still to make for one item (`--verify-credentials`).
-#[derive(Debug, Clone)]
-enum Check {
-    /// sts:GetCallerIdentity with this key id and the value of this secret-key name.
-    Aws { key_id: String, secret_name: String },
-    /// GitHub `GET /user` with the item's own value.
-    Github,
-}
-
-/// Blast radius of one item from its kind, name and the values (no network), and the API
-/// check that could sharpen it.
-fn blast_offline(item: &Item, opts: &InitOptions) -> (Blast, Option<Check>) {
+/// Blast radius of one item from its kind, name and the values, with no request: an AWS
+/// key id among the values (under the item's name or its pair) gives the account.
+fn blast_offline(item: &Item, values: &Values) -> Blast {
     let b = blast::infer(item);
-    if opts.values.is_empty() {
-        return (b, None);
+    if values.is_empty() {
+        return b;
     }
     let name = item.name.as_str();
-    // AWS: a key id among the values (under this name or its pair)
-    let (id_name, sk_name) = aws_pair(name).unwrap_or((name.to_string(), String::new()));
+    let (id_name, _) = aws_pair(name).unwrap_or((name.to_string(), String::new()));
     let key_id = [id_name.as_str(), name]
         .iter()
-        .filter_map(|n| opts.values.get(n))
+        .filter_map(|n| values.get(n))
         .map(|v| v.expose().trim().to_string())
         .find(|v| blast::is_aws_key_id(v));
-    if let Some(kid) = key_id {
-        let check = (!sk_name.is_empty() && opts.values.get(&sk_name).is_some()).then(|| Check::Aws {
-            key_id: kid.clone(),
-            secret_name: sk_name.clone(),
-        });
-        return (blast::with_aws_key_id(b, &kid), check);
+    match key_id {
+        Some(kid) => blast::with_aws_key_id(b, &kid),
+        None => b,
     }
-    if b.unlocks.starts_with("a GitHub token") && opts.values.get(name).is_some() {
-        return (b, Some(Check::Github));
-    }
-    (b, None)
 }
 
-/// Makes an API check; failures are collected, the blast radius stays as it was.
-async fn sharpen(
-    b: Blast,
-    item: &Item,
-    check: &Check,
-    opts: &InitOptions,
-    errors: &mut Vec<String>,
-) -> Blast {
-    match check {
-        Check::Aws { key_id, secret_name } => {
-            let Some(sk) = opts.values.get(secret_name) else {
-                return b;
-            };
-            match blast::sts_get_caller_identity(key_id, sk, opts.aws_endpoint.as_deref(), &opts.aws_region)
-                .await
-            {
-                Ok(c) => blast::with_caller_identity(b, key_id, &c),
-                Err(e) => {
-                    errors.push(format!("{}: {e}", item.identity()));
-                    b
-                }
-            }
+/// One credential of the values checked at its provider.
+#[derive(Debug)]
+struct Checked {
+    /// The variable of its first part and its line.
+    name: String,
+    line: usize,
+    /// The variables of its other parts.
+    partners: Vec<String>,
+    /// The validator's name in words.
+    title: String,
+    /// The AWS access key id, for AWS keys (shown redacted only).
+    key_id: Option<firebreak_core::SecretString>,
+    /// The verdict and access map.
+    validation: Validation,
+}
+
+impl Checked {
+    /// True when `name` is one of the credential's parts.
+    fn covers(&self, name: &str) -> bool {
+        self.name == name || self.partners.iter().any(|p| p == name)
+    }
+}
+
+/// How good a verdict is as evidence for a blast radius (lower first).
+fn rank(s: ValidationStatus) -> u8 {
+    match s {
+        ValidationStatus::Live => 0,
+        ValidationStatus::Dead => 1,
+        ValidationStatus::Unknown => 2,
+        ValidationStatus::Error => 3,
+    }
+}
+
+/// The check of the credential `name` is part of: the best verdict, its own first.
+fn check_of<'a>(checked: &'a [Checked], name: &str) -> Option<&'a Checked> {
+    checked
+        .iter()
+        .filter(|c| c.covers(name))
+        .min_by_key(|c| (rank(c.validation.status), c.name != name))
+}
+
+/// The checker of `opts`, or the built-in catalogue at the public endpoints with maps.
+fn checker_of(opts: &InitOptions) -> Result<Arc<Checker>> {
+    if let Some(c) = &opts.checker {
+        return Ok(c.clone());
+    }
+    let cat = Catalogue::builtin().map_err(|e| {
+        Error::Input(format!(
+            "built-in validators: {}",
+            e.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        ))
+    })?;
+    Ok(Arc::new(Checker::new(
+        Arc::new(cat),
+        firebreak_validate::Options {
+            map: true,
+            ..Default::default()
+        },
+    )))
+}
+
+/// Checks every credential of the values the catalogue recognises and has every part
+/// of (an AWS key id alone is not checked: its account is decoded offline), each at its
+/// own provider, concurrently (the checker bounds it). Verdicts other than `live` and
+/// `dead` are collected as errors, naming the variables, never a value.
+async fn check_values(ck: Arc<Checker>, values: &Values, errors: &mut Vec<String>) -> Vec<Checked> {
+    let planned = match firebreak_validate::plan_values(ck.catalogue(), values, None) {
+        Ok((p, _unrecognised)) => p,
+        Err(e) => {
+            errors.push(e);
+            return Vec::new();
         }
-        Check::Github => {
-            let Some(tok) = opts.values.get(&item.name) else {
-                return b;
-            };
-            match blast::github_token_owner(tok, opts.github_api.as_deref()).await {
-                Ok(o) => blast::with_github_owner(b, &o),
-                Err(e) => {
-                    errors.push(format!("{}: {e}", item.identity()));
-                    b
-                }
-            }
+    };
+    let mut set = tokio::task::JoinSet::new();
+    for (i, p) in planned.into_iter().enumerate() {
+        let Some(v) = ck.catalogue().get(&p.validator) else {
+            continue;
+        };
+        let complete = v
+            .spec
+            .inputs
+            .iter()
+            .all(|inp| inp.optional || p.inputs.get(&inp.name).is_some());
+        if !complete {
+            continue;
+        }
+        let title = v.spec.name.clone();
+        let ck = ck.clone();
+        set.spawn(async move {
+            let validation = ck.check(&p.validator, &p.inputs).await;
+            let key_id = p
+                .validator
+                .starts_with("aws.")
+                .then(|| p.inputs.get("key_id").cloned())
+                .flatten();
+            (
+                i,
+                Checked {
+                    name: p.name,
+                    line: p.line,
+                    partners: p.partners,
+                    title,
+                    key_id,
+                    validation,
+                },
+            )
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(x) => out.push(x),
+            Err(e) => errors.push(format!("a credential check failed: {e}")),
         }
     }
+    out.sort_by_key(|(i, _)| *i);
+    let out: Vec<Checked> = out.into_iter().map(|(_, c)| c).collect();
+    for c in &out {
+        let v = &c.validation;
+        if matches!(v.status, ValidationStatus::Unknown | ValidationStatus::Error) {
+            let with = if c.partners.is_empty() {
+                String::new()
+            } else {
+                format!(" with {}", c.partners.join(", "))
+            };
+            errors.push(format!(
+                "{}{with} [{}]: {}: {}",
+                c.name,
+                v.validator,
+                v.status,
+                v.reason.as_deref().unwrap_or("no reason given")
+            ));
+        }
+    }
+    out
+}
+
+/// Blast radii of the items: offline, then sharpened by the checks of their values.
+fn blasts_of(items: &[Item], opts: &InitOptions, checked: &[Checked]) -> Vec<Blast> {
+    items
+        .iter()
+        .map(|it| {
+            let b = blast_offline(it, &opts.values);
+            match check_of(checked, &it.name) {
+                Some(c) => {
+                    blast::with_validation(b, &c.validation, &c.title, c.key_id.as_ref().map(|k| k.expose()))
+                }
+                None => b,
+            }
+        })
+        .collect()
 }
 
 /// Creates the incident and its playbook (one task per secret stored in the breached
-/// providers). With `verify_credentials`, the API checks run on a private runtime: call
+/// providers). With `verify_credentials`, the checks run on a private runtime: call
 /// this outside an async context then, or use [`init_async`].
 pub fn init(store: &mut Store, opts: &InitOptions) -> Result<InitOutcome> {
     let (mut out, items, origin) = gather(store, opts)?;
-    let mut blasts: Vec<(Blast, Option<Check>)> = items.iter().map(|i| blast_offline(i, opts)).collect();
-    if opts.verify_credentials && blasts.iter().any(|(_, c)| c.is_some()) {
+    let mut checked = Vec::new();
+    if opts.verify_credentials && !opts.values.is_empty() {
+        let ck = checker_of(opts)?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .map_err(|e| Error::Input(format!("cannot start a runtime: {e}")))?;
-        blasts = rt.block_on(sharpen_all(blasts, &items, opts, &mut out.verify_errors));
+        checked = rt.block_on(check_values(ck, &opts.values, &mut out.verify_errors));
     }
-    finish(store, opts, out, &items, blasts, origin)
+    finish(store, opts, out, &items, &checked, origin)
 }
 
 /// [`init`] for async callers.
 pub async fn init_async(store: &mut Store, opts: &InitOptions) -> Result<InitOutcome> {
     let (mut out, items, origin) = gather(store, opts)?;
-    let mut blasts: Vec<(Blast, Option<Check>)> = items.iter().map(|i| blast_offline(i, opts)).collect();
-    if opts.verify_credentials {
-        blasts = sharpen_all(blasts, &items, opts, &mut out.verify_errors).await;
+    let mut checked = Vec::new();
+    if opts.verify_credentials && !opts.values.is_empty() {
+        let ck = checker_of(opts)?;
+        checked = check_values(ck, &opts.values, &mut out.verify_errors).await;
     }
-    finish(store, opts, out, &items, blasts, origin)
-}
-
-async fn sharpen_all(
-    blasts: Vec<(Blast, Option<Check>)>,
-    items: &[Item],
-    opts: &InitOptions,
-    errors: &mut Vec<String>,
-) -> Vec<(Blast, Option<Check>)> {
-    let mut out = Vec::with_capacity(blasts.len());
-    for ((b, c), it) in blasts.into_iter().zip(items) {
-        let b = match &c {
-            Some(check) => sharpen(b, it, check, opts, errors).await,
-            None => b,
-        };
-        out.push((b, None));
-    }
-    out
+    finish(store, opts, out, &items, &checked, origin)
 }
 
 /// Checks the options and reads the items of the breached providers.
@@ -330,17 +421,20 @@ fn gather(store: &Store, opts: &InitOptions) -> Result<(InitOutcome, Vec<Item>, 
     Ok((out, items, origin))
 }
 
-/// Saves the incident and its tasks.
+/// Saves the incident and its tasks, and records the `live` verdicts of the checks as a
+/// `validate` record (as `incident record --kind validate` would), so the tasks of a
+/// credential proven live show `live` until proven dead.
 fn finish(
     store: &mut Store,
     opts: &InitOptions,
     mut out: InitOutcome,
     items: &[Item],
-    blasts: Vec<(Blast, Option<Check>)>,
+    checked: &[Checked],
     origin: serde_json::Value,
 ) -> Result<InitOutcome> {
+    let blasts = blasts_of(items, opts, checked);
     let mut tasks = Vec::with_capacity(items.len());
-    for (it, (b, _)) in items.iter().zip(blasts) {
+    for (it, b) in items.iter().zip(blasts) {
         let method = serde_json::to_value(b.method)?
             .as_str()
             .unwrap_or("?")
@@ -360,6 +454,11 @@ fn finish(
             hunt_logs: b.hunt_logs,
         });
     }
+    for c in checked {
+        *out.verdicts
+            .entry(c.validation.status.as_str().to_string())
+            .or_default() += 1;
+    }
     let row = IncidentRow {
         id: 0,
         name: opts.name.clone(),
@@ -372,11 +471,295 @@ fn finish(
     out.id = store.create_incident(&row, &tasks)?;
     out.tasks = tasks.len();
     crate::status::keep_old_values(store, out.id, &opts.values, &tasks)?;
+    out.live = record_live(store, opts, &tasks, checked)?;
     Ok(out)
+}
+
+/// Records the `live` verdicts, one `firebreak validate` result row per variable of a
+/// live credential that has a task (its first part and its partners: an AWS key's id and
+/// secret). Returns the variables recorded. Verdicts other than `live` are not recorded:
+/// a value given at init may not be the leaked one, so `dead` is no proof of revocation.
+fn record_live(
+    store: &mut Store,
+    opts: &InitOptions,
+    tasks: &[IncidentTask],
+    checked: &[Checked],
+) -> Result<Vec<String>> {
+    let task_names: BTreeSet<&str> = tasks.iter().map(|t| t.name.as_str()).collect();
+    let mut rows = Vec::new();
+    let mut names = Vec::new();
+    for c in checked
+        .iter()
+        .filter(|c| c.validation.status == ValidationStatus::Live)
+    {
+        let mut v = c.validation.clone();
+        v.access = None;
+        for n in std::iter::once(&c.name).chain(&c.partners) {
+            if !task_names.contains(n.as_str()) || names.contains(n) {
+                continue;
+            }
+            let line = opts.values.line_of(n).unwrap_or(c.line);
+            rows.push((
+                rows.len() + 1,
+                serde_json::json!({"type": "result", "name": n, "line": line, "validator": v.validator,
+                                   "partners": c.partners, "validation": v}),
+            ));
+            names.push(n.clone());
+        }
+    }
+    if rows.is_empty() {
+        return Ok(names);
+    }
+    let (events, _) = record::events_of(RecordKind::Validate, &rows);
+    record::record_events(
+        store,
+        &opts.name,
+        RecordKind::Validate,
+        "incident init --verify-credentials (the values given, checked at their providers)",
+        &events,
+        0,
+        serde_json::json!({"live": names}),
+    )?;
+    Ok(names)
 }
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
         Error::Input(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blast::Method;
+    use firebreak_core::{Access, AccessMap, SecretString};
+    use firebreak_providers::{Flags, Kind};
+
+    fn item(name: &str) -> Item {
+        Item {
+            provider: Provider::Circleci,
+            kind: Kind::EnvVar,
+            scope: "gh/acme/app".into(),
+            name: name.into(),
+            created_at: None,
+            updated_at: None,
+            flags: Flags::default(),
+        }
+    }
+
+    fn checked(
+        name: &str,
+        partners: &[&str],
+        id: &str,
+        status: ValidationStatus,
+        access: Option<AccessMap>,
+    ) -> Checked {
+        Checked {
+            name: name.into(),
+            line: 1,
+            partners: partners.iter().map(|p| p.to_string()).collect(),
+            title: id.into(),
+            key_id: None,
+            validation: Validation {
+                validator: id.into(),
+                status,
+                identity: Default::default(),
+                reason: None,
+                checked_at: Utc::now(),
+                access,
+            },
+        }
+    }
+
+    #[test]
+    fn a_variable_takes_the_best_verdict_of_the_credentials_it_is_part_of() {
+        let c = vec![
+            checked(
+                "AWS_SECRET_ACCESS_KEY",
+                &[],
+                "x.secret",
+                ValidationStatus::Dead,
+                None,
+            ),
+            checked(
+                "AWS_ACCESS_KEY_ID",
+                &["AWS_SECRET_ACCESS_KEY"],
+                "aws.access_key",
+                ValidationStatus::Live,
+                None,
+            ),
+            checked("GH_TOKEN", &[], "github.token", ValidationStatus::Unknown, None),
+        ];
+        // a live credential it is a part of beats its own dead one
+        assert_eq!(
+            check_of(&c, "AWS_SECRET_ACCESS_KEY").map(|c| c.validation.validator.as_str()),
+            Some("aws.access_key")
+        );
+        assert_eq!(
+            check_of(&c, "AWS_ACCESS_KEY_ID").map(|c| c.name.as_str()),
+            Some("AWS_ACCESS_KEY_ID")
+        );
+        assert_eq!(
+            check_of(&c, "GH_TOKEN").map(|c| c.validation.status),
+            Some(ValidationStatus::Unknown)
+        );
+        assert!(check_of(&c, "NPM_TOKEN").is_none());
+        // same verdict: its own credential first
+        let c = vec![
+            checked("A", &["B"], "v.one", ValidationStatus::Dead, None),
+            checked("B", &[], "v.two", ValidationStatus::Dead, None),
+        ];
+        assert_eq!(check_of(&c, "B").map(|c| c.name.as_str()), Some("B"));
+    }
+
+    #[test]
+    fn the_blast_radius_of_each_part_comes_from_its_validation() {
+        let mut values = Values::default();
+        values.insert("AWS_ACCESS_KEY_ID", SecretString::new("AKIABZVKIUSNUVNBPQYJ"), 1);
+        let mut opts = InitOptions::new("x", vec![Provider::Circleci], "2022-12-21..".parse().unwrap());
+        opts.values = values;
+        let items = vec![
+            item("AWS_ACCESS_KEY_ID"),
+            item("AWS_SECRET_ACCESS_KEY"),
+            item("NPM_TOKEN"),
+        ];
+        // no check: the key id decoded offline, for both halves of the pair
+        let b = blasts_of(&items, &opts, &[]);
+        assert_eq!(
+            b.iter().map(|b| b.method).collect::<Vec<_>>(),
+            [Method::KeyIdDecoding, Method::KeyIdDecoding, Method::Name]
+        );
+        let map = AccessMap {
+            principal: Some("arn:aws:iam::123837392027:user/ci".into()),
+            resources: vec![Access {
+                resource: "*".into(),
+                permission: "Allow *".into(),
+                via: "policy admin (attached)".into(),
+            }],
+            ..AccessMap::default()
+        };
+        let mut c = checked(
+            "AWS_ACCESS_KEY_ID",
+            &["AWS_SECRET_ACCESS_KEY"],
+            "aws.access_key",
+            ValidationStatus::Live,
+            Some(map),
+        );
+        c.validation.identity.insert(
+            "arn".into(),
+            serde_json::json!("arn:aws:iam::123837392027:user/ci"),
+        );
+        c.key_id = Some(SecretString::new("AKIABZVKIUSNUVNBPQYJ"));
+        let b = blasts_of(&items, &opts, &[c]);
+        for x in &b[..2] {
+            assert_eq!(x.method, Method::Validated);
+            assert_eq!(x.aws_account.as_deref(), Some("123837392027"));
+            assert!(
+                x.unlocks.contains("arn:aws:iam::123837392027:user/ci"),
+                "{}",
+                x.unlocks
+            );
+            assert!(x.unlocks.contains("* (Allow *)"), "{}", x.unlocks);
+        }
+        assert!(b[2].inferred());
+    }
+
+    #[test]
+    fn live_verdicts_are_recorded_for_every_part_with_a_task() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("fb.db")).unwrap();
+        let inv = dir.path().join("inv.jsonl");
+        let lines: Vec<String> = [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "GH_TOKEN",
+            "NPM_TOKEN",
+        ]
+        .iter()
+        .map(|n| serde_json::to_string(&item(n)).unwrap())
+        .collect();
+        std::fs::write(&inv, lines.join("\n")).unwrap();
+        let mut opts = InitOptions::new("x", vec![Provider::Circleci], "2022-12-21..".parse().unwrap());
+        opts.inventory = InventorySource::File(inv);
+        let checks = vec![
+            checked(
+                "AWS_ACCESS_KEY_ID",
+                &["AWS_SECRET_ACCESS_KEY"],
+                "aws.access_key",
+                ValidationStatus::Live,
+                None,
+            ),
+            checked("GH_TOKEN", &[], "github.token", ValidationStatus::Dead, None),
+            // a live credential with no task: nothing to record
+            checked("OTHER_TOKEN", &[], "npm.token", ValidationStatus::Live, None),
+        ];
+        let (out, items, origin) = gather(&store, &opts).unwrap();
+        let out = finish(&mut store, &opts, out, &items, &checks, origin).unwrap();
+        assert_eq!(out.live, ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"]);
+        assert_eq!(out.verdicts.get("live"), Some(&2));
+        assert_eq!(out.verdicts.get("dead"), Some(&1));
+        assert_eq!(out.by_method.get("validated"), Some(&2));
+        let s = crate::status(&store, "x").unwrap();
+        let state = |n: &str| s.tasks.iter().find(|t| t.secret == n).unwrap().state.clone();
+        assert_eq!(state("AWS_ACCESS_KEY_ID"), "live");
+        assert_eq!(state("AWS_SECRET_ACCESS_KEY"), "live");
+        // a dead verdict at init is no proof the leaked value is dead: not recorded
+        assert_eq!(state("GH_TOKEN"), "pending");
+        assert_eq!(state("NPM_TOKEN"), "pending");
+        assert_eq!(s.secrets.live, 2);
+        let recs = store.incident_records(out.id).unwrap();
+        assert_eq!(recs.len(), 1);
+        assert_eq!(recs[0].kind, "validate");
+        assert_eq!(recs[0].items, 2);
+    }
+
+    #[test]
+    fn only_complete_credentials_are_checked() {
+        // a closed port: any request would be refused
+        let closed = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut eps = firebreak_validate::Endpoints::default();
+        for n in ["aws", "github"] {
+            eps.insert(
+                n,
+                url::Url::parse(&format!("http://127.0.0.1:{closed}/")).unwrap(),
+            );
+        }
+        let ck = Arc::new(Checker::new(
+            Arc::new(Catalogue::builtin().unwrap()),
+            firebreak_validate::Options {
+                endpoints: eps,
+                map: true,
+                max_retries: 0,
+                timeout: std::time::Duration::from_secs(2),
+                ..Default::default()
+            },
+        ));
+        let token = "ghp_FIREBREAKtestTOKENnotREAL0123456789ab";
+        let (values, _) = Values::parse(&format!(
+            "AWS_ACCESS_KEY_ID=AKIABZVKIUSNUVNBPQYJ\nGH_TOKEN={token}\nCOLOR=blue\n"
+        ));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut errors = Vec::new();
+        let c = rt.block_on(check_values(ck.clone(), &values, &mut errors));
+        // the key id alone is not checked (no secret beside it); the token is, and its
+        // provider cannot be reached: unknown, named without the value
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].name, "GH_TOKEN");
+        assert_eq!(c[0].validation.status, ValidationStatus::Unknown);
+        assert_eq!(ck.requests(), 1);
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].starts_with("GH_TOKEN [github.token]: unknown: "),
+            "{errors:?}"
+        );
+        assert!(!errors[0].contains(token));
     }
 }

@@ -219,6 +219,13 @@ impl Iam<'_> {
     }
 }
 
+/// The resource part of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`):
+/// `user/path/NAME` of `arn:aws:iam::ACCT:user/path/NAME`, `assumed-role/ROLE/SESSION` of
+/// `arn:aws:sts::ACCT:assumed-role/ROLE/SESSION`; empty when it is not an ARN.
+fn arn_resource(arn: &str) -> &str {
+    arn.splitn(6, ':').nth(5).unwrap_or("")
+}
+
 /// The access map of a live AWS key: its principal (from `GetCallerIdentity`), and the
 /// policies of the user (and its groups) or role.
 pub(crate) async fn aws(ck: &Checker, base: &Url, v: &Validation, inputs: &Inputs) -> AccessMap {
@@ -244,9 +251,7 @@ pub(crate) async fn aws(ck: &Checker, base: &Url, v: &Validation, inputs: &Input
             session_token: inputs.get("session_token").cloned(),
         },
     };
-    // arn:aws:iam::ACCT:user/path/NAME, arn:aws:sts::ACCT:assumed-role/ROLE/SESSION
-    let rest = arn.split_once(':').map(|x| x.1).unwrap_or("");
-    let resource = rest.splitn(4, ':').nth(3).unwrap_or("");
+    let resource = arn_resource(&arn);
     if let Some(user) = resource.strip_prefix("user/") {
         let user = user.rsplit('/').next().unwrap_or(user);
         iam.policies("user", user, "", &mut map).await;
@@ -595,6 +600,20 @@ pub(crate) async fn gitlab(ck: &Checker, base: &Url, v: &Validation, token: &str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn arn_resources() {
+        assert_eq!(
+            arn_resource("arn:aws:iam::123456789012:user/ci/deployer"),
+            "user/ci/deployer"
+        );
+        assert_eq!(
+            arn_resource("arn:aws:sts::123456789012:assumed-role/ci/session-1"),
+            "assumed-role/ci/session-1"
+        );
+        assert_eq!(arn_resource("arn:aws:iam::123456789012:root"), "root");
+        assert_eq!(arn_resource("not an arn"), "");
+    }
 
     #[test]
     fn policy_documents_become_accesses() {

@@ -104,19 +104,17 @@ struct InitArgs {
     /// characters, so that a leaked value stored again is caught by `incident status`.
     #[arg(long, value_name = "FILE")]
     values: Option<PathBuf>,
-    /// With --values: ask AWS (sts:GetCallerIdentity) and GitHub (GET /user) who each
-    /// credential is. Read-only calls made with the credentials themselves.
+    /// With --values: check each value the validator catalogue recognises at its provider
+    /// (as `firebreak validate --map` does) and take the blast radius from what the
+    /// provider says it reaches: AWS principal and policies, GitHub login, organisations
+    /// and repositories... A credential proven live is recorded so its task shows `live`.
+    /// Read-only calls made with the credentials themselves.
     #[arg(long)]
     verify_credentials: bool,
-    /// STS endpoint for --verify-credentials (default https://sts.amazonaws.com/).
-    #[arg(long, value_name = "URL")]
-    aws_endpoint: Option<String>,
-    /// Region used in the STS signature.
-    #[arg(long, default_value = "us-east-1")]
-    aws_region: String,
-    /// GitHub API base for --verify-credentials (default https://api.github.com).
-    #[arg(long, value_name = "URL")]
-    github_api: Option<String>,
+    /// Validator settings for --verify-credentials (`--endpoint NAME=URL`...); access maps
+    /// are always made here.
+    #[command(flatten)]
+    check: crate::cmd::validate::CheckArgs,
     #[command(flatten)]
     out: OutputArgs<DocFormats>,
     #[command(flatten)]
@@ -206,9 +204,13 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
         anyhow::bail!("--verify-credentials needs --values FILE (the inventory never holds values)");
     }
     opts.verify_credentials = a.verify_credentials;
-    opts.aws_endpoint = a.aws_endpoint.clone();
-    opts.aws_region = a.aws_region.clone();
-    opts.github_api = a.github_api.clone();
+    if a.verify_credentials {
+        let mut check = a.check.clone();
+        check.map = true;
+        opts.checker = Some(check.checker()?);
+    } else if !a.check.endpoints.is_empty() {
+        eprintln!("incident init: --endpoint is used only with --verify-credentials (no value was checked)");
+    }
     let out = firebreak_incident::init(&mut store, &opts)?;
     for l in &out.bad_lines {
         eprintln!(
@@ -243,6 +245,21 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
             )?;
             let methods: Vec<String> = out.by_method.iter().map(|(k, v)| format!("{k} {v}")).collect();
             writeln!(w, "blast radius by method: {}", methods.join(", "))?;
+            if !out.verdicts.is_empty() {
+                let verdicts: Vec<String> = out.verdicts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+                writeln!(
+                    w,
+                    "credentials checked at their providers: {}",
+                    verdicts.join(", ")
+                )?;
+            }
+            if !out.live.is_empty() {
+                writeln!(
+                    w,
+                    "LIVE now (recorded; their tasks show live until proven dead): {}",
+                    out.live.join(", ")
+                )?;
+            }
             writeln!(w, "next: firebreak incident status {}", out.name)?;
         }
     }
