@@ -152,7 +152,11 @@ fn plan_run_status_resume_rollback() {
     assert_eq!(rows[0]["secret"], "NPM_TOKEN");
     assert_eq!(rows[0]["state"], "done");
     assert_eq!(rows[0]["sinks_verified"], 2);
-    assert_eq!(rows[0]["new_fingerprint"], v.fingerprint());
+    // a keyed fingerprint (HMAC under a key derived from the rotation key), never the
+    // plain hash of the value
+    let key = firebreak_rotate::SealKey::from_base64(KEY, "test").unwrap();
+    assert_eq!(rows[0]["new_fingerprint"], key.fingerprint(&v));
+    assert_ne!(rows[0]["new_fingerprint"], v.fingerprint());
     assert_eq!(rows[1]["state"], "manual");
     assert!(!String::from_utf8_lossy(&out.stderr).contains(v.expose()));
     // status: one JSON document holding the same rows

@@ -18,6 +18,9 @@ pub const KEY_ENV: &str = "FIREBREAK_ROTATE_KEY";
 #[derive(Clone)]
 pub struct SealKey {
     cipher: ChaCha20Poly1305,
+    /// Key of the journal's fingerprints, derived from the rotation key (HMAC-SHA256 of
+    /// a fixed label), so that a fingerprint cannot be checked without the key.
+    fp_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SealKey {
@@ -51,9 +54,22 @@ pub enum CryptoError {
 impl SealKey {
     /// A key from 32 raw bytes.
     pub fn from_bytes(b: &[u8; 32]) -> Self {
+        use hmac::Mac as _;
+        let mut m =
+            <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(b).expect("HMAC takes any key length");
+        m.update(b"firebreak rotation journal fingerprints v1");
+        let fp_key: [u8; 32] = m.finalize().into_bytes().into();
         SealKey {
             cipher: ChaCha20Poly1305::new(Key::from_slice(b)),
+            fp_key,
         }
+    }
+
+    /// The keyed fingerprint (`k1:` + HMAC-SHA256, hex) the journal keeps of a value:
+    /// never a plain hash, so a copy of the store cannot be checked against candidate
+    /// values without the rotation key.
+    pub fn fingerprint(&self, value: &SecretString) -> String {
+        firebreak_store::keyed::keyed(&self.fp_key, value.expose().as_bytes())
     }
 
     /// Parses base64 text (standard or URL-safe, padding optional).

@@ -733,7 +733,7 @@ impl Engine {
             }
         };
         let enc = self.key.seal(&i.cred.value, &self.aad(name, "new"));
-        let fp = i.cred.value.fingerprint();
+        let fp = self.key.fingerprint(&i.cred.value);
         let mut info = row.info.clone();
         info["previous_ids"] = serde_json::json!(i.previous_ids);
         let entry = Entry::new(Step::Issue, Phase::Result)
@@ -790,7 +790,7 @@ impl Engine {
         sink: &SinkSpec,
         v: &SecretString,
     ) -> Result<Result<(), String>, EngineError> {
-        let fp = v.fingerprint();
+        let fp = self.key.fingerprint(v);
         let at = now();
         let entry = Entry::new(Step::WriteSink, Phase::Intent)
             .sink(i)

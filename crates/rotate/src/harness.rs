@@ -557,6 +557,20 @@ impl World {
         self.sim.secret(p, k, scope, name)?.fingerprint
     }
 
+    /// The journal's (keyed) fingerprint of the value a sink holds now.
+    fn current_keyed_fp(&self, key: &str) -> Option<String> {
+        let mut it = key.splitn(4, '/');
+        let (p, k) = (it.next()?, it.next()?);
+        let rest: Vec<&str> = it.collect();
+        let joined = rest.join("/");
+        let (scope, name) = joined.rsplit_once('/')?;
+        let p: Provider = p.parse().ok()?;
+        let k: Kind = k.parse().ok()?;
+        let v = self.sim.secret_value(p, k, scope, name)?;
+        let sk = crate::crypto::SealKey::from_base64(&self.key_b64, "the harness's key").ok()?;
+        Some(sk.fingerprint(&v))
+    }
+
     /// End-of-run checks: every secret terminal, and consistent with its state.
     pub fn check_final(&self) -> anyhow::Result<(engine::Summary, Vec<String>)> {
         let j = Journal::open(&self.store_path)?;
@@ -575,7 +589,7 @@ impl World {
                 State::Done => {
                     let new = r.new_fingerprint.clone().unwrap_or_default();
                     for k in keys {
-                        if self.current_fp(k).as_deref() != Some(new.as_str()) {
+                        if self.current_keyed_fp(k).as_deref() != Some(new.as_str()) {
                             v.push(format!(
                                 "{}: done but sink {k} does not hold the new credential",
                                 r.secret

@@ -68,7 +68,7 @@ name = "AWS_SECRET_ACCESS_KEY"
     let e = Arc::new(
         Engine::new(
             j.clone(),
-            key,
+            key.clone(),
             &run,
             RunOptions {
                 concurrency: 1,
@@ -102,7 +102,7 @@ name = "AWS_SECRET_ACCESS_KEY"
             "AWS_SECRET_ACCESS_KEY",
         )
         .unwrap();
-    assert_eq!(Some(sk.fingerprint()), row.new_fingerprint);
+    assert_eq!(Some(key.fingerprint(&sk)), row.new_fingerprint);
 }
 
 /// A crash between CreateAccessKey and recording its result loses the secret access key:
