@@ -443,6 +443,34 @@ pub fn parse_output(kind: RecordKind, text: &str) -> (Vec<(usize, Value)>, Vec<u
     (vals, bad)
 }
 
+/// Replaces every `fingerprint` holding a plain SHA-256 (64 hex) in `v` by the store's
+/// keyed fingerprint of it.
+fn key_fingerprints(store: &Store, v: &mut Value) -> Result<()> {
+    match v {
+        Value::Object(o) => {
+            for (k, x) in o.iter_mut() {
+                match x {
+                    Value::String(s)
+                        if k == "fingerprint"
+                            && s.len() == 64
+                            && s.bytes().all(|b| b.is_ascii_hexdigit()) =>
+                    {
+                        *s = store.keyed_fingerprint(s.as_bytes())?;
+                    }
+                    _ => key_fingerprints(store, x)?,
+                }
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                key_fingerprints(store, x)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// Records events (already converted) into incident `name`.
 pub fn record_events(
     store: &mut Store,
@@ -454,6 +482,13 @@ pub fn record_events(
     stats: Value,
 ) -> Result<i64> {
     let inc = load_incident(store, name)?;
+    // a secret's plain SHA-256 (scan and census output) is stored keyed: HMAC under the
+    // store's key, so the store cannot confirm a guessed value without it
+    let mut keyed_events = events.to_vec();
+    for e in &mut keyed_events {
+        key_fingerprints(store, &mut e.detail)?;
+    }
+    let events = &keyed_events[..];
     let rec = IncidentRecord {
         id: 0,
         kind: kind.as_str().into(),
