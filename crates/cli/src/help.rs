@@ -46,6 +46,10 @@ fn examples(path: &str) -> &'static [&'static str] {
             "firebreak inventory verify --rotated-after 2023-01-04",
             "firebreak inventory verify --rotated-after 2023-01-04 --retired-provider circleci -f jsonl",
         ],
+        "inventory purge" => &[
+            "firebreak inventory purge --provider circleci --dry-run",
+            "firebreak inventory purge --provider circleci --scope gh/acme/api --yes",
+        ],
         "simulate" => &["firebreak simulate --port 0 --projects 50"],
         "serve" => &["firebreak serve -c serve.toml", "firebreak serve -c serve.toml --listen 127.0.0.1:0"],
         "rotate" => &[

@@ -7,6 +7,8 @@
 
 #![warn(missing_docs)]
 
+pub mod purge;
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use firebreak_providers::http::StatsSnapshot;
 use firebreak_providers::{circleci, github, gitlab, Flags, Item, ItemError, Kind, Listing, Provider};

@@ -75,6 +75,7 @@ pub const STORE_ENV: &str = "FIREBREAK_STORE";
 
 pub mod keyed;
 pub mod postgres;
+pub mod purge;
 pub mod serve;
 
 /// One kind of SQLite database file and its numbered migrations: the firebreak store
@@ -288,6 +289,20 @@ pub const MIGRATIONS: &[&str] = &[
         tail_fingerprint TEXT,
         PRIMARY KEY (incident_id, name)
     );
+    "#,
+    // 5: the purge journal (`firebreak inventory purge`: secrets deleted from a retired
+    // provider)
+    r#"
+    CREATE TABLE purges (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider    TEXT NOT NULL,
+        identity    TEXT NOT NULL,
+        step        TEXT NOT NULL,
+        replacement TEXT,
+        detail      TEXT,
+        at          TEXT NOT NULL
+    );
+    CREATE INDEX purges_identity ON purges (identity);
     "#,
 ];
 

@@ -33,7 +33,51 @@ enum Sub {
     /// Mark each secret rotated / NOT rotated / unknown against a time (exit 1 if any NOT rotated
     /// or still stored in a retired provider).
     Verify(VerifyArgs),
+    /// Delete the secrets still stored in a CI provider you are retiring: only those whose
+    /// replacement is proven in another provider's snapshot, unless --force. Journaled;
+    /// run it again to resume.
+    Purge(PurgeArgs),
 }
+
+#[derive(clap::Args, Debug)]
+struct PurgeArgs {
+    /// The provider being retired (its latest snapshot in the store says what it holds).
+    #[arg(long, value_enum)]
+    provider: ProviderArg,
+    /// Only secrets whose scope starts with this (a project slug, a repository, a group).
+    #[arg(long, value_name = "SCOPE")]
+    scope: Option<String>,
+    /// CircleCI: the organisation owning the contexts (`gh/acme`).
+    #[arg(long)]
+    org: Option<String>,
+    /// Delete even secrets without a proven replacement (and keys, which have none by name).
+    #[arg(long)]
+    force: bool,
+    /// Really delete (cannot be undone).
+    #[arg(long, conflicts_with = "dry_run")]
+    yes: bool,
+    /// Print what would be deleted and kept, and why; delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// API base URL of the retired provider.
+    #[arg(long, value_name = "URL")]
+    api_url: Option<String>,
+    /// Read the token from this file (first line) instead of CIRCLECI_TOKEN / GITHUB_TOKEN / GITLAB_TOKEN.
+    #[arg(long, value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs<PurgeFormats>,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
+formats!(
+    /// `inventory purge`: a line per secret and a summary, one JSON document, JSON Lines.
+    PurgeFormats,
+    [Text, Json, Jsonl],
+    Some(Format::Text),
+    true
+);
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum ProviderArg {
@@ -159,6 +203,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Some(Sub::List(a)) => list(a),
         Some(Sub::Diff(a)) => diff(a),
         Some(Sub::Verify(a)) => verify(a),
+        Some(Sub::Purge(a)) => purge(a),
         None => inventory(args.run),
     }
 }
@@ -419,4 +464,171 @@ impl Drop for Ticker {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+#[derive(serde::Serialize)]
+struct PurgeRow<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    secret: String,
+    action: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replacement: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    journal: Option<String>,
+}
+
+fn purge(a: PurgeArgs) -> anyhow::Result<Exit> {
+    use firebreak_inventory::purge as pg;
+    use firebreak_store::purge::PurgeEntry;
+    if !a.yes && !a.dry_run {
+        bail!("deleting secrets cannot be undone: pass --yes to delete, or --dry-run to see the plan first");
+    }
+    let provider = Provider::from(a.provider);
+    let mut store = a.store.open()?;
+    let Some(id) = store.latest_snapshot_id(Some(provider))? else {
+        bail!(
+            "store {}: no snapshot of {provider}: run `firebreak inventory --provider {provider} ...` first",
+            store.path().display()
+        );
+    };
+    let retired = store.load_snapshot(id)?;
+    let mut elsewhere = Vec::new();
+    for p in Provider::ALL.iter().filter(|p| **p != provider) {
+        if let Some(oid) = store.latest_snapshot_id(Some(*p))? {
+            elsewhere.extend(store.load_snapshot(oid)?.items);
+        }
+    }
+    let plan = pg::plan(&retired.items, &elsewhere, a.scope.as_deref(), a.force);
+    let mut rows: Vec<PurgeRow> = Vec::new();
+    let (mut deleted, mut kept, mut failed) = (0usize, 0usize, 0usize);
+    if a.dry_run {
+        for c in &plan {
+            if c.deletes() {
+                deleted += 1;
+            } else {
+                kept += 1;
+            }
+            rows.push(PurgeRow {
+                kind: "secret",
+                secret: c.item.identity(),
+                action: if c.deletes() { "would_delete" } else { "kept" },
+                replacement: c.replacement.as_deref(),
+                reason: c.keep_reason.clone(),
+                journal: None,
+            });
+        }
+    } else {
+        let (var, default_url) = match provider {
+            Provider::Circleci => (circleci::TOKEN_ENV, circleci::DEFAULT_API_URL),
+            Provider::Github => (github::TOKEN_ENV, github::DEFAULT_API_URL),
+            Provider::Gitlab => (gitlab::TOKEN_ENV, gitlab::DEFAULT_API_URL),
+        };
+        let token = load_token(var, a.token_file.as_deref())?;
+        let api = a.api_url.clone().unwrap_or_else(|| default_url.to_string());
+        let cfg = HttpConfig::default();
+        let clients = match provider {
+            Provider::Circleci => pg::Clients::Circleci(
+                circleci::Client::new(&api, token, cfg)?,
+                a.org.clone().unwrap_or_else(|| retired.meta.org.clone()),
+            ),
+            Provider::Github => pg::Clients::Github(github::Client::new(&api, token, cfg)?),
+            Provider::Gitlab => pg::Clients::Gitlab(gitlab::Client::new(&api, token, cfg)?),
+        };
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let prov = provider.as_str();
+        for c in &plan {
+            let identity = c.item.identity();
+            let earlier = store
+                .last_purge(&identity)?
+                .map(|e| format!("{} at {}", e.step, firebreak_store::fmt_time(e.at)));
+            if !c.deletes() {
+                kept += 1;
+                rows.push(PurgeRow {
+                    kind: "secret",
+                    secret: identity,
+                    action: "kept",
+                    replacement: None,
+                    reason: c.keep_reason.clone(),
+                    journal: earlier,
+                });
+                continue;
+            }
+            // journaled (and synced) before the request goes out
+            let mut e = PurgeEntry::now(prov, &identity, "deleting");
+            e.replacement = c.replacement.clone();
+            store.journal_purge(&e)?;
+            let res = rt.block_on(pg::delete(&clients, &c.item));
+            let (step, reason) = match &res {
+                Ok(pg::Deleted::Deleted) => ("deleted", None),
+                Ok(pg::Deleted::Gone) => ("gone", Some("not there any more (deleted earlier)".to_string())),
+                Err(m) => ("failed", Some(m.clone())),
+            };
+            let mut e = PurgeEntry::now(prov, &identity, step);
+            e.replacement = c.replacement.clone();
+            e.detail = reason.clone();
+            store.journal_purge(&e)?;
+            match step {
+                "failed" => failed += 1,
+                _ => deleted += 1,
+            }
+            rows.push(PurgeRow {
+                kind: "secret",
+                secret: identity,
+                action: step,
+                replacement: c.replacement.as_deref(),
+                reason,
+                journal: earlier,
+            });
+        }
+    }
+    let summary = serde_json::json!({
+        "type": "summary", "provider": provider.as_str(), "snapshot": id, "dry_run": a.dry_run,
+        "deleted": deleted, "kept": kept, "failed": failed,
+    });
+    let mut w = a.out.writer()?;
+    match a.out.format() {
+        Format::Json => {
+            serde_json::to_writer_pretty(&mut w, &serde_json::json!({"secrets": rows, "summary": summary}))?;
+            writeln!(w)?;
+        }
+        Format::Jsonl => {
+            for r in &rows {
+                serde_json::to_writer(&mut w, r)?;
+                writeln!(w)?;
+            }
+            serde_json::to_writer(&mut w, &summary)?;
+            writeln!(w)?;
+        }
+        _ => {
+            for r in &rows {
+                let mut line = format!("{:<13} {}", r.action.to_uppercase(), r.secret);
+                if let Some(x) = r.replacement {
+                    line.push_str(&format!(" (replaced by {x})"));
+                }
+                if let Some(x) = &r.reason {
+                    line.push_str(&format!(": {x}"));
+                }
+                if let Some(x) = &r.journal {
+                    line.push_str(&format!(" [journal: {x}]"));
+                }
+                writeln!(w, "{line}")?;
+            }
+            writeln!(
+                w,
+                "{provider} snapshot {id}: {} {deleted}, kept {kept}, failed {failed}",
+                if a.dry_run { "would delete" } else { "deleted" }
+            )?;
+        }
+    }
+    w.flush()?;
+    if a.dry_run {
+        return Ok(Exit::Clean);
+    }
+    Ok(Exit::from_outcome(kept > 0, failed))
 }
