@@ -1097,9 +1097,9 @@ fn marks(d: &ReportData) -> Vec<Mark> {
                 v.push(Mark {
                     lane: 0,
                     dy: match lvl.as_str() {
-                        "critical" | "high" => -8.0,
+                        "critical" | "high" => -13.0,
                         "medium" => 0.0,
-                        _ => 8.0,
+                        _ => 13.0,
                     },
                     at,
                     class: match lvl.as_str() {
@@ -1197,7 +1197,7 @@ pub fn timeline_svg(d: &ReportData) -> String {
     let pad = (span / 10).max(Duration::hours(12));
     let (a0, a1) = (w_start - pad, w_end + pad);
     let ms = marks(d);
-    let (width, left, right_gutter, lane_h, top) = (980.0_f64, 150.0_f64, 110.0_f64, 34.0_f64, 28.0_f64);
+    let (width, left, right_gutter, lane_h, top) = (980.0_f64, 150.0_f64, 110.0_f64, 44.0_f64, 28.0_f64);
     let left_gutter = 90.0;
     let x0 = left + left_gutter;
     let x1 = width - right_gutter - 10.0;
@@ -1352,7 +1352,7 @@ pub fn timeline_svg(d: &ReportData) -> String {
         } else {
             let _ = write!(
                 s,
-                r#"<g class="multi" data-count="{n}"><title>{}</title><circle class="{}" cx="{x:.1}" cy="{y:.1}" r="8"/><text class="n" x="{x:.1}" y="{:.1}" text-anchor="middle">{n}</text></g>"#,
+                r#"<g class="multi" data-count="{n}"><title>{}</title><circle class="{}" cx="{x:.1}" cy="{y:.1}" r="7"/><text class="n" x="{x:.1}" y="{:.1}" text-anchor="middle">{n}</text></g>"#,
                 esc(&format!("{} events:\n{}", v.len(), tip.join("\n"))),
                 m0.class,
                 y + 3.5,
@@ -1404,6 +1404,7 @@ table{border-collapse:collapse;width:100%;background:#fff;font-size:.88em}
 th,td{border:1px solid #e1e4ea;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word;word-break:normal;hyphens:none}
 td.nw,th.nw,.nw{white-space:nowrap}td.long{overflow-wrap:anywhere}
 .also{color:#5a6374;font-size:.9em;margin:2px 0 0;padding-left:16px}
+table.hunt td:nth-child(3){width:36%}
 th{background:#eef0f4}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em}
 .ok{color:#17693a}.no{color:#a4221b}.warn{color:#8a5a00;font-weight:600}
@@ -1425,7 +1426,7 @@ tr.flag td{background:#fdecea}
 svg.timeline{background:#fff;border:1px solid #d8dce3;border-radius:6px}
 svg .window{fill:#fde9c8}svg .gutter{fill:#f0f1f4}svg .lane{stroke:#e1e4ea}svg .tick{stroke:#eceef2}
 svg .axis,svg .lanelabel,svg .count{font:11px system-ui,sans-serif;fill:#5a6374}
-svg .n{font:bold 10px system-ui,sans-serif;fill:#fff;pointer-events:none}
+svg .n{font:bold 9px system-ui,sans-serif;fill:#fff;pointer-events:none}
 svg .m-high{fill:#c62828}svg .m-med{fill:#ef8f00}svg .m-low{fill:#8a94a6}svg .m-leak{fill:#7b1fa2}
 svg .m-pub{fill:#2f6db5}svg .m-rot{fill:#4c9be8}svg .m-ok{fill:#2e9d57}
 .legend span{margin-right:14px;font-size:.85em}.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
@@ -1457,15 +1458,18 @@ fn esc_wrap(s: &str) -> String {
 
 /// A file named by a record (a log file, a path), as HTML: a link only when the file
 /// exists inside the report directory `dir` (a relative link, so the directory can be
-/// moved); otherwise the path as text, said to be gone when it no longer exists.
+/// moved); otherwise its name and line as text, the whole path in the tooltip, said to be
+/// gone when it no longer exists (a temporary directory).
 pub fn file_ref(path: &str, line: &str, dir: Option<&Path>) -> String {
     if path.is_empty() {
         return String::new();
     }
-    let text = if line.is_empty() || line == "0" {
-        path.to_string()
-    } else {
-        format!("{path}:{line}")
+    let at = |name: &str| {
+        if line.is_empty() || line == "0" {
+            name.to_string()
+        } else {
+            format!("{name}:{line}")
+        }
     };
     let p = Path::new(path);
     if let Some(dir) = dir {
@@ -1477,24 +1481,35 @@ pub fn file_ref(path: &str, line: &str, dir: Option<&Path>) -> String {
         if let (Ok(f), Ok(dc)) = (full.canonicalize(), dir.canonicalize()) {
             if let Ok(rel) = f.strip_prefix(&dc) {
                 if f.is_file() {
-                    let href: String = rel
+                    let parts: Vec<String> = rel
                         .components()
-                        .map(|c| url_path(&c.as_os_str().to_string_lossy()))
-                        .collect::<Vec<_>>()
-                        .join("/");
-                    return format!(r#"<a href="{}">{}</a>"#, esc(&href), esc_wrap(&text));
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    let href: Vec<String> = parts.iter().map(|c| url_path(c)).collect();
+                    return format!(
+                        r#"<a href="{}">{}</a>"#,
+                        esc(&href.join("/")),
+                        esc_wrap(&at(&parts.join("/")))
+                    );
                 }
             }
         }
     }
-    if p.is_absolute() && !p.exists() {
-        format!(
-            r#"<span title="this file no longer exists">{}</span> <small>(gone)</small>"#,
-            esc_wrap(&text)
-        )
-    } else {
-        esc_wrap(&text)
-    }
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
+    let gone = p.is_absolute() && !p.exists();
+    format!(
+        r#"<span title="{}">{}</span>{}"#,
+        esc(&if gone {
+            format!("{path} (no longer exists)")
+        } else {
+            path.to_string()
+        }),
+        esc_wrap(&at(&name)),
+        if gone { " <small>(gone)</small>" } else { "" }
+    )
 }
 
 /// Percent-encodes a path segment for a relative URL.
