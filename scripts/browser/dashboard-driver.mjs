@@ -14,7 +14,9 @@
 //     (and saves a screenshot when asked);
 //   {"cmd":"quit"} (or end of input) closes the browser.
 // state = {values: {field: number|null}, tasks: [{secret,scope,state}], tasks_count, incident:
-// {name,window,providers}, conn, renders, error, console_errors: [..], foreign_requests: [..]}.
+// {name,window,providers}, conn, renders, error, console_errors: [..], foreign_requests: [..],
+// boxes: {summary, do_next: {top, bottom, left, right} in page pixels}, do_next: [{kind, title}],
+// hunt_rows, broken_cells: [text of a no-wrap cell laid out on more than one line]}.
 // Any failure prints {"event":"error","message":...} and exits 1.
 
 import { createRequire } from 'node:module';
@@ -63,7 +65,33 @@ async function read(page) {
       scope: tr.querySelector('td.scope').textContent,
       state: tr.querySelector('td.state').textContent,
     }));
+    const box = (id) => {
+      const e = document.getElementById(id);
+      if (!e) { return null; }
+      const r = e.getBoundingClientRect();
+      return { top: r.top + window.scrollY, bottom: r.bottom + window.scrollY, left: r.left, right: r.right, height: r.height };
+    };
+    // a cell that must not wrap (level, state, time) laid out on more than one line
+    const broken = [];
+    document.querySelectorAll('td.nw, td.state .badge').forEach((c) => {
+      // the line boxes of its text: more than one top (4 px apart) = it wrapped
+      const tops = [];
+      const walk = document.createTreeWalker(c, NodeFilter.SHOW_TEXT);
+      for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        const rg = document.createRange();
+        rg.selectNodeContents(n);
+        for (const r of rg.getClientRects()) {
+          if (r.width > 0 && !tops.some((t) => Math.abs(t - r.top) < 4)) { tops.push(r.top); }
+        }
+      }
+      if (tops.length > 1) { broken.push(c.textContent); }
+    });
     return {
+      boxes: { summary: box('summary'), do_next: box('do-next') },
+      do_next: Array.from(document.querySelectorAll('#do-next-list > li')).map((li) => ({
+        kind: li.dataset.kind || '', title: (li.querySelector('b') || li).textContent })),
+      hunt_rows: document.querySelectorAll('tr[data-testid="hunt-row"]').length,
+      broken_cells: broken,
       values,
       tasks,
       tasks_count: Number((txt('tasks-count') || '').replace(/,/g, '')),
@@ -96,6 +124,8 @@ async function main() {
   if (!resp || !resp.ok()) { throw new Error(`GET ${url}: HTTP ${resp ? resp.status() : 'no response'}`); }
   await page.waitForSelector('body[data-loaded="true"]', { timeout: 30000 });
   await page.screenshot({ path: screenshot, fullPage: true });
+  // what an engineer sees without scrolling
+  await page.screenshot({ path: screenshot.replace(/\.png$/, '') + '-fold.png' });
   out({ event: 'ready', screenshot, ...(await read(page)) });
 
   const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });

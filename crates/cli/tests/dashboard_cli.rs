@@ -131,7 +131,19 @@ fn serves_the_page_and_the_store_status() {
     let served: Value = serde_json::from_str(&body).unwrap();
     let store = Store::open(&db).unwrap();
     let direct = serde_json::to_value(firebreak_incident::status(&store, INCIDENT).unwrap()).unwrap();
-    assert_eq!(without_clock(served.clone()), without_clock(direct));
+    let mut status_part = served.clone();
+    let brief = status_part
+        .as_object_mut()
+        .unwrap()
+        .remove("brief")
+        .expect("the summary and do-next list");
+    assert_eq!(without_clock(status_part), without_clock(direct));
+    // the summary and "Do next" list the page shows are the report's
+    let data = firebreak_incident::report::gather(&store, INCIDENT).unwrap();
+    let want = serde_json::to_value(firebreak_incident::report::brief(&data)).unwrap();
+    assert_eq!(brief["do_next"], want["do_next"]);
+    assert_eq!(brief["summary"]["states"], want["summary"]["states"]);
+    assert_eq!(brief["do_next"][0]["kind"], "unrotated", "{}", brief["do_next"]);
     assert_eq!(served["secrets"]["total"], 3);
     assert_eq!(served["secrets"]["pending"], 3);
 

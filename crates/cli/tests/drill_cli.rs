@@ -131,10 +131,22 @@ fn drill_runs_and_agrees_with_the_store() {
         r#"<div class="card"><b>{}</b>verified"#,
         s.secrets.verified
     )));
+    // hunt findings: one per audit record (a call that tripped a rule and novelty checks
+    // is one finding), fewer than the raw hits
+    let brief =
+        firebreak_incident::report::brief(&firebreak_incident::report::gather(&store, &name).unwrap());
+    assert!(brief.hunt.len() < s.hunts.findings.total());
+    assert_eq!(brief.summary.hunt_raw, s.hunts.findings.total());
     assert!(html.contains(&format!(
         r#"<div class="card"><b>{}</b>hunt findings"#,
-        s.hunts.findings.total()
+        brief.hunt.len()
     )));
+    assert!(md.contains(&format!("## Hunt findings ({})", brief.hunt.len())));
+    // the summary and "Do next" open both, LIVE first
+    assert_eq!(brief.do_next[0].kind, "live");
+    let top = html.find(r#"id="do-next""#).unwrap();
+    assert!(html.find(r#"id="summary""#).unwrap() < top && top < html.find("<h2>Timeline").unwrap());
+    assert!(md.find("## Do next").unwrap() < md.find("## What was checked").unwrap());
     assert!(md.contains(&format!(
         "| census | 1 ({} artifacts, {} flagged) |",
         s.census.artifacts, s.census.flagged

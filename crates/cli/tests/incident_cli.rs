@@ -306,10 +306,23 @@ fn init_status_record_report() {
     assert!(html.contains("<svg"));
     no_secret(&html, "report.html");
     no_secret(&md, "report.md");
+    // one hunt finding per audit record: a record that tripped a rule and novelty checks
+    // is one finding (the provider's event id, else file and line, names the record)
+    let records: std::collections::BTreeSet<String> = hunt_lines
+        .iter()
+        .map(|v| match v["event_id"].as_str() {
+            Some(id) => format!("{}|{id}", v["source"]),
+            None => format!("{}|{}|{}", v["source"], v["file"], v["line"]),
+        })
+        .collect();
     assert!(html.contains(&format!(
         r#"<div class="card"><b>{}</b>hunt findings"#,
-        hunt_lines.len()
+        records.len()
     )));
+    assert!(
+        md.contains(&format!("## Hunt findings ({})", records.len())),
+        "{md}"
+    );
     assert!(md.contains("| secrets | 4 (0 inventoried) |"), "{md}");
     assert!(
         md.contains("NOT: circleci: breached but never inventoried"),

@@ -65,8 +65,9 @@ pub enum SourceError {
 pub trait StatusSource: Send + Sync + 'static {
     /// The status JSON of `incident`, or of the default incident when `None` (the one
     /// named on the command line, else the most recent). Top-level keys: `incident`,
-    /// `secrets`, `rotation`, `hunts`, `scans`, `census`, `tasks`, `updated_at`
-    /// (docs/dashboard.md).
+    /// `secrets`, `rotation`, `hunts`, `scans`, `census`, `tasks`, `updated_at`, and
+    /// `brief` (the report's summary, "Do next" list and findings; the page hides what is
+    /// missing) (docs/dashboard.md).
     fn status(&self, incident: Option<&str>) -> Result<Value, SourceError>;
     /// The incidents known, as a JSON array.
     fn incidents(&self) -> Result<Value, SourceError>;

@@ -66,14 +66,35 @@ impl StoreSource {
     }
 }
 
+/// Most findings of each list sent to the page (the report has them all).
+pub const MAX_LISTED: usize = 100;
+
+/// The report's summary, "Do next" list and findings as the page gets them (`brief` in
+/// the status JSON): each list cut to [`MAX_LISTED`], with its full length beside it.
+fn dashboard_brief(mut b: firebreak_incident::report::Brief) -> serde_json::Result<Value> {
+    let (hunt_total, leaks_total, flagged_total) = (b.hunt.len(), b.leaks.len(), b.flagged.len());
+    b.hunt.truncate(MAX_LISTED);
+    b.leaks.truncate(MAX_LISTED);
+    b.flagged.truncate(MAX_LISTED);
+    let mut v = serde_json::to_value(&b)?;
+    v["hunt_total"] = hunt_total.into();
+    v["leaks_total"] = leaks_total.into();
+    v["flagged_total"] = flagged_total.into();
+    Ok(v)
+}
+
 impl StatusSource for StoreSource {
     fn status(&self, incident: Option<&str>) -> Result<Value, SourceError> {
         let store = self.lock();
         let name = firebreak_incident::resolve_name(&store, incident.or(self.default_incident.as_deref()))
             .map_err(map_err)?;
-        let status = firebreak_incident::status(&store, &name).map_err(map_err)?;
-        serde_json::to_value(&status)
-            .map_err(|e| SourceError::Unavailable(format!("status of {name:?}: {e}")))
+        let data = firebreak_incident::report::gather(&store, &name).map_err(map_err)?;
+        let mut v = serde_json::to_value(&data.status)
+            .map_err(|e| SourceError::Unavailable(format!("status of {name:?}: {e}")))?;
+        let brief = firebreak_incident::report::brief(&data);
+        v["brief"] = dashboard_brief(brief)
+            .map_err(|e| SourceError::Unavailable(format!("summary of {name:?}: {e}")))?;
+        Ok(v)
     }
 
     fn incidents(&self) -> Result<Value, SourceError> {

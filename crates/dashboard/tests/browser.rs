@@ -314,6 +314,36 @@ fn dashboard_in_headless_chromium_follows_the_store() {
         page["tasks"]
     );
 
+    // The summary and the "Do next" list come first and fit the first screen (1280×900).
+    for what in ["summary", "do_next"] {
+        let b = &page["boxes"][what];
+        assert!(b.is_object(), "no {what} on the page: {}", page["boxes"]);
+        assert!(b["height"].as_f64().unwrap() > 20.0, "{what} is empty: {b}");
+        assert!(
+            b["top"].as_f64().unwrap() >= 0.0 && b["bottom"].as_f64().unwrap() <= 900.0,
+            "{what} is not above the fold of a 1280×900 viewport: {b}"
+        );
+    }
+    let data = firebreak_incident::report::gather(&writer, INCIDENT).unwrap();
+    let brief = firebreak_incident::report::brief(&data);
+    let want: Vec<Value> = brief
+        .do_next
+        .iter()
+        .map(|a| json!({"kind": a.kind, "title": a.title}))
+        .collect();
+    assert_eq!(
+        page["do_next"],
+        Value::Array(want),
+        "the page's Do next list vs the report's"
+    );
+    assert_eq!(page["do_next"][0]["kind"], "unrotated");
+    assert_eq!(page["hunt_rows"], brief.hunt.len(), "hunt findings listed");
+    assert_eq!(
+        page["broken_cells"],
+        json!([]),
+        "short cells broken inside a word"
+    );
+
     // 2. Rotate one more secret in the store; the open page follows without a reload.
     rotation(&mut writer, &items[0], "2023-01-05T11:00:00Z");
     let hunt = dir.path().join("hunt-2.jsonl");

@@ -5,10 +5,12 @@
 //! from the store at the time of the call. Every piece of text from the store is escaped;
 //! secrets appear only as the redacted prefix and the fingerprint the scanner recorded.
 
-use crate::status::{load_incident, Status};
+use crate::status::{covered, load_incident, Cover, SecretCounts, Status, TaskStatus};
 use crate::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
+use firebreak_rotate::plan::{Plan, SourceSpec};
 use firebreak_store::{fmt_time, IncidentEvent, IncidentRecord, Store};
+use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
@@ -26,6 +28,9 @@ pub struct ReportData {
     /// Rotation records of the playbook's secrets (identity, time, source) at or after the
     /// window start.
     pub rotations: Vec<(String, DateTime<Utc>, String)>,
+    /// The instructions of each task held as a manual step, by task identity (from the
+    /// plan of its rotation run).
+    pub manual_steps: BTreeMap<String, String>,
 }
 
 /// Reads what the report needs from the store.
@@ -41,12 +46,51 @@ pub fn gather(store: &Store, name: &str) -> Result<ReportData> {
         .filter(|r| ids.contains(r.identity.as_str()) && r.rotated_at >= inc.window_start)
         .map(|r| (r.identity, r.rotated_at, r.source))
         .collect();
+    let manual_steps = manual_steps(store, &status)?;
     Ok(ReportData {
         status,
         records,
         events,
         rotations,
+        manual_steps,
     })
+}
+
+/// The instructions of the manual steps, read from the plans of the tasks' rotation runs.
+fn manual_steps(store: &Store, status: &Status) -> Result<BTreeMap<String, String>> {
+    let manual: Vec<&TaskStatus> = status.tasks.iter().filter(|t| t.state == "manual").collect();
+    let mut out = BTreeMap::new();
+    if manual.is_empty() {
+        return Ok(out);
+    }
+    for run in store.rotation_runs_view()? {
+        if !manual
+            .iter()
+            .any(|t| t.rotation_run.as_deref() == Some(run.run_id.as_str()))
+        {
+            continue;
+        }
+        let Ok(plan) = Plan::parse(&run.plan, &format!("(plan of run {})", run.run_id)) else {
+            continue;
+        };
+        for spec in &plan.secrets {
+            let SourceSpec::Manual { instructions } = &spec.source else {
+                continue;
+            };
+            for c in covered(spec) {
+                for t in &manual {
+                    let hit = match &c {
+                        Cover::Exact(id) => *id == t.identity,
+                        Cover::Prefix(p) => t.identity.starts_with(p.as_str()),
+                    };
+                    if hit && t.rotation_run.as_deref() == Some(run.run_id.as_str()) {
+                        out.insert(t.identity.clone(), instructions.clone());
+                    }
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// The files written.
@@ -67,7 +111,7 @@ pub fn write(data: &ReportData, dir: &Path) -> Result<Written> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let html = dir.join("report.html");
     let md = dir.join("report.md");
-    std::fs::write(&html, render_html(data)).map_err(|e| io(&html, e))?;
+    std::fs::write(&html, render_html_in(data, Some(dir))).map_err(|e| io(&html, e))?;
     std::fs::write(&md, render_markdown(data)).map_err(|e| io(&md, e))?;
     Ok(Written { html, markdown: md })
 }
@@ -162,21 +206,141 @@ fn norm_source(s: &str) -> String {
     }
 }
 
-/// What was checked and what was not, as (checked?, sentence) lines.
-pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
+/// How one line of "what was checked, and what was not" stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Check {
+    /// Done (✔).
+    Done,
+    /// Done, but the result looks wrong (⚠): e.g. an inventory of a breached provider that
+    /// found nothing.
+    Warning,
+    /// Not done (✘).
+    Missing,
+}
+
+impl Check {
+    /// The mark shown before the line.
+    pub fn mark(self) -> &'static str {
+        match self {
+            Check::Done => "✔",
+            Check::Warning => "⚠",
+            Check::Missing => "✘",
+        }
+    }
+    fn class(self) -> &'static str {
+        match self {
+            Check::Done => "ok",
+            Check::Warning => "warn",
+            Check::Missing => "no",
+        }
+    }
+}
+
+/// The rotation headline, saying both what is done and what is left: e.g. `33 of 35
+/// secrets rotated with the old credential proven dead; 2 still to do (1 LIVE, 1 manual)`.
+pub fn rotation_headline(sc: &SecretCounts) -> String {
+    let done = sc.verified + sc.rotated;
+    let left = sc.total.saturating_sub(done);
+    if sc.total == 0 {
+        return "no secrets in the playbook: nothing to rotate (was the right organisation inventoried?)"
+            .into();
+    }
+    if left == 0 {
+        return format!(
+            "all {} secrets rotated with the old credential proven dead",
+            sc.total
+        );
+    }
+    let parts: Vec<String> = [
+        (sc.live, "LIVE"),
+        (sc.stopped, "stopped"),
+        (sc.pending, "not rotated"),
+        (sc.manual, "manual"),
+        (sc.rewritten, "old value not proven dead"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, w)| format!("{n} {w}"))
+    .collect();
+    format!(
+        "{done} of {} secrets rotated with the old credential proven dead; {left} still to do ({})",
+        sc.total,
+        parts.join(", ")
+    )
+}
+
+/// The audit logs the playbook calls for, by hunt source: `(source, secrets pointing
+/// there, hunted?)`, plus the logs firebreak cannot hunt (`name (n)`), and every source
+/// hunted.
+struct LogCoverage {
+    wanted: Vec<(&'static str, usize, bool)>,
+    unknown: Vec<String>,
+    hunted: BTreeSet<String>,
+}
+
+fn log_coverage(d: &ReportData) -> LogCoverage {
+    let mut hunted: BTreeSet<String> = BTreeSet::new();
+    for r in d.records.iter().filter(|r| r.kind == "hunt") {
+        if let Some(a) = r.stats.get("sources").and_then(Value::as_array) {
+            hunted.extend(a.iter().filter_map(|x| x.as_str().map(norm_source)));
+        }
+    }
+    for e in d.events.iter().filter(|e| e.kind == "hunt_finding") {
+        let src = dstr(&e.detail, "source");
+        if !src.is_empty() {
+            hunted.insert(norm_source(&src));
+        }
+    }
+    let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &d.status.tasks {
+        for l in &t.hunt_logs {
+            *wanted.entry(l.clone()).or_default() += 1;
+        }
+    }
+    let mut unknown = Vec::new();
+    let mut by_source: BTreeMap<&'static str, usize> = BTreeMap::new();
+    for (l, n) in &wanted {
+        match log_source(l) {
+            Some(src) => *by_source.entry(src).or_default() += n,
+            None => unknown.push(format!("{l} ({n})")),
+        }
+    }
+    LogCoverage {
+        wanted: by_source
+            .into_iter()
+            .map(|(s, n)| (s, n, hunted.contains(s)))
+            .collect(),
+        unknown,
+        hunted,
+    }
+}
+
+/// What was checked and what was not, as (how it stands, sentence) lines.
+pub fn coverage(d: &ReportData) -> Vec<(Check, String)> {
     let s = &d.status;
     let mut out = Vec::new();
     for snap in &s.snapshots {
-        out.push((
-            true,
-            format!(
-                "{} organisation {} inventoried (snapshot {}, {} secrets, finished {})",
-                snap.provider, snap.org, snap.id, snap.items, snap.finished_at
-            ),
-        ));
+        if snap.items == 0 {
+            out.push((
+                Check::Warning,
+                format!(
+                    "{} organisation {} inventoried, but 0 secrets found (snapshot {}, finished {}): a breached provider with nothing in it is most likely the wrong organisation or a token that cannot see it; check both and run `firebreak inventory` again",
+                    snap.provider, snap.org, snap.id, snap.finished_at
+                ),
+            ));
+        } else {
+            out.push((
+                Check::Done,
+                format!(
+                    "{} organisation {} inventoried (snapshot {}, {} secrets, finished {})",
+                    snap.provider, snap.org, snap.id, snap.items, snap.finished_at
+                ),
+            ));
+        }
         if snap.errors > 0 {
             out.push((
-                false,
+                Check::Missing,
                 format!(
                     "{} scope(s) of {} {} could not be inventoried (snapshot {} recorded the errors: `firebreak inventory list`)",
                     snap.errors, snap.provider, snap.org, snap.id
@@ -186,28 +350,24 @@ pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
     }
     for p in &s.providers_not_inventoried {
         out.push((
-            false,
+            Check::Missing,
             format!("{p}: breached but never inventoried: its secrets are not in the playbook"),
         ));
     }
     let sc = &s.secrets;
     out.push((
-        sc.verified + sc.rotated == sc.total && sc.total > 0,
+        if sc.verified + sc.rotated == sc.total && sc.total > 0 {
+            Check::Done
+        } else {
+            Check::Missing
+        },
         format!(
-            "{} of {} secrets rotated with the old credential proven dead ({} verified: new value in place and old one dead at its source; {} rotated by firebreak, which revoked the old one, not yet re-inventoried)",
-            sc.verified + sc.rotated,
-            sc.total,
+            "{} ({} verified: new value in place and old one dead at its source; {} rotated by firebreak, which revoked the old one, not yet re-inventoried)",
+            rotation_headline(sc),
             sc.verified,
             sc.rotated
         ),
     ));
-    let left = |st: &str| -> Vec<String> {
-        s.tasks
-            .iter()
-            .filter(|t| t.state == st)
-            .map(|t| format!("{} ({})", t.secret, t.scope))
-            .collect()
-    };
     for (st, what) in [
         (
             "live",
@@ -224,95 +384,71 @@ pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
         ),
         ("pending", "not rotated at all"),
     ] {
-        let v = left(st);
+        let v: Vec<String> = tasks_in(s, st).map(task_label).collect();
         if !v.is_empty() {
-            let shown: Vec<String> = v.iter().take(12).cloned().collect();
-            let more = if v.len() > shown.len() {
-                format!(" and {} more", v.len() - shown.len())
-            } else {
-                String::new()
-            };
             out.push((
-                false,
-                format!("{} secret(s) {what}: {}{more}", v.len(), shown.join(", ")),
+                Check::Missing,
+                format!("{} secret(s) {what}: {}", v.len(), first_of(&v, 12)),
             ));
         }
     }
     let inferred = s.tasks.iter().filter(|t| t.inferred).count();
     if inferred > 0 {
         out.push((
-            false,
+            Check::Missing,
             format!(
                 "{inferred} of {} blast radii are inferred from the secret's name only (no value, no API check)",
                 s.tasks.len()
             ),
         ));
     }
-    // logs the playbook calls for vs. logs hunted
-    let mut hunted: BTreeSet<String> = BTreeSet::new();
-    for r in d.records.iter().filter(|r| r.kind == "hunt") {
-        if let Some(a) = r.stats.get("sources").and_then(Value::as_array) {
-            hunted.extend(a.iter().filter_map(|x| x.as_str().map(norm_source)));
-        }
-    }
-    for e in d.events.iter().filter(|e| e.kind == "hunt_finding") {
-        let src = dstr(&e.detail, "source");
-        if !src.is_empty() {
-            hunted.insert(norm_source(&src));
-        }
-    }
-    let mut wanted: BTreeMap<String, usize> = BTreeMap::new();
-    for t in &s.tasks {
-        for l in &t.hunt_logs {
-            *wanted.entry(l.clone()).or_default() += 1;
-        }
-    }
-    let mut unknown_logs = Vec::new();
-    let mut by_source: BTreeMap<&'static str, usize> = BTreeMap::new();
-    for (l, n) in &wanted {
-        match log_source(l) {
-            Some(src) => *by_source.entry(src).or_default() += n,
-            None => unknown_logs.push(format!("{l} ({n})")),
-        }
-    }
-    for (src, n) in &by_source {
-        if hunted.contains(*src) {
-            out.push((true, format!("{src} logs hunted ({n} secret(s) point there)")));
+    let logs = log_coverage(d);
+    for (src, n, hunted) in &logs.wanted {
+        if *hunted {
+            out.push((
+                Check::Done,
+                format!("{src} logs hunted ({n} secret(s) point there)"),
+            ));
         } else {
             out.push((
-                false,
+                Check::Missing,
                 format!("{src} logs NOT hunted, though {n} secret(s) point there"),
             ));
         }
     }
-    for src in &hunted {
-        if !by_source.contains_key(src.as_str()) {
-            out.push((true, format!("{src} logs hunted")));
+    for src in &logs.hunted {
+        if !logs.wanted.iter().any(|(w, _, _)| *w == src.as_str()) {
+            out.push((Check::Done, format!("{src} logs hunted")));
         }
     }
-    if !unknown_logs.is_empty() {
+    if !logs.unknown.is_empty() {
         out.push((
-            false,
+            Check::Missing,
             format!(
                 "logs firebreak cannot hunt, to check by hand: {}",
-                unknown_logs.into_iter().take(12).collect::<Vec<_>>().join("; ")
+                logs.unknown
+                    .iter()
+                    .take(12)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; ")
             ),
         ));
     }
     if s.hunts.runs == 0 {
         out.push((
-            false,
+            Check::Missing,
             "no hunt recorded (`firebreak incident record NAME --kind hunt FILE`)".into(),
         ));
     }
     if s.scans.runs == 0 {
         out.push((
-            false,
+            Check::Missing,
             "CI logs and repositories not scanned for leaked secrets (no scan recorded)".into(),
         ));
     } else {
         out.push((
-            true,
+            Check::Done,
             format!(
                 "{} scan(s) recorded: {} leaked secret finding(s), {} distinct secret(s)",
                 s.scans.runs, s.scans.findings, s.scans.distinct_secrets
@@ -321,12 +457,12 @@ pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
     }
     if s.census.runs == 0 {
         out.push((
-            false,
+            Check::Missing,
             "artifacts published in the window not censused (no census recorded)".into(),
         ));
     } else {
         out.push((
-            true,
+            Check::Done,
             format!(
                 "{} census run(s): {} artifact(s) published in the window, {} flagged",
                 s.census.runs, s.census.artifacts, s.census.flagged
@@ -334,6 +470,601 @@ pub fn coverage(d: &ReportData) -> Vec<(bool, String)> {
         ));
     }
     out
+}
+
+fn tasks_in<'a>(s: &'a Status, state: &'a str) -> impl Iterator<Item = &'a TaskStatus> + 'a {
+    s.tasks.iter().filter(move |t| t.state == state)
+}
+
+fn task_label(t: &TaskStatus) -> String {
+    format!("{} ({})", t.secret, t.scope)
+}
+
+/// The first `n` of `v`, joined, with `and N more`.
+fn first_of(v: &[String], n: usize) -> String {
+    let shown: Vec<&str> = v.iter().take(n).map(String::as_str).collect();
+    if v.len() > shown.len() {
+        format!("{} and {} more", shown.join(", "), v.len() - shown.len())
+    } else {
+        shown.join(", ")
+    }
+}
+
+// ------------------------------------------------------------------ hunt rows
+
+/// One row of the hunt table: a finding, with the other findings on the same audit
+/// record (novelty: what was new about that call) attached, so an attacker's call is one
+/// row however many rules it tripped.
+#[derive(Debug, Clone, Serialize)]
+pub struct HuntRow {
+    /// Event time (RFC 3339).
+    pub time: String,
+    /// The most severe level among the merged findings.
+    pub level: String,
+    /// The main finding's title (a rule's, when a rule matched the record).
+    pub title: String,
+    /// The main finding's detail.
+    pub detail: String,
+    /// Who did it.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// Caller IP.
+    pub source_ip: String,
+    /// Log source kind (`cloudtrail`, `github`...).
+    pub source: String,
+    /// The log file the record was read from.
+    pub file: String,
+    /// Its line.
+    pub line: String,
+    /// The other findings on the same record: `[level] title: detail`.
+    pub also: Vec<String>,
+}
+
+/// The audit record a hunt finding is about: the provider's event id, else file and line,
+/// else the finding itself.
+fn record_key(e: &IncidentEvent) -> String {
+    let src = dstr(&e.detail, "source");
+    let id = dstr(&e.detail, "event_id");
+    if !id.is_empty() {
+        return format!("{src}\u{0}id\u{0}{id}");
+    }
+    let (file, line) = (dstr(&e.detail, "file"), dstr(&e.detail, "line"));
+    if !file.is_empty() && !line.is_empty() {
+        return format!("{src}\u{0}at\u{0}{file}\u{0}{line}");
+    }
+    format!("item\u{0}{}", e.item_id)
+}
+
+fn is_novelty(e: &IncidentEvent) -> bool {
+    dstr(&e.detail, "kind") == "novelty" || dstr(&e.detail, "rule_id").starts_with("novelty.")
+}
+
+/// The hunt findings, one row per audit record: a rule finding with the novelty findings
+/// of the same record attached (`also`); most severe first, then by time.
+pub fn hunt_rows(events: &[IncidentEvent]) -> Vec<HuntRow> {
+    let mut groups: BTreeMap<String, Vec<&IncidentEvent>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.kind == "hunt_finding") {
+        groups.entry(record_key(e)).or_default().push(e);
+    }
+    let lvl = |e: &IncidentEvent| level_rank(e.severity.as_deref().unwrap_or(""));
+    let mut rows: Vec<(usize, Option<DateTime<Utc>>, HuntRow)> = groups
+        .into_values()
+        .map(|mut g| {
+            g.sort_by_key(|e| (is_novelty(e), lvl(e), e.at, e.item_id.clone()));
+            let main = g[0];
+            let top = g.iter().map(|e| lvl(e)).min().unwrap_or(LEVELS.len());
+            let mut seen = BTreeSet::new();
+            seen.insert((main.title.clone(), dstr(&main.detail, "detail")));
+            let also = g[1..]
+                .iter()
+                .filter(|e| seen.insert((e.title.clone(), dstr(&e.detail, "detail"))))
+                .map(|e| {
+                    let det = dstr(&e.detail, "detail");
+                    format!(
+                        "[{}] {}{}",
+                        e.severity.as_deref().unwrap_or(""),
+                        e.title,
+                        if det.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {det}")
+                        }
+                    )
+                })
+                .collect();
+            let row = HuntRow {
+                time: main.at.map(fmt_time).unwrap_or_default(),
+                level: LEVELS
+                    .get(top)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| main.severity.clone().unwrap_or_default()),
+                title: main.title.clone(),
+                detail: dstr(&main.detail, "detail"),
+                actor: dstr(&main.detail, "actor"),
+                action: dstr(&main.detail, "action"),
+                source_ip: dstr(&main.detail, "source_ip"),
+                source: dstr(&main.detail, "source"),
+                file: dstr(&main.detail, "file"),
+                line: dstr(&main.detail, "line"),
+                also,
+            };
+            (top, main.at, row)
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    rows.into_iter().map(|(_, _, r)| r).collect()
+}
+
+// ------------------------------------------------------------------ summary, do next
+
+/// A count with its label.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Count {
+    /// What is counted (a task state, a level).
+    pub label: String,
+    /// How many.
+    pub count: usize,
+}
+
+/// The top of the report: what happened, in numbers.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Incident name.
+    pub incident: String,
+    /// Exposure window, `START .. END` (`(open)` while open).
+    pub window: String,
+    /// Breached providers.
+    pub providers: Vec<String>,
+    /// The rotation headline ([`rotation_headline`]).
+    pub headline: String,
+    /// Secrets in the playbook.
+    pub secrets: usize,
+    /// Secrets by state, most urgent first (`live` first); states with none left out.
+    pub states: Vec<Count>,
+    /// Hunt findings (one per audit record, see [`hunt_rows`]).
+    pub hunt_findings: usize,
+    /// Of them, by level, most severe first; levels with none left out.
+    pub hunt_levels: Vec<Count>,
+    /// Hunt findings as recorded (a record tripping a rule and a novelty check counts twice).
+    pub hunt_raw: usize,
+    /// Distinct leaked secrets found in logs and files.
+    pub leaked_secrets: usize,
+    /// Leak findings (a secret leaked twice counts twice).
+    pub leak_findings: usize,
+    /// Artifacts published in the window.
+    pub artifacts: usize,
+    /// Of them, flagged.
+    pub flagged_artifacts: usize,
+    /// What looks wrong with the evidence itself (an inventory with 0 secrets...).
+    pub warnings: Vec<String>,
+}
+
+/// One thing an item of "Do next" concerns.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionItem {
+    /// The secret (with its scope), artifact or log source.
+    pub name: String,
+    /// What to know or do about it (the manual step's instructions, the findings).
+    pub note: String,
+}
+
+/// One entry of "Do next", most urgent first.
+#[derive(Debug, Clone, Serialize)]
+pub struct Action {
+    /// `live`, `inventory`, `unrotated`, `unproven`, `manual`, `artifact`, `attack`,
+    /// `hunt`, `by-hand`, `scan`, `census`, `confirm`.
+    pub kind: String,
+    /// What to do, in one line.
+    pub title: String,
+    /// What it concerns.
+    pub items: Vec<ActionItem>,
+    /// The steps, in order.
+    pub steps: Vec<String>,
+    /// The command to run, when there is one.
+    pub command: Option<String>,
+}
+
+/// The summary, the ranked "Do next" list and the findings: the top of the report, and
+/// what the dashboard shows above its counts.
+#[derive(Debug, Clone, Serialize)]
+pub struct Brief {
+    /// What happened.
+    pub summary: Summary,
+    /// What to do next, most urgent first.
+    pub do_next: Vec<Action>,
+    /// Hunt findings, one row per audit record, most severe first.
+    pub hunt: Vec<HuntRow>,
+    /// Flagged artifacts (name, findings).
+    pub flagged: Vec<ActionItem>,
+    /// Leaked secrets found in logs and files: `rule: redacted prefix` and where.
+    pub leaks: Vec<ActionItem>,
+}
+
+/// Quotes a word for a POSIX shell when it needs it.
+fn shq(s: &str) -> String {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@%+,".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+fn census_findings(e: &IncidentEvent) -> Vec<String> {
+    e.detail
+        .get("findings")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    let mut t = dstr(x, "kind");
+                    for k in ["indicator", "description", "member", "rule_id", "redacted"] {
+                        let v = dstr(x, k);
+                        if !v.is_empty() {
+                            t.push(' ');
+                            t.push_str(&v);
+                        }
+                    }
+                    t
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Computes the summary, the "Do next" list and the findings.
+pub fn brief(d: &ReportData) -> Brief {
+    let s = &d.status;
+    let name = &s.incident.name;
+    let rows = hunt_rows(&d.events);
+    let mut states = Vec::new();
+    for st in [
+        "live",
+        "stopped",
+        "pending",
+        "manual",
+        "rewritten",
+        "rotated",
+        "verified",
+    ] {
+        let n = tasks_in(s, st).count();
+        if n > 0 {
+            states.push(Count {
+                label: st.to_string(),
+                count: n,
+            });
+        }
+    }
+    let hunt_levels: Vec<Count> = LEVELS
+        .iter()
+        .map(|l| Count {
+            label: l.to_string(),
+            count: rows.iter().filter(|r| r.level == *l).count(),
+        })
+        .filter(|c| c.count > 0)
+        .collect();
+    let warnings: Vec<String> = coverage(d)
+        .into_iter()
+        .filter(|(c, _)| *c == Check::Warning)
+        .map(|(_, l)| l)
+        .chain(
+            s.providers_not_inventoried
+                .iter()
+                .map(|p| format!("{p}: breached but never inventoried: its secrets are not in the playbook")),
+        )
+        .collect();
+    let flagged_ev: Vec<&IncidentEvent> = d
+        .events
+        .iter()
+        .filter(|e| e.kind == "census_artifact" && e.severity.as_deref() == Some("flagged"))
+        .collect();
+    let flagged: Vec<ActionItem> = flagged_ev
+        .iter()
+        .map(|e| ActionItem {
+            name: e.title.clone(),
+            note: census_findings(e).join("; "),
+        })
+        .collect();
+    let summary = Summary {
+        incident: name.clone(),
+        window: format!(
+            "{} .. {}",
+            s.incident.window.start,
+            s.incident.window.end.as_deref().unwrap_or("(open)")
+        ),
+        providers: s.incident.providers.clone(),
+        headline: rotation_headline(&s.secrets),
+        secrets: s.secrets.total,
+        states,
+        hunt_findings: rows.len(),
+        hunt_levels,
+        hunt_raw: d.events.iter().filter(|e| e.kind == "hunt_finding").count(),
+        leaked_secrets: s.scans.distinct_secrets,
+        leak_findings: s.scans.findings,
+        artifacts: s.census.artifacts,
+        flagged_artifacts: s.census.flagged,
+        warnings: warnings.clone(),
+    };
+
+    let mut acts = Vec::new();
+    let items_of = |st: &str, note: &dyn Fn(&TaskStatus) -> String| -> Vec<ActionItem> {
+        tasks_in(s, st)
+            .map(|t| ActionItem {
+                name: task_label(t),
+                note: note(t),
+            })
+            .collect()
+    };
+    // 1. LIVE credentials
+    let live: Vec<&TaskStatus> = tasks_in(s, "live").collect();
+    if !live.is_empty() {
+        let only: String = live
+            .iter()
+            .map(|t| format!(" --only {}", shq(&t.secret)))
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        acts.push(Action {
+            kind: "live".into(),
+            title: format!(
+                "Revoke {} LIVE credential(s) at the source now: the stolen value still works",
+                live.len()
+            ),
+            items: items_of("live", &|t| t.unlocks.clone()),
+            steps: vec![
+                "put the leaked value(s) in a file as NAME=VALUE lines (leaked.env, outside any repository; delete it afterwards)".into(),
+                "revoke them at their source and record the outcome in this incident (rotating the CI variable does not kill the stolen value):".into(),
+            ],
+            command: Some(format!(
+                "firebreak revoke --values leaked.env{only} --yes --incident {}",
+                shq(name)
+            )),
+        });
+    }
+    // 2. the inventory itself is wrong or missing
+    if !warnings.is_empty() {
+        acts.push(Action {
+            kind: "inventory".into(),
+            title: "Fix the inventory: the playbook may be missing secrets".into(),
+            items: warnings
+                .iter()
+                .map(|w| ActionItem {
+                    name: w.split(':').next().unwrap_or("").to_string(),
+                    note: w.clone(),
+                })
+                .collect(),
+            steps: vec![
+                "check the organisation name and that the token can read it, inventory again, then rebuild the playbook".into(),
+            ],
+            command: Some("firebreak inventory --provider PROVIDER --org ORG".into()),
+        });
+    }
+    // 3. secrets not rotated
+    let unrot: Vec<ActionItem> = ["stopped", "pending"]
+        .iter()
+        .flat_map(|st| {
+            items_of(st, &|t| {
+                t.evidence
+                    .clone()
+                    .unwrap_or_else(|| format!("{}; unlocks {}", t.state, t.unlocks))
+            })
+        })
+        .collect();
+    if !unrot.is_empty() {
+        acts.push(Action {
+            kind: "unrotated".into(),
+            title: format!("Rotate {} secret(s) not rotated yet", unrot.len()),
+            items: unrot,
+            steps: vec![
+                "draft a plan from the latest inventory, review it, and run it (a stopped run: fix the cause and run it again)".into(),
+            ],
+            command: Some("firebreak rotate plan --from-inventory SNAPSHOT > plan.toml && firebreak rotate run plan.toml".into()),
+        });
+    }
+    let unproven = items_of("rewritten", &|t| t.unlocks.clone());
+    if !unproven.is_empty() {
+        acts.push(Action {
+            kind: "unproven".into(),
+            title: format!(
+                "Prove {} old credential(s) dead: a new value is in place, the stolen one may still work",
+                unproven.len()
+            ),
+            items: unproven,
+            steps: vec!["check the leaked values at their source and record the result:".into()],
+            command: Some(format!(
+                "firebreak validate --values leaked.env --format jsonl > validate.jsonl && firebreak incident record {} --kind validate validate.jsonl",
+                shq(name)
+            )),
+        });
+    }
+    // 4. manual steps, with their instructions
+    let manual = items_of("manual", &|t| {
+        d.manual_steps.get(&t.identity).cloned().unwrap_or_else(|| {
+            format!(
+                "issue a new credential where it comes from, replace it in {}, then revoke the old one",
+                t.scope
+            )
+        })
+    });
+    if !manual.is_empty() {
+        acts.push(Action {
+            kind: "manual".into(),
+            title: format!("Do {} manual rotation step(s) by hand", manual.len()),
+            items: manual,
+            steps: vec![
+                "follow each step, then inventory again: the provider's timestamps confirm it".into(),
+            ],
+            command: None,
+        });
+    }
+    // 5. flagged artifacts
+    if !flagged.is_empty() {
+        acts.push(Action {
+            kind: "artifact".into(),
+            title: format!(
+                "Pull {} flagged artifact(s) published in the window",
+                flagged.len()
+            ),
+            items: flagged.clone(),
+            steps: vec!["yank or delete them from the registry, tell their users, and check the machines that installed them".into()],
+            command: None,
+        });
+    }
+    // 6. attacker activity
+    let hot: Vec<&HuntRow> = rows
+        .iter()
+        .filter(|r| level_rank(&r.level) <= level_rank("high"))
+        .collect();
+    if !hot.is_empty() {
+        acts.push(Action {
+            kind: "attack".into(),
+            title: format!(
+                "Investigate {} high or critical hunt finding(s): what the attacker did",
+                hot.len()
+            ),
+            items: hot
+                .iter()
+                .take(3)
+                .map(|r| ActionItem {
+                    name: format!("[{}] {}", r.level, r.title),
+                    note: [r.time.as_str(), r.actor.as_str(), r.action.as_str(), r.source_ip.as_str()]
+                        .iter()
+                        .filter(|x| !x.is_empty())
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(" · "),
+                })
+                .collect(),
+            steps: vec![format!(
+                "undo what was created (users, keys, deploy keys) and block the source IPs; the hunt table below has {}",
+                if hot.len() > 3 { format!("all {}", hot.len()) } else { "them".to_string() }
+            )],
+            command: None,
+        });
+    }
+    // 7. unhunted logs, missing scans and censuses
+    let logs = log_coverage(d);
+    let unhunted: Vec<ActionItem> = logs
+        .wanted
+        .iter()
+        .filter(|(_, _, h)| !h)
+        .map(|(src, n, _)| ActionItem {
+            name: format!("{src} logs"),
+            note: format!("{n} secret(s) point there"),
+        })
+        .collect();
+    if !unhunted.is_empty() || s.hunts.runs == 0 {
+        acts.push(Action {
+            kind: "hunt".into(),
+            title: if unhunted.is_empty() {
+                "Hunt the audit logs: no hunt recorded".into()
+            } else {
+                format!("Hunt {} log source(s) not hunted yet", unhunted.len())
+            },
+            items: unhunted,
+            steps: vec!["export the logs for the window, hunt them and record the output:".into()],
+            command: Some(format!(
+                "firebreak hunt --format json --window {} LOGS/ > hunt.json && firebreak incident record {} --kind hunt hunt.json",
+                shq(&window_arg(s)),
+                shq(name)
+            )),
+        });
+    }
+    if !logs.unknown.is_empty() {
+        acts.push(Action {
+            kind: "by-hand".into(),
+            title: format!(
+                "Check {} log(s) by hand: firebreak cannot hunt them (secrets pointing there in brackets)",
+                logs.unknown.len()
+            ),
+            items: logs
+                .unknown
+                .iter()
+                .map(|l| ActionItem {
+                    name: l.clone(),
+                    note: String::new(),
+                })
+                .collect(),
+            steps: vec![],
+            command: None,
+        });
+    }
+    if s.scans.runs == 0 {
+        acts.push(Action {
+            kind: "scan".into(),
+            title: "Scan the CI logs and repositories for leaked secrets: no scan recorded".into(),
+            items: vec![],
+            steps: vec![],
+            command: Some(format!(
+                "firebreak scan --format jsonl CI-LOGS/ | firebreak incident record {} --kind scan -",
+                shq(name)
+            )),
+        });
+    }
+    if s.census.runs == 0 {
+        acts.push(Action {
+            kind: "census".into(),
+            title: "Census the artifacts published in the window: no census recorded".into(),
+            items: vec![],
+            steps: vec![],
+            command: Some(format!(
+                "firebreak census --window {} --ioc ioc.toml CHANNEL/ > census.jsonl && firebreak incident record {} --kind census census.jsonl",
+                shq(&window_arg(s)),
+                shq(name)
+            )),
+        });
+    }
+    let confirm = items_of("rotated", &|t| t.evidence.clone().unwrap_or_default());
+    if !confirm.is_empty() {
+        acts.push(Action {
+            kind: "confirm".into(),
+            title: format!("Confirm {} rotation(s) with a new inventory", confirm.len()),
+            items: confirm,
+            steps: vec!["inventory again: the provider's timestamps turn `rotated` into `verified`".into()],
+            command: Some("firebreak inventory --provider PROVIDER --org ORG".into()),
+        });
+    }
+    let leaks = d
+        .events
+        .iter()
+        .filter(|e| e.kind == "scan_finding")
+        .map(|e| {
+            let unlocks = dstr(&e.detail, "unlocks");
+            ActionItem {
+                name: format!("{}: {}", e.title, dstr(&e.detail, "redacted")),
+                note: format!(
+                    "{}:{}{}",
+                    dstr(&e.detail, "path"),
+                    dstr(&e.detail, "line"),
+                    if unlocks.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" · unlocks {unlocks}")
+                    }
+                ),
+            }
+        })
+        .collect();
+    Brief {
+        summary,
+        do_next: acts,
+        hunt: rows,
+        flagged,
+        leaks,
+    }
+}
+
+/// The window as `--window` takes it (`START..END`, or `START..` while open).
+fn window_arg(s: &Status) -> String {
+    let day = |t: &str| t.get(..10).unwrap_or(t).to_string();
+    format!(
+        "{}..{}",
+        day(&s.incident.window.start),
+        s.incident.window.end.as_deref().map(day).unwrap_or_default()
+    )
 }
 
 // ------------------------------------------------------------------ timeline
@@ -366,9 +1097,9 @@ fn marks(d: &ReportData) -> Vec<Mark> {
                 v.push(Mark {
                     lane: 0,
                     dy: match lvl.as_str() {
-                        "critical" | "high" => -8.0,
+                        "critical" | "high" => -13.0,
                         "medium" => 0.0,
-                        _ => 8.0,
+                        _ => 13.0,
                     },
                     at,
                     class: match lvl.as_str() {
@@ -466,7 +1197,7 @@ pub fn timeline_svg(d: &ReportData) -> String {
     let pad = (span / 10).max(Duration::hours(12));
     let (a0, a1) = (w_start - pad, w_end + pad);
     let ms = marks(d);
-    let (width, left, right_gutter, lane_h, top) = (980.0_f64, 150.0_f64, 110.0_f64, 34.0_f64, 28.0_f64);
+    let (width, left, right_gutter, lane_h, top) = (980.0_f64, 150.0_f64, 110.0_f64, 44.0_f64, 28.0_f64);
     let left_gutter = 90.0;
     let x0 = left + left_gutter;
     let x1 = width - right_gutter - 10.0;
@@ -584,22 +1315,48 @@ pub fn timeline_svg(d: &ReportData) -> String {
             a1.format("%Y-%m-%d")
         ))
     );
-    // marks in range; gutters collect the rest
+    // marks in range, binned: marks of one lane and kind closer than BIN px are one mark
+    // with their count on it; gutters collect the rest
+    const BIN: f64 = 12.0;
     let mut before: BTreeMap<usize, Vec<&Mark>> = BTreeMap::new();
     let mut after: BTreeMap<usize, Vec<&Mark>> = BTreeMap::new();
+    // (lane, -dy, class, bin) -> (x, mark)
+    type Bin = (usize, i64, &'static str, i64);
+    let mut bins: BTreeMap<Bin, Vec<(f64, &Mark)>> = BTreeMap::new();
     for m in &ms {
-        let y = top + lane_h * m.lane as f64 + lane_h / 2.0 + m.dy;
         if m.at < a0 {
             before.entry(m.lane).or_default().push(m);
         } else if m.at > a1 {
             after.entry(m.lane).or_default().push(m);
         } else {
             let x = xs(m.at);
+            let key = (m.lane, -(m.dy as i64), m.class, ((x - x0) / BIN).floor() as i64);
+            bins.entry(key).or_default().push((x, m));
+        }
+    }
+    for v in bins.values() {
+        let m0 = v[0].1;
+        let y = top + lane_h * m0.lane as f64 + lane_h / 2.0 + m0.dy;
+        let x = v.iter().map(|(x, _)| *x).sum::<f64>() / v.len() as f64;
+        let mut tip: Vec<String> = v.iter().take(12).map(|(_, m)| m.label.clone()).collect();
+        if v.len() > 12 {
+            tip.push(format!("and {} more", v.len() - 12));
+        }
+        if v.len() == 1 {
             let _ = write!(
                 s,
-                r#"<circle class="{}" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
-                m.class,
-                esc(&m.label)
+                r#"<circle class="{}" data-count="1" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
+                m0.class,
+                esc(&tip.join("\n"))
+            );
+        } else {
+            let _ = write!(
+                s,
+                r#"<g class="multi" data-count="{n}"><title>{}</title><circle class="{}" cx="{x:.1}" cy="{y:.1}" r="7"/><text class="n" x="{x:.1}" y="{:.1}" text-anchor="middle">{n}</text></g>"#,
+                esc(&format!("{} events:\n{}", v.len(), tip.join("\n"))),
+                m0.class,
+                y + 3.5,
+                n = v.len()
             );
         }
     }
@@ -619,7 +1376,8 @@ pub fn timeline_svg(d: &ReportData) -> String {
             );
             let _ = write!(
                 s,
-                r#"<circle class="{class}" cx="{:.1}" cy="{y:.1}" r="6"><title>{}</title></circle><text class="count" x="{:.1}" y="{:.1}">{}</text>"#,
+                r#"<g data-count="{}"><circle class="{class}" cx="{:.1}" cy="{y:.1}" r="6"><title>{}</title></circle><text class="count" x="{:.1}" y="{:.1}">{}</text></g>"#,
+                v.len(),
                 cx - 14.0,
                 esc(&tip),
                 cx - 4.0,
@@ -643,10 +1401,24 @@ h1{font-size:1.6em;margin:0 0 4px}h2{font-size:1.2em;margin:28px 0 10px;border-b
 .card{background:#fff;border:1px solid #d8dce3;border-radius:6px;padding:10px 12px}
 .card b{display:block;font-size:1.5em}.card span{color:#5a6374;font-size:.85em}
 table{border-collapse:collapse;width:100%;background:#fff;font-size:.88em}
-th,td{border:1px solid #e1e4ea;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere}
+th,td{border:1px solid #e1e4ea;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:break-word;word-break:normal;hyphens:none}
+td.nw,th.nw,.nw{white-space:nowrap}td.long{overflow-wrap:anywhere}
+.also{color:#5a6374;font-size:.9em;margin:2px 0 0;padding-left:16px}
+table.hunt td:nth-child(3){width:36%}
 th{background:#eef0f4}
 code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:.92em}
-.ok{color:#17693a}.no{color:#a4221b}
+.ok{color:#17693a}.no{color:#a4221b}.warn{color:#8a5a00;font-weight:600}
+#summary,#do-next{background:#fff;border:1px solid #d8dce3;border-radius:6px;padding:10px 14px;margin:0 0 12px}
+#summary h2,#do-next h2{margin:0 0 6px;border:0;padding:0}
+#summary p{margin:4px 0}.chips{display:flex;flex-wrap:wrap;gap:6px;margin:6px 0}
+.chip{border:1px solid #d8dce3;border-radius:12px;padding:1px 9px;font-size:.9em;white-space:nowrap}
+.chip.st-live{border-color:#7f1d1d}
+#do-next ol{margin:0;padding-left:22px}#do-next li{margin:0 0 7px}
+#do-next li.a-live{background:#fdecea;border-left:4px solid #7f1d1d;padding:4px 8px;margin-left:-8px}
+#do-next .items{margin:2px 0;font-size:.9em}#do-next .items code{font-weight:600}
+#do-next .step{margin:2px 0;font-size:.9em;color:#3a4150}
+#do-next pre{margin:3px 0;background:#1d2330;color:#f3f4f6;padding:4px 8px;border-radius:4px;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85em}
+tr.flag td{background:#fdecea}
 .st-verified{color:#17693a;font-weight:600}.st-rotated{color:#2f6db5;font-weight:600}
 .st-pending{color:#a4221b;font-weight:600}.st-manual{color:#8a5a00;font-weight:600}.st-stopped{color:#a4221b;font-weight:700}.st-live{color:#fff;background:#7f1d1d;font-weight:700;padding:0 4px}.st-rewritten{color:#6d28d9;font-weight:600}
 .lv-critical,.lv-high{color:#a4221b;font-weight:600}.lv-medium{color:#8a5a00}.lv-low,.lv-informational{color:#5a6374}
@@ -654,6 +1426,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 svg.timeline{background:#fff;border:1px solid #d8dce3;border-radius:6px}
 svg .window{fill:#fde9c8}svg .gutter{fill:#f0f1f4}svg .lane{stroke:#e1e4ea}svg .tick{stroke:#eceef2}
 svg .axis,svg .lanelabel,svg .count{font:11px system-ui,sans-serif;fill:#5a6374}
+svg .n{font:bold 9px system-ui,sans-serif;fill:#fff;pointer-events:none}
 svg .m-high{fill:#c62828}svg .m-med{fill:#ef8f00}svg .m-low{fill:#8a94a6}svg .m-leak{fill:#7b1fa2}
 svg .m-pub{fill:#2f6db5}svg .m-rot{fill:#4c9be8}svg .m-ok{fill:#2e9d57}
 .legend span{margin-right:14px;font-size:.85em}.dot{display:inline-block;width:10px;height:10px;border-radius:5px;margin-right:4px}
@@ -668,9 +1441,239 @@ fn card(label: &str, value: usize, sub: &str) -> String {
     )
 }
 
-/// Renders the HTML report.
+/// Escapes text and lets it wrap after path and word separators (`/`, `:`, `.`, `_`,
+/// `-`, `,`, `=`), so that long paths and identifiers break there rather than anywhere.
+fn esc_wrap(s: &str) -> String {
+    let mut o = String::with_capacity(s.len() + 8);
+    let mut run = 0usize;
+    for c in s.chars() {
+        o.push_str(&esc(c.encode_utf8(&mut [0u8; 4])));
+        run = if c.is_whitespace() { 0 } else { run + 1 };
+        if run > 1 && "/:._-,=@".contains(c) {
+            o.push_str("<wbr>");
+        }
+    }
+    o
+}
+
+/// A file named by a record (a log file, a path), as HTML: a link only when the file
+/// exists inside the report directory `dir` (a relative link, so the directory can be
+/// moved); otherwise its name and line as text, the whole path in the tooltip, said to be
+/// gone when it no longer exists (a temporary directory).
+pub fn file_ref(path: &str, line: &str, dir: Option<&Path>) -> String {
+    if path.is_empty() {
+        return String::new();
+    }
+    let at = |name: &str| {
+        if line.is_empty() || line == "0" {
+            name.to_string()
+        } else {
+            format!("{name}:{line}")
+        }
+    };
+    let p = Path::new(path);
+    if let Some(dir) = dir {
+        let full = if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            dir.join(p)
+        };
+        if let (Ok(f), Ok(dc)) = (full.canonicalize(), dir.canonicalize()) {
+            if let Ok(rel) = f.strip_prefix(&dc) {
+                if f.is_file() {
+                    let parts: Vec<String> = rel
+                        .components()
+                        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                        .collect();
+                    let href: Vec<String> = parts.iter().map(|c| url_path(c)).collect();
+                    return format!(
+                        r#"<a href="{}">{}</a>"#,
+                        esc(&href.join("/")),
+                        esc_wrap(&at(&parts.join("/")))
+                    );
+                }
+            }
+        }
+    }
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
+    let gone = p.is_absolute() && !p.exists();
+    format!(
+        r#"<span title="{}">{}</span>{}"#,
+        esc(&if gone {
+            format!("{path} (no longer exists)")
+        } else {
+            path.to_string()
+        }),
+        esc_wrap(&at(&name)),
+        if gone { " <small>(gone)</small>" } else { "" }
+    )
+}
+
+/// Percent-encodes a path segment for a relative URL.
+fn url_path(seg: &str) -> String {
+    let mut o = String::new();
+    for b in seg.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            o.push(b as char);
+        } else {
+            let _ = write!(o, "%{b:02X}");
+        }
+    }
+    o
+}
+
+/// The summary and "Do next" sections of the HTML report.
+fn brief_html(b: &Brief) -> String {
+    let sm = &b.summary;
+    let mut h = String::new();
+    h.push_str(r#"<section id="summary" data-testid="summary"><h2>Summary</h2>"#);
+    let _ = write!(
+        h,
+        "<p>Breach of <b>{}</b> · exposure window {}</p>",
+        esc(&sm.providers.join(", ")),
+        esc(&sm.window)
+    );
+    let _ = write!(
+        h,
+        r#"<p class="{}">{} {}</p>"#,
+        if sm
+            .states
+            .iter()
+            .all(|c| c.label == "verified" || c.label == "rotated")
+        {
+            "ok"
+        } else {
+            "no"
+        },
+        if sm
+            .states
+            .iter()
+            .all(|c| c.label == "verified" || c.label == "rotated")
+        {
+            "✔"
+        } else {
+            "✘"
+        },
+        esc(&sm.headline)
+    );
+    let _ = write!(
+        h,
+        r#"<div class="chips"><span class="chip">{} secrets:</span>"#,
+        sm.secrets
+    );
+    for c in &sm.states {
+        let _ = write!(
+            h,
+            r#"<span class="chip st-{}">{} {}</span>"#,
+            esc(&c.label),
+            c.count,
+            esc(if c.label == "live" { "LIVE" } else { &c.label })
+        );
+    }
+    h.push_str("</div>");
+    let levels: Vec<String> = sm
+        .hunt_levels
+        .iter()
+        .map(|c| {
+            format!(
+                r#"<span class="lv-{}">{} {}</span>"#,
+                esc(&c.label),
+                c.count,
+                esc(&c.label)
+            )
+        })
+        .collect();
+    let _ = write!(
+        h,
+        "<p>Hunt: <b>{}</b> finding(s){}{} · leaked secrets in logs: <b>{}</b> ({} finding(s)) · artifacts published in the window: {}, <b{}>{} flagged</b></p>",
+        sm.hunt_findings,
+        if levels.is_empty() { String::new() } else { format!(" ({})", levels.join(", ")) },
+        if sm.hunt_raw > sm.hunt_findings {
+            format!(", from {} rule and novelty hits", sm.hunt_raw)
+        } else {
+            String::new()
+        },
+        sm.leaked_secrets,
+        sm.leak_findings,
+        sm.artifacts,
+        if sm.flagged_artifacts > 0 { r#" class="no""# } else { "" },
+        sm.flagged_artifacts
+    );
+    for w in &sm.warnings {
+        let _ = write!(h, r#"<p class="warn">⚠ {}</p>"#, esc(w));
+    }
+    h.push_str("</section>");
+    h.push_str(r#"<section id="do-next" data-testid="do-next"><h2>Do next</h2>"#);
+    if b.do_next.is_empty() {
+        h.push_str(r#"<p class="ok">✔ Nothing left: every secret is rotated with the old credential proven dead, and every log source the playbook calls for was hunted.</p>"#);
+    } else {
+        h.push_str("<ol>");
+        for a in &b.do_next {
+            let _ = write!(
+                h,
+                r#"<li class="a-{}" data-kind="{}"><b>{}</b>"#,
+                esc(&a.kind),
+                esc(&a.kind),
+                esc(&a.title)
+            );
+            if !a.items.is_empty() {
+                let shown: Vec<String> = a
+                    .items
+                    .iter()
+                    .take(if a.kind == "manual" { 20 } else { 8 })
+                    .map(|i| {
+                        if i.note.is_empty() {
+                            format!("<code>{}</code>", esc(&i.name))
+                        } else {
+                            format!("<code>{}</code>: {}", esc(&i.name), esc_wrap(&i.note))
+                        }
+                    })
+                    .collect();
+                let more = a.items.len() - shown.len();
+                let sep =
+                    if a.kind == "manual" || a.kind == "artifact" || a.kind == "live" || a.kind == "attack" {
+                        "<br>"
+                    } else {
+                        "; "
+                    };
+                let _ = write!(
+                    h,
+                    r#"<div class="items">{}{}</div>"#,
+                    shown.join(sep),
+                    if more > 0 {
+                        format!(" and {more} more (see below)")
+                    } else {
+                        String::new()
+                    }
+                );
+            }
+            for st in &a.steps {
+                let _ = write!(h, r#"<div class="step">{}</div>"#, esc(st));
+            }
+            if let Some(c) = &a.command {
+                let _ = write!(h, "<pre><code>{}</code></pre>", esc(c));
+            }
+            h.push_str("</li>");
+        }
+        h.push_str("</ol>");
+    }
+    h.push_str("</section>");
+    h
+}
+
+/// Renders the HTML report (log files shown as text, never linked).
 pub fn render_html(d: &ReportData) -> String {
+    render_html_in(d, None)
+}
+
+/// Renders the HTML report to be written into `dir`: a log file a record names is linked
+/// (relative) only when it exists inside `dir` (see [`file_ref`]).
+pub fn render_html_in(d: &ReportData, dir: Option<&Path>) -> String {
     let s = &d.status;
+    let b = brief(d);
     let mut h = String::new();
     h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
     h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
@@ -683,14 +1686,12 @@ pub fn render_html(d: &ReportData) -> String {
     let _ = write!(h, "<h1>Incident {}</h1>", esc(&s.incident.name));
     let _ = write!(
         h,
-        r#"<p class="sub">Breached: {} · exposure window {} .. {} · created {} · report generated {} · rotation counts from {}</p>"#,
-        esc(&s.incident.providers.join(", ")),
-        esc(&s.incident.window.start),
-        esc(s.incident.window.end.as_deref().unwrap_or("(open)")),
+        r#"<p class="sub">Created {} · report generated {} · a write at or after {} counts as a rotation</p>"#,
         esc(&s.incident.created_at),
         esc(&s.generated_at),
         esc(&s.proof_after)
     );
+    h.push_str(&brief_html(&b));
     // cards
     h.push_str(r#"<div class="cards">"#);
     h.push_str(&card(
@@ -727,12 +1728,16 @@ pub fn render_html(d: &ReportData) -> String {
         s.secrets.pending,
         &format!("{} manual, {} stopped", s.secrets.manual, s.secrets.stopped),
     ));
+    let lv = |l: &str| b.hunt.iter().filter(|r| r.level == l).count();
     h.push_str(&card(
         "hunt findings",
-        s.hunts.findings.total(),
+        b.hunt.len(),
         &format!(
-            "{} critical, {} high, {} hunt(s)",
-            s.hunts.findings.critical, s.hunts.findings.high, s.hunts.runs
+            "{} critical, {} high; one per audit record ({} hits), {} hunt(s)",
+            lv("critical"),
+            lv("high"),
+            b.summary.hunt_raw,
+            s.hunts.runs
         ),
     ));
     h.push_str(&card(
@@ -752,53 +1757,50 @@ pub fn render_html(d: &ReportData) -> String {
     h.push_str(r#"<p class="legend"><span><i class="dot" style="background:#c62828"></i>high / critical, flagged</span><span><i class="dot" style="background:#ef8f00"></i>medium</span><span><i class="dot" style="background:#8a94a6"></i>low</span><span><i class="dot" style="background:#7b1fa2"></i>leak in a CI log</span><span><i class="dot" style="background:#2f6db5"></i>publish</span><span><i class="dot" style="background:#4c9be8"></i>rotated</span><span><i class="dot" style="background:#2e9d57"></i>verified</span><span><i class="dot" style="background:#fde9c8"></i>exposure window</span></p>"#);
     // coverage
     h.push_str("<h2>What was checked, and what was not</h2><ul>");
-    for (ok, line) in coverage(d) {
-        let _ = write!(
-            h,
-            r#"<li class="{}">{} {}</li>"#,
-            if ok { "ok" } else { "no" },
-            if ok { "✔" } else { "✘" },
-            esc(&line)
-        );
+    for (c, line) in coverage(d) {
+        let _ = write!(h, r#"<li class="{}">{} {}</li>"#, c.class(), c.mark(), esc(&line));
     }
     h.push_str("</ul>");
-    // hunt findings
-    let mut hf: Vec<&IncidentEvent> = d.events.iter().filter(|e| e.kind == "hunt_finding").collect();
-    hf.sort_by(|a, b| {
-        level_rank(a.severity.as_deref().unwrap_or(""))
-            .cmp(&level_rank(b.severity.as_deref().unwrap_or("")))
-            .then(a.at.cmp(&b.at))
-    });
-    let _ = write!(h, "<h2>Hunt findings ({})</h2>", hf.len());
+    // hunt findings, one row per audit record
+    let hf = &b.hunt;
+    let raw = b.summary.hunt_raw;
+    let _ = write!(
+        h,
+        "<h2>Hunt findings ({}{})</h2>",
+        hf.len(),
+        if raw > hf.len() {
+            format!(", from {raw} rule and novelty hits on the same records")
+        } else {
+            String::new()
+        }
+    );
     if hf.is_empty() {
         h.push_str("<p>None recorded.</p>");
     } else {
-        h.push_str("<table><tr><th>time</th><th>level</th><th>finding</th><th>actor</th><th>action</th><th>source IP</th><th>log</th></tr>");
-        for e in hf.iter().take(200) {
-            let lvl = e.severity.clone().unwrap_or_default();
+        h.push_str(r#"<table class="hunt"><tr><th class="nw">time</th><th class="nw">level</th><th>finding</th><th>actor</th><th>action</th><th class="nw">source IP</th><th>log</th></tr>"#);
+        for r in hf.iter().take(200) {
+            let mut fin = esc(&r.title);
+            if !r.detail.is_empty() {
+                let _ = write!(fin, "<br><small>{}</small>", esc_wrap(&r.detail));
+            }
+            if !r.also.is_empty() {
+                fin.push_str(r#"<ul class="also">"#);
+                for x in &r.also {
+                    let _ = write!(fin, "<li>{}</li>", esc_wrap(x));
+                }
+                fin.push_str("</ul>");
+            }
             let _ = write!(
                 h,
-                r#"<tr><td>{}</td><td class="lv-{}">{}</td><td>{}{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>"#,
-                esc(&e.at.map(fmt_time).unwrap_or_default()),
-                esc(&lvl),
-                esc(&lvl),
-                esc(&e.title),
-                {
-                    let det = dstr(&e.detail, "detail");
-                    if det.is_empty() {
-                        String::new()
-                    } else {
-                        format!("<br><small>{}</small>", esc(&det))
-                    }
-                },
-                esc(&dstr(&e.detail, "actor")),
-                esc(&dstr(&e.detail, "action")),
-                esc(&dstr(&e.detail, "source_ip")),
-                esc(&format!(
-                    "{}:{}",
-                    dstr(&e.detail, "file"),
-                    dstr(&e.detail, "line")
-                ))
+                r#"<tr><td class="nw">{}</td><td class="nw lv-{}">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class="nw">{}</td><td>{}</td></tr>"#,
+                esc(&r.time.replace('T', " ")),
+                esc(&r.level),
+                esc(&r.level),
+                fin,
+                esc_wrap(&r.actor),
+                esc_wrap(&r.action),
+                esc(&r.source_ip),
+                file_ref(&r.file, &r.line, dir)
             );
         }
         h.push_str("</table>");
@@ -815,15 +1817,14 @@ pub fn render_html(d: &ReportData) -> String {
         h.push_str("<table><tr><th>rule</th><th>secret (redacted)</th><th>fingerprint</th><th>where</th><th>what it unlocks</th></tr>");
         for e in sf.iter().take(200) {
             let fp = dstr(&e.detail, "fingerprint");
-            let _ =
-                write!(
+            let _ = write!(
                 h,
-                "<tr><td>{}</td><td><code>{}</code></td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                r#"<tr><td>{}</td><td class="nw"><code>{}</code></td><td class="nw"><code>{}</code></td><td>{}</td><td>{}</td></tr>"#,
                 esc(&e.title),
                 esc(&dstr(&e.detail, "redacted")),
                 esc(&fp.chars().take(16).collect::<String>()),
-                esc(&format!("{}:{}", dstr(&e.detail, "path"), dstr(&e.detail, "line"))),
-                esc(&dstr(&e.detail, "unlocks"))
+                file_ref(&dstr(&e.detail, "path"), &dstr(&e.detail, "line"), dir),
+                esc_wrap(&dstr(&e.detail, "unlocks"))
             );
         }
         h.push_str("</table>");
@@ -838,36 +1839,19 @@ pub fn render_html(d: &ReportData) -> String {
     if cf.is_empty() {
         h.push_str("<p>None recorded.</p>");
     } else {
-        h.push_str("<table><tr><th>artifact</th><th>uploaded</th><th>status</th><th>findings</th></tr>");
+        h.push_str(r#"<table><tr><th>artifact</th><th class="nw">uploaded</th><th class="nw">status</th><th>findings</th></tr>"#);
         for e in cf.iter().take(300) {
-            let f: Vec<String> = e
-                .detail
-                .get("findings")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .map(|x| {
-                            let mut t = dstr(x, "kind");
-                            for k in ["indicator", "description", "member", "rule_id", "redacted"] {
-                                let v = dstr(x, k);
-                                if !v.is_empty() {
-                                    t.push_str(&format!(" {v}"));
-                                }
-                            }
-                            t
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let f = census_findings(e);
             let flagged = e.severity.as_deref() == Some("flagged");
             let _ = write!(
                 h,
-                r#"<tr><td{}>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>"#,
+                r#"<tr{}><td{}>{}</td><td class="nw">{}</td><td class="nw">{}</td><td>{}</td></tr>"#,
+                if flagged { r#" class="flag""# } else { "" },
                 if flagged { r#" class="no""# } else { "" },
-                esc(&e.title),
-                esc(&e.at.map(fmt_time).unwrap_or_default()),
+                esc_wrap(&e.title),
+                esc(&e.at.map(fmt_time).unwrap_or_default().replace('T', " ")),
                 esc(&dstr(&e.detail, "status")),
-                esc(&f.join("; "))
+                esc_wrap(&f.join("; "))
             );
         }
         h.push_str("</table>");
@@ -881,9 +1865,10 @@ pub fn render_html(d: &ReportData) -> String {
     for t in &s.tasks {
         let _ = write!(
             h,
-            r#"<tr><td><code>{}</code></td><td>{}</td><td class="st-{}">{}{}</td><td>{}{}</td><td>{}</td></tr>"#,
-            esc(&t.secret),
-            esc(&t.scope),
+            r#"<tr{}><td><code>{}</code></td><td>{}</td><td><span class="nw st-{}">{}</span>{}</td><td>{}{}</td><td>{}</td></tr>"#,
+            if t.state == "live" { r#" class="flag""# } else { "" },
+            esc_wrap(&t.secret),
+            esc_wrap(&t.scope),
             esc(&t.state),
             esc(&t.state),
             t.evidence
@@ -948,8 +1933,86 @@ pub fn render_markdown(d: &ReportData) -> String {
         md(&s.generated_at),
         md(&s.proof_after)
     );
+    let b = brief(d);
+    let sm = &b.summary;
     let _ = writeln!(m, "## Summary\n");
+    let _ = writeln!(
+        m,
+        "- Breach of {}, exposure window {}",
+        md(&sm.providers.join(", ")),
+        md(&sm.window)
+    );
+    let _ = writeln!(m, "- **{}**", md(&sm.headline));
+    let states: Vec<String> = sm
+        .states
+        .iter()
+        .map(|c| {
+            format!(
+                "{} {}",
+                c.count,
+                if c.label == "live" {
+                    "**LIVE**"
+                } else {
+                    c.label.as_str()
+                }
+            )
+        })
+        .collect();
+    let _ = writeln!(m, "- {} secrets: {}", sm.secrets, states.join(", "));
+    let levels: Vec<String> = sm
+        .hunt_levels
+        .iter()
+        .map(|c| format!("{} {}", c.count, c.label))
+        .collect();
+    let _ = writeln!(
+        m,
+        "- Hunt: {} finding(s){}{}; leaked secrets in logs: {} ({} finding(s)); artifacts published in the window: {}, {} flagged",
+        sm.hunt_findings,
+        if levels.is_empty() { String::new() } else { format!(" ({})", levels.join(", ")) },
+        if sm.hunt_raw > sm.hunt_findings {
+            format!(", from {} rule and novelty hits", sm.hunt_raw)
+        } else {
+            String::new()
+        },
+        sm.leaked_secrets,
+        sm.leak_findings,
+        sm.artifacts,
+        sm.flagged_artifacts
+    );
+    for w in &sm.warnings {
+        let _ = writeln!(m, "- WARNING: {}", md(w));
+    }
+    let _ = writeln!(m, "\n## Do next\n");
+    if b.do_next.is_empty() {
+        let _ = writeln!(m, "Nothing left: every secret is rotated with the old credential proven dead, and every log source the playbook calls for was hunted.");
+    }
+    for (i, a) in b.do_next.iter().enumerate() {
+        let _ = writeln!(m, "{}. **{}**", i + 1, md(&a.title));
+        for it in a.items.iter().take(20) {
+            if it.note.is_empty() {
+                let _ = writeln!(m, "   - {}", md(&it.name));
+            } else {
+                let _ = writeln!(m, "   - {}: {}", md(&it.name), md(&it.note));
+            }
+        }
+        if a.items.len() > 20 {
+            let _ = writeln!(m, "   - and {} more", a.items.len() - 20);
+        }
+        for st in &a.steps {
+            let _ = writeln!(m, "   - {}", md(st));
+        }
+        if let Some(c) = &a.command {
+            // a fenced block: nothing inside is interpreted, and nothing can close it early
+            let c = c
+                .replace('`', "'")
+                .replace(['\n', '\r'], " ")
+                .replace('<', "&lt;");
+            let _ = writeln!(m, "\n   ```sh\n   {c}\n   ```");
+        }
+    }
+    let _ = writeln!(m, "\n### Counts\n");
     let _ = writeln!(m, "| | |\n|---|---|");
+
     let sc = &s.secrets;
     let _ = writeln!(m, "| secrets | {} ({} inventoried) |", sc.total, sc.inventoried);
     let _ = writeln!(m, "| LIVE (stolen value still works) | {} |", sc.live);
@@ -986,31 +2049,37 @@ pub fn render_markdown(d: &ReportData) -> String {
         s.census.runs, s.census.artifacts, s.census.flagged
     );
     let _ = writeln!(m, "## What was checked, and what was not\n");
-    for (ok, line) in coverage(d) {
-        let _ = writeln!(m, "- {} {}", if ok { "[x]" } else { "[ ] NOT:" }, md(&line));
+    for (c, line) in coverage(d) {
+        let mark = match c {
+            Check::Done => "[x]",
+            Check::Warning => "[ ] WARNING:",
+            Check::Missing => "[ ] NOT:",
+        };
+        let _ = writeln!(m, "- {mark} {}", md(&line));
     }
-    let mut hf: Vec<&IncidentEvent> = d.events.iter().filter(|e| e.kind == "hunt_finding").collect();
-    hf.sort_by(|a, b| {
-        level_rank(a.severity.as_deref().unwrap_or(""))
-            .cmp(&level_rank(b.severity.as_deref().unwrap_or("")))
-            .then(a.at.cmp(&b.at))
-    });
+    let hf = &b.hunt;
     let _ = writeln!(m, "\n## Hunt findings ({})\n", hf.len());
     if !hf.is_empty() {
         let _ = writeln!(
             m,
             "| time | level | finding | actor | action | source IP |\n|---|---|---|---|---|---|"
         );
-        for e in hf.iter().take(200) {
+        for r in hf.iter().take(200) {
+            let also = if r.also.is_empty() {
+                String::new()
+            } else {
+                format!(" (also: {})", r.also.join("; "))
+            };
             let _ = writeln!(
                 m,
-                "| {} | {} | {} | {} | {} | {} |",
-                md(&e.at.map(fmt_time).unwrap_or_default()),
-                md(e.severity.as_deref().unwrap_or("")),
-                md(&e.title),
-                md(&dstr(&e.detail, "actor")),
-                md(&dstr(&e.detail, "action")),
-                md(&dstr(&e.detail, "source_ip"))
+                "| {} | {} | {}{} | {} | {} | {} |",
+                md(&r.time),
+                md(&r.level),
+                md(&r.title),
+                md(&also),
+                md(&r.actor),
+                md(&r.action),
+                md(&r.source_ip)
             );
         }
     }
@@ -1087,4 +2156,413 @@ pub fn render_markdown(d: &ReportData) -> String {
         md(&s.updated_at)
     );
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        parse_t(s).unwrap()
+    }
+
+    /// A task of the given state.
+    fn task(name: &str, state: &str) -> Value {
+        json!({"secret": name, "scope": "circleci/gh/acme/app", "state": state, "unlocks": "npm publish",
+               "hunt_logs": ["CloudTrail (AWS account 123456789012)"], "inferred": false,
+               "identity": format!("circleci/env_var/gh/acme/app/{name}"), "kind": "env_var"})
+    }
+
+    /// A report over a status built from `tasks` (states counted from them), `items`
+    /// secrets in the one inventory snapshot, and `events`.
+    fn data(tasks: Vec<Value>, items: i64, events: Vec<IncidentEvent>) -> ReportData {
+        let mut counts = json!({"total": tasks.len(), "inventoried": tasks.len(), "live": 0, "rotated": 0,
+            "verified": 0, "rewritten": 0, "manual": 0, "pending": 0, "stopped": 0});
+        for t in &tasks {
+            let st = t["state"].as_str().unwrap();
+            counts[st] = json!(counts[st].as_u64().unwrap() + 1);
+        }
+        let status: Status = serde_json::from_value(json!({
+            "incident": {"name": "cci", "providers": ["circleci"],
+                         "window": {"start": "2022-12-21T00:00:00Z", "end": "2023-01-05T00:00:00Z"},
+                         "created_at": "2023-01-05T10:00:00Z"},
+            "secrets": counts,
+            "rotation": {"runs": 0, "done": 0, "in_progress": 0, "stopped": 0, "total": 0},
+            "hunts": {"runs": 1, "findings": {"critical": 0, "high": 0, "medium": 0, "low": 0, "informational": 0}},
+            "scans": {"runs": 1, "findings": 0, "distinct_secrets": 0},
+            "census": {"runs": 1, "artifacts": 0, "flagged": 0},
+            "tasks": tasks,
+            "updated_at": "2023-01-06T00:00:00Z",
+            "generated_at": "2023-01-06T00:00:00Z",
+            "proof_after": "2023-01-05T00:00:00Z",
+            "snapshots": [{"id": 1, "provider": "circleci", "org": "gh/acme", "finished_at": "2023-01-05T12:00:00Z",
+                           "items": items, "errors": 0}],
+        }))
+        .unwrap();
+        ReportData {
+            status,
+            records: vec![],
+            events,
+            rotations: vec![],
+            manual_steps: BTreeMap::new(),
+        }
+    }
+
+    fn hunt(
+        id: &str,
+        level: &str,
+        rule: &str,
+        title: &str,
+        at: &str,
+        file: &str,
+        line: u64,
+    ) -> IncidentEvent {
+        IncidentEvent {
+            record_id: 1,
+            kind: "hunt_finding".into(),
+            item_id: id.into(),
+            at: Some(t(at)),
+            severity: Some(level.into()),
+            title: title.into(),
+            detail: json!({"kind": if rule.starts_with("novelty.") { "novelty" } else { "rule" }, "rule_id": rule,
+                           "source": "cloudtrail", "actor": "ci-deploy", "action": "iam:CreateAccessKey",
+                           "source_ip": "203.0.113.7", "file": file, "line": line}),
+        }
+    }
+
+    fn leak(id: &str, at: &str) -> IncidentEvent {
+        IncidentEvent {
+            record_id: 2,
+            kind: "scan_finding".into(),
+            item_id: id.into(),
+            at: Some(t(at)),
+            severity: Some("high".into()),
+            title: "AWS access key".into(),
+            detail: json!({"rule_id": "aws-access-key", "path": "gh/acme/app/job/1/log", "line": 3,
+                           "redacted": "AKIA…", "fingerprint": format!("fp-{id}")}),
+        }
+    }
+
+    /// The rows of the table that follows the heading starting with `heading`.
+    fn table_rows(html: &str, heading: &str) -> Vec<String> {
+        let at = html.find(heading).unwrap_or_else(|| panic!("no {heading:?}"));
+        let rest = &html[at..];
+        let end = rest.find("</table>").unwrap();
+        rest[..end]
+            .split("<tr")
+            .skip(2) // before the table, the header row
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn an_attacker_call_is_one_hunt_row_with_its_novelty_attached() {
+        let f = "/logs/cloudtrail.json";
+        let events = vec![
+            // one call: a rule and two novelty findings on the same record
+            hunt(
+                "a",
+                "high",
+                "aws-create-key",
+                "IAM access key created",
+                "2022-12-28T10:00:00Z",
+                f,
+                7,
+            ),
+            hunt(
+                "b",
+                "medium",
+                "novelty.source_ip",
+                "New source IP for identity",
+                "2022-12-28T10:00:00Z",
+                f,
+                7,
+            ),
+            hunt(
+                "c",
+                "low",
+                "novelty.user_agent",
+                "New user agent for identity",
+                "2022-12-28T10:00:00Z",
+                f,
+                7,
+            ),
+            // another call, a rule only
+            hunt(
+                "d",
+                "medium",
+                "aws-list",
+                "Listing calls",
+                "2022-12-28T11:00:00Z",
+                f,
+                9,
+            ),
+            // novelty alone on a third record stays a row of its own
+            hunt(
+                "e",
+                "low",
+                "novelty.action",
+                "New action for identity",
+                "2022-12-28T12:00:00Z",
+                f,
+                12,
+            ),
+        ];
+        let d = data(vec![task("A", "verified")], 1, events);
+        let rows = hunt_rows(&d.events);
+        assert_eq!(rows.len(), 3, "{rows:#?}");
+        assert_eq!(rows[0].title, "IAM access key created");
+        assert_eq!(rows[0].level, "high");
+        assert_eq!(rows[0].also.len(), 2, "{:?}", rows[0].also);
+        assert!(rows[0].also[0].contains("New source IP for identity"));
+        // the rendered table: one row per call, the novelty under the rule's title
+        let html = render_html(&d);
+        let trs = table_rows(&html, "<h2>Hunt findings");
+        assert_eq!(trs.len(), 3, "{trs:#?}");
+        assert_eq!(
+            trs.iter()
+                .map(|r| r.matches("New source IP for identity").count())
+                .sum::<usize>(),
+            1
+        );
+        assert!(trs[0].contains("IAM access key created") && trs[0].contains("New user agent for identity"));
+        let md = render_markdown(&d);
+        let md_rows = md.lines().filter(|l| l.starts_with("| 2022-12-28")).count();
+        assert_eq!(md_rows, 3, "{md}");
+        assert!(md.contains("## Hunt findings (3)"), "{md}");
+    }
+
+    #[test]
+    fn timeline_marks_say_how_many_events_they_stand_for() {
+        // 12 leaks at 3 moments: 3 marks, each saying 4
+        let mut events = Vec::new();
+        for (i, at) in [
+            "2022-12-23T10:00:00Z",
+            "2022-12-27T10:00:00Z",
+            "2023-01-02T10:00:00Z",
+        ]
+        .iter()
+        .enumerate()
+        {
+            for j in 0..4 {
+                events.push(leak(&format!("{i}-{j}"), at));
+            }
+        }
+        let d = data(vec![task("A", "verified")], 1, events);
+        let svg = timeline_svg(&d);
+        let counts: Vec<usize> = svg
+            .split("data-count=\"")
+            .skip(1)
+            .map(|s| s[..s.find('"').unwrap()].parse().unwrap())
+            .collect();
+        assert_eq!(counts.iter().sum::<usize>(), 12, "{svg}");
+        assert_eq!(counts, vec![4, 4, 4], "{svg}");
+        // the count is drawn on the mark, not only in a tooltip
+        assert_eq!(
+            svg.matches(r#"text-anchor="middle">4</text>"#).count(),
+            3,
+            "{svg}"
+        );
+    }
+
+    #[test]
+    fn the_rotation_headline_says_what_is_left() {
+        let mut tasks: Vec<Value> = (0..34).map(|i| task(&format!("S{i}"), "verified")).collect();
+        tasks.push(task("DEPLOY_KEY", "manual"));
+        let d = data(tasks, 35, vec![]);
+        assert_eq!(
+            rotation_headline(&d.status.secrets),
+            "34 of 35 secrets rotated with the old credential proven dead; 1 still to do (1 manual)"
+        );
+        let html = render_html(&d);
+        assert!(
+            html.contains(r#"<li class="no">✘ 34 of 35 secrets rotated with the old credential proven dead; 1 still to do (1 manual)"#),
+            "{html}"
+        );
+        let all = data(
+            (0..3).map(|i| task(&format!("S{i}"), "verified")).collect(),
+            3,
+            vec![],
+        );
+        assert!(rotation_headline(&all.status.secrets).starts_with("all 3 secrets rotated"));
+    }
+
+    #[test]
+    fn an_inventory_with_no_secrets_is_a_warning() {
+        let d = data(vec![], 0, vec![]);
+        let cov = coverage(&d);
+        let inv: Vec<&(Check, String)> = cov.iter().filter(|(_, l)| l.contains("gh/acme")).collect();
+        assert_eq!(inv.len(), 1);
+        assert_eq!(inv[0].0, Check::Warning, "{inv:?}");
+        assert!(inv[0].1.contains("0 secrets found"), "{}", inv[0].1);
+        let html = render_html(&d);
+        assert!(
+            !html.contains("✔ circleci organisation gh/acme inventoried"),
+            "{html}"
+        );
+        assert!(html.contains(
+            r#"<li class="warn">⚠ circleci organisation gh/acme inventoried, but 0 secrets found"#
+        ));
+        let b = brief(&d);
+        assert_eq!(b.summary.warnings.len(), 1);
+        assert_eq!(b.do_next[0].kind, "inventory", "{:?}", b.do_next);
+        assert!(render_markdown(&d)
+            .contains("- [ ] WARNING: circleci organisation gh/acme inventoried, but 0 secrets found"));
+        // with secrets, the same snapshot is a success
+        let ok = data(vec![task("A", "verified")], 1, vec![]);
+        assert_eq!(coverage(&ok)[0].0, Check::Done);
+    }
+
+    #[test]
+    fn summary_and_do_next_open_the_report_live_first() {
+        let mut d = data(
+            vec![
+                task("NPM_TOKEN", "live"),
+                task("SLACK_URL", "pending"),
+                task("DEPLOY_KEY", "manual"),
+                task("AWS_KEY", "verified"),
+            ],
+            4,
+            vec![IncidentEvent {
+                record_id: 3,
+                kind: "census_artifact".into(),
+                item_id: "w".into(),
+                at: Some(t("2022-12-30T00:00:00Z")),
+                severity: Some("flagged".into()),
+                title: "acme_sdk 2.1.1".into(),
+                detail: json!({"status": "in_window", "findings": [{"kind": "ioc", "indicator": "_ci_exfil.py"}]}),
+            }],
+        );
+        d.status.census.flagged = 1;
+        d.status.census.artifacts = 1;
+        d.manual_steps.insert(
+            "circleci/env_var/gh/acme/app/DEPLOY_KEY".into(),
+            "issue a new key in GitHub, replace it in CircleCI, delete the old one".into(),
+        );
+        let b = brief(&d);
+        let kinds: Vec<&str> = b.do_next.iter().map(|a| a.kind.as_str()).collect();
+        // cloudtrail logs are called for and not hunted (no hunt record names them)
+        assert_eq!(
+            kinds,
+            ["live", "unrotated", "manual", "artifact", "hunt"],
+            "{:#?}",
+            b.do_next
+        );
+        assert_eq!(
+            b.do_next[0].command.as_deref(),
+            Some("firebreak revoke --values leaked.env --only NPM_TOKEN --yes --incident cci")
+        );
+        assert_eq!(
+            b.do_next[2].items[0].note,
+            "issue a new key in GitHub, replace it in CircleCI, delete the old one"
+        );
+        assert_eq!(b.summary.states[0].label, "live");
+        let html = render_html(&d);
+        let pos = |needle: &str| html.find(needle).unwrap_or_else(|| panic!("no {needle:?}"));
+        assert!(pos(r#"id="summary""#) < pos(r#"id="do-next""#));
+        assert!(pos(r#"id="do-next""#) < pos("<h2>Timeline"));
+        assert!(pos(r#"data-kind="live""#) < pos(r#"data-kind="manual""#));
+        assert!(html
+            .replace("<wbr>", "")
+            .contains("issue a new key in GitHub, replace it in CircleCI, delete the old one"));
+        let md = render_markdown(&d);
+        let mpos = |needle: &str| md.find(needle).unwrap_or_else(|| panic!("no {needle:?} in {md}"));
+        assert!(mpos("## Summary") < mpos("## Do next"));
+        assert!(mpos("## Do next") < mpos("## What was checked"));
+        assert!(
+            md.contains("1. **Revoke 1 LIVE credential(s) at the source now"),
+            "{md}"
+        );
+        assert!(md.contains("firebreak revoke --values leaked.env --only NPM_TOKEN --yes --incident cci"));
+    }
+
+    #[test]
+    fn hostile_names_are_escaped_everywhere() {
+        let evil = "<script>alert(1)</script>";
+        let mut t1 = task(evil, "live");
+        t1["scope"] = json!("circleci/gh/<b>x</b>");
+        let mut ev = hunt(
+            "a",
+            "high",
+            "r",
+            evil,
+            "2022-12-28T10:00:00Z",
+            "/x/<img src=x>.json",
+            1,
+        );
+        ev.detail["actor"] = json!("<img src=x onerror=alert(1)>");
+        let mut d = data(vec![t1, task("B'\"&", "manual")], 2, vec![ev]);
+        d.status.incident.name = "in<script>".into();
+        let html = render_html(&d);
+        assert!(!html.contains("<script"), "unescaped script");
+        assert!(!html.contains("<img"), "unescaped img");
+        assert!(!html.contains("<b>x"), "unescaped b");
+        assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+        // the revoke command quotes the hostile name for the shell, and it is escaped
+        assert!(
+            html.contains("--only &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;"),
+            "{html}"
+        );
+        let md = render_markdown(&d);
+        assert!(!md.contains("<script"), "{md}");
+        assert!(!md.contains("<img"), "{md}");
+    }
+
+    #[test]
+    fn log_files_are_linked_only_when_they_are_in_the_report_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("logs")).unwrap();
+        std::fs::write(dir.path().join("logs/a b.log"), "x").unwrap();
+        // inside the report dir, relative or absolute: a relative link
+        let rel = file_ref("logs/a b.log", "3", Some(dir.path()));
+        assert_eq!(
+            rel,
+            r#"<a href="logs/a%20b.log">logs/<wbr>a b.<wbr>log:<wbr>3</a>"#
+        );
+        let abs = dir.path().join("logs/a b.log");
+        assert!(file_ref(abs.to_str().unwrap(), "3", Some(dir.path()))
+            .starts_with(r#"<a href="logs/a%20b.log">"#));
+        // a temporary directory that is gone: text, said to be gone
+        let gone = file_ref(
+            "/tmp/firebreak-drill-gone-4711/audit/cloudtrail.json",
+            "12",
+            Some(dir.path()),
+        );
+        assert!(!gone.contains("<a"), "{gone}");
+        assert!(gone.contains("(gone)"), "{gone}");
+        // an existing file outside the report dir: text
+        let other = tempfile::NamedTempFile::new().unwrap();
+        let out = file_ref(other.path().to_str().unwrap(), "1", Some(dir.path()));
+        assert!(!out.contains("<a"), "{out}");
+        // the written report links nothing that is not there
+        let ev = hunt(
+            "a",
+            "high",
+            "r",
+            "x",
+            "2022-12-28T10:00:00Z",
+            "/tmp/firebreak-drill-gone-4711/ct.json",
+            1,
+        );
+        let d = data(vec![task("A", "verified")], 1, vec![ev]);
+        let w = write(&d, dir.path()).unwrap();
+        let html = std::fs::read_to_string(w.html).unwrap();
+        assert!(!html.contains("<a href"), "{html}");
+    }
+
+    #[test]
+    fn short_columns_do_not_break_inside_words() {
+        let d = data(
+            vec![task("A", "rewritten")],
+            1,
+            vec![hunt("a", "high", "r", "x", "2022-12-28T10:00:00Z", "f", 1)],
+        );
+        let html = render_html(&d);
+        // no cell may break anywhere (that is what split "hig/h")
+        assert!(!html.contains("th,td{border:1px solid #e1e4ea;padding:4px 6px;text-align:left;vertical-align:top;overflow-wrap:anywhere"));
+        assert!(html.contains(r#"<td class="nw lv-high">high</td>"#), "{html}");
+        assert!(html.contains(r#"<span class="nw st-rewritten">rewritten</span>"#));
+        assert!(CSS.contains(".nw{white-space:nowrap}"));
+    }
 }
