@@ -13,6 +13,7 @@
 pub mod duration;
 pub mod exit;
 pub mod finding;
+pub mod jsonl;
 pub mod model;
 pub mod output;
 pub mod scrub;

@@ -94,42 +94,18 @@ pub struct InitOutcome {
 /// one JSON document (`--format json`, `{"items": [...], "errors": [...]}`): error
 /// records are skipped, unreadable lines (or array positions) are returned by number.
 pub fn read_inventory_jsonl(text: &str) -> (Vec<Item>, Vec<usize>) {
+    let (vals, mut bad) = firebreak_core::jsonl::records(text, "items");
     let mut items = Vec::new();
-    let mut bad = Vec::new();
-    let t = text.trim_start();
-    if t.starts_with('{') {
-        if let Ok(serde_json::Value::Object(mut doc)) = serde_json::from_str::<serde_json::Value>(t) {
-            if let Some(serde_json::Value::Array(a)) = doc.remove("items") {
-                for (i, v) in a.into_iter().enumerate() {
-                    match serde_json::from_value::<Item>(v) {
-                        Ok(it) => items.push(it),
-                        Err(_) => bad.push(i + 1),
-                    }
-                }
-                return (items, bad);
-            }
-        }
-    }
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = match serde_json::from_str(l) {
-            Ok(v) => v,
-            Err(_) => {
-                bad.push(i + 1);
-                continue;
-            }
-        };
+    for (n, v) in vals {
         if v.get("record").and_then(|r| r.as_str()) == Some("error") {
             continue;
         }
         match serde_json::from_value::<Item>(v) {
             Ok(it) => items.push(it),
-            Err(_) => bad.push(i + 1),
+            Err(_) => bad.push(n),
         }
     }
+    bad.sort_unstable();
     (items, bad)
 }
 

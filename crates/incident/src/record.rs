@@ -412,35 +412,12 @@ fn wrong_kind_message(kind: RecordKind, shown: &str, text: &str, malformed: usiz
 /// `{"artifacts": [...]}`) or JSON Lines. Returns (line or position, value) and the
 /// numbers of unreadable lines.
 pub fn parse_output(kind: RecordKind, text: &str) -> (Vec<(usize, Value)>, Vec<usize>) {
-    let t = text.trim_start();
-    if t.starts_with('{') {
-        if let Ok(doc) = serde_json::from_str::<Value>(t) {
-            let key = match kind {
-                RecordKind::Census => "artifacts",
-                RecordKind::Validate | RecordKind::Revoke => "results",
-                _ => "findings",
-            };
-            if let Some(a) = doc.get(key).and_then(Value::as_array) {
-                return (
-                    a.iter().cloned().enumerate().map(|(i, v)| (i + 1, v)).collect(),
-                    Vec::new(),
-                );
-            }
-        }
-    }
-    let mut vals = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(l) {
-            Ok(v) if v.is_object() => vals.push((i + 1, v)),
-            _ => bad.push(i + 1),
-        }
-    }
-    (vals, bad)
+    let key = match kind {
+        RecordKind::Census => "artifacts",
+        RecordKind::Validate | RecordKind::Revoke => "results",
+        _ => "findings",
+    };
+    firebreak_core::jsonl::records(text, key)
 }
 
 /// Replaces every `fingerprint` holding a plain SHA-256 (64 hex) in `v` by the store's

@@ -910,49 +910,9 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
 /// Reads inventory items from a JSON Lines (or JSON array) snapshot file; unreadable
 /// lines are counted with their line numbers, never fatal.
 pub fn read_inventory(text: &str) -> (Vec<InventoryItem>, Vec<usize>) {
-    let t = text.trim_start();
-    // `firebreak inventory --format json`: one document, {"items": [...], "errors": [...]}
-    let doc_items = || {
-        let mut doc = serde_json::from_str::<serde_json::Value>(t).ok()?;
-        match doc.get_mut("items")?.take() {
-            serde_json::Value::Array(a) => Some(a),
-            _ => None,
-        }
-    };
-    let array = if t.starts_with('{') {
-        doc_items()
-    } else if t.starts_with('[') {
-        serde_json::from_str::<Vec<serde_json::Value>>(t).ok()
-    } else {
-        None
-    };
-    {
-        if let Some(v) = array {
-            let mut out = Vec::new();
-            let mut bad = Vec::new();
-            for (i, x) in v.into_iter().enumerate() {
-                match serde_json::from_value::<InventoryItem>(x) {
-                    Ok(it) => out.push(it),
-                    Err(_) => bad.push(i + 1),
-                }
-            }
-            return (out, bad);
-        }
-    }
+    let (vals, mut bad) = firebreak_core::jsonl::records(text, "items");
     let mut out = Vec::new();
-    let mut bad = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let l = line.trim();
-        if l.is_empty() {
-            continue;
-        }
-        let v: serde_json::Value = match serde_json::from_str(l) {
-            Ok(v) => v,
-            Err(_) => {
-                bad.push(i + 1);
-                continue;
-            }
-        };
+    for (n, v) in vals {
         // snapshot lines may be wrapped ({"item": {...}}) or carry other record types
         let v = v.get("item").cloned().unwrap_or(v);
         if v.get("kind").is_none() && v.get("provider").is_none() {
@@ -961,9 +921,10 @@ pub fn read_inventory(text: &str) -> (Vec<InventoryItem>, Vec<usize>) {
         }
         match serde_json::from_value::<InventoryItem>(v) {
             Ok(it) => out.push(it),
-            Err(_) => bad.push(i + 1),
+            Err(_) => bad.push(n),
         }
     }
+    bad.sort_unstable();
     (out, bad)
 }
 
