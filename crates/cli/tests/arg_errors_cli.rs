@@ -140,3 +140,37 @@ fn config_errors_name_the_file_and_line_but_not_the_value() {
         &["serve.toml:4:1:"],
     );
 }
+
+#[test]
+fn a_missing_token_names_the_option_the_command_takes() {
+    for (args, var, flag) in [
+        (
+            &["scan", "--circleci", "gh/acme/app"][..],
+            "CIRCLECI_TOKEN",
+            "--circleci-token-file",
+        ),
+        (
+            &["scan", "--github", "acme/app"][..],
+            "GITHUB_TOKEN",
+            "--github-token-file",
+        ),
+        (
+            &["inventory", "--provider", "circleci", "--org", "acme"][..],
+            "CIRCLECI_TOKEN",
+            "--token-file",
+        ),
+    ] {
+        let out = fb()
+            .args(args)
+            .env_remove("CIRCLECI_TOKEN")
+            .env_remove("GITHUB_TOKEN")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(var) && err.contains(flag), "{args:?}: {err}");
+        // and the command really takes that option
+        let help = fb().args([args[0], "--help"]).output().unwrap();
+        assert!(String::from_utf8_lossy(&help.stdout).contains(flag), "{args:?}");
+    }
+}

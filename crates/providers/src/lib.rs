@@ -57,10 +57,13 @@ impl<T> Listing<T> {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// Neither the file nor the variable gave a token.
-    #[error("no token: set {var} or pass --token-file")]
+    #[error("no token: set {var} or pass {file_hint}")]
     Missing {
         /// The environment variable consulted.
         var: String,
+        /// How this command takes a token file (`--token-file`, `--github-token-file`,
+        /// `token_file` in the plan).
+        file_hint: String,
     },
     /// The token file could not be read.
     #[error("cannot read token file {path}: {message}")]
@@ -75,6 +78,16 @@ pub enum TokenError {
 /// Loads a token from `file` (first line, trimmed) when given, else from the
 /// environment variable `var`. The token is never logged.
 pub fn load_token(var: &str, file: Option<&Path>) -> Result<SecretString, TokenError> {
+    load_token_hinted(var, file, "--token-file")
+}
+
+/// [`load_token`] for a command whose token-file option is named `file_hint` (the error
+/// names the option the command really takes).
+pub fn load_token_hinted(
+    var: &str,
+    file: Option<&Path>,
+    file_hint: &str,
+) -> Result<SecretString, TokenError> {
     if let Some(p) = file {
         let s = std::fs::read_to_string(p).map_err(|e| TokenError::File {
             path: p.display().to_string(),
@@ -91,6 +104,9 @@ pub fn load_token(var: &str, file: Option<&Path>) -> Result<SecretString, TokenE
     }
     match std::env::var(var) {
         Ok(v) if !v.trim().is_empty() => Ok(SecretString::new(v.trim().to_string())),
-        _ => Err(TokenError::Missing { var: var.to_string() }),
+        _ => Err(TokenError::Missing {
+            var: var.to_string(),
+            file_hint: file_hint.to_string(),
+        }),
     }
 }

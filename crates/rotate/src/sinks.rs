@@ -66,9 +66,10 @@ fn conn_token(p: Provider, c: &ProviderConn) -> anyhow::Result<SecretString> {
         Provider::Github => github::TOKEN_ENV.into(),
         Provider::Gitlab => gitlab::TOKEN_ENV.into(),
     });
-    Ok(firebreak_providers::load_token(
+    Ok(firebreak_providers::load_token_hinted(
         &var,
         c.token_file.as_deref().map(std::path::Path::new),
+        "`token_file` in the plan's provider settings",
     )?)
 }
 

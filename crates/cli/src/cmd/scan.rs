@@ -228,9 +228,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let circleci = if args.circleci.is_empty() {
         None
     } else {
-        let token = firebreak_providers::load_token(
+        let token = firebreak_providers::load_token_hinted(
             firebreak_providers::circleci::TOKEN_ENV,
             args.circleci_token_file.as_deref(),
+            "--circleci-token-file",
         )?;
         Some(firebreak_providers::circleci::Client::new(
             &args.circleci_url,
@@ -241,9 +242,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let github = if args.github.is_empty() {
         None
     } else {
-        let token = firebreak_providers::load_token(
+        let token = firebreak_providers::load_token_hinted(
             firebreak_providers::github::TOKEN_ENV,
             args.github_token_file.as_deref(),
+            "--github-token-file",
         )?;
         Some(firebreak_providers::github::Client::new(
             &args.github_url,
