@@ -26,13 +26,13 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     let source = match firebreak_dashboard::StoreSource::open(&path, args.incident) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("firebreak dashboard: {e:#}");
+            eprintln!("firebreak: error: {e:#}");
             return Ok(Exit::Error);
         }
     };
     if !args.listen.ip().is_loopback() {
         eprintln!(
-            "firebreak dashboard: warning: listening on {}, not loopback: anyone who can reach it sees the incident's secret names and progress (there is no authentication)",
+            "firebreak: warning: listening on {}, not loopback: anyone who can reach it sees the incident's secret names and progress (there is no authentication)",
             args.listen
         );
     }
