@@ -87,7 +87,7 @@ fn run_to(args: Args, out: &mut dyn Write) -> anyhow::Result<Exit> {
             for p in &problems {
                 writeln!(out, "{p}")?;
             }
-            eprintln!(
+            crate::output::note!(
                 "firebreak rules check: {} file(s), {} problem(s)",
                 files.len(),
                 problems.len()
