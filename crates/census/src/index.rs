@@ -32,6 +32,9 @@ pub enum IndexKind {
     Jsonl,
     /// A plain directory of artifacts (modification times).
     Dir,
+    /// anaconda.org's file listing (`GET /package/{owner}/{name}/files`, or the package
+    /// document holding `files`): the server's `upload_time` of each file.
+    Anaconda,
 }
 
 impl IndexKind {
@@ -42,6 +45,7 @@ impl IndexKind {
             IndexKind::Pypi => "pypi",
             IndexKind::Jsonl => "jsonl",
             IndexKind::Dir => "dir",
+            IndexKind::Anaconda => "anaconda",
         }
     }
 }
@@ -60,8 +64,9 @@ impl std::str::FromStr for IndexKind {
             "pypi" => Ok(IndexKind::Pypi),
             "jsonl" => Ok(IndexKind::Jsonl),
             "dir" => Ok(IndexKind::Dir),
+            "anaconda" => Ok(IndexKind::Anaconda),
             _ => Err(format!(
-                "unknown index kind {} (expected conda, pypi, jsonl or dir)",
+                "unknown index kind {} (expected conda, pypi, jsonl, dir or anaconda)",
                 firebreak_core::secret::quote_untrusted(s)
             )),
         }
@@ -80,6 +85,9 @@ pub enum Evidence {
     DeclaredUploadTime,
     /// A file's modification time: weaker evidence (copies and extractions change it).
     FileMtime,
+    /// anaconda.org's `upload_time` (set by the server at upload: a stolen upload token
+    /// cannot choose it, unlike the builder's `timestamp`).
+    ServerUploadTime,
 }
 
 /// Where the artifact of an entry is.
@@ -123,6 +131,10 @@ pub struct Entry {
     pub md5: Option<String>,
     /// Where the artifact is.
     pub location: Location,
+    /// The builder's own timestamp (conda `timestamp` in the package's metadata), when the
+    /// index also gives the server's upload time: the two are compared (backdating).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub builder_time: Option<DateTime<Utc>>,
 }
 
 /// A malformed record or unreadable part of an index. Never fatal.
@@ -228,6 +240,13 @@ pub fn detect(path: &Path) -> Result<IndexKind, IndexError> {
     let name = file_name(path);
     if name == "repodata.json" {
         return Ok(IndexKind::Conda);
+    }
+    if let Ok(bytes) = std::fs::read(path) {
+        if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+            if anaconda_files(&v).is_some() {
+                return Ok(IndexKind::Anaconda);
+            }
+        }
     }
     if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
         return Ok(IndexKind::Jsonl);
@@ -347,6 +366,7 @@ pub fn read_index(
         IndexKind::Pypi => read_pypi(path, &artifacts)?,
         IndexKind::Jsonl => read_jsonl(path, &artifacts)?,
         IndexKind::Dir => read_dir_index(path)?,
+        IndexKind::Anaconda => read_anaconda(path)?,
     };
     // Artifacts not where the index says: look them up in the artifact directories.
     if !artifacts.is_empty() {
@@ -588,6 +608,7 @@ fn read_conda(path: &Path) -> Result<LoadedIndex, IndexError> {
                     sha256,
                     md5,
                     location: Location::Local(dir.join(&fname)),
+                    builder_time: None,
                 });
             }
         }
@@ -859,6 +880,7 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                 sha256,
                 md5,
                 location,
+                builder_time: None,
             });
         }
     }
@@ -866,6 +888,128 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
         return Err(IndexError::Invalid {
             path: shown,
             message: "no PyPI JSON documents found".into(),
+        });
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- anaconda.org
+
+/// The file objects of an anaconda.org listing: a JSON array of files
+/// (`/package/{owner}/{name}/files`) or a package document with `files`. Each file has
+/// `basename` and `upload_time`.
+fn anaconda_files(v: &Value) -> Option<&Vec<Value>> {
+    let files = match v {
+        Value::Array(a) => a,
+        Value::Object(o) => o.get("files")?.as_array()?,
+        _ => return None,
+    };
+    let first = files.first()?.as_object()?;
+    (first.contains_key("basename") && first.contains_key("upload_time")).then_some(files)
+}
+
+/// anaconda.org's `upload_time`: `2023-01-05 12:34:56.789000+00:00` (or RFC 3339).
+fn parse_anaconda_time(s: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = chrono::DateTime::parse_from_str(s.trim(), "%Y-%m-%d %H:%M:%S%.f%:z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    parse_naive_utc(s)
+}
+
+fn read_anaconda(path: &Path) -> Result<LoadedIndex, IndexError> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| IndexError::Io {
+        path: shown.clone(),
+        source: e,
+    })?;
+    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| IndexError::Invalid {
+        path: shown.clone(),
+        message: format!("not JSON: {e}"),
+    })?;
+    let Some(files) = anaconda_files(&doc) else {
+        return Err(IndexError::Invalid {
+            path: shown,
+            message: "not an anaconda.org file listing (an array of files with `basename` and `upload_time`)"
+                .into(),
+        });
+    };
+    let mut out = LoadedIndex {
+        files_read: 1,
+        ..LoadedIndex::default()
+    };
+    for (i, f) in files.iter().enumerate() {
+        let n = i + 1;
+        let problem = |message: String| Problem {
+            file: shown.clone(),
+            line: None,
+            record: Some(format!("files[{n}]")),
+            message,
+        };
+        let Some(o) = f.as_object() else {
+            out.problems.push(problem("not an object".into()));
+            continue;
+        };
+        let Some(basename) = o.get("basename").and_then(Value::as_str) else {
+            out.problems.push(problem("no `basename`".into()));
+            continue;
+        };
+        let attrs = o.get("attrs").and_then(Value::as_object);
+        let (subdir, artifact) = match basename.rsplit_once('/') {
+            Some((d, a)) => (d.to_string(), a.to_string()),
+            None => (
+                attrs
+                    .and_then(|a| a.get("subdir"))
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string(),
+                basename.to_string(),
+            ),
+        };
+        let uploaded_at = match o.get("upload_time").and_then(Value::as_str) {
+            Some(s) => match parse_anaconda_time(s) {
+                Some(t) => Some(t),
+                None => {
+                    out.problems.push(problem(format!(
+                        "upload_time: {} is not a time",
+                        firebreak_core::secret::quote_untrusted(s)
+                    )));
+                    None
+                }
+            },
+            None => None,
+        };
+        let builder_time = attrs
+            .and_then(|a| a.get("timestamp"))
+            .and_then(|t| conda_timestamp(t).ok());
+        let str_of = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
+        let location = match str_of("download_url") {
+            Some(u) if u.starts_with("//") => Location::Remote(format!("https:{u}")),
+            Some(u) => Location::Remote(u),
+            None => Location::Unknown,
+        };
+        let package = str_of("full_name")
+            .and_then(|f| f.split('/').nth(1).map(str::to_string))
+            .or_else(|| {
+                attrs
+                    .and_then(|a| a.get("name"))
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            });
+        out.entries.push(Entry {
+            artifact,
+            index: shown.clone(),
+            index_kind: IndexKind::Anaconda,
+            source: format!("{shown}#files[{n}]"),
+            subdir,
+            package,
+            version: str_of("version"),
+            uploaded_at,
+            evidence: Evidence::ServerUploadTime,
+            size: o.get("size").and_then(Value::as_u64),
+            sha256: str_of("sha256").map(|s| s.to_ascii_lowercase()),
+            md5: str_of("md5").map(|s| s.to_ascii_lowercase()),
+            location,
+            builder_time,
         });
     }
     Ok(out)
@@ -1053,6 +1197,7 @@ fn read_jsonl(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Inde
             sha256,
             md5: None,
             location,
+            builder_time: None,
         });
     }
     Ok(out)
@@ -1119,6 +1264,7 @@ fn read_dir_index(path: &Path) -> Result<LoadedIndex, IndexError> {
             sha256: None,
             md5: None,
             location: Location::Local(f.clone()),
+            builder_time: None,
         });
     }
     Ok(out)

@@ -89,6 +89,19 @@ pub enum ChecksumState {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Finding {
+    /// The builder's timestamp and the server's upload time disagree by more than a day:
+    /// the `timestamp` a builder writes can be set back by whoever holds an upload token,
+    /// to hide an upload from a census windowed by it.
+    Backdated {
+        /// Stable id.
+        id: String,
+        /// The builder's timestamp.
+        builder_time: String,
+        /// The server's upload time.
+        uploaded_at: String,
+        /// Upload time minus builder time, in hours (negative: the builder time is later).
+        hours: i64,
+    },
     /// A file-name indicator matched a member (or, without `member`, the artifact's own name).
     IocFileName {
         /// Stable id.
@@ -166,6 +179,7 @@ impl Finding {
     /// The `kind` field's value.
     pub fn kind(&self) -> &'static str {
         match self {
+            Finding::Backdated { .. } => "backdated",
             Finding::IocFileName { .. } => "ioc_file_name",
             Finding::IocMemberSha256 { .. } => "ioc_member_sha256",
             Finding::IocArtifactSha256 { .. } => "ioc_artifact_sha256",
@@ -240,6 +254,22 @@ impl ArtifactRecord {
         if e.evidence == Evidence::FileMtime {
             warnings.push(index::MTIME_WARNING.to_string());
         }
+        let mut findings = Vec::new();
+        if let (Some(b), Some(u)) = (e.builder_time, e.uploaded_at) {
+            let hours = (u - b).num_hours();
+            if hours.abs() > 24 {
+                let (bs, us) = (
+                    b.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    u.to_rfc3339_opts(SecondsFormat::Secs, true),
+                );
+                findings.push(Finding::Backdated {
+                    id: firebreak_core::finding::stable_id(&["backdated", &e.artifact, &bs, &us]),
+                    builder_time: bs,
+                    uploaded_at: us,
+                    hours,
+                });
+            }
+        }
         ArtifactRecord {
             artifact: e.artifact.clone(),
             index: e.index.clone(),
@@ -256,7 +286,7 @@ impl ArtifactRecord {
             checksum: ChecksumState::NotLocal,
             status: Status::Ok,
             members: None,
-            findings: Vec::new(),
+            findings,
             error: None,
             warnings,
             source: e.source.clone(),
@@ -585,6 +615,9 @@ impl CensusReport {
                             format!("string {indicator:?} in {member}")
                         }
                         Finding::Secret(x) => format!("secret ({}) in {}", x.rule_id, x.path),
+                        Finding::Backdated { builder_time, uploaded_at, hours, .. } => format!(
+                            "builder timestamp {builder_time} but uploaded {uploaded_at} ({hours} h apart): backdated?"
+                        ),
                         _ => f.kind().to_string(),
                     };
                     let _ = writeln!(out, "FLAGGED {}: {what} ({at})", a.artifact);

@@ -35,6 +35,8 @@ pub enum KindArg {
     Jsonl,
     /// A plain directory of artifacts (modification times: weaker evidence).
     Dir,
+    /// anaconda.org's file listing (`/package/OWNER/NAME/files`): the server's upload time.
+    Anaconda,
 }
 
 /// List every artifact an index published in an exposure window and check it
@@ -50,7 +52,7 @@ pub struct Args {
     #[arg(long, value_name = "START..END")]
     pub window: TimeWindow,
     /// Indexes: conda channel dirs or repodata.json files, PyPI JSON exports,
-    /// JSON Lines files, or plain directories of artifacts.
+    /// anaconda.org file listings, JSON Lines files, or plain directories of artifacts.
     #[arg(required = true, value_name = "INDEX")]
     pub indexes: Vec<PathBuf>,
     /// Force the kind of every index instead of detecting it.
@@ -78,6 +80,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         KindArg::Pypi => Some(IndexKind::Pypi),
         KindArg::Jsonl => Some(IndexKind::Jsonl),
         KindArg::Dir => Some(IndexKind::Dir),
+        KindArg::Anaconda => Some(IndexKind::Anaconda),
     };
     if let Some(p) = &args.ioc {
         opts.ioc = Some(IocSet::load(p)?);
