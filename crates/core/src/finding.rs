@@ -16,6 +16,16 @@ pub enum Confidence {
     High,
 }
 
+impl Confidence {
+    /// One level lower (`low` stays `low`).
+    pub fn lower(self) -> Confidence {
+        match self {
+            Confidence::High => Confidence::Medium,
+            _ => Confidence::Low,
+        }
+    }
+}
+
 /// Severity of a finding (Sigma's levels).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

@@ -97,6 +97,48 @@ pub struct RuleDef {
     /// when one exists; shown by `firebreak rules list`. See docs/validate.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator: Option<String>,
+    /// A checksum the vendor documents inside its tokens (`crc32_base62`: GitHub's and
+    /// npm's formats end in the CRC-32 of the 30 characters before, in base62). A match
+    /// of the documented length whose checksum fails is reported one confidence level
+    /// lower: it is a made-up or mangled token, not one the vendor issued.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
+}
+
+/// A checksum embedded in a vendor's tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Checksum {
+    /// `PREFIX_` + 30 random base62 characters + their CRC-32 as 6 base62 characters
+    /// (digits, upper case, lower case; zero-padded): GitHub's `gh?_` tokens and npm's
+    /// `npm_` tokens.
+    Crc32Base62,
+}
+
+impl Checksum {
+    /// `Some(true)` when `token` carries a valid checksum, `Some(false)` when it has the
+    /// documented shape but a wrong checksum, `None` when it does not have the shape (the
+    /// checksum says nothing then).
+    pub fn verify(self, token: &[u8]) -> Option<bool> {
+        match self {
+            Checksum::Crc32Base62 => {
+                const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+                let us = token.iter().position(|&b| b == b'_')?;
+                let body = &token[us + 1..];
+                if body.len() != 36 || !body.iter().all(u8::is_ascii_alphanumeric) {
+                    return None;
+                }
+                let (random, sum) = body.split_at(30);
+                let mut n = crc32fast::hash(random);
+                let mut want = [b'0'; 6];
+                for slot in want.iter_mut().rev() {
+                    *slot = B62[(n % 62) as usize];
+                    n /= 62;
+                }
+                Some(sum == want)
+            }
+        }
+    }
 }
 
 /// Where a rule promises its matches start (the `anchor` field).
@@ -2198,5 +2240,35 @@ rules:
         assert_eq!(verbatim_spellings(&kw(&["ab"]), Some(&pre(&["ab", ""]))), None);
         assert_eq!(verbatim_spellings(&kw(&["ab"]), Some(&[])), None);
         assert_eq!(verbatim_spellings(&kw(&["ab"]), None), None);
+    }
+}
+
+#[cfg(test)]
+mod checksum_tests {
+    use super::Checksum;
+
+    fn token(prefix: &str, random: &str) -> String {
+        const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut n = crc32fast::hash(random.as_bytes());
+        let mut sum = [b'0'; 6];
+        for s in sum.iter_mut().rev() {
+            *s = B62[(n % 62) as usize];
+            n /= 62;
+        }
+        format!("{prefix}{random}{}", String::from_utf8_lossy(&sum))
+    }
+
+    #[test]
+    fn crc32_base62_as_github_and_npm_document() {
+        let good = token("ghp_", "Lk8bGk2PqR7tLm4nVw9sQw3rTy8uIo");
+        assert_eq!(Checksum::Crc32Base62.verify(good.as_bytes()), Some(true));
+        let mut bad = good.clone().into_bytes();
+        let last = bad.len() - 1;
+        bad[last] = if bad[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(Checksum::Crc32Base62.verify(&bad), Some(false));
+        let npm = token("npm_", "Zx8bGk2PqR7tLm4nVw9sQw3rTy8uIo");
+        assert_eq!(Checksum::Crc32Base62.verify(npm.as_bytes()), Some(true));
+        // another length: the checksum says nothing
+        assert_eq!(Checksum::Crc32Base62.verify(b"ghp_abc"), None);
     }
 }

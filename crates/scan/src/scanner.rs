@@ -775,7 +775,10 @@ impl Scanner {
                 redacted,
                 fingerprint: fp,
                 commit: commit.map(str::to_string),
-                confidence: rule.def.confidence,
+                confidence: match rule.def.checksum.and_then(|c| c.verify(secret)) {
+                    Some(false) => rule.def.confidence.lower(),
+                    _ => rule.def.confidence,
+                },
                 validation: None,
             });
             if let Some(hook) = &self.opts.on_secret {

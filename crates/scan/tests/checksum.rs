@@ -1,0 +1,44 @@
+//! A token whose vendor checksum fails is reported one confidence level lower.
+
+use firebreak_scan::{RuleSet, ScanOptions, Scanner};
+
+fn token(prefix: &str, random: &str) -> String {
+    const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut n = crc32fast::hash(random.as_bytes());
+    let mut sum = [b'0'; 6];
+    for s in sum.iter_mut().rev() {
+        *s = B62[(n % 62) as usize];
+        n /= 62;
+    }
+    format!("{prefix}{random}{}", String::from_utf8_lossy(&sum))
+}
+
+#[test]
+fn checksum_decides_between_high_and_medium() {
+    let good = token("ghp_", "Lk8bGk2PqR7tLm4nVw9sQw3rTy8uIo");
+    let mut bad = good.clone();
+    bad.replace_range(good.len() - 6.., "AAAAAA");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ci.log");
+    std::fs::write(&f, format!("GITHUB_TOKEN={good}\nOTHER_TOKEN={bad}\n")).unwrap();
+    let s = Scanner::new(RuleSet::builtin().unwrap(), ScanOptions::default());
+    let rep = s.scan_paths(&[f]);
+    let conf = |line: u64| {
+        rep.findings
+            .iter()
+            .find(|x| x.line == line && x.rule_id == "github.pat_classic")
+            .map(|x| x.confidence)
+    };
+    assert_eq!(
+        conf(1),
+        Some(firebreak_core::Confidence::High),
+        "{:?}",
+        rep.findings
+    );
+    assert_eq!(
+        conf(2),
+        Some(firebreak_core::Confidence::Medium),
+        "{:?}",
+        rep.findings
+    );
+}
