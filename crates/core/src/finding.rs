@@ -70,6 +70,14 @@ pub struct SecretFinding {
     pub line: u64,
     /// 1-based column (in bytes).
     pub column: u64,
+    /// 1-based line of the secret's last byte (a private key spans lines); 0 in outputs
+    /// written before it existed.
+    #[serde(default)]
+    pub end_line: u64,
+    /// 1-based column just past the secret's last byte on `end_line` (SARIF's exclusive
+    /// `endColumn`).
+    #[serde(default)]
+    pub end_column: u64,
     /// A few leading characters, then `…`.
     pub redacted: String,
     /// SHA-256 hex of the secret.

@@ -189,6 +189,8 @@ mod tests {
             path: "conf/x.env".into(),
             line: 12,
             column: 1,
+            end_line: 12,
+            end_column: 10,
             redacted: "p…".into(),
             fingerprint: "b".repeat(64),
             confidence: firebreak_core::Confidence::Low,

@@ -247,7 +247,11 @@ pub fn sarif(report: &ScanReport, rules: &RuleSet) -> Value {
                 "message": {"text": text},
                 "locations": [{"physicalLocation": {
                     "artifactLocation": {"uri": sarif_uri(&f.path)},
-                    "region": {"startLine": f.line, "startColumn": f.column}
+                    "region": if f.end_line >= f.line && f.end_column > 0 {
+                        json!({"startLine": f.line, "startColumn": f.column, "endLine": f.end_line, "endColumn": f.end_column})
+                    } else {
+                        json!({"startLine": f.line, "startColumn": f.column})
+                    }
                 }}],
                 "partialFingerprints": {SARIF_FINGERPRINT_KEY: f.fingerprint},
                 "properties": {"id": f.id, "path": f.path, "redacted": f.redacted, "confidence": confidence_str(f.confidence)},

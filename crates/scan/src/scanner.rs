@@ -761,6 +761,10 @@ impl Scanner {
             }
             let secret = &buf[m.start..m.end];
             let fp = fingerprint(secret);
+            let (end_line, end_column) = match memchr::memrchr(b'\n', secret) {
+                Some(i) => (line + 1 + count_lines(secret) as u64, (secret.len() - i) as u64),
+                None => (line + 1, column + secret.len() as u64),
+            };
             let rule = &self.rules.rules()[m.rule];
             let line1 = line + 1;
             let redacted = redact(&String::from_utf8_lossy(secret));
@@ -772,6 +776,8 @@ impl Scanner {
                 path,
                 line: line1,
                 column,
+                end_line,
+                end_column,
                 redacted,
                 fingerprint: fp,
                 commit: commit.map(str::to_string),
