@@ -159,10 +159,16 @@ fn three_providers_snapshots_diff_verify() {
     assert_eq!(o.status.code(), Some(1));
     let rows = lines(&o);
     assert!(rows.iter().any(|r| r["verdict"] == "not_rotated"));
+    // (GitLab variables have no timestamps; its tokens and keys have their created_at)
+    let gitlab_var = |r: &&serde_json::Value| {
+        r["provider"] == "gitlab" && r["kind"].as_str().is_some_and(|k| k.ends_with("_variable"))
+    };
+    assert!(rows.iter().filter(gitlab_var).count() > 0);
+    assert!(rows.iter().filter(gitlab_var).all(|r| r["verdict"] == "unknown"));
     assert!(rows
         .iter()
-        .filter(|r| r["provider"] == "gitlab")
-        .all(|r| r["verdict"] == "unknown"));
+        .filter(|r| r["kind"] == "project_access_token")
+        .all(|r| r["verdict"] == "not_rotated" && r["evidence"] == "created_at"));
     // everything rotated before 2000 -> exit 0 unless a retired provider still holds secrets
     let o = inventory(
         &store,
@@ -254,4 +260,118 @@ fn usage_errors_exit_2() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("CIRCLECI_TOKEN"));
+}
+
+/// A token stored in a plain GitHub Actions variable is reported as a `finding` record
+/// (redacted, fingerprinted), never with its value, in every format and in the store;
+/// the run exits 1. GitLab's new kinds are listed with their own kinds.
+#[test]
+fn a_secret_in_an_actions_variable_is_a_finding_and_exits_1() {
+    use firebreak_core::SecretString;
+    use firebreak_providers::sim::{SimConfig, Simulator};
+    use firebreak_providers::{Kind, Provider};
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            projects: 6,
+            log_projects: 0,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let pat = concat!("ghp_", "R7fQ2mXv9LkTz3WcN8bYp1HsJd6Ga4Ue0Ki5");
+    sim.put_secret(
+        Provider::Github,
+        Kind::ActionsVariable,
+        "sim-org/repo-00001",
+        "RELEASE_TOKEN",
+        SecretString::new(pat),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("fb.db");
+    let gh = sim.github_url();
+    for fmt in ["jsonl", "json", "text", "csv"] {
+        let o = inventory(
+            &store,
+            &[
+                "--provider",
+                "github",
+                "--org",
+                "sim-org",
+                "--api-url",
+                &gh,
+                "--format",
+                fmt,
+            ],
+        );
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{fmt}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!out.contains(pat) && !err.contains(pat), "{fmt}: value printed");
+        assert!(
+            err.contains("1 secret(s) found in plain-text variable values"),
+            "{err}"
+        );
+        if fmt == "jsonl" {
+            let v = lines(&o);
+            let f: Vec<_> = v.iter().filter(|x| x["record"] == "finding").collect();
+            assert_eq!(f.len(), 1, "{f:?}");
+            assert_eq!(f[0]["kind"], "actions_variable");
+            assert_eq!(f[0]["scope"], "sim-org/repo-00001");
+            assert_eq!(f[0]["name"], "RELEASE_TOKEN");
+            assert_eq!(f[0]["fingerprint"], firebreak_core::fingerprint(pat.as_bytes()));
+            assert!(f[0]["redacted"].as_str().unwrap().len() < pat.len());
+            // the variable itself is an item, and so are the other new GitHub kinds
+            let kinds: Vec<&str> = v
+                .iter()
+                .filter(|x| x["record"] == "item")
+                .filter_map(|x| x["kind"].as_str())
+                .collect();
+            for k in ["actions_variable", "org_variable", "codespaces_secret"] {
+                assert!(kinds.contains(&k), "{k} missing");
+            }
+        }
+        if fmt == "text" {
+            assert!(out.contains("secret(s) found in variable values") && out.contains("RELEASE_TOKEN"));
+        }
+    }
+    // GitLab: the new kinds, exit 0
+    let o = inventory(
+        &store,
+        &[
+            "--provider",
+            "gitlab",
+            "--org",
+            "sim-group",
+            "--api-url",
+            &sim.gitlab_url(),
+            "--format",
+            "jsonl",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let kinds: Vec<String> = lines(&o)
+        .iter()
+        .filter_map(|x| x["kind"].as_str().map(str::to_string))
+        .collect();
+    for k in ["group_access_token", "deploy_token", "runner"] {
+        assert!(kinds.iter().any(|x| x == k), "{k} missing: {kinds:?}");
+    }
+    drop(sim);
+    let mut bytes = std::fs::read(&store).unwrap();
+    let mut wal = store.as_os_str().to_owned();
+    wal.push("-wal");
+    bytes.extend(std::fs::read(&wal).unwrap_or_default());
+    assert!(
+        !bytes.windows(pat.len()).any(|w| w == pat.as_bytes()),
+        "the variable's value reached the store"
+    );
 }

@@ -81,6 +81,26 @@ pub enum Kind {
     GroupVariable,
     /// GitLab instance CI/CD variable.
     InstanceVariable,
+    /// GitHub Actions repository variable (plain text: listed, and its value scanned).
+    ActionsVariable,
+    /// GitHub Actions organisation variable.
+    OrgVariable,
+    /// GitHub Actions environment variable.
+    EnvironmentVariable,
+    /// GitHub Codespaces secret (repository or organisation).
+    CodespacesSecret,
+    /// GitLab project deploy key.
+    ProjectDeployKey,
+    /// GitLab deploy token (project or group).
+    DeployToken,
+    /// GitLab project access token.
+    ProjectAccessToken,
+    /// GitLab group access token.
+    GroupAccessToken,
+    /// GitLab pipeline trigger token.
+    TriggerToken,
+    /// GitLab runner (project or group): its authentication token.
+    Runner,
 }
 
 impl Kind {
@@ -99,7 +119,52 @@ impl Kind {
             Kind::ProjectVariable => "project_variable",
             Kind::GroupVariable => "group_variable",
             Kind::InstanceVariable => "instance_variable",
+            Kind::ActionsVariable => "actions_variable",
+            Kind::OrgVariable => "org_variable",
+            Kind::EnvironmentVariable => "environment_variable",
+            Kind::CodespacesSecret => "codespaces_secret",
+            Kind::ProjectDeployKey => "project_deploy_key",
+            Kind::DeployToken => "deploy_token",
+            Kind::ProjectAccessToken => "project_access_token",
+            Kind::GroupAccessToken => "group_access_token",
+            Kind::TriggerToken => "trigger_token",
+            Kind::Runner => "runner",
         }
+    }
+
+    /// Every kind.
+    pub const ALL: [Kind; 22] = [
+        Kind::EnvVar,
+        Kind::ContextVar,
+        Kind::CheckoutKey,
+        Kind::SshKey,
+        Kind::ActionsSecret,
+        Kind::OrgSecret,
+        Kind::EnvironmentSecret,
+        Kind::DependabotSecret,
+        Kind::DeployKey,
+        Kind::ProjectVariable,
+        Kind::GroupVariable,
+        Kind::InstanceVariable,
+        Kind::ActionsVariable,
+        Kind::OrgVariable,
+        Kind::EnvironmentVariable,
+        Kind::CodespacesSecret,
+        Kind::ProjectDeployKey,
+        Kind::DeployToken,
+        Kind::ProjectAccessToken,
+        Kind::GroupAccessToken,
+        Kind::TriggerToken,
+        Kind::Runner,
+    ];
+
+    /// True for the plain-text variable kinds (GitHub Actions variables), whose values
+    /// the provider returns and firebreak scans for secrets.
+    pub fn is_plain_variable(self) -> bool {
+        matches!(
+            self,
+            Kind::ActionsVariable | Kind::OrgVariable | Kind::EnvironmentVariable
+        )
     }
 }
 
@@ -112,21 +177,8 @@ impl fmt::Display for Kind {
 impl FromStr for Kind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let all = [
-            Kind::EnvVar,
-            Kind::ContextVar,
-            Kind::CheckoutKey,
-            Kind::SshKey,
-            Kind::ActionsSecret,
-            Kind::OrgSecret,
-            Kind::EnvironmentSecret,
-            Kind::DependabotSecret,
-            Kind::DeployKey,
-            Kind::ProjectVariable,
-            Kind::GroupVariable,
-            Kind::InstanceVariable,
-        ];
-        all.into_iter()
+        Kind::ALL
+            .into_iter()
             .find(|k| k.as_str() == s)
             .ok_or_else(|| format!("unknown kind {}", crate::secret::quote_untrusted(s)))
     }
@@ -155,6 +207,14 @@ pub struct Flags {
     /// never serialised; the store keeps [`Flags::tail_fingerprint`] instead.
     #[serde(skip)]
     pub masked_tail: Option<crate::SecretString>,
+    /// When the provider says the credential was last used (GitLab access tokens,
+    /// trigger tokens). Not compared by `inventory diff`: use is not a write.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When the credential expires, as the provider says (GitLab deploy keys, deploy,
+    /// access and trigger tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
     /// Keyed fingerprint (HMAC under the store's key) of [`Flags::masked_tail`], set by
     /// the store: a value stored again with the same tail as a leaked one is caught.
     #[serde(default, skip_serializing_if = "Option::is_none")]

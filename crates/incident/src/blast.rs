@@ -231,9 +231,70 @@ pub fn infer(item: &Item) -> Blast {
                 Method::Inventory,
             );
         }
+        Kind::ProjectDeployKey
+        | Kind::DeployToken
+        | Kind::ProjectAccessToken
+        | Kind::GroupAccessToken
+        | Kind::TriggerToken
+        | Kind::Runner => return gitlab_credential(item),
         _ => {}
     }
     by_name(&item.name)
+}
+
+/// Blast radius of a GitLab credential other than a variable, from its kind and the
+/// inventory's detail (scopes, access level, write access), never a value.
+fn gitlab_credential(item: &Item) -> Blast {
+    let d = item.flags.detail.clone().unwrap_or_default();
+    // `..., scopes a,b, ...` as the inventory writes it
+    let scopes: Option<Vec<String>> = d.split(", ").find_map(|p| p.strip_prefix("scopes ")).map(|s| {
+        s.split(',')
+            .filter(|x| !x.is_empty())
+            .map(str::to_string)
+            .collect()
+    });
+    let s = &item.scope;
+    let unlocks = match item.kind {
+        Kind::ProjectDeployKey => format!(
+            "git {} access to GitLab project {s} (deploy key)",
+            if d.contains("read-write") {
+                "read/write"
+            } else {
+                "read-only"
+            }
+        ),
+        Kind::DeployToken => format!(
+            "GitLab deploy token of {s}: {} (clone, registry or package access as its username)",
+            scopes
+                .as_ref()
+                .map(|v| v.join(", "))
+                .unwrap_or_else(|| "scopes unknown".into())
+        ),
+        Kind::ProjectAccessToken | Kind::GroupAccessToken => format!(
+            "the GitLab API as the bot user of {s} ({}, {})",
+            scopes
+                .as_ref()
+                .map(|v| v.join(", "))
+                .unwrap_or_else(|| "scopes unknown".into()),
+            d.split(", ")
+                .find(|p| p.starts_with("access_level"))
+                .unwrap_or("access level unknown")
+        ),
+        Kind::TriggerToken => format!(
+            "running pipelines of GitLab project {s} on any ref, with its CI/CD variables (trigger token)"
+        ),
+        _ => format!(
+            "taking CI jobs of {s} and every variable those jobs receive (GitLab runner authentication token)"
+        ),
+    };
+    Blast {
+        unlocks,
+        hunt_logs: vec![format!("{} ({s})", logs::GITLAB_AUDIT)],
+        method: Method::Inventory,
+        aws_account: None,
+        principal: None,
+        scopes,
+    }
 }
 
 /// The GitHub repository of a CircleCI project slug (`gh/org/repo` → `org/repo`).

@@ -97,7 +97,12 @@ pub fn read_inventory_jsonl(text: &str) -> (Vec<Item>, Vec<usize>) {
     let (vals, mut bad) = firebreak_core::jsonl::records(text, "items");
     let mut items = Vec::new();
     for (n, v) in vals {
-        if v.get("record").and_then(|r| r.as_str()) == Some("error") {
+        // errors, and secrets found in variable values (`finding`, whose variable is an
+        // item of its own), are not items
+        if v.get("record")
+            .and_then(|r| r.as_str())
+            .is_some_and(|r| r != "item")
+        {
             continue;
         }
         match serde_json::from_value::<Item>(v) {

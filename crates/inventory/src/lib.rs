@@ -11,6 +11,7 @@ pub mod purge;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use firebreak_providers::http::StatsSnapshot;
+use firebreak_providers::model::identity;
 use firebreak_providers::{circleci, github, gitlab, Flags, Item, ItemError, Kind, Listing, Provider};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -37,12 +38,42 @@ pub struct RunResult {
     pub stats: StatsSnapshot,
     /// Projects / repositories inventoried.
     pub projects: usize,
+    /// Secrets found by the scanner in the values of plain-text variables (GitHub
+    /// Actions variables), sorted by identity then rule.
+    #[serde(default)]
+    pub findings: Vec<VariableFinding>,
+}
+
+/// A secret the scanner found in the value of a plain-text variable. Holds no value:
+/// only a redacted form (a few leading characters) and the SHA-256 fingerprint, as the
+/// scanner reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VariableFinding {
+    /// Provider.
+    pub provider: Provider,
+    /// The variable's kind (`actions_variable`, `org_variable`, `environment_variable`).
+    pub kind: Kind,
+    /// The variable's scope.
+    pub scope: String,
+    /// The variable's name.
+    pub name: String,
+    /// Scanner rule id.
+    pub rule_id: String,
+    /// Human rule name.
+    pub rule_name: String,
+    /// A few leading characters, then `…`.
+    pub redacted: String,
+    /// SHA-256 hex of the secret.
+    pub fingerprint: String,
+    /// The rule's confidence.
+    pub confidence: firebreak_core::finding::Confidence,
 }
 
 #[derive(Default)]
 struct Acc {
     items: Vec<Item>,
     errors: Vec<ItemError>,
+    findings: Vec<VariableFinding>,
 }
 
 type Shared = Arc<Mutex<Acc>>;
@@ -55,6 +86,81 @@ fn take<T>(acc: &Shared, p: Provider, scope: &str, l: Listing<T>) -> Vec<T> {
             .push(firebreak_providers::model::item_error(p, scope, e));
     }
     l.items
+}
+
+/// Like [`take`], for a kind the token may lack the permission to read: the error record
+/// names the kind and, for 401 / 403 / 404, what the token needs.
+fn take_kind<T>(acc: &Shared, p: Provider, scope: &str, kind: Kind, needs: &str, l: Listing<T>) -> Vec<T> {
+    if let Some(e) = &l.error {
+        let mut ie = firebreak_providers::model::item_error(p, scope, e);
+        ie.message = match ie.status {
+            Some(401 | 403 | 404) => format!("{kind}: cannot list (needs {needs}): {}", ie.message),
+            _ => format!("{kind}: {}", ie.message),
+        };
+        acc.lock().expect("acc").errors.push(ie);
+    }
+    l.items
+}
+
+/// The scanner of variable values: the built-in rules, compiled once, on first use.
+fn value_scanner() -> Result<&'static firebreak_scan::Scanner, String> {
+    static S: std::sync::OnceLock<Result<firebreak_scan::Scanner, String>> = std::sync::OnceLock::new();
+    S.get_or_init(|| {
+        firebreak_scan::RuleSet::builtin()
+            .map(|r| firebreak_scan::Scanner::new(r, firebreak_scan::ScanOptions::default()))
+            .map_err(|e| format!("cannot compile the built-in scanner rules: {e}"))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+/// Scans one plain-text variable's value as `NAME=value` (the name gives the rules
+/// their context: `AWS_SECRET_ACCESS_KEY=...`) and records what is found. The value is
+/// consumed: it lives in memory only for the scan, and only its redacted form and
+/// fingerprint are kept.
+fn scan_value(
+    acc: &Shared,
+    p: Provider,
+    kind: Kind,
+    scope: &str,
+    name: &str,
+    value: Option<firebreak_core::SecretString>,
+) {
+    let Some(v) = value else { return };
+    if v.is_empty() {
+        return;
+    }
+    let sc = match value_scanner() {
+        Ok(s) => s,
+        Err(message) => {
+            acc.lock().expect("acc").errors.push(ItemError {
+                provider: p,
+                scope: scope.to_string(),
+                request: format!("scan {kind} {name}"),
+                status: None,
+                message,
+            });
+            return;
+        }
+    };
+    let line = firebreak_core::SecretString::new(format!("{name}={}\n", v.expose()));
+    drop(v);
+    let rep = sc.scan_bytes(&format!("{p}:{scope}/{kind}/{name}"), line.expose().as_bytes());
+    drop(line);
+    let mut a = acc.lock().expect("acc");
+    for f in rep.findings {
+        a.findings.push(VariableFinding {
+            provider: p,
+            kind,
+            scope: scope.to_string(),
+            name: name.to_string(),
+            rule_id: f.rule_id,
+            rule_name: f.rule_name,
+            redacted: f.redacted,
+            fingerprint: f.fingerprint,
+            confidence: f.confidence,
+        });
+    }
 }
 
 fn push(acc: &Shared, it: Item) {
@@ -91,6 +197,19 @@ fn finish(
     a.items.dedup_by_key(|i| i.identity());
     a.errors
         .sort_by(|x, y| (&x.scope, &x.request).cmp(&(&y.scope, &y.request)));
+    a.findings.sort_by(|x, y| {
+        (
+            identity(x.provider, x.kind, &x.scope, &x.name),
+            &x.rule_id,
+            &x.fingerprint,
+        )
+            .cmp(&(
+                identity(y.provider, y.kind, &y.scope, &y.name),
+                &y.rule_id,
+                &y.fingerprint,
+            ))
+    });
+    a.findings.dedup();
     RunResult {
         provider,
         org: org.to_string(),
@@ -100,6 +219,7 @@ fn finish(
         errors: a.errors,
         stats,
         projects,
+        findings: a.findings,
     }
 }
 
@@ -262,9 +382,12 @@ pub async fn collect_circleci(
     finish(P, org, started, acc, client.http().stats(), n)
 }
 
-/// Inventories a GitHub organisation: organisation Actions and Dependabot secrets, and per
-/// repository Actions secrets, environment secrets, Dependabot secrets and deploy keys.
-/// `repos` (`owner/name`) replaces the repository listing when given.
+/// Inventories a GitHub organisation: organisation Actions, Dependabot and Codespaces
+/// secrets and Actions variables, and per repository Actions secrets and variables,
+/// environment secrets and variables, Dependabot and Codespaces secrets and deploy keys.
+/// `repos` (`owner/name`) replaces the repository listing when given. Variable values
+/// (plain text at GitHub) are scanned as they arrive: what the scanner finds is in
+/// [`RunResult::findings`]; the values are then dropped.
 pub async fn collect_github(
     client: &github::Client,
     org: &str,
@@ -302,6 +425,53 @@ pub async fn collect_github(
         }
     }
     {
+        let l = client
+            .list_secrets(&github::SecretScope::CodespacesOrg(org.to_string()))
+            .await;
+        let needs = "the \"Organization codespaces secrets\" organisation permission (read), or admin:org for a classic token";
+        for s in take_kind(&acc, P, org, Kind::CodespacesSecret, needs, l) {
+            let flags = Flags {
+                visibility: s.visibility.clone(),
+                ..Default::default()
+            };
+            push(
+                &acc,
+                item(
+                    P,
+                    Kind::CodespacesSecret,
+                    org,
+                    &s.name,
+                    s.created_at,
+                    s.updated_at,
+                    flags,
+                ),
+            );
+        }
+        let l = client
+            .list_variables(&github::VarScope::Org(org.to_string()))
+            .await;
+        let needs = "the \"Variables\" organisation permission (read), or admin:org for a classic token";
+        for v in take_kind(&acc, P, org, Kind::OrgVariable, needs, l) {
+            let flags = Flags {
+                visibility: v.visibility.clone(),
+                ..Default::default()
+            };
+            push(
+                &acc,
+                item(
+                    P,
+                    Kind::OrgVariable,
+                    org,
+                    &v.name,
+                    v.created_at,
+                    v.updated_at,
+                    flags,
+                ),
+            );
+            scan_value(&acc, P, Kind::OrgVariable, org, &v.name, v.value);
+        }
+    }
+    {
         let client = client.clone();
         let acc = acc.clone();
         for_each_limited(repos, tasks, move |repo| {
@@ -310,12 +480,48 @@ pub async fn collect_github(
             async move {
                 let rs = github::SecretScope::Repo(repo.clone());
                 let ds = github::SecretScope::DependabotRepo(repo.clone());
-                let (secrets, envs, dep, keys) = tokio::join!(
+                let cs = github::SecretScope::CodespacesRepo(repo.clone());
+                let vs = github::VarScope::Repo(repo.clone());
+                let (secrets, envs, dep, keys, cspaces, vars) = tokio::join!(
                     client.list_secrets(&rs),
                     client.list_environments(&repo),
                     client.list_secrets(&ds),
-                    client.list_deploy_keys(&repo)
+                    client.list_deploy_keys(&repo),
+                    client.list_secrets(&cs),
+                    client.list_variables(&vs)
                 );
+                let needs =
+                    "the \"Codespaces secrets\" repository permission (read), or repo for a classic token";
+                for s in take_kind(&acc, P, &repo, Kind::CodespacesSecret, needs, cspaces) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::CodespacesSecret,
+                            &repo,
+                            &s.name,
+                            s.created_at,
+                            s.updated_at,
+                            Flags::default(),
+                        ),
+                    );
+                }
+                let needs = "the \"Variables\" repository permission (read), or repo for a classic token";
+                for v in take_kind(&acc, P, &repo, Kind::ActionsVariable, needs, vars) {
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::ActionsVariable,
+                            &repo,
+                            &v.name,
+                            v.created_at,
+                            v.updated_at,
+                            Flags::default(),
+                        ),
+                    );
+                    scan_value(&acc, P, Kind::ActionsVariable, &repo, &v.name, v.value);
+                }
                 for s in take(&acc, P, &repo, secrets) {
                     push(
                         &acc,
@@ -364,12 +570,32 @@ pub async fn collect_github(
                 }
                 for env in take(&acc, P, &repo, envs) {
                     let scope = format!("{repo}:{env}");
-                    let l = client
-                        .list_secrets(&github::SecretScope::Environment {
-                            repo: repo.clone(),
-                            environment: env.clone(),
-                        })
-                        .await;
+                    let ss = github::SecretScope::Environment {
+                        repo: repo.clone(),
+                        environment: env.clone(),
+                    };
+                    let vs = github::VarScope::Environment {
+                        repo: repo.clone(),
+                        environment: env.clone(),
+                    };
+                    let (l, vars) = tokio::join!(client.list_secrets(&ss), client.list_variables(&vs));
+                    let needs =
+                        "the \"Environments\" repository permission (read), or repo for a classic token";
+                    for v in take_kind(&acc, P, &scope, Kind::EnvironmentVariable, needs, vars) {
+                        push(
+                            &acc,
+                            item(
+                                P,
+                                Kind::EnvironmentVariable,
+                                &scope,
+                                &v.name,
+                                v.created_at,
+                                v.updated_at,
+                                Flags::default(),
+                            ),
+                        );
+                        scan_value(&acc, P, Kind::EnvironmentVariable, &scope, &v.name, v.value);
+                    }
                     for s in take(&acc, P, &scope, l) {
                         push(
                             &acc,
@@ -402,10 +628,13 @@ fn gl_flags(v: &gitlab::Variable) -> Flags {
     }
 }
 
-/// Inventories GitLab: with `group`, the group's and its subgroups' variables and the
-/// variables of every project in them; without, every project the token can see.
-/// `projects` (ids or paths) replaces the project listing; `instance` adds the instance
-/// (admin) variables. GitLab gives no timestamps for variables.
+/// Inventories GitLab: with `group`, the group's and its subgroups' variables, deploy
+/// tokens, access tokens and runners, and for every project in them its variables,
+/// deploy keys, deploy tokens, access tokens, trigger tokens and runners; without
+/// `group`, every project the token can see. `projects` (ids or paths) replaces the
+/// project listing; `instance` adds the instance (admin) variables. GitLab gives no
+/// timestamps for variables. Revoked or expired tokens and keys are not listed (they no
+/// longer work); a runner is listed once, under the outermost scope that lists it.
 pub async fn collect_gitlab(
     client: &gitlab::Client,
     group: Option<&str>,
@@ -426,9 +655,23 @@ pub async fn collect_gitlab(
             let client = client2.clone();
             let acc = acc2.clone();
             async move {
-                let l = client
-                    .list_variables(&gitlab::VarScope::Group(gr.id.to_string()))
-                    .await;
+                let owner = gitlab::Owner::Group(gr.id.to_string());
+                let vs = gitlab::VarScope::Group(gr.id.to_string());
+                let (l, dt, at, rn) = tokio::join!(
+                    client.list_variables(&vs),
+                    client.list_deploy_tokens(&owner),
+                    client.list_access_tokens(&owner),
+                    client.list_runners(&owner)
+                );
+                gl_deploy_tokens(&acc, &gr.full_path, "the Owner role on the group", dt);
+                gl_access_tokens(
+                    &acc,
+                    &gr.full_path,
+                    Kind::GroupAccessToken,
+                    "the Owner role on the group",
+                    at,
+                );
+                gl_runners(&acc, &gr.full_path, "the Owner role on the group", rn);
                 for v in take(&acc, P, &gr.full_path, l) {
                     push(
                         &acc,
@@ -482,7 +725,22 @@ pub async fn collect_gitlab(
             let client = client.clone();
             let acc = acc.clone();
             async move {
-                let l = client.list_variables(&gitlab::VarScope::Project(id)).await;
+                let owner = gitlab::Owner::Project(id.clone());
+                let vs = gitlab::VarScope::Project(id.clone());
+                let (l, dk, dt, at, tr, rn) = tokio::join!(
+                    client.list_variables(&vs),
+                    client.list_deploy_keys(&id),
+                    client.list_deploy_tokens(&owner),
+                    client.list_access_tokens(&owner),
+                    client.list_triggers(&id),
+                    client.list_runners(&owner)
+                );
+                const MAINTAINER: &str = "the Maintainer role on the project";
+                gl_deploy_keys(&acc, &path, dk);
+                gl_deploy_tokens(&acc, &path, MAINTAINER, dt);
+                gl_access_tokens(&acc, &path, Kind::ProjectAccessToken, MAINTAINER, at);
+                gl_triggers(&acc, &path, tr);
+                gl_runners(&acc, &path, MAINTAINER, rn);
                 for v in take(&acc, P, &path, l) {
                     push(
                         &acc,
@@ -493,7 +751,176 @@ pub async fn collect_gitlab(
         })
         .await;
     }
+    one_runner_each(&acc);
     finish(P, org, started, acc, client.http().stats(), n)
+}
+
+/// GitLab lists a runner under every project or group that can use it (a group runner
+/// under each subgroup): keep it once, under the outermost scope (where it is registered).
+fn one_runner_each(acc: &Shared) {
+    let mut a = acc.lock().expect("acc");
+    let mut best: BTreeMap<String, String> = BTreeMap::new();
+    for i in a.items.iter().filter(|i| i.kind == Kind::Runner) {
+        let e = best.entry(i.name.clone()).or_insert_with(|| i.scope.clone());
+        if (i.scope.len(), &i.scope) < (e.len(), &*e) {
+            *e = i.scope.clone();
+        }
+    }
+    a.items
+        .retain(|i| i.kind != Kind::Runner || best.get(&i.name) == Some(&i.scope));
+}
+
+/// `LABEL#ID`: the item name of a GitLab credential (labels repeat, ids do not).
+fn gl_name(label: Option<&str>, id: u64, default: &str) -> String {
+    let l = label.map(str::trim).filter(|l| !l.is_empty()).unwrap_or(default);
+    format!("{l}#{id}")
+}
+
+fn gl_deploy_keys(acc: &Shared, path: &str, l: Listing<gitlab::DeployKey>) {
+    const P: Provider = Provider::Gitlab;
+    let now = Utc::now();
+    for k in take_kind(
+        acc,
+        P,
+        path,
+        Kind::ProjectDeployKey,
+        "the Maintainer role on the project",
+        l,
+    ) {
+        if k.expires_at.is_some_and(|e| e <= now) {
+            continue;
+        }
+        let fp = k
+            .fingerprint_sha256
+            .clone()
+            .or(k.fingerprint.clone())
+            .unwrap_or_default();
+        let rw = if k.can_push == Some(true) {
+            "read-write"
+        } else {
+            "read-only"
+        };
+        let flags = Flags {
+            detail: Some(format!("id {}, {rw}, {fp}", k.id)),
+            expires_at: k.expires_at,
+            ..Default::default()
+        };
+        let name = gl_name(Some(&k.title), k.id, "key");
+        push(
+            acc,
+            item(P, Kind::ProjectDeployKey, path, &name, k.created_at, None, flags),
+        );
+    }
+}
+
+fn gl_deploy_tokens(acc: &Shared, scope: &str, needs: &str, l: Listing<gitlab::DeployToken>) {
+    // whose token: the detail says (a subgroup's path looks like a project's)
+    let owner = if needs.contains("group") {
+        "group"
+    } else {
+        "project"
+    };
+    const P: Provider = Provider::Gitlab;
+    for t in take_kind(acc, P, scope, Kind::DeployToken, needs, l) {
+        if t.revoked || t.expired {
+            continue;
+        }
+        let flags = Flags {
+            detail: Some(format!(
+                "id {}, {owner}, username {}, scopes {}",
+                t.id,
+                t.username.as_deref().unwrap_or("-"),
+                t.scopes.join(",")
+            )),
+            expires_at: t.expires_at,
+            ..Default::default()
+        };
+        let name = gl_name(Some(&t.name), t.id, "token");
+        push(acc, item(P, Kind::DeployToken, scope, &name, None, None, flags));
+    }
+}
+
+fn gl_access_tokens(acc: &Shared, scope: &str, kind: Kind, needs: &str, l: Listing<gitlab::AccessToken>) {
+    const P: Provider = Provider::Gitlab;
+    for t in take_kind(acc, P, scope, kind, needs, l) {
+        if t.revoked || t.active == Some(false) {
+            continue;
+        }
+        let flags = Flags {
+            detail: Some(format!(
+                "id {}, scopes {}, access_level {}",
+                t.id,
+                t.scopes.join(","),
+                t.access_level
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|| "-".into())
+            )),
+            last_used_at: t.last_used_at,
+            expires_at: t.expires_at,
+            ..Default::default()
+        };
+        let name = gl_name(Some(&t.name), t.id, "token");
+        push(acc, item(P, kind, scope, &name, t.created_at, None, flags));
+    }
+}
+
+fn gl_triggers(acc: &Shared, path: &str, l: Listing<gitlab::Trigger>) {
+    const P: Provider = Provider::Gitlab;
+    let now = Utc::now();
+    for t in take_kind(
+        acc,
+        P,
+        path,
+        Kind::TriggerToken,
+        "the Maintainer role on the project",
+        l,
+    ) {
+        if t.expires_at.is_some_and(|e| e <= now) {
+            continue;
+        }
+        let flags = Flags {
+            detail: Some(format!(
+                "id {}, owner {}",
+                t.id,
+                t.owner.as_deref().unwrap_or("-")
+            )),
+            last_used_at: t.last_used,
+            expires_at: t.expires_at,
+            ..Default::default()
+        };
+        let name = gl_name(t.description.as_deref(), t.id, "trigger");
+        push(
+            acc,
+            item(
+                P,
+                Kind::TriggerToken,
+                path,
+                &name,
+                t.created_at,
+                t.updated_at,
+                flags,
+            ),
+        );
+    }
+}
+
+fn gl_runners(acc: &Shared, scope: &str, needs: &str, l: Listing<gitlab::Runner>) {
+    const P: Provider = Provider::Gitlab;
+    for r in take_kind(acc, P, scope, Kind::Runner, needs, l) {
+        let paused = r.paused.or(r.active.map(|a| !a)).unwrap_or(false);
+        let flags = Flags {
+            detail: Some(format!(
+                "id {}, {}, status {}{}",
+                r.id,
+                r.runner_type.as_deref().unwrap_or("-"),
+                r.status.as_deref().unwrap_or("-"),
+                if paused { ", paused" } else { "" }
+            )),
+            ..Default::default()
+        };
+        let name = gl_name(r.description.as_deref(), r.id, "runner");
+        push(acc, item(P, Kind::Runner, scope, &name, None, None, flags));
+    }
 }
 
 // ------------------------------------------------------------------ identity helpers
@@ -536,9 +963,14 @@ pub fn diff(a: &[Item], b: &[Item]) -> Diff {
         match mb.get(k) {
             None => d.removed.push((*ia).clone()),
             Some(ib) => {
+                // a credential's use is not a write: `last_used_at` is not compared
+                let unused = |f: &Flags| Flags {
+                    last_used_at: None,
+                    ..f.clone()
+                };
                 if ia.last_written() != ib.last_written()
                     || ia.created_at != ib.created_at
-                    || ia.flags != ib.flags
+                    || unused(&ia.flags) != unused(&ib.flags)
                 {
                     d.changed.push(((*ia).clone(), (*ib).clone()));
                 }
@@ -663,24 +1095,24 @@ pub fn verify(
 pub use firebreak_core::output::Format;
 
 /// Writes `records` as JSON Lines (`jsonl`) or, for `json`, as one document holding them
-/// under `key` (and the records of `more` under its key).
+/// under `key` (and the records of each of `more` under its key).
 fn write_records(
     w: &mut dyn Write,
     f: Format,
     key: &str,
     records: &[serde_json::Value],
-    more: Option<(&str, &[serde_json::Value])>,
+    more: &[(&str, &[serde_json::Value])],
 ) -> std::io::Result<()> {
     if f == Format::Jsonl {
-        for v in records.iter().chain(more.map(|m| m.1).unwrap_or_default()) {
+        for v in records.iter().chain(more.iter().flat_map(|m| m.1.iter())) {
             writeln!(w, "{}", serde_json::to_string(v)?)?;
         }
         return Ok(());
     }
     let mut doc = serde_json::Map::new();
     doc.insert(key.into(), records.to_vec().into());
-    if let Some((k, m)) = more {
-        doc.insert(k.into(), m.to_vec().into());
+    for (k, m) in more {
+        doc.insert((*k).into(), m.to_vec().into());
     }
     serde_json::to_writer_pretty(&mut *w, &doc)?;
     writeln!(w)
@@ -745,16 +1177,33 @@ fn flags_text(f: &Flags) -> String {
     v.join(" ")
 }
 
-/// Writes an inventory (items and per-scope errors).
-///
-/// JSON Lines: one `{"record":"item", provider, kind, scope, name, created_at, updated_at,
-/// flags}` per secret, then one `{"record":"error", provider, scope, request, status,
-/// message}` per error; JSON: `{"items": [...], "errors": [...]}` of the same objects. CSV: items only (`provider,kind,scope,name,created_at,updated_at,flags`).
-/// Table: `KIND SCOPE NAME CREATED UPDATED`, errors listed after it.
+/// Writes an inventory (items and per-scope errors): [`write_inventory_findings`]
+/// without findings.
 pub fn write_inventory(
     w: &mut dyn Write,
     items: &[Item],
     errors: &[ItemError],
+    f: Format,
+) -> std::io::Result<()> {
+    write_inventory_findings(w, items, errors, &[], f)
+}
+
+/// Writes an inventory: items, per-scope errors, and the secrets found in plain-text
+/// variable values.
+///
+/// JSON Lines: one `{"record":"item", provider, kind, scope, name, created_at, updated_at,
+/// flags}` per secret, then one `{"record":"error", provider, scope, request, status,
+/// message}` per error, then one `{"record":"finding", provider, kind, scope, name,
+/// rule_id, rule_name, redacted, fingerprint, confidence}` per secret found in a
+/// variable's value (redacted; never the value); JSON: `{"items": [...], "errors": [...],
+/// "findings": [...]}` of the same objects. CSV: items only
+/// (`provider,kind,scope,name,created_at,updated_at,flags`). Table: `KIND SCOPE NAME
+/// CREATED UPDATED`, errors and findings listed after it.
+pub fn write_inventory_findings(
+    w: &mut dyn Write,
+    items: &[Item],
+    errors: &[ItemError],
+    findings: &[VariableFinding],
     f: Format,
 ) -> std::io::Result<()> {
     match f {
@@ -772,7 +1221,13 @@ pub fn write_inventory(
                 v["record"] = "error".into();
                 errs.push(v);
             }
-            write_records(w, f, "items", &its, Some(("errors", &errs)))?;
+            let mut fnd = Vec::with_capacity(findings.len());
+            for x in findings {
+                let mut v = serde_json::to_value(x)?;
+                v["record"] = "finding".into();
+                fnd.push(v);
+            }
+            write_records(w, f, "items", &its, &[("errors", &errs), ("findings", &fnd)])?;
         }
         Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
@@ -818,6 +1273,16 @@ pub fn write_inventory(
                     writeln!(w, "  {}: {}", e.scope, e.message)?;
                 }
             }
+            if !findings.is_empty() {
+                writeln!(w, "\n{} secret(s) found in variable values:", findings.len())?;
+                for x in findings {
+                    writeln!(
+                        w,
+                        "  {} {} {}: {} {} (fingerprint {})",
+                        x.kind, x.scope, x.name, x.rule_id, x.redacted, x.fingerprint
+                    )?;
+                }
+            }
         }
     }
     Ok(())
@@ -842,7 +1307,7 @@ pub fn write_diff(w: &mut dyn Write, d: &Diff, f: Format) -> std::io::Result<()>
                 }
                 changes.push(v);
             }
-            write_records(w, f, "changes", &changes, None)?;
+            write_records(w, f, "changes", &changes, &[])?;
         }
         Format::Csv => {
             let mut c = csv::Writer::from_writer(w);
@@ -915,7 +1380,7 @@ pub fn write_verify(
                 v["retired_provider"] = r.retired_provider.into();
                 out.push(v);
             }
-            write_records(w, f, "secrets", &out, None)?;
+            write_records(w, f, "secrets", &out, &[])?;
         }
         Format::Csv => {
             let mut c = csv::Writer::from_writer(w);

@@ -1,6 +1,7 @@
 //! GitHub client (github.com or Enterprise Server): organisation repositories, Actions
-//! secrets (repository, organisation with visibility, environment), Dependabot secrets,
-//! deploy keys, secret public keys and sealed-secret writes, Actions run logs.
+//! secrets (repository, organisation with visibility, environment), Dependabot and
+//! Codespaces secrets (repository and organisation), Actions variables (repository,
+//! organisation, environment; values returned in plain text), deploy keys, secret public keys and sealed-secret writes, Actions run logs.
 //!
 //! `Authorization: Bearer TOKEN`; pagination follows the `Link: rel="next"` header.
 
@@ -53,6 +54,10 @@ pub enum SecretScope {
     DependabotRepo(String),
     /// Dependabot organisation secret.
     DependabotOrg(String),
+    /// Codespaces repository secret (`owner/repo`).
+    CodespacesRepo(String),
+    /// Codespaces organisation secret.
+    CodespacesOrg(String),
 }
 
 impl SecretScope {
@@ -82,13 +87,67 @@ impl SecretScope {
                 "orgs".into(),
                 vec![o.clone(), "dependabot".into(), "secrets".into()],
             ),
+            SecretScope::CodespacesRepo(r) => {
+                let mut v = split(r);
+                v.extend(["codespaces".into(), "secrets".into()]);
+                ("repos".into(), v)
+            }
+            SecretScope::CodespacesOrg(o) => (
+                "orgs".into(),
+                vec![o.clone(), "codespaces".into(), "secrets".into()],
+            ),
         }
     }
 
     /// True for organisation-level scopes (whose PUT needs a visibility).
     pub fn is_org(&self) -> bool {
-        matches!(self, SecretScope::Org(_) | SecretScope::DependabotOrg(_))
+        matches!(
+            self,
+            SecretScope::Org(_) | SecretScope::DependabotOrg(_) | SecretScope::CodespacesOrg(_)
+        )
     }
+}
+
+/// Where an Actions variable lives.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum VarScope {
+    /// Repository variable (`owner/repo`): `GET /repos/{owner}/{repo}/actions/variables`.
+    Repo(String),
+    /// Organisation variable: `GET /orgs/{org}/actions/variables`.
+    Org(String),
+    /// Environment variable: `GET /repos/{owner}/{repo}/environments/{env}/variables`.
+    Environment {
+        /// `owner/repo`.
+        repo: String,
+        /// Environment name.
+        environment: String,
+    },
+}
+
+/// An Actions variable. GitHub returns variable values in plain text: the value is held
+/// as a [`SecretString`] (never serialised, redacted in `Debug`) only so that the caller
+/// can scan it and drop it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Variable {
+    /// Name.
+    pub name: String,
+    /// The value, as GitHub returns it.
+    #[serde(default, deserialize_with = "de_secret")]
+    pub value: Option<SecretString>,
+    /// Creation time.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last update.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Organisation variables: `all`, `private` or `selected`.
+    #[serde(default)]
+    pub visibility: Option<String>,
+}
+
+fn de_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.map(SecretString::new))
 }
 
 /// A secret's metadata.
@@ -250,8 +309,18 @@ impl Client {
 
     /// Follows `Link: rel="next"`; `field` names the array inside an object body
     /// (`secrets`, `environments`, ...) or `None` for an array body.
-    async fn list<T: for<'de> Deserialize<'de>>(&self, mut u: Url, field: Option<&str>) -> Listing<T> {
-        u.query_pairs_mut().append_pair("per_page", "100");
+    async fn list<T: for<'de> Deserialize<'de>>(&self, u: Url, field: Option<&str>) -> Listing<T> {
+        self.list_capped(u, field, 100).await
+    }
+
+    /// [`Client::list`] with `per_page` set to `per_page` (the endpoint's maximum).
+    async fn list_capped<T: for<'de> Deserialize<'de>>(
+        &self,
+        mut u: Url,
+        field: Option<&str>,
+        per_page: u32,
+    ) -> Listing<T> {
+        u.query_pairs_mut().append_pair("per_page", &per_page.to_string());
         let mut out = Vec::new();
         let mut guard = PageGuard::new(self.http.config().max_pages);
         loop {
@@ -337,6 +406,27 @@ impl Client {
         let (root, segs) = scope.path();
         let segs: Vec<&str> = segs.iter().map(String::as_str).collect();
         self.list(self.url(&root, &segs), Some("secrets")).await
+    }
+
+    /// Actions variables of a scope, with their values (see [`Variable`]). GitHub pages
+    /// variables by at most 30: the `Link` header is followed.
+    pub async fn list_variables(&self, scope: &VarScope) -> Listing<Variable> {
+        let split = |r: &str| -> (String, String) {
+            let (o, n) = r.split_once('/').unwrap_or((r, ""));
+            (o.to_string(), n.to_string())
+        };
+        let u = match scope {
+            VarScope::Repo(r) => {
+                let (o, n) = split(r);
+                self.url("repos", &[&o, &n, "actions", "variables"])
+            }
+            VarScope::Org(o) => self.url("orgs", &[o, "actions", "variables"]),
+            VarScope::Environment { repo, environment } => {
+                let (o, n) = split(repo);
+                self.url("repos", &[&o, &n, "environments", environment, "variables"])
+            }
+        };
+        self.list_capped(u, Some("variables"), 30).await
     }
 
     /// One secret's metadata, `None` when absent.

@@ -1,6 +1,9 @@
 //! GitLab client (gitlab.com or self-managed, API v4): projects of a group (with
-//! subgroups) or all visible projects, and project / group / instance CI/CD variables
-//! with their scope flags.
+//! subgroups) or all visible projects, project / group / instance CI/CD variables with
+//! their scope flags, and the other credentials a CI breach exposes: project deploy
+//! keys, deploy tokens, project and group access tokens, pipeline trigger tokens and
+//! runners (metadata only: none of these listings returns a usable token; a trigger's
+//! truncated token is not even parsed).
 //!
 //! GitLab returns variable values in plain text. They are dropped at parse time: the
 //! response is deserialised into [`Variable`], which has no value field, so serde skips
@@ -8,8 +11,9 @@
 //! follows `Link: rel="next"` (keyset) or `X-Next-Page` (offset). A list answered with a
 //! single object (as Prism does for GitLab's description) is accepted.
 
-use crate::http::{link_next, url_for, Auth, Http, HttpConfig, HttpError, OneOrMany, PageGuard};
+use crate::http::{link_next, parse_ts, url_for, Auth, Http, HttpConfig, HttpError, OneOrMany, PageGuard};
 use crate::Listing;
+use chrono::{DateTime, Utc};
 use firebreak_core::SecretString;
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -65,6 +69,174 @@ pub struct Variable {
     /// Environment scope (`*` = all).
     #[serde(default)]
     pub environment_scope: Option<String>,
+}
+
+fn de_ts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    // access tokens' `expires_at` is a date (`2026-01-31`): the start of that day, UTC
+    Ok(parse_ts(s.as_deref()).or_else(|| {
+        chrono::NaiveDate::parse_from_str(s.as_deref()?.trim(), "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+    }))
+}
+
+/// A project deploy key (`GET /projects/:id/deploy_keys`, `DeployKeysProject`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployKey {
+    /// Id.
+    pub id: u64,
+    /// Title.
+    #[serde(default)]
+    pub title: String,
+    /// Public key.
+    #[serde(default)]
+    pub key: String,
+    /// MD5 fingerprint.
+    #[serde(default)]
+    pub fingerprint: Option<String>,
+    /// SHA-256 fingerprint (`SHA256:...`).
+    #[serde(default)]
+    pub fingerprint_sha256: Option<String>,
+    /// Write access to this project.
+    #[serde(default)]
+    pub can_push: Option<bool>,
+    /// Creation time.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Expiry.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A deploy token (`GET /projects/:id/deploy_tokens`, `/groups/:id/deploy_tokens`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployToken {
+    /// Id.
+    pub id: u64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// The username it authenticates as (`gitlab+deploy-token-N` unless set).
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Expiry.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Scopes (`read_repository`, `read_registry`, ...).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Revoked.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Expired.
+    #[serde(default)]
+    pub expired: bool,
+}
+
+/// A project or group access token (`GET /projects/:id/access_tokens`,
+/// `/groups/:id/access_tokens`, `ResourceAccessToken`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessToken {
+    /// Id.
+    pub id: u64,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Creation time.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Expiry (GitLab sends a date).
+    #[serde(default, deserialize_with = "de_ts")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Last use.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Usable (neither revoked nor expired).
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// Revoked.
+    #[serde(default)]
+    pub revoked: bool,
+    /// Scopes.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Role of its bot user (10 guest ... 50 owner).
+    #[serde(default)]
+    pub access_level: Option<u64>,
+}
+
+/// A pipeline trigger token (`GET /projects/:id/triggers`). GitLab shows the token (in
+/// full to its owner, else its first 4 characters): this type has no field for it, so it
+/// is never parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    /// Id.
+    pub id: u64,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Creation time.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// Last update.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub updated_at: Option<DateTime<Utc>>,
+    /// Last use.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub last_used: Option<DateTime<Utc>>,
+    /// Expiry.
+    #[serde(default, deserialize_with = "de_ts")]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Owner's username.
+    #[serde(default, deserialize_with = "de_owner")]
+    pub owner: Option<String>,
+}
+
+fn de_owner<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<serde_json::Value> = Option::deserialize(d)?;
+    Ok(v.and_then(|v| v.get("username").and_then(|u| u.as_str()).map(str::to_string)))
+}
+
+/// A runner (`GET /projects/:id/runners`, `/groups/:id/runners`, `Ci::Runner`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Runner {
+    /// Id.
+    pub id: u64,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// `instance_type`, `group_type` or `project_type`.
+    #[serde(default)]
+    pub runner_type: Option<String>,
+    /// Accepting jobs (deprecated by GitLab for `paused`).
+    #[serde(default)]
+    pub active: Option<bool>,
+    /// Not accepting jobs.
+    #[serde(default)]
+    pub paused: Option<bool>,
+    /// `online`, `offline`, `stale`, `never_contacted`.
+    #[serde(default)]
+    pub status: Option<String>,
+}
+
+/// The owner of deploy tokens, access tokens and runners.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Owner {
+    /// A project (numeric id or path).
+    Project(String),
+    /// A group (numeric id or path).
+    Group(String),
+}
+
+impl Owner {
+    fn url(&self, base: &Url, what: &str) -> Url {
+        match self {
+            Owner::Project(p) => url_for(base, "projects", &[p, what]),
+            Owner::Group(g) => url_for(base, "groups", &[g, what]),
+        }
+    }
 }
 
 /// Where a variable lives.
@@ -235,6 +407,42 @@ impl Client {
     /// Variables of a scope, values dropped.
     pub async fn list_variables(&self, scope: &VarScope) -> Listing<Variable> {
         self.list(self.vars_url(scope, None)).await
+    }
+
+    /// Deploy keys of a project (`GET /projects/:id/deploy_keys`).
+    pub async fn list_deploy_keys(&self, project: &str) -> Listing<DeployKey> {
+        self.list(url_for(&self.base, "projects", &[project, "deploy_keys"]))
+            .await
+    }
+
+    /// Deploy tokens of a project or group (`GET /{projects|groups}/:id/deploy_tokens`).
+    pub async fn list_deploy_tokens(&self, owner: &Owner) -> Listing<DeployToken> {
+        self.list(owner.url(&self.base, "deploy_tokens")).await
+    }
+
+    /// Access tokens of a project or group (`GET /{projects|groups}/:id/access_tokens`),
+    /// active and inactive.
+    pub async fn list_access_tokens(&self, owner: &Owner) -> Listing<AccessToken> {
+        self.list(owner.url(&self.base, "access_tokens")).await
+    }
+
+    /// Pipeline trigger tokens of a project (`GET /projects/:id/triggers`).
+    pub async fn list_triggers(&self, project: &str) -> Listing<Trigger> {
+        self.list(url_for(&self.base, "projects", &[project, "triggers"]))
+            .await
+    }
+
+    /// Runners registered to a project or group (`GET /{projects|groups}/:id/runners`,
+    /// `type=project_type` or `group_type`: the runners it inherits from its groups or
+    /// the instance are listed where they are registered).
+    pub async fn list_runners(&self, owner: &Owner) -> Listing<Runner> {
+        let mut u = owner.url(&self.base, "runners");
+        let t = match owner {
+            Owner::Project(_) => "project_type",
+            Owner::Group(_) => "group_type",
+        };
+        u.query_pairs_mut().append_pair("type", t);
+        self.list(u).await
     }
 
     /// Creates a variable (`POST .../variables`).

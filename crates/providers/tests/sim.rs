@@ -503,3 +503,149 @@ async fn ci_logs_stream_with_planted_secrets() {
     assert_eq!(found.len(), 1);
     assert!(leaked.contains(&found[0]));
 }
+
+/// Count of the simulator's ground truth for one kind and scope.
+fn truth_count(h: &SimHandle, p: Provider, k: Kind, scope: &str) -> usize {
+    h.secrets()
+        .iter()
+        .filter(|s| s.provider == p && s.kind == k && s.scope == scope)
+        .count()
+}
+
+#[tokio::test]
+async fn github_variables_and_codespaces_secrets_are_listed_page_by_page() {
+    // pages of 3: variables (GitHub's cap is 30) and secrets both follow `Link`
+    let h = sim(SimConfig {
+        projects: 40,
+        page_size: 3,
+        ..Default::default()
+    })
+    .await;
+    let g = gh(&h, fast_http());
+    let org = g.list_variables(&github::VarScope::Org("sim-org".into())).await;
+    assert!(org.error.is_none(), "{:?}", org.error);
+    assert_eq!(org.items.len(), 3);
+    let v = org.items.iter().find(|v| v.name == "ORG_SENTRY_DSN").unwrap();
+    assert_eq!(v.visibility.as_deref(), Some("selected"));
+    assert!(v.created_at.is_some() && v.updated_at.is_some());
+    // the value is there (to be scanned), compared here through its fingerprint only,
+    // and never shown by Debug
+    let want = h
+        .secret(Provider::Github, Kind::OrgVariable, "sim-org", "ORG_SENTRY_DSN")
+        .unwrap()
+        .fingerprint;
+    assert_eq!(v.value.as_ref().map(|x| x.fingerprint()), want);
+    assert!(!format!("{v:?}").contains(v.value.as_ref().unwrap().expose()));
+    let cs = g
+        .list_secrets(&github::SecretScope::CodespacesOrg("sim-org".into()))
+        .await;
+    assert!(cs.error.is_none(), "{:?}", cs.error);
+    assert_eq!(cs.items.len(), 2);
+    assert!(cs.items.iter().all(|s| s.visibility.is_some()));
+    let mut repos_with_vars = 0;
+    let mut envs_with_vars = 0;
+    for i in 0..40 {
+        let repo = format!("sim-org/repo-{i:05}");
+        let l = g.list_variables(&github::VarScope::Repo(repo.clone())).await;
+        assert!(l.error.is_none(), "{:?}", l.error);
+        assert_eq!(
+            l.items.len(),
+            truth_count(&h, Provider::Github, Kind::ActionsVariable, &repo)
+        );
+        repos_with_vars += usize::from(!l.items.is_empty());
+        let l = g
+            .list_secrets(&github::SecretScope::CodespacesRepo(repo.clone()))
+            .await;
+        assert!(l.error.is_none(), "{:?}", l.error);
+        assert_eq!(
+            l.items.len(),
+            truth_count(&h, Provider::Github, Kind::CodespacesSecret, &repo)
+        );
+        for env in g.list_environments(&repo).await.items {
+            let scope = format!("{repo}:{env}");
+            let l = g
+                .list_variables(&github::VarScope::Environment {
+                    repo: repo.clone(),
+                    environment: env.clone(),
+                })
+                .await;
+            assert!(l.error.is_none(), "{:?}", l.error);
+            assert_eq!(
+                l.items.len(),
+                truth_count(&h, Provider::Github, Kind::EnvironmentVariable, &scope)
+            );
+            envs_with_vars += usize::from(!l.items.is_empty());
+        }
+    }
+    assert!(repos_with_vars > 5 && envs_with_vars > 0);
+}
+
+#[tokio::test]
+async fn gitlab_keys_tokens_triggers_and_runners_are_listed() {
+    let h = sim(SimConfig {
+        projects: 80,
+        page_size: 2,
+        ..Default::default()
+    })
+    .await;
+    let l = gl(&h, fast_http());
+    let (mut keys, mut tokens, mut access, mut triggers, mut runners) = (0, 0, 0, 0, 0);
+    for p in l.list_projects(Some("sim-group")).await.items {
+        let id = p.id.to_string();
+        let owner = gitlab::Owner::Project(id.clone());
+        let k = l.list_deploy_keys(&id).await.into_result().unwrap();
+        for x in &k {
+            assert!(x.created_at.is_some() && x.key.starts_with("ssh-ed25519 "));
+            assert!(x
+                .fingerprint_sha256
+                .as_deref()
+                .is_some_and(|f| f.starts_with("SHA256:")));
+            assert!(x.can_push.is_some());
+        }
+        keys += k.len();
+        let t = l.list_deploy_tokens(&owner).await.into_result().unwrap();
+        assert!(t
+            .iter()
+            .all(|x| x.username.is_some() && !x.scopes.is_empty() && !x.revoked));
+        tokens += t.len();
+        let a = l.list_access_tokens(&owner).await.into_result().unwrap();
+        for x in &a {
+            assert!(x.created_at.is_some() && x.expires_at.is_some() && x.access_level == Some(40));
+            // active, or revoked (GitLab lists both)
+            assert_eq!(x.active, Some(!x.revoked));
+        }
+        access += a.len();
+        let tr = l.list_triggers(&id).await.into_result().unwrap();
+        assert!(tr.iter().all(|x| x.created_at.is_some()
+            && x.last_used.is_some()
+            && x.owner.as_deref() == Some("ci-bot")));
+        triggers += tr.len();
+        let r = l.list_runners(&owner).await.into_result().unwrap();
+        assert!(r.iter().all(|x| x.runner_type.as_deref() == Some("project_type")));
+        runners += r.len();
+    }
+    assert!(keys > 0 && tokens > 0 && access > 0 && triggers > 0 && runners > 0);
+    // group deploy tokens, access tokens and runners (`type=group_type`: the top group's
+    // runner is also listed for its subgroups, as GitLab does)
+    let top = gitlab::Owner::Group("1".into());
+    let t = l.list_deploy_tokens(&top).await.into_result().unwrap();
+    assert_eq!(t.len(), 1);
+    let a = l.list_access_tokens(&top).await.into_result().unwrap();
+    assert!(!a.is_empty() && a.iter().all(|x| x.access_level == Some(30)));
+    let r = l.list_runners(&top).await.into_result().unwrap();
+    assert_eq!(r.len(), 1);
+    let sub = l
+        .list_runners(&gitlab::Owner::Group("sim-group/sub-00".into()))
+        .await
+        .into_result()
+        .unwrap();
+    assert!(sub.iter().any(|x| x.id == r[0].id));
+    // a kind the token cannot read: 403, naming the request
+    h.set_faults(Faults {
+        forbidden_kinds: vec![Kind::TriggerToken],
+        ..Default::default()
+    });
+    let e = l.list_triggers("100").await.error.expect("403");
+    assert_eq!(e.status(), Some(403));
+    assert!(e.request().contains("/projects/100/triggers"), "{}", e.request());
+}

@@ -712,6 +712,76 @@ fn set_field(s: &mut SinkSpec, f: Field) {
     }
 }
 
+/// What a person does to rotate an item firebreak cannot rotate itself (a `manual` step
+/// of a drafted plan). GitLab credentials are named `LABEL#ID` by the inventory: the id
+/// is put into the API paths.
+fn manual_instructions(it: &InventoryItem) -> String {
+    use firebreak_providers::Kind;
+    let (n, s) = (&it.name, &it.scope);
+    let id = n.rsplit_once('#').map(|x| x.1).unwrap_or("ID");
+    let enc = s.replace('/', "%2F");
+    match it.kind {
+        Kind::ActionsVariable | Kind::OrgVariable | Kind::EnvironmentVariable => {
+            let target = match it.kind {
+                Kind::OrgVariable => format!("--org {s}"),
+                Kind::EnvironmentVariable => {
+                    let (r, e) = s.rsplit_once(':').unwrap_or((s, ""));
+                    format!("--repo {r} --env {e}")
+                }
+                _ => format!("--repo {s}"),
+            };
+            format!(
+                "GitHub Actions variable {n} ({s}) is plain text, readable by everyone with read access to its settings and printed unmasked in job logs: if it holds a credential, issue a new one at its origin, store it as a secret (gh secret set {n} {target}), delete the variable (gh variable delete {n} {target}), change the workflows from vars.{n} to secrets.{n}, then revoke the old credential; if it holds none, remove this step"
+            )
+        }
+        Kind::CodespacesSecret => {
+            let target = if s.contains('/') {
+                format!("--repo {s}")
+            } else {
+                format!("--org {s}")
+            };
+            format!(
+                "firebreak cannot rotate Codespaces secret {n} ({s}) automatically: issue a new credential at its origin, set it with gh secret set {n} --app codespaces {target}, rebuild the running codespaces that use it, then revoke the old credential"
+            )
+        }
+        Kind::ProjectDeployKey => format!(
+            "GitLab deploy key {n} of project {s}: generate a new SSH key pair, add its public key (POST /projects/{enc}/deploy_keys, with can_push as before), put the private key wherever the old one is used, then delete the old key (DELETE /projects/{enc}/deploy_keys/{id})"
+        ),
+        Kind::DeployToken => {
+            // the inventory's detail says whose token it is: `id N, group, ...`
+            let root = if it.flags.detail.as_deref().is_some_and(|d| d.contains(", group,")) {
+                "groups"
+            } else {
+                "projects"
+            };
+            format!(
+                "GitLab deploy token {n} of {s}: create a new deploy token with the same scopes and username (POST /{root}/{enc}/deploy_tokens), replace it where the old one is used (registry pulls, clones, package installs), then revoke the old one (DELETE /{root}/{enc}/deploy_tokens/{id})"
+            )
+        }
+        Kind::ProjectAccessToken | Kind::GroupAccessToken => {
+            let root = if it.kind == Kind::GroupAccessToken {
+                "groups"
+            } else {
+                "projects"
+            };
+            format!(
+                "GitLab {} {n} of {s}: rotate it (POST /{root}/{enc}/access_tokens/{id}/rotate: GitLab returns a new token and revokes the old one at once), then store the new token wherever the old one was used",
+                it.kind
+            )
+        }
+        Kind::TriggerToken => format!(
+            "GitLab pipeline trigger token {n} of project {s}: create a new trigger token (POST /projects/{enc}/triggers), put it in the pipelines and scripts that trigger this project, then delete the old one (DELETE /projects/{enc}/triggers/{id})"
+        ),
+        Kind::Runner => format!(
+            "GitLab runner {n} ({s}): reset its authentication token (POST /runners/{id}/reset_authentication_token), write the new token into config.toml on the runner's hosts and restart gitlab-runner; check those hosts, since a runner token lets its holder take jobs and their variables"
+        ),
+        _ => format!(
+            "firebreak cannot rotate {} {} in {} automatically: issue a new credential at its origin, replace it in {}, then revoke the old one",
+            it.kind, it.name, it.scope, it.provider
+        ),
+    }
+}
+
 /// Drafts a plan from inventory items: items with the same name across providers become
 /// one identity with several sinks; keys (deploy / checkout / SSH) and anything whose
 /// source firebreak cannot infer become `manual` steps with instructions (never dropped).
@@ -818,14 +888,22 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                 providers.insert(Provider::Circleci);
                 None
             }
-            Kind::SshKey | Kind::DependabotSecret => {
+            Kind::SshKey
+            | Kind::DependabotSecret
+            | Kind::ActionsVariable
+            | Kind::OrgVariable
+            | Kind::EnvironmentVariable
+            | Kind::CodespacesSecret
+            | Kind::ProjectDeployKey
+            | Kind::DeployToken
+            | Kind::ProjectAccessToken
+            | Kind::GroupAccessToken
+            | Kind::TriggerToken
+            | Kind::Runner => {
                 keys.push(SecretSpec {
                     name: format!("{} {} {} {}", it.provider, it.kind, it.scope, it.name),
                     source: SourceSpec::Manual {
-                        instructions: format!(
-                            "firebreak cannot rotate {} {} in {} automatically: issue a new credential at its origin, replace it in {}, then revoke the old one",
-                            it.kind, it.name, it.scope, it.provider
-                        ),
+                        instructions: manual_instructions(it),
                     },
                     sinks: vec![],
                     verify: None,
@@ -915,6 +993,14 @@ pub fn read_inventory(text: &str) -> (Vec<InventoryItem>, Vec<usize>) {
     for (n, v) in vals {
         // snapshot lines may be wrapped ({"item": {...}}) or carry other record types
         let v = v.get("item").cloned().unwrap_or(v);
+        if v.get("record")
+            .and_then(|r| r.as_str())
+            .is_some_and(|r| r != "item")
+        {
+            // an error, or a secret found in a variable's value (`finding`), whose
+            // variable is an item of its own
+            continue;
+        }
         if v.get("kind").is_none() && v.get("provider").is_none() {
             // not an item record (a header or an error entry): skipped on purpose
             continue;

@@ -762,7 +762,7 @@ impl Scanner {
             let secret = &buf[m.start..m.end];
             let fp = fingerprint(secret);
             let (end_line, end_column) = match memchr::memrchr(b'\n', secret) {
-                Some(i) => (line + 1 + count_lines(secret) as u64, (secret.len() - i) as u64),
+                Some(i) => (line + 1 + count_lines(secret), (secret.len() - i) as u64),
                 None => (line + 1, column + secret.len() as u64),
             };
             let rule = &self.rules.rules()[m.rule];

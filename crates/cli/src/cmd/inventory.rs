@@ -271,7 +271,13 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
     }
     let result = result?;
     let mut out = a.out.writer()?;
-    inv::write_inventory(&mut out, &result.items, &result.errors, a.out.format())?;
+    inv::write_inventory_findings(
+        &mut out,
+        &result.items,
+        &result.errors,
+        &result.findings,
+        a.out.format(),
+    )?;
     out.flush()?;
     let secs = (result.finished_at - result.started_at).num_milliseconds() as f64 / 1000.0;
     let mut summary = format!(
@@ -284,6 +290,12 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
         result.stats.retries,
         result.stats.rate_limited,
     );
+    if !result.findings.is_empty() {
+        summary.push_str(&format!(
+            "; {} secret(s) found in plain-text variable values (records \"finding\")",
+            result.findings.len()
+        ));
+    }
     if !a.no_store {
         let mut store = a.store.open()?;
         let id = store.save_snapshot(&NewSnapshot {
@@ -298,10 +310,12 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
         summary.push_str(&format!("; snapshot {id} saved in {}", store.path().display()));
     }
     crate::output::note!("{summary}");
-    Ok(if result.errors.is_empty() {
-        Exit::Clean
-    } else {
+    Ok(if !result.errors.is_empty() {
         Exit::Partial
+    } else if !result.findings.is_empty() {
+        Exit::Found
+    } else {
+        Exit::Clean
     })
 }
 

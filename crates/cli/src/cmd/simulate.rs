@@ -100,6 +100,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             slow_ms: a.slow_ms,
             repeat_page_token: a.repeat_page_token,
             forbidden: a.forbidden.clone(),
+            forbidden_kinds: Vec::new(),
         },
         page_size: a.page_size.max(1),
         org: a.org.clone(),

@@ -38,6 +38,10 @@ pub struct Faults {
     pub repeat_page_token: bool,
     /// Scopes (CircleCI slug, GitHub `owner/repo`, GitLab project path or id) that answer 403.
     pub forbidden: Vec<String>,
+    /// Kinds whose listings answer 403 everywhere, as for a token without the permission
+    /// to read them (GitHub variables and Codespaces secrets, GitLab deploy keys, tokens
+    /// and runners).
+    pub forbidden_kinds: Vec<Kind>,
 }
 
 /// Simulator settings.
@@ -217,6 +221,22 @@ impl SimHandle {
         name: &str,
     ) -> Option<SecretString> {
         self.with_state(|s| s.secret_value(provider, kind, scope, name))
+    }
+    /// Stores a secret or variable with this value (created, or updated when it exists),
+    /// as a write through the API would: for tests that plant a value, such as a token
+    /// stored in a plain GitHub Actions variable. Recorded in [`SimHandle::events`].
+    pub fn put_secret(&self, provider: Provider, kind: Kind, scope: &str, name: &str, value: SecretString) {
+        self.with_state(|s| {
+            s.write_secret(
+                provider,
+                kind,
+                scope,
+                name,
+                Some(value),
+                Default::default(),
+                false,
+            );
+        });
     }
     /// The fake secrets seeded in CI logs.
     pub fn leaked(&self) -> Vec<LeakedSecret> {

@@ -409,6 +409,14 @@ fn forbidden(faults: &super::Faults, scope: &str) -> bool {
     faults.forbidden.iter().any(|f| f == scope)
 }
 
+/// The 403 a provider answers for a kind the token may not read ([`super::Faults::forbidden_kinds`]).
+fn kind_forbidden(faults: &super::Faults, p: Provider, kind: Kind) -> Option<Response> {
+    faults.forbidden_kinds.contains(&kind).then(|| match p {
+        Provider::Gitlab => err(StatusCode::FORBIDDEN, "403 Forbidden"),
+        _ => err(StatusCode::FORBIDDEN, "Resource not accessible by integration"),
+    })
+}
+
 // ---------------------------------------------------------------- CircleCI
 
 fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
@@ -853,15 +861,27 @@ fn github(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                 None => err(StatusCode::NOT_FOUND, "Not Found"),
             }
         }
-        (_, ["orgs", org, area @ ("actions" | "dependabot"), "secrets", tail @ ..]) => {
+        (Method::GET, ["orgs", org, "actions", "variables"]) => {
             if *org != sh.cfg.org {
                 return err(StatusCode::NOT_FOUND, "Not Found");
             }
-            let kind = if *area == "actions" {
-                Kind::OrgSecret
-            } else {
-                Kind::DependabotSecret
+            if let Some(r) = kind_forbidden(faults, Provider::Github, Kind::OrgVariable) {
+                return r;
+            }
+            gh_variables(&st, req, Kind::OrgVariable, org, true, cap, repeat)
+        }
+        (_, ["orgs", org, area @ ("actions" | "dependabot" | "codespaces"), "secrets", tail @ ..]) => {
+            if *org != sh.cfg.org {
+                return err(StatusCode::NOT_FOUND, "Not Found");
+            }
+            let kind = match *area {
+                "actions" => Kind::OrgSecret,
+                "dependabot" => Kind::DependabotSecret,
+                _ => Kind::CodespacesSecret,
             };
+            if let Some(r) = kind_forbidden(faults, Provider::Github, kind) {
+                return r;
+            }
             gh_secrets(
                 &mut st,
                 req,
@@ -927,6 +947,42 @@ fn github(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                     cap,
                     repeat,
                 ),
+                (_, ["codespaces", "secrets", rest @ ..]) => {
+                    if let Some(r) = kind_forbidden(faults, Provider::Github, Kind::CodespacesSecret) {
+                        return r;
+                    }
+                    gh_secrets(
+                        &mut st,
+                        req,
+                        Kind::CodespacesSecret,
+                        &repo,
+                        &format!("repo:{repo}:codespaces"),
+                        rest,
+                        false,
+                        cap,
+                        repeat,
+                    )
+                }
+                (Method::GET, ["actions", "variables"]) => {
+                    if let Some(r) = kind_forbidden(faults, Provider::Github, Kind::ActionsVariable) {
+                        return r;
+                    }
+                    gh_variables(&st, req, Kind::ActionsVariable, &repo, false, cap, repeat)
+                }
+                (Method::GET, ["environments", env, "variables"]) => {
+                    if !st
+                        .environments
+                        .get(&repo)
+                        .is_some_and(|v| v.iter().any(|e| e == env))
+                    {
+                        return err(StatusCode::NOT_FOUND, "Not Found");
+                    }
+                    if let Some(r) = kind_forbidden(faults, Provider::Github, Kind::EnvironmentVariable) {
+                        return r;
+                    }
+                    let scope = format!("{repo}:{env}");
+                    gh_variables(&st, req, Kind::EnvironmentVariable, &scope, false, cap, repeat)
+                }
                 (_, ["dependabot", "secrets", rest @ ..]) => gh_secrets(
                     &mut st,
                     req,
@@ -1063,6 +1119,46 @@ fn github(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
         }
         _ => err(StatusCode::NOT_FOUND, "Not Found"),
     }
+}
+
+/// `GET .../actions/variables`: `{"total_count", "variables": [{name, value, created_at,
+/// updated_at}]}` (organisation variables add `visibility` and
+/// `selected_repositories_url`); GitHub pages variables by at most 30.
+fn gh_variables(
+    st: &super::SimState,
+    req: &Req,
+    kind: Kind,
+    scope: &str,
+    org: bool,
+    cap: usize,
+    repeat: bool,
+) -> Response {
+    let items: Vec<Value> = st
+        .list_secrets(Provider::Github, kind, scope)
+        .iter()
+        .map(|r| {
+            // Like the real API, the value is in the reply, in plain text.
+            let mut v = json!({"name": r.name,
+                "value": r.value.as_ref().map(|v| v.expose().to_string()).unwrap_or_default(),
+                "created_at": ts_s(r.created_at), "updated_at": ts_s(r.updated_at)});
+            if org {
+                v["visibility"] = json!(r.flags.visibility.clone().unwrap_or_else(|| "private".into()));
+                v["selected_repositories_url"] = json!(format!(
+                    "{}/github/orgs/{scope}/actions/variables/{}/repositories",
+                    req.origin, r.name
+                ));
+            }
+            v
+        })
+        .collect();
+    let total = items.len();
+    let (page, h) = offset_page(req, items, cap.min(30), 10, repeat, false);
+    (
+        StatusCode::OK,
+        h,
+        axum::Json(json!({"total_count": total, "variables": page})),
+    )
+        .into_response()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -1348,8 +1444,127 @@ fn gitlab(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
             cap,
             repeat,
         ),
+        (
+            Method::GET,
+            ["projects", p, area @ ("deploy_keys" | "deploy_tokens" | "access_tokens" | "triggers" | "runners")],
+        ) => {
+            let Some(proj) = st
+                .gitlab_projects
+                .iter()
+                .find(|x| x.path == *p || x.id.to_string() == *p)
+                .cloned()
+            else {
+                return err(StatusCode::NOT_FOUND, "404 Project Not Found");
+            };
+            if forbidden(faults, &proj.path) || forbidden(faults, &proj.id.to_string()) {
+                return err(StatusCode::FORBIDDEN, "403 Forbidden");
+            }
+            let kind = match *area {
+                "deploy_keys" => Kind::ProjectDeployKey,
+                "deploy_tokens" => Kind::DeployToken,
+                "access_tokens" => Kind::ProjectAccessToken,
+                "triggers" => Kind::TriggerToken,
+                _ => Kind::Runner,
+            };
+            if let Some(r) = kind_forbidden(faults, Provider::Gitlab, kind) {
+                return r;
+            }
+            // runners: the project's own, its groups' and (none here) the instance's,
+            // filtered by `type`
+            let ancestors = gl_ancestors(&st, Some(proj.group_id));
+            let items: Vec<Value> = st
+                .gitlab_creds
+                .iter()
+                .filter(|c| c.kind == kind)
+                .filter(|c| c.scope == proj.path || (kind == Kind::Runner && ancestors.contains(&c.scope)))
+                .filter(|c| gl_runner_type_ok(c, req))
+                .map(|c| gl_cred_json(c, &req.origin))
+                .collect();
+            let (page, h) = offset_page(req, items, cap, 20, repeat, true);
+            (StatusCode::OK, h, axum::Json(Value::Array(page))).into_response()
+        }
+        (Method::GET, ["groups", g, area @ ("deploy_tokens" | "access_tokens" | "runners")]) => {
+            let Some(gr) = find_group(&st, g) else {
+                return err(StatusCode::NOT_FOUND, "404 Group Not Found");
+            };
+            if forbidden(faults, &gr.full_path) {
+                return err(StatusCode::FORBIDDEN, "403 Forbidden");
+            }
+            let kind = match *area {
+                "deploy_tokens" => Kind::DeployToken,
+                "access_tokens" => Kind::GroupAccessToken,
+                _ => Kind::Runner,
+            };
+            if let Some(r) = kind_forbidden(faults, Provider::Gitlab, kind) {
+                return r;
+            }
+            let ancestors = gl_ancestors(&st, Some(gr.id));
+            let items: Vec<Value> = st
+                .gitlab_creds
+                .iter()
+                .filter(|c| c.kind == kind)
+                .filter(|c| c.scope == gr.full_path || (kind == Kind::Runner && ancestors.contains(&c.scope)))
+                .filter(|c| gl_runner_type_ok(c, req))
+                .map(|c| gl_cred_json(c, &req.origin))
+                .collect();
+            let (page, h) = offset_page(req, items, cap, 20, repeat, true);
+            (StatusCode::OK, h, axum::Json(Value::Array(page))).into_response()
+        }
         _ => err(StatusCode::NOT_FOUND, "404 Not Found"),
     }
+}
+
+/// Full paths of a group and its ancestors.
+fn gl_ancestors(st: &super::SimState, mut id: Option<u64>) -> Vec<String> {
+    let mut v = Vec::new();
+    while let Some(g) = id.and_then(|i| st.gitlab_groups.iter().find(|x| x.id == i)) {
+        v.push(g.full_path.clone());
+        id = g.parent;
+    }
+    v
+}
+
+/// A runner listing's `type` filter (`project_type`, `group_type`, `instance_type`).
+fn gl_runner_type_ok(c: &super::state::GlCred, req: &Req) -> bool {
+    match (c.kind, req.q("type")) {
+        (Kind::Runner, Some(t)) => c.extra["runner_type"].as_str() == Some(t),
+        _ => true,
+    }
+}
+
+/// A GitLab credential as its list endpoint shows it (GitLab's entities:
+/// `DeployKeysProject`, `DeployToken`, `ResourceAccessToken`, `Trigger`, `Ci::Runner`).
+fn gl_cred_json(c: &super::state::GlCred, origin: &str) -> Value {
+    let t = |x: Option<DateTime<Utc>>| x.map(ts).map(Value::from).unwrap_or(Value::Null);
+    let mut v = match c.kind {
+        Kind::ProjectDeployKey => json!({"id": c.id, "title": c.label, "created_at": ts(c.created_at),
+            "expires_at": t(c.expires_at)}),
+        Kind::DeployToken => json!({"id": c.id, "name": c.label, "expires_at": t(c.expires_at),
+            "revoked": c.revoked, "expired": c.expires_at.is_some_and(|e| e <= Utc::now())}),
+        Kind::ProjectAccessToken | Kind::GroupAccessToken => {
+            let active = c.live();
+            json!({"id": c.id, "name": c.label, "description": null, "revoked": c.revoked,
+                "created_at": ts(c.created_at), "last_used_at": t(c.last_used_at), "active": active,
+                "expires_at": c.expires_at.map(|e| e.format("%Y-%m-%d").to_string()),
+                "resource_type": if c.kind == Kind::GroupAccessToken { "group" } else { "project" }})
+        }
+        Kind::TriggerToken => json!({"id": c.id, "description": c.label, "created_at": ts(c.created_at),
+            "updated_at": ts(c.created_at), "last_used": t(c.last_used_at), "expires_at": t(c.expires_at),
+            "owner": {"id": 2, "username": "ci-bot", "name": "CI Bot", "state": "active",
+                      "web_url": format!("{origin}/ci-bot")}}),
+        _ => {
+            json!({"id": c.id, "description": c.label, "name": null, "active": !c.extra["paused"].as_bool().unwrap_or(false),
+            "is_shared": false, "online": true})
+        }
+    };
+    if let (Some(o), Some(e)) = (v.as_object_mut(), c.extra.as_object()) {
+        for (k, x) in e {
+            // (a trigger's `token` is already truncated to 4 characters, as GitLab shows
+            // a trigger its caller does not own)
+            o.insert(k.clone(), x.clone());
+        }
+    }
+    v
 }
 
 /// The user's highest membership in a group or its ancestors (GitLab's

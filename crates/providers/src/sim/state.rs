@@ -126,6 +126,52 @@ pub(crate) struct GlProject {
     pub access: Option<u64>,
 }
 
+/// A GitLab credential other than a variable: deploy key, deploy token, access token,
+/// trigger token or runner. Only its metadata is served (GitLab never lists these
+/// tokens' values; trigger tokens are shown truncated).
+#[derive(Debug, Clone)]
+pub(crate) struct GlCred {
+    pub kind: Kind,
+    /// Project path or group full path that owns it.
+    pub scope: String,
+    pub id: u64,
+    /// Title, name or description.
+    pub label: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked: bool,
+    /// Kind-specific fields of the API entity (scopes, access_level, username, key...).
+    pub extra: serde_json::Value,
+}
+
+impl GlCred {
+    /// Not revoked and not expired (now): a credential that still works.
+    pub(crate) fn live(&self) -> bool {
+        !self.revoked && self.expires_at.is_none_or(|e| e > Utc::now())
+    }
+
+    /// The name an inventory gives it: `LABEL#ID` (labels repeat; ids do not).
+    pub(crate) fn item_name(&self) -> String {
+        gl_cred_name(&self.label, self.id, self.kind)
+    }
+}
+
+/// `LABEL#ID`, the inventory name of a GitLab credential (`trigger#ID` / `runner#ID` when
+/// it has no description).
+pub(crate) fn gl_cred_name(label: &str, id: u64, kind: Kind) -> String {
+    let l = if label.trim().is_empty() {
+        match kind {
+            Kind::TriggerToken => "trigger",
+            Kind::Runner => "runner",
+            _ => "token",
+        }
+    } else {
+        label
+    };
+    format!("{l}#{id}")
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Build {
     pub num: u64,
@@ -156,6 +202,7 @@ pub struct SimState {
     pub(crate) environments: BTreeMap<String, Vec<String>>,
     pub(crate) gitlab_groups: Vec<GlGroup>,
     pub(crate) gitlab_projects: Vec<GlProject>,
+    pub(crate) gitlab_creds: Vec<GlCred>,
     pub(crate) builds: BTreeMap<String, Vec<Build>>,
     pub(crate) runs: BTreeMap<String, Vec<RunRec>>,
     /// Fake secrets planted in CI logs.
@@ -173,6 +220,16 @@ pub struct SimState {
     pub(crate) next_id: u64,
     pub(crate) seed: u64,
 }
+
+/// Names of the seeded GitHub Actions variables.
+const VAR_NAMES: &[&str] = &[
+    "DEPLOY_REGION",
+    "APP_ENV",
+    "DOCKER_IMAGE",
+    "SENTRY_DSN",
+    "LOG_LEVEL",
+    "CDN_HOST",
+];
 
 const ENV_NAMES: &[&str] = &[
     "AWS_ACCESS_KEY_ID",
@@ -519,7 +576,188 @@ impl SimState {
             runs.reverse();
             s.runs.insert(repo, runs);
         }
+        // The kinds added later (GitHub variables and Codespaces secrets, GitLab deploy
+        // keys, tokens and runners) draw from their own RNG, so that the data seeded above
+        // is the same as before they existed.
+        s.seed_more_kinds(cfg);
         s
+    }
+
+    fn seed_more_kinds(&mut self, cfg: &SimConfig) {
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x6b1d_5eed);
+        let s = self;
+        let org = cfg.org.clone();
+        // ---- GitHub
+        for (_, repo) in s.github_repos.clone() {
+            for name in pick_from(&mut rng, VAR_NAMES, 0, 3) {
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Github,
+                    Kind::ActionsVariable,
+                    &repo,
+                    name,
+                    Flags::default(),
+                    false,
+                );
+            }
+            for e in s.environments.get(&repo).cloned().unwrap_or_default() {
+                let scope = format!("{repo}:{e}");
+                for name in pick_from(&mut rng, VAR_NAMES, 0, 2) {
+                    s.seed_secret(
+                        &mut rng,
+                        Provider::Github,
+                        Kind::EnvironmentVariable,
+                        &scope,
+                        name,
+                        Flags::default(),
+                        false,
+                    );
+                }
+            }
+            if rng.gen_bool(0.1) {
+                s.seed_secret(
+                    &mut rng,
+                    Provider::Github,
+                    Kind::CodespacesSecret,
+                    &repo,
+                    "DEV_DATABASE_URL",
+                    Flags::default(),
+                    false,
+                );
+            }
+        }
+        for (name, vis) in [
+            ("ORG_DEFAULT_REGION", "all"),
+            ("ORG_ARTIFACT_BUCKET", "private"),
+            ("ORG_SENTRY_DSN", "selected"),
+        ] {
+            let flags = Flags {
+                visibility: Some(vis.into()),
+                ..Default::default()
+            };
+            s.seed_secret(
+                &mut rng,
+                Provider::Github,
+                Kind::OrgVariable,
+                &org,
+                name,
+                flags,
+                false,
+            );
+        }
+        for (name, vis) in [
+            ("CODESPACES_NPM_TOKEN", "all"),
+            ("CODESPACES_AWS_PROFILE", "selected"),
+        ] {
+            let flags = Flags {
+                visibility: Some(vis.into()),
+                ..Default::default()
+            };
+            s.seed_secret(
+                &mut rng,
+                Provider::Github,
+                Kind::CodespacesSecret,
+                &org,
+                name,
+                flags,
+                false,
+            );
+        }
+        // ---- GitLab
+        let mut id = 5_000_000u64;
+        let mut next = || {
+            id += 1;
+            id
+        };
+        let future = |rng: &mut StdRng| {
+            Utc.with_ymd_and_hms(2035, 1, 1, 0, 0, 0).unwrap() + Duration::days(rng.gen_range(0..700))
+        };
+        for p in s.gitlab_projects.clone() {
+            let path = p.path.clone();
+            if rng.gen_bool(0.3) {
+                let pk = format!("ssh-ed25519 {} sim", rand_str(&mut rng, 43, B64ISH));
+                let can_push = rng.gen_bool(0.3);
+                let fp = colon_fp(pk.as_bytes());
+                let fp256 = format!("SHA256:{}", &fingerprint(pk.as_bytes())[..43]);
+                let c = rand_time(&mut rng);
+                let exp = rng.gen_bool(0.3).then(|| future(&mut rng));
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::ProjectDeployKey, scope: path.clone(), id: next(), label: "ci-deploy".into(),
+                    created_at: c, expires_at: exp, last_used_at: None, revoked: false,
+                    extra: serde_json::json!({"key": pk, "fingerprint": fp, "fingerprint_sha256": fp256, "can_push": can_push, "usage_type": "auth"}),
+                });
+            }
+            if rng.gen_bool(0.2) {
+                let c = rand_time(&mut rng);
+                let i = next();
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::DeployToken, scope: path.clone(), id: i, label: "registry-pull".into(),
+                    created_at: c, expires_at: rng.gen_bool(0.5).then(|| future(&mut rng)), last_used_at: None, revoked: false,
+                    extra: serde_json::json!({"username": format!("gitlab+deploy-token-{i}"), "scopes": ["read_registry", "read_repository"]}),
+                });
+            }
+            if rng.gen_bool(0.25) {
+                let c = rand_time(&mut rng);
+                let used = c + Duration::days(rng.gen_range(1..400));
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::ProjectAccessToken, scope: path.clone(), id: next(), label: "release-bot".into(),
+                    created_at: c, expires_at: Some(future(&mut rng)), last_used_at: Some(used), revoked: false,
+                    extra: serde_json::json!({"scopes": ["api", "write_repository"], "access_level": 40, "user_id": 9000 + p.id}),
+                });
+                if rng.gen_bool(0.3) {
+                    // an old, revoked one beside it: listed by the API, not a live credential
+                    s.gitlab_creds.push(GlCred {
+                        kind: Kind::ProjectAccessToken, scope: path.clone(), id: next(), label: "release-bot".into(),
+                        created_at: c - Duration::days(365), expires_at: Some(c), last_used_at: None, revoked: true,
+                        extra: serde_json::json!({"scopes": ["api"], "access_level": 40, "user_id": 9500 + p.id}),
+                    });
+                }
+            }
+            if rng.gen_bool(0.2) {
+                let c = rand_time(&mut rng);
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::TriggerToken, scope: path.clone(), id: next(), label: "nightly downstream".into(),
+                    created_at: c, expires_at: None, last_used_at: Some(c + Duration::days(rng.gen_range(1..300))), revoked: false,
+                    // owned by another user: GitLab shows the first 4 characters only
+                    extra: serde_json::json!({"token": format!("glpt-{}", rand_str(&mut rng, 20, ALNUM))[..4].to_string()}),
+                });
+            }
+            if rng.gen_bool(0.1) {
+                let c = rand_time(&mut rng);
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::Runner, scope: path.clone(), id: next(), label: format!("{}-runner", p.path.rsplit('/').next().unwrap_or("p")),
+                    created_at: c, expires_at: None, last_used_at: None, revoked: false,
+                    extra: serde_json::json!({"runner_type": "project_type", "paused": false, "status": "online", "ip_address": "10.0.0.7"}),
+                });
+            }
+        }
+        for (k, g) in s.gitlab_groups.clone().iter().enumerate() {
+            if k % 2 == 0 {
+                let c = rand_time(&mut rng);
+                let i = next();
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::DeployToken, scope: g.full_path.clone(), id: i, label: "group-registry".into(),
+                    created_at: c, expires_at: None, last_used_at: None, revoked: false,
+                    extra: serde_json::json!({"username": format!("gitlab+deploy-token-{i}"), "scopes": ["read_package_registry"]}),
+                });
+            }
+            if k == 0 || rng.gen_bool(0.3) {
+                let c = rand_time(&mut rng);
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::GroupAccessToken, scope: g.full_path.clone(), id: next(), label: "group-automation".into(),
+                    created_at: c, expires_at: Some(future(&mut rng)), last_used_at: Some(c + Duration::days(rng.gen_range(1..200))), revoked: false,
+                    extra: serde_json::json!({"scopes": ["read_api"], "access_level": 30, "user_id": 8000 + g.id}),
+                });
+            }
+            if k == 0 || k % 3 == 1 {
+                let c = rand_time(&mut rng);
+                s.gitlab_creds.push(GlCred {
+                    kind: Kind::Runner, scope: g.full_path.clone(), id: next(), label: format!("{}-fleet", g.full_path.rsplit('/').next().unwrap_or("g")),
+                    created_at: c, expires_at: None, last_used_at: None, revoked: false,
+                    extra: serde_json::json!({"runner_type": "group_type", "paused": k % 2 == 1, "status": "online", "ip_address": "10.0.1.2"}),
+                });
+            }
+        }
     }
 
     fn leak(&mut self, p: Provider, scope: &str, build: u64, kid: &str, sk: &str) {
@@ -769,6 +1007,22 @@ impl SimState {
                 out.push(key_view(*p, *k, scope, r));
             }
         }
+        for c in self.gitlab_creds.iter().filter(|c| c.live()) {
+            out.push(SecretView {
+                provider: Provider::Gitlab,
+                kind: c.kind,
+                scope: c.scope.clone(),
+                name: c.item_name(),
+                fingerprint: None,
+                created_at: Some(c.created_at),
+                updated_at: None,
+                flags: Flags {
+                    expires_at: c.expires_at,
+                    last_used_at: c.last_used_at,
+                    ..Default::default()
+                },
+            });
+        }
         out
     }
 
@@ -798,6 +1052,8 @@ fn merge_flags(old: &Flags, new: &Flags) -> Flags {
             .clone()
             .or_else(|| old.environment_scope.clone()),
         detail: new.detail.clone().or_else(|| old.detail.clone()),
+        last_used_at: new.last_used_at.or(old.last_used_at),
+        expires_at: new.expires_at.or(old.expires_at),
         masked_tail: None,
         tail_fingerprint: None,
     }
@@ -827,6 +1083,18 @@ fn key_view(p: Provider, k: Kind, scope: &str, r: &KeyRecord) -> SecretView {
         updated_at: None,
         flags: Flags::default(),
     }
+}
+
+fn pick_from(rng: &mut StdRng, names: &[&'static str], min: usize, max: usize) -> Vec<&'static str> {
+    let n = rng.gen_range(min..=max.min(names.len()));
+    let mut v: Vec<&'static str> = Vec::new();
+    while v.len() < n {
+        let c = names[rng.gen_range(0..names.len())];
+        if !v.contains(&c) {
+            v.push(c);
+        }
+    }
+    v
 }
 
 fn pick_names(rng: &mut StdRng, min: usize, max: usize) -> Vec<&'static str> {
