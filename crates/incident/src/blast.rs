@@ -287,14 +287,13 @@ fn gitlab_credential(item: &Item) -> Blast {
             "taking CI jobs of {s} and every variable those jobs receive (GitLab runner authentication token)"
         ),
     };
-    Blast {
+    let mut b = Blast::new(
         unlocks,
-        hunt_logs: vec![format!("{} ({s})", logs::GITLAB_AUDIT)],
-        method: Method::Inventory,
-        aws_account: None,
-        principal: None,
-        scopes,
-    }
+        vec![format!("{} ({s})", logs::GITLAB_AUDIT)],
+        Method::Inventory,
+    );
+    b.scopes = scopes;
+    b
 }
 
 /// The GitHub repository of a CircleCI project slug (`gh/org/repo` → `org/repo`).
