@@ -224,7 +224,9 @@ async fn github_requests_pass_validation() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_requests_pass_validation() {
-    let p = prism("gitlab-v4.subset.openapi_v2.yaml");
+    // the complete description: every kind the inventory lists (deploy keys and tokens,
+    // access tokens, trigger tokens, runners) is checked against it
+    let p = prism("gitlab-v4.openapi_v2.yaml");
     let g = gitlab::Client::new(
         &format!("{}/api/v4", p.url()),
         SecretString::new("prism-token"),
@@ -257,6 +259,16 @@ async fn gitlab_requests_pass_validation() {
             .unwrap_or_else(|e| panic!("{s:?} update: {e}"));
         g.delete_variable(&s, "FOO", Some("production")).await.unwrap();
     }
+    listing_ok("deploy keys", &g.list_deploy_keys("1").await);
+    for o in [
+        gitlab::Owner::Project("1".into()),
+        gitlab::Owner::Group("5".into()),
+    ] {
+        listing_ok(&format!("{o:?} deploy tokens"), &g.list_deploy_tokens(&o).await);
+        listing_ok(&format!("{o:?} access tokens"), &g.list_access_tokens(&o).await);
+        listing_ok(&format!("{o:?} runners"), &g.list_runners(&o).await);
+    }
+    listing_ok("trigger tokens", &g.list_triggers("1").await);
     let errs = p.request_errors();
     assert!(errs.is_empty(), "Prism rejected requests: {errs:#?}");
 }
