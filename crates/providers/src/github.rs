@@ -145,9 +145,15 @@ pub struct Variable {
     pub visibility: Option<String>,
 }
 
+/// A variable's value: GitHub documents a string, but its own published example holds a
+/// boolean (`"value": true`): any scalar is taken as its text.
 fn de_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
-    let s: Option<String> = Option::deserialize(d)?;
-    Ok(s.map(SecretString::new))
+    let v: Option<serde_json::Value> = Option::deserialize(d)?;
+    Ok(match v {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(SecretString::new(s)),
+        Some(other) => Some(SecretString::new(other.to_string())),
+    })
 }
 
 /// A secret's metadata.

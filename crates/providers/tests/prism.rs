@@ -222,6 +222,44 @@ async fn github_requests_pass_validation() {
     assert!(errs.is_empty(), "Prism rejected requests: {errs:#?}");
 }
 
+/// Every GitHub request the inventory sends for the kinds the subset description lacks
+/// (Actions variables, Codespaces secrets, organisation Dependabot secrets), against
+/// GitHub's complete official description (npm `@octokit/openapi`, installed by
+/// scripts/setup.d/30-prism.sh).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_requests_pass_the_complete_description() {
+    let full = std::env::var("FIREBREAK_GITHUB_OPENAPI").unwrap_or_else(|_| {
+        panic!("FIREBREAK_GITHUB_OPENAPI is not set: run scripts/setup.d/30-prism.sh and source .tools/env.d/prism.sh (scripts/test does both)")
+    });
+    assert!(
+        std::path::Path::new(&full).is_file(),
+        "{full} missing: run scripts/setup.d/30-prism.sh"
+    );
+    let p = prism(&full);
+    let g = github::Client::new(&p.url(), SecretString::new("prism-token"), http()).unwrap();
+    for v in [
+        github::VarScope::Repo("acme/widgets".into()),
+        github::VarScope::Org("acme".into()),
+        github::VarScope::Environment {
+            repo: "acme/widgets".into(),
+            environment: "production".into(),
+        },
+    ] {
+        listing_ok(&format!("{v:?} variables"), &g.list_variables(&v).await);
+    }
+    for s in [
+        github::SecretScope::CodespacesRepo("acme/widgets".into()),
+        github::SecretScope::CodespacesOrg("acme".into()),
+        github::SecretScope::DependabotOrg("acme".into()),
+        github::SecretScope::Repo("acme/widgets".into()),
+    ] {
+        listing_ok(&format!("{s:?} list"), &g.list_secrets(&s).await);
+    }
+    listing_ok("environments", &g.list_environments("acme/widgets").await);
+    let errs = p.request_errors();
+    assert!(errs.is_empty(), "Prism rejected requests: {errs:#?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gitlab_requests_pass_validation() {
     // the complete description: every kind the inventory lists (deploy keys and tokens,
