@@ -9,7 +9,7 @@
 //! SQLite database in a temporary directory past their limits ([`Limits`]).
 
 use crate::bounded::{
-    key, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
+    key, subnet_of, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
 };
 use crate::node::{parse_filtered, Node};
 use crate::reader::{open, walk, Problem, Splitter};
@@ -217,7 +217,7 @@ struct FileOut {
 /// Hashed novelty keys of one event (computed on the raw values, before redaction).
 struct NovKeys {
     ident: u128,
-    vals: [Option<u128>; 4],
+    vals: [Option<u128>; 5],
 }
 
 #[derive(Default)]
@@ -582,11 +582,14 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
         if nov {
             let id = ev.actor.as_deref().unwrap_or("(unknown)");
             let vals = [&ev.source_ip, &ev.user_agent, &ev.location, &ev.action];
-            let mut keys = [None; 4];
+            let mut keys = [None; 5];
             for (k, v) in vals.iter().enumerate() {
                 if let Some(v) = v {
                     keys[k] = Some(key(&["novelty", NOVEL[k].0, id, v]));
                 }
+            }
+            if let Some(net) = ev.source_ip.as_deref().and_then(subnet_of) {
+                keys[4] = Some(key(&["novelty", NOVEL[4].0, id, &net]));
             }
             ro.nov = Some(NovKeys {
                 ident: key(&["novelty", "identity", id]),
