@@ -441,3 +441,43 @@ fn min_level_and_allow_lists_hold_findings_back_and_say_so() {
     assert_eq!(code, Some(2));
     assert!(err.contains("--min-level"), "{err}");
 }
+
+#[test]
+fn list_rules_shows_the_pack_without_logs() {
+    let out = firebreak()
+        .args(["hunt", "--list-rules", "--format", "jsonl"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = jsonl(&out.stdout);
+    assert!(rows.len() >= 30, "{}", rows.len());
+    let zip = rows
+        .iter()
+        .find(|r| {
+            r["file"]
+                .as_str()
+                .unwrap()
+                .ends_with("github_repo_download_zip.yml")
+        })
+        .expect("download_zip rule listed");
+    assert_eq!(zip["level"], "informational");
+    assert_eq!(zip["logsource"], "github/audit");
+    assert!(zip["id"].as_str().is_some() && zip["title"].as_str().is_some());
+    // --min-level filters the list; text is a table with a header
+    let out = firebreak()
+        .args(["hunt", "--list-rules", "--min-level", "high", "--format", "text"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.starts_with("id "), "{text}");
+    assert!(text.contains("CircleCI incident attacker IP address"), "{text}");
+    assert!(
+        !text.contains("informational") && !text.contains(" low "),
+        "{text}"
+    );
+}

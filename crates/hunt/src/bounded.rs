@@ -389,12 +389,36 @@ impl<'s> Sequencer<'s> {
 
 /// Novelty dimensions: (name, title, level, rank of `novelty.<name>` among the novelty
 /// rule ids, for ordering).
-pub(crate) const NOVEL: [(&str, &str, Level, u8); 4] = [
+/// `source_subnet` is the /24 (IPv4) or /64 (IPv6) of the source IP: an address new to an
+/// identity in a network it used in the baseline (a DHCP lease, the next NAT address) is a
+/// `source_ip` finding only, one in a new network is both.
+pub(crate) const NOVEL: [(&str, &str, Level, u8); 5] = [
     ("source_ip", "New source IP for identity", Level::Medium, 3),
-    ("user_agent", "New user agent for identity", Level::Low, 4),
+    ("user_agent", "New user agent for identity", Level::Low, 5),
     ("country", "New country for identity", Level::High, 1),
     ("action", "New action for identity", Level::Low, 0),
+    (
+        "source_subnet",
+        "New source subnet (/24, /64) for identity",
+        Level::Medium,
+        4,
+    ),
 ];
+
+/// The /24 (IPv4) or /64 (IPv6) network of an address, as `203.0.113.0/24` or
+/// `2001:db8:1:2::/64`; None when `ip` is not an IP address.
+pub(crate) fn subnet_of(ip: &str) -> Option<String> {
+    match ip.trim().parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(a) => {
+            let o = a.octets();
+            Some(format!("{}.{}.{}.0/24", o[0], o[1], o[2]))
+        }
+        std::net::IpAddr::V6(a) => {
+            let net = std::net::Ipv6Addr::from(u128::from(a) & !((1u128 << 64) - 1));
+            Some(format!("{net}/64"))
+        }
+    }
+}
 /// Rank of `novelty.identity` (between `country` and `source_ip`).
 const IDENTITY_RANK: u8 = 2;
 
@@ -558,7 +582,7 @@ impl Novelty {
         let e = |e: rusqlite::Error| io_err("novelty.db", e);
         let mut q = db
             .prepare(
-                "SELECT ts, tn, fi, rec, CASE dim WHEN 3 THEN 0 WHEN 2 THEN 1 WHEN 0 THEN 3 ELSE 4 END AS rank,
+                "SELECT ts, tn, fi, rec, CASE dim WHEN 3 THEN 0 WHEN 2 THEN 1 WHEN 0 THEN 3 WHEN 4 THEN 4 ELSE 5 END AS rank,
                         dim, k, ev
                    FROM novel n WHERE NOT EXISTS (SELECT 1 FROM base b WHERE b.k = n.k)
                  UNION ALL
@@ -586,14 +610,15 @@ impl Novelty {
     }
 }
 
-fn novelty_value(ev: &Event, dim: u8) -> &str {
+fn novelty_value(ev: &Event, dim: u8) -> String {
     let v = match dim {
         0 => &ev.source_ip,
         1 => &ev.user_agent,
         2 => &ev.location,
+        4 => return ev.source_ip.as_deref().and_then(subnet_of).unwrap_or_default(),
         _ => &ev.action,
     };
-    v.as_deref().unwrap_or_default()
+    v.as_deref().unwrap_or_default().to_string()
 }
 
 fn value_finding(dim: u8, k: u128, event: Event) -> Finding {

@@ -151,7 +151,8 @@ pub fn duckdb_from(src: SourceKind, files: Option<&str>) -> (String, &'static st
     let objs = format!("read_json_objects({files}, format='auto', maximum_object_size=1073741824)");
     match src {
         SourceKind::Cloudtrail => (
-            format!("(SELECT unnest(json_extract(json, '$.Records[*]')) AS r FROM {objs})"),
+            // `{"Records":[...]}` files and JSON Lines (one event per line), as the native reader
+            format!("(SELECT unnest(CASE WHEN json_exists(json, '$.Records') THEN json_extract(json, '$.Records[*]') ELSE [json] END) AS r FROM {objs})"),
             "$.eventID",
             "$.eventTime",
         ),

@@ -9,7 +9,7 @@
 //! SQLite database in a temporary directory past their limits ([`Limits`]).
 
 use crate::bounded::{
-    key, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
+    key, subnet_of, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
 };
 use crate::node::{parse_filtered, Node};
 use crate::reader::{open, walk, Problem, Splitter};
@@ -217,7 +217,7 @@ struct FileOut {
 /// Hashed novelty keys of one event (computed on the raw values, before redaction).
 struct NovKeys {
     ident: u128,
-    vals: [Option<u128>; 4],
+    vals: [Option<u128>; 5],
 }
 
 #[derive(Default)]
@@ -236,6 +236,7 @@ struct RecOut {
 struct Ctx<'r> {
     rules: &'r [Rule],
     by_source: HashMap<SourceKind, Vec<usize>>,
+    /// Top-level keys to materialise per source (absent: the whole record).
     keep: HashMap<SourceKind, HashSet<String>>,
     opts: &'r HuntOptions,
 }
@@ -444,6 +445,10 @@ impl<'r> Ctx<'r> {
                 .get(&s)
                 .map(|v| v.iter().map(|&i| &rules.rules[i]).collect())
                 .unwrap_or_default();
+            // keywords search every string value: such a source is parsed whole
+            if rs.iter().any(|r| r.uses_keywords()) {
+                continue;
+            }
             let mut k = top_keys(&rs);
             k.extend(s.normaliser_keys().iter().map(|x| x.to_string()));
             keep.insert(s, k);
@@ -522,12 +527,25 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
             return ro;
         }
     };
-    let Some(t) = src.event_time(&node) else {
-        ro.malformed = Some(format!("missing or unparsable timestamp for {src}"));
-        return ro;
+    // A time field that does not read as a time is a problem. A record without one is
+    // matched when there is no window (and has no time in the output); with a window it
+    // cannot be placed in it and is a problem too.
+    let t = src.event_time(&node);
+    if t.is_none() {
+        if src.time_node(&node).is_some() {
+            ro.malformed = Some(format!("unparsable timestamp for {src}"));
+            return ro;
+        }
+        if ctx.opts.window.is_some() {
+            ro.malformed = Some(format!("missing timestamp for {src} (needed by --window)"));
+            return ro;
+        }
+    }
+    ro.in_window = match (ctx.opts.window, t) {
+        (Some(w), Some(t)) => w.contains(t),
+        _ => true,
     };
-    ro.in_window = ctx.opts.window.is_none_or(|w| w.contains(t));
-    ro.in_baseline = ctx.opts.baseline.is_some_and(|w| w.contains(t));
+    ro.in_baseline = t.is_some_and(|t| ctx.opts.baseline.is_some_and(|w| w.contains(t)));
     if ro.in_window {
         for &i in rule_idx {
             let rule = &ctx.rules[i];
@@ -557,18 +575,21 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     }
     let nov = novelty && (ro.in_window || ro.in_baseline);
     if !ro.hits.is_empty() || !ro.agg.is_empty() || nov {
-        let mut ev = src.normalise(&node, Some(t));
+        let mut ev = src.normalise(&node, t);
         ev.line = pos.line;
         ev.record = pos.index;
         ev.file = name.to_string();
         if nov {
             let id = ev.actor.as_deref().unwrap_or("(unknown)");
             let vals = [&ev.source_ip, &ev.user_agent, &ev.location, &ev.action];
-            let mut keys = [None; 4];
+            let mut keys = [None; 5];
             for (k, v) in vals.iter().enumerate() {
                 if let Some(v) = v {
                     keys[k] = Some(key(&["novelty", NOVEL[k].0, id, v]));
                 }
+            }
+            if let Some(net) = ev.source_ip.as_deref().and_then(subnet_of) {
+                keys[4] = Some(key(&["novelty", NOVEL[4].0, id, &net]));
             }
             ro.nov = Some(NovKeys {
                 ident: key(&["novelty", "identity", id]),

@@ -57,6 +57,11 @@ impl RuleSet {
     }
 
     /// Adds rule files (`.yml` / `.yaml`) from files or directories (walked).
+    ///
+    /// A file named in `paths` that cannot be read or does not parse is an error. A file
+    /// found by walking a directory that cannot be used (unreadable, not a rule, a rule
+    /// that does not parse) is reported in [`RuleSet::unsupported`] with the reason, and
+    /// the others are loaded: a rules checkout holds files of every kind.
     pub fn add_paths(&mut self, paths: &[PathBuf]) -> Result<(), RuleError> {
         for p in paths {
             let mut files = Vec::new();
@@ -64,12 +69,24 @@ impl RuleSet {
                 file: p.display().to_string(),
                 message: e.to_string(),
             })?;
+            let walked = p.is_dir();
             for f in files {
-                let text = std::fs::read_to_string(&f).map_err(|e| RuleError {
-                    file: f.display().to_string(),
-                    message: e.to_string(),
-                })?;
-                self.add_text(&f.display().to_string(), &text)?;
+                let name = f.display().to_string();
+                let res = std::fs::read_to_string(&f)
+                    .map_err(|e| RuleError {
+                        file: name.clone(),
+                        message: e.to_string(),
+                    })
+                    .and_then(|text| self.add_text(&name, &text));
+                match res {
+                    Ok(()) => {}
+                    Err(e) if walked => self.unsupported.push(sigma::Unsupported {
+                        file: name.clone(),
+                        rule: sigma::file_stem(&name),
+                        reason: format!("not a usable rule file: {}", e.message),
+                    }),
+                    Err(e) => return Err(e),
+                }
             }
         }
         Ok(())

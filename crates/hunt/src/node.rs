@@ -67,8 +67,12 @@ impl<'a> Node<'a> {
         }
     }
 
-    /// The first value at `path`, if any.
+    /// The first value at `path`, if any: a member whose key is `path` itself (dots
+    /// included) first, then the dotted path.
     pub fn path<'s>(&'s self, path: &str) -> Option<&'s Node<'a>> {
+        if let Some(v) = self.get(path) {
+            return Some(v);
+        }
         let mut out = None;
         self.visit_path(path, &mut |n| {
             if out.is_none() {

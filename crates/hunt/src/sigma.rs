@@ -133,7 +133,8 @@ pub struct FieldCond {
 pub enum Selection {
     /// OR of maps; each map is an AND of field conditions.
     Maps(Vec<Vec<FieldCond>>),
-    /// Keywords: any of them appears anywhere in the raw record.
+    /// Keywords: any of them appears in one of the record's string values (unescaped),
+    /// case-insensitively; wildcards allowed.
     Keywords(Vec<String>),
 }
 
@@ -190,8 +191,8 @@ pub struct Rule {
     pub cond: Cond,
     /// Aggregation, when the condition has one.
     pub aggregation: Option<Aggregation>,
-    /// Keyword matcher over the raw record (lowercase), when keywords are used.
-    keywords: Vec<Option<AhoCorasick>>,
+    /// Keyword matchers, parallel to `selections` (None for maps).
+    keywords: Vec<Option<Keywords>>,
 }
 
 /// Parses a time span like `1h`, `30m`, `15s`, `2d`, `1w`, `1h30m` into seconds
@@ -226,6 +227,25 @@ pub fn parse_rules(file: &str, text: &str) -> Result<Loaded, RuleError> {
         })?;
         docs.push(v);
     }
+    // A rule collection (`action: global` / `reset` / `repeat`) spreads one rule over
+    // several documents: none of them is a rule alone. The file is reported and skipped.
+    if docs.iter().any(|d| {
+        d.as_mapping()
+            .is_some_and(|m| m.contains_key(Y::String("action".into())))
+    }) {
+        let title = docs
+            .iter()
+            .find_map(|d| d.get("title").and_then(ystr))
+            .unwrap_or_else(|| file_stem(file));
+        return Ok((
+            Vec::new(),
+            vec![Unsupported {
+                file: file.to_string(),
+                rule: title,
+                reason: COLLECTION_REASON.into(),
+            }],
+        ));
+    }
     // where each document starts, to name the line of a bad field
     let starts = doc_starts(text);
     let mut rules = Vec::new();
@@ -250,6 +270,17 @@ pub fn parse_rules(file: &str, text: &str) -> Result<Loaded, RuleError> {
         }
     }
     Ok((rules, unsup))
+}
+
+/// The reason a rule collection is not run.
+pub const COLLECTION_REASON: &str = "rule collections (action: global) are not supported";
+
+/// The file name without directory and extension (a rule's name when it has no title).
+pub fn file_stem(file: &str) -> String {
+    std::path::Path::new(file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default()
 }
 
 /// A rule that does not parse: where (the path of the field) and why.
@@ -384,12 +415,7 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
     let m = v.as_mapping().ok_or(bad(&[], "a rule must be a YAML mapping"))?;
     let get = |k: &str| m.get(Y::String(k.into()));
     let title = get("title").and_then(ystr).unwrap_or_default();
-    let id = get("id").and_then(ystr).unwrap_or_else(|| {
-        std::path::Path::new(file)
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default()
-    });
+    let id = get("id").and_then(ystr).unwrap_or_else(|| file_stem(file));
     let name = if title.is_empty() {
         id.clone()
     } else {
@@ -406,9 +432,6 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
         return unsupported(
             "Sigma correlation rules are not supported (use `| count()` with timeframe)".into(),
         );
-    }
-    if get("action").is_some() {
-        return unsupported("Sigma collection actions (global/reset/repeat) are not supported".into());
     }
     if title.is_empty() {
         return Err(bad(&[], "missing `title`"));
@@ -518,13 +541,16 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
     } else {
         Cond::Or(parsed)
     };
-    let keywords = selections
-        .iter()
-        .map(|s| match s {
-            Selection::Keywords(k) => AhoCorasick::builder().ascii_case_insensitive(true).build(k).ok(),
+    let mut keywords = Vec::with_capacity(selections.len());
+    for s in &selections {
+        keywords.push(match s {
+            Selection::Keywords(k) => match Keywords::new(k) {
+                Ok(k) => Some(k),
+                Err(m) => return unsupported(m),
+            },
             _ => None,
-        })
-        .collect();
+        });
+    }
     Ok(Ok(Rule {
         id,
         title,
@@ -558,11 +584,7 @@ fn parse_selection(v: &Y) -> Result<Selection, SelErr> {
                 }
                 Ok(Selection::Maps(maps))
             } else if items.iter().all(|i| ystr(i).is_some()) {
-                let kws: Vec<String> = items.iter().filter_map(ystr).collect();
-                if kws.iter().any(|k| k.contains('*') || k.contains('?')) {
-                    return Err(SelErr::Unsupported("wildcards in keyword lists".into()));
-                }
-                Ok(Selection::Keywords(kws))
+                Ok(Selection::Keywords(items.iter().filter_map(ystr).collect()))
             } else {
                 Err(SelErr::Bad(
                     None,
@@ -617,7 +639,7 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
             "windash" => windash = true,
             other => {
                 return Err(SelErr::Unsupported(format!(
-                    "field modifier {} (on {})",
+                    "field modifier {} is not supported (on {})",
                     ident(other),
                     ident(&field)
                 )));
@@ -706,37 +728,36 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
                 });
             }
             _ => {
-                // string match, possibly transformed
-                let mut bases = vec![s.clone()];
-                if windash {
-                    let mut more = Vec::new();
-                    for b in &bases {
-                        if let Some(rest) = b.strip_prefix('-') {
-                            more.push(format!("/{rest}"));
-                            more.push(format!("\u{2013}{rest}"));
-                        }
-                    }
-                    bases.extend(more);
-                }
-                if let Some(mode) = b64 {
+                // string match, possibly transformed. Escapes are resolved first (`\*`,
+                // `\?`, `\\`; any other backslash is literal), then `contains` /
+                // `startswith` / `endswith` add their wildcards around the tokens.
+                let bases: Vec<Vec<GTok>> = if let Some(mode) = b64 {
                     if kind != "contains" && mode == "base64offset" {
                         return Err(SelErr::Unsupported("base64offset without contains".into()));
                     }
-                    bases = bases
+                    cased = true;
+                    let plain = if windash {
+                        windash_variants(&s).map_err(SelErr::Unsupported)?
+                    } else {
+                        vec![s.clone()]
+                    };
+                    plain
                         .iter()
                         .flat_map(|b| base64_variants(b, mode == "base64offset"))
-                        .collect();
-                    cased = true;
-                }
+                        .map(|e| vec![GTok::Lit(e)])
+                        .collect()
+                } else {
+                    vec![glob_toks(&s, windash)]
+                };
                 let mut alts = Vec::new();
-                for b in bases {
-                    let glob = match kind {
-                        "contains" => format!("*{b}*"),
-                        "startswith" => format!("{b}*"),
-                        "endswith" => format!("*{b}"),
-                        _ => b,
-                    };
-                    alts.push(glob_matcher(&glob, cased).map_err(SelErr::Unsupported)?);
+                for mut toks in bases {
+                    if matches!(kind, "contains" | "endswith") {
+                        toks.insert(0, GTok::Star);
+                    }
+                    if matches!(kind, "contains" | "startswith") {
+                        toks.push(GTok::Star);
+                    }
+                    alts.push(toks_matcher(toks, cased, &s).map_err(SelErr::Unsupported)?);
                 }
                 vals.push(ValMatch::Str { alts, cased });
             }
@@ -753,7 +774,8 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
 fn base64_variants(s: &str, offset: bool) -> Vec<String> {
     let e = base64::engine::general_purpose::STANDARD;
     if !offset {
-        return vec![e.encode(s).trim_end_matches('=').to_string()];
+        // the plain encoding, padding included (the specification's `base64`)
+        return vec![e.encode(s)];
     }
     (0..3)
         .map(|i| {
@@ -781,37 +803,95 @@ fn regex_reason(e: &regex::Error) -> String {
     }
 }
 
-/// Builds a matcher from a Sigma wildcard value (`*`, `?`, `\` escapes).
-pub fn glob_matcher(glob: &str, cased: bool) -> Result<StrMatch, String> {
-    // split into literal runs and wildcards
+/// The five dash forms `windash` permutes: `-`, `/`, `–` (en dash), `—` (em dash), `―`
+/// (horizontal bar).
+pub const WINDASH: [char; 5] = ['-', '/', '\u{2013}', '\u{2014}', '\u{2015}'];
+
+/// True when `chars[i]` is a dash form at the start of a word (first character, or after
+/// whitespace): the places `windash` rewrites.
+fn windash_at(chars: &[char], i: usize) -> bool {
+    WINDASH.contains(&chars[i]) && (i == 0 || chars[i - 1].is_whitespace())
+}
+
+/// Most word-start dashes `windash` expands into separate values (5^n values) when a
+/// value cannot be matched as a pattern (`base64`, `base64offset`).
+pub const MAX_WINDASH_EXPANDED: usize = 3;
+
+/// Every value `windash` makes of `s`: each dash form at a word start replaced by each of
+/// the five [`WINDASH`] forms (all combinations).
+fn windash_variants(s: &str) -> Result<Vec<String>, String> {
+    let chars: Vec<char> = s.chars().collect();
+    let at: Vec<usize> = (0..chars.len()).filter(|&i| windash_at(&chars, i)).collect();
+    if at.len() > MAX_WINDASH_EXPANDED {
+        return Err(format!(
+            "windash with base64 on a value with more than {MAX_WINDASH_EXPANDED} dashes at word starts"
+        ));
+    }
+    let mut out = vec![chars];
+    for &i in &at {
+        out = out
+            .into_iter()
+            .flat_map(|c| {
+                WINDASH.iter().map(move |&d| {
+                    let mut c = c.clone();
+                    c[i] = d;
+                    c
+                })
+            })
+            .collect();
+    }
+    Ok(out.into_iter().map(|c| c.into_iter().collect()).collect())
+}
+
+/// Splits a Sigma value into literal runs and wildcards. A backslash escapes only `*`,
+/// `?` and `\`; any other backslash (a lone trailing one included) is literal. With
+/// `windash`, a dash form at a word start becomes a [`GTok::Dash`] (any of the five).
+fn glob_toks(glob: &str, windash: bool) -> Vec<GTok> {
     let mut toks: Vec<GTok> = Vec::new();
     let mut lit = String::new();
-    let mut chars = glob.chars().peekable();
-    while let Some(c) = chars.next() {
+    let chars: Vec<char> = glob.chars().collect();
+    let mut i = 0;
+    let flush = |lit: &mut String, toks: &mut Vec<GTok>| {
+        if !lit.is_empty() {
+            toks.push(GTok::Lit(std::mem::take(lit)));
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
         match c {
-            '\\' => match chars.peek() {
-                Some('*') | Some('?') | Some('\\') => lit.push(chars.next().unwrap()),
+            '\\' => match chars.get(i + 1) {
+                Some(&n @ ('*' | '?' | '\\')) => {
+                    lit.push(n);
+                    i += 1;
+                }
                 _ => lit.push('\\'),
             },
             '*' | '?' => {
-                if !lit.is_empty() {
-                    toks.push(GTok::Lit(std::mem::take(&mut lit)));
-                }
+                flush(&mut lit, &mut toks);
                 toks.push(if c == '*' { GTok::Star } else { GTok::One });
+            }
+            _ if windash && windash_at(&chars, i) => {
+                flush(&mut lit, &mut toks);
+                toks.push(GTok::Dash);
             }
             _ => lit.push(c),
         }
+        i += 1;
     }
-    if !lit.is_empty() {
-        toks.push(GTok::Lit(lit));
-    }
-    let low = |s: &str| {
-        if cased {
-            s.to_string()
-        } else {
-            s.to_ascii_lowercase()
-        }
-    };
+    flush(&mut lit, &mut toks);
+    toks
+}
+
+/// Builds a matcher from a Sigma wildcard value (`*`, `?`, `\` escapes).
+pub fn glob_matcher(glob: &str, cased: bool) -> Result<StrMatch, String> {
+    toks_matcher(glob_toks(glob, false), cased, glob)
+}
+
+/// Builds a matcher from tokens; `orig` (the rule's value) names it in errors.
+fn toks_matcher(mut toks: Vec<GTok>, cased: bool, orig: &str) -> Result<StrMatch, String> {
+    // `**` is `*`
+    toks.dedup_by(|a, b| matches!((a, b), (GTok::Star, GTok::Star)));
+    let low = |s: &str| if cased { s.to_string() } else { s.to_lowercase() };
     use GTok::*;
     let m = match toks.as_slice() {
         [] => StrMatch::Exact(String::new()),
@@ -821,39 +901,72 @@ pub fn glob_matcher(glob: &str, cased: bool) -> Result<StrMatch, String> {
         [Star, Lit(a), Star] => StrMatch::Contains(low(a)),
         [Star] => StrMatch::Prefix(String::new()),
         _ => {
-            let mut re = String::from("^");
-            if !cased {
-                re.insert_str(0, "(?is)");
-            } else {
-                re.insert_str(0, "(?s)");
-            }
+            let mut re = String::from(if cased { "(?s)^" } else { "(?is)^" });
+            let mut glob = String::new();
             for t in &toks {
                 match t {
-                    Lit(a) => re.push_str(&regex::escape(a)),
-                    Star => re.push_str(".*"),
-                    One => re.push('.'),
+                    Lit(a) => {
+                        re.push_str(&regex::escape(a));
+                        for c in a.chars() {
+                            if matches!(c, '*' | '?' | '\\') {
+                                glob.push('\\');
+                            }
+                            glob.push(c);
+                        }
+                    }
+                    Star => {
+                        re.push_str(".*");
+                        glob.push('*');
+                    }
+                    One => {
+                        re.push('.');
+                        glob.push('?');
+                    }
+                    Dash => {
+                        re.push_str("[\\-/\u{2013}\u{2014}\u{2015}]");
+                        glob.push('-');
+                    }
                 }
             }
             re.push('$');
             let r = RegexBuilder::new(&re)
                 .size_limit(1 << 20)
                 .build()
-                .map_err(|e| format!("wildcard pattern {}: {}", quote_untrusted(glob), regex_reason(&e)))?;
-            StrMatch::Glob(r, glob.to_string())
+                .map_err(|e| format!("wildcard pattern {}: {}", quote_untrusted(orig), regex_reason(&e)))?;
+            StrMatch::Glob(r, glob)
         }
     };
     Ok(m)
 }
 
+/// A piece of a Sigma value.
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum GTok {
+    /// Literal text (escapes resolved).
     Lit(String),
+    /// `*`: any run of characters.
     Star,
+    /// `?`: one character.
     One,
+    /// A word-start dash under `windash`: any of the five dash forms.
+    Dash,
 }
 
 impl StrMatch {
-    /// Tests a value.
+    /// Tests a value. Without `cased` the comparison ignores case: ASCII values take a
+    /// fast path; a value with other characters is lowercased (Unicode) first, as the
+    /// pattern was.
     pub fn test(&self, v: &str, cased: bool) -> bool {
+        if !cased && !v.is_ascii() {
+            if let StrMatch::Glob(..) | StrMatch::Re(_) = self {
+                return self.test_folded(v, false);
+            }
+            return self.test_folded(&v.to_lowercase(), true);
+        }
+        self.test_folded(v, cased)
+    }
+
+    fn test_folded(&self, v: &str, cased: bool) -> bool {
         let eq = |a: &[u8], b: &[u8]| if cased { a == b } else { a.eq_ignore_ascii_case(b) };
         match self {
             StrMatch::Exact(p) => eq(v.as_bytes(), p.as_bytes()),
@@ -986,21 +1099,92 @@ impl Rule {
         out
     }
 
-    /// True when the rule matches the record (`raw` is its JSON text, for keywords).
-    pub fn matches(&self, rec: &Node, raw: &[u8]) -> bool {
-        self.eval(&self.cond, rec, raw)
+    /// True when the rule matches the record. `raw` (its JSON text) is not read: keywords
+    /// match the parsed string values.
+    pub fn matches(&self, rec: &Node, _raw: &[u8]) -> bool {
+        self.eval(&self.cond, rec)
     }
 
-    fn eval(&self, c: &Cond, rec: &Node, raw: &[u8]) -> bool {
+    /// True when the rule has a keyword selection (it needs the whole record).
+    pub fn uses_keywords(&self) -> bool {
+        self.keywords.iter().any(|k| k.is_some())
+    }
+
+    fn eval(&self, c: &Cond, rec: &Node) -> bool {
         match c {
             Cond::Sel(i) => match &self.selections[*i] {
                 Selection::Maps(ms) => ms.iter().any(|m| m.iter().all(|f| f.test(rec))),
-                Selection::Keywords(_) => self.keywords[*i].as_ref().is_some_and(|ac| ac.is_match(raw)),
+                Selection::Keywords(_) => self.keywords[*i].as_ref().is_some_and(|k| k.matches(rec)),
             },
-            Cond::Not(x) => !self.eval(x, rec, raw),
-            Cond::And(xs) => xs.iter().all(|x| self.eval(x, rec, raw)),
-            Cond::Or(xs) => xs.iter().any(|x| self.eval(x, rec, raw)),
+            Cond::Not(x) => !self.eval(x, rec),
+            Cond::And(xs) => xs.iter().all(|x| self.eval(x, rec)),
+            Cond::Or(xs) => xs.iter().any(|x| self.eval(x, rec)),
         }
+    }
+}
+
+/// A keyword list: literal keywords in one Aho-Corasick automaton (lowercased, ASCII
+/// case-insensitive), keywords with wildcards as `*kw*` patterns.
+#[derive(Debug, Clone)]
+struct Keywords {
+    lit: Option<AhoCorasick>,
+    globs: Vec<StrMatch>,
+}
+
+impl Keywords {
+    fn new(kws: &[String]) -> Result<Keywords, String> {
+        let mut lits = Vec::new();
+        let mut globs = Vec::new();
+        for k in kws {
+            let toks = glob_toks(k, false);
+            match toks.as_slice() {
+                [GTok::Lit(l)] => lits.push(l.to_lowercase()),
+                [] => lits.push(String::new()),
+                _ => {
+                    let mut t = toks.clone();
+                    t.insert(0, GTok::Star);
+                    t.push(GTok::Star);
+                    globs.push(toks_matcher(t, false, k)?);
+                }
+            }
+        }
+        let lit = if lits.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .build(&lits)
+                    .map_err(|e| format!("keyword list: {e}"))?,
+            )
+        };
+        Ok(Keywords { lit, globs })
+    }
+
+    /// True when one of the record's string values (numbers and booleans as written)
+    /// holds a keyword.
+    fn matches(&self, n: &Node) -> bool {
+        match n {
+            Node::Str(s) => self.test(s),
+            Node::Obj(m) => m.iter().any(|(_, v)| self.matches(v)),
+            Node::Arr(a) => a.iter().any(|v| self.matches(v)),
+            Node::Null => false,
+            other => other.scalar_str().is_some_and(|s| self.test(&s)),
+        }
+    }
+
+    fn test(&self, s: &str) -> bool {
+        if let Some(ac) = &self.lit {
+            let hit = if s.is_ascii() {
+                ac.is_match(s)
+            } else {
+                ac.is_match(s.to_lowercase().as_str())
+            };
+            if hit {
+                return true;
+            }
+        }
+        self.globs.iter().any(|g| g.test(s, false))
     }
 }
 
@@ -1049,7 +1233,9 @@ fn parse_condition(s: &str, names: &[String]) -> Result<Cond, CondErr> {
     if p.pos != p.toks.len() {
         let t = &p.toks[p.pos];
         if t == "near" {
-            return Err(CondErr::Unsupported("`near` conditions are not supported".into()));
+            return Err(CondErr::Unsupported(
+                "`near` (events close in time) is not supported".into(),
+            ));
         }
         return Err(CondErr::Bad(format!("unexpected {}", ident(t))));
     }
@@ -1176,10 +1362,15 @@ impl CondParser<'_> {
 
 fn parse_aggregation(a: &str, timeframe: Option<i64>) -> Result<Aggregation, CondErr> {
     let a = a.trim();
+    if a.split_whitespace().next() == Some("near") {
+        return Err(CondErr::Unsupported(
+            "`near` (events close in time) is not supported".into(),
+        ));
+    }
     let Some(rest) = a.strip_prefix("count(") else {
-        let f = a.split('(').next().unwrap_or(a);
+        let f = a.split('(').next().unwrap_or(a).trim();
         return Err(CondErr::Unsupported(format!(
-            "aggregation {} (only count)",
+            "aggregation function {} is not supported (only count)",
             ident(f)
         )));
     };
@@ -1228,12 +1419,19 @@ fn parse_aggregation(a: &str, timeframe: Option<i64>) -> Result<Aggregation, Con
     })
 }
 
-/// Collects every field path used by a set of rules, grouped to their first segment.
+/// The top-level keys a set of rules may read: for each field path `a.b.c`, every dotted
+/// prefix (`a`, `a.b`, `a.b.c`), since a record may hold a key with dots in it (a flat
+/// export's `properties.x`, ECS's `gcp.audit.method_name`).
 pub fn top_keys(rules: &[&Rule]) -> HashSet<String> {
     let mut s = HashSet::new();
     for r in rules {
         for f in r.fields() {
-            s.insert(f.split('.').next().unwrap_or(&f).to_string());
+            for (i, c) in f.char_indices() {
+                if c == '.' {
+                    s.insert(f[..i].to_string());
+                }
+            }
+            s.insert(f);
         }
     }
     s

@@ -189,19 +189,21 @@ impl SourceKind {
         }
     }
 
-    /// Path of the record's time field.
+    /// The record's time field as written (None when absent).
+    pub fn time_node<'s, 'a>(self, n: &'s Node<'a>) -> Option<&'s Node<'a>> {
+        let f = match self {
+            SourceKind::Cloudtrail => n.get("eventTime"),
+            SourceKind::Github => n.get("@timestamp").or_else(|| n.get("created_at")),
+            SourceKind::Circleci => n.get("occurred_at"),
+            SourceKind::Gcp => n.get("timestamp"),
+            SourceKind::AzureSignin | SourceKind::AzureActivity | SourceKind::Firebreak => n.get("time"),
+        };
+        f.filter(|v| !matches!(v, Node::Null))
+    }
+
+    /// The record's time, when it has a readable one.
     pub fn event_time(self, n: &Node) -> Option<DateTime<Utc>> {
-        match self {
-            SourceKind::Cloudtrail => n.get("eventTime").and_then(time_of),
-            SourceKind::Github => n
-                .get("@timestamp")
-                .or_else(|| n.get("created_at"))
-                .and_then(time_of),
-            SourceKind::Circleci => n.get("occurred_at").and_then(time_of),
-            SourceKind::Gcp => n.get("timestamp").and_then(time_of),
-            SourceKind::AzureSignin | SourceKind::AzureActivity => n.get("time").and_then(time_of),
-            SourceKind::Firebreak => n.get("time").and_then(time_of),
-        }
+        self.time_node(n).and_then(time_of)
     }
 
     /// Builds the normalised event of a record.

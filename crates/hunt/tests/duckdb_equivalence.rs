@@ -130,3 +130,78 @@ fn duckdb_selects_the_same_events_as_the_native_engine() {
         "the sample should exercise at least 4 CloudTrail rules, got {nonempty}"
     );
 }
+
+/// The same sample as JSON Lines (one CloudTrail event per line, no `Records` wrapper),
+/// which the native reader reads: the combined DuckDB query selects the same
+/// (event, rule) pairs.
+#[test]
+fn duckdb_reads_cloudtrail_json_lines_as_the_native_engine() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata/cloudtrail/invictus-aws-2023-07-10/CloudTrail");
+    let tmp = tempfile::tempdir().unwrap();
+    let mut n = 0;
+    for e in std::fs::read_dir(&src).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().and_then(|x| x.to_str()) != Some("json") {
+            continue;
+        }
+        let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        let mut out = String::new();
+        for r in v["Records"].as_array().unwrap() {
+            out.push_str(&serde_json::to_string(r).unwrap());
+            out.push('\n');
+        }
+        n += 1;
+        std::fs::write(tmp.path().join(format!("ct{n}.json")), out).unwrap();
+    }
+    let glob = format!("{}/*.json", tmp.path().display());
+    let rules = RuleSet::builtin().unwrap();
+    let (compiled, _) = compile(
+        &rules,
+        &CompileOptions {
+            target: Target::Duckdb,
+            table: Some(glob.clone()),
+        },
+    );
+    let mut queries = serde_json::Map::new();
+    queries.insert(
+        "__combined".into(),
+        duckdb_combined(&compiled, SourceKind::Cloudtrail, &glob)
+            .unwrap()
+            .into(),
+    );
+    let mut child = Command::new(python())
+        .args(["-c", RUNNER])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run FIREBREAK_PYTHON");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(serde_json::to_string(&queries).unwrap().as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "duckdb runner failed");
+    let res: BTreeMap<String, Vec<Vec<serde_json::Value>>> = serde_json::from_slice(&out.stdout).unwrap();
+    let duck: BTreeSet<(String, String)> = res["__combined"]
+        .iter()
+        .map(|row| {
+            (
+                row[0].as_str().unwrap().to_string(),
+                row[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let rep = hunt(&[tmp.path().to_path_buf()], &rules, &HuntOptions::default());
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    let native: BTreeSet<(String, String)> = rep
+        .findings
+        .iter()
+        .filter(|f| compiled.iter().any(|c| c.rule_id == f.rule_id))
+        .map(|f| (f.event.event_id.clone().unwrap(), f.rule_id.clone()))
+        .collect();
+    assert!(!native.is_empty());
+    assert_eq!(duck, native, "JSON Lines CloudTrail: DuckDB and native differ");
+}

@@ -53,8 +53,13 @@ pub struct Args {
     /// otherwise), json (one document with findings, summary, problems), csv.
     #[command(flatten)]
     out: OutputArgs<HuntFormats>,
+    /// List the rules that would run (id, level, title, logsource, file) instead of
+    /// hunting; with --rules / --no-builtin / --min-level as given. `--format` text (a
+    /// table), jsonl or json.
+    #[arg(long)]
+    list_rules: bool,
     /// Log files or directories (walked). `.gz` is read transparently.
-    #[arg(value_name = "LOG", required = true)]
+    #[arg(value_name = "LOG", required_unless_present = "list_rules")]
     logs: Vec<PathBuf>,
 }
 
@@ -110,7 +115,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     if let Some(Sub::Compile(c)) = args.cmd {
         return run_compile(c);
     }
-    crate::inputs::require_some_path("hunt", &args.logs, false)?;
+    if !args.list_rules {
+        crate::inputs::require_some_path("hunt", &args.logs, false)?;
+    }
     let mut rules = if args.no_builtin {
         RuleSet::default()
     } else {
@@ -124,6 +131,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     for u in &rules.unsupported {
         eprintln!("hunt: rule not run: {} ({}): {}", u.rule, u.file, u.reason);
+    }
+    if args.list_rules {
+        return list_rules(&rules, &args, cfg);
     }
     // log values copied into findings pass through the scanner's own rules
     let secrets: Arc<dyn SecretMatcher> =
@@ -202,6 +212,77 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         rep.found
     );
     Ok(Exit::from_outcome(rep.found > 0, rep.failed_inputs))
+}
+
+/// `hunt --list-rules`: the rules that would run, at or above `--min-level`, sorted by
+/// file then title.
+fn list_rules(rules: &RuleSet, args: &Args, cfg: &crate::config::HuntConfig) -> anyhow::Result<Exit> {
+    let min = match (args.min_level, &cfg.min_level) {
+        (Some(l), _) => Some(l),
+        (None, Some(s)) => parse_level(s).ok(),
+        (None, None) => None,
+    };
+    let mut rows: Vec<&firebreak_hunt::sigma::Rule> = rules
+        .rules
+        .iter()
+        .filter(|r| min.is_none_or(|m| r.level >= m))
+        .collect();
+    rows.sort_by(|a, b| (&a.file, &a.title).cmp(&(&b.file, &b.title)));
+    let logsource = |r: &firebreak_hunt::sigma::Rule| {
+        r.sources
+            .iter()
+            .map(|s| {
+                let (p, v) = s.logsource();
+                format!("{p}/{v}")
+            })
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let obj = |r: &firebreak_hunt::sigma::Rule| {
+        serde_json::json!({
+            "id": r.id,
+            "level": r.level,
+            "title": r.title,
+            "logsource": logsource(r),
+            "file": r.file,
+        })
+    };
+    let mut out = args.out.writer()?;
+    match args.out.format_or(Format::Text) {
+        Format::Json => {
+            let v: Vec<serde_json::Value> = rows.iter().map(|r| obj(r)).collect();
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({ "rules": v }))?
+            )?;
+        }
+        Format::Jsonl => {
+            for r in &rows {
+                writeln!(out, "{}", obj(r))?;
+            }
+        }
+        _ => {
+            writeln!(
+                out,
+                "{:<36}  {:<13}  {:<60}  {:<28}  file",
+                "id", "level", "title", "logsource"
+            )?;
+            for r in &rows {
+                writeln!(
+                    out,
+                    "{:<36}  {:<13}  {:<60}  {:<28}  {}",
+                    r.id,
+                    format!("{:?}", r.level).to_lowercase(),
+                    clip(&r.title, 60),
+                    logsource(r),
+                    r.file
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(Exit::Clean)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
