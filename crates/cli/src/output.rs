@@ -159,3 +159,31 @@ impl<F: Formats> FromArgMatches for OutputArgs<F> {
         Ok(())
     }
 }
+
+/// Writes `rows` and their `summary` as one JSON document (`{KEY: [...], "summary":
+/// {...}}`) or as JSON Lines (one row per line, then the summary line): the machine
+/// formats of the commands that report a list and a summary (`validate`, `revoke`,
+/// `inventory purge`).
+pub fn write_rows<R: serde::Serialize, S: serde::Serialize>(
+    sink: &mut dyn Write,
+    format: Format,
+    key: &str,
+    rows: &[R],
+    summary: &S,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        let mut doc = serde_json::Map::new();
+        doc.insert(key.to_string(), serde_json::to_value(rows)?);
+        doc.insert("summary".into(), serde_json::to_value(summary)?);
+        serde_json::to_writer_pretty(&mut *sink, &doc)?;
+        writeln!(sink)?;
+    } else {
+        for r in rows {
+            serde_json::to_writer(&mut *sink, r)?;
+            writeln!(sink)?;
+        }
+        serde_json::to_writer(&mut *sink, summary)?;
+        writeln!(sink)?;
+    }
+    Ok(())
+}

@@ -4,6 +4,8 @@
 //! that a second run finds them dead already, recorded in an incident (the task's old
 //! value proven dead), and no value in any output or in the store.
 
+mod common;
+use common::gh_token;
 use firebreak_core::SecretString;
 use firebreak_providers::sim::{SimConfig, Simulator};
 use std::process::{Command, Output};
@@ -15,29 +17,6 @@ fn firebreak() -> Command {
         .env("NO_COLOR", "1")
         .env("CI", "1");
     c
-}
-
-/// A GitHub token with the documented shape (prefix, 30 base62 characters, their CRC32
-/// in base62).
-fn gh_token(prefix: &str, seed: &str) -> String {
-    const B62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let body: String = seed
-        .chars()
-        .cycle()
-        .filter(char::is_ascii_alphanumeric)
-        .take(30)
-        .collect();
-    let mut n = crc32fast::hash(body.as_bytes());
-    let mut cs = Vec::new();
-    while n > 0 {
-        cs.push(B62[(n % 62) as usize]);
-        n /= 62;
-    }
-    while cs.len() < 6 {
-        cs.push(b'0');
-    }
-    cs.reverse();
-    format!("{prefix}{body}{}", String::from_utf8(cs).unwrap())
 }
 
 fn text(o: &Output) -> String {

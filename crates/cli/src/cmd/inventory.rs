@@ -607,17 +607,8 @@ fn purge(a: PurgeArgs) -> anyhow::Result<Exit> {
     });
     let mut w = a.out.writer()?;
     match a.out.format() {
-        Format::Json => {
-            serde_json::to_writer_pretty(&mut w, &serde_json::json!({"secrets": rows, "summary": summary}))?;
-            writeln!(w)?;
-        }
-        Format::Jsonl => {
-            for r in &rows {
-                serde_json::to_writer(&mut w, r)?;
-                writeln!(w)?;
-            }
-            serde_json::to_writer(&mut w, &summary)?;
-            writeln!(w)?;
+        f @ (Format::Json | Format::Jsonl) => {
+            crate::output::write_rows(&mut w, f, "secrets", &rows, &summary)?
         }
         _ => {
             for r in &rows {

@@ -325,21 +325,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 summary.malformed_lines.len()
             )?;
         }
-        firebreak_core::output::Format::Json => {
-            serde_json::to_writer_pretty(
-                &mut sink,
-                &serde_json::json!({"results": rows, "summary": summary}),
-            )?;
-            writeln!(sink)?;
-        }
-        _ => {
-            for r in &rows {
-                serde_json::to_writer(&mut sink, r)?;
-                writeln!(sink)?;
-            }
-            serde_json::to_writer(&mut sink, &summary)?;
-            writeln!(sink)?;
-        }
+        f => crate::output::write_rows(&mut sink, f, "results", &rows, &summary)?,
     }
     sink.flush()?;
     Ok(Exit::from_outcome(
