@@ -188,12 +188,7 @@ impl Checker<'_> {
             rec.status = Status::ChecksumMismatch;
         }
         // an intact artifact carrying an indicator or a secret is not "ok"
-        if rec.status == Status::Ok
-            && rec
-                .findings
-                .iter()
-                .any(|f| !matches!(f.kind(), "checksum_mismatch" | "size_mismatch"))
-        {
+        if rec.status == Status::Ok && rec.findings.iter().any(Finding::flags) {
             rec.status = Status::Flagged;
         }
         rec

@@ -189,6 +189,15 @@ impl Finding {
             Finding::Secret(_) => "secret",
         }
     }
+
+    /// True for what flags an artifact (an indicator, a secret, backdating); false for a
+    /// digest or size that differs from the index (integrity, shown by the status).
+    pub fn flags(&self) -> bool {
+        !matches!(
+            self,
+            Finding::ChecksumMismatch { .. } | Finding::SizeMismatch { .. }
+        )
+    }
 }
 
 fn ser_time<S: serde::Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
@@ -589,10 +598,7 @@ impl CensusReport {
         for a in &self.artifacts {
             if a.status == Status::Flagged || (a.status != Status::Ok && !a.findings.is_empty()) {
                 let at = a.path.as_deref().or(a.url.as_deref()).unwrap_or(&a.artifact);
-                for f in &a.findings {
-                    if f.kind() == "checksum_mismatch" || f.kind() == "size_mismatch" {
-                        continue;
-                    }
+                for f in a.findings.iter().filter(|f| f.flags()) {
                     let what = match f {
                         Finding::IocFileName {
                             indicator, member, ..

@@ -126,6 +126,15 @@ pub fn get() -> &'static Config {
     CONFIG.get_or_init(Config::default)
 }
 
+/// The configuration file's name for messages (empty when none was read).
+pub fn origin() -> String {
+    get()
+        .path
+        .as_deref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
 /// `--endpoint` items from `[validate] endpoints` followed by the command line's (which
 /// win, coming later).
 pub fn endpoints(cli: &[String]) -> Vec<String> {

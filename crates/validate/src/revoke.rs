@@ -229,7 +229,8 @@ impl Checker {
     /// deletion) is what AWS advises first: it can be undone if something breaks.
     async fn aws_deactivate(&self, v: &Compiled, inputs: &Inputs) -> Revocation {
         let request = "POST iam:UpdateAccessKey".to_string();
-        let before = self.check_fresh(&v.spec.id, inputs).await;
+        // the check made just before (cached for this run) names the user; no second call
+        let before = self.check(&v.spec.id, inputs).await;
         match before.status {
             ValidationStatus::Dead => {
                 return outcome(v, RevokeStatus::AlreadyDead, None, before.reason);

@@ -102,6 +102,22 @@ async fn server(state: Arc<Mutex<Expect>>) -> String {
     format!("http://{addr}")
 }
 
+/// A checker sending validator endpoint `ep` to `{base}/{ep}` on the local mock, without
+/// retries or a real rate limit.
+fn mock_checker(cat: &Arc<Catalogue>, ep: &str, base: &str) -> Checker {
+    let mut eps = Endpoints::default();
+    eps.insert(ep, url::Url::parse(&format!("{base}/{ep}")).unwrap());
+    Checker::new(
+        cat.clone(),
+        Options {
+            endpoints: eps,
+            max_retries: 0,
+            rate_per_host: 1000.0,
+            ..Options::default()
+        },
+    )
+}
+
 /// What of a value the mock looks for: a URL value (a webhook) travels as its path.
 fn marker(v: &str) -> String {
     match v.strip_prefix("https://") {
@@ -159,18 +175,8 @@ async fn every_http_validator_answers_as_its_provider_documents() {
         let first = v.spec.inputs[0].name.clone();
         let live = inputs.get(&first).unwrap().expose().to_string();
         let dead = changed(v, &live, &[]);
-        let mut eps = Endpoints::default();
         let ep = v.spec.endpoint.clone().unwrap();
-        eps.insert(&ep, url::Url::parse(&format!("{base}/{ep}")).unwrap());
-        let ck = Checker::new(
-            cat.clone(),
-            Options {
-                endpoints: eps,
-                max_retries: 0,
-                rate_per_host: 1000.0,
-                ..Options::default()
-            },
-        );
+        let ck = mock_checker(&cat, &ep, &base);
         *state.lock().unwrap() = Expect {
             live: marker(&live),
             dead: marker(&dead),
@@ -371,17 +377,7 @@ async fn every_http_revocation_is_sent_as_documented_and_proven_by_a_fresh_check
         }
         let live = inputs.get(&v.spec.inputs[0].name).unwrap().expose().to_string();
         let ep = v.spec.endpoint.clone().unwrap();
-        let mut eps = Endpoints::default();
-        eps.insert(&ep, url::Url::parse(&format!("{base}/{ep}")).unwrap());
-        let ck = Checker::new(
-            cat.clone(),
-            Options {
-                endpoints: eps,
-                max_retries: 0,
-                rate_per_host: 1000.0,
-                ..Options::default()
-            },
-        );
+        let ck = mock_checker(&cat, &ep, &base);
         let path = rv.path.clone().unwrap_or_default();
         let path = path.split("{{").next().unwrap().to_string();
         *state.lock().unwrap() = Revocable {

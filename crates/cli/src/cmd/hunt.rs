@@ -140,16 +140,10 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Arc::new(firebreak_scan::RuleSet::builtin().context("built-in scan rules (for redaction)")?);
     let min_level = match (args.min_level, &cfg.min_level) {
         (Some(l), _) => Some(l),
-        (None, Some(s)) => Some(parse_level(s).map_err(|e| {
-            anyhow::anyhow!(
-                "{}: [hunt] min_level {s:?}: {e}",
-                crate::config::get()
-                    .path
-                    .as_deref()
-                    .map(|p| p.display().to_string())
-                    .unwrap_or_default()
-            )
-        })?),
+        (None, Some(s)) => Some(
+            parse_level(s)
+                .map_err(|e| anyhow::anyhow!("{}: [hunt] min_level {s:?}: {e}", crate::config::origin()))?,
+        ),
         (None, None) => None,
     };
     let actors: Vec<String> = cfg

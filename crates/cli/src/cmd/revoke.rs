@@ -3,9 +3,8 @@
 //! fingerprints only) so that a run cut short is resumed by running it again.
 
 use crate::cmd::incident::StoreArg;
-use crate::cmd::validate::{bare_values, read_input, CheckArgs};
+use crate::cmd::validate::{plan_input, CheckArgs, PlannedInput};
 use anyhow::Context;
-use firebreak_core::values::Values;
 use firebreak_core::{Exit, Validation, ValidationStatus};
 use firebreak_store::keyed::RevocationEntry;
 use firebreak_validate::{Planned, Revocation, RevokeStatus};
@@ -123,30 +122,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         );
     }
     let checker = args.check.checker()?;
-    let (text, label) = read_input(&args.values)?;
+    let PlannedInput {
+        label,
+        mut planned,
+        unrecognised,
+        malformed,
+    } = plan_input(&args.values, args.ty.as_deref(), &checker)?;
     let mut summary = Summary {
         kind: "summary",
+        unrecognised,
+        malformed_lines: malformed,
         ..Summary::default()
     };
-    let values = if args.ty.is_some() {
-        bare_values(&text)
-    } else {
-        let (v, bad) = Values::parse(&text);
-        for l in &bad {
-            eprintln!("firebreak: {label}:{l}: not a NAME=VALUE line (skipped; the value is not shown)");
-        }
-        summary.malformed_lines = bad;
-        v
-    };
-    drop(text);
-    let (mut planned, unrecognised) =
-        firebreak_validate::plan_values(checker.catalogue(), &values, args.ty.as_deref())
-            .map_err(|e| anyhow::anyhow!(e))?;
-    drop(values);
-    for n in &unrecognised {
-        eprintln!("firebreak: {label}: {n}: no validator recognises this value (try --type; see `firebreak validate --list`)");
-    }
-    summary.unrecognised = unrecognised;
     if !args.only.is_empty() {
         for o in &args.only {
             if !planned.iter().any(|p| &p.name == o) {

@@ -157,11 +157,7 @@ fn load_rules(args: &Args) -> anyhow::Result<RuleSet> {
             <ConfidenceLevel as clap::ValueEnum>::from_str(s, true).map_err(|_| {
                 anyhow::anyhow!(
                     "{}: [scan] min_confidence {s:?}: expected low, medium or high",
-                    crate::config::get()
-                        .path
-                        .as_deref()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default()
+                    crate::config::origin()
                 )
             })?,
         ),

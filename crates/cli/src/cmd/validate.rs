@@ -165,7 +165,7 @@ struct Summary {
     malformed_lines: Vec<usize>,
 }
 
-pub(crate) fn read_input(p: &PathBuf) -> anyhow::Result<(String, String)> {
+fn read_input(p: &PathBuf) -> anyhow::Result<(String, String)> {
     if p.as_os_str() == "-" {
         let mut s = String::new();
         std::io::stdin()
@@ -179,7 +179,7 @@ pub(crate) fn read_input(p: &PathBuf) -> anyhow::Result<(String, String)> {
 }
 
 /// Bare values, one per line (or one JSON document, a key file), each named `line_N`.
-pub(crate) fn bare_values(text: &str) -> Values {
+fn bare_values(text: &str) -> Values {
     let mut out = Values::default();
     let trimmed = text.trim();
     if trimmed.starts_with('{') && serde_json::from_str::<serde_json::Value>(trimmed).is_ok() {
@@ -195,6 +195,53 @@ pub(crate) fn bare_values(text: &str) -> Values {
         out.insert(&format!("line_{}", i + 1), SecretString::new(l), i + 1);
     }
     out
+}
+
+/// A values file read and planned: the credentials to check, and what could not be
+/// (both reported on stderr by file and line or name, never by value).
+pub(crate) struct PlannedInput {
+    /// How the file is named in messages (`<stdin>` for `-`).
+    pub label: String,
+    /// The credentials, each with its validator and parts.
+    pub planned: Vec<Planned>,
+    /// Names no validator recognises.
+    pub unrecognised: Vec<String>,
+    /// Lines that are not `NAME=VALUE`.
+    pub malformed: Vec<usize>,
+}
+
+/// Reads `--values` (with `--type ty`: bare values) and pairs them into credentials.
+pub(crate) fn plan_input(
+    path: &PathBuf,
+    ty: Option<&str>,
+    checker: &Checker,
+) -> anyhow::Result<PlannedInput> {
+    let (text, label) = read_input(path)?;
+    let mut malformed = Vec::new();
+    let values = if ty.is_some() {
+        bare_values(&text)
+    } else {
+        let (v, bad) = Values::parse(&text);
+        for l in &bad {
+            eprintln!("firebreak: {label}:{l}: not a NAME=VALUE line (skipped; the value is not shown)");
+        }
+        malformed = bad;
+        v
+    };
+    drop(text);
+    let (planned, unrecognised) =
+        firebreak_validate::plan_values(checker.catalogue(), &values, ty).map_err(|e| anyhow::anyhow!(e))?;
+    for n in &unrecognised {
+        eprintln!(
+            "firebreak: {label}: {n}: no validator recognises this value (try --type; see `firebreak validate --list`)"
+        );
+    }
+    Ok(PlannedInput {
+        label,
+        planned,
+        unrecognised,
+        malformed,
+    })
 }
 
 /// Runs the subcommand.
@@ -230,29 +277,18 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         .values
         .as_ref()
         .expect("clap requires --values without --list");
-    let (text, label) = read_input(path)?;
+    let PlannedInput {
+        label,
+        planned,
+        unrecognised,
+        malformed,
+    } = plan_input(path, args.ty.as_deref(), &checker)?;
     let mut summary = Summary {
         kind: "summary",
+        unrecognised,
+        malformed_lines: malformed,
         ..Summary::default()
     };
-    let values = if args.ty.is_some() {
-        bare_values(&text)
-    } else {
-        let (v, bad) = Values::parse(&text);
-        for l in &bad {
-            eprintln!("firebreak: {label}:{l}: not a NAME=VALUE line (skipped; the value is not shown)");
-        }
-        summary.malformed_lines = bad;
-        v
-    };
-    let (planned, unrecognised) =
-        firebreak_validate::plan_values(checker.catalogue(), &values, args.ty.as_deref())
-            .map_err(|e| anyhow::anyhow!(e))?;
-    drop(values);
-    for n in &unrecognised {
-        eprintln!("firebreak: {label}: {n}: no validator recognises this value (try --type; see --list)");
-    }
-    summary.unrecognised = unrecognised;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
