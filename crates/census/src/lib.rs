@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 mod check;
+pub mod fetch;
 pub mod index;
 pub mod ioc;
 
@@ -36,7 +37,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What an artifact's check came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -317,6 +318,13 @@ pub struct CensusOptions {
     pub artifact_dirs: Vec<PathBuf>,
     /// Archive bounds.
     pub limits: Limits,
+    /// Download the remote artifacts inside the window (bounded by `max_download`) so
+    /// they are checked like local ones.
+    pub download: bool,
+    /// Largest artifact downloaded, in bytes (default 2 GiB).
+    pub max_download: u64,
+    /// Settings of the HTTP client for indexes given as URLs and for downloads.
+    pub http: firebreak_http::HttpConfig,
 }
 
 impl CensusOptions {
@@ -329,6 +337,9 @@ impl CensusOptions {
             scanner: None,
             artifact_dirs: Vec::new(),
             limits: Limits::default(),
+            download: false,
+            max_download: 2 << 30,
+            http: firebreak_http::HttpConfig::default(),
         }
     }
 }
@@ -411,14 +422,31 @@ pub fn run(
     };
     let mut reports = Vec::new();
     let mut todo: Vec<(usize, Entry)> = Vec::new();
-    for (n, p) in indexes.iter().enumerate() {
-        let shown = p.display().to_string();
+    // indexes over HTTP and downloads: one anonymous client, one private directory
+    let mut net = Net::new(opts);
+    for (n, given) in indexes.iter().enumerate() {
+        let shown = given.display().to_string();
+        let mut mirror = None;
+        let mut p = given.clone();
+        if fetch::is_url(&shown) {
+            match net.mirror(&shown, n) {
+                Ok(m) => {
+                    p = m.path.clone();
+                    mirror = Some(m);
+                }
+                Err(e) => {
+                    reports.push(IndexReport::failed(&shown, e));
+                    continue;
+                }
+            }
+        }
+        let p = &p;
         let kind = match opts.index_kind {
             Some(k) => Ok(k),
             None => index::detect(p),
         };
         let mut rep = IndexReport {
-            index: shown,
+            index: shown.clone(),
             kind: kind.as_ref().ok().copied(),
             files_read: 0,
             entries: 0,
@@ -430,8 +458,17 @@ pub fn run(
             error: None,
         };
         match kind.and_then(|k| index::read_index(p, Some(k), &read_opts)) {
-            Err(e) => rep.error = Some(e.to_string()),
-            Ok(loaded) => {
+            Err(e) => {
+                let msg = e.to_string();
+                rep.error = Some(match &mirror {
+                    Some(m) => fetch::unmirror_all(&msg, m),
+                    None => msg,
+                })
+            }
+            Ok(mut loaded) => {
+                if let Some(m) = &mirror {
+                    fetch::unmirror_index(&mut loaded, m, &shown);
+                }
                 rep.files_read = loaded.files_read;
                 rep.entries = loaded.entries.len();
                 rep.problems = loaded.problems;
@@ -458,16 +495,45 @@ pub fn run(
         scanner: opts.scanner.as_ref(),
         limits: opts.limits,
     };
+    // remote artifacts: downloaded to be checked when asked, their records keep the URL
+    let mut fetched: Vec<Option<(String, Result<PathBuf, String>)>> = vec![None; todo.len()];
+    if opts.download {
+        for (i, (_, e)) in todo.iter_mut().enumerate() {
+            if let Location::Remote(u) = &e.location {
+                let u = u.clone();
+                let got = net.download(&u, &e.artifact, i);
+                if let Ok(p) = &got {
+                    e.location = Location::Local(p.clone());
+                }
+                fetched[i] = Some((u, got));
+            }
+        }
+    }
     let artifacts: Vec<ArtifactRecord> = todo
         .par_iter()
-        .map(|(_, e)| {
-            let r = checker.check(e);
+        .zip(fetched.par_iter())
+        .map(|((_, e), f)| {
+            let mut r = checker.check(e);
+            if let Some((u, got)) = f {
+                match got {
+                    Ok(p) => {
+                        let tmp = p.display().to_string();
+                        r.path = None;
+                        r.url = Some(u.clone());
+                        r.error = r.error.take().map(|m| m.replace(&tmp, u));
+                        r.warnings
+                            .push("downloaded for this census: checked as published".to_string());
+                    }
+                    Err(m) => r.error = Some(format!("download failed: {m}")),
+                }
+            }
             if let Some(p) = progress {
                 p(&r);
             }
             r
         })
         .collect();
+    drop(net);
     let mut summary = Summary {
         indexes: reports.len(),
         indexes_failed: reports.iter().filter(|r| r.error.is_some()).count(),
@@ -494,6 +560,85 @@ pub fn run(
         indexes: reports,
         artifacts,
         summary,
+    }
+}
+
+/// The network side of a run, made on first use: an anonymous client and a private
+/// temporary directory (removed when the run ends).
+struct Net<'a> {
+    opts: &'a CensusOptions,
+    remote: Option<Result<fetch::Remote, String>>,
+    dir: Option<Result<tempfile::TempDir, String>>,
+}
+
+impl<'a> Net<'a> {
+    fn new(opts: &'a CensusOptions) -> Self {
+        Net {
+            opts,
+            remote: None,
+            dir: None,
+        }
+    }
+
+    fn parts(&mut self) -> Result<(&fetch::Remote, &Path), String> {
+        if self.remote.is_none() {
+            self.remote = Some(fetch::Remote::new(self.opts.http.clone()));
+        }
+        if self.dir.is_none() {
+            self.dir = Some(
+                tempfile::Builder::new()
+                    .prefix("firebreak-census-")
+                    .tempdir()
+                    .map_err(|e| format!("cannot create a temporary directory: {e}")),
+            );
+        }
+        match (self.remote.as_ref(), self.dir.as_ref()) {
+            (Some(Ok(r)), Some(Ok(d))) => Ok((r, d.path())),
+            (Some(Err(e)), _) | (_, Some(Err(e))) => Err(e.clone()),
+            _ => Err("no HTTP client".into()),
+        }
+    }
+
+    fn mirror(&mut self, url: &str, n: usize) -> Result<fetch::Mirror, String> {
+        let (r, d) = self.parts()?;
+        let dir = d.join(format!("index-{n}"));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        r.mirror_index(url, &dir).map_err(|e| e.to_string())
+    }
+
+    fn download(&mut self, url: &str, artifact: &str, i: usize) -> Result<PathBuf, String> {
+        let max = self.opts.max_download;
+        let (r, d) = self.parts()?;
+        let name: String = artifact
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-+".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let dest = d.join("artifacts").join(i.to_string()).join(name);
+        r.download(url, &dest, max)?;
+        Ok(dest)
+    }
+}
+
+impl IndexReport {
+    fn failed(index: &str, error: String) -> Self {
+        IndexReport {
+            index: index.to_string(),
+            kind: None,
+            files_read: 0,
+            entries: 0,
+            in_window: 0,
+            outside_window: 0,
+            undated: 0,
+            problems: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(error),
+        }
     }
 }
 

@@ -75,6 +75,7 @@ fn examples(path: &str) -> &'static [&'static str] {
         "census" => &[
             "firebreak census --window 2022-12-21..2023-01-05 channel/",
             "firebreak census --window 2022-12-21..2023-01-05 --ioc ioc.toml --scan -f json -o census.json channel/",
+            "firebreak census --window 2022-12-21..2023-01-05 --ioc ioc.toml --download https://conda.anaconda.org/my-channel/",
         ],
         "incident" => &[
             "firebreak incident init cci --provider circleci --window 2022-12-21..",

@@ -52,7 +52,9 @@ pub struct Args {
     #[arg(long, value_name = "START..END")]
     pub window: TimeWindow,
     /// Indexes: conda channel dirs or repodata.json files, PyPI JSON exports,
-    /// anaconda.org file listings, JSON Lines files, or plain directories of artifacts.
+    /// anaconda.org file listings, JSON Lines files, or plain directories of artifacts;
+    /// or their http(s) URLs (a conda channel's root URL, `https://pypi.org/pypi/NAME/json`,
+    /// `https://api.anaconda.org/package/OWNER/NAME/files`, ...), fetched anonymously.
     #[arg(required = true, value_name = "INDEX")]
     pub indexes: Vec<PathBuf>,
     /// Force the kind of every index instead of detecting it.
@@ -67,6 +69,13 @@ pub struct Args {
     /// Look up artifacts by file name in this directory too (repeatable).
     #[arg(long = "artifacts", value_name = "DIR")]
     pub artifact_dirs: Vec<PathBuf>,
+    /// Download the artifacts inside the window that are only remote, so that --ioc and
+    /// --scan check them (into a private temporary directory, removed afterwards).
+    #[arg(long)]
+    pub download: bool,
+    /// Largest artifact downloaded, in MiB; a bigger one is reported, not checked.
+    #[arg(long, value_name = "MIB", default_value_t = 2048)]
+    pub max_download_mib: u64,
     #[command(flatten)]
     pub out: OutputArgs<CensusFormats>,
 }
@@ -90,6 +99,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         opts.scanner = Some(Scanner::new(rules, ScanOptions::default()));
     }
     opts.artifact_dirs = args.artifact_dirs.clone();
+    opts.download = args.download;
+    opts.max_download = args.max_download_mib.saturating_mul(1 << 20);
 
     let bar = progress_enabled().then(|| {
         let b = indicatif::ProgressBar::new_spinner();
