@@ -535,3 +535,89 @@ fn init_verify_credentials_takes_the_blast_radius_from_the_validators() {
         );
     }
 }
+
+#[test]
+fn aws_key_ids_without_credentials_make_tasks_a_draft_and_name_bad_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fb.db");
+    let inv = inventory_file(dir.path());
+    let (kid, _) = planted();
+    let list = dir.path().join("aws-notice.txt");
+    std::fs::write(&list, format!("# from AWS\n{kid}\nnot-a-key-id\n")).unwrap();
+    let draft = dir.path().join("draft.toml");
+    let out = fb()
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .args([
+            "incident",
+            "init",
+            "cci",
+            "--provider",
+            "circleci",
+            "--window",
+            "2022-12-21..2023-01-05",
+        ])
+        .arg("--store")
+        .arg(&db)
+        .arg("--from-inventory")
+        .arg(&inv)
+        .arg("--aws-key-ids")
+        .arg(&list)
+        .arg("--draft-plan")
+        .arg(&draft)
+        .output()
+        .unwrap();
+    let (so, se) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    // partial: a bad line, and no IAM lookup was possible
+    assert_eq!(out.status.code(), Some(3), "{so}\n{se}");
+    assert!(se.contains("aws-notice.txt:3: not an AWS access key id"), "{se}");
+    assert!(!se.contains("not-a-key-id"), "the bad line is never echoed: {se}");
+    assert!(se.contains("decoded offline only"), "{se}");
+    assert!(so.contains("5 task(s)"), "{so}");
+    assert!(
+        so.contains("AWS keys named as exposed: 1 (0 with their IAM user"),
+        "{so}"
+    );
+    let d = std::fs::read_to_string(&draft).unwrap();
+    assert!(d.contains("aws_access_key aws:") && d.contains(&kid), "{d}");
+    assert!(
+        d.contains("type = \"manual\""),
+        "no user known: a manual step\n{d}"
+    );
+    // the task is in the status, pending
+    let st = fb()
+        .args(["incident", "status", "cci", "--format", "json", "--store"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let t = v["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "aws_access_key")
+        .expect("an aws_access_key task");
+    assert_eq!(t["state"], "pending");
+    // a list with no key id at all is a usage error
+    std::fs::write(&list, "nothing here\n").unwrap();
+    fb().args([
+        "incident",
+        "init",
+        "cci2",
+        "--provider",
+        "circleci",
+        "--window",
+        "2022-12-21..",
+    ])
+    .arg("--store")
+    .arg(&db)
+    .arg("--from-inventory")
+    .arg(&inv)
+    .arg("--aws-key-ids")
+    .arg(&list)
+    .assert()
+    .code(2);
+}

@@ -101,6 +101,9 @@ pub enum Kind {
     TriggerToken,
     /// GitLab runner (project or group): its authentication token.
     Runner,
+    /// An AWS IAM access key named by AWS's notice of exposed keys (`incident init
+    /// --aws-key-ids`): scope `aws:ACCOUNT`, name the key id (an identifier, not a secret).
+    AwsAccessKey,
 }
 
 impl Kind {
@@ -129,11 +132,12 @@ impl Kind {
             Kind::GroupAccessToken => "group_access_token",
             Kind::TriggerToken => "trigger_token",
             Kind::Runner => "runner",
+            Kind::AwsAccessKey => "aws_access_key",
         }
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 22] = [
+    pub const ALL: [Kind; 23] = [
         Kind::EnvVar,
         Kind::ContextVar,
         Kind::CheckoutKey,
@@ -156,6 +160,7 @@ impl Kind {
         Kind::GroupAccessToken,
         Kind::TriggerToken,
         Kind::Runner,
+        Kind::AwsAccessKey,
     ];
 
     /// True for the plain-text variable kinds (GitHub Actions variables), whose values

@@ -34,6 +34,9 @@ pub enum Method {
     Inventory,
     /// Decoded offline from an AWS access key id.
     KeyIdDecoding,
+    /// IAM named the key's owner (`GetAccessKeyLastUsed`, for a key AWS listed as
+    /// exposed: `incident init --aws-key-ids`).
+    Iam,
     /// A validator of the catalogue ([`Blast::validator`]) proved the value live at its
     /// provider, and its access map said what it reaches.
     Validated,

@@ -18,6 +18,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aws_keys;
 pub mod blast;
 pub mod drill;
 pub mod playbook;

@@ -45,6 +45,11 @@ pub struct InitOptions {
     /// limits); it should map (`Options::map`). `None`: the built-in catalogue at the
     /// providers' public endpoints, with access maps.
     pub checker: Option<Arc<Checker>>,
+    /// The access key ids AWS named as exposed (`--aws-key-ids`): one task each.
+    pub aws_key_ids: crate::aws_keys::KeyIdList,
+    /// IAM client to name each listed key's user (`GetAccessKeyLastUsed`); `None`: the
+    /// keys are decoded offline only.
+    pub iam: Option<firebreak_rotate::aws::IamClient>,
 }
 
 impl InitOptions {
@@ -58,6 +63,8 @@ impl InitOptions {
             values: Values::default(),
             verify_credentials: false,
             checker: None,
+            aws_key_ids: Default::default(),
+            iam: None,
         }
     }
 }
@@ -88,6 +95,15 @@ pub struct InitOutcome {
     /// Variables of credentials proven live at init: recorded as a `validate` record, so
     /// their tasks show `live` until proven dead.
     pub live: Vec<String>,
+    /// The access keys AWS named (`--aws-key-ids`), looked up: one task each.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aws_keys: Vec<crate::aws_keys::AwsKey>,
+    /// Lines of the key-id list that are not key ids, with why (never their content).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub aws_key_id_bad_lines: Vec<(usize, String)>,
+    /// The rotation drafted for the listed keys (a `firebreak rotate` plan, TOML).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aws_draft: Option<String>,
 }
 
 /// Reads inventory items from JSON Lines (`firebreak inventory --format jsonl`) or the
@@ -283,10 +299,20 @@ async fn check_values(ck: Arc<Checker>, values: &Values, errors: &mut Vec<String
 }
 
 /// Blast radii of the items: offline, then sharpened by the checks of their values.
-fn blasts_of(items: &[Item], opts: &InitOptions, checked: &[Checked]) -> Vec<Blast> {
+fn blasts_of(
+    items: &[Item],
+    opts: &InitOptions,
+    checked: &[Checked],
+    keys: &[crate::aws_keys::AwsKey],
+) -> Vec<Blast> {
     items
         .iter()
         .map(|it| {
+            if it.kind == firebreak_providers::Kind::AwsAccessKey {
+                if let Some(k) = keys.iter().find(|k| k.key_id == it.name) {
+                    return crate::aws_keys::blast_of(k);
+                }
+            }
             let b = blast_offline(it, &opts.values);
             match check_of(checked, &it.name) {
                 Some(c) => {
@@ -302,28 +328,49 @@ fn blasts_of(items: &[Item], opts: &InitOptions, checked: &[Checked]) -> Vec<Bla
 /// providers). With `verify_credentials`, the checks run on a private runtime: call
 /// this outside an async context then, or use [`init_async`].
 pub fn init(store: &mut Store, opts: &InitOptions) -> Result<InitOutcome> {
-    let (mut out, items, origin) = gather(store, opts)?;
-    let mut checked = Vec::new();
-    if opts.verify_credentials && !opts.values.is_empty() {
-        let ck = checker_of(opts)?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Input(format!("cannot start a runtime: {e}")))?;
-        checked = rt.block_on(check_values(ck, &opts.values, &mut out.verify_errors));
-    }
+    let (out, items, origin) = gather(store, opts)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Input(format!("cannot start a runtime: {e}")))?;
+    let (out, items, checked) = rt.block_on(online(opts, out, items))?;
     finish(store, opts, out, &items, &checked, origin)
 }
 
 /// [`init`] for async callers.
 pub async fn init_async(store: &mut Store, opts: &InitOptions) -> Result<InitOutcome> {
-    let (mut out, items, origin) = gather(store, opts)?;
+    let (out, items, origin) = gather(store, opts)?;
+    let (out, items, checked) = online(opts, out, items).await?;
+    finish(store, opts, out, &items, &checked, origin)
+}
+
+/// The requests of an init: the values checked at their providers
+/// (`verify_credentials`), the listed AWS keys looked up in IAM; the keys become items.
+async fn online(
+    opts: &InitOptions,
+    mut out: InitOutcome,
+    mut items: Vec<Item>,
+) -> Result<(InitOutcome, Vec<Item>, Vec<Checked>)> {
     let mut checked = Vec::new();
     if opts.verify_credentials && !opts.values.is_empty() {
         let ck = checker_of(opts)?;
         checked = check_values(ck, &opts.values, &mut out.verify_errors).await;
     }
-    finish(store, opts, out, &items, &checked, origin)
+    out.aws_key_id_bad_lines = opts.aws_key_ids.bad.clone();
+    if !opts.aws_key_ids.ids.is_empty() {
+        use crate::aws_keys;
+        let mut keys = aws_keys::look_up(opts.iam.as_ref(), &opts.aws_key_ids).await;
+        aws_keys::find_holders(&mut keys, &items, &opts.values);
+        let provider = opts.providers[0];
+        out.aws_draft = Some(aws_keys::draft(&keys, &items, provider).to_toml());
+        for k in &keys {
+            items.push(aws_keys::item_of(k, provider));
+        }
+        out.aws_keys = keys;
+        items.sort_by_key(|i| i.identity());
+        items.dedup_by_key(|i| i.identity());
+    }
+    Ok((out, items, checked))
 }
 
 /// Checks the options and reads the items of the breached providers.
@@ -413,7 +460,7 @@ fn finish(
     checked: &[Checked],
     origin: serde_json::Value,
 ) -> Result<InitOutcome> {
-    let blasts = blasts_of(items, opts, checked);
+    let blasts = blasts_of(items, opts, checked, &out.aws_keys);
     let mut tasks = Vec::with_capacity(items.len());
     for (it, b) in items.iter().zip(blasts) {
         let method = serde_json::to_value(b.method)?
@@ -606,7 +653,7 @@ mod tests {
             item("NPM_TOKEN"),
         ];
         // no check: the key id decoded offline, for both halves of the pair
-        let b = blasts_of(&items, &opts, &[]);
+        let b = blasts_of(&items, &opts, &[], &[]);
         assert_eq!(
             b.iter().map(|b| b.method).collect::<Vec<_>>(),
             [Method::KeyIdDecoding, Method::KeyIdDecoding, Method::Name]
@@ -632,7 +679,7 @@ mod tests {
             serde_json::json!("arn:aws:iam::123837392027:user/ci"),
         );
         c.key_id = Some(SecretString::new("AKIABZVKIUSNUVNBPQYJ"));
-        let b = blasts_of(&items, &opts, &[c]);
+        let b = blasts_of(&items, &opts, &[c], &[]);
         for x in &b[..2] {
             assert_eq!(x.method, Method::Validated);
             assert_eq!(x.aws_account.as_deref(), Some("123837392027"));

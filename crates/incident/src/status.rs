@@ -414,8 +414,11 @@ pub fn covered(spec: &firebreak_rotate::plan::SecretSpec) -> Vec<Cover> {
                 ))),
             }
         }
-        SourceSpec::Manual { .. } if spec.sinks.is_empty() => {
-            // drafted as `PROVIDER KIND SCOPE NAME`
+        SourceSpec::Manual { .. } | SourceSpec::AwsIam { .. }
+            if spec.sinks.is_empty() || matches!(spec.source, SourceSpec::AwsIam { .. }) =>
+        {
+            // drafted as `PROVIDER KIND SCOPE NAME` (manual steps; the AWS keys AWS named,
+            // `incident init --aws-key-ids`)
             let parts: Vec<&str> = spec.name.splitn(4, ' ').collect();
             if parts.len() == 4 && parts[0].parse::<Provider>().is_ok() && parts[1].parse::<Kind>().is_ok() {
                 v.push(Cover::Exact(format!(

@@ -93,6 +93,19 @@ pub struct AccessKeyMeta {
     pub status: String,
 }
 
+/// What `GetAccessKeyLastUsed` says of a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyLastUsed {
+    /// The IAM user that owns the key.
+    pub user: String,
+    /// Last use (`None`: never used, or before IAM tracked it in April 2015).
+    pub last_used_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// The service it was last used with (`s3`, `iam`, ...).
+    pub service: Option<String>,
+    /// The region it was last used in.
+    pub region: Option<String>,
+}
+
 /// An IAM client.
 #[derive(Clone, Debug)]
 pub struct IamClient {
@@ -225,6 +238,35 @@ impl IamClient {
         self.call("DeleteAccessKey", &[("UserName", user), ("AccessKeyId", id)])
             .await
             .map(|_| ())
+    }
+
+    /// `GetAccessKeyLastUsed`: the IAM user that owns the key `id` (in the caller's
+    /// account) and when, where and with which service it was last used.
+    pub async fn access_key_last_used(&self, id: &str) -> Result<AccessKeyLastUsed, AwsError> {
+        let xml = self.call("GetAccessKeyLastUsed", &[("AccessKeyId", id)]).await?;
+        let known = |t: &str| {
+            tag(&xml, t)
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && *v != "N/A")
+                .map(str::to_string)
+        };
+        let user = known("UserName").ok_or_else(|| AwsError::Api {
+            action: "GetAccessKeyLastUsed".into(),
+            endpoint: self.endpoint.to_string(),
+            status: 200,
+            code: "MalformedResponse".into(),
+            message: "no UserName in the reply".into(),
+        })?;
+        Ok(AccessKeyLastUsed {
+            user,
+            last_used_at: known("LastUsedDate").and_then(|d| {
+                chrono::DateTime::parse_from_rfc3339(&d)
+                    .ok()
+                    .map(|t| t.with_timezone(&chrono::Utc))
+            }),
+            service: known("ServiceName"),
+            region: known("Region"),
+        })
     }
 
     /// `CreateUser` (tests and drills).

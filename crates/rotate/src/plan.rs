@@ -775,6 +775,17 @@ fn manual_instructions(it: &InventoryItem) -> String {
         Kind::Runner => format!(
             "GitLab runner {n} ({s}): reset its authentication token (POST /runners/{id}/reset_authentication_token), write the new token into config.toml on the runner's hosts and restart gitlab-runner; check those hosts, since a runner token lets its holder take jobs and their variables"
         ),
+        Kind::AwsAccessKey => {
+            let user = it
+                .flags
+                .detail
+                .as_deref()
+                .and_then(|d| d.split(", ").find_map(|p| p.strip_prefix("user ")))
+                .unwrap_or("USER");
+            format!(
+                "AWS access key {n} ({s}), named by AWS as exposed: create a new key for its IAM user (aws iam create-access-key --user-name {user}), write the new id and secret to every CI variable that holds the old pair and check the jobs that use them, deactivate the old key (aws iam update-access-key --user-name {user} --access-key-id {n} --status Inactive), watch for failures, then delete it (aws iam delete-access-key --user-name {user} --access-key-id {n}); or change this source to type = \"aws_iam\" with user = \"{user}\" and add the variables holding it as sinks, so firebreak does it"
+            )
+        }
         _ => format!(
             "firebreak cannot rotate {} {} in {} automatically: issue a new credential at its origin, replace it in {}, then revoke the old one",
             it.kind, it.name, it.scope, it.provider
@@ -899,7 +910,8 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
             | Kind::ProjectAccessToken
             | Kind::GroupAccessToken
             | Kind::TriggerToken
-            | Kind::Runner => {
+            | Kind::Runner
+            | Kind::AwsAccessKey => {
                 keys.push(SecretSpec {
                     name: format!("{} {} {} {}", it.provider, it.kind, it.scope, it.name),
                     source: SourceSpec::Manual {

@@ -25,7 +25,7 @@ pub struct Args {
 enum Sub {
     /// Create an incident: window, breached providers, and a playbook with one task per
     /// secret they hold (rotate; verify; hunt the logs of what it unlocks).
-    Init(InitArgs),
+    Init(Box<InitArgs>),
     /// List the incidents in the store.
     List(ListArgs),
     /// Show where an incident stands (computed from the store now).
@@ -111,6 +111,21 @@ struct InitArgs {
     /// Read-only calls made with the credentials themselves.
     #[arg(long)]
     verify_credentials: bool,
+    /// The access key ids AWS named as exposed (its e-mail's list: one id per line; `#`
+    /// comments). Each becomes a task; with AWS credentials of the account in the
+    /// environment (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), IAM's
+    /// GetAccessKeyLastUsed names its user and last use, and a rotation is drafted
+    /// (`--draft-plan`). A line that is not a key id is named, never shown.
+    #[arg(long, value_name = "FILE")]
+    aws_key_ids: Option<PathBuf>,
+    /// IAM endpoint for --aws-key-ids (default https://iam.amazonaws.com/).
+    #[arg(long, value_name = "URL", requires = "aws_key_ids")]
+    aws_iam_endpoint: Option<String>,
+    /// Write the rotation drafted for the --aws-key-ids keys to FILE (a `firebreak rotate`
+    /// plan: an aws_iam source per key whose user and variables are known, else a manual
+    /// step).
+    #[arg(long, value_name = "FILE", requires = "aws_key_ids")]
+    draft_plan: Option<PathBuf>,
     /// Validator settings for --verify-credentials (`--endpoint NAME=URL`...); access maps
     /// are always made here.
     #[command(flatten)]
@@ -169,7 +184,7 @@ struct RecordArgs {
 /// Runs `firebreak incident`.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.cmd {
-        Sub::Init(a) => init(a),
+        Sub::Init(a) => init(*a),
         Sub::List(a) => list(a),
         Sub::Status(a) => status(a),
         Sub::Record(a) => record(a),
@@ -203,6 +218,28 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
     if a.verify_credentials && a.values.is_none() {
         anyhow::bail!("--verify-credentials needs --values FILE (the inventory never holds values)");
     }
+    if let Some(p) = &a.aws_key_ids {
+        let text = std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?;
+        let list = firebreak_incident::aws_keys::parse_key_ids(&text);
+        for (l, why) in &list.bad {
+            eprintln!("incident init: {}:{l}: {why}, skipped", p.display());
+        }
+        if list.ids.is_empty() {
+            anyhow::bail!("{}: no AWS access key id in it", p.display());
+        }
+        use firebreak_rotate::aws::{AwsCredentials, FromEnv, IamClient};
+        opts.iam = match AwsCredentials::from_env() {
+            Ok(c) => Some(IamClient::new(a.aws_iam_endpoint.as_deref(), "us-east-1", c)?),
+            Err(_) => {
+                eprintln!(
+                    "incident init: no AWS credentials in the environment: the keys of {} are decoded offline only (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY of the account to name their IAM users)",
+                    p.display()
+                );
+                None
+            }
+        };
+        opts.aws_key_ids = list;
+    }
     opts.verify_credentials = a.verify_credentials;
     if a.verify_credentials {
         let mut check = a.check.clone();
@@ -225,6 +262,14 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
     }
     for e in &out.verify_errors {
         eprintln!("incident init: credential check failed: {e}");
+    }
+    if let (Some(p), Some(d)) = (&a.draft_plan, &out.aws_draft) {
+        let head = format!(
+            "# Drafted by `firebreak incident init {} --aws-key-ids`: one secret per key AWS named.\n# An aws_iam source needs the CI variables holding the key as sinks (found through --values);\n# a manual step says what to do by hand. Review, then: firebreak rotate run --plan {}\n\n",
+            a.name,
+            p.display()
+        );
+        std::fs::write(p, format!("{head}{d}")).with_context(|| format!("cannot write {}", p.display()))?;
     }
     let mut w = a.out.writer()?;
     match a.out.format() {
@@ -260,6 +305,28 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
                     out.live.join(", ")
                 )?;
             }
+            if !out.aws_keys.is_empty() {
+                let named = out.aws_keys.iter().filter(|k| k.user.is_some()).count();
+                writeln!(
+                    w,
+                    "AWS keys named as exposed: {} ({named} with their IAM user named by IAM)",
+                    out.aws_keys.len()
+                )?;
+                for k in &out.aws_keys {
+                    writeln!(
+                        w,
+                        "  {} account {} user {}{}",
+                        k.key_id,
+                        k.account.as_deref().unwrap_or("?"),
+                        k.user.as_deref().unwrap_or("?"),
+                        k.error.as_deref().map(|e| format!(" ({e})")).unwrap_or_default()
+                    )?;
+                }
+                match &a.draft_plan {
+                    Some(p) => writeln!(w, "their rotation is drafted in {}", p.display())?,
+                    None => writeln!(w, "draft their rotation with --draft-plan FILE")?,
+                }
+            }
             writeln!(w, "next: firebreak incident status {}", out.name)?;
         }
     }
@@ -267,7 +334,9 @@ fn init(a: InitArgs) -> anyhow::Result<Exit> {
     let partial = !out.providers_not_inventoried.is_empty()
         || !out.bad_lines.is_empty()
         || !out.verify_errors.is_empty()
-        || !bad_value_lines.is_empty();
+        || !bad_value_lines.is_empty()
+        || !out.aws_key_id_bad_lines.is_empty()
+        || out.aws_keys.iter().any(|k| k.error.is_some());
     Ok(if partial { Exit::Partial } else { Exit::Clean })
 }
 
