@@ -295,14 +295,7 @@ pub fn summarize(run_id: &str, rows: &[SecretStatus]) -> Summary {
 }
 
 fn source_kind(s: &SourceSpec) -> &'static str {
-    match s {
-        SourceSpec::Random { .. } => "random",
-        SourceSpec::Command(_) => "command",
-        SourceSpec::Http { .. } => "http",
-        SourceSpec::DeployKey { .. } => "deploy_key",
-        SourceSpec::AwsIam { .. } => "aws_iam",
-        SourceSpec::Manual { .. } => "manual",
-    }
+    s.kind()
 }
 
 fn prev_ids(info: &serde_json::Value) -> Vec<String> {

@@ -3,7 +3,8 @@
 //!
 //! - [`plan`]: the plan file (TOML) and drafting it from an inventory snapshot;
 //! - [`sources`]: where credentials are issued and revoked (random, command / HTTP JSON
-//!   protocol, deploy keys, AWS IAM access keys via [`aws`]);
+//!   protocol, deploy keys, AWS IAM access keys via [`aws`], upload tokens of firebreak's
+//!   own service and Docker Hub via [`upload`]);
 //! - [`sinks`]: the CI stores holding copies (CircleCI, GitHub sealed secrets, GitLab);
 //! - [`engine`]: the per-secret state machine, with its states and allowed moves in
 //!   [`state`]; [`journal`]: its durable SQLite journal;
@@ -27,6 +28,7 @@ pub mod sinks;
 pub mod sources;
 pub mod sshkey;
 pub mod state;
+pub mod upload;
 
 pub use crypto::SealKey;
 pub use engine::{Engine, RunOptions, SecretStatus, Summary};

@@ -145,6 +145,37 @@ pub enum SourceSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
     },
+    /// A firebreak upload token (`firebreak serve`) for one project and one CI provider:
+    /// issued with the admin credential in `FIREBREAK_ADMIN_TOKEN`; the tokens of that
+    /// (project, provider) that existed before are revoked once the new one is verified in
+    /// every sink; other providers' tokens are never touched.
+    FirebreakServe {
+        /// The service's URL.
+        url: String,
+        /// Project.
+        project: String,
+        /// CI provider the token is for (`circleci`, `github`, `gitlab`, ...).
+        provider: String,
+        /// Lifetime in seconds (default: the service's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ttl_secs: Option<u64>,
+    },
+    /// A Docker Hub personal access token of `username`, labelled `label` (one label per
+    /// project and CI provider, e.g. `circleci acme/app`); the account's password or a
+    /// token allowed to manage tokens comes from `DOCKERHUB_TOKEN`. Tokens with that label
+    /// (or issued by firebreak for it) are deleted once the new one is verified.
+    Dockerhub {
+        /// The Docker Hub account.
+        username: String,
+        /// Label of the token (at most 70 characters are kept).
+        label: String,
+        /// Scopes (default `repo:read`, `repo:write`).
+        #[serde(default = "default_docker_scopes")]
+        scopes: Vec<String>,
+        /// API endpoint (default `https://hub.docker.com/`; a mock in tests).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+    },
     /// A source firebreak cannot drive: a person follows the instructions.
     Manual {
         /// What to do.
@@ -153,6 +184,20 @@ pub enum SourceSpec {
 }
 
 impl SourceSpec {
+    /// The source's `type` in the plan.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceSpec::Random { .. } => "random",
+            SourceSpec::Command(_) => "command",
+            SourceSpec::Http { .. } => "http",
+            SourceSpec::DeployKey { .. } => "deploy_key",
+            SourceSpec::AwsIam { .. } => "aws_iam",
+            SourceSpec::FirebreakServe { .. } => "firebreak_serve",
+            SourceSpec::Dockerhub { .. } => "dockerhub",
+            SourceSpec::Manual { .. } => "manual",
+        }
+    }
+
     /// True for sources whose old credential is deleted at its origin and whose new one
     /// exists only in the sinks (a GitHub deploy key's private key, an AWS secret access
     /// key): such a secret needs at least one sink. A CircleCI checkout key is not one:
@@ -161,6 +206,8 @@ impl SourceSpec {
         matches!(
             self,
             SourceSpec::AwsIam { .. }
+                | SourceSpec::FirebreakServe { .. }
+                | SourceSpec::Dockerhub { .. }
                 | SourceSpec::DeployKey {
                     github_repo: Some(_),
                     ..
@@ -190,8 +237,27 @@ impl SourceSpec {
                 "aws_iam {} {user}",
                 endpoint.as_deref().unwrap_or("https://iam.amazonaws.com")
             )),
+            SourceSpec::FirebreakServe {
+                url,
+                project,
+                provider,
+                ..
+            } => Some(format!("firebreak_serve {url} {project} {provider}")),
+            SourceSpec::Dockerhub {
+                username,
+                label,
+                endpoint,
+                ..
+            } => Some(format!(
+                "dockerhub {} {username} {label}",
+                endpoint.as_deref().unwrap_or(crate::upload::DOCKERHUB_API)
+            )),
         }
     }
+}
+
+fn default_docker_scopes() -> Vec<String> {
+    vec!["repo:read".into(), "repo:write".into()]
 }
 
 fn default_len() -> usize {

@@ -90,6 +90,10 @@ pub struct Source {
     iam: Option<Arc<IamClient>>,
     /// The shared HTTP layer's client of an `http` source (timeouts, backoff, rate limits).
     http: Option<firebreak_http::Http>,
+    /// firebreak's upload-token service (`firebreak_serve`).
+    serve: Option<Arc<crate::upload::ServeTokens>>,
+    /// Docker Hub (`dockerhub`).
+    docker: Option<Arc<crate::upload::DockerHub>>,
 }
 
 /// The characters of an alphabet setting.
@@ -169,25 +173,64 @@ impl Source {
                     .map_err(|x| e(x.to_string()))?,
             );
         }
+        let e = |kind: &str, m: String| SourceError {
+            source_kind: kind.into(),
+            secret: secret.into(),
+            message: m,
+        };
+        let cfg = clients.http.clone().unwrap_or_default();
+        let mut serve = None;
+        if let SourceSpec::FirebreakServe {
+            url,
+            project,
+            provider,
+            ttl_secs,
+        } = spec
+        {
+            let admin = env_secret("FIREBREAK_ADMIN_TOKEN").ok_or_else(|| {
+                e(
+                    "firebreak_serve",
+                    "set FIREBREAK_ADMIN_TOKEN (the service's admin credential)".into(),
+                )
+            })?;
+            serve = Some(Arc::new(
+                crate::upload::ServeTokens::new(url, admin, project, provider, *ttl_secs, cfg.clone())
+                    .map_err(|m| e("firebreak_serve", m))?,
+            ));
+        }
+        let mut docker = None;
+        if let SourceSpec::Dockerhub {
+            username,
+            scopes,
+            endpoint,
+            ..
+        } = spec
+        {
+            let pw = env_secret("DOCKERHUB_TOKEN").ok_or_else(|| {
+                e(
+                    "dockerhub",
+                    format!("set DOCKERHUB_TOKEN (the password of {username}, or a token allowed to manage access tokens)"),
+                )
+            })?;
+            docker = Some(Arc::new(
+                crate::upload::DockerHub::new(endpoint.as_deref(), username, pw, scopes.clone(), cfg)
+                    .map_err(|m| e("dockerhub", m))?,
+            ));
+        }
         Ok(Source {
             secret: secret.to_string(),
             spec: spec.clone(),
             clients,
             iam,
             http,
+            serve,
+            docker,
         })
     }
 
     /// Source type name.
     pub fn kind(&self) -> &'static str {
-        match &self.spec {
-            SourceSpec::Random { .. } => "random",
-            SourceSpec::Command(_) => "command",
-            SourceSpec::Http { .. } => "http",
-            SourceSpec::DeployKey { .. } => "deploy_key",
-            SourceSpec::AwsIam { .. } => "aws_iam",
-            SourceSpec::Manual { .. } => "manual",
-        }
+        self.spec.kind()
     }
 
     fn err(&self, m: impl std::fmt::Display) -> SourceError {
@@ -276,6 +319,36 @@ impl Source {
                     .into_result()
                     .map_err(|e| self.err(e))?;
                 let before: Vec<String> = keys.into_iter().map(|k| k.fingerprint).collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            SourceSpec::FirebreakServe { .. } => {
+                let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
+                let before: Vec<String> = c
+                    .list()
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .into_iter()
+                    .filter(|t| t.active)
+                    .map(|t| t.id)
+                    .collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            SourceSpec::Dockerhub { label, .. } => {
+                let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+                let before: Vec<String> = c
+                    .list()
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .into_iter()
+                    .filter(|t| crate::upload::is_ours(label, &t.label))
+                    .map(|t| t.id)
+                    .collect();
                 Ok(Prepared {
                     material: None,
                     info: json!({"before": before}),
@@ -419,6 +492,31 @@ impl Source {
                     previous_ids: Self::before(p),
                 })
             }
+            SourceSpec::FirebreakServe { .. } => {
+                let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
+                let (id, token) = c.create().await.map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(id),
+                        value: token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
+            SourceSpec::Dockerhub { label, .. } => {
+                let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+                let (id, token) = c
+                    .create(&crate::upload::issued_label(label, idem))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(id),
+                        value: token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
             SourceSpec::DeployKey { .. } => Err(self.err("deploy_key needs github_repo or circleci_project")),
             SourceSpec::Manual { .. } => Err(self.err("manual source: nothing to issue")),
         }
@@ -496,6 +594,24 @@ impl Source {
                     None => Ok(Lookup::NotFound),
                 }
             }
+            SourceSpec::FirebreakServe { .. } => {
+                let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
+                let before = Self::before(p);
+                let now = c.list().await.map_err(|e| self.err(e))?;
+                match now.into_iter().find(|t| t.active && !before.contains(&t.id)) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
+            SourceSpec::Dockerhub { label, .. } => {
+                let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+                let mine = crate::upload::issued_label(label, idem);
+                let now = c.list().await.map_err(|e| self.err(e))?;
+                match now.into_iter().find(|t| t.label == mine) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
             SourceSpec::AwsIam { user, .. } => {
                 let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
                 let before = Self::before(p);
@@ -519,6 +635,9 @@ impl Source {
                     Err(e) if e.code() == Some("NoSuchEntity") => Ok(()),
                     Err(e) => Err(self.err(e)),
                 }
+            }
+            SourceSpec::FirebreakServe { .. } | SourceSpec::Dockerhub { .. } => {
+                self.revoke(&[id.to_string()]).await
             }
             _ => Err(self.err("this source has no orphans")),
         }
@@ -557,6 +676,14 @@ impl Source {
                         Err(e) => return Err(self.err(e)),
                     }
                 }
+                SourceSpec::FirebreakServe { .. } => {
+                    let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
+                    c.delete(id).await.map_err(|e| self.err(e))?;
+                }
+                SourceSpec::Dockerhub { .. } => {
+                    let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+                    c.delete(id).await.map_err(|e| self.err(e))?;
+                }
                 SourceSpec::AwsIam { user, .. } => {
                     let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
                     // Deactivate first (reversible), then delete.
@@ -587,6 +714,14 @@ impl Source {
             .await?;
         Ok(r.credential.map(SecretString::new))
     }
+}
+
+fn env_secret(name: &str) -> Option<SecretString> {
+    std::env::var(name)
+        .ok()
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .map(SecretString::new)
 }
 
 /// Starts `c` with stdin piped (stdout piped when `read_stdout`, else discarded), stderr

@@ -222,14 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                 }
                 let mut out = std::io::stdout().lock();
                 for s in &p.secrets {
-                    let src = match &s.source {
-                        firebreak_rotate::plan::SourceSpec::Manual { .. } => "manual",
-                        firebreak_rotate::plan::SourceSpec::Random { .. } => "random",
-                        firebreak_rotate::plan::SourceSpec::Command(_) => "command",
-                        firebreak_rotate::plan::SourceSpec::Http { .. } => "http",
-                        firebreak_rotate::plan::SourceSpec::DeployKey { .. } => "deploy_key",
-                        firebreak_rotate::plan::SourceSpec::AwsIam { .. } => "aws_iam",
-                    };
+                    let src = s.source.kind();
                     writeln!(out, "{}\tsource={src}\tsinks={}", s.name, s.sinks.len())?;
                     for k in &s.sinks {
                         writeln!(out, "  write+verify {}", k.label())?;
