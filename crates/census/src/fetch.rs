@@ -206,6 +206,7 @@ impl Remote {
                     file: ru.to_string(),
                     line: None,
                     record: None,
+                    kind: None,
                     message: e,
                 }),
             }

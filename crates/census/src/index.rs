@@ -137,33 +137,9 @@ pub struct Entry {
     pub builder_time: Option<DateTime<Utc>>,
 }
 
-/// A malformed record or unreadable part of an index. Never fatal.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Problem {
-    /// The file at fault.
-    pub file: String,
-    /// 1-based line, when known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<u64>,
-    /// The record (JSON key) at fault, when lines are not known.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub record: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.file)?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(r) = &self.record {
-            write!(f, " [{r}]")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
+/// A malformed record or unreadable part of an index (the workspace's one problem type:
+/// file, line or record, message). Never fatal.
+pub use firebreak_core::Problem;
 
 /// Everything read from one index.
 #[derive(Debug, Clone, Default)]
@@ -514,6 +490,7 @@ fn read_conda(path: &Path) -> Result<LoadedIndex, IndexError> {
                     file: fshown,
                     line: None,
                     record: None,
+                    kind: None,
                     message: format!("cannot read: {e}"),
                 });
                 continue;
@@ -533,6 +510,7 @@ fn read_conda(path: &Path) -> Result<LoadedIndex, IndexError> {
                     file: fshown,
                     line: Some(e.line() as u64),
                     record: None,
+                    kind: None,
                     message,
                 });
                 continue;
@@ -553,6 +531,7 @@ fn read_conda(path: &Path) -> Result<LoadedIndex, IndexError> {
                     file: fshown.clone(),
                     line: None,
                     record: Some(record.clone()),
+                    kind: None,
                     message,
                 };
                 let rec = match rec {
@@ -710,6 +689,7 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                     file: fshown,
                     line: None,
                     record: None,
+                    kind: None,
                     message: format!("cannot read: {e}"),
                 });
                 continue;
@@ -735,6 +715,7 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                     file: fshown,
                     line: Some(e.line() as u64),
                     record: None,
+                    kind: None,
                     message: format!("not valid JSON: {e}"),
                 });
                 continue;
@@ -772,6 +753,7 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                                 file: fshown.clone(),
                                 line: None,
                                 record: Some(format!("releases[{ver:?}]")),
+                                kind: None,
                                 message: format!("expected an array of files, found {}", json_type(other)),
                             }),
                         }
@@ -781,6 +763,7 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                     file: fshown.clone(),
                     line: None,
                     record: Some("releases".into()),
+                    kind: None,
                     message: format!("expected an object, found {}", json_type(other)),
                 }),
             }
@@ -796,6 +779,7 @@ fn read_pypi(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Index
                 file: fshown.clone(),
                 line: None,
                 record: Some(record.clone()),
+                kind: None,
                 message,
             };
             let Value::Object(o) = fo else {
@@ -943,6 +927,7 @@ fn read_anaconda(path: &Path) -> Result<LoadedIndex, IndexError> {
             file: shown.clone(),
             line: None,
             record: Some(format!("files[{n}]")),
+            kind: None,
             message,
         };
         let Some(o) = f.as_object() else {
@@ -1090,6 +1075,7 @@ fn read_jsonl(path: &Path, artifacts: &ArtifactDirs) -> Result<LoadedIndex, Inde
             file: shown.clone(),
             line: Some(line_no),
             record: None,
+            kind: None,
             message,
         };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
@@ -1239,6 +1225,7 @@ fn read_dir_index(path: &Path) -> Result<LoadedIndex, IndexError> {
                     file: fshown,
                     line: None,
                     record: None,
+                    kind: None,
                     message: format!("cannot stat: {e}"),
                 });
                 continue;
