@@ -7,12 +7,11 @@
 use firebreak_core::SecretString;
 use firebreak_providers::sim::{SimConfig, Simulator};
 use firebreak_providers::{Kind, Provider};
-use firebreak_rotate::engine::{self, Engine, RunOptions};
+use firebreak_rotate::engine;
 use firebreak_rotate::plan::{Plan, ProviderConn};
 use firebreak_rotate::{Journal, SealKey};
 use firebreak_serve::client::Client;
 use firebreak_serve::{Config, Server};
-use std::sync::Arc;
 
 const ADMIN: &str = "test-admin-credential-for-rotation-0123";
 
@@ -76,21 +75,10 @@ name = "FIREBREAK_UPLOAD_TOKEN"
     });
     let sdir = tempfile::tempdir().unwrap();
     let j = Journal::open(&sdir.path().join("fb.db")).unwrap();
-    let run = engine::create_run(&j, &plan, "serve.toml").unwrap();
     let (key, _) = SealKey::generate();
-    let e = Arc::new(
-        Engine::new(
-            j.clone(),
-            key,
-            &run,
-            RunOptions {
-                concurrency: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    let sum = e.run().await.unwrap();
+    let (run, sum) = firebreak_rotate::harness::run_plan(&j, &plan, &key)
+        .await
+        .unwrap();
     assert_eq!(sum.done, 1, "{:?}", engine::status(&j, &run).unwrap());
     let row = engine::status(&j, &run).unwrap().remove(0);
     assert_eq!(row.previous_ids, vec![old.info.id.clone()]);

@@ -5,7 +5,7 @@
 //! `incident status` links to the task; bad lines named, unknown keys said.
 
 use firebreak_core::SecretString;
-use firebreak_http::aws::{query_request, AwsCredentials};
+use firebreak_http::aws::AwsCredentials;
 use firebreak_incident::aws_keys::parse_key_ids;
 use firebreak_incident::blast::Values;
 use firebreak_incident::playbook::{InitOptions, InventorySource};
@@ -13,50 +13,9 @@ use firebreak_providers::{Flags, Item, Kind, Provider};
 use firebreak_rotate::aws::IamClient;
 use firebreak_rotate::plan::{Plan, SourceSpec};
 use firebreak_store::Store;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Moto {
-    let bin = std::env::var("FIREBREAK_MOTO_SERVER").unwrap_or_else(|_| {
-        panic!("FIREBREAK_MOTO_SERVER is not set: run scripts/setup.d/60-moto.sh (or scripts/test) and source .tools/env.d/moto.sh")
-    });
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} missing: run scripts/setup.d/60-moto.sh"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-    }
+fn moto() -> firebreak_rotate::harness::Moto {
+    firebreak_rotate::harness::Moto::start().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn item(name: &str) -> Item {
@@ -71,27 +30,6 @@ fn item(name: &str) -> Item {
     }
 }
 
-/// One IAM call to moto (authentication off: any credential does).
-async fn iam(url: &str, action: &str, params: &[(&str, &str)]) -> String {
-    let u = url::Url::parse(url).unwrap();
-    let creds = AwsCredentials {
-        access_key_id: "AKIAFIREBREAKTEST000".into(),
-        secret_access_key: SecretString::new("firebreak-test-secret-key-not-real-00000"),
-        session_token: None,
-    };
-    let http = firebreak_http::Http::new(&u, firebreak_http::Auth::None, Default::default()).unwrap();
-    let mut req = query_request(&u, "iam", "us-east-1", "2010-05-08", action, params, &creds).unwrap();
-    req.any_status = true;
-    let r = http.execute(req).await.unwrap();
-    let body = String::from_utf8_lossy(&r.body).into_owned();
-    assert_eq!(r.status, 200, "iam:{action}: {body}");
-    body
-}
-
-fn tag(xml: &str, t: &str) -> String {
-    firebreak_http::aws::xml_tag(xml, t).unwrap().to_string()
-}
-
 #[test]
 fn listed_keys_become_tasks_with_their_iam_user_and_a_drafted_rotation() {
     let m = moto();
@@ -99,10 +37,15 @@ fn listed_keys_become_tasks_with_their_iam_user_and_a_drafted_rotation() {
         .enable_all()
         .build()
         .unwrap();
+    let creds = AwsCredentials {
+        access_key_id: "AKIAFIREBREAKTEST000".into(),
+        secret_access_key: SecretString::new("firebreak-test-secret-key-not-real-00000"),
+        session_token: None,
+    };
+    let client = IamClient::new(Some(&m.url), "us-east-1", creds).unwrap();
     let kid = rt.block_on(async {
-        iam(&m.url, "CreateUser", &[("UserName", "ci-deployer")]).await;
-        let x = iam(&m.url, "CreateAccessKey", &[("UserName", "ci-deployer")]).await;
-        tag(&x, "AccessKeyId")
+        client.create_user("ci-deployer").await.unwrap();
+        client.create_access_key("ci-deployer").await.unwrap().0
     });
     // a key id of the right shape that IAM does not know
     let unknown = "AKIAQWERTYUIOPASDFGH";
@@ -129,12 +72,7 @@ fn listed_keys_become_tasks_with_their_iam_user_and_a_drafted_rotation() {
     o.inventory = InventorySource::File(inv);
     o.values = Values::parse(&format!("AWS_ACCESS_KEY_ID={kid}\n")).0;
     o.aws_key_ids = list;
-    let creds = AwsCredentials {
-        access_key_id: "AKIAFIREBREAKTEST000".into(),
-        secret_access_key: SecretString::new("firebreak-test-secret-key-not-real-00000"),
-        session_token: None,
-    };
-    o.iam = Some(IamClient::new(Some(&m.url), "us-east-1", creds).unwrap());
+    o.iam = Some(client);
     let out = rt
         .block_on(firebreak_incident::playbook::init_async(&mut store, &o))
         .unwrap();

@@ -13,51 +13,10 @@ use firebreak_providers::sim::{SimConfig, Simulator};
 use firebreak_providers::{Flags, Item, Kind, Provider};
 use firebreak_store::Store;
 use firebreak_validate::{Catalogue, Checker, Endpoints, Options};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
-struct Moto {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn moto() -> Moto {
-    let bin = std::env::var("FIREBREAK_MOTO_SERVER").unwrap_or_else(|_| {
-        panic!("FIREBREAK_MOTO_SERVER is not set: run scripts/setup.d/60-moto.sh (or scripts/test) and source .tools/env.d/moto.sh")
-    });
-    assert!(
-        std::path::Path::new(&bin).exists(),
-        "{bin} missing: run scripts/setup.d/60-moto.sh"
-    );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(&bin)
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start moto_server");
-    for _ in 0..300 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Moto {
-        child,
-        url: format!("http://127.0.0.1:{port}/"),
-    }
+fn moto() -> firebreak_rotate::harness::Moto {
+    firebreak_rotate::harness::Moto::start().unwrap_or_else(|e| panic!("{e:#}"))
 }
 
 fn item(name: &str) -> Item {

@@ -999,6 +999,27 @@ pub async fn child_main(
     Ok(e.run().await?)
 }
 
+/// Creates a run of `plan` in `j` and runs it to its end with one worker (tests and
+/// drills): the run id and its summary.
+pub async fn run_plan(
+    j: &Journal,
+    plan: &Plan,
+    key: &crate::SealKey,
+) -> anyhow::Result<(String, engine::Summary)> {
+    let run = engine::create_run(j, plan, "plan.toml")?;
+    let e = Arc::new(Engine::new(
+        j.clone(),
+        key.clone(),
+        &run,
+        RunOptions {
+            concurrency: 1,
+            ..Default::default()
+        },
+    )?);
+    let sum = e.run().await?;
+    Ok((run, sum))
+}
+
 /// A moto server (AWS in a process; PyPI `moto[server]`, installed by
 /// `scripts/setup.d/60-moto.sh`, which exports `FIREBREAK_MOTO_SERVER`), stopped on drop.
 pub struct Moto {

@@ -5,12 +5,11 @@ use firebreak_core::SecretString;
 use firebreak_providers::sim::{SimConfig, Simulator};
 use firebreak_providers::{Kind, Provider};
 use firebreak_rotate::aws::{AwsCredentials, FromEnv, IamClient};
-use firebreak_rotate::engine::{self, Engine, RunOptions};
+use firebreak_rotate::engine;
 use firebreak_rotate::harness::Moto;
 use firebreak_rotate::plan::{Plan, ProviderConn, SourceSpec};
 use firebreak_rotate::sources::{Lookup, Source, SourceClients};
 use firebreak_rotate::{Journal, SealKey};
-use std::sync::Arc;
 
 fn moto() -> Moto {
     Moto::start().unwrap_or_else(|e| panic!("{e:#}"))
@@ -63,21 +62,10 @@ name = "AWS_SECRET_ACCESS_KEY"
     });
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("fb.db")).unwrap();
-    let run = engine::create_run(&j, &plan, "aws.toml").unwrap();
     let (key, _) = SealKey::generate();
-    let e = Arc::new(
-        Engine::new(
-            j.clone(),
-            key.clone(),
-            &run,
-            RunOptions {
-                concurrency: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    let sum = e.run().await.unwrap();
+    let (run, sum) = firebreak_rotate::harness::run_plan(&j, &plan, &key)
+        .await
+        .unwrap();
     assert_eq!(sum.done, 1, "{:?}", engine::status(&j, &run).unwrap());
     let row = engine::status(&j, &run).unwrap().remove(0);
     let keys = iam.list_access_keys("deployer").await.unwrap();

@@ -12,7 +12,7 @@ use axum::routing::{delete, post};
 use axum::{Json, Router};
 use firebreak_providers::sim::{SimConfig, Simulator};
 use firebreak_providers::{Kind, Provider};
-use firebreak_rotate::engine::{self, Engine, RunOptions};
+use firebreak_rotate::engine;
 use firebreak_rotate::plan::{Plan, ProviderConn};
 use firebreak_rotate::sources::{Lookup, Source, SourceClients};
 use firebreak_rotate::{Journal, SealKey};
@@ -168,21 +168,10 @@ name = "DOCKERHUB_TOKEN"
     });
     let dir = tempfile::tempdir().unwrap();
     let j = Journal::open(&dir.path().join("fb.db")).unwrap();
-    let run = engine::create_run(&j, &plan, "hub.toml").unwrap();
     let (key, _) = SealKey::generate();
-    let e = Arc::new(
-        Engine::new(
-            j.clone(),
-            key.clone(),
-            &run,
-            RunOptions {
-                concurrency: 1,
-                ..Default::default()
-            },
-        )
-        .unwrap(),
-    );
-    let sum = e.run().await.unwrap();
+    let (run, sum) = firebreak_rotate::harness::run_plan(&j, &plan, &key)
+        .await
+        .unwrap();
     assert_eq!(sum.done, 1, "{:?}", engine::status(&j, &run).unwrap());
     let row = engine::status(&j, &run).unwrap().remove(0);
     assert_eq!(row.previous_ids, vec![old.clone()]);
