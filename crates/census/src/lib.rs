@@ -445,18 +445,7 @@ pub fn run(
             Some(k) => Ok(k),
             None => index::detect(p),
         };
-        let mut rep = IndexReport {
-            index: shown.clone(),
-            kind: kind.as_ref().ok().copied(),
-            files_read: 0,
-            entries: 0,
-            in_window: 0,
-            outside_window: 0,
-            undated: 0,
-            problems: Vec::new(),
-            warnings: Vec::new(),
-            error: None,
-        };
+        let mut rep = IndexReport::new(&shown, kind.as_ref().ok().copied());
         match kind.and_then(|k| index::read_index(p, Some(k), &read_opts)) {
             Err(e) => {
                 let msg = e.to_string();
@@ -626,10 +615,10 @@ impl<'a> Net<'a> {
 }
 
 impl IndexReport {
-    fn failed(index: &str, error: String) -> Self {
+    fn new(index: &str, kind: Option<IndexKind>) -> Self {
         IndexReport {
             index: index.to_string(),
-            kind: None,
+            kind,
             files_read: 0,
             entries: 0,
             in_window: 0,
@@ -637,7 +626,14 @@ impl IndexReport {
             undated: 0,
             problems: Vec::new(),
             warnings: Vec::new(),
+            error: None,
+        }
+    }
+
+    fn failed(index: &str, error: String) -> Self {
+        IndexReport {
             error: Some(error),
+            ..IndexReport::new(index, None)
         }
     }
 }
