@@ -10,6 +10,7 @@ use crate::{Error, Result};
 use chrono::{DateTime, Duration, Utc};
 use firebreak_rotate::plan::{Plan, SourceSpec};
 use firebreak_store::{fmt_time, IncidentEvent, IncidentRecord, Store};
+use maud::{html, Markup, PreEscaped, Render, DOCTYPE};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,23 +115,6 @@ pub fn write(data: &ReportData, dir: &Path) -> Result<Written> {
     std::fs::write(&html, render_html_in(data, Some(dir))).map_err(|e| io(&html, e))?;
     std::fs::write(&md, render_markdown(data)).map_err(|e| io(&md, e))?;
     Ok(Written { html, markdown: md })
-}
-
-/// Escapes text for HTML content and attribute values.
-pub fn esc(s: &str) -> String {
-    let mut o = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => o.push_str("&amp;"),
-            '<' => o.push_str("&lt;"),
-            '>' => o.push_str("&gt;"),
-            '"' => o.push_str("&quot;"),
-            '\'' => o.push_str("&#39;"),
-            c if c.is_control() && c != '\n' && c != '\t' => o.push('\u{FFFD}'),
-            c => o.push(c),
-        }
-    }
-    o
 }
 
 /// Escapes text for a Markdown table cell (pipes, HTML, line breaks, backticks).
@@ -1202,77 +1186,12 @@ pub fn timeline_svg(d: &ReportData) -> String {
     let x0 = left + left_gutter;
     let x1 = width - right_gutter - 10.0;
     let height = top + lane_h * LANES.len() as f64 + 46.0;
+    let lanes_h = lane_h * LANES.len() as f64;
     let xs = |t: DateTime<Utc>| -> f64 {
         let f = (t - a0).num_seconds() as f64 / (a1 - a0).num_seconds().max(1) as f64;
         x0 + f * (x1 - x0)
     };
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        r#"<svg class="timeline" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="Timeline of the exposure window">"#
-    );
-    let _ = write!(
-        s,
-        "<title>{}</title>",
-        esc(&format!(
-            "Exposure window {} to {}",
-            short_t(w_start),
-            short_t(w_end)
-        ))
-    );
-    // window shading
-    let _ = write!(
-        s,
-        r#"<rect class="window" x="{:.1}" y="{top}" width="{:.1}" height="{:.1}"><title>{}</title></rect>"#,
-        xs(w_start),
-        (xs(w_end) - xs(w_start)).max(1.0),
-        lane_h * LANES.len() as f64,
-        esc(&format!(
-            "exposure window {} .. {}",
-            short_t(w_start),
-            if st.incident.window.end.is_some() {
-                short_t(w_end)
-            } else {
-                "open".into()
-            }
-        ))
-    );
-    // gutters
-    let _ = write!(
-        s,
-        r#"<rect class="gutter" x="{left}" y="{top}" width="{:.1}" height="{:.1}"/><rect class="gutter" x="{:.1}" y="{top}" width="{:.1}" height="{:.1}"/>"#,
-        left_gutter - 8.0,
-        lane_h * LANES.len() as f64,
-        x1 + 8.0,
-        right_gutter,
-        lane_h * LANES.len() as f64
-    );
-    let _ = write!(
-        s,
-        r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">earlier</text>"#,
-        left + (left_gutter - 8.0) / 2.0,
-        top - 8.0
-    );
-    let _ = write!(
-        s,
-        r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">later</text>"#,
-        x1 + 8.0 + right_gutter / 2.0,
-        top - 8.0
-    );
-    // lanes
-    for (i, name) in LANES.iter().enumerate() {
-        let y = top + lane_h * i as f64;
-        let _ = write!(
-            s,
-            r#"<line class="lane" x1="{left}" y1="{:.1}" x2="{:.1}" y2="{:.1}"/><text class="lanelabel" x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
-            y + lane_h / 2.0,
-            width - 10.0,
-            y + lane_h / 2.0,
-            left - 8.0,
-            y + lane_h / 2.0 + 4.0,
-            esc(name)
-        );
-    }
+    let f1 = |v: f64| format!("{v:.1}");
     // ticks
     let days = (a1 - a0).num_days().max(1);
     let step = match days {
@@ -1290,31 +1209,15 @@ pub fn timeline_svg(d: &ReportData) -> String {
     if t < a0 {
         t += Duration::days(1);
     }
-    let axis_y = top + lane_h * LANES.len() as f64;
-    let mut n = 0;
-    while t <= a1 && n < 60 {
-        let x = xs(t);
-        let _ = write!(
-            s,
-            r#"<line class="tick" x1="{x:.1}" y1="{top}" x2="{x:.1}" y2="{:.1}"/><text class="axis" x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            axis_y + 4.0,
-            axis_y + 18.0,
-            esc(&t.format(if step >= 365 { "%Y" } else { "%m-%d" }).to_string())
-        );
+    let axis_y = top + lanes_h;
+    let mut ticks = Vec::new();
+    while t <= a1 && ticks.len() < 60 {
+        ticks.push((
+            xs(t),
+            t.format(if step >= 365 { "%Y" } else { "%m-%d" }).to_string(),
+        ));
         t += Duration::days(step);
-        n += 1;
     }
-    let _ = write!(
-        s,
-        r#"<text class="axis" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-        (x0 + x1) / 2.0,
-        axis_y + 36.0,
-        esc(&format!(
-            "{} .. {} (UTC)",
-            a0.format("%Y-%m-%d"),
-            a1.format("%Y-%m-%d")
-        ))
-    );
     // marks in range, binned: marks of one lane and kind closer than BIN px are one mark
     // with their count on it; gutters collect the rest
     const BIN: f64 = 12.0;
@@ -1334,60 +1237,93 @@ pub fn timeline_svg(d: &ReportData) -> String {
             bins.entry(key).or_default().push((x, m));
         }
     }
-    for v in bins.values() {
-        let m0 = v[0].1;
-        let y = top + lane_h * m0.lane as f64 + lane_h / 2.0 + m0.dy;
-        let x = v.iter().map(|(x, _)| *x).sum::<f64>() / v.len() as f64;
-        let mut tip: Vec<String> = v.iter().take(12).map(|(_, m)| m.label.clone()).collect();
-        if v.len() > 12 {
-            tip.push(format!("and {} more", v.len() - 12));
-        }
-        if v.len() == 1 {
-            let _ = write!(
-                s,
-                r#"<circle class="{}" data-count="1" cx="{x:.1}" cy="{y:.1}" r="5"><title>{}</title></circle>"#,
-                m0.class,
-                esc(&tip.join("\n"))
-            );
+    let binned: Vec<(f64, f64, &str, usize, String)> = bins
+        .values()
+        .map(|v| {
+            let m0 = v[0].1;
+            let y = top + lane_h * m0.lane as f64 + lane_h / 2.0 + m0.dy;
+            let x = v.iter().map(|(x, _)| *x).sum::<f64>() / v.len() as f64;
+            let mut tip: Vec<String> = v.iter().take(12).map(|(_, m)| m.label.clone()).collect();
+            if v.len() > 12 {
+                tip.push(format!("and {} more", v.len() - 12));
+            }
+            let tip = if v.len() == 1 {
+                tip.join("\n")
+            } else {
+                format!("{} events:\n{}", v.len(), tip.join("\n"))
+            };
+            (x, y, m0.class, v.len(), tip)
+        })
+        .collect();
+    let window_tip = format!(
+        "exposure window {} .. {}",
+        short_t(w_start),
+        if st.incident.window.end.is_some() {
+            short_t(w_end)
         } else {
-            let _ = write!(
-                s,
-                r#"<g class="multi" data-count="{n}"><title>{}</title><circle class="{}" cx="{x:.1}" cy="{y:.1}" r="7"/><text class="n" x="{x:.1}" y="{:.1}" text-anchor="middle">{n}</text></g>"#,
-                esc(&format!("{} events:\n{}", v.len(), tip.join("\n"))),
-                m0.class,
-                y + 3.5,
-                n = v.len()
-            );
+            "open".into()
         }
-    }
-    for (side, group, cx) in [
+    );
+    let gutter_marks = [
         ("earlier", &before, left + (left_gutter - 8.0) / 2.0),
         ("later", &after, x1 + 8.0 + right_gutter / 2.0),
-    ] {
-        for (lane, v) in group.iter() {
-            let y = top + lane_h * *lane as f64 + lane_h / 2.0;
-            let first = v.first().map(|m| short_t(m.at)).unwrap_or_default();
-            let last = v.last().map(|m| short_t(m.at)).unwrap_or_default();
-            let class = v.first().map(|m| m.class).unwrap_or("m-low");
-            let tip = format!(
-                "{} {} {side} than the axis: {first} .. {last}",
-                v.len(),
-                LANES[*lane]
-            );
-            let _ = write!(
-                s,
-                r#"<g data-count="{}"><circle class="{class}" cx="{:.1}" cy="{y:.1}" r="6"><title>{}</title></circle><text class="count" x="{:.1}" y="{:.1}">{}</text></g>"#,
-                v.len(),
-                cx - 14.0,
-                esc(&tip),
-                cx - 4.0,
-                y + 4.0,
-                esc(&format!("×{}", v.len()))
-            );
+    ];
+    html! {
+        svg.timeline xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {width} {height}"))
+            width="100%" role="img" aria-label="Timeline of the exposure window" {
+            title { (Txt(&format!("Exposure window {} to {}", short_t(w_start), short_t(w_end)))) }
+            // window shading
+            rect.window x=(f1(xs(w_start))) y=(top) width=(f1((xs(w_end) - xs(w_start)).max(1.0))) height=(f1(lanes_h)) {
+                title { (Txt(&window_tip)) }
+            }
+            // gutters
+            rect.gutter x=(left) y=(top) width=(f1(left_gutter - 8.0)) height=(f1(lanes_h)) {}
+            rect.gutter x=(f1(x1 + 8.0)) y=(top) width=(f1(right_gutter)) height=(f1(lanes_h)) {}
+            text.axis x=(f1(left + (left_gutter - 8.0) / 2.0)) y=(f1(top - 8.0)) text-anchor="middle" { "earlier" }
+            text.axis x=(f1(x1 + 8.0 + right_gutter / 2.0)) y=(f1(top - 8.0)) text-anchor="middle" { "later" }
+            // lanes
+            @for (i, name) in LANES.iter().enumerate() {
+                @let y = top + lane_h * i as f64 + lane_h / 2.0;
+                line.lane x1=(left) y1=(f1(y)) x2=(f1(width - 10.0)) y2=(f1(y)) {}
+                text.lanelabel x=(f1(left - 8.0)) y=(f1(y + 4.0)) text-anchor="end" { (Txt(name)) }
+            }
+            @for (x, label) in &ticks {
+                line.tick x1=(f1(*x)) y1=(top) x2=(f1(*x)) y2=(f1(axis_y + 4.0)) {}
+                text.axis x=(f1(*x)) y=(f1(axis_y + 18.0)) text-anchor="middle" { (Txt(label)) }
+            }
+            text.axis x=(f1((x0 + x1) / 2.0)) y=(f1(axis_y + 36.0)) text-anchor="middle" {
+                (Txt(&format!("{} .. {} (UTC)", a0.format("%Y-%m-%d"), a1.format("%Y-%m-%d"))))
+            }
+            @for (x, y, class, n, tip) in &binned {
+                @if *n == 1 {
+                    circle class=(class) data-count="1" cx=(f1(*x)) cy=(f1(*y)) r="5" {
+                        title { (Txt(tip)) }
+                    }
+                } @else {
+                    g.multi data-count=(n) {
+                        title { (Txt(tip)) }
+                        circle class=(class) cx=(f1(*x)) cy=(f1(*y)) r="7" {}
+                        text.n x=(f1(*x)) y=(f1(y + 3.5)) text-anchor="middle" { (n) }
+                    }
+                }
+            }
+            @for (side, group, cx) in gutter_marks.iter() {
+                @for (lane, v) in group.iter() {
+                    @let y = top + lane_h * *lane as f64 + lane_h / 2.0;
+                    @let first = v.first().map(|m| short_t(m.at)).unwrap_or_default();
+                    @let last = v.last().map(|m| short_t(m.at)).unwrap_or_default();
+                    @let class = v.first().map(|m| m.class).unwrap_or("m-low");
+                    g data-count=(v.len()) {
+                        circle class=(class) cx=(f1(*cx - 14.0)) cy=(f1(y)) r="6" {
+                            title { (Txt(&format!("{} {} {side} than the axis: {first} .. {last}", v.len(), LANES[*lane]))) }
+                        }
+                        text.count x=(f1(*cx - 4.0)) y=(f1(y + 4.0)) { "×" (v.len()) }
+                    }
+                }
+            }
         }
     }
-    s.push_str("</svg>");
-    s
+    .into_string()
 }
 
 // ------------------------------------------------------------------ HTML
@@ -1433,27 +1369,57 @@ svg .m-pub{fill:#2f6db5}svg .m-rot{fill:#4c9be8}svg .m-ok{fill:#2e9d57}
 footer{color:#5a6374;font-size:.8em;margin-top:30px}
 "#;
 
-fn card(label: &str, value: usize, sub: &str) -> String {
-    format!(
-        r#"<div class="card"><b>{value}</b>{}<br><span>{}</span></div>"#,
-        esc(label),
-        esc(sub)
-    )
-}
+/// Text from the store, escaped by the template engine; control characters (an escape
+/// sequence from a CI log) are shown as U+FFFD.
+struct Txt<'a>(&'a str);
 
-/// Escapes text and lets it wrap after path and word separators (`/`, `:`, `.`, `_`,
-/// `-`, `,`, `=`), so that long paths and identifiers break there rather than anywhere.
-fn esc_wrap(s: &str) -> String {
-    let mut o = String::with_capacity(s.len() + 8);
-    let mut run = 0usize;
-    for c in s.chars() {
-        o.push_str(&esc(c.encode_utf8(&mut [0u8; 4])));
-        run = if c.is_whitespace() { 0 } else { run + 1 };
-        if run > 1 && "/:._-,=@".contains(c) {
-            o.push_str("<wbr>");
+impl Render for Txt<'_> {
+    fn render_to(&self, buf: &mut String) {
+        if self.0.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            let clean: String = self
+                .0
+                .chars()
+                .map(|c| {
+                    if c.is_control() && c != '\n' && c != '\t' {
+                        '\u{FFFD}'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            clean.as_str().render_to(buf)
+        } else {
+            self.0.render_to(buf)
         }
     }
-    o
+}
+
+/// Text that may wrap after path and word separators (`/`, `:`, `.`, `_`, `-`, `,`, `=`,
+/// `@`), so that long paths and identifiers break there rather than anywhere: escaped
+/// like [`Txt`], with `<wbr>` after each separator inside a word.
+struct Wrap<'a>(&'a str);
+
+impl Render for Wrap<'_> {
+    fn render_to(&self, buf: &mut String) {
+        let mut run = 0usize;
+        let mut word = String::new();
+        for c in self.0.chars() {
+            word.push(c);
+            run = if c.is_whitespace() { 0 } else { run + 1 };
+            if run > 1 && "/:._-,=@".contains(c) {
+                Txt(&word).render_to(buf);
+                word.clear();
+                buf.push_str("<wbr>");
+            }
+        }
+        Txt(&word).render_to(buf);
+    }
+}
+
+fn card(label: &str, value: usize, sub: &str) -> Markup {
+    html! {
+        div.card { b { (value) } (Txt(label)) br; span { (Txt(sub)) } }
+    }
 }
 
 /// A file named by a record (a log file, a path), as HTML: a link only when the file
@@ -1461,8 +1427,12 @@ fn esc_wrap(s: &str) -> String {
 /// moved); otherwise its name and line as text, the whole path in the tooltip, said to be
 /// gone when it no longer exists (a temporary directory).
 pub fn file_ref(path: &str, line: &str, dir: Option<&Path>) -> String {
+    file_ref_html(path, line, dir).into_string()
+}
+
+fn file_ref_html(path: &str, line: &str, dir: Option<&Path>) -> Markup {
     if path.is_empty() {
-        return String::new();
+        return html! {};
     }
     let at = |name: &str| {
         if line.is_empty() || line == "0" {
@@ -1486,11 +1456,7 @@ pub fn file_ref(path: &str, line: &str, dir: Option<&Path>) -> String {
                         .map(|c| c.as_os_str().to_string_lossy().into_owned())
                         .collect();
                     let href: Vec<String> = parts.iter().map(|c| url_path(c)).collect();
-                    return format!(
-                        r#"<a href="{}">{}</a>"#,
-                        esc(&href.join("/")),
-                        esc_wrap(&at(&parts.join("/")))
-                    );
+                    return html! { a href=(href.join("/")) { (Wrap(&at(&parts.join("/")))) } };
                 }
             }
         }
@@ -1500,16 +1466,15 @@ pub fn file_ref(path: &str, line: &str, dir: Option<&Path>) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
     let gone = p.is_absolute() && !p.exists();
-    format!(
-        r#"<span title="{}">{}</span>{}"#,
-        esc(&if gone {
-            format!("{path} (no longer exists)")
-        } else {
-            path.to_string()
-        }),
-        esc_wrap(&at(&name)),
-        if gone { " <small>(gone)</small>" } else { "" }
-    )
+    let title = if gone {
+        format!("{path} (no longer exists)")
+    } else {
+        path.to_string()
+    };
+    html! {
+        span title=(Txt(&title)) { (Wrap(&at(&name))) }
+        @if gone { " " small { "(gone)" } }
+    }
 }
 
 /// Percent-encodes a path segment for a relative URL.
@@ -1526,142 +1491,84 @@ fn url_path(seg: &str) -> String {
 }
 
 /// The summary and "Do next" sections of the HTML report.
-fn brief_html(b: &Brief) -> String {
+fn brief_html(b: &Brief) -> Markup {
     let sm = &b.summary;
-    let mut h = String::new();
-    h.push_str(r#"<section id="summary" data-testid="summary"><h2>Summary</h2>"#);
-    let _ = write!(
-        h,
-        "<p>Breach of <b>{}</b> · exposure window {}</p>",
-        esc(&sm.providers.join(", ")),
-        esc(&sm.window)
-    );
-    let _ = write!(
-        h,
-        r#"<p class="{}">{} {}</p>"#,
-        if sm
-            .states
-            .iter()
-            .all(|c| c.label == "verified" || c.label == "rotated")
-        {
-            "ok"
-        } else {
-            "no"
-        },
-        if sm
-            .states
-            .iter()
-            .all(|c| c.label == "verified" || c.label == "rotated")
-        {
-            "✔"
-        } else {
-            "✘"
-        },
-        esc(&sm.headline)
-    );
-    let _ = write!(
-        h,
-        r#"<div class="chips"><span class="chip">{} secrets:</span>"#,
-        sm.secrets
-    );
-    for c in &sm.states {
-        let _ = write!(
-            h,
-            r#"<span class="chip st-{}">{} {}</span>"#,
-            esc(&c.label),
-            c.count,
-            esc(if c.label == "live" { "LIVE" } else { &c.label })
-        );
-    }
-    h.push_str("</div>");
-    let levels: Vec<String> = sm
-        .hunt_levels
+    let all_done = sm
+        .states
         .iter()
-        .map(|c| {
-            format!(
-                r#"<span class="lv-{}">{} {}</span>"#,
-                esc(&c.label),
-                c.count,
-                esc(&c.label)
-            )
-        })
-        .collect();
-    let _ = write!(
-        h,
-        "<p>Hunt: <b>{}</b> finding(s){}{} · leaked secrets in logs: <b>{}</b> ({} finding(s)) · artifacts published in the window: {}, <b{}>{} flagged</b></p>",
-        sm.hunt_findings,
-        if levels.is_empty() { String::new() } else { format!(" ({})", levels.join(", ")) },
-        if sm.hunt_raw > sm.hunt_findings {
-            format!(", from {} rule and novelty hits", sm.hunt_raw)
-        } else {
-            String::new()
-        },
-        sm.leaked_secrets,
-        sm.leak_findings,
-        sm.artifacts,
-        if sm.flagged_artifacts > 0 { r#" class="no""# } else { "" },
-        sm.flagged_artifacts
-    );
-    for w in &sm.warnings {
-        let _ = write!(h, r#"<p class="warn">⚠ {}</p>"#, esc(w));
-    }
-    h.push_str("</section>");
-    h.push_str(r#"<section id="do-next" data-testid="do-next"><h2>Do next</h2>"#);
-    if b.do_next.is_empty() {
-        h.push_str(r#"<p class="ok">✔ Nothing left: every secret is rotated with the old credential proven dead, and every log source the playbook calls for was hunted.</p>"#);
-    } else {
-        h.push_str("<ol>");
-        for a in &b.do_next {
-            let _ = write!(
-                h,
-                r#"<li class="a-{}" data-kind="{}"><b>{}</b>"#,
-                esc(&a.kind),
-                esc(&a.kind),
-                esc(&a.title)
-            );
-            if !a.items.is_empty() {
-                let shown: Vec<String> = a
-                    .items
-                    .iter()
-                    .take(if a.kind == "manual" { 20 } else { 8 })
-                    .map(|i| {
-                        if i.note.is_empty() {
-                            format!("<code>{}</code>", esc(&i.name))
-                        } else {
-                            format!("<code>{}</code>: {}", esc(&i.name), esc_wrap(&i.note))
-                        }
-                    })
-                    .collect();
-                let more = a.items.len() - shown.len();
-                let sep =
-                    if a.kind == "manual" || a.kind == "artifact" || a.kind == "live" || a.kind == "attack" {
-                        "<br>"
-                    } else {
-                        "; "
-                    };
-                let _ = write!(
-                    h,
-                    r#"<div class="items">{}{}</div>"#,
-                    shown.join(sep),
-                    if more > 0 {
-                        format!(" and {more} more (see below)")
-                    } else {
-                        String::new()
+        .all(|c| c.label == "verified" || c.label == "rotated");
+    html! {
+        section #summary data-testid="summary" {
+            h2 { "Summary" }
+            p { "Breach of " b { (Txt(&sm.providers.join(", "))) } " · exposure window " (Txt(&sm.window)) }
+            p class=(if all_done { "ok" } else { "no" }) {
+                (if all_done { "✔" } else { "✘" }) " " (Txt(&sm.headline))
+            }
+            div.chips {
+                span.chip { (sm.secrets) " secrets:" }
+                @for c in &sm.states {
+                    span class=(format!("chip st-{}", c.label)) {
+                        (c.count) " " (Txt(if c.label == "live" { "LIVE" } else { &c.label }))
                     }
-                );
+                }
             }
-            for st in &a.steps {
-                let _ = write!(h, r#"<div class="step">{}</div>"#, esc(st));
+            p {
+                "Hunt: " b { (sm.hunt_findings) } " finding(s)"
+                @if !sm.hunt_levels.is_empty() {
+                    " ("
+                    @for (i, c) in sm.hunt_levels.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        span class=(format!("lv-{}", c.label)) { (c.count) " " (Txt(&c.label)) }
+                    }
+                    ")"
+                }
+                @if sm.hunt_raw > sm.hunt_findings {
+                    ", from " (sm.hunt_raw) " rule and novelty hits"
+                }
+                " · leaked secrets in logs: " b { (sm.leaked_secrets) } " (" (sm.leak_findings) " finding(s))"
+                " · artifacts published in the window: " (sm.artifacts) ", "
+                b class=[(sm.flagged_artifacts > 0).then_some("no")] { (sm.flagged_artifacts) " flagged" }
             }
-            if let Some(c) = &a.command {
-                let _ = write!(h, "<pre><code>{}</code></pre>", esc(c));
+            @for w in &sm.warnings {
+                p.warn { "⚠ " (Txt(w)) }
             }
-            h.push_str("</li>");
         }
-        h.push_str("</ol>");
+        section #do-next data-testid="do-next" {
+            h2 { "Do next" }
+            @if b.do_next.is_empty() {
+                p.ok { "✔ Nothing left: every secret is rotated with the old credential proven dead, and every log source the playbook calls for was hunted." }
+            } @else {
+                ol {
+                    @for a in &b.do_next {
+                        li class=(format!("a-{}", a.kind)) data-kind=(a.kind) {
+                            b { (Txt(&a.title)) }
+                            @if !a.items.is_empty() {
+                                @let limit = if a.kind == "manual" { 20 } else { 8 };
+                                @let shown = a.items.len().min(limit);
+                                @let block = matches!(a.kind.as_str(), "manual" | "artifact" | "live" | "attack");
+                                div.items {
+                                    @for (i, it) in a.items.iter().take(limit).enumerate() {
+                                        @if i > 0 { @if block { br; } @else { "; " } }
+                                        code { (Txt(&it.name)) }
+                                        @if !it.note.is_empty() { ": " (Wrap(&it.note)) }
+                                    }
+                                    @if a.items.len() > shown {
+                                        " and " (a.items.len() - shown) " more (see below)"
+                                    }
+                                }
+                            }
+                            @for st in &a.steps {
+                                div.step { (Txt(st)) }
+                            }
+                            @if let Some(c) = &a.command {
+                                pre { code { (Txt(c)) } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
-    h.push_str("</section>");
-    h
 }
 
 /// Renders the HTML report (log files shown as text, never linked).
@@ -1669,251 +1576,189 @@ pub fn render_html(d: &ReportData) -> String {
     render_html_in(d, None)
 }
 
+const LEGEND: &[(&str, &str)] = &[
+    ("#c62828", "high / critical, flagged"),
+    ("#ef8f00", "medium"),
+    ("#8a94a6", "low"),
+    ("#7b1fa2", "leak in a CI log"),
+    ("#2f6db5", "publish"),
+    ("#4c9be8", "rotated"),
+    ("#2e9d57", "verified"),
+    ("#fde9c8", "exposure window"),
+];
+
 /// Renders the HTML report to be written into `dir`: a log file a record names is linked
-/// (relative) only when it exists inside `dir` (see [`file_ref`]).
+/// (relative) only when it exists inside `dir` (see [`file_ref`]). Rendered with the
+/// `maud` template engine: every value is escaped unless marked otherwise (only the
+/// stylesheet and the timeline, both built here, are).
 pub fn render_html_in(d: &ReportData, dir: Option<&Path>) -> String {
     let s = &d.status;
     let b = brief(d);
-    let mut h = String::new();
-    h.push_str("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
-    h.push_str("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
-    let _ = write!(
-        h,
-        "<title>{}</title>",
-        esc(&format!("firebreak incident report: {}", s.incident.name))
-    );
-    let _ = write!(h, "<style>{CSS}</style></head><body><main>");
-    let _ = write!(h, "<h1>Incident {}</h1>", esc(&s.incident.name));
-    let _ = write!(
-        h,
-        r#"<p class="sub">Created {} · report generated {} · a write at or after {} counts as a rotation</p>"#,
-        esc(&s.incident.created_at),
-        esc(&s.generated_at),
-        esc(&s.proof_after)
-    );
-    h.push_str(&brief_html(&b));
-    // cards
-    h.push_str(r#"<div class="cards">"#);
-    h.push_str(&card(
-        "secrets",
-        s.secrets.total,
-        &format!("{} inventoried", s.secrets.inventoried),
-    ));
-    if s.secrets.live > 0 {
-        h.push_str(&card(
-            "LIVE",
-            s.secrets.live,
-            "stolen values that still work: revoke at the source",
-        ));
-    }
-    h.push_str(&card(
-        "verified",
-        s.secrets.verified,
-        "new value in place, old one proven dead",
-    ));
-    if s.secrets.rewritten > 0 {
-        h.push_str(&card(
-            "rewritten",
-            s.secrets.rewritten,
-            "new value, old one not proven dead",
-        ));
-    }
-    h.push_str(&card(
-        "rotated",
-        s.secrets.rotated,
-        "by firebreak, not yet re-inventoried",
-    ));
-    h.push_str(&card(
-        "pending",
-        s.secrets.pending,
-        &format!("{} manual, {} stopped", s.secrets.manual, s.secrets.stopped),
-    ));
     let lv = |l: &str| b.hunt.iter().filter(|r| r.level == l).count();
-    h.push_str(&card(
-        "hunt findings",
-        b.hunt.len(),
-        &format!(
-            "{} critical, {} high; one per audit record ({} hits), {} hunt(s)",
-            lv("critical"),
-            lv("high"),
-            b.summary.hunt_raw,
-            s.hunts.runs
-        ),
-    ));
-    h.push_str(&card(
-        "leaked in logs",
-        s.scans.findings,
-        &format!("{} distinct, {} scan(s)", s.scans.distinct_secrets, s.scans.runs),
-    ));
-    h.push_str(&card(
-        "artifacts",
-        s.census.artifacts,
-        &format!("{} flagged, {} census run(s)", s.census.flagged, s.census.runs),
-    ));
-    h.push_str("</div>");
-    // timeline
-    h.push_str("<h2>Timeline</h2>");
-    h.push_str(&timeline_svg(d));
-    h.push_str(r#"<p class="legend"><span><i class="dot" style="background:#c62828"></i>high / critical, flagged</span><span><i class="dot" style="background:#ef8f00"></i>medium</span><span><i class="dot" style="background:#8a94a6"></i>low</span><span><i class="dot" style="background:#7b1fa2"></i>leak in a CI log</span><span><i class="dot" style="background:#2f6db5"></i>publish</span><span><i class="dot" style="background:#4c9be8"></i>rotated</span><span><i class="dot" style="background:#2e9d57"></i>verified</span><span><i class="dot" style="background:#fde9c8"></i>exposure window</span></p>"#);
-    // coverage
-    h.push_str("<h2>What was checked, and what was not</h2><ul>");
-    for (c, line) in coverage(d) {
-        let _ = write!(h, r#"<li class="{}">{} {}</li>"#, c.class(), c.mark(), esc(&line));
-    }
-    h.push_str("</ul>");
-    // hunt findings, one row per audit record
     let hf = &b.hunt;
     let raw = b.summary.hunt_raw;
-    let _ = write!(
-        h,
-        "<h2>Hunt findings ({}{})</h2>",
-        hf.len(),
-        if raw > hf.len() {
-            format!(", from {raw} rule and novelty hits on the same records")
-        } else {
-            String::new()
-        }
-    );
-    if hf.is_empty() {
-        h.push_str("<p>None recorded.</p>");
-    } else {
-        h.push_str(r#"<table class="hunt"><tr><th class="nw">time</th><th class="nw">level</th><th>finding</th><th>actor</th><th>action</th><th class="nw">source IP</th><th>log</th></tr>"#);
-        for r in hf.iter().take(200) {
-            let mut fin = esc(&r.title);
-            if !r.detail.is_empty() {
-                let _ = write!(fin, "<br><small>{}</small>", esc_wrap(&r.detail));
-            }
-            if !r.also.is_empty() {
-                fin.push_str(r#"<ul class="also">"#);
-                for x in &r.also {
-                    let _ = write!(fin, "<li>{}</li>", esc_wrap(x));
-                }
-                fin.push_str("</ul>");
-            }
-            let _ = write!(
-                h,
-                r#"<tr><td class="nw">{}</td><td class="nw lv-{}">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td class="nw">{}</td><td>{}</td></tr>"#,
-                esc(&r.time.replace('T', " ")),
-                esc(&r.level),
-                esc(&r.level),
-                fin,
-                esc_wrap(&r.actor),
-                esc_wrap(&r.action),
-                esc(&r.source_ip),
-                file_ref(&r.file, &r.line, dir)
-            );
-        }
-        h.push_str("</table>");
-        if hf.len() > 200 {
-            let _ = write!(h, "<p>{} more in the store.</p>", hf.len() - 200);
-        }
-    }
-    // leaks
     let sf: Vec<&IncidentEvent> = d.events.iter().filter(|e| e.kind == "scan_finding").collect();
-    let _ = write!(h, "<h2>Secrets leaked in logs and files ({})</h2>", sf.len());
-    if sf.is_empty() {
-        h.push_str("<p>None recorded.</p>");
-    } else {
-        h.push_str("<table><tr><th>rule</th><th>secret (redacted)</th><th>fingerprint</th><th>where</th><th>what it unlocks</th></tr>");
-        for e in sf.iter().take(200) {
-            let fp = dstr(&e.detail, "fingerprint");
-            let _ = write!(
-                h,
-                r#"<tr><td>{}</td><td class="nw"><code>{}</code></td><td class="nw"><code>{}</code></td><td>{}</td><td>{}</td></tr>"#,
-                esc(&e.title),
-                esc(&dstr(&e.detail, "redacted")),
-                esc(&fp.chars().take(16).collect::<String>()),
-                file_ref(&dstr(&e.detail, "path"), &dstr(&e.detail, "line"), dir),
-                esc_wrap(&dstr(&e.detail, "unlocks"))
-            );
-        }
-        h.push_str("</table>");
-        if sf.len() > 200 {
-            let _ = write!(h, "<p>{} more in the store.</p>", sf.len() - 200);
-        }
-    }
-    // census
     let mut cf: Vec<&IncidentEvent> = d.events.iter().filter(|e| e.kind == "census_artifact").collect();
     cf.sort_by_key(|e| (e.severity.as_deref() != Some("flagged"), e.at));
-    let _ = write!(h, "<h2>Artifacts published in the window ({})</h2>", cf.len());
-    if cf.is_empty() {
-        h.push_str("<p>None recorded.</p>");
-    } else {
-        h.push_str(r#"<table><tr><th>artifact</th><th class="nw">uploaded</th><th class="nw">status</th><th>findings</th></tr>"#);
-        for e in cf.iter().take(300) {
-            let f = census_findings(e);
-            let flagged = e.severity.as_deref() == Some("flagged");
-            let _ = write!(
-                h,
-                r#"<tr{}><td{}>{}</td><td class="nw">{}</td><td class="nw">{}</td><td>{}</td></tr>"#,
-                if flagged { r#" class="flag""# } else { "" },
-                if flagged { r#" class="no""# } else { "" },
-                esc_wrap(&e.title),
-                esc(&e.at.map(fmt_time).unwrap_or_default().replace('T', " ")),
-                esc(&dstr(&e.detail, "status")),
-                esc_wrap(&f.join("; "))
-            );
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (Txt(&format!("firebreak incident report: {}", s.incident.name))) }
+                style { (PreEscaped(CSS)) }
+            }
+            body { main {
+                h1 { "Incident " (Txt(&s.incident.name)) }
+                p.sub {
+                    "Created " (Txt(&s.incident.created_at)) " · report generated " (Txt(&s.generated_at))
+                    " · a write at or after " (Txt(&s.proof_after)) " counts as a rotation"
+                }
+                (brief_html(&b))
+                div.cards {
+                    (card("secrets", s.secrets.total, &format!("{} inventoried", s.secrets.inventoried)))
+                    @if s.secrets.live > 0 {
+                        (card("LIVE", s.secrets.live, "stolen values that still work: revoke at the source"))
+                    }
+                    (card("verified", s.secrets.verified, "new value in place, old one proven dead"))
+                    @if s.secrets.rewritten > 0 {
+                        (card("rewritten", s.secrets.rewritten, "new value, old one not proven dead"))
+                    }
+                    (card("rotated", s.secrets.rotated, "by firebreak, not yet re-inventoried"))
+                    (card("pending", s.secrets.pending, &format!("{} manual, {} stopped", s.secrets.manual, s.secrets.stopped)))
+                    (card("hunt findings", hf.len(), &format!(
+                        "{} critical, {} high; one per audit record ({} hits), {} hunt(s)",
+                        lv("critical"), lv("high"), raw, s.hunts.runs)))
+                    (card("leaked in logs", s.scans.findings, &format!("{} distinct, {} scan(s)", s.scans.distinct_secrets, s.scans.runs)))
+                    (card("artifacts", s.census.artifacts, &format!("{} flagged, {} census run(s)", s.census.flagged, s.census.runs)))
+                }
+                h2 { "Timeline" }
+                (PreEscaped(timeline_svg(d)))
+                p.legend {
+                    @for (color, what) in LEGEND {
+                        span { i.dot style=(format!("background:{color}")) {} (what) }
+                    }
+                }
+                h2 { "What was checked, and what was not" }
+                ul {
+                    @for (c, line) in coverage(d) {
+                        li class=(c.class()) { (c.mark()) " " (Txt(&line)) }
+                    }
+                }
+                h2 {
+                    "Hunt findings (" (hf.len())
+                    @if raw > hf.len() { ", from " (raw) " rule and novelty hits on the same records" }
+                    ")"
+                }
+                @if hf.is_empty() {
+                    p { "None recorded." }
+                } @else {
+                    table.hunt {
+                        tr { th.nw { "time" } th.nw { "level" } th { "finding" } th { "actor" } th { "action" } th.nw { "source IP" } th { "log" } }
+                        @for r in hf.iter().take(200) {
+                            tr {
+                                td.nw { (Txt(&r.time.replace('T', " "))) }
+                                td class=(format!("nw lv-{}", r.level)) { (Txt(&r.level)) }
+                                td {
+                                    (Txt(&r.title))
+                                    @if !r.detail.is_empty() { br; small { (Wrap(&r.detail)) } }
+                                    @if !r.also.is_empty() {
+                                        ul.also { @for x in &r.also { li { (Wrap(x)) } } }
+                                    }
+                                }
+                                td { (Wrap(&r.actor)) }
+                                td { code { (Wrap(&r.action)) } }
+                                td.nw { (Txt(&r.source_ip)) }
+                                td { (file_ref_html(&r.file, &r.line, dir)) }
+                            }
+                        }
+                    }
+                    @if hf.len() > 200 { p { (hf.len() - 200) " more in the store." } }
+                }
+                h2 { "Secrets leaked in logs and files (" (sf.len()) ")" }
+                @if sf.is_empty() {
+                    p { "None recorded." }
+                } @else {
+                    table {
+                        tr { th { "rule" } th { "secret (redacted)" } th { "fingerprint" } th { "where" } th { "what it unlocks" } }
+                        @for e in sf.iter().take(200) {
+                            tr {
+                                td { (Txt(&e.title)) }
+                                td.nw { code { (Txt(&dstr(&e.detail, "redacted"))) } }
+                                td.nw { code { (Txt(&dstr(&e.detail, "fingerprint").chars().take(16).collect::<String>())) } }
+                                td { (file_ref_html(&dstr(&e.detail, "path"), &dstr(&e.detail, "line"), dir)) }
+                                td { (Wrap(&dstr(&e.detail, "unlocks"))) }
+                            }
+                        }
+                    }
+                    @if sf.len() > 200 { p { (sf.len() - 200) " more in the store." } }
+                }
+                h2 { "Artifacts published in the window (" (cf.len()) ")" }
+                @if cf.is_empty() {
+                    p { "None recorded." }
+                } @else {
+                    table {
+                        tr { th { "artifact" } th.nw { "uploaded" } th.nw { "status" } th { "findings" } }
+                        @for e in cf.iter().take(300) {
+                            @let flagged = e.severity.as_deref() == Some("flagged");
+                            tr class=[flagged.then_some("flag")] {
+                                td class=[flagged.then_some("no")] { (Wrap(&e.title)) }
+                                td.nw { (Txt(&e.at.map(fmt_time).unwrap_or_default().replace('T', " "))) }
+                                td.nw { (Txt(&dstr(&e.detail, "status"))) }
+                                td { (Wrap(&census_findings(e).join("; "))) }
+                            }
+                        }
+                    }
+                    @if cf.len() > 300 { p { (cf.len() - 300) " more in the store." } }
+                }
+                h2 { "Playbook (" (s.tasks.len()) " secrets)" }
+                table {
+                    tr { th { "secret" } th { "where" } th { "state" } th { "what it unlocks" } th { "logs to hunt" } }
+                    @for t in &s.tasks {
+                        tr class=[(t.state == "live").then_some("flag")] {
+                            td { code { (Wrap(&t.secret)) } }
+                            td { (Wrap(&t.scope)) }
+                            td {
+                                span class=(format!("nw st-{}", t.state)) { (Txt(&t.state)) }
+                                @if let Some(e) = t.evidence.as_deref() { br; small { (Txt(e)) } }
+                            }
+                            td {
+                                (Txt(&t.unlocks))
+                                @if t.inferred { " " span.inferred { "(inferred from the name)" } }
+                            }
+                            td { (Txt(&t.hunt_logs.join("; "))) }
+                        }
+                    }
+                }
+                h2 { "Recorded outputs" }
+                @if d.records.is_empty() {
+                    p { "None." }
+                } @else {
+                    table {
+                        tr { th { "kind" } th { "source" } th { "recorded" } th { "items" } th { "malformed" } }
+                        @for r in &d.records {
+                            tr {
+                                td { (Txt(&r.kind)) }
+                                td { (Txt(&r.source)) }
+                                td { (Txt(&fmt_time(r.recorded_at))) }
+                                td { (r.items) }
+                                td { (r.malformed) }
+                            }
+                        }
+                    }
+                }
+                footer {
+                    "firebreak " (env!("CARGO_PKG_VERSION"))
+                    " · secrets are shown only as a redacted prefix and a SHA-256 fingerprint · status as of "
+                    (Txt(&s.updated_at))
+                }
+            } }
         }
-        h.push_str("</table>");
-        if cf.len() > 300 {
-            let _ = write!(h, "<p>{} more in the store.</p>", cf.len() - 300);
-        }
-    }
-    // playbook
-    let _ = write!(h, "<h2>Playbook ({} secrets)</h2>", s.tasks.len());
-    h.push_str("<table><tr><th>secret</th><th>where</th><th>state</th><th>what it unlocks</th><th>logs to hunt</th></tr>");
-    for t in &s.tasks {
-        let _ = write!(
-            h,
-            r#"<tr{}><td><code>{}</code></td><td>{}</td><td><span class="nw st-{}">{}</span>{}</td><td>{}{}</td><td>{}</td></tr>"#,
-            if t.state == "live" { r#" class="flag""# } else { "" },
-            esc_wrap(&t.secret),
-            esc_wrap(&t.scope),
-            esc(&t.state),
-            esc(&t.state),
-            t.evidence
-                .as_deref()
-                .map(|e| format!("<br><small>{}</small>", esc(e)))
-                .unwrap_or_default(),
-            esc(&t.unlocks),
-            if t.inferred {
-                r#" <span class="inferred">(inferred from the name)</span>"#
-            } else {
-                ""
-            },
-            esc(&t.hunt_logs.join("; "))
-        );
-    }
-    h.push_str("</table>");
-    // records
-    h.push_str("<h2>Recorded outputs</h2>");
-    if d.records.is_empty() {
-        h.push_str("<p>None.</p>");
-    } else {
-        h.push_str(
-            "<table><tr><th>kind</th><th>source</th><th>recorded</th><th>items</th><th>malformed</th></tr>",
-        );
-        for r in &d.records {
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(&r.kind),
-                esc(&r.source),
-                esc(&fmt_time(r.recorded_at)),
-                r.items,
-                r.malformed
-            );
-        }
-        h.push_str("</table>");
-    }
-    let _ = write!(
-        h,
-        "<footer>firebreak {} · secrets are shown only as a redacted prefix and a SHA-256 fingerprint · status as of {}</footer>",
-        esc(env!("CARGO_PKG_VERSION")),
-        esc(&s.updated_at)
-    );
-    h.push_str("</main></body></html>\n");
-    h
+    };
+    let mut out = page.into_string();
+    out.push('\n');
+    out
 }
 
 // ------------------------------------------------------------------ Markdown
@@ -2501,7 +2346,7 @@ mod tests {
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
         // the revoke command quotes the hostile name for the shell, and it is escaped
         assert!(
-            html.contains("--only &#39;&lt;script&gt;alert(1)&lt;/script&gt;&#39;"),
+            html.contains("--only '&lt;script&gt;alert(1)&lt;/script&gt;'"),
             "{html}"
         );
         let md = render_markdown(&d);
