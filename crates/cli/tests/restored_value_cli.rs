@@ -142,3 +142,127 @@ fn a_leaked_value_stored_again_is_caught_by_its_masked_tail() {
         .collect();
     assert!(!raw.contains(&format!("xxxx{tail}")));
 }
+
+/// GitLab variables carry no timestamp but GitLab returns their values: the store keeps a
+/// keyed fingerprint of each (never the value), and status compares it with the leaked
+/// value's: the same value is `pending`, another one `rewritten`.
+#[test]
+fn a_gitlab_variable_without_timestamps_is_judged_by_its_keyed_value_fingerprint() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sim = rt
+        .block_on(Simulator::start(SimConfig {
+            projects: 1,
+            log_projects: 0,
+            ..SimConfig::default()
+        }))
+        .unwrap();
+    let v = sim
+        .secrets()
+        .into_iter()
+        .find(|s| s.provider == Provider::Gitlab && s.kind == Kind::ProjectVariable)
+        .expect("a GitLab project variable");
+    let leaked = sim
+        .secret_value(Provider::Gitlab, Kind::ProjectVariable, &v.scope, &v.name)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("fb.db");
+    let values = dir.path().join("old.env");
+    std::fs::write(&values, format!("{}={}\n", v.name, leaked.expose())).unwrap();
+    let inventory = || {
+        let o = firebreak()
+            .args([
+                "inventory",
+                "--provider",
+                "gitlab",
+                "--org",
+                &sim.config().gitlab_group,
+                "--api-url",
+            ])
+            .arg(sim.gitlab_url())
+            .arg("--store")
+            .arg(&db)
+            .env("GITLAB_TOKEN", sim.config().gitlab_token.expose())
+            .output()
+            .unwrap();
+        assert!(
+            matches!(o.status.code(), Some(0 | 1)),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(!out.contains(leaked.expose()), "a value printed");
+    };
+    let task = || {
+        let o = firebreak()
+            .args(["incident", "status", "cci", "--format", "json", "--store"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        doc["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["secret"] == v.name.as_str() && t["kind"] == "project_variable")
+            .unwrap_or_else(|| panic!("no task for {} in {doc}", v.name))
+            .clone()
+    };
+    inventory();
+    let o = firebreak()
+        .args(["incident", "init", "cci", "--provider", "gitlab"])
+        .args(["--window", "2023-01-01..2023-01-05", "--values"])
+        .arg(&values)
+        .arg("--store")
+        .arg(&db)
+        .output()
+        .unwrap();
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // still the leaked value
+    let t = task();
+    assert_eq!(t["state"], "pending", "{t}");
+    assert!(
+        t["evidence"].as_str().unwrap().contains("is the leaked one"),
+        "{t}"
+    );
+
+    // a new value written: rewritten, by the fingerprints
+    let client = firebreak_providers::gitlab::Client::new(
+        &sim.gitlab_url(),
+        sim.config().gitlab_token.clone(),
+        HttpConfig::default(),
+    )
+    .unwrap();
+    let new = SecretString::new(format!("{}-rotated-Z3", leaked.expose()));
+    rt.block_on(client.update_variable(
+        &firebreak_providers::gitlab::VarScope::Project(v.scope.clone()),
+        &v.name,
+        &new,
+        &Default::default(),
+    ))
+    .unwrap();
+    inventory();
+    let t = task();
+    assert_eq!(t["state"], "rewritten", "{t}");
+    assert!(
+        t["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("differs from the leaked one"),
+        "{t}"
+    );
+    // the store holds no value and no plain hash of one
+    let raw = std::fs::read(&db).unwrap();
+    let raw = String::from_utf8_lossy(&raw);
+    for x in [&leaked, &new] {
+        assert!(!raw.contains(x.expose()));
+        assert!(!raw.contains(&firebreak_core::fingerprint(x.expose().as_bytes())));
+    }
+}

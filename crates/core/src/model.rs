@@ -224,6 +224,16 @@ pub struct Flags {
     /// the store: a value stored again with the same tail as a leaked one is caught.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tail_fingerprint: Option<String>,
+    /// The whole value, where the provider returns it (GitLab CI/CD variables). Held in
+    /// memory between the provider and the store only: never serialised; the store keeps
+    /// [`Flags::value_fingerprint`] instead.
+    #[serde(skip)]
+    pub value: Option<crate::SecretString>,
+    /// Keyed fingerprint (HMAC under the store's key) of [`Flags::value`], set by the
+    /// store: it proves a value without a timestamp changed (or that a leaked value is
+    /// still stored) without keeping the value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_fingerprint: Option<String>,
 }
 
 /// One stored secret (metadata only).

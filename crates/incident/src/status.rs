@@ -677,9 +677,27 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             (Some(a), Some(b)) => Some(a == b),
             _ => None,
         };
-        let restored = tails == Some(true) && provider_t.is_some_and(|p| p >= proof);
+        // GitLab returns whole values (and no timestamp): the store's keyed fingerprint of
+        // the value stored now against the leaked one's
+        let same_value = match (
+            old_values.get(&t.name).map(|o| o.fingerprint.as_str()),
+            inv.and_then(|(it, _, _)| it.flags.value_fingerprint.as_deref()),
+        ) {
+            (Some(a), Some(b)) => Some(a == b),
+            _ => None,
+        };
+        let restored_tail = tails == Some(true) && provider_t.is_some_and(|p| p >= proof);
+        let restored = restored_tail || same_value == Some(true);
         // the new value in place, by the provider's own records
-        let in_place = if provider_t.is_some_and(|p| p >= proof) && !restored {
+        let in_place = if same_value == Some(false) && provider_t.is_none_or(|p| p < proof) {
+            let (_, sid, fin) = inv.expect("inventory item");
+            Some((
+                format!(
+                    "new value: the value stored in snapshot {sid} differs from the leaked one (keyed fingerprints; the provider keeps no write time)"
+                ),
+                Some(*fin),
+            ))
+        } else if provider_t.is_some_and(|p| p >= proof) && !restored {
             let (it, sid, _) = inv.expect("inventory item");
             let field = if it.updated_at.is_some_and(|u| Some(u) == provider_t) {
                 "updated_at"
@@ -735,11 +753,19 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
                     None,
                 )
             }
-            _ if restored => (
+            _ if restored_tail => (
                 "pending",
                 Some(
                     "written again after the window, but the value stored now ends in the same 4 characters as the leaked one (CircleCI's masked value): the leaked value was most likely stored again; rotate it at the source".to_string(),
                 ),
+                None,
+            ),
+            _ if restored => (
+                "pending",
+                Some(format!(
+                    "the value stored now is the leaked one (keyed fingerprints, snapshot {}): rotate it at the source",
+                    inv.map(|(_, sid, _)| *sid).unwrap_or_default()
+                )),
                 None,
             ),
             _ if in_place.is_some() && dead_proof.is_some() => {

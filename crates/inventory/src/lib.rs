@@ -624,6 +624,8 @@ fn gl_flags(v: &gitlab::Variable) -> Flags {
         masked: v.masked,
         environment_scope: v.environment_scope.clone(),
         detail: v.variable_type.clone().filter(|t| t != "env_var"),
+        // the store keeps only its keyed fingerprint
+        value: v.value.clone(),
         ..Default::default()
     }
 }

@@ -5,9 +5,10 @@
 //! runners (metadata only: none of these listings returns a usable token; a trigger's
 //! truncated token is not even parsed).
 //!
-//! GitLab returns variable values in plain text. They are dropped at parse time: the
-//! response is deserialised into [`Variable`], which has no value field, so serde skips
-//! it; the value never leaves the response buffer. `PRIVATE-TOKEN` header; pagination
+//! GitLab returns variable values in plain text. A value is read only into a
+//! [`SecretString`] ([`Variable::value`]: redacted in `Debug`, wiped on drop, never
+//! serialised), which the store turns into a keyed fingerprint at once: GitLab variables
+//! carry no timestamp, so the fingerprint is what proves a value changed. `PRIVATE-TOKEN` header; pagination
 //! follows `Link: rel="next"` (keyset) or `X-Next-Page` (offset). A list answered with a
 //! single object (as Prism does for GitLab's description) is accepted.
 
@@ -52,11 +53,14 @@ pub struct Group {
     pub full_path: String,
 }
 
-/// A CI/CD variable, WITHOUT its value (the field does not exist, so it is never parsed).
+/// A CI/CD variable. Its value is held only as a [`SecretString`] and never serialised.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Variable {
     /// Key.
     pub key: String,
+    /// The value (GitLab returns it), for its keyed fingerprint only.
+    #[serde(default, deserialize_with = "de_secret", skip_serializing)]
+    pub value: Option<SecretString>,
     /// `env_var` or `file`.
     #[serde(default)]
     pub variable_type: Option<String>,
@@ -69,6 +73,11 @@ pub struct Variable {
     /// Environment scope (`*` = all).
     #[serde(default)]
     pub environment_scope: Option<String>,
+}
+
+fn de_secret<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SecretString>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    Ok(s.filter(|v| !v.is_empty()).map(SecretString::new))
 }
 
 fn de_ts<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {

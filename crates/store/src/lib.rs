@@ -717,6 +717,10 @@ impl Store {
                 if let Some(t) = flags.masked_tail.take() {
                     flags.tail_fingerprint = Some(keyed::keyed(&key, t.expose().as_bytes()));
                 }
+                // and of a whole value (GitLab), never the value
+                if let Some(v) = flags.value.take() {
+                    flags.value_fingerprint = Some(keyed::keyed(&key, v.expose().as_bytes()));
+                }
                 ins.execute(params![
                     id,
                     it.identity(),

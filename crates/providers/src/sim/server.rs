@@ -1619,7 +1619,7 @@ fn gl_vars(
 ) -> Response {
     let instance = kind == Kind::InstanceVariable;
     let var_json = |r: &SecretRecord| {
-        // Like the real API, the value is in the reply; firebreak's client drops it.
+        // Like the real API, the value is in the reply; firebreak keeps only its keyed fingerprint.
         let mut v = json!({
             "variable_type": "env_var",
             "key": r.name,

@@ -1056,6 +1056,8 @@ fn merge_flags(old: &Flags, new: &Flags) -> Flags {
         expires_at: new.expires_at.or(old.expires_at),
         masked_tail: None,
         tail_fingerprint: None,
+        value: None,
+        value_fingerprint: None,
     }
 }
 
