@@ -257,6 +257,7 @@ pub fn rotation_headline(sc: &SecretCounts) -> String {
         (sc.stopped, "stopped"),
         (sc.pending, "not rotated"),
         (sc.manual, "manual"),
+        (sc.not_checked, "not checked (no API lists them)"),
         (sc.rewritten, "old value not proven dead"),
     ]
     .iter()
@@ -378,6 +379,10 @@ pub fn coverage(d: &ReportData) -> Vec<(Check, String)> {
             "rewritten, the old credential not proven dead (check it with firebreak validate)",
         ),
         ("manual", "left as manual steps"),
+        (
+            "not_checked",
+            "NOT checked: no API lists these kinds (CircleCI OAuth authorisations, personal API tokens), so firebreak cannot see them done; follow their steps by hand",
+        ),
         (
             "stopped",
             "stopped or rolled back (the old credential is still valid)",
@@ -726,6 +731,7 @@ pub fn brief(d: &ReportData) -> Brief {
         "stopped",
         "pending",
         "manual",
+        "not_checked",
         "rewritten",
         "rotated",
         "verified",
@@ -889,6 +895,22 @@ pub fn brief(d: &ReportData) -> Brief {
             )
         })
     });
+    // kinds no API lists: the steps of CircleCI's alert, counted as not checked
+    let unlisted = items_of("not_checked", &|t| t.evidence.clone().unwrap_or_default());
+    if !unlisted.is_empty() {
+        acts.push(Action {
+            kind: "manual".into(),
+            title: format!(
+                "Do {} step(s) no API can check (OAuth authorisations, personal API tokens)",
+                unlisted.len()
+            ),
+            items: unlisted,
+            steps: vec![
+                "no API lists these credentials: nothing firebreak records can prove them done, so they stay \"not checked\"".into(),
+            ],
+            command: None,
+        });
+    }
     if !manual.is_empty() {
         acts.push(Action {
             kind: "manual".into(),

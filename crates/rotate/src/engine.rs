@@ -301,6 +301,7 @@ fn source_kind(s: &SourceSpec) -> &'static str {
         SourceSpec::Http { .. } => "http",
         SourceSpec::DeployKey { .. } => "deploy_key",
         SourceSpec::AwsIam { .. } => "aws_iam",
+        SourceSpec::CircleciRunner { .. } => "circleci_runner",
         SourceSpec::Manual { .. } => "manual",
     }
 }

@@ -186,6 +186,7 @@ impl Source {
             SourceSpec::Http { .. } => "http",
             SourceSpec::DeployKey { .. } => "deploy_key",
             SourceSpec::AwsIam { .. } => "aws_iam",
+            SourceSpec::CircleciRunner { .. } => "circleci_runner",
             SourceSpec::Manual { .. } => "manual",
         }
     }
@@ -276,6 +277,26 @@ impl Source {
                     .into_result()
                     .map_err(|e| self.err(e))?;
                 let before: Vec<String> = keys.into_iter().map(|k| k.fingerprint).collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => {
+                let c = self.circleci()?;
+                let toks = c
+                    .list_runner_tokens(resource_class)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                let before: Vec<String> = toks
+                    .into_iter()
+                    .filter(|t| Self::is_ours(nickname, &t.nickname))
+                    .map(|t| t.id)
+                    .collect();
                 Ok(Prepared {
                     material: None,
                     info: json!({"before": before}),
@@ -419,6 +440,25 @@ impl Source {
                     previous_ids: Self::before(p),
                 })
             }
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => {
+                let c = self.circleci()?;
+                // a POST the HTTP layer never resends: after a lost reply, `lookup` finds
+                // the token by its nickname (an orphan: its value was shown only once)
+                let t = c
+                    .create_runner_token(resource_class, &Self::gh_title(nickname, idem))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(t.meta.id),
+                        value: t.token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
             SourceSpec::DeployKey { .. } => Err(self.err("deploy_key needs github_repo or circleci_project")),
             SourceSpec::Manual { .. } => Err(self.err("manual source: nothing to issue")),
         }
@@ -496,6 +536,22 @@ impl Source {
                     None => Ok(Lookup::NotFound),
                 }
             }
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => {
+                let c = self.circleci()?;
+                let mine = Self::gh_title(nickname, idem);
+                let toks = c
+                    .list_runner_tokens(resource_class)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                match toks.into_iter().find(|t| t.nickname == mine) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
             SourceSpec::AwsIam { user, .. } => {
                 let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
                 let before = Self::before(p);
@@ -520,6 +576,11 @@ impl Source {
                     Err(e) => Err(self.err(e)),
                 }
             }
+            SourceSpec::CircleciRunner { .. } => match self.circleci()?.delete_runner_token(id).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.status() == Some(404) => Ok(()),
+                Err(e) => Err(self.err(e)),
+            },
             _ => Err(self.err("this source has no orphans")),
         }
     }
@@ -557,6 +618,11 @@ impl Source {
                         Err(e) => return Err(self.err(e)),
                     }
                 }
+                SourceSpec::CircleciRunner { .. } => match self.circleci()?.delete_runner_token(id).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(self.err(e)),
+                },
                 SourceSpec::AwsIam { user, .. } => {
                     let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
                     // Deactivate first (reversible), then delete.

@@ -229,6 +229,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
                         firebreak_rotate::plan::SourceSpec::Http { .. } => "http",
                         firebreak_rotate::plan::SourceSpec::DeployKey { .. } => "deploy_key",
                         firebreak_rotate::plan::SourceSpec::AwsIam { .. } => "aws_iam",
+                        firebreak_rotate::plan::SourceSpec::CircleciRunner { .. } => "circleci_runner",
                     };
                     writeln!(out, "{}\tsource={src}\tsinks={}", s.name, s.sinks.len())?;
                     for k in &s.sinks {
