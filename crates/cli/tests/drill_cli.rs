@@ -88,8 +88,58 @@ fn drill_runs_and_agrees_with_the_store() {
     );
     assert_eq!(
         s.secrets.total,
-        s.secrets.live + s.secrets.verified + s.secrets.rotated + s.secrets.manual + s.secrets.stopped
+        s.secrets.live
+            + s.secrets.verified
+            + s.secrets.rotated
+            + s.secrets.manual
+            + s.secrets.stopped
+            + s.secrets.not_checked
     );
+    // every CircleCI kind is in the playbook; those no API lists are not checked, and
+    // the report says so
+    let kinds: BTreeSet<&str> = s.tasks.iter().map(|t| t.kind.as_str()).collect();
+    for k in [
+        "env_var",
+        "context_var",
+        "checkout_key",
+        "project_api_token",
+        "runner_token",
+        "aws_keypair",
+        "oauth_authorization",
+        "personal_api_token",
+    ] {
+        assert!(
+            kinds.contains(k),
+            "{k} missing from the drill's playbook: {kinds:?}"
+        );
+    }
+    assert_eq!(
+        s.secrets.not_checked, 2,
+        "OAuth and personal tokens of one organisation"
+    );
+    assert!(s
+        .tasks
+        .iter()
+        .filter(|t| t.kind == "oauth_authorization" || t.kind == "personal_api_token")
+        .all(|t| t.state == "not_checked"));
+    // runner tokens were rotated through the runner API and a config file, and verified
+    assert!(
+        s.tasks
+            .iter()
+            .filter(|t| t.kind == "runner_token")
+            .all(|t| t.state == "verified"),
+        "{:#?}",
+        s.tasks
+            .iter()
+            .filter(|t| t.kind == "runner_token")
+            .collect::<Vec<_>>()
+    );
+    // project API tokens and AWS key pairs are manual steps
+    assert!(s
+        .tasks
+        .iter()
+        .filter(|t| t.kind == "project_api_token" || t.kind == "aws_keypair")
+        .all(|t| t.state == "manual"));
     // proof at the source: the old npm token was never revoked at npm although its
     // CircleCI variable was rotated: LIVE, listed first, whatever the rotation says
     assert_eq!(s.secrets.live, 1, "{:#?}", s.tasks);
@@ -127,6 +177,9 @@ fn drill_runs_and_agrees_with_the_store() {
         assert!(!lower.contains(bad), "report.html: {bad}");
     }
     assert!(html.contains("<svg"));
+    // what was not checked, and why
+    assert!(md.contains("NOT checked: no API lists these kinds"), "{md}");
+    assert!(md.contains("OAuth"), "{md}");
     assert!(html.contains(&format!(
         r#"<div class="card"><b>{}</b>verified"#,
         s.secrets.verified

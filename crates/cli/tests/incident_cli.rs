@@ -576,7 +576,7 @@ fn aws_key_ids_without_credentials_make_tasks_a_draft_and_name_bad_lines() {
     assert!(se.contains("aws-notice.txt:3: not an AWS access key id"), "{se}");
     assert!(!se.contains("not-a-key-id"), "the bad line is never echoed: {se}");
     assert!(se.contains("decoded offline only"), "{se}");
-    assert!(so.contains("5 task(s)"), "{so}");
+    assert!(so.contains("7 task(s)"), "{so}");
     assert!(
         so.contains("AWS keys named as exposed: 1 (0 with their IAM user"),
         "{so}"

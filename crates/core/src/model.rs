@@ -104,6 +104,18 @@ pub enum Kind {
     /// An AWS IAM access key named by AWS's notice of exposed keys (`incident init
     /// --aws-key-ids`): scope `aws:ACCOUNT`, name the key id (an identifier, not a secret).
     AwsAccessKey,
+    /// CircleCI project API token (v1.1 `project/:vcs/:org/:repo/token`: label, scope, time).
+    ProjectApiToken,
+    /// CircleCI self-hosted runner resource-class token (runner API `runner/token`).
+    RunnerToken,
+    /// CircleCI legacy AWS key pair in project settings (v1.1 `settings` → `aws.keypair`).
+    AwsKeypair,
+    /// CircleCI OAuth authorisation with the VCS (GitHub, Bitbucket, GitLab): no API lists
+    /// it; a playbook task per organisation, never inventoried.
+    OauthAuthorization,
+    /// CircleCI personal API tokens of the organisation's users: no API lists them; a
+    /// playbook task per organisation, never inventoried.
+    PersonalApiToken,
 }
 
 impl Kind {
@@ -133,11 +145,16 @@ impl Kind {
             Kind::TriggerToken => "trigger_token",
             Kind::Runner => "runner",
             Kind::AwsAccessKey => "aws_access_key",
+            Kind::ProjectApiToken => "project_api_token",
+            Kind::RunnerToken => "runner_token",
+            Kind::AwsKeypair => "aws_keypair",
+            Kind::OauthAuthorization => "oauth_authorization",
+            Kind::PersonalApiToken => "personal_api_token",
         }
     }
 
     /// Every kind.
-    pub const ALL: [Kind; 23] = [
+    pub const ALL: [Kind; 28] = [
         Kind::EnvVar,
         Kind::ContextVar,
         Kind::CheckoutKey,
@@ -161,7 +178,19 @@ impl Kind {
         Kind::TriggerToken,
         Kind::Runner,
         Kind::AwsAccessKey,
+        Kind::ProjectApiToken,
+        Kind::RunnerToken,
+        Kind::AwsKeypair,
+        Kind::OauthAuthorization,
+        Kind::PersonalApiToken,
     ];
+
+    /// True for the kinds no provider API lists (CircleCI OAuth authorisations and
+    /// personal API tokens): they exist only as playbook tasks, which `incident status`
+    /// and the report count as not checked until a person confirms them.
+    pub fn is_unlisted(self) -> bool {
+        matches!(self, Kind::OauthAuthorization | Kind::PersonalApiToken)
+    }
 
     /// True for the plain-text variable kinds (GitHub Actions variables), whose values
     /// the provider returns and firebreak scans for secrets.
@@ -220,6 +249,15 @@ pub struct Flags {
     /// access and trigger tokens).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<DateTime<Utc>>,
+    /// OpenSSH SHA-256 fingerprint (`SHA256:` + unpadded base64) of a key's public half
+    /// (CircleCI checkout keys with `?digest=sha256`, GitHub and GitLab deploy keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint_sha256: Option<String>,
+    /// The identity (`provider/kind/scope/name`) of the same key seen at the other end:
+    /// a CircleCI checkout key and the GitHub / GitLab deploy key with the same public
+    /// key. One playbook task covers both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub same_key_as: Option<String>,
     /// Keyed fingerprint (HMAC under the store's key) of [`Flags::masked_tail`], set by
     /// the store: a value stored again with the same tail as a leaked one is caught.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -292,4 +330,57 @@ pub struct ItemError {
     pub status: Option<u16>,
     /// What went wrong.
     pub message: String,
+}
+
+/// The OpenSSH SHA-256 fingerprint of a public key line (`ssh-ed25519 AAAA… comment`),
+/// as `ssh-keygen -lf`, GitHub, GitLab and CircleCI (`?digest=sha256`) show it:
+/// `SHA256:` then the unpadded base64 of the SHA-256 of the decoded key blob. `None`
+/// when the line has no base64 blob. The blob is not parsed further, so any key type
+/// works; decoding tolerates missing padding.
+pub fn openssh_sha256(public_key: &str) -> Option<String> {
+    use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD_NO_PAD};
+    use base64::engine::DecodePaddingMode;
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_allow_trailing_bits(true)
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    let mut parts = public_key.split_whitespace();
+    let first = parts.next()?;
+    // `ssh-ed25519 BLOB comment`, or a bare blob
+    let blob = if first.starts_with("ssh-") || first.starts_with("ecdsa-") || first.starts_with("sk-") {
+        parts.next()?
+    } else {
+        first
+    };
+    let bytes = LENIENT.decode(blob).ok().filter(|b| !b.is_empty())?;
+    Some(format!(
+        "SHA256:{}",
+        STANDARD_NO_PAD.encode(Sha256::digest(&bytes))
+    ))
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn sha256_fingerprint_is_openssh_s() {
+        // expected value computed independently (Python: base64(sha256(blob)), `=` stripped)
+        let k = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8nK8W0x7mU7mFJ3p0mJ5oNqQ6k2n0Z5xYkQm8Vw3a test";
+        let want = "SHA256:+a7BQLfpvdSff1OVbkLdevzp7Hv7HIM5tPGoFIq8HTs";
+        assert_eq!(openssh_sha256(k).as_deref(), Some(want));
+        assert_eq!(openssh_sha256("ssh-ed25519"), None);
+        assert_eq!(openssh_sha256("ssh-ed25519 !!!"), None);
+        // the comment does not matter
+        assert_eq!(
+            openssh_sha256(k),
+            openssh_sha256(
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq8nK8W0x7mU7mFJ3p0mJ5oNqQ6k2n0Z5xYkQm8Vw3a"
+            )
+        );
+    }
 }

@@ -192,12 +192,19 @@ pub fn infer(item: &Item) -> Blast {
                 .detail
                 .as_deref()
                 .is_some_and(|d| d.contains("user-key") || d.contains("github-user-key"));
+            let mut unlocks = if rw {
+                format!("git read/write as the key's user, on every repository that user can reach (user key of {repo})")
+            } else {
+                format!("git clone of repository {repo} (checkout deploy key)")
+            };
+            if let Some(other) = &item.flags.same_key_as {
+                unlocks.push_str(&format!(
+                    "; the same key ({}) is {other} at the VCS: one task covers both ends (replace the checkout key, then delete that deploy key)",
+                    item.flags.fingerprint_sha256.as_deref().unwrap_or("same public key")
+                ));
+            }
             return Blast::new(
-                if rw {
-                    format!("git read/write as the key's user, on every repository that user can reach (user key of {repo})")
-                } else {
-                    format!("git clone of repository {repo} (checkout deploy key)")
-                },
+                unlocks,
                 vec![format!(
                     "{} (git.clone / public_key events for {repo})",
                     logs::GITHUB_AUDIT
@@ -231,6 +238,61 @@ pub fn infer(item: &Item) -> Blast {
             return Blast::new(
                 format!("SSH access configured for {host} (CircleCI additional SSH key)"),
                 vec![format!("sshd / auth logs of {host}")],
+                Method::Inventory,
+            );
+        }
+        Kind::ProjectApiToken => {
+            let d = item.flags.detail.clone().unwrap_or_default();
+            let what = if d.contains("scope all") {
+                "read and write through CircleCI API v1.1 on project (admin project token): trigger builds, read and change settings"
+            } else if d.contains("scope view-builds") {
+                "read builds, artifacts and logs through CircleCI API v1.1 on project (read-only project token)"
+            } else {
+                "build status of project (status project token)"
+            };
+            return Blast::new(
+                format!("{what} {}", item.scope),
+                vec![format!("{} (project {})", logs::CIRCLECI_AUDIT, item.scope)],
+                Method::Inventory,
+            );
+        }
+        Kind::RunnerToken => {
+            return Blast::new(
+                format!(
+                    "registering a self-hosted runner in resource class {}: taking its jobs, their checkout keys and every environment variable and context they receive",
+                    item.scope
+                ),
+                vec![format!("{} (runner activity of {})", logs::CIRCLECI_AUDIT, item.scope)],
+                Method::Inventory,
+            );
+        }
+        Kind::AwsKeypair => {
+            return Blast::new(
+                format!(
+                    "AWS credentials of CircleCI project {} (legacy AWS key pair; the account and IAM user come from the key id at AWS)",
+                    item.scope
+                ),
+                vec![format!("{} (userIdentity.accessKeyId = the key pair's id)", logs::CLOUDTRAIL)],
+                Method::Inventory,
+            );
+        }
+        Kind::OauthAuthorization => {
+            return Blast::new(
+                format!(
+                    "the VCS (GitHub, Bitbucket, GitLab) as each user who authorised CircleCI in {}: clone and push to every repository they reach",
+                    item.scope
+                ),
+                vec![format!("{} (oauth_access / git.clone by the CircleCI OAuth app)", logs::GITHUB_AUDIT)],
+                Method::Inventory,
+            );
+        }
+        Kind::PersonalApiToken => {
+            return Blast::new(
+                format!(
+                    "the CircleCI API as each user of {}: read every project's settings and trigger builds that receive its secrets",
+                    item.scope
+                ),
+                vec![logs::CIRCLECI_AUDIT.to_string()],
                 Method::Inventory,
             );
         }

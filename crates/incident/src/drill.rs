@@ -519,6 +519,28 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
                 *owner_slug = Some(format!("gh/{ORG}"));
             }
         }
+        // a runner token is refused without a sink: the drill's runner hosts keep their
+        // launch-agent configuration in the work directory
+        if let SourceSpec::CircleciRunner { resource_class, .. } = &s.source {
+            if s.sinks.is_empty() {
+                let dir = opts.work.join("runners").join(resource_class.replace('/', "_"));
+                std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                let cfg = dir.join(format!("{}.yaml", s.name.rsplit('#').next().unwrap_or("token")));
+                write_private(
+                    &cfg,
+                    &format!(
+                        "api:\n  auth_token: (the stolen token)\n  url: {}\nrunner:\n  name: drill-runner\n",
+                        sim.circleci_url()
+                    ),
+                )?;
+                s.sinks.push(SinkSpec::CircleciRunnerConfig {
+                    resource_class: resource_class.clone(),
+                    path: cfg.display().to_string(),
+                    key: "auth_token".into(),
+                    field: firebreak_rotate::plan::Field::Value,
+                });
+            }
+        }
     }
     plan.validate("(drill plan)")
         .map_err(|e| anyhow::anyhow!("{e}"))?;

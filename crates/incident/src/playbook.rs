@@ -5,7 +5,7 @@ use crate::record::{self, RecordKind};
 use crate::{Error, Result};
 use chrono::Utc;
 use firebreak_core::{TimeWindow, Validation, ValidationStatus};
-use firebreak_providers::{Item, Provider};
+use firebreak_providers::{Item, Kind, Provider};
 use firebreak_store::{IncidentRow, IncidentTask, Store};
 use firebreak_validate::{Catalogue, Checker};
 use serde::Serialize;
@@ -444,9 +444,76 @@ fn gather(store: &Store, opts: &InitOptions) -> Result<(InitOutcome, Vec<Item>, 
             out.providers_not_inventoried.join(", ")
         )));
     }
+    if opts.providers.contains(&Provider::Circleci) {
+        let orgs = circleci_orgs(store, &out.snapshots, &items)?;
+        items.extend(orgs.iter().flat_map(|o| unlisted_items(o)));
+    }
+    // one task covers both ends of a key: a deploy key that is a checkout key's other end
+    // has no task of its own (the checkout key's task names it)
+    let linked: BTreeSet<String> = items
+        .iter()
+        .filter(|i| i.kind == Kind::CheckoutKey)
+        .filter_map(|i| i.flags.same_key_as.clone())
+        .collect();
+    items.retain(|i| {
+        !(matches!(i.kind, Kind::DeployKey | Kind::ProjectDeployKey) && linked.contains(&i.identity()))
+    });
     items.sort_by_key(|i| i.identity());
     items.dedup_by_key(|i| i.identity());
     Ok((out, items, origin))
+}
+
+/// The CircleCI organisations of the playbook: those of the snapshots used, else those
+/// the items' scopes name (`gh/org/repo` → `gh/org`).
+fn circleci_orgs(store: &Store, snapshots: &[i64], items: &[Item]) -> Result<BTreeSet<String>> {
+    let mut orgs = BTreeSet::new();
+    for id in snapshots {
+        let s = store.load_snapshot(*id)?;
+        if s.meta.provider == Provider::Circleci {
+            let o = &s.meta.org;
+            orgs.insert(if o.contains('/') {
+                o.clone()
+            } else {
+                format!("gh/{o}")
+            });
+        }
+    }
+    if orgs.is_empty() {
+        for it in items.iter().filter(|i| i.provider == Provider::Circleci) {
+            let mut p = it.scope.splitn(3, '/');
+            if let (Some(v), Some(o), Some(_)) = (p.next(), p.next(), p.next()) {
+                orgs.insert(format!("{v}/{o}"));
+            }
+        }
+    }
+    Ok(orgs)
+}
+
+/// The tasks of the CircleCI kinds no API lists, for organisation `org`: its OAuth
+/// authorisations with the VCS and its users' personal API tokens. They are never
+/// inventoried; `incident status` counts them `not_checked` until a person confirms them.
+pub fn unlisted_items(org: &str) -> Vec<Item> {
+    [
+        (
+            Kind::OauthAuthorization,
+            "OAuth authorisation of the CircleCI app (VCS)",
+        ),
+        (Kind::PersonalApiToken, "personal API tokens of every user"),
+    ]
+    .into_iter()
+    .map(|(kind, name)| Item {
+        provider: Provider::Circleci,
+        kind,
+        scope: org.to_string(),
+        name: name.to_string(),
+        created_at: None,
+        updated_at: None,
+        flags: firebreak_providers::Flags {
+            detail: Some(firebreak_rotate::plan::unlisted_instructions(kind, org)),
+            ..Default::default()
+        },
+    })
+    .collect()
 }
 
 /// Saves the incident and its tasks, and records the `live` verdicts of the checks as a

@@ -241,6 +241,7 @@ pub fn rotation_headline(sc: &SecretCounts) -> String {
         (sc.stopped, "stopped"),
         (sc.pending, "not rotated"),
         (sc.manual, "manual"),
+        (sc.not_checked, "not checked (no API lists them)"),
         (sc.rewritten, "old value not proven dead"),
     ]
     .iter()
@@ -362,6 +363,10 @@ pub fn coverage(d: &ReportData) -> Vec<(Check, String)> {
             "rewritten, the old credential not proven dead (check it with firebreak validate)",
         ),
         ("manual", "left as manual steps"),
+        (
+            "not_checked",
+            "NOT checked: no API lists these kinds (CircleCI OAuth authorisations, personal API tokens), so firebreak cannot see them done; follow their steps by hand",
+        ),
         (
             "stopped",
             "stopped or rolled back (the old credential is still valid)",
@@ -710,6 +715,7 @@ pub fn brief(d: &ReportData) -> Brief {
         "stopped",
         "pending",
         "manual",
+        "not_checked",
         "rewritten",
         "rotated",
         "verified",
@@ -1032,6 +1038,25 @@ pub fn brief(d: &ReportData) -> Brief {
             }
         })
         .collect();
+    // last: the kinds no API lists (the steps of CircleCI's alert): one line, their names in the
+    // title (their steps are in the playbook table below); they stay "not checked"
+    let unlisted: Vec<String> = tasks_in(s, "not_checked").map(|t| t.secret.clone()).collect();
+    if !unlisted.is_empty() {
+        let mut names = unlisted.clone();
+        names.sort();
+        names.dedup();
+        acts.push(Action {
+            kind: "unlisted".into(),
+            title: format!(
+                "Do {} step(s) by hand that no API can check ({}): they stay \"not checked\"",
+                unlisted.len(),
+                names.join(", ")
+            ),
+            items: vec![],
+            steps: vec![],
+            command: None,
+        });
+    }
     Brief {
         summary,
         do_next: acts,

@@ -37,13 +37,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How urgent a task state is (0 first): `live` (a stolen credential works), `stopped`,
-/// `pending`, `manual`, `rewritten`, `rotated`, `verified`.
+/// `pending`, `manual` and `not_checked`, `rewritten`, `rotated`, `verified`.
 pub fn urgency(state: &str) -> u8 {
     match state {
         "live" => 0,
         "stopped" => 1,
         "pending" => 2,
-        "manual" => 3,
+        "manual" | "not_checked" => 3,
         "rewritten" => 4,
         "rotated" => 5,
         "verified" => 6,
@@ -99,6 +99,10 @@ pub struct SecretCounts {
     /// Rotation stopped or rolled back (old credential still valid).
     #[serde(default)]
     pub stopped: usize,
+    /// Kinds no API lists (CircleCI OAuth authorisations, personal API tokens): nothing
+    /// can prove them done; a person follows the task's steps. Never counted as done.
+    #[serde(default)]
+    pub not_checked: usize,
 }
 
 /// Rotation runs covering the playbook's secrets (runs created after the window start).
@@ -414,6 +418,32 @@ pub fn covered(spec: &firebreak_rotate::plan::SecretSpec) -> Vec<Cover> {
                 ))),
             }
         }
+        SourceSpec::CircleciRunner {
+            resource_class,
+            nickname,
+        } => {
+            // drafted as `runner-token CLASS NICK#ID`: that token; else the nickname's tokens
+            match spec
+                .name
+                .strip_prefix("runner-token ")
+                .and_then(|r| r.strip_prefix(resource_class.as_str()))
+                .map(str::trim)
+                .filter(|r| !r.is_empty())
+            {
+                Some(n) => v.push(Cover::Exact(firebreak_providers::model::identity(
+                    Provider::Circleci,
+                    Kind::RunnerToken,
+                    resource_class,
+                    n,
+                ))),
+                None => v.push(Cover::Prefix(format!(
+                    "{}/{}/{}/{nickname}#",
+                    Provider::Circleci,
+                    Kind::RunnerToken,
+                    resource_class
+                ))),
+            }
+        }
         SourceSpec::Manual { .. } | SourceSpec::AwsIam { .. }
             if spec.sinks.is_empty() || matches!(spec.source, SourceSpec::AwsIam { .. }) =>
         {
@@ -638,17 +668,18 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
         let fb_t = rec_t.max(done_t);
         // keys replaced by a new key: the old identity is gone from a snapshot taken after
         // the rotation, and a key of the same scope written after the proof time is there
-        let replaced = if inv.is_none() && matches!(t.kind, Kind::CheckoutKey | Kind::DeployKey) {
-            let prefix = format!("{}/{}/{}/", t.provider, t.kind, t.scope);
-            inventory
-                .iter()
-                .filter(|(id, (_, _, fin))| id.starts_with(&prefix) && fb_t.is_none_or(|f| *fin >= f))
-                .filter_map(|(_, (it, sid, _))| it.last_written().map(|w| (w, *sid)))
-                .filter(|(w, _)| *w >= proof)
-                .max()
-        } else {
-            None
-        };
+        let replaced =
+            if inv.is_none() && matches!(t.kind, Kind::CheckoutKey | Kind::DeployKey | Kind::RunnerToken) {
+                let prefix = format!("{}/{}/{}/", t.provider, t.kind, t.scope);
+                inventory
+                    .iter()
+                    .filter(|(id, (_, _, fin))| id.starts_with(&prefix) && fb_t.is_none_or(|f| *fin >= f))
+                    .filter_map(|(_, (it, sid, _))| it.last_written().map(|w| (w, *sid)))
+                    .filter(|(w, _)| *w >= proof)
+                    .max()
+            } else {
+                None
+            };
         let stop_after = eng
             .filter(|e| is_stopped(e.parsed()))
             .map(|e| e.updated_at.unwrap_or(proof));
@@ -735,6 +766,14 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             None
         };
         let (state, evidence, at) = match () {
+            _ if t.kind.is_unlisted() => (
+                "not_checked",
+                Some(format!(
+                    "not checked: no API lists this kind, so firebreak cannot see it done. {}",
+                    firebreak_rotate::plan::unlisted_instructions(t.kind, &t.scope)
+                )),
+                None,
+            ),
             _ if old_live => (
                 "live",
                 Some(format!("{}: revoke it at its source now", old_note("still LIVE"))),
@@ -818,9 +857,10 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             "rotated" => secrets.rotated += 1,
             "stopped" => secrets.stopped += 1,
             "manual" => secrets.manual += 1,
+            "not_checked" => secrets.not_checked += 1,
             _ => secrets.pending += 1,
         }
-        if from_snapshots || inv.is_some() || replaced.is_some() {
+        if !t.kind.is_unlisted() && (from_snapshots || inv.is_some() || replaced.is_some()) {
             secrets.inventoried += 1;
         }
         out.push(TaskStatus {

@@ -76,7 +76,8 @@ fn listed_keys_become_tasks_with_their_iam_user_and_a_drafted_rotation() {
     let out = rt
         .block_on(firebreak_incident::playbook::init_async(&mut store, &o))
         .unwrap();
-    assert_eq!(out.tasks, 5, "3 inventory items and 2 keys");
+    // 3 inventory items, 2 keys, and the 2 CircleCI kinds no API lists (OAuth, personal tokens)
+    assert_eq!(out.tasks, 7);
     assert_eq!(out.aws_key_id_bad_lines.len(), 1);
     let k = out.aws_keys.iter().find(|k| k.key_id == kid).unwrap();
     assert_eq!(k.user.as_deref(), Some("ci-deployer"));

@@ -42,6 +42,10 @@ pub struct RunResult {
     /// Actions variables), sorted by identity then rule.
     #[serde(default)]
     pub findings: Vec<VariableFinding>,
+    /// CircleCI with a VCS side: repositories CircleCI has no project for (404 on
+    /// `GET /project/{slug}`): not CircleCI projects, or hidden from the token.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vcs_only: Vec<String>,
 }
 
 /// A secret the scanner found in the value of a plain-text variable. Holds no value:
@@ -220,6 +224,7 @@ fn finish(
         stats,
         projects,
         findings: a.findings,
+        vcs_only: Vec::new(),
     }
 }
 
@@ -243,35 +248,199 @@ fn item(
     }
 }
 
+/// Options of [`collect_circleci_with`].
+#[derive(Clone, Debug, Default)]
+pub struct CircleciOptions {
+    /// Project slugs to inventory instead of enumerating the organisation's
+    /// (`--projects-file`).
+    pub projects: Option<Vec<String>>,
+    /// Projects processed at once (the HTTP layer also limits requests).
+    pub tasks: usize,
+    /// The VCS side, a GitHub client for the organisation of the same name: its
+    /// repositories are candidate projects (a project nobody follows is still found),
+    /// and its deploy keys are matched to checkout keys by public key.
+    pub github: Option<github::Client>,
+    /// Self-hosted runner namespace (default: the organisation's name).
+    pub runner_namespace: Option<String>,
+    /// Pages of v2 pipelines (`GET /pipeline?org-slug=`) read for candidate projects
+    /// (default of [`collect_circleci`]: 10; 0 reads none).
+    pub pipeline_pages: usize,
+}
+
 /// Inventories a CircleCI organisation: `org` is `org` or `vcs/org` (default vcs `gh`).
-/// `projects` (slugs) replaces the project listing when given (`--projects-file`).
+/// `projects` (slugs) replaces the project enumeration when given (`--projects-file`).
 /// `tasks` bounds the projects processed at once (the HTTP layer also limits requests).
+/// The same as [`collect_circleci_with`] with no VCS side and 10 pages of pipelines.
 pub async fn collect_circleci(
     client: &circleci::Client,
     org: &str,
     projects: Option<Vec<String>>,
     tasks: usize,
 ) -> RunResult {
+    let opts = CircleciOptions {
+        projects,
+        tasks,
+        pipeline_pages: 10,
+        ..Default::default()
+    };
+    collect_circleci_with(client, org, &opts).await
+}
+
+/// Why a candidate project was probed.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Found {
+    Pipelines,
+    Vcs,
+}
+
+/// The projects of an organisation: the followed ones (v1.1 `/projects`), plus every
+/// candidate from the organisation's pipelines and the VCS side that v2
+/// `GET /project/{slug}` answers for. A candidate that cannot be read is an error record
+/// (`project: …`), except a VCS repository CircleCI does not know (404): most
+/// repositories are not CircleCI projects; those are in [`RunResult::vcs_only`].
+async fn enumerate_projects(
+    client: &circleci::Client,
+    org: &str,
+    owner_slug: &str,
+    opts: &CircleciOptions,
+    acc: &Shared,
+) -> (Vec<String>, Vec<String>) {
+    const P: Provider = Provider::Circleci;
+    let mut projects = match client.list_projects(org).await {
+        Ok(p) => p,
+        Err(e) => {
+            let mut ie = firebreak_providers::model::item_error(P, org, &e);
+            ie.message = format!("project: cannot list the followed projects: {}", ie.message);
+            acc.lock().expect("acc").errors.push(ie);
+            Vec::new()
+        }
+    };
+    let mut candidates: Vec<(String, Found)> = Vec::new();
+    if opts.pipeline_pages > 0 {
+        let l = client
+            .list_pipeline_projects(owner_slug, opts.pipeline_pages)
+            .await;
+        let needs = "a personal API token of a member of the organisation";
+        for slug in take_kind_named(acc, P, owner_slug, "project (pipelines)", needs, l) {
+            candidates.push((slug, Found::Pipelines));
+        }
+    }
+    if let Some(gh) = &opts.github {
+        let (vcs, gh_org) = owner_slug.split_once('/').unwrap_or(("gh", owner_slug));
+        if matches!(vcs, "gh" | "github") {
+            let l = gh.list_org_repos(gh_org).await;
+            let needs = "a GitHub token that can list the organisation's repositories";
+            for r in take_kind_named(
+                acc,
+                Provider::Github,
+                gh_org,
+                "project (GitHub repositories)",
+                needs,
+                l,
+            ) {
+                candidates.push((format!("gh/{}", r.full_name), Found::Vcs));
+            }
+        }
+    }
+    let mut seen: std::collections::BTreeSet<String> = projects.iter().cloned().collect();
+    let mut probe: Vec<(String, Found)> = Vec::new();
+    for (slug, how) in candidates {
+        if seen.insert(slug.clone()) {
+            probe.push((slug, how));
+        } else if how == Found::Pipelines {
+            // also a VCS candidate: the pipelines say more (a 404 is then an error)
+            if let Some(p) = probe.iter_mut().find(|(s, _)| *s == slug) {
+                p.1 = Found::Pipelines;
+            }
+        }
+    }
+    let found: Arc<Mutex<Vec<String>>> = Arc::default();
+    let vcs_only: Arc<Mutex<Vec<String>>> = Arc::default();
+    {
+        let client = client.clone();
+        let acc = acc.clone();
+        let (found, vcs_only) = (found.clone(), vcs_only.clone());
+        for_each_limited(probe, opts.tasks.max(1), move |(slug, how)| {
+            let client = client.clone();
+            let acc = acc.clone();
+            let (found, vcs_only) = (found.clone(), vcs_only.clone());
+            async move {
+                match client.get_project(&slug).await {
+                    Ok(_) => found.lock().expect("found").push(slug),
+                    Err(e) if e.status() == Some(404) && how == Found::Vcs => {
+                        vcs_only.lock().expect("vcs").push(slug)
+                    }
+                    Err(e) => {
+                        let mut ie = firebreak_providers::model::item_error(P, &slug, &e);
+                        ie.message = match (ie.status, how) {
+                            (Some(404), _) => format!(
+                                "project: in the organisation's pipelines but not found (deleted, or hidden from the token): {}",
+                                ie.message
+                            ),
+                            (Some(401 | 403), _) => format!(
+                                "project: cannot read it, so none of its secrets are listed (needs a personal API token of a project member): {}",
+                                ie.message
+                            ),
+                            _ => format!("project: cannot read it: {}", ie.message),
+                        };
+                        acc.lock().expect("acc").errors.push(ie);
+                    }
+                }
+            }
+        })
+        .await;
+    }
+    let mut extra = std::mem::take(&mut *found.lock().expect("found"));
+    extra.sort();
+    projects.extend(extra);
+    let mut vo = std::mem::take(&mut *vcs_only.lock().expect("vcs"));
+    vo.sort();
+    (projects, vo)
+}
+
+/// [`take_kind`] for a listing that is not an item kind (`project (pipelines)`).
+fn take_kind_named<T>(
+    acc: &Shared,
+    p: Provider,
+    scope: &str,
+    what: &str,
+    needs: &str,
+    l: Listing<T>,
+) -> Vec<T> {
+    if let Some(e) = &l.error {
+        let mut ie = firebreak_providers::model::item_error(p, scope, e);
+        ie.message = match ie.status {
+            Some(401 | 403 | 404) => format!("{what}: cannot list (needs {needs}): {}", ie.message),
+            _ => format!("{what}: {}", ie.message),
+        };
+        acc.lock().expect("acc").errors.push(ie);
+    }
+    l.items
+}
+
+/// Inventories a CircleCI organisation with [`CircleciOptions`]: every project (followed,
+/// found through the pipelines or the VCS side), per project its environment variables,
+/// checkout keys (MD5 names, SHA-256 fingerprints, matched to GitHub deploy keys), additional
+/// SSH keys, legacy AWS key pair and project API tokens; the organisation's contexts and
+/// their variables, and the self-hosted runner tokens of its namespace. A kind the token
+/// cannot read is an error record naming the kind and the scope; the run goes on.
+pub async fn collect_circleci_with(
+    client: &circleci::Client,
+    org: &str,
+    opts: &CircleciOptions,
+) -> RunResult {
     const P: Provider = Provider::Circleci;
     let started = Utc::now();
     let acc: Shared = Arc::default();
+    let tasks = opts.tasks.max(1);
     let owner_slug = if org.contains('/') {
         org.to_string()
     } else {
         format!("gh/{org}")
     };
-    let projects = match projects {
-        Some(p) => p,
-        None => match client.list_projects(org).await {
-            Ok(p) => p,
-            Err(e) => {
-                acc.lock()
-                    .expect("acc")
-                    .errors
-                    .push(firebreak_providers::model::item_error(P, org, &e));
-                Vec::new()
-            }
-        },
+    let (projects, vcs_only) = match opts.projects.clone() {
+        Some(p) => (p, Vec::new()),
+        None => enumerate_projects(client, org, &owner_slug, opts, &acc).await,
     };
     let n = projects.len();
     // contexts (organisation level)
@@ -305,17 +474,67 @@ pub async fn collect_circleci(
         })
         .await;
     }
+    // self-hosted runner tokens (organisation level, runner API)
+    {
+        let ns = opts
+            .runner_namespace
+            .clone()
+            .unwrap_or_else(|| owner_slug.rsplit('/').next().unwrap_or(&owner_slug).to_string());
+        let needs = "a personal API token of an organisation admin (runner API)";
+        let classes = client.list_runner_resource_classes(&ns).await;
+        for rc in take_kind(&acc, P, &ns, Kind::RunnerToken, needs, classes) {
+            let toks = client.list_runner_tokens(&rc.resource_class).await;
+            for t in take_kind(&acc, P, &rc.resource_class, Kind::RunnerToken, needs, toks) {
+                let flags = Flags {
+                    detail: Some(if rc.description.is_empty() {
+                        "resource class token".to_string()
+                    } else {
+                        format!("resource class token ({})", rc.description)
+                    }),
+                    ..Default::default()
+                };
+                push(
+                    &acc,
+                    item(
+                        P,
+                        Kind::RunnerToken,
+                        &rc.resource_class,
+                        &format!("{}#{}", t.nickname, t.id),
+                        t.created_at,
+                        None,
+                        flags,
+                    ),
+                );
+            }
+        }
+    }
     {
         let client = client.clone();
         let acc = acc.clone();
+        let gh = opts.github.clone();
         for_each_limited(projects, tasks, move |slug| {
             let client = client.clone();
             let acc = acc.clone();
+            let gh = gh.clone();
             async move {
-                let (env, keys, ssh) = tokio::join!(
+                let gh_repo = slug
+                    .strip_prefix("gh/")
+                    .or_else(|| slug.strip_prefix("github/"))
+                    .filter(|_| gh.is_some())
+                    .map(str::to_string);
+                let deploy_keys = async {
+                    match (&gh, &gh_repo) {
+                        (Some(g), Some(r)) => Some(g.list_deploy_keys(r).await),
+                        _ => None,
+                    }
+                };
+                let (env, keys, keys256, settings, tokens, deploy_keys) = tokio::join!(
                     client.list_env_vars(&slug),
                     client.list_checkout_keys(&slug),
-                    client.list_ssh_keys(&slug)
+                    client.list_checkout_keys_sha256(&slug),
+                    client.project_settings(&slug),
+                    client.list_project_tokens(&slug),
+                    deploy_keys,
                 );
                 for v in take(&acc, P, &slug, env) {
                     push(
@@ -334,13 +553,42 @@ pub async fn collect_circleci(
                         ),
                     );
                 }
+                let needs = "a personal API token of a project member";
+                let sha: BTreeMap<String, String> =
+                    take_kind(&acc, P, &slug, Kind::CheckoutKey, needs, keys256)
+                        .into_iter()
+                        .filter(|k| k.fingerprint.starts_with("SHA256:"))
+                        .map(|k| (k.public_key, k.fingerprint))
+                        .collect();
+                // the VCS end: GitHub deploy keys of the repository, by SHA-256
+                let mut vcs_keys: BTreeMap<String, String> = BTreeMap::new();
+                if let (Some(mut l), Some(repo)) = (deploy_keys, &gh_repo) {
+                    // no such repository at GitHub (deleted, renamed): nothing to match,
+                    // and not a CircleCI listing that failed
+                    if l.error.as_ref().and_then(|e| e.status()) == Some(404) {
+                        l.error = None;
+                    }
+                    let needs = "a GitHub token with read access to the repository's deploy keys (administration: read)";
+                    for k in take_kind(&acc, Provider::Github, repo, Kind::DeployKey, needs, l) {
+                        if let Some(fp) = firebreak_providers::model::openssh_sha256(&k.key) {
+                            vcs_keys.insert(fp, identity(Provider::Github, Kind::DeployKey, repo, &k.title));
+                        }
+                    }
+                }
                 for k in take(&acc, P, &slug, keys) {
+                    let fp256 = sha
+                        .get(&k.public_key)
+                        .cloned()
+                        .or_else(|| firebreak_providers::model::openssh_sha256(&k.public_key));
+                    let same = fp256.as_ref().and_then(|f| vcs_keys.get(f).cloned());
                     let flags = Flags {
                         detail: Some(format!(
                             "{}{}",
                             k.key_type,
                             if k.preferred { ", preferred" } else { "" }
                         )),
+                        fingerprint_sha256: fp256,
+                        same_key_as: same,
                         ..Default::default()
                     };
                     push(
@@ -356,9 +604,9 @@ pub async fn collect_circleci(
                         ),
                     );
                 }
-                match ssh {
-                    Ok(keys) => {
-                        for k in keys {
+                match settings {
+                    Ok(st) => {
+                        for k in st.ssh_keys {
                             let flags = Flags {
                                 detail: (!k.hostname.is_empty()).then(|| format!("host {}", k.hostname)),
                                 ..Default::default()
@@ -368,6 +616,27 @@ pub async fn collect_circleci(
                                 item(P, Kind::SshKey, &slug, &k.fingerprint, None, None, flags),
                             );
                         }
+                        if let Some(kp) = st.aws_keypair {
+                            let flags = Flags {
+                                detail: Some(format!(
+                                    "legacy AWS key pair in project settings: access key id {} (secret access key masked)",
+                                    circleci::redact_key_id(&kp.access_key_id)
+                                )),
+                                ..Default::default()
+                            };
+                            push(
+                                &acc,
+                                item(
+                                    P,
+                                    Kind::AwsKeypair,
+                                    &slug,
+                                    &circleci::aws_keypair_name(&kp.access_key_id),
+                                    None,
+                                    None,
+                                    flags,
+                                ),
+                            );
+                        }
                     }
                     Err(e) => acc
                         .lock()
@@ -375,11 +644,36 @@ pub async fn collect_circleci(
                         .errors
                         .push(firebreak_providers::model::item_error(P, &slug, &e)),
                 }
+                let needs = "a personal API token of a project admin (v1.1)";
+                let tokens = match tokens {
+                    Ok(t) => Listing::ok(t),
+                    Err(e) => Listing::partial(Vec::new(), e),
+                };
+                for t in take_kind(&acc, P, &slug, Kind::ProjectApiToken, needs, tokens) {
+                    let flags = Flags {
+                        detail: Some(format!("scope {}", if t.scope.is_empty() { "?" } else { &t.scope })),
+                        ..Default::default()
+                    };
+                    push(
+                        &acc,
+                        item(
+                            P,
+                            Kind::ProjectApiToken,
+                            &slug,
+                            &format!("{}#{}", t.label, t.id),
+                            t.created_at,
+                            None,
+                            flags,
+                        ),
+                    );
+                }
             }
         })
         .await;
     }
-    finish(P, org, started, acc, client.http().stats(), n)
+    let mut r = finish(P, org, started, acc, client.http().stats(), n);
+    r.vcs_only = vcs_only;
+    r
 }
 
 /// Inventories a GitHub organisation: organisation Actions, Dependabot and Codespaces
@@ -561,6 +855,7 @@ pub async fn collect_github(
                                 ", read-write"
                             }
                         )),
+                        fingerprint_sha256: firebreak_providers::model::openssh_sha256(&k.key),
                         ..Default::default()
                     };
                     push(
@@ -805,6 +1100,7 @@ fn gl_deploy_keys(acc: &Shared, path: &str, l: Listing<gitlab::DeployKey>) {
         let flags = Flags {
             detail: Some(format!("id {}, {rw}, {fp}", k.id)),
             expires_at: k.expires_at,
+            fingerprint_sha256: k.fingerprint_sha256.clone(),
             ..Default::default()
         };
         let name = gl_name(Some(&k.title), k.id, "key");
@@ -1176,6 +1472,12 @@ fn flags_text(f: &Flags) -> String {
     if let Some(x) = &f.detail {
         v.push(x.clone());
     }
+    if let Some(x) = &f.fingerprint_sha256 {
+        v.push(x.clone());
+    }
+    if let Some(x) = &f.same_key_as {
+        v.push(format!("same_key_as={x}"));
+    }
     v.join(" ")
 }
 
@@ -1269,6 +1571,25 @@ pub fn write_inventory_findings(
                 })
                 .collect();
             table(w, &["KIND", "SCOPE", "NAME", "CREATED", "UPDATED"], &rows)?;
+            let linked: Vec<&Item> = items.iter().filter(|i| i.flags.same_key_as.is_some()).collect();
+            if !linked.is_empty() {
+                writeln!(
+                    w,
+                    "\n{} key(s) seen at both ends (one task covers both):",
+                    linked.len()
+                )?;
+                for i in linked {
+                    writeln!(
+                        w,
+                        "  {} {} {} ({}): same key as {}",
+                        i.kind,
+                        i.scope,
+                        i.name,
+                        i.flags.fingerprint_sha256.as_deref().unwrap_or("?"),
+                        i.flags.same_key_as.as_deref().unwrap_or("?")
+                    )?;
+                }
+            }
             if !errors.is_empty() {
                 writeln!(w, "\n{} error(s):", errors.len())?;
                 for e in errors {

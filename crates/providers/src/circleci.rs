@@ -1,5 +1,6 @@
 //! CircleCI client: API v2 (`Circle-Token`), plus v1.1 where v2 has no equivalent
-//! (project list, additional SSH keys, job step logs).
+//! (project list, additional SSH keys, project API tokens, the legacy AWS key pair, job
+//! step logs), and the self-hosted runner API (resource classes and their tokens).
 //!
 //! Project slugs (`gh/org/repo`) are ONE path parameter and are sent URL-encoded
 //! (`gh%2Forg%2Frepo`). Environment variable values returned by the API (masked) are
@@ -18,6 +19,8 @@ use url::Url;
 pub const DEFAULT_API_URL: &str = "https://circleci.com/api/v2";
 /// Environment variable holding the token.
 pub const TOKEN_ENV: &str = "CIRCLECI_TOKEN";
+/// The self-hosted runner API of circleci.com (a host of its own).
+pub const DEFAULT_RUNNER_URL: &str = "https://runner.circleci.com/api/v3";
 
 /// A CircleCI connection. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -25,6 +28,192 @@ pub struct Client {
     http: Http,
     v2: Url,
     v1: Url,
+    runner: std::sync::Arc<RunnerSide>,
+}
+
+/// The runner API base (`…/api/v3`), and its HTTP layer: the same token, bound to that
+/// origin (runner.circleci.com for circleci.com; the API host for a server).
+#[derive(Debug)]
+struct RunnerSide {
+    url: Url,
+    http: Http,
+    /// Kept for [`Client::with_runner_url`] (a redacting type: never printed).
+    token: SecretString,
+}
+
+/// A project API token (v1.1): label, scope and creation time. The token itself is
+/// never parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ProjectToken {
+    /// Token id (what delete takes); not the token.
+    pub id: String,
+    /// Label given at creation.
+    pub label: String,
+    /// `status`, `view-builds` (read only) or `all` (admin).
+    pub scope: String,
+    /// Creation time (`time`).
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawProjectToken {
+    #[serde(default)]
+    id: Option<serde_json::Value>,
+    #[serde(default)]
+    label: Option<String>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    time: Option<String>,
+}
+
+impl From<RawProjectToken> for ProjectToken {
+    fn from(r: RawProjectToken) -> Self {
+        ProjectToken {
+            id: match r.id {
+                Some(serde_json::Value::String(s)) => s,
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            },
+            label: r.label.unwrap_or_default(),
+            scope: r.scope.unwrap_or_default(),
+            created_at: parse_ts(r.time.as_deref()),
+        }
+    }
+}
+
+/// The legacy AWS key pair of a project's settings (v1.1 `aws.keypair`): the access key
+/// id only. The secret access key (returned masked) is never parsed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AwsKeypair {
+    /// The access key id (`AKIA…`).
+    pub access_key_id: String,
+}
+
+/// What the inventory reads from a project's v1.1 settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ProjectSettings {
+    /// Additional SSH keys.
+    pub ssh_keys: Vec<SshKey>,
+    /// The legacy AWS key pair, when one is set.
+    pub aws_keypair: Option<AwsKeypair>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawSettings {
+    #[serde(default)]
+    ssh_keys: Vec<SshKey>,
+    #[serde(default)]
+    aws: Option<RawAws>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawAws {
+    #[serde(default)]
+    keypair: Option<RawKeypair>,
+}
+
+#[derive(Deserialize, Default)]
+struct RawKeypair {
+    #[serde(default)]
+    access_key_id: Option<String>,
+}
+
+impl From<RawSettings> for ProjectSettings {
+    fn from(r: RawSettings) -> Self {
+        ProjectSettings {
+            ssh_keys: r.ssh_keys,
+            aws_keypair: r
+                .aws
+                .and_then(|a| a.keypair)
+                .and_then(|k| k.access_key_id)
+                .filter(|k| !k.trim().is_empty())
+                .map(|access_key_id| AwsKeypair { access_key_id }),
+        }
+    }
+}
+
+/// A project as v2 `GET /project/{slug}` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectInfo {
+    /// Slug (`gh/org/repo`).
+    pub slug: String,
+    /// Name.
+    #[serde(default)]
+    pub name: String,
+    /// Organisation name.
+    #[serde(default)]
+    pub organization_name: String,
+}
+
+/// A self-hosted runner resource class (runner API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunnerResourceClass {
+    /// Id.
+    #[serde(default)]
+    pub id: String,
+    /// `namespace/name`.
+    pub resource_class: String,
+    /// Description.
+    #[serde(default)]
+    pub description: String,
+}
+
+/// A runner resource-class token's metadata (the token is shown only at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunnerToken {
+    /// Id (what delete takes).
+    pub id: String,
+    /// `namespace/name`.
+    pub resource_class: String,
+    /// Nickname given at creation.
+    pub nickname: String,
+    /// Creation time.
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Deserialize)]
+struct RawRunnerToken {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    resource_class: String,
+    #[serde(default)]
+    nickname: String,
+    #[serde(default)]
+    created_at: Option<String>,
+}
+
+impl From<RawRunnerToken> for RunnerToken {
+    fn from(r: RawRunnerToken) -> Self {
+        RunnerToken {
+            id: r.id,
+            resource_class: r.resource_class,
+            nickname: r.nickname,
+            created_at: parse_ts(r.created_at.as_deref()),
+        }
+    }
+}
+
+/// A runner token just created: its metadata and the token, shown this once.
+#[derive(Debug, Clone)]
+pub struct NewRunnerToken {
+    /// Metadata.
+    pub meta: RunnerToken,
+    /// The token.
+    pub token: SecretString,
+}
+
+#[derive(Deserialize)]
+struct Items<T> {
+    #[serde(default = "Vec::new")]
+    items: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct RawPipeline {
+    #[serde(default)]
+    project_slug: String,
 }
 
 /// A project environment variable (name, timestamp, and the last characters of the
@@ -240,6 +429,24 @@ struct RawLogLine {
     message: String,
 }
 
+/// An AWS access key id shown the way firebreak names it: the first and last 4
+/// characters (`AKIA…MPLE`): enough to tell two keys apart and to find the key at AWS,
+/// never the whole id.
+pub fn redact_key_id(key_id: &str) -> String {
+    let c: Vec<char> = key_id.chars().filter(|c| !c.is_control()).collect();
+    if c.len() <= 12 {
+        return "…".into();
+    }
+    let head: String = c[..4].iter().collect();
+    let tail: String = c[c.len() - 4..].iter().collect();
+    format!("{head}…{tail}")
+}
+
+/// The inventory name of a project's legacy AWS key pair: `aws-keypair AKIA…MPLE`.
+pub fn aws_keypair_name(access_key_id: &str) -> String {
+    format!("aws-keypair {}", redact_key_id(access_key_id))
+}
+
 /// Splits `vcs/org/repo` and returns the v1.1 path form (`github/org/repo`).
 pub fn v1_project_path(slug: &str) -> Option<[String; 3]> {
     let mut it = slug.splitn(3, '/');
@@ -270,15 +477,81 @@ impl Client {
             url: firebreak_core::secret::quote_untrusted(&v1s),
             message: e.to_string(),
         })?;
+        let runner_s = if v2.host_str() == Some("circleci.com") {
+            DEFAULT_RUNNER_URL.to_string()
+        } else {
+            match trimmed.strip_suffix("/api/v2") {
+                Some(root) => format!("{root}/api/v3"),
+                None => format!("{trimmed}/api/v3"),
+            }
+        };
+        let runner = Url::parse(&runner_s).map_err(|e| HttpError::BadUrl {
+            url: firebreak_core::secret::quote_untrusted(&runner_s),
+            message: e.to_string(),
+        })?;
         let http = Http::new(
             &v2,
             Auth::Header {
                 name: "circle-token",
-                token,
+                token: token.clone(),
             },
-            cfg,
+            cfg.clone(),
         )?;
-        Ok(Client { http, v2, v1 })
+        let runner_http = if runner.origin() == v2.origin() {
+            http.clone()
+        } else {
+            Http::new(
+                &runner,
+                Auth::Header {
+                    name: "circle-token",
+                    token: token.clone(),
+                },
+                cfg,
+            )?
+        };
+        Ok(Client {
+            http,
+            v2,
+            v1,
+            runner: std::sync::Arc::new(RunnerSide {
+                url: runner,
+                http: runner_http,
+                token,
+            }),
+        })
+    }
+
+    /// The same client with the runner API at `url` (`https://HOST/api/v3`); the token
+    /// is sent there too, and only there besides the v2 / v1.1 origin.
+    pub fn with_runner_url(mut self, url: &str) -> Result<Self, HttpError> {
+        let runner = Url::parse(url).map_err(|e| HttpError::BadUrl {
+            url: firebreak_core::secret::quote_untrusted(url),
+            message: e.to_string(),
+        })?;
+        let token = self.runner.token.clone();
+        let http = if runner.origin() == self.v2.origin() {
+            self.http.clone()
+        } else {
+            Http::new(
+                &runner,
+                Auth::Header {
+                    name: "circle-token",
+                    token: token.clone(),
+                },
+                self.http.config().clone(),
+            )?
+        };
+        self.runner = std::sync::Arc::new(RunnerSide {
+            url: runner,
+            http,
+            token,
+        });
+        Ok(self)
+    }
+
+    /// The runner API base URL.
+    pub fn runner_url(&self) -> &Url {
+        &self.runner.url
     }
 
     /// The shared HTTP layer (counters, config).
@@ -381,6 +654,125 @@ impl Client {
             .await
     }
 
+    /// Checkout keys with SHA-256 fingerprints (`GET /project/{slug}/checkout-key?digest=sha256`):
+    /// the `fingerprint` of each is `SHA256:…`, as GitHub and GitLab show deploy keys.
+    pub async fn list_checkout_keys_sha256(&self, slug: &str) -> Listing<CheckoutKey> {
+        let mut u = url_for(&self.v2, "project", &[slug, "checkout-key"]);
+        u.query_pairs_mut().append_pair("digest", "sha256");
+        self.list_v2::<RawCheckoutKey, CheckoutKey>(u).await
+    }
+
+    /// A project (`GET /project/{slug}`): answers for every project the token can see,
+    /// followed or not (404 when it does not exist or is hidden from the token).
+    pub async fn get_project(&self, slug: &str) -> Result<ProjectInfo, HttpError> {
+        let u = url_for(&self.v2, "project", &[slug]);
+        Ok(self.http.get_json::<ProjectInfo>(&u).await?.0)
+    }
+
+    /// The project slugs of an organisation's recent pipelines (`GET /pipeline?org-slug=`),
+    /// at most `max_pages` pages, in order of first appearance, without repeats. Lists
+    /// projects the token does not follow too.
+    pub async fn list_pipeline_projects(&self, org_slug: &str, max_pages: usize) -> Listing<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut guard = PageGuard::new(self.http.config().max_pages);
+        let mut token: Option<String> = None;
+        for _ in 0..max_pages.max(1) {
+            let mut u = url_for(&self.v2, "pipeline", &[]);
+            u.query_pairs_mut().append_pair("org-slug", org_slug);
+            if let Some(t) = &token {
+                u.query_pairs_mut().append_pair("page-token", t);
+            }
+            match self.http.get_json::<Page<RawPipeline>>(&u).await {
+                Ok((page, _)) => {
+                    for p in page.items {
+                        if !p.project_slug.is_empty() && !out.contains(&p.project_slug) {
+                            out.push(p.project_slug);
+                        }
+                    }
+                    match page.next_page_token.filter(|t| !t.is_empty()) {
+                        Some(t) => {
+                            if let Err(e) = guard.next(&u, &t) {
+                                return Listing::partial(out, e);
+                            }
+                            token = Some(t);
+                        }
+                        None => break,
+                    }
+                }
+                Err(e) => return Listing::partial(out, e),
+            }
+        }
+        Listing::ok(out)
+    }
+
+    /// Project API tokens (v1.1 `GET /project/{vcs}/{org}/{repo}/token`): label, scope,
+    /// time and id; the tokens themselves are never parsed.
+    pub async fn list_project_tokens(&self, slug: &str) -> Result<Vec<ProjectToken>, HttpError> {
+        let u = self.v1_project(slug, &["token"])?;
+        let (raw, _) = self.http.get_json::<Vec<RawProjectToken>>(&u).await?;
+        Ok(raw.into_iter().map(ProjectToken::from).collect())
+    }
+
+    /// Deletes a project API token (v1.1 `DELETE /project/{vcs}/{org}/{repo}/token/{id}`).
+    pub async fn delete_project_token(&self, slug: &str, id: &str) -> Result<(), HttpError> {
+        let u = self.v1_project(slug, &["token", id])?;
+        self.http.send(Method::DELETE, &u, None).await.map(|_| ())
+    }
+
+    /// Resource classes of a runner namespace (runner API `GET /runner/resource?namespace=`).
+    pub async fn list_runner_resource_classes(&self, namespace: &str) -> Listing<RunnerResourceClass> {
+        let mut u = url_for(&self.runner.url, "runner", &["resource"]);
+        u.query_pairs_mut().append_pair("namespace", namespace);
+        match self.runner.http.get_json::<Items<RunnerResourceClass>>(&u).await {
+            Ok((r, _)) => Listing::ok(r.items),
+            Err(e) => Listing::partial(Vec::new(), e),
+        }
+    }
+
+    /// Tokens of a resource class (runner API `GET /runner/token?resource-class=`): metadata only.
+    pub async fn list_runner_tokens(&self, resource_class: &str) -> Listing<RunnerToken> {
+        let mut u = url_for(&self.runner.url, "runner", &["token"]);
+        u.query_pairs_mut().append_pair("resource-class", resource_class);
+        match self.runner.http.get_json::<Items<RawRunnerToken>>(&u).await {
+            Ok((r, _)) => Listing::ok(r.items.into_iter().map(RunnerToken::from).collect()),
+            Err(e) => Listing::partial(Vec::new(), e),
+        }
+    }
+
+    /// Creates a resource-class token (runner API `POST /runner/token`). Never resent:
+    /// a retry after a lost reply would create a second token.
+    pub async fn create_runner_token(
+        &self,
+        resource_class: &str,
+        nickname: &str,
+    ) -> Result<NewRunnerToken, HttpError> {
+        #[derive(Deserialize)]
+        struct Created {
+            #[serde(flatten)]
+            meta: RawRunnerToken,
+            token: String,
+        }
+        let u = url_for(&self.runner.url, "runner", &["token"]);
+        let body = json!({"resource_class": resource_class, "nickname": nickname});
+        let r = self.runner.http.send(Method::POST, &u, Some(&body)).await?;
+        let c = r.json::<Created>("POST")?;
+        Ok(NewRunnerToken {
+            meta: c.meta.into(),
+            token: SecretString::new(c.token),
+        })
+    }
+
+    /// Deletes a resource-class token (runner API `DELETE /runner/token/{id}`).
+    pub async fn delete_runner_token(&self, id: &str) -> Result<(), HttpError> {
+        let u = url_for(&self.runner.url, "runner", &["token", id]);
+        self.runner.http.send(Method::DELETE, &u, None).await.map(|_| ())
+    }
+
+    /// The HTTP layer of the runner API (its own origin on circleci.com).
+    pub fn runner_http(&self) -> &Http {
+        &self.runner.http
+    }
+
     /// Creates a checkout key (CircleCI generates the pair and registers the public half).
     pub async fn create_checkout_key(
         &self,
@@ -419,14 +811,16 @@ impl Client {
     /// Additional SSH keys of a project (v1.1 `GET /project/{vcs}/{org}/{repo}/settings`,
     /// field `ssh_keys`).
     pub async fn list_ssh_keys(&self, slug: &str) -> Result<Vec<SshKey>, HttpError> {
-        #[derive(Deserialize)]
-        struct Settings {
-            #[serde(default)]
-            ssh_keys: Vec<SshKey>,
-        }
+        Ok(self.project_settings(slug).await?.ssh_keys)
+    }
+
+    /// The secrets of a project's v1.1 settings (`GET /project/{vcs}/{org}/{repo}/settings`):
+    /// additional SSH keys and the legacy AWS key pair's access key id (its secret is
+    /// never parsed).
+    pub async fn project_settings(&self, slug: &str) -> Result<ProjectSettings, HttpError> {
         let u = self.v1_project(slug, &["settings"])?;
-        let (s, _) = self.http.get_json::<Settings>(&u).await?;
-        Ok(s.ssh_keys)
+        let (s, _) = self.http.get_json::<RawSettings>(&u).await?;
+        Ok(s.into())
     }
 
     /// Adds an additional SSH key (v1.1 `POST .../ssh-key` with `hostname`, `private_key`).

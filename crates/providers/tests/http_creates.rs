@@ -15,7 +15,7 @@ fn quick() -> HttpConfig {
     }
 }
 
-/// The provider clients' create calls (deploy keys, checkout keys) go out once.
+/// The provider clients' create calls (deploy keys, checkout keys, runner tokens) go out once.
 #[tokio::test]
 async fn provider_creates_go_out_once_after_a_5xx() {
     let (base, seen) = failing_server(503).await;
@@ -39,6 +39,8 @@ async fn provider_creates_go_out_once_after_a_5xx() {
         )
         .await
         .is_err());
+    // a runner token (runner API on the same host here: a CircleCI server)
+    assert!(cc.create_runner_token("acme/linux", "default").await.is_err());
     let posts: Vec<String> = seen
         .lock()
         .unwrap()
@@ -46,5 +48,9 @@ async fn provider_creates_go_out_once_after_a_5xx() {
         .filter(|r| r.starts_with("POST"))
         .cloned()
         .collect();
-    assert_eq!(posts.len(), 2, "{posts:?}");
+    assert_eq!(posts.len(), 3, "{posts:?}");
+    assert!(
+        posts.iter().any(|p| p.contains("/api/v3/runner/token")),
+        "{posts:?}"
+    );
 }

@@ -141,6 +141,21 @@ async fn circleci_requests_pass_validation() {
         "Prism repeats next_page_token"
     );
     listing_ok("checkout-key list", &c.list_checkout_keys(slug).await);
+    // issue 22: SHA-256 fingerprints, a project by slug, the organisation's pipelines
+    listing_ok(
+        "checkout-key list ?digest=sha256",
+        &c.list_checkout_keys_sha256(slug).await,
+    );
+    let pr = c.get_project(slug).await.unwrap();
+    assert!(!pr.slug.is_empty());
+    let pl = c.list_pipeline_projects("gh/acme", 3).await;
+    listing_ok("pipeline list (org-slug)", &pl);
+    assert_eq!(
+        pl.items.len(),
+        1,
+        "one example project, repeated pages folded: {:?}",
+        pl.items
+    );
     listing_ok(
         "context list (slug)",
         &c.list_contexts(&circleci::Owner::Slug("gh/acme".into())).await,

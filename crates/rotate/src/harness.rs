@@ -168,6 +168,10 @@ fn sink_key(s: &SinkSpec, ctx_names: &HashMap<String, String>) -> String {
             (None, Some(o), _) => ev_key(Provider::Github, Kind::OrgSecret, o, name),
             _ => String::new(),
         },
+        // a file on disk: no simulator event (the harness's worlds have none)
+        SinkSpec::CircleciRunnerConfig {
+            resource_class, path, ..
+        } => ev_key(Provider::Circleci, Kind::RunnerToken, resource_class, path),
         SinkSpec::GitlabVariable {
             project, group, key, ..
         } => match (project, group) {

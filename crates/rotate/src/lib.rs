@@ -23,6 +23,7 @@ pub mod harness;
 pub mod invariants;
 pub mod journal;
 pub mod plan;
+pub mod runner_config;
 pub mod sim_source;
 pub mod sinks;
 pub mod sources;

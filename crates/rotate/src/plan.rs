@@ -23,6 +23,10 @@ pub struct ProviderConn {
     /// Client-side rate limit, requests per second, shared by every worker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub requests_per_second: Option<f64>,
+    /// CircleCI only: the self-hosted runner API (default `https://runner.circleci.com/api/v3`
+    /// for circleci.com, `https://HOST/api/v3` for a server).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runner_api_url: Option<String>,
 }
 
 /// Provider connections of a plan.
@@ -176,6 +180,17 @@ pub enum SourceSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
     },
+    /// A CircleCI self-hosted runner resource-class token (runner API): a new token is
+    /// created (nickname `NICKNAME (firebreak KEY)`), written to the runners'
+    /// configuration through the sinks (`circleci_runner_config`), verified, and only then
+    /// are the old tokens of that nickname deleted.
+    CircleciRunner {
+        /// `namespace/name`.
+        resource_class: String,
+        /// The nickname of the tokens replaced (and of the new one).
+        #[serde(default = "default_nickname")]
+        nickname: String,
+    },
     /// A source firebreak cannot drive: a person follows the instructions.
     Manual {
         /// What to do.
@@ -194,13 +209,14 @@ impl SourceSpec {
             SourceSpec::AwsIam { .. } => "aws_iam",
             SourceSpec::FirebreakServe { .. } => "firebreak_serve",
             SourceSpec::Dockerhub { .. } => "dockerhub",
+            SourceSpec::CircleciRunner { .. } => "circleci_runner",
             SourceSpec::Manual { .. } => "manual",
         }
     }
 
     /// True for sources whose old credential is deleted at its origin and whose new one
     /// exists only in the sinks (a GitHub deploy key's private key, an AWS secret access
-    /// key): such a secret needs at least one sink. A CircleCI checkout key is not one:
+    /// key, a runner token): such a secret needs at least one sink. A CircleCI checkout key is not one:
     /// CircleCI keeps its private key itself.
     pub fn revokes_at_origin(&self) -> bool {
         matches!(
@@ -208,6 +224,7 @@ impl SourceSpec {
             SourceSpec::AwsIam { .. }
                 | SourceSpec::FirebreakServe { .. }
                 | SourceSpec::Dockerhub { .. }
+                | SourceSpec::CircleciRunner { .. }
                 | SourceSpec::DeployKey {
                     github_repo: Some(_),
                     ..
@@ -233,6 +250,10 @@ impl SourceSpec {
                 ..
             } => Some(format!("checkout_key circleci {p}")),
             SourceSpec::DeployKey { .. } => None,
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => Some(format!("circleci_runner {resource_class} {nickname}")),
             SourceSpec::AwsIam { user, endpoint, .. } => Some(format!(
                 "aws_iam {} {user}",
                 endpoint.as_deref().unwrap_or("https://iam.amazonaws.com")
@@ -268,6 +289,12 @@ fn default_alphabet() -> String {
 }
 fn default_title() -> String {
     "firebreak".into()
+}
+fn default_token_key() -> String {
+    "auth_token".into()
+}
+fn default_nickname() -> String {
+    "default".into()
 }
 fn default_region() -> String {
     "us-east-1".into()
@@ -344,6 +371,25 @@ pub enum SinkSpec {
         #[serde(default, skip_serializing_if = "Field::is_value")]
         field: Field,
     },
+    /// The configuration file of CircleCI self-hosted runners of a resource class (the
+    /// launch agent's `config.yaml`, or a token file): the token is written to the line
+    /// `KEY: VALUE` (keeping its indentation), or is the whole file when `key = ""`.
+    /// Written atomically (a temporary file renamed over it), mode 0600; verified by
+    /// reading it back.
+    CircleciRunnerConfig {
+        /// The resource class whose token it holds (`namespace/name`).
+        resource_class: String,
+        /// The file (on the host where `firebreak rotate` runs; a shared or synced path
+        /// for a fleet).
+        path: String,
+        /// The YAML key holding the token (default `auth_token`, under `api:`); `""` = the
+        /// whole file is the token.
+        #[serde(default = "default_token_key")]
+        key: String,
+        /// Stored part.
+        #[serde(default, skip_serializing_if = "Field::is_value")]
+        field: Field,
+    },
     /// GitLab CI/CD variable.
     GitlabVariable {
         /// Project path or id.
@@ -379,6 +425,7 @@ impl SinkSpec {
             SinkSpec::CircleciEnv { field, .. }
             | SinkSpec::CircleciContext { field, .. }
             | SinkSpec::GithubSecret { field, .. }
+            | SinkSpec::CircleciRunnerConfig { field, .. }
             | SinkSpec::GitlabVariable { field, .. } => *field,
         }
     }
@@ -387,7 +434,9 @@ impl SinkSpec {
     pub fn provider(&self) -> firebreak_providers::Provider {
         use firebreak_providers::Provider;
         match self {
-            SinkSpec::CircleciEnv { .. } | SinkSpec::CircleciContext { .. } => Provider::Circleci,
+            SinkSpec::CircleciEnv { .. }
+            | SinkSpec::CircleciContext { .. }
+            | SinkSpec::CircleciRunnerConfig { .. } => Provider::Circleci,
             SinkSpec::GithubSecret { .. } => Provider::Github,
             SinkSpec::GitlabVariable { .. } => Provider::Gitlab,
         }
@@ -436,6 +485,14 @@ impl SinkSpec {
                 (None, Some(o), _) => (Provider::Github, Kind::OrgSecret, o.clone(), name.clone()),
                 _ => (Provider::Github, Kind::ActionsSecret, String::new(), name.clone()),
             },
+            SinkSpec::CircleciRunnerConfig {
+                resource_class, path, ..
+            } => (
+                Provider::Circleci,
+                Kind::RunnerToken,
+                resource_class.clone(),
+                format!("config {path}"),
+            ),
             SinkSpec::GitlabVariable {
                 project, group, key, ..
             } => match (project, group) {
@@ -455,6 +512,9 @@ impl SinkSpec {
     pub fn label(&self) -> String {
         match self {
             SinkSpec::CircleciEnv { project, name, .. } => format!("circleci_env {project} {name}"),
+            SinkSpec::CircleciRunnerConfig {
+                resource_class, path, ..
+            } => format!("circleci_runner_config {resource_class} {path}"),
             SinkSpec::CircleciContext {
                 context_id,
                 context,
@@ -498,6 +558,16 @@ impl SinkSpec {
 
     fn validate(&self) -> Result<(), String> {
         match self {
+            SinkSpec::CircleciRunnerConfig { path, key, .. } => {
+                if path.trim().is_empty() {
+                    return Err("circleci_runner_config needs path".into());
+                }
+                if key.contains(char::is_whitespace) || key.contains(':') {
+                    return Err(
+                        "circleci_runner_config key must be a bare YAML key (e.g. auth_token)".into(),
+                    );
+                }
+            }
             SinkSpec::CircleciContext {
                 context_id,
                 context,
@@ -774,7 +844,24 @@ fn set_field(s: &mut SinkSpec, f: Field) {
         SinkSpec::CircleciEnv { field, .. }
         | SinkSpec::CircleciContext { field, .. }
         | SinkSpec::GithubSecret { field, .. }
+        | SinkSpec::CircleciRunnerConfig { field, .. }
         | SinkSpec::GitlabVariable { field, .. } => *field = f,
+    }
+}
+
+/// What a person does for a kind no API lists (CircleCI OAuth authorisations and
+/// personal API tokens), for the organisation `org`: the steps of CircleCI's security
+/// alert of 4 January 2023.
+pub fn unlisted_instructions(kind: firebreak_providers::Kind, org: &str) -> String {
+    use firebreak_providers::Kind;
+    match kind {
+        Kind::OauthAuthorization => format!(
+            "CircleCI OAuth authorisation of {org} with its VCS (GitHub, Bitbucket or GitLab): no API lists these tokens, so nothing here proves it done. As CircleCI's alert of 4 January 2023 asks: at the VCS, revoke the CircleCI OAuth application's authorisation (GitHub: Settings > Applications > Authorized OAuth Apps > CircleCI > Revoke, and the organisation's third-party access; Bitbucket: Personal settings > App authorizations; GitLab: User settings > Applications), have every member who logged in to CircleCI with the VCS do the same, then log in to CircleCI again to re-authorise it; check the VCS audit log for the OAuth app's use in the window; mark this task done by hand"
+        ),
+        Kind::PersonalApiToken => format!(
+            "CircleCI personal API tokens of the users of {org}: no API lists them (a token sees only its own user). As CircleCI's alert of 4 January 2023 asks, every user rotates all of theirs: User Settings > Personal API Tokens, create a new token, replace it where it is used (scripts, CI, the circleci CLI), then remove the old one; the organisation's admins collect confirmation from each user; mark this task done by hand"
+        ),
+        _ => format!("{kind} of {org}: rotate by hand"),
     }
 }
 
@@ -852,6 +939,20 @@ fn manual_instructions(it: &InventoryItem) -> String {
                 "AWS access key {n} ({s}), named by AWS as exposed: create a new key for its IAM user (aws iam create-access-key --user-name {user}), write the new id and secret to every CI variable that holds the old pair and check the jobs that use them, deactivate the old key (aws iam update-access-key --user-name {user} --access-key-id {n} --status Inactive), watch for failures, then delete it (aws iam delete-access-key --user-name {user} --access-key-id {n}); or change this source to type = \"aws_iam\" with user = \"{user}\" and add the variables holding it as sinks, so firebreak does it"
             )
         }
+        Kind::ProjectApiToken => {
+            let label = n.rsplit_once('#').map(|x| x.0).unwrap_or(n);
+            format!(
+                "CircleCI project API token {n} of {s}: in Project Settings > API Permissions, create a new token with the same scope and label {label:?}, replace it wherever the old one is used (status badges, scripts calling API v1.1), then delete the old one (Project Settings, or DELETE /api/v1.1/project/{s}/token/{id}); project tokens cannot be changed, only replaced"
+            )
+        }
+        Kind::AwsKeypair => format!(
+            "CircleCI legacy AWS key pair of {s} ({}): at AWS, create a new access key for the key's IAM user (aws iam create-access-key), then in CircleCI Project Settings > AWS Permissions remove this key pair and, if builds still need it, store the new pair as project or context environment variables (better: OIDC instead of a key); then deactivate and delete the old key at AWS (aws iam update-access-key --status Inactive, aws iam delete-access-key) and check CloudTrail for its use",
+            it.flags.detail.as_deref().unwrap_or("access key id in the inventory")
+        ),
+        Kind::RunnerToken => format!(
+            "CircleCI self-hosted runner token {n} of resource class {s}: create a new token (circleci runner token create {s} NICKNAME, or POST /api/v3/runner/token), write it as api.auth_token into the launch-agent configuration of every runner host of the class and restart the agent, check the runners reconnect, then delete the old token (circleci runner token delete {id}); or give this entry a circleci_runner source and a file sink to let firebreak do it"
+        ),
+        Kind::OauthAuthorization | Kind::PersonalApiToken => crate::plan::unlisted_instructions(it.kind, s),
         _ => format!(
             "firebreak cannot rotate {} {} in {} automatically: issue a new credential at its origin, replace it in {}, then revoke the old one",
             it.kind, it.name, it.scope, it.provider
@@ -965,6 +1066,30 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                 providers.insert(Provider::Circleci);
                 None
             }
+            Kind::RunnerToken => {
+                let nickname = it
+                    .name
+                    .rsplit_once('#')
+                    .map(|x| x.0)
+                    .unwrap_or(&it.name)
+                    .to_string();
+                stats.notes.push(format!(
+                    "runner token {} of resource class {}: add a circleci_runner_config sink (the runners' config.yaml) before running; a runner token without one is refused, since deleting the old token would stop every runner using it",
+                    it.name, it.scope
+                ));
+                keys.push(SecretSpec {
+                    name: format!("runner-token {} {}", it.scope, it.name),
+                    source: SourceSpec::CircleciRunner {
+                        resource_class: it.scope.clone(),
+                        nickname,
+                    },
+                    sinks: vec![],
+                    verify: None,
+                    shared: false,
+                });
+                providers.insert(Provider::Circleci);
+                None
+            }
             Kind::SshKey
             | Kind::DependabotSecret
             | Kind::ActionsVariable
@@ -977,7 +1102,11 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
             | Kind::GroupAccessToken
             | Kind::TriggerToken
             | Kind::Runner
-            | Kind::AwsAccessKey => {
+            | Kind::AwsAccessKey
+            | Kind::ProjectApiToken
+            | Kind::AwsKeypair
+            | Kind::OauthAuthorization
+            | Kind::PersonalApiToken => {
                 keys.push(SecretSpec {
                     name: format!("{} {} {} {}", it.provider, it.kind, it.scope, it.name),
                     source: SourceSpec::Manual {

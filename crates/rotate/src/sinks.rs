@@ -116,6 +116,9 @@ impl SinkClients {
                 need[Provider::Github as usize] |= github_repo.is_some();
                 need[Provider::Circleci as usize] |= circleci_project.is_some();
             }
+            if let crate::plan::SourceSpec::CircleciRunner { .. } = &s.source {
+                need[Provider::Circleci as usize] = true;
+            }
         }
         let mut me = SinkClients::empty();
         let p = &plan.providers;
@@ -125,11 +128,15 @@ impl SinkClients {
                 .api_url
                 .clone()
                 .unwrap_or_else(|| circleci::DEFAULT_API_URL.into());
-            me.circleci = Some(circleci::Client::new(
+            let mut cc = circleci::Client::new(
                 &url,
                 conn_token(Provider::Circleci, &c)?,
                 http_cfg(&c, concurrency),
-            )?);
+            )?;
+            if let Some(r) = &c.runner_api_url {
+                cc = cc.with_runner_url(r)?;
+            }
+            me.circleci = Some(cc);
         }
         if need[Provider::Github as usize] {
             let c = p.github.clone().unwrap_or_default();
@@ -307,6 +314,13 @@ impl SinkClients {
     pub async fn write(&self, sink: &SinkSpec, value: &SecretString) -> Result<(), SinkError> {
         let no = |p: &str| Self::err(sink, format!("no {p} connection in the plan"), None);
         match sink {
+            SinkSpec::CircleciRunnerConfig { path, key, .. } => {
+                let (path, key, value) = (path.clone(), key.clone(), value.clone());
+                tokio::task::spawn_blocking(move || crate::runner_config::write(&path, &key, &value))
+                    .await
+                    .map_err(|e| Self::err(sink, e, None))?
+                    .map_err(|m| Self::err(sink, m, None))
+            }
             SinkSpec::CircleciEnv { project, name, .. } => {
                 let c = self.circleci.as_ref().ok_or_else(|| no("CircleCI"))?;
                 c.create_env_var(project, name, value)
@@ -387,6 +401,18 @@ impl SinkClients {
             None => Verified::Mismatch(format!("{what} missing")),
         };
         match sink {
+            SinkSpec::CircleciRunnerConfig { path, key, .. } => {
+                let (path, key) = (path.clone(), key.clone());
+                let got = tokio::task::spawn_blocking(move || crate::runner_config::read(&path, &key))
+                    .await
+                    .map_err(|e| Self::err(sink, e, None))?
+                    .map_err(|m| Self::err(sink, m, None))?;
+                Ok(match got {
+                    Some(v) if v.fingerprint() == fp => Verified::Ok,
+                    Some(_) => Verified::Mismatch("the file holds another token".into()),
+                    None => Verified::Mismatch("no token in the file".into()),
+                })
+            }
             SinkSpec::CircleciEnv { project, name, .. } => {
                 let c = self.circleci.as_ref().ok_or_else(|| no("CircleCI"))?;
                 match c

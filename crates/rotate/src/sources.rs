@@ -324,6 +324,26 @@ impl Source {
                     info: json!({"before": before}),
                 })
             }
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => {
+                let c = self.circleci()?;
+                let toks = c
+                    .list_runner_tokens(resource_class)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                let before: Vec<String> = toks
+                    .into_iter()
+                    .filter(|t| Self::is_ours(nickname, &t.nickname))
+                    .map(|t| t.id)
+                    .collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
             SourceSpec::FirebreakServe { .. } => {
                 let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
                 let before: Vec<String> = c
@@ -492,6 +512,25 @@ impl Source {
                     previous_ids: Self::before(p),
                 })
             }
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => {
+                let c = self.circleci()?;
+                // a POST the HTTP layer never resends: after a lost reply, `lookup` finds
+                // the token by its nickname (an orphan: its value was shown only once)
+                let t = c
+                    .create_runner_token(resource_class, &Self::gh_title(nickname, idem))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(t.meta.id),
+                        value: t.token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
             SourceSpec::FirebreakServe { .. } => {
                 let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
                 let (id, token) = c.create().await.map_err(|e| self.err(e))?;
@@ -594,6 +633,22 @@ impl Source {
                     None => Ok(Lookup::NotFound),
                 }
             }
+            SourceSpec::CircleciRunner {
+                resource_class,
+                nickname,
+            } => {
+                let c = self.circleci()?;
+                let mine = Self::gh_title(nickname, idem);
+                let toks = c
+                    .list_runner_tokens(resource_class)
+                    .await
+                    .into_result()
+                    .map_err(|e| self.err(e))?;
+                match toks.into_iter().find(|t| t.nickname == mine) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
             SourceSpec::FirebreakServe { .. } => {
                 let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
                 let before = Self::before(p);
@@ -636,6 +691,11 @@ impl Source {
                     Err(e) => Err(self.err(e)),
                 }
             }
+            SourceSpec::CircleciRunner { .. } => match self.circleci()?.delete_runner_token(id).await {
+                Ok(()) => Ok(()),
+                Err(e) if e.status() == Some(404) => Ok(()),
+                Err(e) => Err(self.err(e)),
+            },
             SourceSpec::FirebreakServe { .. } | SourceSpec::Dockerhub { .. } => {
                 self.revoke(&[id.to_string()]).await
             }
@@ -676,6 +736,11 @@ impl Source {
                         Err(e) => return Err(self.err(e)),
                     }
                 }
+                SourceSpec::CircleciRunner { .. } => match self.circleci()?.delete_runner_token(id).await {
+                    Ok(()) => {}
+                    Err(e) if e.status() == Some(404) => {}
+                    Err(e) => return Err(self.err(e)),
+                },
                 SourceSpec::FirebreakServe { .. } => {
                     let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
                     c.delete(id).await.map_err(|e| self.err(e))?;

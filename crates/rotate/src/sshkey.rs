@@ -149,6 +149,8 @@ mod tests {
             base64::engine::general_purpose::STANDARD_NO_PAD.encode(sha)
         );
         assert_eq!(fingerprint_sha256(&kp.public).unwrap(), want);
+        // the inventory's parser-free fingerprint agrees with the ssh-key crate's
+        assert_eq!(firebreak_core::model::openssh_sha256(&kp.public).unwrap(), want);
         let md5 = fingerprint_md5(&kp.public).unwrap();
         assert_eq!(md5, hex_colons(&Md5::digest(&blob)));
         assert_eq!(md5.len(), 16 * 3 - 1);

@@ -379,3 +379,129 @@ name = "A"
     let calls = src.issue_calls();
     assert!(calls.values().all(|n| *n == 1), "{calls:?}");
 }
+
+/// A self-hosted runner token: created through the runner API, written to the runner's
+/// configuration file, verified there, and only then is the old token deleted; tokens of
+/// another nickname are left alone. Without a sink the plan is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runner_token_is_created_written_verified_then_the_old_one_deleted() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let class = "sim-org/linux-large";
+    let cc = firebreak_providers::circleci::Client::new(
+        &s.circleci_url(),
+        SecretString::new("sim-circleci-token"),
+        HttpConfig::default(),
+    )
+    .unwrap();
+    let before = cc.list_runner_tokens(class).await.into_result().unwrap();
+    let old: Vec<_> = before.iter().filter(|t| t.nickname == "default").collect();
+    let other: Vec<_> = before.iter().filter(|t| t.nickname != "default").collect();
+    assert_eq!(old.len(), 1, "{before:?}");
+    assert!(!other.is_empty(), "{before:?}");
+    let cfg = dir.path().join("config.yaml");
+    std::fs::write(&cfg, "api:\n  auth_token: OLD\nrunner:\n  name: host-1\n").unwrap();
+
+    let no_sink = format!(
+        "[[secret]]\nname = \"runner\"\nsource = {{ type = \"circleci_runner\", resource_class = \"{class}\" }}\n"
+    );
+    let e = Plan::parse(&no_sink, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("runner") && e.contains("no sink"), "{e}");
+
+    let toml = format!(
+        "{no_sink}[[secret.sink]]\ntype = \"circleci_runner_config\"\nresource_class = \"{class}\"\npath = \"{}\"\n",
+        cfg.display()
+    );
+    let mut plan = Plan::parse(&toml, "t.toml").unwrap();
+    plan.providers = providers(&s);
+    let (key, _) = SealKey::generate();
+    let seq0 = s.events().len();
+    let (_, sum) = run(&dir.path().join("fb.db"), &plan, &key, false).await;
+    assert_eq!(sum.done, 1, "{sum:?}");
+
+    // the file holds a token CircleCI accepts, the rest of the file untouched
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    assert!(
+        text.ends_with("runner:\n  name: host-1\n") && !text.contains("OLD"),
+        "{text}"
+    );
+    let tok = firebreak_rotate::runner_config::read(cfg.to_str().unwrap(), "auth_token")
+        .unwrap()
+        .unwrap();
+    assert!(s.runner_token_valid(&tok.fingerprint()));
+    // the old token is gone, the other nickname's tokens are not; one new token
+    let after = cc.list_runner_tokens(class).await.into_result().unwrap();
+    assert!(after.iter().all(|t| t.id != old[0].id), "{after:?}");
+    for o in &other {
+        assert!(after.iter().any(|t| t.id == o.id), "{o:?} deleted");
+    }
+    let new: Vec<_> = after
+        .iter()
+        .filter(|t| t.nickname.starts_with("default (firebreak "))
+        .collect();
+    assert_eq!(new.len(), 1, "{after:?}");
+    // order at CircleCI: the new token existed before the old one was deleted
+    let ev: Vec<_> = s
+        .events()
+        .into_iter()
+        .skip(seq0)
+        .filter(|e| e.kind == Kind::RunnerToken)
+        .collect();
+    let created = ev
+        .iter()
+        .position(|e| e.action == firebreak_providers::sim::EventAction::Create)
+        .expect("create");
+    let deleted = ev
+        .iter()
+        .position(|e| e.action == firebreak_providers::sim::EventAction::Delete)
+        .expect("delete");
+    assert!(created < deleted, "{ev:?}");
+    assert_eq!(ev.len(), 2, "exactly one token created and one deleted: {ev:?}");
+}
+
+/// After a crash between the runner token's creation and its recorded result, the
+/// token is found by its nickname and is an orphan (its value was shown only once): it
+/// is deleted, never reused, and a second one is never created blindly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runner_token_whose_reply_was_lost_is_an_orphan() {
+    let s = sim().await;
+    let class = "sim-org/macos";
+    let cc = firebreak_providers::circleci::Client::new(
+        &s.circleci_url(),
+        SecretString::new("sim-circleci-token"),
+        HttpConfig::default(),
+    )
+    .unwrap();
+    let spec = firebreak_rotate::plan::SourceSpec::CircleciRunner {
+        resource_class: class.into(),
+        nickname: "default".into(),
+    };
+    let src = firebreak_rotate::sources::Source::new(
+        "runner",
+        &spec,
+        firebreak_rotate::sources::SourceClients {
+            circleci: Some(cc.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let idem = "fbr-0123456789abcdef";
+    let prep = src.prepare(idem).await.unwrap();
+    assert!(matches!(
+        src.lookup(idem, &prep).await.unwrap(),
+        firebreak_rotate::sources::Lookup::NotFound
+    ));
+    // the token was created, its reply lost
+    let lost = cc
+        .create_runner_token(class, "default (firebreak fbr-01234567)")
+        .await
+        .unwrap();
+    match src.lookup(idem, &prep).await.unwrap() {
+        firebreak_rotate::sources::Lookup::Orphan(id) => {
+            assert_eq!(id, lost.meta.id);
+            src.delete_orphan(&id).await.unwrap();
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(!s.runner_token_valid(&lost.token.fingerprint()));
+}

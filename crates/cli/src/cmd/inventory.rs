@@ -142,6 +142,25 @@ struct RunArgs {
     /// GitLab: also list instance (admin) variables.
     #[arg(long)]
     instance: bool,
+    /// CircleCI: also read the GitHub side of the organisation (GITHUB_TOKEN, or
+    /// --github-token-file): its repositories are candidate projects (found even when
+    /// nobody follows them) and its deploy keys are matched to checkout keys.
+    #[arg(long)]
+    with_github: bool,
+    /// CircleCI with --with-github: the GitHub API (default https://api.github.com).
+    #[arg(long, value_name = "URL")]
+    github_api_url: Option<String>,
+    /// CircleCI with --with-github: read the GitHub token from this file.
+    #[arg(long, value_name = "FILE")]
+    github_token_file: Option<PathBuf>,
+    /// CircleCI: the self-hosted runner API (default https://runner.circleci.com/api/v3
+    /// for circleci.com, https://HOST/api/v3 for a server).
+    #[arg(long, value_name = "URL")]
+    runner_api_url: Option<String>,
+    /// CircleCI: the runner namespace whose resource-class tokens are listed (default:
+    /// the organisation's name).
+    #[arg(long, value_name = "NAMESPACE")]
+    runner_namespace: Option<String>,
     #[command(flatten)]
     out: OutputArgs<InvFormats>,
     /// Maximum requests in flight.
@@ -250,9 +269,29 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
     let result = rt.block_on(async {
         anyhow::Ok(match provider {
             Provider::Circleci => {
-                let c = circleci::Client::new(&api, token, cfg)?;
+                let mut c = circleci::Client::new(&api, token, cfg.clone())?;
+                if let Some(r) = &a.runner_api_url {
+                    c = c.with_runner_url(r)?;
+                }
+                let gh = if a.with_github {
+                    let t = load_token(github::TOKEN_ENV, a.github_token_file.as_deref())?;
+                    let u = a
+                        .github_api_url
+                        .clone()
+                        .unwrap_or_else(|| github::DEFAULT_API_URL.to_string());
+                    Some(github::Client::new(&u, t, cfg)?)
+                } else {
+                    None
+                };
                 let _t = tick(&bar, c.http().clone());
-                inv::collect_circleci(&c, org.as_deref().unwrap_or_default(), projects, tasks).await
+                let opts = inv::CircleciOptions {
+                    projects,
+                    tasks,
+                    github: gh,
+                    runner_namespace: a.runner_namespace.clone(),
+                    pipeline_pages: 10,
+                };
+                inv::collect_circleci_with(&c, org.as_deref().unwrap_or_default(), &opts).await
             }
             Provider::Github => {
                 let c = github::Client::new(&api, token, cfg)?;
@@ -290,6 +329,12 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
         result.stats.retries,
         result.stats.rate_limited,
     );
+    if !result.vcs_only.is_empty() {
+        summary.push_str(&format!(
+            "; {} GitHub repositories have no CircleCI project the token can see",
+            result.vcs_only.len()
+        ));
+    }
     if !result.findings.is_empty() {
         summary.push_str(&format!(
             "; {} secret(s) found in plain-text variable values (records \"finding\")",

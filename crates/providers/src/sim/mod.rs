@@ -250,6 +250,49 @@ impl SimHandle {
     pub fn rate_limited_count(&self, p: Provider) -> u64 {
         self.with_state(|s| s.rate_limited[p as usize])
     }
+    /// Adds a pipeline of project `slug` to the organisation's pipeline list (newest):
+    /// e.g. a project that has since been deleted (`GET /project/{slug}` then answers 404).
+    pub fn circleci_add_pipeline(&self, slug: &str) {
+        self.with_state(|s| s.circleci_pipelines.insert(0, slug.to_string()));
+    }
+
+    /// Adds an (empty) GitHub repository `org/name` to the organisation's listing: a
+    /// repository the VCS side knows of, e.g. one whose CircleCI project nobody follows.
+    pub fn github_add_repo(&self, full_name: &str) {
+        self.with_state(|s| {
+            let id = 10_000 + s.github_repos.len() as u64 + 500_000;
+            s.github_index.insert(full_name.to_string(), id);
+            s.github_repos.push((id, full_name.to_string()));
+        });
+    }
+
+    /// Adds an empty CircleCI project; `followed = false` hides it from v1.1 `/projects`
+    /// (and from the pipelines), so only the VCS side can point at it.
+    pub fn circleci_add_project(&self, slug: &str, followed: bool) {
+        self.with_state(|s| {
+            if followed {
+                s.circleci_index
+                    .insert(slug.to_string(), s.circleci_projects.len());
+                s.circleci_projects.push(slug.to_string());
+            } else {
+                s.circleci_index.insert(slug.to_string(), usize::MAX);
+                s.circleci_unfollowed.push(slug.to_string());
+            }
+        });
+    }
+
+    /// CircleCI projects that exist but that the token does not follow (v1.1 `/projects`
+    /// omits them; v2 answers for them).
+    pub fn circleci_unfollowed(&self) -> Vec<String> {
+        self.with_state(|s| s.circleci_unfollowed.clone())
+    }
+
+    /// Whether a runner presenting this token (by its SHA-256 fingerprint) would be
+    /// accepted: it is a current resource-class token.
+    pub fn runner_token_valid(&self, fingerprint: &str) -> bool {
+        self.with_state(|s| s.runner_token_valid(fingerprint))
+    }
+
     /// Replaces the fault settings.
     pub fn set_faults(&self, f: Faults) {
         *self.shared.faults.lock().expect("faults lock") = f;

@@ -466,7 +466,46 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                         .into_iter()
                         .map(|k| json!({"hostname": k.hostname, "fingerprint": k.fingerprint}))
                         .collect();
-                    ok(StatusCode::OK, json!({"ssh_keys": keys, "feature_flags": {}}))
+                    let aws = st
+                        .circleci_creds
+                        .iter()
+                        .find(|c| c.kind == Kind::AwsKeypair && c.scope == slug)
+                        .map(|c| {
+                            let v = c.value.expose();
+                            let tail: String = v.chars().skip(v.chars().count().saturating_sub(4)).collect();
+                            json!({"access_key_id": c.label, "secret_access_key": format!("xxxx{tail}")})
+                        });
+                    ok(
+                        StatusCode::OK,
+                        json!({"ssh_keys": keys, "feature_flags": {}, "aws": {"keypair": aws}}),
+                    )
+                }
+                (Method::GET, ["token"]) => {
+                    if let Some(r) = kind_forbidden(faults, Provider::Circleci, Kind::ProjectApiToken) {
+                        return r;
+                    }
+                    // the reference page's shape; the token itself is part of the reply
+                    // (a client must not parse it)
+                    let v: Vec<Value> = st
+                        .circleci_creds
+                        .iter()
+                        .filter(|c| c.kind == Kind::ProjectApiToken && c.scope == slug)
+                        .map(|c| json!({"id": c.id, "label": c.label, "scope": c.detail, "time": ts(c.created_at), "token": c.value.expose()}))
+                        .collect();
+                    ok(StatusCode::OK, Value::Array(v))
+                }
+                (Method::DELETE, ["token", id]) => {
+                    let id = id.to_string();
+                    if st
+                        .circleci_creds
+                        .iter()
+                        .any(|c| c.kind == Kind::ProjectApiToken && c.scope == slug && c.id == id)
+                        && st.delete_cc_cred(Kind::ProjectApiToken, &id)
+                    {
+                        ok(StatusCode::OK, json!({"message": "ok"}))
+                    } else {
+                        err(StatusCode::NOT_FOUND, "token not found")
+                    }
                 }
                 (Method::POST, ["ssh-key"]) => {
                     let b = match req.json() {
@@ -596,6 +635,21 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                 json!({"name": r.name, "value": format!("xxxx{tail}"), "created-at": ts(r.created_at)})
             };
             match (m.clone(), tail) {
+                (Method::GET, []) => {
+                    let mut it = slug.splitn(3, '/');
+                    let (vcs, org, repo) = (
+                        it.next().unwrap_or(""),
+                        it.next().unwrap_or(""),
+                        it.next().unwrap_or(""),
+                    );
+                    ok(
+                        StatusCode::OK,
+                        json!({"slug": slug, "name": repo, "id": format!("{:08x}-0000-4000-a000-000000000000", slug.len()),
+                               "organization_name": org, "organization_slug": format!("{vcs}/{org}"),
+                               "organization_id": "00000000-0000-4000-a000-000000000001",
+                               "vcs_info": {"vcs_url": format!("https://github.com/{org}/{repo}"), "provider": "GitHub", "default_branch": "main"}}),
+                    )
+                }
                 (Method::GET, ["envvar"]) => {
                     let items: Vec<Value> = st
                         .list_secrets(Provider::Circleci, Kind::EnvVar, &slug)
@@ -640,11 +694,23 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                     }
                 }
                 (Method::GET, ["checkout-key"]) => {
+                    let sha256 = match req.q("digest") {
+                        None | Some("md5") => false,
+                        Some("sha256") => true,
+                        Some(_) => return err(StatusCode::BAD_REQUEST, "digest must be sha256 or md5"),
+                    };
                     let items: Vec<Value> = st
                         .list_keys(Provider::Circleci, Kind::CheckoutKey, &slug)
                         .iter()
                         .enumerate()
-                        .map(|(i, k)| json!({"public-key": k.public_key, "type": k.key_type, "fingerprint": k.fingerprint, "preferred": i == 0, "created-at": ts(k.created_at)}))
+                        .map(|(i, k)| {
+                            let fp = if sha256 {
+                                crate::model::openssh_sha256(&k.public_key).unwrap_or_else(|| k.fingerprint.clone())
+                            } else {
+                                k.fingerprint.clone()
+                            };
+                            json!({"public-key": k.public_key, "type": k.key_type, "fingerprint": fp, "preferred": i == 0, "created-at": ts(k.created_at)})
+                        })
                         .collect();
                     circle_page(req, items, ps, repeat)
                 }
@@ -719,6 +785,96 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                         ok(StatusCode::OK, json!({"message": "Checkout key deleted."}))
                     } else {
                         err(StatusCode::NOT_FOUND, "Checkout key not found.")
+                    }
+                }
+                _ => err(StatusCode::NOT_FOUND, "Not found"),
+            }
+        }
+        (Method::GET, ["api", "v2", "pipeline"]) => {
+            let Some(org_slug) = req.q("org-slug") else {
+                return err(StatusCode::BAD_REQUEST, "org-slug is required");
+            };
+            let items: Vec<Value> = if org_slug.rsplit('/').next() == Some(sh.cfg.org.as_str()) {
+                st.circleci_pipelines
+                    .iter()
+                    .enumerate()
+                    .map(|(i, slug)| json!({"id": format!("{:08x}-1111-4000-a000-{:012x}", i, i), "project_slug": slug,
+                        "number": 1000 - i as i64, "state": "created", "created_at": "2023-01-03T10:00:00.000Z",
+                        "trigger": {"type": "webhook", "received_at": "2023-01-03T10:00:00.000Z", "actor": {"login": "dev", "avatar_url": null}},
+                        "updated_at": "2023-01-03T10:00:00.000Z", "errors": []}))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            circle_page(req, items, ps, repeat)
+        }
+        (_, ["api", "v3", "runner", rest @ ..]) => {
+            if let Some(r) = kind_forbidden(faults, Provider::Circleci, Kind::RunnerToken) {
+                return r;
+            }
+            match (m.clone(), rest) {
+                (Method::GET, ["resource"]) => {
+                    let Some(ns) = req.q("namespace") else {
+                        return err(StatusCode::BAD_REQUEST, "namespace is required");
+                    };
+                    let items: Vec<Value> = st
+                        .runner_classes
+                        .iter()
+                        .filter(|(_, rc, _)| rc.split('/').next() == Some(ns))
+                        .map(|(id, rc, d)| json!({"id": id, "resource_class": rc, "description": d}))
+                        .collect();
+                    ok(StatusCode::OK, json!({"items": items}))
+                }
+                (Method::GET, ["token"]) => {
+                    let Some(rc) = req.q("resource-class") else {
+                        return err(StatusCode::BAD_REQUEST, "resource-class is required");
+                    };
+                    if forbidden(faults, rc) {
+                        return err(StatusCode::FORBIDDEN, "Permission denied");
+                    }
+                    let items: Vec<Value> = st
+                        .circleci_creds
+                        .iter()
+                        .filter(|c| c.kind == Kind::RunnerToken && c.scope == rc)
+                        .map(|c| json!({"id": c.id, "resource_class": c.scope, "nickname": c.label, "created_at": ts(c.created_at)}))
+                        .collect();
+                    ok(StatusCode::OK, json!({"items": items}))
+                }
+                (Method::POST, ["token"]) => {
+                    let b = match req.json() {
+                        Ok(b) => b,
+                        Err(r) => return r,
+                    };
+                    let (Some(rc), Some(nick)) = (b["resource_class"].as_str(), b["nickname"].as_str())
+                    else {
+                        return err(
+                            StatusCode::BAD_REQUEST,
+                            "resource_class and nickname are required",
+                        );
+                    };
+                    if !st.runner_classes.iter().any(|(_, c, _)| c == rc) {
+                        return err(StatusCode::NOT_FOUND, "resource class not found");
+                    }
+                    if forbidden(faults, rc) {
+                        return err(StatusCode::FORBIDDEN, "Permission denied");
+                    }
+                    let value = {
+                        let mut rng = sh.rng.lock().expect("rng");
+                        (0..80)
+                            .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+                            .collect::<String>()
+                    };
+                    let c = st.create_runner_token(rc, nick, SecretString::new(value));
+                    ok(
+                        StatusCode::OK,
+                        json!({"id": c.id, "resource_class": c.scope, "nickname": c.label, "created_at": ts(c.created_at), "token": c.value.expose()}),
+                    )
+                }
+                (Method::DELETE, ["token", id]) => {
+                    if st.delete_cc_cred(Kind::RunnerToken, id) {
+                        (StatusCode::NO_CONTENT, "").into_response()
+                    } else {
+                        err(StatusCode::NOT_FOUND, "token not found")
                     }
                 }
                 _ => err(StatusCode::NOT_FOUND, "Not found"),

@@ -172,6 +172,33 @@ pub(crate) fn gl_cred_name(label: &str, id: u64, kind: Kind) -> String {
     format!("{l}#{id}")
 }
 
+/// A CircleCI credential other than a variable or key: a project API token (scope: the
+/// project slug), a runner resource-class token (scope: the resource class) or a
+/// project's legacy AWS key pair (scope: the slug; label: the access key id).
+#[derive(Debug, Clone)]
+pub(crate) struct CcCred {
+    pub kind: Kind,
+    pub scope: String,
+    pub id: String,
+    /// Label (project token), nickname (runner token), access key id (AWS key pair).
+    pub label: String,
+    /// Project token scope (`status`, `view-builds`, `all`).
+    pub detail: String,
+    pub created_at: DateTime<Utc>,
+    pub value: SecretString,
+}
+
+impl CcCred {
+    /// The name an inventory gives it: `LABEL#ID` (tokens), the access key id redacted
+    /// (AWS key pairs).
+    pub(crate) fn item_name(&self) -> String {
+        match self.kind {
+            Kind::AwsKeypair => crate::circleci::aws_keypair_name(&self.label),
+            _ => format!("{}#{}", self.label, self.id),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Build {
     pub num: u64,
@@ -204,6 +231,16 @@ pub struct SimState {
     pub(crate) gitlab_projects: Vec<GlProject>,
     pub(crate) gitlab_creds: Vec<GlCred>,
     pub(crate) builds: BTreeMap<String, Vec<Build>>,
+    /// CircleCI project API tokens, runner tokens and legacy AWS key pairs.
+    pub(crate) circleci_creds: Vec<CcCred>,
+    /// CircleCI projects that exist (v2 answers for them) but that the token does not
+    /// follow: v1.1 `/projects` omits them.
+    pub(crate) circleci_unfollowed: Vec<String>,
+    /// Project slugs of the organisation's pipelines, newest first (v2 `GET /pipeline`);
+    /// may name a project that no longer exists.
+    pub(crate) circleci_pipelines: Vec<String>,
+    /// Runner resource classes: (id, `namespace/name`, description).
+    pub(crate) runner_classes: Vec<(String, String, String)>,
     pub(crate) runs: BTreeMap<String, Vec<RunRec>>,
     /// Fake secrets planted in CI logs.
     pub leaked: Vec<LeakedSecret>,
@@ -281,6 +318,7 @@ impl SimState {
         };
         let n = cfg.projects;
         let org = &cfg.org;
+        let mut checkout_pks: Vec<String> = Vec::with_capacity(n);
         // ---- CircleCI
         for i in 0..n {
             let slug = format!("gh/{org}/repo-{i:05}");
@@ -298,6 +336,7 @@ impl SimState {
                 );
             }
             let pk = format!("ssh-ed25519 {} sim", rand_str(&mut rng, 43, B64ISH));
+            checkout_pks.push(pk.clone());
             let t = rand_time(&mut rng);
             s.add_key(
                 Provider::Circleci,
@@ -580,7 +619,190 @@ impl SimState {
         // keys, tokens and runners) draw from their own RNG, so that the data seeded above
         // is the same as before they existed.
         s.seed_more_kinds(cfg);
+        s.seed_circleci_kinds(cfg, &checkout_pks);
         s
+    }
+
+    /// CircleCI kinds added with issue 22 (project API tokens, runner tokens, legacy AWS
+    /// key pairs, projects the token does not follow, pipelines), from a third RNG so
+    /// that everything seeded before is unchanged.
+    fn seed_circleci_kinds(&mut self, cfg: &SimConfig, checkout_pks: &[String]) {
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x00c1_2c1e);
+        let org = cfg.org.clone();
+        let n = cfg.projects;
+        let mut next = 7_000u64;
+        let mut id = |rng: &mut StdRng| {
+            next += 1;
+            format!("{next:04}{}", rand_str(rng, 12, b"0123456789abcdef"))
+        };
+        // projects that exist but are not followed: found only through pipelines (or the
+        // VCS side), each with the same kinds of secret as a followed one
+        for k in 0..(n / 20).max(1) {
+            let slug = format!("gh/{org}/unfollowed-{k:03}");
+            self.circleci_index.insert(slug.clone(), usize::MAX);
+            self.circleci_unfollowed.push(slug.clone());
+            for name in pick_names(&mut rng, 1, 3) {
+                self.seed_secret(
+                    &mut rng,
+                    Provider::Circleci,
+                    Kind::EnvVar,
+                    &slug,
+                    name,
+                    Flags::default(),
+                    true,
+                );
+            }
+            let pk = format!("ssh-ed25519 {} sim", rand_str(&mut rng, 43, B64ISH));
+            let t = rand_time(&mut rng);
+            self.add_key(
+                Provider::Circleci,
+                Kind::CheckoutKey,
+                &slug,
+                colon_fp(pk.as_bytes()),
+                pk,
+                "deploy-key",
+                "",
+                true,
+                t,
+            );
+        }
+        // the pipelines list the unfollowed projects and every third followed one
+        let mut pipes: Vec<String> = self.circleci_unfollowed.clone();
+        pipes.extend(self.circleci_projects.iter().step_by(3).cloned());
+        self.circleci_pipelines = pipes;
+        let all: Vec<String> = self
+            .circleci_projects
+            .iter()
+            .chain(self.circleci_unfollowed.iter())
+            .cloned()
+            .collect();
+        // (every organisation has at least one of each: the first projects hold them)
+        for (i, slug) in all.iter().enumerate() {
+            if rng.gen_bool(0.25) || i == 0 {
+                let (label, scope) = [
+                    ("status badge", "status"),
+                    ("deploy bot", "all"),
+                    ("dashboard", "view-builds"),
+                ][rng.gen_range(0..3)];
+                let c = rand_time(&mut rng);
+                let i = id(&mut rng);
+                self.circleci_creds.push(CcCred {
+                    kind: Kind::ProjectApiToken,
+                    scope: slug.clone(),
+                    id: i,
+                    label: label.into(),
+                    detail: scope.into(),
+                    created_at: c,
+                    value: SecretString::new(rand_str(&mut rng, 40, b"0123456789abcdef")),
+                });
+            }
+            if rng.gen_bool(0.1) || i == 1 {
+                let (kid, sk) = aws_pair(&mut rng);
+                let c = rand_time(&mut rng);
+                let i = id(&mut rng);
+                self.circleci_creds.push(CcCred {
+                    kind: Kind::AwsKeypair,
+                    scope: slug.clone(),
+                    id: i,
+                    label: kid,
+                    detail: String::new(),
+                    created_at: c,
+                    value: SecretString::new(sk),
+                });
+            }
+        }
+        // self-hosted runners: two resource classes in the organisation's namespace
+        for (k, (rc, desc)) in [("linux-large", "build machines"), ("macos", "release signing")]
+            .iter()
+            .enumerate()
+        {
+            let class = format!("{org}/{rc}");
+            let rid = id(&mut rng);
+            self.runner_classes.push((rid, class.clone(), desc.to_string()));
+            for nick in ["default", "fleet-a"].iter().take(1 + (k == 0) as usize) {
+                let c = rand_time(&mut rng);
+                let i = id(&mut rng);
+                self.circleci_creds.push(CcCred {
+                    kind: Kind::RunnerToken,
+                    scope: class.clone(),
+                    id: i,
+                    label: nick.to_string(),
+                    detail: String::new(),
+                    created_at: c,
+                    value: SecretString::new(rand_str(&mut rng, 80, b"0123456789abcdef")),
+                });
+            }
+        }
+        // CircleCI's deploy-key checkout key IS the repository's deploy key: where the
+        // GitHub repository has a deploy key, it holds the checkout key's public key
+        for (i, pk) in checkout_pks.iter().enumerate() {
+            let Some((_, repo)) = self.github_repos.get(i).cloned() else {
+                continue;
+            };
+            if let Some(keys) = self.keys.get_mut(&(Provider::Github, Kind::DeployKey, repo)) {
+                for k in keys.iter_mut() {
+                    k.public_key = pk.clone();
+                    k.fingerprint = colon_fp(pk.as_bytes());
+                }
+            }
+        }
+    }
+
+    /// Creates a runner token (the runner API's `POST /runner/token`).
+    pub(crate) fn create_runner_token(&mut self, class: &str, nickname: &str, value: SecretString) -> CcCred {
+        self.next_id += 1;
+        let now = Utc::now();
+        let c = CcCred {
+            kind: Kind::RunnerToken,
+            scope: class.to_string(),
+            id: format!("rt-{}", self.next_id),
+            label: nickname.to_string(),
+            detail: String::new(),
+            created_at: now,
+            value,
+        };
+        self.circleci_creds.push(c.clone());
+        let fp = c.value.fingerprint();
+        self.record(
+            Provider::Circleci,
+            Kind::RunnerToken,
+            class,
+            &c.item_name(),
+            EventAction::Create,
+            Some(fp),
+            now,
+        );
+        c
+    }
+
+    /// Deletes a CircleCI credential of `kind` by id; true when it existed.
+    pub(crate) fn delete_cc_cred(&mut self, kind: Kind, id: &str) -> bool {
+        let Some(pos) = self
+            .circleci_creds
+            .iter()
+            .position(|c| c.kind == kind && c.id == id)
+        else {
+            return false;
+        };
+        let c = self.circleci_creds.remove(pos);
+        self.record(
+            Provider::Circleci,
+            kind,
+            &c.scope,
+            &c.item_name(),
+            EventAction::Delete,
+            None,
+            Utc::now(),
+        );
+        true
+    }
+
+    /// Whether a runner token (by its value's fingerprint) is currently valid: what a
+    /// runner presenting it would be told.
+    pub fn runner_token_valid(&self, fingerprint: &str) -> bool {
+        self.circleci_creds
+            .iter()
+            .any(|c| c.kind == Kind::RunnerToken && c.value.fingerprint() == fingerprint)
     }
 
     fn seed_more_kinds(&mut self, cfg: &SimConfig) {
@@ -1007,6 +1229,18 @@ impl SimState {
                 out.push(key_view(*p, *k, scope, r));
             }
         }
+        for c in &self.circleci_creds {
+            out.push(SecretView {
+                provider: Provider::Circleci,
+                kind: c.kind,
+                scope: c.scope.clone(),
+                name: c.item_name(),
+                fingerprint: Some(c.value.fingerprint()),
+                created_at: Some(c.created_at),
+                updated_at: None,
+                flags: Flags::default(),
+            });
+        }
         for c in self.gitlab_creds.iter().filter(|c| c.live()) {
             out.push(SecretView {
                 provider: Provider::Gitlab,
@@ -1055,6 +1289,11 @@ fn merge_flags(old: &Flags, new: &Flags) -> Flags {
         last_used_at: new.last_used_at.or(old.last_used_at),
         expires_at: new.expires_at.or(old.expires_at),
         masked_tail: None,
+        fingerprint_sha256: new
+            .fingerprint_sha256
+            .clone()
+            .or_else(|| old.fingerprint_sha256.clone()),
+        same_key_as: new.same_key_as.clone().or_else(|| old.same_key_as.clone()),
         tail_fingerprint: None,
         value: None,
         value_fingerprint: None,
