@@ -116,7 +116,12 @@ fn init_status_rotation_and_records() {
 
     let s = firebreak_incident::status(&store, "cci").unwrap();
     assert_eq!(
-        (s.secrets.total, s.secrets.inventoried, s.secrets.pending, s.secrets.not_checked),
+        (
+            s.secrets.total,
+            s.secrets.inventoried,
+            s.secrets.pending,
+            s.secrets.not_checked
+        ),
         (8, 6, 6, 2)
     );
     // the kinds no API lists: not checked, with the alert's steps, never done
@@ -125,7 +130,10 @@ fn init_status_rotation_and_records() {
         ("personal_api_token", "Personal API Tokens"),
     ] {
         let t = s.tasks.iter().find(|x| x.kind == kind).unwrap();
-        assert_eq!((t.state.as_str(), t.scope.as_str()), ("not_checked", "circleci/gh/acme"));
+        assert_eq!(
+            (t.state.as_str(), t.scope.as_str()),
+            ("not_checked", "circleci/gh/acme")
+        );
         assert!(t.evidence.as_deref().unwrap().contains(words), "{:?}", t.evidence);
         assert!(!t.in_inventory);
     }
@@ -545,4 +553,61 @@ fn init_from_file_and_missing_inventory() {
         firebreak_incident::status(&store, "nope"),
         Err(firebreak_incident::Error::NoIncident { .. })
     ));
+}
+
+/// A CircleCI checkout key and the GitHub deploy key with the same public key are one
+/// task: the deploy key gets none of its own, and the checkout key's task names it.
+#[test]
+fn a_key_seen_at_both_ends_is_one_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("fb.db")).unwrap();
+    let fp = "SHA256:+a7BQLfpvdSff1OVbkLdevzp7Hv7HIM5tPGoFIq8HTs";
+    let deploy_id =
+        firebreak_providers::model::identity(Provider::Github, Kind::DeployKey, "acme/app", "CircleCI");
+    let mut ck = item(
+        Kind::CheckoutKey,
+        "gh/acme/app",
+        "aa:bb:cc",
+        "2021-01-01T00:00:00Z",
+    );
+    ck.flags.fingerprint_sha256 = Some(fp.into());
+    ck.flags.same_key_as = Some(deploy_id.clone());
+    snapshot(&mut store, &[ck], "2023-01-04T12:00:00Z");
+    let mut dk = item(Kind::DeployKey, "acme/app", "CircleCI", "2021-01-01T00:00:00Z");
+    dk.provider = Provider::Github;
+    dk.flags.fingerprint_sha256 = Some(fp.into());
+    let other = {
+        let mut o = item(Kind::DeployKey, "acme/app", "backup", "2021-01-01T00:00:00Z");
+        o.provider = Provider::Github;
+        o
+    };
+    store
+        .save_snapshot(&NewSnapshot {
+            provider: Provider::Github,
+            org: "acme",
+            started_at: t("2023-01-04T12:00:00Z"),
+            finished_at: t("2023-01-04T12:00:00Z"),
+            items: &[dk, other],
+            errors: &[],
+            stats: serde_json::json!({}),
+        })
+        .unwrap();
+    let o = InitOptions::new(
+        "both",
+        vec![Provider::Circleci, Provider::Github],
+        "2022-12-21..2023-01-05".parse().unwrap(),
+    );
+    firebreak_incident::init(&mut store, &o).unwrap();
+    let s = firebreak_incident::status(&store, "both").unwrap();
+    let ids: Vec<&str> = s.tasks.iter().map(|t| t.identity.as_str()).collect();
+    assert!(!ids.contains(&deploy_id.as_str()), "{ids:?}");
+    assert!(ids.contains(&"github/deploy_key/acme/app/backup"), "{ids:?}");
+    let key = s.tasks.iter().find(|t| t.kind == "checkout_key").unwrap();
+    assert!(
+        key.unlocks.contains(&deploy_id)
+            && key.unlocks.contains(fp)
+            && key.unlocks.contains("one task covers both ends"),
+        "{}",
+        key.unlocks
+    );
 }
