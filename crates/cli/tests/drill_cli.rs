@@ -142,7 +142,10 @@ fn drill_runs_and_agrees_with_the_store() {
         .all(|t| t.state == "manual"));
     // proof at the source: the old npm token was never revoked at npm although its
     // CircleCI variable was rotated: LIVE, listed first, whatever the rotation says
-    assert_eq!(s.secrets.live, 1, "{:#?}", s.tasks);
+    // (every task of that name: the unfollowed project holds an NPM_TOKEN too)
+    let npm_tasks = s.tasks.iter().filter(|t| t.secret == "NPM_TOKEN").count();
+    assert!(npm_tasks >= 1);
+    assert_eq!(s.secrets.live, npm_tasks, "{:#?}", s.tasks);
     assert_eq!(s.tasks[0].secret, "NPM_TOKEN");
     assert_eq!(s.tasks[0].state, "live");
     assert_eq!(

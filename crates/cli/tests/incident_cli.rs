@@ -103,7 +103,8 @@ fn init_status_record_report() {
         String::from_utf8_lossy(&o.stderr),
     );
     assert_eq!(o.status.code(), Some(3), "{out}{err}");
-    assert!(out.contains("4 task(s)"), "{out}");
+    // 4 inventoried, and the 2 kinds no API lists (OAuth, personal tokens) of the org
+    assert!(out.contains("6 task(s)"), "{out}");
     assert!(err.contains("values.env:3"), "{err}");
     no_secret(&out, "init stdout");
     no_secret(&err, "init stderr");
@@ -233,8 +234,9 @@ fn init_status_record_report() {
     assert_eq!(s["incident"]["name"], "cci");
     assert_eq!(s["incident"]["providers"], serde_json::json!(["circleci"]));
     assert_eq!(s["incident"]["window"]["end"], "2023-01-05T00:00:00.000Z");
-    assert_eq!(s["secrets"]["total"], 4);
+    assert_eq!(s["secrets"]["total"], 6);
     assert_eq!(s["secrets"]["pending"], 4);
+    assert_eq!(s["secrets"]["not_checked"], 2);
     assert_eq!(s["hunts"]["runs"], 1);
     assert_eq!(s["hunts"]["findings"]["high"], high);
     let total: u64 = ["critical", "high", "medium", "low", "informational"]
@@ -248,7 +250,7 @@ fn init_status_record_report() {
         (Some(1), Some(1))
     );
     let tasks = s["tasks"].as_array().unwrap();
-    assert_eq!(tasks.len(), 4);
+    assert_eq!(tasks.len(), 6);
     let aws = tasks
         .iter()
         .find(|t| t["secret"] == "AWS_SECRET_ACCESS_KEY")
@@ -263,7 +265,8 @@ fn init_status_record_report() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
-    assert!(text.contains("secrets   4 total"), "{text}");
+    assert!(text.contains("secrets   6 total"), "{text}");
+    assert!(text.contains("2 not checked (no API lists them)"), "{text}");
     assert!(text.contains("NPM_TOKEN"));
 
     // list: JSON Lines (`--format json` was JSON Lines before the one output convention)
@@ -273,7 +276,7 @@ fn init_status_record_report() {
         .unwrap();
     assert_eq!(o.status.code(), Some(0));
     let l: Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).lines().next().unwrap()).unwrap();
-    assert_eq!((l["name"].as_str(), l["tasks"].as_u64()), (Some("cci"), Some(4)));
+    assert_eq!((l["name"].as_str(), l["tasks"].as_u64()), (Some("cci"), Some(6)));
     // and one JSON document
     let o = fb()
         .args(["incident", "list", "--format", "json", "--store", dbs])
@@ -323,7 +326,7 @@ fn init_status_record_report() {
         md.contains(&format!("## Hunt findings ({})", records.len())),
         "{md}"
     );
-    assert!(md.contains("| secrets | 4 (0 inventoried) |"), "{md}");
+    assert!(md.contains("| secrets | 6 (0 inventoried) |"), "{md}");
     assert!(
         md.contains("NOT: circleci: breached but never inventoried"),
         "{md}"
@@ -508,7 +511,7 @@ fn init_verify_credentials_takes_the_blast_radius_from_the_validators() {
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert_eq!(o.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("blast radius by method: name 1, validated 2"),
+        text.contains("blast radius by method: inventory 2, name 1, validated 2"),
         "{text}"
     );
     assert!(

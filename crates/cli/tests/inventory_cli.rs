@@ -375,3 +375,62 @@ fn a_secret_in_an_actions_variable_is_a_finding_and_exits_1() {
         "the variable's value reached the store"
     );
 }
+
+/// CircleCI with the GitHub side: every new kind in the JSON Lines, checkout keys linked
+/// to the GitHub deploy key that is the same key, and the table naming the pairs.
+#[test]
+fn circleci_with_github_links_checkout_keys_to_deploy_keys() {
+    let sim = simulate(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("fb.db");
+    let cc = format!("{}/circleci/api/v2", sim.base);
+    let gh = format!("{}/github", sim.base);
+    let base = [
+        "--provider",
+        "circleci",
+        "--org",
+        "sim-org",
+        "--api-url",
+        cc.as_str(),
+        "--with-github",
+        "--github-api-url",
+        gh.as_str(),
+        "--no-store",
+    ];
+    let o = inventory(&store, &[&base[..], &["--format", "jsonl"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let recs = lines(&o);
+    let kinds: std::collections::BTreeSet<&str> = recs.iter().filter_map(|r| r["kind"].as_str()).collect();
+    for k in [
+        "project_api_token",
+        "runner_token",
+        "aws_keypair",
+        "checkout_key",
+        "env_var",
+    ] {
+        assert!(kinds.contains(k), "{k}: {kinds:?}");
+    }
+    let linked: Vec<_> = recs
+        .iter()
+        .filter(|r| r["kind"] == "checkout_key" && r["flags"]["same_key_as"].is_string())
+        .collect();
+    assert!(!linked.is_empty());
+    assert!(linked.iter().all(|r| r["flags"]["same_key_as"]
+        .as_str()
+        .unwrap()
+        .starts_with("github/deploy_key/sim-org/")
+        && r["flags"]["fingerprint_sha256"]
+            .as_str()
+            .unwrap()
+            .starts_with("SHA256:")));
+    // unfollowed projects are there
+    assert!(recs.iter().any(|r| r["scope"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("gh/sim-org/unfollowed-"))));
+    let o = inventory(&store, &base);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("key(s) seen at both ends (one task covers both)"),
+        "{text}"
+    );
+}

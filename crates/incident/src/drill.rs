@@ -315,9 +315,10 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
     clock.done(
         "inventory",
         format!(
-            "{} CircleCI secrets in {} projects (snapshot {snap1})",
+            "{} CircleCI secrets in {} projects (snapshot {snap1}): {}",
             inv.items.len(),
-            inv.projects
+            inv.projects,
+            kind_counts(&inv.items)
         ),
     );
 
@@ -570,8 +571,8 @@ pub async fn run_async(opts: &DrillOptions) -> anyhow::Result<DrillOutcome> {
     clock.done(
         "verify",
         format!(
-            "snapshot {snap2}: {} verified, {} rotated, {} manual, {} pending",
-            st.secrets.verified, st.secrets.rotated, st.secrets.manual, st.secrets.pending
+            "snapshot {snap2}: {} verified, {} rotated, {} manual, {} pending, {} not checked (no API lists them: OAuth authorisations, personal API tokens)",
+            st.secrets.verified, st.secrets.rotated, st.secrets.manual, st.secrets.pending, st.secrets.not_checked
         ),
     );
 
@@ -705,6 +706,18 @@ async fn prove(
 
 fn src_shutdown(src: SourceSim) {
     drop(src);
+}
+
+/// `env_var 20, checkout_key 13, …`: the inventory by kind.
+fn kind_counts(items: &[firebreak_providers::Item]) -> String {
+    let mut by: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for i in items {
+        *by.entry(i.kind.as_str()).or_default() += 1;
+    }
+    by.iter()
+        .map(|(k, n)| format!("{k} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Runs a rotation of `plan` to the end, journalled in the store.

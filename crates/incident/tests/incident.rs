@@ -97,12 +97,14 @@ fn init_status_rotation_and_records() {
     let mut store = Store::open(&dir.path().join("fb.db")).unwrap();
     let snap = snapshot(&mut store, &items(), "2023-01-04T12:00:00Z");
     let out = init(&mut store, "cci");
-    assert_eq!(out.tasks, 6);
+    // 6 inventoried secrets, and the 2 CircleCI kinds no API lists (OAuth authorisations
+    // and personal API tokens of gh/acme)
+    assert_eq!(out.tasks, 8);
     assert_eq!(out.snapshots, vec![snap]);
     // github is breached too but never inventoried: said, not hidden
     assert_eq!(out.providers_not_inventoried, vec!["github".to_string()]);
     assert_eq!(out.by_method.get("key_id_decoding"), Some(&2));
-    assert_eq!(out.by_method.get("inventory"), Some(&1));
+    assert_eq!(out.by_method.get("inventory"), Some(&3));
     assert_eq!(out.by_method.get("name"), Some(&3));
     // the same name twice is refused
     let mut o = InitOptions::new("cci", vec![Provider::Circleci], "2022-12-21..".parse().unwrap());
@@ -114,9 +116,27 @@ fn init_status_rotation_and_records() {
 
     let s = firebreak_incident::status(&store, "cci").unwrap();
     assert_eq!(
-        (s.secrets.total, s.secrets.inventoried, s.secrets.pending),
-        (6, 6, 6)
+        (
+            s.secrets.total,
+            s.secrets.inventoried,
+            s.secrets.pending,
+            s.secrets.not_checked
+        ),
+        (8, 6, 6, 2)
     );
+    // the kinds no API lists: not checked, with the alert's steps, never done
+    for (kind, words) in [
+        ("oauth_authorization", "revoke the CircleCI OAuth application"),
+        ("personal_api_token", "Personal API Tokens"),
+    ] {
+        let t = s.tasks.iter().find(|x| x.kind == kind).unwrap();
+        assert_eq!(
+            (t.state.as_str(), t.scope.as_str()),
+            ("not_checked", "circleci/gh/acme")
+        );
+        assert!(t.evidence.as_deref().unwrap().contains(words), "{:?}", t.evidence);
+        assert!(!t.in_inventory);
+    }
     assert_eq!(s.providers_not_inventoried, vec!["github".to_string()]);
     assert_eq!(s.proof_after, "2023-01-05T00:00:00.000Z");
     let aws = s
@@ -490,10 +510,15 @@ fn rotation_runs_show_live_progress() {
     assert_eq!(key.state, "stopped");
     assert_eq!(
         s.secrets.total,
-        s.secrets.rotated + s.secrets.verified + s.secrets.manual + s.secrets.pending + s.secrets.stopped
+        s.secrets.rotated
+            + s.secrets.verified
+            + s.secrets.manual
+            + s.secrets.pending
+            + s.secrets.stopped
+            + s.secrets.not_checked
     );
     let list = firebreak_incident::list(&store).unwrap();
-    assert_eq!((list.len(), list[0].tasks), (1, 6));
+    assert_eq!((list.len(), list[0].tasks), (1, 8));
 }
 
 #[test]
@@ -517,7 +542,8 @@ fn init_from_file_and_missing_inventory() {
     std::fs::write(&file, text).unwrap();
     o.inventory = InventorySource::File(file);
     let out = firebreak_incident::init(&mut store, &o).unwrap();
-    assert_eq!((out.tasks, out.bad_lines.clone()), (6, vec![8]));
+    // the organisation comes from the items' scopes (gh/acme): its 2 unlisted kinds too
+    assert_eq!((out.tasks, out.bad_lines.clone()), (8, vec![8]));
     let s = firebreak_incident::status(&store, "x").unwrap();
     // no snapshot in the store: the window is open, nothing inventoried
     assert_eq!(s.secrets.inventoried, 0);
@@ -527,4 +553,61 @@ fn init_from_file_and_missing_inventory() {
         firebreak_incident::status(&store, "nope"),
         Err(firebreak_incident::Error::NoIncident { .. })
     ));
+}
+
+/// A CircleCI checkout key and the GitHub deploy key with the same public key are one
+/// task: the deploy key gets none of its own, and the checkout key's task names it.
+#[test]
+fn a_key_seen_at_both_ends_is_one_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = Store::open(&dir.path().join("fb.db")).unwrap();
+    let fp = "SHA256:+a7BQLfpvdSff1OVbkLdevzp7Hv7HIM5tPGoFIq8HTs";
+    let deploy_id =
+        firebreak_providers::model::identity(Provider::Github, Kind::DeployKey, "acme/app", "CircleCI");
+    let mut ck = item(
+        Kind::CheckoutKey,
+        "gh/acme/app",
+        "aa:bb:cc",
+        "2021-01-01T00:00:00Z",
+    );
+    ck.flags.fingerprint_sha256 = Some(fp.into());
+    ck.flags.same_key_as = Some(deploy_id.clone());
+    snapshot(&mut store, &[ck], "2023-01-04T12:00:00Z");
+    let mut dk = item(Kind::DeployKey, "acme/app", "CircleCI", "2021-01-01T00:00:00Z");
+    dk.provider = Provider::Github;
+    dk.flags.fingerprint_sha256 = Some(fp.into());
+    let other = {
+        let mut o = item(Kind::DeployKey, "acme/app", "backup", "2021-01-01T00:00:00Z");
+        o.provider = Provider::Github;
+        o
+    };
+    store
+        .save_snapshot(&NewSnapshot {
+            provider: Provider::Github,
+            org: "acme",
+            started_at: t("2023-01-04T12:00:00Z"),
+            finished_at: t("2023-01-04T12:00:00Z"),
+            items: &[dk, other],
+            errors: &[],
+            stats: serde_json::json!({}),
+        })
+        .unwrap();
+    let o = InitOptions::new(
+        "both",
+        vec![Provider::Circleci, Provider::Github],
+        "2022-12-21..2023-01-05".parse().unwrap(),
+    );
+    firebreak_incident::init(&mut store, &o).unwrap();
+    let s = firebreak_incident::status(&store, "both").unwrap();
+    let ids: Vec<&str> = s.tasks.iter().map(|t| t.identity.as_str()).collect();
+    assert!(!ids.contains(&deploy_id.as_str()), "{ids:?}");
+    assert!(ids.contains(&"github/deploy_key/acme/app/backup"), "{ids:?}");
+    let key = s.tasks.iter().find(|t| t.kind == "checkout_key").unwrap();
+    assert!(
+        key.unlocks.contains(&deploy_id)
+            && key.unlocks.contains(fp)
+            && key.unlocks.contains("one task covers both ends"),
+        "{}",
+        key.unlocks
+    );
 }

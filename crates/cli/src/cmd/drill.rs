@@ -76,7 +76,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         let s = &out.status;
         writeln!(
             w,
-            "incident {}: {} secrets: {} LIVE (the stolen value still works), {} verified, {} rewritten, {} rotated, {} manual, {} pending; {} hunt findings ({} high); {} leaks in CI logs; {} of {} artifacts flagged",
+            "incident {}: {} secrets: {} LIVE (the stolen value still works), {} verified, {} rewritten, {} rotated, {} manual, {} pending, {} not checked (no API lists them); {} hunt findings ({} high); {} leaks in CI logs; {} of {} artifacts flagged",
             out.incident,
             s.secrets.total,
             s.secrets.live,
@@ -85,6 +85,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
             s.secrets.rotated,
             s.secrets.manual,
             s.secrets.pending,
+            s.secrets.not_checked,
             s.hunts.findings.total(),
             s.hunts.findings.high + s.hunts.findings.critical,
             s.scans.findings,

@@ -389,8 +389,8 @@ pub fn write_status_text(w: &mut dyn Write, s: &Status, all: bool) -> std::io::R
     let c = &s.secrets;
     writeln!(
         w,
-        "secrets   {} total, {} inventoried: {} LIVE, {} verified, {} rewritten, {} rotated, {} pending, {} manual, {} stopped",
-        c.total, c.inventoried, c.live, c.verified, c.rewritten, c.rotated, c.pending, c.manual, c.stopped
+        "secrets   {} total, {} inventoried: {} LIVE, {} verified, {} rewritten, {} rotated, {} pending, {} manual, {} stopped, {} not checked (no API lists them)",
+        c.total, c.inventoried, c.live, c.verified, c.rewritten, c.rotated, c.pending, c.manual, c.stopped, c.not_checked
     )?;
     let r = &s.rotation;
     writeln!(
