@@ -885,7 +885,7 @@ pub fn brief(d: &ReportData) -> Brief {
             title: format!("Do {} manual rotation step(s) by hand", manual.len()),
             items: manual,
             steps: vec![
-                "follow each step, then inventory again: the provider's timestamps confirm it".into(),
+                "follow each step (the playbook table below says what to do for each), then inventory again: the provider's timestamps confirm it".into(),
             ],
             command: None,
         });
@@ -1568,14 +1568,16 @@ fn brief_html(b: &Brief) -> Markup {
                         li class=(format!("a-{}", a.kind)) data-kind=(a.kind) {
                             b { (Txt(&a.title)) }
                             @if !a.items.is_empty() {
-                                @let limit = if a.kind == "manual" { 20 } else { 8 };
+                                // a manual step's instructions are long: they are in the
+                                // playbook table below (`to do:`), the names here
+                                @let limit = if a.kind == "manual" { 5 } else { 8 };
                                 @let shown = a.items.len().min(limit);
-                                @let block = matches!(a.kind.as_str(), "manual" | "artifact" | "live" | "attack");
+                                @let block = matches!(a.kind.as_str(), "artifact" | "live" | "attack");
                                 div.items {
                                     @for (i, it) in a.items.iter().take(limit).enumerate() {
                                         @if i > 0 { @if block { br; } @else { "; " } }
                                         code { (Txt(&it.name)) }
-                                        @if !it.note.is_empty() { ": " (Wrap(&it.note)) }
+                                        @if !it.note.is_empty() && a.kind != "manual" { ": " (Wrap(&it.note)) }
                                     }
                                     @if a.items.len() > shown {
                                         " and " (a.items.len() - shown) " more (see below)"
@@ -1747,6 +1749,7 @@ pub fn render_html_in(d: &ReportData, dir: Option<&Path>) -> String {
                             td {
                                 span class=(format!("nw st-{}", t.state)) { (Txt(&t.state)) }
                                 @if let Some(e) = t.evidence.as_deref() { br; small { (Txt(e)) } }
+                                @if let Some(m) = d.manual_steps.get(&t.identity) { br; small { "to do: " (Wrap(m)) } }
                             }
                             td {
                                 (Txt(&t.unlocks))
