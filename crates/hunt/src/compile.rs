@@ -390,23 +390,77 @@ fn kql_field(path: &str, src: SourceKind) -> Result<String, String> {
     ))
 }
 
+/// The paths a field reads for `src`: as written, then the mapped raw paths
+/// ([`crate::mapping`]). A path through an array is refused (per-element matching is not
+/// compiled); a path with no column in the target is left out (it cannot hold a value
+/// there); none left is an error.
+fn field_paths(f: &FieldCond, src: SourceKind, t: Target) -> Result<Vec<(String, String)>, String> {
+    let sc = crate::mapping::schema(src);
+    let mut out = Vec::new();
+    let mut first_err = None;
+    for p in std::iter::once(&f.field).chain(f.alts_for(Some(src))) {
+        if let Some(a) = sc.array_on(p) {
+            return Err(format!(
+                "field {p:?} reads through the array `{a}` (per-element matching is not compiled)"
+            ));
+        }
+        match field_expr(p, src, t) {
+            Ok(x) => out.push((p.clone(), x)),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(first_err.unwrap_or_else(|| format!("field {:?} has no column", f.field)));
+    }
+    Ok(out)
+}
+
+/// `COALESCE` of expressions (the first non-null), or the one expression.
+fn coalesce_expr(xs: Vec<String>, t: Target) -> String {
+    if xs.len() == 1 {
+        return xs.into_iter().next().unwrap_or_default();
+    }
+    let f = if t == Target::Kql { "coalesce" } else { "COALESCE" };
+    format!("{f}({})", xs.join(", "))
+}
+
 fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
-    let x = field_expr(&f.field, src, t)?;
+    let paths = field_paths(f, src, t)?;
     if let Some(want) = f.exists {
         let e = match t {
-            Target::Duckdb => format!(
-                "(json_extract(r, '$.{}') IS NOT NULL)",
-                f.field
-                    .split('.')
-                    .map(|s| format!("\"{s}\""))
-                    .collect::<Vec<_>>()
-                    .join(".")
+            Target::Duckdb => {
+                let xs = paths
+                    .iter()
+                    .map(|(p, _)| {
+                        format!(
+                            "json_extract(r, '$.{}')",
+                            p.split('.')
+                                .map(|s| format!("\"{s}\""))
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        )
+                    })
+                    .collect();
+                format!("({} IS NOT NULL)", coalesce_expr(xs, t))
+            }
+            Target::Kql => {
+                let xs: Vec<String> = paths.iter().map(|(_, x)| format!("isnotempty({x})")).collect();
+                if xs.len() == 1 {
+                    xs.into_iter().next().unwrap_or_default()
+                } else {
+                    format!("({})", xs.join(" or "))
+                }
+            }
+            _ => format!(
+                "({} IS NOT NULL)",
+                coalesce_expr(paths.iter().map(|(_, x)| x.clone()).collect(), t)
             ),
-            Target::Kql => format!("isnotempty({x})"),
-            _ => format!("({x} IS NOT NULL)"),
         };
         return Ok(if want { e } else { format!("(NOT {e})") });
     }
+    let x = coalesce_expr(paths.into_iter().map(|(_, x)| x).collect(), t);
     let mut parts = Vec::new();
     for v in &f.vals {
         parts.push(value(&x, v, t)?);

@@ -549,19 +549,18 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     if ro.in_window {
         for &i in rule_idx {
             let rule = &ctx.rules[i];
-            if rule.matches(&node, raw) {
+            if rule.matches_in(src, &node, raw) {
                 match &rule.aggregation {
                     None => ro.hits.push(i),
                     Some(a) => {
                         let g =
                             a.by.as_deref()
-                                .and_then(|b| node.path_str(b))
-                                .map(|s| s.into_owned())
+                                .and_then(|b| rule.value_of(src, &node, b))
                                 .unwrap_or_default();
                         let v = a
                             .field
                             .as_deref()
-                            .and_then(|f| node.path_str(f))
+                            .and_then(|f| rule.value_of(src, &node, f))
                             .map(|s| key(&[&s]));
                         let gkey = key(&[&g]);
                         ro.agg.push((i, ctx.redact_str(g), gkey, v));
