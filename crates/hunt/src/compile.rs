@@ -161,9 +161,25 @@ pub fn duckdb_from(src: SourceKind, files: Option<&str>) -> (String, &'static st
             "$.correlationId",
             "$.time",
         ),
+        // diagnostic exports (`records`) and Microsoft Graph pages (`value`)
+        SourceKind::AzureAudit | SourceKind::AzureRisk => (
+            format!("(SELECT unnest(CASE WHEN json_exists(json, '$.records') THEN json_extract(json, '$.records[*]') WHEN json_exists(json, '$.value') THEN json_extract(json, '$.value[*]') ELSE [json] END) AS r FROM {objs})"),
+            if src == SourceKind::AzureAudit { "$.correlationId" } else { "$.id" },
+            "$.time",
+        ),
+        // Reports API pages (`items`)
+        SourceKind::GoogleWorkspace => (
+            format!("(SELECT unnest(CASE WHEN json_exists(json, '$.items') THEN json_extract(json, '$.items[*]') ELSE [json] END) AS r FROM {objs})"),
+            "$.id.uniqueQualifier",
+            "$.id.time",
+        ),
         SourceKind::Gcp => (format!("(SELECT json AS r FROM {objs})"), "$.insertId", "$.timestamp"),
         SourceKind::Github => (format!("(SELECT json AS r FROM {objs})"), "$._document_id", "$.@timestamp"),
-        _ => (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time"),
+        SourceKind::M365 => (format!("(SELECT json AS r FROM {objs})"), "$.Id", "$.CreationTime"),
+        SourceKind::Okta => (format!("(SELECT json AS r FROM {objs})"), "$.uuid", "$.published"),
+        SourceKind::Firebreak | SourceKind::Circleci => {
+            (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time")
+        }
     }
 }
 

@@ -57,6 +57,17 @@ pub const MAPPING_FILES: &[(SourceKind, &str)] = &[
         include_str!("../mappings/azure-activity.yml"),
     ),
     (SourceKind::Firebreak, include_str!("../mappings/firebreak.yml")),
+    (
+        SourceKind::AzureAudit,
+        include_str!("../mappings/azure-audit.yml"),
+    ),
+    (SourceKind::AzureRisk, include_str!("../mappings/azure-risk.yml")),
+    (SourceKind::M365, include_str!("../mappings/m365.yml")),
+    (
+        SourceKind::GoogleWorkspace,
+        include_str!("../mappings/google-workspace.yml"),
+    ),
+    (SourceKind::Okta, include_str!("../mappings/okta.yml")),
 ];
 
 /// The schema of a source.
