@@ -56,7 +56,7 @@ def aad_audit(t, activity, category, op_type, initiated_by, targets, result="suc
     }
 
 
-CI_APP = {"app": {"appId": "0f3a9c1e-4b2d-4f6a-8e9c-1d2b3a4c5e6f", "displayName": "acme-ci-deployer",
+CI_APP = {"app": {"appId": "0f3a9c1e-4b2d-4f6a-8e9c-1d2b3a4c5e6f", "displayName": "build-deployer",
                   "servicePrincipalId": "9b8a7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "servicePrincipalName": None}}
 ALICE = {"user": {"id": "804f27dc-e80a-5c7e-aa16-b2a3c8e71793", "displayName": None,
                   "userPrincipalName": "alice@acme.onmicrosoft.com", "ipAddress": "192.0.2.10", "roles": []}}
@@ -79,9 +79,9 @@ audit_records = [
                 "userPrincipalName": "bob@acme.onmicrosoft.com", "modifiedProperties": [], "administrativeUnits": []}]),
     # in the window: the stolen CI service principal adds itself a secret
     aad_audit("2023-01-02T10:15:00.0000000Z", "Add service principal credentials", "ApplicationManagement", "Update",
-              CI_APP, sp_target("acme-ci-deployer", KEY_PROPS)),
+              CI_APP, sp_target("build-deployer", KEY_PROPS)),
     aad_audit("2023-01-02T10:16:00.0000000Z", "Update application \u2013 Certificates and secrets management ",
-              "ApplicationManagement", "Update", CI_APP, sp_target("acme-ci-deployer", KEY_PROPS)),
+              "ApplicationManagement", "Update", CI_APP, sp_target("build-deployer", KEY_PROPS)),
     # and a directory role
     aad_audit("2023-01-02T10:20:00.0000000Z", "Add member to role", "RoleManagement", "Assign", CI_APP,
               [{"id": "804f27dc-e80a-5c7e-aa16-b2a3c8e71793", "displayName": None, "type": "User",
@@ -189,14 +189,14 @@ def aad_ual(t, op, user, ip, ok=True):
     return {
         "CreationTime": t, "Id": uid("ual-aad", t, op), "Operation": op, "OrganizationId": ORG, "RecordType": 8,
         "ResultStatus": "Success" if ok else "Failure", "UserKey": "Not Available", "UserType": 4, "Version": 1,
-        "Workload": "AzureActiveDirectory", "ObjectId": "acme-ci-deployer", "UserId": user, "ClientIP": ip,
+        "Workload": "AzureActiveDirectory", "ObjectId": "build-deployer", "UserId": user, "ClientIP": ip,
         "AzureActiveDirectoryEventType": 1,
         "ExtendedProperties": [{"Name": "additionalDetails", "Value": "{}"}, {"Name": "extendedAuditEventCategory", "Value": "ServicePrincipal"}],
         "ModifiedProperties": [{"Name": "KeyDescription", "NewValue": "[\"[KeyIdentifier=5d6e7f80,KeyType=Password,KeyUsage=Verify,DisplayName=ci]\"]", "OldValue": "[]"}],
-        "Actor": [{"ID": "acme-ci-deployer", "Type": 1}, {"ID": "ServicePrincipal_9b8a7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "Type": 2}],
+        "Actor": [{"ID": "build-deployer", "Type": 1}, {"ID": "ServicePrincipal_9b8a7c6d-5e4f-4a3b-9c2d-1e0f9a8b7c6d", "Type": 2}],
         "ActorContextId": ORG, "InterSystemsId": uid("isid", t), "IntraSystemId": uid("intra", t),
         "SupportTicketId": "",
-        "Target": [{"ID": "ServicePrincipal_2c4e6a8b-0d1f-4a3c-8e5b-7d9f1a3c5e7b", "Type": 2}, {"ID": "acme-ci-deployer", "Type": 1}],
+        "Target": [{"ID": "ServicePrincipal_2c4e6a8b-0d1f-4a3c-8e5b-7d9f1a3c5e7b", "Type": 2}, {"ID": "build-deployer", "Type": 1}],
         "TargetContextId": ORG,
     }
 

@@ -51,6 +51,13 @@ impl Target {
     }
 }
 
+/// In the reason a rule is not compiled: a field through an array (the native engine
+/// matches any element; the compilers do not express that).
+pub const PER_ELEMENT: &str = "per-element matching is not compiled";
+
+/// In the reason a rule is not compiled: the target holds no table of the log source.
+pub const NO_TABLE: &str = "table for this log source";
+
 /// Options of the compilers.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
@@ -106,7 +113,7 @@ pub fn compile(rules: &RuleSet, opts: &CompileOptions) -> (Vec<Compiled>, Vec<Un
 pub fn compile_rule(r: &Rule, src: SourceKind, opts: &CompileOptions) -> Result<Compiled, String> {
     let t = opts.target;
     if !t.reads(src) {
-        return Err(format!("no {t:?} table for this log source"));
+        return Err(format!("no {t:?} {NO_TABLE}"));
     }
     if r.aggregation.is_some() {
         return Err("count aggregation over a sliding timeframe is only run by the native engine".into());
@@ -417,7 +424,7 @@ fn field_paths(f: &FieldCond, src: SourceKind, t: Target) -> Result<Vec<(String,
     for p in std::iter::once(&f.field).chain(f.alts_for(Some(src))) {
         if let Some(a) = sc.array_on(p) {
             return Err(format!(
-                "field {p:?} reads through the array `{a}` (per-element matching is not compiled)"
+                "field {p:?} reads through the array `{a}` ({PER_ELEMENT})"
             ));
         }
         match field_expr(p, src, t) {

@@ -37,6 +37,23 @@ pub struct RuleSet {
     pub unsupported: Vec<Unsupported>,
 }
 
+impl RuleSet {
+    /// The warnings of the rules that run ([`Rule::warnings`]): a field a rule names that
+    /// its logsource cannot hold, where the rule can still fire (in a `not` filter...).
+    pub fn warnings(&self) -> Vec<Unsupported> {
+        self.rules
+            .iter()
+            .flat_map(|r| {
+                r.warnings.iter().map(|w| Unsupported {
+                    file: r.file.clone(),
+                    rule: r.title.clone(),
+                    reason: w.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
 /// Memory bounds of a hunt. Past each, the state moves to a temporary directory (and
 /// gives the same findings); the defaults keep a hunt within a few hundred MB whatever
 /// the input size and the number of findings.
@@ -176,6 +193,8 @@ pub struct HuntReport {
     pub problems: Vec<Problem>,
     /// Rules that were not run, with reasons.
     pub unsupported: Vec<Unsupported>,
+    /// Rules that run with a warning ([`RuleSet::warnings`]).
+    pub rule_warnings: Vec<Unsupported>,
     /// Per-file statistics.
     pub files: Vec<FileStat>,
     /// Records read in total.
@@ -293,6 +312,7 @@ impl<'r, 's> Run<'r, 's> {
     fn finish(self, rules: &RuleSet, mut problems: Vec<Problem>, outs: Vec<FileOut>) -> HuntReport {
         let mut rep = HuntReport {
             unsupported: rules.unsupported.clone(),
+            rule_warnings: rules.warnings(),
             failed_inputs: problems.len(),
             ..HuntReport::default()
         };

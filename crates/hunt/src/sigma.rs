@@ -196,6 +196,10 @@ pub struct Rule {
     pub aggregation: Option<Aggregation>,
     /// Keyword matchers, parallel to `selections` (None for maps).
     keywords: Vec<Option<Keywords>>,
+    /// Why part of the rule can never match though the rule runs (a field its logsource
+    /// cannot hold, in a filter or one alternative), set when loaded into a
+    /// [`crate::RuleSet`] ([`Rule::drop_sources_that_never_fire`]).
+    pub warnings: Vec<String>,
 }
 
 /// Parses a time span like `1h`, `30m`, `15s`, `2d`, `1w`, `1h30m` into seconds
@@ -578,6 +582,7 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
         cond,
         aggregation,
         keywords,
+        warnings: Vec::new(),
     }))
 }
 
@@ -1265,6 +1270,38 @@ impl Rule {
         }
         if keep.is_empty() {
             return reason;
+        }
+        // the rule runs: name the fields no source it runs on can hold (a field held by
+        // one source of a several-source rule and not another is expected)
+        for f in self
+            .selections
+            .iter()
+            .filter_map(|s| match s {
+                Selection::Maps(ms) => Some(ms.iter().flatten()),
+                Selection::Keywords(_) => None,
+            })
+            .flatten()
+        {
+            if keep
+                .iter()
+                .all(|&src| !crate::mapping::schema(src).resolves(&f.field))
+            {
+                let ls: Vec<String> = keep
+                    .iter()
+                    .map(|s| {
+                        let (p, v) = s.logsource();
+                        format!("{p}/{v}")
+                    })
+                    .collect();
+                let w = format!(
+                    "unknown field {} for logsource {}: conditions on it read it as missing",
+                    ident(&f.field),
+                    ls.join(",")
+                );
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
+                }
+            }
         }
         self.sources = keep;
         None

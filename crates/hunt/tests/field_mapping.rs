@@ -140,6 +140,19 @@ fn sigmahq_names_fire_on_raw_exports_and_never_fire_is_reported() {
         ]
     );
     assert_eq!(after_rules.rules.len(), 10);
+    // a rule that runs with a field its logsource cannot hold says so
+    let warned: Vec<(String, String)> = after_rules
+        .warnings()
+        .into_iter()
+        .map(|w| (w.rule, w.reason))
+        .collect();
+    assert_eq!(
+        warned,
+        [(
+            "Bad password, filter on an unknown column (runs)".to_string(),
+            "unknown field \"NoSuchColumn\" for logsource azure/signinlogs: conditions on it read it as missing".to_string()
+        )]
+    );
     eprintln!(
         "SigmaHQ-style test rules firing: {} before mappings, {} after (of {} rules, {} reported as never firing)",
         before.len(),
@@ -320,6 +333,7 @@ const RUNNER: &str = r#"
 import sys, json, duckdb
 qs = json.load(sys.stdin)
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 out = {}
 for name, q in qs.items():
     out[name] = sorted(set(r[2] for r in con.execute(q.rstrip().rstrip(';')).fetchall()))

@@ -85,10 +85,10 @@ fn detected_placed_in_time_and_hunted() {
     };
     let e = ev("Entra ID service principal or application credential added");
     assert_eq!(e.source, SourceKind::AzureAudit);
-    assert_eq!(e.actor.as_deref(), Some("acme-ci-deployer"));
+    assert_eq!(e.actor.as_deref(), Some("build-deployer"));
     assert_eq!(e.actor_type.as_deref(), Some("app"));
     assert_eq!(e.action.as_deref(), Some("Add service principal credentials"));
-    assert_eq!(e.target.as_deref(), Some("acme-ci-deployer"));
+    assert_eq!(e.target.as_deref(), Some("build-deployer"));
     assert_eq!(e.outcome.as_deref(), Some("success"));
     assert_eq!(e.time.unwrap().to_rfc3339(), "2023-01-02T10:15:00+00:00");
     let e = ev("Entra ID consent or permission granted to an application");
@@ -241,6 +241,7 @@ const RUNNER: &str = r#"
 import sys, json, duckdb
 qs = json.load(sys.stdin)
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 out = {}
 for name, q in qs.items():
     out[name] = sorted(set(str(r[2]) for r in con.execute(q.rstrip().rstrip(';')).fetchall()))
