@@ -428,6 +428,8 @@ fn field_paths(f: &FieldCond, src: SourceKind, t: Target) -> Result<Vec<(String,
             ));
         }
         match field_expr(p, src, t) {
+            // two names for one column (`eventname`, `eventName` in Athena): read it once
+            Ok(x) if out.iter().any(|(_, y)| *y == x) => {}
             Ok(x) => out.push((p.clone(), x)),
             Err(e) => {
                 first_err.get_or_insert(e);

@@ -324,9 +324,34 @@ fn compiled_queries_coalesce_the_names_and_refuse_arrays() {
         "{}",
         u[0].reason
     );
-    // KQL: the Log Analytics column itself (ResultType has no column as a raw name...)
+    // KQL: the Log Analytics columns the raw paths map to
     let (c, _) = compile(&rs, &opts(Target::Kql));
-    assert!(c[0].filter.contains("ResultType"), "{}", c[0].filter);
+    assert_eq!(
+        c[0].filter,
+        "(coalesce(ResultType, tostring(Status.errorCode)) =~ \"50126\")"
+    );
+    // BigQuery: the ECS name has no column, its raw path has
+    let mut rs = RuleSet::default();
+    rs.add_text(
+        "g.yml",
+        "title: g\nid: g\nlogsource: {product: gcp, service: gcp.audit}\ndetection:\n  s:\n    gcp.audit.method_name|endswith: .CreateServiceAccountKey\n  condition: s\n",
+    )
+    .unwrap();
+    let (c, u) = compile(&rs, &opts(Target::Bigquery));
+    assert!(u.is_empty(), "{u:?}");
+    assert_eq!(
+        c[0].filter,
+        "(ENDS_WITH(lower(CAST(protopayload_auditlog.methodName AS STRING)), '.createserviceaccountkey'))"
+    );
+    // Athena: two names of one column are read once
+    let mut rs = RuleSet::default();
+    rs.add_text(
+        "a.yml",
+        "title: a\nid: a\nlogsource: {product: aws, service: cloudtrail}\ndetection:\n  s:\n    eventname: ListBuckets\n  condition: s\n",
+    )
+    .unwrap();
+    let (c, _) = compile(&rs, &opts(Target::Athena));
+    assert_eq!(c[0].filter, "(lower(CAST(eventname AS VARCHAR)) = 'listbuckets')");
 }
 
 const RUNNER: &str = r#"
