@@ -438,3 +438,22 @@ fn duckdb_selects_what_the_native_engine_selects_through_mappings() {
     assert_eq!(got, native);
     assert!(native.values().all(|ids| !ids.is_empty()), "{native:?}");
 }
+
+#[test]
+fn lower_case_okta_names_read_the_system_log() {
+    // SigmaHQ's Okta rules write lower-case paths (as Splunk indexes them)
+    let rs = one_rule(
+        "title: t\nlogsource: {product: okta, service: okta}\ndetection:\n  s:\n    eventtype: user.session.start\n    securitycontext.isproxy: 'true'\n  condition: s\n",
+    );
+    assert!(rs.unsupported.is_empty(), "{:?}", rs.unsupported);
+    let rep = hunt(
+        &[root().join("../../testdata/hunt/okta-system-log.ndjson")],
+        &rs,
+        &HuntOptions::default(),
+    );
+    assert_eq!(rep.findings.len(), 1);
+    assert_eq!(
+        rep.findings[0].event.actor.as_deref(),
+        Some("mallory@acme.example")
+    );
+}
