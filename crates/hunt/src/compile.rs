@@ -51,6 +51,13 @@ impl Target {
     }
 }
 
+/// In the reason a rule is not compiled: a field through an array (the native engine
+/// matches any element; the compilers do not express that).
+pub const PER_ELEMENT: &str = "per-element matching is not compiled";
+
+/// In the reason a rule is not compiled: the target holds no table of the log source.
+pub const NO_TABLE: &str = "table for this log source";
+
 /// Options of the compilers.
 #[derive(Debug, Clone)]
 pub struct CompileOptions {
@@ -106,7 +113,7 @@ pub fn compile(rules: &RuleSet, opts: &CompileOptions) -> (Vec<Compiled>, Vec<Un
 pub fn compile_rule(r: &Rule, src: SourceKind, opts: &CompileOptions) -> Result<Compiled, String> {
     let t = opts.target;
     if !t.reads(src) {
-        return Err(format!("no {t:?} table for this log source"));
+        return Err(format!("no {t:?} {NO_TABLE}"));
     }
     if r.aggregation.is_some() {
         return Err("count aggregation over a sliding timeframe is only run by the native engine".into());
@@ -161,9 +168,25 @@ pub fn duckdb_from(src: SourceKind, files: Option<&str>) -> (String, &'static st
             "$.correlationId",
             "$.time",
         ),
+        // diagnostic exports (`records`) and Microsoft Graph pages (`value`)
+        SourceKind::AzureAudit | SourceKind::AzureRisk => (
+            format!("(SELECT unnest(CASE WHEN json_exists(json, '$.records') THEN json_extract(json, '$.records[*]') WHEN json_exists(json, '$.value') THEN json_extract(json, '$.value[*]') ELSE [json] END) AS r FROM {objs})"),
+            if src == SourceKind::AzureAudit { "$.correlationId" } else { "$.id" },
+            "$.time",
+        ),
+        // Reports API pages (`items`)
+        SourceKind::GoogleWorkspace => (
+            format!("(SELECT unnest(CASE WHEN json_exists(json, '$.items') THEN json_extract(json, '$.items[*]') ELSE [json] END) AS r FROM {objs})"),
+            "$.id.uniqueQualifier",
+            "$.id.time",
+        ),
         SourceKind::Gcp => (format!("(SELECT json AS r FROM {objs})"), "$.insertId", "$.timestamp"),
         SourceKind::Github => (format!("(SELECT json AS r FROM {objs})"), "$._document_id", "$.@timestamp"),
-        _ => (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time"),
+        SourceKind::M365 => (format!("(SELECT json AS r FROM {objs})"), "$.Id", "$.CreationTime"),
+        SourceKind::Okta => (format!("(SELECT json AS r FROM {objs})"), "$.uuid", "$.published"),
+        SourceKind::Firebreak | SourceKind::Circleci => {
+            (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time")
+        }
     }
 }
 
@@ -390,23 +413,79 @@ fn kql_field(path: &str, src: SourceKind) -> Result<String, String> {
     ))
 }
 
+/// The paths a field reads for `src`: as written, then the mapped raw paths
+/// ([`crate::mapping`]). A path through an array is refused (per-element matching is not
+/// compiled); a path with no column in the target is left out (it cannot hold a value
+/// there); none left is an error.
+fn field_paths(f: &FieldCond, src: SourceKind, t: Target) -> Result<Vec<(String, String)>, String> {
+    let sc = crate::mapping::schema(src);
+    let mut out = Vec::new();
+    let mut first_err = None;
+    for p in std::iter::once(&f.field).chain(f.alts_for(Some(src))) {
+        if let Some(a) = sc.array_on(p) {
+            return Err(format!(
+                "field {p:?} reads through the array `{a}` ({PER_ELEMENT})"
+            ));
+        }
+        match field_expr(p, src, t) {
+            // two names for one column (`eventname`, `eventName` in Athena): read it once
+            Ok(x) if out.iter().any(|(_, y)| *y == x) => {}
+            Ok(x) => out.push((p.clone(), x)),
+            Err(e) => {
+                first_err.get_or_insert(e);
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(first_err.unwrap_or_else(|| format!("field {:?} has no column", f.field)));
+    }
+    Ok(out)
+}
+
+/// `COALESCE` of expressions (the first non-null), or the one expression.
+fn coalesce_expr(xs: Vec<String>, t: Target) -> String {
+    if xs.len() == 1 {
+        return xs.into_iter().next().unwrap_or_default();
+    }
+    let f = if t == Target::Kql { "coalesce" } else { "COALESCE" };
+    format!("{f}({})", xs.join(", "))
+}
+
 fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
-    let x = field_expr(&f.field, src, t)?;
+    let paths = field_paths(f, src, t)?;
     if let Some(want) = f.exists {
         let e = match t {
-            Target::Duckdb => format!(
-                "(json_extract(r, '$.{}') IS NOT NULL)",
-                f.field
-                    .split('.')
-                    .map(|s| format!("\"{s}\""))
-                    .collect::<Vec<_>>()
-                    .join(".")
+            Target::Duckdb => {
+                let xs = paths
+                    .iter()
+                    .map(|(p, _)| {
+                        format!(
+                            "json_extract(r, '$.{}')",
+                            p.split('.')
+                                .map(|s| format!("\"{s}\""))
+                                .collect::<Vec<_>>()
+                                .join(".")
+                        )
+                    })
+                    .collect();
+                format!("({} IS NOT NULL)", coalesce_expr(xs, t))
+            }
+            Target::Kql => {
+                let xs: Vec<String> = paths.iter().map(|(_, x)| format!("isnotempty({x})")).collect();
+                if xs.len() == 1 {
+                    xs.into_iter().next().unwrap_or_default()
+                } else {
+                    format!("({})", xs.join(" or "))
+                }
+            }
+            _ => format!(
+                "({} IS NOT NULL)",
+                coalesce_expr(paths.iter().map(|(_, x)| x.clone()).collect(), t)
             ),
-            Target::Kql => format!("isnotempty({x})"),
-            _ => format!("({x} IS NOT NULL)"),
         };
         return Ok(if want { e } else { format!("(NOT {e})") });
     }
+    let x = coalesce_expr(paths.into_iter().map(|(_, x)| x).collect(), t);
     let mut parts = Vec::new();
     for v in &f.vals {
         parts.push(value(&x, v, t)?);

@@ -37,6 +37,23 @@ pub struct RuleSet {
     pub unsupported: Vec<Unsupported>,
 }
 
+impl RuleSet {
+    /// The warnings of the rules that run ([`Rule::warnings`]): a field a rule names that
+    /// its logsource cannot hold, where the rule can still fire (in a `not` filter...).
+    pub fn warnings(&self) -> Vec<Unsupported> {
+        self.rules
+            .iter()
+            .flat_map(|r| {
+                r.warnings.iter().map(|w| Unsupported {
+                    file: r.file.clone(),
+                    rule: r.title.clone(),
+                    reason: w.clone(),
+                })
+            })
+            .collect()
+    }
+}
+
 /// Memory bounds of a hunt. Past each, the state moves to a temporary directory (and
 /// gives the same findings); the defaults keep a hunt within a few hundred MB whatever
 /// the input size and the number of findings.
@@ -176,6 +193,8 @@ pub struct HuntReport {
     pub problems: Vec<Problem>,
     /// Rules that were not run, with reasons.
     pub unsupported: Vec<Unsupported>,
+    /// Rules that run with a warning ([`RuleSet::warnings`]).
+    pub rule_warnings: Vec<Unsupported>,
     /// Per-file statistics.
     pub files: Vec<FileStat>,
     /// Records read in total.
@@ -293,6 +312,7 @@ impl<'r, 's> Run<'r, 's> {
     fn finish(self, rules: &RuleSet, mut problems: Vec<Problem>, outs: Vec<FileOut>) -> HuntReport {
         let mut rep = HuntReport {
             unsupported: rules.unsupported.clone(),
+            rule_warnings: rules.warnings(),
             failed_inputs: problems.len(),
             ..HuntReport::default()
         };
@@ -549,19 +569,18 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     if ro.in_window {
         for &i in rule_idx {
             let rule = &ctx.rules[i];
-            if rule.matches(&node, raw) {
+            if rule.matches_in(src, &node, raw) {
                 match &rule.aggregation {
                     None => ro.hits.push(i),
                     Some(a) => {
                         let g =
                             a.by.as_deref()
-                                .and_then(|b| node.path_str(b))
-                                .map(|s| s.into_owned())
+                                .and_then(|b| rule.value_of(src, &node, b))
                                 .unwrap_or_default();
                         let v = a
                             .field
                             .as_deref()
-                            .and_then(|f| node.path_str(f))
+                            .and_then(|f| rule.value_of(src, &node, f))
                             .map(|s| key(&[&s]));
                         let gkey = key(&[&g]);
                         ro.agg.push((i, ctx.redact_str(g), gkey, v));

@@ -4,6 +4,8 @@
 //!   record by record with bounded memory;
 //! - [`source`] detects the log kind and builds the normalised [`source::Event`];
 //! - [`sigma`] parses and matches Sigma rules on the raw fields;
+//! - [`mapping`] maps the field names SigmaHQ's rules use to the raw exports' paths, and
+//!   knows which fields each source's records can hold;
 //! - [`engine`] runs a hunt (window, aggregation, novelty against a baseline), streaming
 //!   findings out as they are produced, with bounded memory;
 //! - [`compile`] turns rules into Athena, BigQuery, KQL and DuckDB queries.
@@ -15,6 +17,7 @@ mod codec;
 pub mod compile;
 pub mod engine;
 pub mod filter;
+pub mod mapping;
 pub mod node;
 pub mod reader;
 pub mod sigma;
@@ -49,10 +52,24 @@ impl RuleSet {
     }
 
     /// Adds the rules of one YAML text.
+    ///
+    /// A rule that names a field no record of its logsource can hold, as written or
+    /// through a mapping, so that it can never fire, is not loaded: it goes to
+    /// [`RuleSet::unsupported`] with the reason `can never fire: unknown field X for
+    /// logsource P/S` ([`sigma::Rule::drop_sources_that_never_fire`]).
     pub fn add_text(&mut self, file: &str, text: &str) -> Result<(), RuleError> {
         let (rules, unsup) = parse_rules(file, text)?;
-        self.rules.extend(rules);
         self.unsupported.extend(unsup);
+        for mut r in rules {
+            match r.drop_sources_that_never_fire() {
+                None => self.rules.push(r),
+                Some(reason) => self.unsupported.push(sigma::Unsupported {
+                    file: r.file.clone(),
+                    rule: r.title.clone(),
+                    reason,
+                }),
+            }
+        }
         Ok(())
     }
 

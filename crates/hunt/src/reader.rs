@@ -464,31 +464,11 @@ impl Splitter {
                 self.scan = i + 1;
             }
             b'{' => {
-                // First key "Records"/"records" with an array value?
-                let mut j = i + 1;
-                while j < b.len() && b[j].is_ascii_whitespace() {
-                    j += 1;
-                }
-                let rest = &b[j..];
-                let key = [&b"\"Records\""[..], &b"\"records\""[..]]
-                    .into_iter()
-                    .find(|k| rest.starts_with(k));
-                let mut wrapped = None;
-                if let Some(k) = key {
-                    let mut m = j + k.len();
-                    while m < b.len() && b[m].is_ascii_whitespace() {
-                        m += 1;
-                    }
-                    if m < b.len() && b[m] == b':' {
-                        m += 1;
-                        while m < b.len() && b[m].is_ascii_whitespace() {
-                            m += 1;
-                        }
-                        if m < b.len() && b[m] == b'[' {
-                            wrapped = Some(m + 1);
-                        }
-                    }
-                }
+                // A wrapper: the array of records under "Records" / "records" (CloudTrail,
+                // Azure exports), "value" (Microsoft Graph pages) or "items" (Google
+                // Reports API pages), as the first member or after the page's scalar
+                // metadata (`@odata.*`, `kind`, `etag`, `nextPageToken`).
+                let wrapped = wrapper_start(b, i + 1);
                 if let Some(start) = wrapped {
                     self.line += b[i..start].iter().filter(|&&c| c == b'\n').count() as u64;
                     self.layout = Some(Layout::Wrapped);
@@ -950,6 +930,66 @@ impl Splitter {
     }
 }
 
+/// Where the records of a wrapper object start (just after its `[`), when the object that
+/// opens at `from - 1` is one (see [`Layout::Wrapped`]); `None` otherwise.
+fn wrapper_start(b: &[u8], from: usize) -> Option<usize> {
+    const WRAPPERS: [&[u8]; 4] = [b"Records", b"records", b"value", b"items"];
+    let ws = |mut j: usize| {
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        j
+    };
+    // the end of the JSON string starting at `j` (just past its closing quote)
+    let string_end = |j: usize| {
+        let mut k = j + 1;
+        while k < b.len() {
+            match b[k] {
+                b'\\' => k += 2,
+                b'"' => return Some(k + 1),
+                _ => k += 1,
+            }
+        }
+        None
+    };
+    let mut j = ws(from);
+    for _ in 0..16 {
+        if j >= b.len() || b[j] != b'"' {
+            return None;
+        }
+        let kend = string_end(j)?;
+        let key = &b[j + 1..kend - 1];
+        j = ws(kend);
+        if j >= b.len() || b[j] != b':' {
+            return None;
+        }
+        j = ws(j + 1);
+        if j < b.len() && b[j] == b'[' && WRAPPERS.contains(&key) {
+            return Some(j + 1);
+        }
+        let metadata = key.starts_with(b"@odata.") || matches!(key, b"kind" | b"etag" | b"nextPageToken");
+        if !metadata {
+            return None;
+        }
+        // skip a scalar value
+        j = match b.get(j)? {
+            b'"' => string_end(j)?,
+            b'[' | b'{' => return None,
+            _ => {
+                j + b[j..]
+                    .iter()
+                    .position(|&c| c == b',' || c == b'}' || c.is_ascii_whitespace())?
+            }
+        };
+        j = ws(j);
+        if j >= b.len() || b[j] != b',' {
+            return None;
+        }
+        j = ws(j + 1);
+    }
+    None
+}
+
 fn too_long(what: &str) -> String {
     format!("{what} longer than {MAX_RECORD} bytes; skipped, the rest of the file is read")
 }
@@ -1009,6 +1049,25 @@ mod tests {
         let (r, _, l) = split("{\"a\":1}\n\n{\"b\":2}\n{bad\n");
         assert_eq!(r, ["{\"a\":1}", "{\"b\":2}", "{bad"]);
         assert_eq!(l, Some(Layout::Lines));
+    }
+
+    #[test]
+    fn graph_and_reports_pages_are_wrappers() {
+        let (r, p, l) = split(
+            "{\"@odata.context\": \"https://graph.microsoft.com/v1.0/$metadata#auditLogs/directoryAudits\",\n \"@odata.nextLink\": \"https://x/?$skiptoken=a\\\"b\",\n \"value\": [\n{\"a\":1},\n{\"b\":2}]}",
+        );
+        assert_eq!(l, Some(Layout::Wrapped));
+        assert!(p.is_empty(), "{p:?}");
+        assert_eq!(r, [r#"{"a":1}"#, r#"{"b":2}"#]);
+        let (r, _, l) = split(
+            r#"{"kind": "admin#reports#activities", "etag": "\"e\"", "items": [{"a":1}], "nextPageToken": "t"}"#,
+        );
+        assert_eq!(l, Some(Layout::Wrapped));
+        assert_eq!(r, [r#"{"a":1}"#]);
+        // a record with other members first is a record, not a wrapper
+        let (r, _, l) = split(r#"{"id": "x", "value": [1]}"#);
+        assert_eq!(l, Some(Layout::Lines));
+        assert_eq!(r.len(), 1);
     }
 
     #[test]

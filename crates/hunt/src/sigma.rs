@@ -118,8 +118,11 @@ impl CmpOp {
 /// A condition on one field.
 #[derive(Debug, Clone)]
 pub struct FieldCond {
-    /// Dotted path (native field names).
+    /// Dotted path as the rule writes it.
     pub field: String,
+    /// Per source, the raw paths the field maps to ([`crate::mapping`]), tried in order
+    /// after `field` when the record has no value there (empty: no mapping).
+    pub alts: Vec<(SourceKind, Vec<String>)>,
     /// `Some(b)`: the `exists` modifier.
     pub exists: Option<bool>,
     /// All values must match (`all`), else any.
@@ -193,6 +196,10 @@ pub struct Rule {
     pub aggregation: Option<Aggregation>,
     /// Keyword matchers, parallel to `selections` (None for maps).
     keywords: Vec<Option<Keywords>>,
+    /// Why part of the rule can never match though the rule runs (a field its logsource
+    /// cannot hold, in a filter or one alternative), set when loaded into a
+    /// [`crate::RuleSet`] ([`Rule::drop_sources_that_never_fire`]).
+    pub warnings: Vec<String>,
 }
 
 /// Parses a time span like `1h`, `30m`, `15s`, `2d`, `1w`, `1h30m` into seconds
@@ -541,6 +548,17 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
     } else {
         Cond::Or(parsed)
     };
+    for s in &mut selections {
+        if let Selection::Maps(ms) = s {
+            for f in ms.iter_mut().flatten() {
+                f.alts = sources
+                    .iter()
+                    .map(|&src| (src, crate::mapping::schema(src).alternatives(&f.field)))
+                    .filter(|(_, a)| !a.is_empty())
+                    .collect();
+            }
+        }
+    }
     let mut keywords = Vec::with_capacity(selections.len());
     for s in &selections {
         keywords.push(match s {
@@ -564,6 +582,7 @@ fn parse_rule(file: &str, v: &Y) -> Result<Result<Rule, Unsupported>, Bad> {
         cond,
         aggregation,
         keywords,
+        warnings: Vec::new(),
     }))
 }
 
@@ -655,6 +674,7 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
         exists = Some(b);
         return Ok(FieldCond {
             field,
+            alts: Vec::new(),
             exists,
             all,
             vals: vec![],
@@ -765,6 +785,7 @@ fn parse_field(field: String, mods: &[&str], v: &Y) -> Result<FieldCond, SelErr>
     }
     Ok(FieldCond {
         field,
+        alts: Vec::new(),
         exists,
         all,
         vals,
@@ -1050,9 +1071,21 @@ fn in_cidr(ip: IpAddr, net: IpAddr, bits: u8) -> bool {
 }
 
 impl FieldCond {
-    fn test(&self, rec: &Node) -> bool {
-        let mut found: Vec<&Node> = Vec::new();
-        rec.visit_path(&self.field, &mut |n| found.push(n));
+    /// The raw paths mapped to the field for `src` (empty: none).
+    pub fn alts_for(&self, src: Option<SourceKind>) -> &[String] {
+        match src {
+            Some(src) => self
+                .alts
+                .iter()
+                .find(|(s, _)| *s == src)
+                .map(|(_, a)| a.as_slice())
+                .unwrap_or(&[]),
+            None => &[],
+        }
+    }
+
+    fn test(&self, rec: &Node, src: Option<SourceKind>) -> bool {
+        let found = coalesce(rec, &self.field, self.alts_for(src));
         // expand arrays of scalars: any element
         let mut flat: Vec<&Node> = Vec::with_capacity(found.len());
         for n in found {
@@ -1077,6 +1110,88 @@ impl FieldCond {
             self.vals.iter().any(one)
         }
     }
+
+    /// What the condition gives on a record that does not hold the field.
+    fn on_missing(&self) -> bool {
+        if let Some(want) = self.exists {
+            return !want;
+        }
+        if self.all {
+            self.vals.iter().all(|v| v.test(None))
+        } else {
+            self.vals.iter().any(|v| v.test(None))
+        }
+    }
+}
+
+/// The nodes a field reads: at `field` as written, else at the first of `alts` that has
+/// a value (SQL `COALESCE`): the first path with a non-null value wins; when none has one,
+/// the first path present at all (its nulls), else nothing.
+pub fn coalesce<'s, 'a>(rec: &'s Node<'a>, field: &str, alts: &[String]) -> Vec<&'s Node<'a>> {
+    let mut found: Vec<&Node> = Vec::new();
+    rec.visit_path(field, &mut |n| found.push(n));
+    if alts.is_empty() || found.iter().any(|n| !matches!(n, Node::Null)) {
+        return found;
+    }
+    let mut present = if found.is_empty() { None } else { Some(found) };
+    for p in alts {
+        let mut f: Vec<&Node> = Vec::new();
+        rec.visit_path(p, &mut |n| f.push(n));
+        if f.iter().any(|n| !matches!(n, Node::Null)) {
+            return f;
+        }
+        if present.is_none() && !f.is_empty() {
+            present = Some(f);
+        }
+    }
+    present.unwrap_or_default()
+}
+
+/// Three-valued truth, for deciding whether a rule can fire at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tri {
+    False,
+    True,
+    Unknown,
+}
+
+impl Tri {
+    fn of(b: bool) -> Tri {
+        if b {
+            Tri::True
+        } else {
+            Tri::False
+        }
+    }
+    fn not(self) -> Tri {
+        match self {
+            Tri::False => Tri::True,
+            Tri::True => Tri::False,
+            Tri::Unknown => Tri::Unknown,
+        }
+    }
+    fn all(it: impl Iterator<Item = Tri>) -> Tri {
+        let mut out = Tri::True;
+        for t in it {
+            match t {
+                Tri::False => return Tri::False,
+                Tri::Unknown => out = Tri::Unknown,
+                Tri::True => {}
+            }
+        }
+        out
+    }
+    fn any(it: impl Iterator<Item = Tri>) -> Tri {
+        let mut out = Tri::False;
+        for t in it {
+            match t {
+                Tri::True => return Tri::True,
+                Tri::Unknown => out = Tri::Unknown,
+                Tri::False => {}
+            }
+        }
+        out
+    }
 }
 
 impl Rule {
@@ -1088,21 +1203,140 @@ impl Rule {
                 for m in ms {
                     for f in m {
                         out.push(f.field.clone());
+                        for (_, a) in &f.alts {
+                            out.extend(a.iter().cloned());
+                        }
                     }
                 }
             }
         }
         if let Some(a) = &self.aggregation {
-            out.extend(a.field.clone());
-            out.extend(a.by.clone());
+            for f in a.field.iter().chain(a.by.iter()) {
+                out.push(f.clone());
+                for &src in &self.sources {
+                    out.extend(crate::mapping::schema(src).alternatives(f));
+                }
+            }
         }
         out
     }
 
-    /// True when the rule matches the record. `raw` (its JSON text) is not read: keywords
-    /// match the parsed string values.
+    /// The value of a field (an aggregation's group or counted field) in a record of
+    /// `src`, read as rules read fields (as written, then the mapped raw paths).
+    pub fn value_of(&self, src: SourceKind, rec: &Node, field: &str) -> Option<String> {
+        let alts = crate::mapping::schema(src).alternatives(field);
+        coalesce(rec, field, &alts)
+            .first()
+            .and_then(|n| n.scalar_str().map(|s| s.into_owned()))
+    }
+
+    /// Keeps only the rule's sources on which it can fire, given the fields each
+    /// source's records can hold ([`crate::mapping::Schema::resolves`]). When it can fire
+    /// on none, returns the reason (`can never fire: unknown field X for logsource P/S`)
+    /// and leaves the rule as it was.
+    ///
+    /// A field no record of the source can hold reads as missing; the rule can never
+    /// fire when its condition is then false whatever the other fields hold (three-valued
+    /// logic: a rule whose unknown field sits only in a `not` filter still runs).
+    pub fn drop_sources_that_never_fire(&mut self) -> Option<String> {
+        let mut keep = Vec::new();
+        let mut reason = None;
+        for &src in &self.sources {
+            let sc = crate::mapping::schema(src);
+            let unknown = |f: &FieldCond| !sc.resolves(&f.field);
+            if self.tri(&self.cond, &unknown) == Tri::False {
+                if reason.is_none() {
+                    let field = self
+                        .selections
+                        .iter()
+                        .filter_map(|s| match s {
+                            Selection::Maps(ms) => Some(ms),
+                            Selection::Keywords(_) => None,
+                        })
+                        .flatten()
+                        .flatten()
+                        .find(|f| unknown(f))
+                        .map(|f| f.field.clone())
+                        .unwrap_or_default();
+                    let (p, s) = src.logsource();
+                    reason = Some(format!(
+                        "can never fire: unknown field {} for logsource {p}/{s}",
+                        ident(&field)
+                    ));
+                }
+            } else {
+                keep.push(src);
+            }
+        }
+        if keep.is_empty() {
+            return reason;
+        }
+        // the rule runs: name the fields no source it runs on can hold (a field held by
+        // one source of a several-source rule and not another is expected)
+        for f in self
+            .selections
+            .iter()
+            .filter_map(|s| match s {
+                Selection::Maps(ms) => Some(ms.iter().flatten()),
+                Selection::Keywords(_) => None,
+            })
+            .flatten()
+        {
+            if keep
+                .iter()
+                .all(|&src| !crate::mapping::schema(src).resolves(&f.field))
+            {
+                let ls: Vec<String> = keep
+                    .iter()
+                    .map(|s| {
+                        let (p, v) = s.logsource();
+                        format!("{p}/{v}")
+                    })
+                    .collect();
+                let w = format!(
+                    "unknown field {} for logsource {}: conditions on it read it as missing",
+                    ident(&f.field),
+                    ls.join(",")
+                );
+                if !self.warnings.contains(&w) {
+                    self.warnings.push(w);
+                }
+            }
+        }
+        self.sources = keep;
+        None
+    }
+
+    fn tri(&self, c: &Cond, unknown: &dyn Fn(&FieldCond) -> bool) -> Tri {
+        match c {
+            Cond::Sel(i) => match &self.selections[*i] {
+                Selection::Maps(ms) => Tri::any(ms.iter().map(|m| {
+                    Tri::all(m.iter().map(|f| {
+                        if unknown(f) {
+                            Tri::of(f.on_missing())
+                        } else {
+                            Tri::Unknown
+                        }
+                    }))
+                })),
+                Selection::Keywords(_) => Tri::Unknown,
+            },
+            Cond::Not(x) => self.tri(x, unknown).not(),
+            Cond::And(xs) => Tri::all(xs.iter().map(|x| self.tri(x, unknown))),
+            Cond::Or(xs) => Tri::any(xs.iter().map(|x| self.tri(x, unknown))),
+        }
+    }
+
+    /// True when the rule matches the record, its fields read as written (no mapping).
+    /// `raw` (its JSON text) is not read: keywords match the parsed string values.
     pub fn matches(&self, rec: &Node, _raw: &[u8]) -> bool {
-        self.eval(&self.cond, rec)
+        self.eval(&self.cond, rec, None)
+    }
+
+    /// True when the rule matches a record of `src`: each field read as written, then
+    /// through the source's field mappings ([`crate::mapping`]).
+    pub fn matches_in(&self, src: SourceKind, rec: &Node, _raw: &[u8]) -> bool {
+        self.eval(&self.cond, rec, Some(src))
     }
 
     /// True when the rule has a keyword selection (it needs the whole record).
@@ -1110,15 +1344,15 @@ impl Rule {
         self.keywords.iter().any(|k| k.is_some())
     }
 
-    fn eval(&self, c: &Cond, rec: &Node) -> bool {
+    fn eval(&self, c: &Cond, rec: &Node, src: Option<SourceKind>) -> bool {
         match c {
             Cond::Sel(i) => match &self.selections[*i] {
-                Selection::Maps(ms) => ms.iter().any(|m| m.iter().all(|f| f.test(rec))),
+                Selection::Maps(ms) => ms.iter().any(|m| m.iter().all(|f| f.test(rec, src))),
                 Selection::Keywords(_) => self.keywords[*i].as_ref().is_some_and(|k| k.matches(rec)),
             },
-            Cond::Not(x) => !self.eval(x, rec),
-            Cond::And(xs) => xs.iter().all(|x| self.eval(x, rec)),
-            Cond::Or(xs) => xs.iter().any(|x| self.eval(x, rec)),
+            Cond::Not(x) => !self.eval(x, rec, src),
+            Cond::And(xs) => xs.iter().all(|x| self.eval(x, rec, src)),
+            Cond::Or(xs) => xs.iter().any(|x| self.eval(x, rec, src)),
         }
     }
 }

@@ -26,10 +26,22 @@ pub enum SourceKind {
     AzureActivity,
     /// firebreak's own token-service audit log (`firebreak serve`, JSON Lines).
     Firebreak,
+    /// Entra ID (Azure AD) audit logs: diagnostic-settings export (`category: AuditLogs`)
+    /// or Microsoft Graph `directoryAudit` objects.
+    AzureAudit,
+    /// Entra ID Protection risk detections: diagnostic-settings export
+    /// (`category: UserRiskEvents`...) or Microsoft Graph `riskDetection` objects.
+    AzureRisk,
+    /// Microsoft 365 unified audit log (Management Activity API / audit search records).
+    M365,
+    /// Google Workspace Admin SDK Reports API activities (`admin#reports#activity`).
+    GoogleWorkspace,
+    /// Okta System Log events.
+    Okta,
 }
 
 /// All kinds, in display order.
-pub const ALL_SOURCES: [SourceKind; 7] = [
+pub const ALL_SOURCES: [SourceKind; 12] = [
     SourceKind::Cloudtrail,
     SourceKind::Github,
     SourceKind::Circleci,
@@ -37,6 +49,11 @@ pub const ALL_SOURCES: [SourceKind; 7] = [
     SourceKind::AzureSignin,
     SourceKind::AzureActivity,
     SourceKind::Firebreak,
+    SourceKind::AzureAudit,
+    SourceKind::AzureRisk,
+    SourceKind::M365,
+    SourceKind::GoogleWorkspace,
+    SourceKind::Okta,
 ];
 
 impl SourceKind {
@@ -50,6 +67,11 @@ impl SourceKind {
             SourceKind::AzureSignin => "azure-signin",
             SourceKind::AzureActivity => "azure-activity",
             SourceKind::Firebreak => "firebreak",
+            SourceKind::AzureAudit => "azure-audit",
+            SourceKind::AzureRisk => "azure-risk",
+            SourceKind::M365 => "m365",
+            SourceKind::GoogleWorkspace => "google-workspace",
+            SourceKind::Okta => "okta",
         }
     }
 
@@ -63,6 +85,11 @@ impl SourceKind {
             SourceKind::AzureSignin => ("azure", "signinlogs"),
             SourceKind::AzureActivity => ("azure", "activitylogs"),
             SourceKind::Firebreak => ("firebreak", "serve-audit"),
+            SourceKind::AzureAudit => ("azure", "auditlogs"),
+            SourceKind::AzureRisk => ("azure", "riskdetection"),
+            SourceKind::M365 => ("m365", "audit"),
+            SourceKind::GoogleWorkspace => ("gcp", "google_workspace"),
+            SourceKind::Okta => ("okta", "okta"),
         }
     }
 
@@ -75,9 +102,24 @@ impl SourceKind {
             (Some("github"), Some("audit") | None) => vec![SourceKind::Github],
             (Some("circleci"), Some("audit") | None) => vec![SourceKind::Circleci],
             (Some("gcp"), Some("gcp.audit") | None) => vec![SourceKind::Gcp],
+            // Workspace activities: from the Reports API, or shared with Cloud Logging
+            // (LogEntry records, read as `gcp`)
+            (Some("gcp" | "google_workspace"), Some(w)) if w.starts_with("google_workspace") => {
+                vec![SourceKind::GoogleWorkspace, SourceKind::Gcp]
+            }
+            (Some("google_workspace"), None) => vec![SourceKind::GoogleWorkspace],
             (Some("azure"), Some("signinlogs")) => vec![SourceKind::AzureSignin],
             (Some("azure"), Some("activitylogs")) => vec![SourceKind::AzureActivity],
-            (Some("azure"), None) => vec![SourceKind::AzureSignin, SourceKind::AzureActivity],
+            (Some("azure"), Some("auditlogs")) => vec![SourceKind::AzureAudit],
+            (Some("azure"), Some("riskdetection")) => vec![SourceKind::AzureRisk],
+            (Some("azure"), None) => vec![
+                SourceKind::AzureSignin,
+                SourceKind::AzureActivity,
+                SourceKind::AzureAudit,
+                SourceKind::AzureRisk,
+            ],
+            (Some("m365"), Some("audit" | "threat_management" | "exchange") | None) => vec![SourceKind::M365],
+            (Some("okta") | None, Some("okta")) | (Some("okta"), None) => vec![SourceKind::Okta],
             (Some("firebreak"), Some("serve-audit") | None) => vec![SourceKind::Firebreak],
             _ => return None,
         };
@@ -106,7 +148,32 @@ impl SourceKind {
             if cat.contains("signinlogs") || op == "sign-in activity" {
                 return Some(SourceKind::AzureSignin);
             }
+            if cat == "auditlogs" {
+                return Some(SourceKind::AzureAudit);
+            }
+            if cat.contains("risk") {
+                return Some(SourceKind::AzureRisk);
+            }
             return Some(SourceKind::AzureActivity);
+        }
+        // Microsoft Graph objects (`{"value":[...]}` pages)
+        if has("activityDisplayName") && has("initiatedBy") {
+            return Some(SourceKind::AzureAudit);
+        }
+        if has("riskEventType") && (has("detectedDateTime") || has("activityDateTime")) {
+            return Some(SourceKind::AzureRisk);
+        }
+        if has("Workload") && has("Operation") && has("CreationTime") {
+            return Some(SourceKind::M365);
+        }
+        if n.path_str("kind")
+            .is_some_and(|k| k.starts_with("admin#reports#activity"))
+            || (n.path("id.applicationName").is_some() && has("events"))
+        {
+            return Some(SourceKind::GoogleWorkspace);
+        }
+        if has("eventType") && has("published") && (has("uuid") || has("actor")) {
+            return Some(SourceKind::Okta);
         }
         if has("action") && has("outcome") && has("time") {
             return Some(SourceKind::Firebreak);
@@ -186,6 +253,60 @@ impl SourceKind {
                 "user_agent",
                 "request_id",
             ],
+            SourceKind::AzureAudit => &[
+                "time",
+                "operationName",
+                "resultType",
+                "callerIpAddress",
+                "correlationId",
+                "identity",
+                "properties",
+                "id",
+                "activityDateTime",
+                "activityDisplayName",
+                "initiatedBy",
+                "targetResources",
+                "result",
+                "resultReason",
+            ],
+            SourceKind::AzureRisk => &[
+                "time",
+                "properties",
+                "id",
+                "activityDateTime",
+                "detectedDateTime",
+                "riskEventType",
+                "riskState",
+                "riskLevel",
+                "ipAddress",
+                "location",
+                "userPrincipalName",
+                "userDisplayName",
+                "userId",
+            ],
+            SourceKind::M365 => &[
+                "CreationTime",
+                "Id",
+                "Operation",
+                "Workload",
+                "ResultStatus",
+                "UserId",
+                "UserType",
+                "ClientIP",
+                "ActorIpAddress",
+                "ObjectId",
+                "ClientInfoString",
+            ],
+            SourceKind::GoogleWorkspace => &["id", "actor", "ipAddress", "events"],
+            SourceKind::Okta => &[
+                "uuid",
+                "published",
+                "eventType",
+                "actor",
+                "client",
+                "outcome",
+                "target",
+            ],
         }
     }
 
@@ -197,6 +318,14 @@ impl SourceKind {
             SourceKind::Circleci => n.get("occurred_at"),
             SourceKind::Gcp => n.get("timestamp"),
             SourceKind::AzureSignin | SourceKind::AzureActivity | SourceKind::Firebreak => n.get("time"),
+            SourceKind::AzureAudit => n.get("time").or_else(|| n.get("activityDateTime")),
+            SourceKind::AzureRisk => n
+                .get("time")
+                .or_else(|| n.get("detectedDateTime"))
+                .or_else(|| n.get("activityDateTime")),
+            SourceKind::M365 => n.get("CreationTime"),
+            SourceKind::GoogleWorkspace => n.get("id").and_then(|i| i.get("time")),
+            SourceKind::Okta => n.get("published"),
         };
         f.filter(|v| !matches!(v, Node::Null))
     }
@@ -364,9 +493,153 @@ impl SourceKind {
                 e.error_code = s("reason").filter(|_| e.outcome.as_deref() == Some("denied"));
                 e.event_id = s("request_id");
             }
+            SourceKind::AzureAudit => {
+                // diagnostic export (`properties.*`) or Graph directoryAudit (top level)
+                let p = |k: &str| s(&format!("properties.{k}")).or_else(|| s(k));
+                e.actor = p("initiatedBy.user.userPrincipalName")
+                    .or_else(|| p("initiatedBy.app.displayName"))
+                    .or_else(|| p("initiatedBy.app.servicePrincipalName"))
+                    .or_else(|| p("initiatedBy.app.appId"));
+                e.actor_type = Some(
+                    if p("initiatedBy.user.userPrincipalName").is_some() {
+                        "user"
+                    } else {
+                        "app"
+                    }
+                    .into(),
+                );
+                e.action = p("activityDisplayName").or_else(|| s("operationName"));
+                e.target =
+                    p("targetResources.displayName").or_else(|| p("targetResources.userPrincipalName"));
+                e.source_ip = p("initiatedBy.user.ipAddress")
+                    .or_else(|| p("initiatedBy.app.ipAddress"))
+                    .or_else(|| s("callerIpAddress"));
+                e.user_agent = p("userAgent");
+                let r = p("result").map(|r| r.to_ascii_lowercase());
+                e.outcome = r.as_deref().map(|r| {
+                    if r == "success" {
+                        "success".into()
+                    } else {
+                        "failure".into()
+                    }
+                });
+                e.error_code = p("resultReason").filter(|_| e.outcome.as_deref() == Some("failure"));
+                e.event_id = p("id").or_else(|| s("correlationId"));
+            }
+            SourceKind::AzureRisk => {
+                let p = |k: &str| s(&format!("properties.{k}")).or_else(|| s(k));
+                e.actor = p("userPrincipalName")
+                    .or_else(|| p("userDisplayName"))
+                    .or_else(|| p("userId"));
+                e.actor_type = Some("user".into());
+                e.action = p("riskEventType");
+                e.target = p("riskLevel").map(|l| format!("risk level {l}"));
+                e.source_ip = p("ipAddress");
+                e.outcome = p("riskState");
+                e.location = p("location.countryOrRegion");
+                e.event_id = p("id");
+            }
+            SourceKind::M365 => {
+                e.actor = s("UserId");
+                e.actor_type = s("UserType");
+                e.action = s("Operation");
+                e.target = s("ObjectId");
+                e.source_ip = s("ClientIP")
+                    .or_else(|| s("ActorIpAddress"))
+                    .map(|ip| strip_port(&ip));
+                e.user_agent = s("ClientInfoString");
+                e.outcome = s("ResultStatus").map(|r| match r.to_ascii_lowercase().as_str() {
+                    "succeeded" | "success" | "true" | "partiallysucceeded" => "success".into(),
+                    "failed" | "failure" | "false" => "failure".into(),
+                    other => other.to_string(),
+                });
+                e.event_id = s("Id");
+            }
+            SourceKind::GoogleWorkspace => {
+                e.actor = s("actor.email")
+                    .or_else(|| s("actor.key"))
+                    .or_else(|| s("actor.profileId"));
+                e.actor_type = s("actor.callerType").or_else(|| Some("USER".into()));
+                let app = s("id.applicationName").unwrap_or_default();
+                e.action = s("events.name").map(|a| if app.is_empty() { a } else { format!("{app}:{a}") });
+                e.target = workspace_target(n);
+                e.source_ip = s("ipAddress");
+                let failed = e
+                    .action
+                    .as_deref()
+                    .is_some_and(|a| a.to_ascii_lowercase().contains("failure"));
+                e.outcome = Some(if failed { "failure" } else { "success" }.into());
+                e.event_id = s("id.uniqueQualifier");
+            }
+            SourceKind::Okta => {
+                e.actor = s("actor.alternateId")
+                    .or_else(|| s("actor.displayName"))
+                    .or_else(|| s("actor.id"));
+                e.actor_type = s("actor.type");
+                e.action = s("eventType");
+                // tokens and some other targets have `alternateId: "unknown"`
+                e.target = s("target.alternateId")
+                    .filter(|t| t != "unknown")
+                    .or_else(|| s("target.displayName"));
+                e.source_ip = s("client.ipAddress");
+                e.user_agent = s("client.userAgent.rawUserAgent");
+                e.outcome = s("outcome.result").map(|r| match r.to_ascii_uppercase().as_str() {
+                    "SUCCESS" | "ALLOW" => "success".into(),
+                    "FAILURE" | "DENY" => "failure".into(),
+                    other => other.to_ascii_lowercase(),
+                });
+                e.error_code = s("outcome.reason").filter(|_| e.outcome.as_deref() == Some("failure"));
+                e.location = s("client.geographicalContext.country");
+                e.event_id = s("uuid");
+            }
         }
         e
     }
+}
+
+/// `203.0.113.7:51234` -> `203.0.113.7`, `[2001:db8::1]:443` -> `2001:db8::1` (the unified
+/// audit log writes client addresses with their port); anything else as it is.
+fn strip_port(ip: &str) -> String {
+    if let Some(rest) = ip.strip_prefix('[') {
+        if let Some((a, _)) = rest.split_once(']') {
+            return a.to_string();
+        }
+    }
+    match ip.rsplit_once(':') {
+        Some((a, p)) if !a.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => a.to_string(),
+        _ => ip.to_string(),
+    }
+}
+
+/// What a Workspace activity acted on: the first parameter of its first event naming a
+/// user, an API client, an application, a role or a document.
+fn workspace_target(n: &Node) -> Option<String> {
+    const NAMES: [&str; 7] = [
+        "USER_EMAIL",
+        "API_CLIENT_NAME",
+        "APP_NAME",
+        "app_name",
+        "ROLE_NAME",
+        "doc_title",
+        "DOMAIN_NAME",
+    ];
+    let Some(Node::Arr(events)) = n.get("events") else {
+        return None;
+    };
+    let Some(Node::Arr(params)) = events.first().and_then(|e| e.get("parameters")) else {
+        return None;
+    };
+    NAMES.iter().find_map(|want| {
+        params.iter().find_map(|p| {
+            (p.get("name").and_then(|x| x.scalar_str()).as_deref() == Some(*want))
+                .then(|| {
+                    p.get("value")
+                        .and_then(|v| v.scalar_str())
+                        .map(|v| v.into_owned())
+                })
+                .flatten()
+        })
+    })
 }
 
 impl fmt::Display for SourceKind {
@@ -483,6 +756,21 @@ mod tests {
             Some(vec![SourceKind::Cloudtrail])
         );
         assert_eq!(SourceKind::from_logsource(Some("windows"), None), None);
+        assert_eq!(
+            SourceKind::from_logsource(None, Some("okta")),
+            Some(vec![SourceKind::Okta])
+        );
+        assert_eq!(
+            SourceKind::from_logsource(Some("gcp"), Some("google_workspace.admin")),
+            Some(vec![SourceKind::GoogleWorkspace, SourceKind::Gcp])
+        );
+        assert_eq!(
+            SourceKind::from_logsource(Some("m365"), Some("threat_management")),
+            Some(vec![SourceKind::M365])
+        );
+        assert_eq!(strip_port("203.0.113.7:51234"), "203.0.113.7");
+        assert_eq!(strip_port("[2001:db8::1]:443"), "2001:db8::1");
+        assert_eq!(strip_port("2001:db8::1"), "2001:db8::1");
         assert_eq!("azure-signin".parse::<SourceKind>(), Ok(SourceKind::AzureSignin));
     }
 }

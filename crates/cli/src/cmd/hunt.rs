@@ -33,7 +33,8 @@ pub struct Args {
     #[arg(long)]
     no_builtin: bool,
     /// Force the log kind instead of detecting it per file: cloudtrail, github, circleci,
-    /// gcp, azure-signin, azure-activity, firebreak.
+    /// gcp, azure-signin, azure-activity, firebreak, azure-audit, azure-risk, m365,
+    /// google-workspace, okta.
     #[arg(long, value_name = "KIND")]
     source: Option<SourceKind>,
     /// Report only findings of this level or above: informational, low, medium, high,
@@ -131,6 +132,9 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     }
     for u in &rules.unsupported {
         eprintln!("hunt: rule not run: {} ({}): {}", u.rule, u.file, u.reason);
+    }
+    for w in rules.warnings() {
+        eprintln!("hunt: rule warning: {} ({}): {}", w.rule, w.file, w.reason);
     }
     if args.list_rules {
         return list_rules(&rules, &args, cfg);
@@ -403,6 +407,7 @@ impl<W: Write + Send> CliSink<W> {
                     "summary": rep.summary(),
                     "problems": rep.problems,
                     "unsupported_rules": rep.unsupported,
+                    "rule_warnings": rep.rule_warnings,
                     "files": rep.files,
                     "records": rep.records,
                     "records_in_window": rep.in_window,
@@ -553,20 +558,37 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
             u.rule, u.file, u.reason
         );
     }
+    for w in rules.warnings() {
+        eprintln!(
+            "hunt compile: rule warning: {} ({}): {}",
+            w.rule, w.file, w.reason
+        );
+    }
     let opts = CompileOptions {
         target,
         table: c.table.clone(),
     };
     let (compiled, unsup) = compile(&rules, &opts);
-    // A rule of a log source the engine holds no table of, or one counting events over a
-    // sliding timeframe (run by the native engine only), is out of the target's reach by
-    // design: a notice, not a failure. Any other rule left uncompiled is a failure (exit 3).
-    let (mut other_source, mut aggregated, mut failed) = (0usize, 0usize, 0usize);
+    // A rule of a log source the engine holds no table of, one counting events over a
+    // sliding timeframe, or one matching elements of an array (run by the native engine
+    // only), is out of the target's reach by design: a notice, not a failure. Any other
+    // rule left uncompiled is a failure (exit 3).
+    let (mut other_source, mut aggregated, mut per_element, mut failed) = (0usize, 0usize, 0usize, 0usize);
     for u in &unsup {
         let rule = rules.rules.iter().find(|r| r.file == u.file && r.title == u.rule);
+        let by_design = |p: &str| {
+            p.contains(firebreak_hunt::compile::PER_ELEMENT) || p.contains(firebreak_hunt::compile::NO_TABLE)
+        };
         match rule {
             Some(r) if !r.sources.iter().any(|s| target.reads(*s)) => other_source += 1,
             Some(r) if r.aggregation.is_some() => aggregated += 1,
+            Some(_) if u.reason.split("; ").all(by_design) => {
+                per_element += 1;
+                eprintln!(
+                    "hunt compile: not compiled for {}: {} ({}): {}",
+                    c.target, u.rule, u.file, u.reason
+                );
+            }
             _ => {
                 failed += 1;
                 eprintln!(
@@ -576,9 +598,9 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
             }
         }
     }
-    if other_source + aggregated > 0 {
+    if other_source + aggregated + per_element > 0 {
         crate::output::note!(
-            "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold and {aggregated} with count aggregation (run them with `firebreak hunt`)",
+            "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold, {aggregated} with count aggregation and {per_element} matching array elements (run them with `firebreak hunt`)",
             rules.rules.len() - unsup.len(),
             c.target,
             c.target
