@@ -13,6 +13,7 @@ const RUNNER: &str = r#"
 import sys, json, duckdb
 qs = json.load(sys.stdin)
 con = duckdb.connect()
+con.execute("SET enable_progress_bar = false")
 out = {}
 for name, q in qs.items():
     rows = con.execute(q.rstrip().rstrip(';')).fetchall()
