@@ -451,6 +451,37 @@ fn coalesce_expr(xs: Vec<String>, t: Target) -> String {
     format!("{f}({})", xs.join(", "))
 }
 
+/// True when a string value of a rule could equal or contain the text of a JSON number
+/// (digits, sign, point, exponent).
+fn could_match_number(v: &ValMatch) -> bool {
+    let num = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_digit() || "+-.eE".contains(c));
+    match v {
+        ValMatch::Str { alts, .. } => alts.iter().any(|a| match a {
+            StrMatch::Exact(s) | StrMatch::Prefix(s) | StrMatch::Suffix(s) | StrMatch::Contains(s) => num(s),
+            StrMatch::Glob(_, g) => num(&g.replace(['*', '?'], "")),
+            StrMatch::Re(_) => true,
+        }),
+        _ => false,
+    }
+}
+
+/// DuckDB: the text of the value at `path` as the native engine renders scalars: a JSON
+/// double with no fraction (below 1e15) as an integer (`7.0` → `7`), other doubles by
+/// their shortest form, anything else as `json_extract_string` gives it.
+fn duckdb_number_text(path: &str) -> String {
+    let p = format!(
+        "'$.{}'",
+        path.split('.')
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(".")
+    );
+    let d = format!("CAST(json_extract(r, {p}) AS DOUBLE)");
+    format!(
+        "(CASE WHEN json_type(r, {p}) = 'DOUBLE' THEN (CASE WHEN abs({d}) < 1e15 AND {d} = trunc({d}) THEN CAST(CAST({d} AS BIGINT) AS VARCHAR) ELSE CAST({d} AS VARCHAR) END) ELSE json_extract_string(r, {p}) END)"
+    )
+}
+
 fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
     let paths = field_paths(f, src, t)?;
     if let Some(want) = f.exists {
@@ -485,7 +516,16 @@ fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
         };
         return Ok(if want { e } else { format!("(NOT {e})") });
     }
-    let x = coalesce_expr(paths.into_iter().map(|(_, x)| x).collect(), t);
+    // a number in a record reads as the native engine renders it (`7.0` as `7`), where a
+    // value the rule compares could be a number's text
+    let numeric = t == Target::Duckdb && f.vals.iter().any(could_match_number);
+    let x = coalesce_expr(
+        paths
+            .into_iter()
+            .map(|(p, x)| if numeric { duckdb_number_text(&p) } else { x })
+            .collect(),
+        t,
+    );
     let mut parts = Vec::new();
     for v in &f.vals {
         parts.push(value(&x, v, t)?);
