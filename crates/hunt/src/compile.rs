@@ -466,8 +466,8 @@ fn could_match_number(v: &ValMatch) -> bool {
 }
 
 /// DuckDB: the text of the value at `path` as the native engine renders scalars: a JSON
-/// double with no fraction (below 1e15) as an integer (`7.0` → `7`), other doubles by
-/// their shortest form, anything else as `json_extract_string` gives it.
+/// double by its value's shortest form with no `.0` (`7.0` → `7`, `1e3` → `1000`),
+/// anything else as `json_extract_string` gives it.
 fn duckdb_number_text(path: &str) -> String {
     let p = format!(
         "'$.{}'",
@@ -476,9 +476,8 @@ fn duckdb_number_text(path: &str) -> String {
             .collect::<Vec<_>>()
             .join(".")
     );
-    let d = format!("CAST(json_extract(r, {p}) AS DOUBLE)");
     format!(
-        "(CASE WHEN json_type(r, {p}) = 'DOUBLE' THEN (CASE WHEN abs({d}) < 1e15 AND {d} = trunc({d}) THEN CAST(CAST({d} AS BIGINT) AS VARCHAR) ELSE CAST({d} AS VARCHAR) END) ELSE json_extract_string(r, {p}) END)"
+        "(CASE WHEN json_type(r, {p}) = 'DOUBLE' THEN regexp_replace(CAST(CAST(json_extract(r, {p}) AS DOUBLE) AS VARCHAR), '\\.0$', '') ELSE json_extract_string(r, {p}) END)"
     )
 }
 
