@@ -15,6 +15,7 @@ const KEYWORDLESS_ALLOWED: &[&str] = &[];
 const MULTILINE_ALLOWED: &[&str] = &[
     "google.service_account_key",
     "influxdb.telegraf_token",
+    "cosign.private_key",
     "private_key.rsa",
     "private_key.ec",
     "private_key.dsa",
