@@ -14,6 +14,8 @@ const KEYWORDLESS_ALLOWED: &[&str] = &[];
 /// around each keyword hit). Everything else must stay on one line.
 const MULTILINE_ALLOWED: &[&str] = &[
     "google.service_account_key",
+    "influxdb.telegraf_token",
+    "cosign.private_key",
     "private_key.rsa",
     "private_key.ec",
     "private_key.dsa",
