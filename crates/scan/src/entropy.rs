@@ -78,7 +78,201 @@ pub fn is_placeholder(value: &[u8]) -> bool {
     {
         return true;
     }
-    DOCUMENTED_EXAMPLES.iter().any(|e| v.contains(e))
+    if DOCUMENTED_EXAMPLES.iter().any(|e| v.contains(e)) {
+        return true;
+    }
+    // Spelled with separators (`not-a-real-token`, `your_api_key_here`, `put your unique phrase`).
+    let squeezed: String = lower.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if SQUEEZED_WORDS.iter().any(|w| squeezed.contains(w)) {
+        return true;
+    }
+    // A mask marker: `[FILTERED]`, `(sensitive value)`, `{hidden}`.
+    if is_bracketed_word(v) {
+        return true;
+    }
+    // Made by hand rather than drawn at random: counting runs (`0123456789abcdef`,
+    // `456789`), values of a few repeated characters (`AAAABBBB1111`) or of one step
+    // repeated (`abc123def456`, `1a2b3c4d5e6f`).
+    if has_counting_run(bytes, 6) || is_patterned(bytes) {
+        return true;
+    }
+    // Documentation's JSON Web Tokens: an example payload, or a signature that is text.
+    if is_example_jwt(v) {
+        return true;
+    }
+    // Base64 that decodes to text saying what it is (`dXNlcm5hbWU6cGFzc3dvcmQ=` is
+    // `username:password`, a Laravel `base64:` key of `testingkey…`): a real key or
+    // password decodes to random bytes or to a value without such words.
+    decoded_text(v).is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        PLACEHOLDER_WORDS.iter().any(|w| t.contains(w))
+            || GENERIC_PLACEHOLDER_WORDS.iter().any(|w| t.contains(w))
+            || SQUEEZED_WORDS.iter().any(|w| t.contains(w))
+    })
+}
+
+/// Placeholder phrases looked for in a value with its separators removed.
+const SQUEEZED_WORDS: &[&str] = &[
+    "notareal",
+    "notreal",
+    "notasecret",
+    "notvalid",
+    "invalidtoken",
+    "yourtoken",
+    "yourkey",
+    "yoursecret",
+    "yourpassword",
+    "yourapikey",
+    "yourown",
+    "putyour",
+    "uniquephrase",
+    "enteryour",
+    "pasteyour",
+    "replacewith",
+    "goeshere",
+    "keyhere",
+    "tokenhere",
+    "secrethere",
+    "passwordhere",
+];
+
+/// `[FILTERED]`, `(sensitive value)`, `{hidden}`, `[REDACTED]`: a bracketed word or
+/// two, what tools print in place of a value.
+fn is_bracketed_word(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() < 4 {
+        return false;
+    }
+    let close = match b[0] {
+        b'[' => b']',
+        b'(' => b')',
+        b'{' => b'}',
+        _ => return false,
+    };
+    b[b.len() - 1] == close
+        && b[1..b.len() - 1]
+            .iter()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-'))
+}
+
+/// A run of `n` or more characters counting up or down by one (`123456`, `abcdef`,
+/// `456789ab`, `ABCDEF`, `987654`), separators skipped. In a random value of base62
+/// characters a given run of six occurs with odds of about one in a billion a position.
+fn has_counting_run(v: &[u8], n: usize) -> bool {
+    let (mut up, mut down) = (1, 1);
+    let mut prev: Option<u8> = None;
+    for c in v
+        .iter()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase)
+    {
+        if let Some(p) = prev {
+            let succ = c == p.wrapping_add(1) || (p == b'9' && c == b'a');
+            up = if succ { up + 1 } else { 1 };
+            down = if c.is_ascii_digit() && c == p.wrapping_sub(1) {
+                down + 1
+            } else {
+                1
+            };
+            if up >= n || down >= n {
+                return true;
+            }
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// A value of twelve characters or more whose steps from one character to the next are
+/// mostly the same (`abc123def456`: +1 eight times in eleven; `1a2b3c4d5e6f`: two
+/// steps alternating; `AAAABBBBCCCC`: mostly 0). A random value's steps are spread over
+/// a hundred or so values.
+fn is_patterned(v: &[u8]) -> bool {
+    if v.len() < 12 {
+        return false;
+    }
+    let mut counts: std::collections::HashMap<i16, usize> = std::collections::HashMap::new();
+    for w in v.windows(2) {
+        *counts.entry(i16::from(w[1]) - i16::from(w[0])).or_default() += 1;
+    }
+    let mut top: Vec<usize> = counts.into_values().collect();
+    top.sort_unstable_by(|a, b| b.cmp(a));
+    let steps = v.len() - 1;
+    let first = top[0];
+    let second = top.get(1).copied().unwrap_or(0);
+    first * 10 >= steps * 6 || (first + second) * 100 >= steps * 85
+}
+
+/// Decodes base64 or base64url (padding optional); `None` on a byte outside both alphabets.
+fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The text a base64 value (`base64:` prefix allowed) of 12 characters or more decodes
+/// to, when every decoded byte is printable ASCII.
+fn decoded_text(v: &str) -> Option<String> {
+    let body = v.strip_prefix("base64:").unwrap_or(v);
+    if body.len() < 12 || body.len() > 4096 {
+        return None;
+    }
+    let d = b64_decode(body.as_bytes())?;
+    (d.len() >= 8 && d.iter().all(|b| b.is_ascii_graphic() || *b == b' '))
+        .then(|| String::from_utf8_lossy(&d).into_owned())
+}
+
+/// A JSON Web Token (or a value holding one) that documentation made up: its payload
+/// names an example (`John Doe`, `example.com`, a `test` subject, `1234567890`), or its
+/// signature decodes to text (a real signature is random bytes).
+fn is_example_jwt(v: &str) -> bool {
+    let Some(at) = v.find("eyJ") else {
+        return false;
+    };
+    let mut parts = v[at..].split('.');
+    let (Some(_), Some(payload), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if let Some(p) = b64_decode(payload.as_bytes()) {
+        let p = String::from_utf8_lossy(&p).to_ascii_lowercase();
+        const MARKERS: &[&str] = &[
+            "john doe",
+            "jane doe",
+            "example",
+            "\"test",
+            "test user",
+            "1234567890",
+            "sample",
+            "dummy",
+            "fake",
+            "lorem",
+        ];
+        if MARKERS.iter().any(|m| p.contains(m)) {
+            return true;
+        }
+    }
+    let sig: String = sig
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    sig.len() >= 16 && decoded_text(&sig).is_some()
 }
 
 /// Words that mark a value as a placeholder wherever they occur in it.
@@ -101,6 +295,9 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "change_this",
     "example",
     "redacted",
+    "filtered",
+    "masked",
+    "omitted",
     "****",
     "dummy",
     "replace_me",
@@ -149,6 +346,8 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     "xoxp-23984754863-2348975623103",
     // jwt.io's sample token (HS256, "John Doe").
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    // Google Authenticator's key URI documentation (base32 of `Hello!` and 0xDEADBEEF).
+    "JBSWY3DPEHPK3PXP",
 ];
 
 /// Words that, in a value found by a generic rule (one that needs no vendor
@@ -222,6 +421,21 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     }
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
     if (is_uuid(v) || is_hex_run(v)) && names_an_identifier(&name) {
+        return true;
+    }
+    if names_a_non_secret(&name) {
+        return true;
+    }
+    // `arn:aws:secretsmanager:…:secret:prod/api-Ab3Cd9`, `urn:x:token:…`: a name inside a
+    // colon-separated identifier, not a key of a mapping (`"Section:ClientSecret": "…"`
+    // is quoted).
+    if name.starts_with(':') && !name.contains(['"', '\'']) {
+        return true;
+    }
+    // A quoted value that is a URI, an ARN or a path (`"arn:aws:…"`, `"https://…"`,
+    // `"s3://bucket/key"`): a reference to where a secret lives.
+    let scheme = v.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    if (2..=10).contains(&scheme) && v[scheme..].starts_with(':') && v.as_bytes()[0].is_ascii_lowercase() {
         return true;
     }
     // An assignment (`=`, `:`) outside a comment is code or configuration, however
@@ -327,6 +541,58 @@ fn names_an_identifier(name: &str) -> bool {
     // `id`, `_id`, `-id`, `Id` at the end of the name (before quotes or an operator).
     let n = name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(".id") || n.ends_with("ids")
+}
+
+/// A name whose value is never a credential, whatever it looks like: paging and
+/// request bookkeeping (`next_page_token`, `continuation`, `cursor`, `idempotency`,
+/// `correlation`), anti-forgery tokens (`csrf`, `authenticity_token`), values public by
+/// design (`publishable_key`, `site_key`, `public`), and English words that merely end
+/// in `pass` (`compass`, `bypass`, `trespass`, `surpass`, `overpass`).
+fn names_a_non_secret(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "next_page",
+        "nextpage",
+        "next-page",
+        "next_token",
+        "nexttoken",
+        "next-token",
+        "page_token",
+        "pagetoken",
+        "page-token",
+        "pagination",
+        "continuation",
+        "cursor",
+        "idempotency",
+        "correlation",
+        "csrf",
+        "xsrf",
+        "authenticity",
+        "publishable",
+        "public_key",
+        "publickey",
+        "public-key",
+        "public_token",
+        "publictoken",
+        "public-token",
+        "sitekey",
+        "site_key",
+        "site-key",
+        "search_only",
+        "searchonly",
+    ];
+    if NAMES.iter().any(|w| name.contains(w)) {
+        return true;
+    }
+    // The letters just before `pass`, within the name's last word.
+    const PASS_WORDS: &[&[u8]] = &[b"com", b"by", b"tres", b"sur", b"over", b"under", b"im", b"encom"];
+    let b = name.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
+    let start = b[..end]
+        .iter()
+        .rposition(|c| !c.is_ascii_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let word = &b[start..end];
+    memchr::memmem::find(word, b"pass").is_some_and(|i| PASS_WORDS.contains(&&word[..i]))
 }
 
 /// A line that is an English sentence around the match: a comment or a
