@@ -93,7 +93,12 @@ pub fn is_placeholder(value: &[u8]) -> bool {
     // Made by hand rather than drawn at random: counting runs (`0123456789abcdef`,
     // `456789`), values of a few repeated characters (`AAAABBBB1111`) or of one step
     // repeated (`abc123def456`, `1a2b3c4d5e6f`).
-    if has_counting_run(bytes, 6) || is_patterned(bytes) {
+    if has_counting_run(bytes, 6) || is_patterned(bytes) || is_counting_runs(bytes) {
+        return true;
+    }
+    // The digits alone counting (`a123b45c6d78e9f0…`, `12cs345-67cd-890b…`).
+    let digits: Vec<u8> = bytes.iter().copied().filter(u8::is_ascii_digit).collect();
+    if has_counting_run(&digits, 8) {
         return true;
     }
     // Documentation's JSON Web Tokens: an example payload, or a signature that is text.
@@ -181,6 +186,27 @@ fn has_counting_run(v: &[u8], n: usize) -> bool {
         prev = Some(c);
     }
     false
+}
+
+/// A value of six characters or more made of counting runs of three or more
+/// (`ABC12345`, `abc123`, `abcd1234xyz`).
+fn is_counting_runs(v: &[u8]) -> bool {
+    if v.len() < 6 || !v.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let l: Vec<u8> = v.iter().map(u8::to_ascii_lowercase).collect();
+    let mut i = 0;
+    while i < l.len() {
+        let mut j = i + 1;
+        while j < l.len() && l[j] == l[j - 1].wrapping_add(1) {
+            j += 1;
+        }
+        if j - i < 3 {
+            return false;
+        }
+        i = j;
+    }
+    true
 }
 
 /// A value of twelve characters or more whose steps from one character to the next are
@@ -387,7 +413,7 @@ const HASH_SCHEMES: &[&str] = &[
 /// match before the secret (the variable, key or flag), `line` the whole line
 /// the secret starts on (`whole_line`: from its first byte; false when it is
 /// only the part of a long line near the secret, which then never counts as a
-/// comment).
+/// comment), `before` the part of that line before the match.
 ///
 /// - the value holds a test or demo word (`test`, `mock`, `demo`, `secret`,
 ///   `password`, `token`...): `test-password-1`, `my-secret-token2`;
@@ -401,7 +427,7 @@ const HASH_SCHEMES: &[&str] = &[
 ///   more besides the value), or, for a match without `=` or `:` (`identified
 ///   by X`, `--password X`, `password "X"`), in a document line (eight): prose
 ///   that mentions a password, not an assignment.
-pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: bool) -> bool {
+pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: bool, before: &[u8]) -> bool {
     let Ok(v) = std::str::from_utf8(secret) else {
         return false;
     };
@@ -416,7 +442,12 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     {
         return true;
     }
-    if is_word_identifier(v) {
+    if is_word_identifier(v) || is_reference_path(v) {
+        return true;
+    }
+    // `EXAMPLE` on the line: the convention of vendors' documentation
+    // (`AKIAIOSFODNN7EXAMPLE`, `--access-key ABCDE12345670EXAMPLE`).
+    if memchr::memmem::find(line, b"EXAMPLE").is_some() {
         return true;
     }
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
@@ -426,10 +457,26 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     if names_a_non_secret(&name) {
         return true;
     }
+    // A type or class name (`private_key: PKCS7PrivateKeyTypes,`), where the name is not
+    // a password's (a password may well be `CorrectHorse7`).
+    if is_camel_identifier(v) && !["pass", "pwd", "pw"].iter().any(|p| name.contains(p)) {
+        return true;
+    }
     // `arn:aws:secretsmanager:…:secret:prod/api-Ab3Cd9`, `urn:x:token:…`: a name inside a
     // colon-separated identifier, not a key of a mapping (`"Section:ClientSecret": "…"`
     // is quoted).
-    if name.starts_with(':') && !name.contains(['"', '\'']) {
+    if name.starts_with(':') && (!name.contains(['"', '\'']) || before.ends_with(b":")) {
+        return true;
+    }
+    // Identifiers and counters: a long value of digits with a letter or two
+    // (`f/3196120912244748858305…`, `1700000000000abc`).
+    if v.len() >= 16 && v.bytes().filter(u8::is_ascii_alphabetic).count() <= 2 {
+        return true;
+    }
+    // A name whose word before `token`, `secret` or `key` is not one that credentials
+    // carry (`ChangeToken`, `LockToken`, `LifecycleActionToken`): a UUID or a run of hex
+    // there is an identifier.
+    if (is_uuid(v) || is_hex_run(v)) && !qualified_by_a_credential_word(&name) {
         return true;
     }
     // A quoted value that is a URI, an ARN or a path (`"arn:aws:…"`, `"https://…"`,
@@ -504,6 +551,87 @@ fn is_hex_run(v: &str) -> bool {
     v.len() >= 7 && v.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
+/// `StreamDescription.Shards[-1].ShardId`, `settings.SECRET_KEY2`, `cfg.auth.token_v2`:
+/// identifiers joined by `.`, with optional subscripts, two or more of them.
+fn is_reference_path(v: &str) -> bool {
+    let mut parts = 0;
+    for p in v.split('.') {
+        let p = match p.find('[') {
+            Some(i) if p.ends_with(']') => &p[..i],
+            Some(_) => return false,
+            None => p,
+        };
+        let b = p.as_bytes();
+        if b.is_empty()
+            || b.len() > 40
+            || !(b[0].is_ascii_alphabetic() || b[0] == b'_')
+            || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            return false;
+        }
+        // Each part a word as code spells it: `settings`, `token_v2`, `SECRET_KEY2`,
+        // `ShardId` (not `bat47Fy4` or a JWT's `eyJhbGciOi…`).
+        let lower = b.iter().all(|c| !c.is_ascii_uppercase());
+        let upper = b.iter().all(|c| !c.is_ascii_lowercase());
+        let capitalised = b[0].is_ascii_uppercase() && b[1..].iter().all(|c| !c.is_ascii_uppercase());
+        let camel = is_camel_identifier(&format!("{}{}", &p[..1].to_ascii_uppercase(), &p[1..]));
+        let no_digit = b.len() <= 32 && !b.iter().any(u8::is_ascii_digit);
+        if !(lower || upper || capitalised || camel || no_digit) {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
+}
+
+/// `PKCS7PrivateKeyTypes`, `HttpClient2`, `SHA256Digest`: capitalised words (a capital
+/// and two or more lowercase letters) and acronyms, with at most one run of digits, two
+/// words or more. A random value practically never splits that way.
+fn is_camel_identifier(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() < 6 || !b[0].is_ascii_uppercase() || !b.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let (mut i, mut words, mut digit_runs) = (0, 0, 0);
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            digit_runs += 1;
+            continue;
+        }
+        if !b[i].is_ascii_uppercase() {
+            return false;
+        }
+        let mut j = i + 1;
+        while j < b.len() && b[j].is_ascii_uppercase() {
+            j += 1;
+        }
+        let caps = j - i;
+        let mut k = j;
+        while k < b.len() && b[k].is_ascii_lowercase() {
+            k += 1;
+        }
+        let lower = k - j;
+        if lower == 0 {
+            // an acronym (`PKCS`, `SHA`), at most five capitals
+            if caps > 5 {
+                return false;
+            }
+            i = j;
+        } else {
+            // `Private`: one capital then lowercase; `HTTPClient`: an acronym, then a word
+            if lower < 2 {
+                return false;
+            }
+            i = k;
+        }
+        words += 1;
+    }
+    words >= 2 && digit_runs <= 1
+}
+
 /// A name that calls its value an identifier, a digest or a paging token.
 fn names_an_identifier(name: &str) -> bool {
     const ID: &[&str] = &[
@@ -543,6 +671,95 @@ fn names_an_identifier(name: &str) -> bool {
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(".id") || n.ends_with("ids")
 }
 
+/// True when the word before the name's last `secret`, `token`, `key`, `credential` or
+/// `auth` is empty or one that credentials carry (`api`, `access`, `client`, `deploy`…):
+/// `API_TOKEN`, `client_secret`, `AwsSecretKey`, but not `ChangeToken` or `LockToken`.
+fn qualified_by_a_credential_word(name: &str) -> bool {
+    const QUALIFIERS: &[&str] = &[
+        "access",
+        "auth",
+        "api",
+        "bot",
+        "bearer",
+        "refresh",
+        "session",
+        "oauth",
+        "personal",
+        "deploy",
+        "upload",
+        "registry",
+        "secret",
+        "app",
+        "private",
+        "service",
+        "admin",
+        "master",
+        "id",
+        "user",
+        "write",
+        "read",
+        "signing",
+        "encryption",
+        "integration",
+        "webhook",
+        "license",
+        "account",
+        "storage",
+        "shared",
+        "consumer",
+        "crypt",
+        "crypto",
+        "aes",
+        "hmac",
+        "enc",
+        "server",
+        "client",
+        "hub",
+        "lab",
+        "ci",
+        "cloud",
+        "npm",
+        "pypi",
+        "git",
+        "github",
+        "gitlab",
+        "circle",
+        "slack",
+        "aws",
+        "azure",
+        "gcp",
+        "google",
+        "docker",
+        "vault",
+        "sentry",
+        "stripe",
+        "twilio",
+        "jwt",
+    ];
+    // The name's identifier: the last run of letters, digits and separators.
+    let b = name.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
+    let start = b[..end]
+        .iter()
+        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
+        .map_or(0, |i| i + 1);
+    let ident: String = name[start..end]
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let at = ["secret", "token", "key", "credential", "auth"]
+        .iter()
+        .filter_map(|k| ident.rfind(k))
+        .max();
+    match at {
+        None => true,
+        Some(at) => {
+            let stem = &ident[..at];
+            stem.is_empty() || QUALIFIERS.iter().any(|q| stem.ends_with(q))
+        }
+    }
+}
+
 /// A name whose value is never a credential, whatever it looks like: paging and
 /// request bookkeeping (`next_page_token`, `continuation`, `cursor`, `idempotency`,
 /// `correlation`), anti-forgery tokens (`csrf`, `authenticity_token`), values public by
@@ -579,6 +796,8 @@ fn names_a_non_secret(name: &str) -> bool {
         "site-key",
         "search_only",
         "searchonly",
+        "clienttoken",
+        "client_token",
     ];
     if NAMES.iter().any(|w| name.contains(w)) {
         return true;

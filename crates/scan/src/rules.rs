@@ -1290,7 +1290,8 @@ impl RuleSet {
                 let le = memchr::memchr(b'\n', &window[m.start()..hi]).map_or(hi, |i| m.start() + i);
                 // The window's start is a line start (windows are whole lines).
                 let whole_line = found.is_some() || lo == 0;
-                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line) {
+                let before = &window[ls.min(whole.start())..whole.start()];
+                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line, before) {
                     continue;
                 }
             }
