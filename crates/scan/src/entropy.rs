@@ -87,7 +87,7 @@ pub fn is_placeholder(value: &[u8]) -> bool {
         return true;
     }
     // A mask marker: `[FILTERED]`, `(sensitive value)`, `{hidden}`.
-    if is_bracketed_word(v) {
+    if is_bracketed_word(v) || is_delimited_reference(v) {
         return true;
     }
     // Made by hand rather than drawn at random: counting runs (`0123456789abcdef`,
@@ -158,6 +158,30 @@ fn is_bracketed_word(v: &str) -> bool {
         && b[1..b.len() - 1]
             .iter()
             .all(|c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-'))
+}
+
+/// A name between the delimiters of a substitution syntax: `@db.pw@` (Maven and Ant
+/// filtering), `%DB_PW%` (Windows), `$smtp_pw$`, `__SqlPw__`, `@@ClientSecret@@`,
+/// `[[storage_pw]]` (release tools' token replacement).
+fn is_delimited_reference(v: &str) -> bool {
+    const DELIMITERS: &[(&str, &str)] = &[
+        ("@@", "@@"),
+        ("__", "__"),
+        ("[[", "]]"),
+        ("@", "@"),
+        ("%", "%"),
+        ("$", "$"),
+        ("#", "#"),
+    ];
+    DELIMITERS.iter().any(|(open, close)| {
+        v.len() > open.len() + close.len() && v.starts_with(open) && v.ends_with(close) && {
+            let inner = v[open.len()..v.len() - close.len()].as_bytes();
+            inner[0].is_ascii_alphabetic()
+                && inner
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b':'))
+        }
+    })
 }
 
 /// A run of `n` or more characters counting up or down by one (`123456`, `abcdef`,
@@ -891,11 +915,92 @@ mod tests {
             "$API_KEY",
             "changeme",
             "********",
+            "@db.pw@",
+            "%SQL_PW%",
+            "__SqlPw__",
+            "[FILTERED]",
+            "0123456789abcdef",
+            "ABC12345",
+            "abc123def456",
+            "1a2b3c4d5e6f",
+            "AAAABBBBCCCCDDDD1111",
+            "xoxb-not-a-real-token-this-will-not-work",
+            "dXNlcm5hbWU6cGFzc3dvcmQ=",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.c2lnbmF0dXJlLWZvci1kb2N1bWVudGF0aW9uLW9ubHk",
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p}");
         }
-        for s in ["q8Zr2LmX9vTa7Kp", "AKIAZ7Q3VOWRL4JD5NQK"] {
+        for s in [
+            "q8Zr2LmX9vTa7Kp",
+            "AKIAZ7Q3VOWRL4JD5NQK",
+            "Zq8!mWr2x",
+            "SqLpa5sW0rD",
+            "J38YmIgn7dH6cw4W+yqoRgjsFsWvysFjfVcpCh7O9Yyv9/qNvNI",
+            "x9#k2!m@p4^v7&q1*z8(w3)r6_t0+y5=u2-j",
+        ] {
             assert!(!is_placeholder(s.as_bytes()), "{s}");
         }
+    }
+
+    #[test]
+    fn generic_filter() {
+        let not = |name: &str, v: &str, line: &str, before: &str| {
+            generic_not_secret(
+                name.as_bytes(),
+                v.as_bytes(),
+                line.as_bytes(),
+                true,
+                before.as_bytes(),
+            )
+        };
+        // identifiers, references and documentation
+        assert!(not("\"next_page_token\": \"", "CiAKGjBpNDd2Nmp2", "", ""));
+        assert!(not(
+            ":Secret\": \"",
+            "c85175a4ebcce361",
+            "",
+            "\"AWS::SecretsManager:"
+        ));
+        assert!(not(
+            ":secret:",
+            "prod-api-Ab3Cd9x",
+            "",
+            "arn:aws:secretsmanager:eu-west-1:1:"
+        ));
+        assert!(not(
+            "\"ChangeToken\": \"",
+            "abcd12f2-46da-4fdb-b8d5-fbd4c466928f",
+            "",
+            ""
+        ));
+        assert!(not("private_key: ", "PKCS7PrivateKeyTypes", "", ""));
+        assert!(not(
+            "output_token = \"",
+            "StreamDescription.Shards[-1].ShardId",
+            "",
+            ""
+        ));
+        assert!(not("compass=", "N45E", "", ""));
+        assert!(not(
+            "key=",
+            "Qm8xT2vLr9Zp4Ks",
+            "x --access-key ABCDE12345670EXAMPLE key=Qm8xT2vLr9Zp4Ks",
+            ""
+        ));
+        // credentials
+        assert!(!not(
+            "\"Authentication:Google:ClientSecret\": \"",
+            "Wq7eR2tY9uI4oP1aS6dF3gH8",
+            "",
+            "\"Authentication:Google"
+        ));
+        assert!(!not(
+            "\"AwsSecretKey\": \"",
+            "J38YmIgn7dH6cw4W+yqoRgjsFsWvysFjfVcpCh7O9Yyv9/qNvNI",
+            "",
+            ""
+        ));
+        assert!(!not("API_TOKEN=", "9f4d9f69-275a-41fe-b58e-2b837bd9ba48", "", ""));
+        assert!(!not("password: ", "CorrectHorse7", "", ""));
     }
 }
