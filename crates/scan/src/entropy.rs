@@ -175,7 +175,7 @@ fn is_delimited_reference(v: &str) -> bool {
     ];
     DELIMITERS.iter().any(|(open, close)| {
         v.len() > open.len() + close.len() && v.starts_with(open) && v.ends_with(close) && {
-            let inner = v[open.len()..v.len() - close.len()].as_bytes();
+            let inner = &v.as_bytes()[open.len()..v.len() - close.len()];
             inner[0].is_ascii_alphabetic()
                 && inner
                     .iter()
