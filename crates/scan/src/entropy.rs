@@ -784,6 +784,32 @@ fn qualified_by_a_credential_word(name: &str) -> bool {
     }
 }
 
+/// True when the text of a match before its secret (the variable or key name) calls the
+/// value public by design: a publishable key, a public key or token, a reCAPTCHA site
+/// key, a search-only key. Read for every rule, vendor rules included.
+pub fn names_a_public_value(name: &[u8]) -> bool {
+    const PUBLIC: &[&[u8]] = &[
+        b"publishable",
+        b"public_key",
+        b"publickey",
+        b"public-key",
+        b"public_token",
+        b"publictoken",
+        b"public-token",
+        b"sitekey",
+        b"site_key",
+        b"site-key",
+        b"searchonly",
+        b"search_only",
+        b"search-only",
+    ];
+    if name.len() < 7 {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    PUBLIC.iter().any(|w| memchr::memmem::find(&lower, w).is_some())
+}
+
 /// A name whose value is never a credential, whatever it looks like: paging and
 /// request bookkeeping (`next_page_token`, `continuation`, `cursor`, `idempotency`,
 /// `correlation`), anti-forgery tokens (`csrf`, `authenticity_token`), values public by
@@ -808,22 +834,10 @@ fn names_a_non_secret(name: &str) -> bool {
         "csrf",
         "xsrf",
         "authenticity",
-        "publishable",
-        "public_key",
-        "publickey",
-        "public-key",
-        "public_token",
-        "publictoken",
-        "public-token",
-        "sitekey",
-        "site_key",
-        "site-key",
-        "search_only",
-        "searchonly",
         "clienttoken",
         "client_token",
     ];
-    if NAMES.iter().any(|w| name.contains(w)) {
+    if NAMES.iter().any(|w| name.contains(w)) || names_a_public_value(name.as_bytes()) {
         return true;
     }
     // The letters just before `pass`, within the name's last word.

@@ -1278,9 +1278,14 @@ impl RuleSet {
                     continue;
                 }
             }
+            let whole = caps.get(0).expect("group 0");
+            let name = &window[whole.start()..m.start().max(whole.start())];
+            // Any rule: a value its own name calls public (`algoliaSearchOnlyKey = …`,
+            // `STRIPE_PUBLISHABLE_KEY=…`, `recaptcha_site_key: …`).
+            if !r.def.allow_placeholders && entropy::names_a_public_value(name) {
+                continue;
+            }
             if r.generic && !r.def.allow_placeholders {
-                let whole = caps.get(0).expect("group 0");
-                let name = &window[whole.start()..m.start().max(whole.start())];
                 // The line around the secret, at most GENERIC_CONTEXT bytes each side
                 // (bounded: a long line with many matches stays linear).
                 let lo = m.start().saturating_sub(GENERIC_CONTEXT);
