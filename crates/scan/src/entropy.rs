@@ -86,6 +86,24 @@ pub fn is_placeholder(value: &[u8]) -> bool {
     if SQUEEZED_WORDS.iter().any(|w| squeezed.contains(w)) {
         return true;
     }
+    // Words joined by separators, two of them of five letters or more
+    // (`generate-with-openssl-rand-base64-32`): an instruction, not a random value (Apple's
+    // app-specific passwords are four random groups of four letters).
+    let parts: Vec<&str> = v
+        .split(['-', '_', '.', '/', ':'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let long_words = parts
+        .iter()
+        .filter(|p| p.bytes().take_while(u8::is_ascii_alphabetic).count() >= 5)
+        .count();
+    if parts.len() >= 3 && long_words >= 2 && is_word_identifier(v) {
+        return true;
+    }
+    // Ciphertext, not the secret: a Windows DPAPI blob (`AQAAANCMnd8BFdERjHoAwE/Cl+sB…`).
+    if v.starts_with("AQAAANCMnd8BFdERjHoAwE") {
+        return true;
+    }
     // A mask marker: `[FILTERED]`, `(sensitive value)`, `{hidden}`.
     if is_bracketed_word(v) || is_delimited_reference(v) {
         return true;
@@ -398,6 +416,11 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
     // Google Authenticator's key URI documentation (base32 of `Hello!` and 0xDEADBEEF).
     "JBSWY3DPEHPK3PXP",
+    // RFC 7617's Basic credentials (`Aladdin:open sesame`, `aladdin:opensesame`).
+    "QWxhZGRpbjpvcGVuIHNlc2FtZQ",
+    "YWxhZGRpbjpvcGVuc2VzYW1l",
+    // Slack's documentation signing secret.
+    "8f742231b10e8888abcd99yyyzzz85a5",
 ];
 
 /// Words that, in a value found by a generic rule (one that needs no vendor
