@@ -78,7 +78,269 @@ pub fn is_placeholder(value: &[u8]) -> bool {
     {
         return true;
     }
-    DOCUMENTED_EXAMPLES.iter().any(|e| v.contains(e))
+    if DOCUMENTED_EXAMPLES.iter().any(|e| v.contains(e)) {
+        return true;
+    }
+    // Spelled with separators (`not-a-real-token`, `your_api_key_here`, `put your unique phrase`).
+    let squeezed: String = lower.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    if SQUEEZED_WORDS.iter().any(|w| squeezed.contains(w)) {
+        return true;
+    }
+    // Words joined by separators, two of them of five letters or more
+    // (`generate-with-openssl-rand-base64-32`): an instruction, not a random value (Apple's
+    // app-specific passwords are four random groups of four letters).
+    let parts: Vec<&str> = v
+        .split(['-', '_', '.', '/', ':'])
+        .filter(|p| !p.is_empty())
+        .collect();
+    let long_words = parts
+        .iter()
+        .filter(|p| p.bytes().take_while(u8::is_ascii_alphabetic).count() >= 5)
+        .count();
+    if parts.len() >= 3 && long_words >= 2 && is_word_identifier(v) {
+        return true;
+    }
+    // Ciphertext, not the secret: a Windows DPAPI blob (`AQAAANCMnd8BFdERjHoAwE/Cl+sB…`).
+    if v.starts_with("AQAAANCMnd8BFdERjHoAwE") {
+        return true;
+    }
+    // A mask marker: `[FILTERED]`, `(sensitive value)`, `{hidden}`.
+    if is_bracketed_word(v) || is_delimited_reference(v) {
+        return true;
+    }
+    // Made by hand rather than drawn at random: counting runs (`0123456789abcdef`,
+    // `456789`), values of a few repeated characters (`AAAABBBB1111`) or of one step
+    // repeated (`abc123def456`, `1a2b3c4d5e6f`).
+    if has_counting_run(bytes, 6) || is_patterned(bytes) || is_counting_runs(bytes) {
+        return true;
+    }
+    // The digits alone counting (`a123b45c6d78e9f0…`, `12cs345-67cd-890b…`).
+    let digits: Vec<u8> = bytes.iter().copied().filter(u8::is_ascii_digit).collect();
+    if has_counting_run(&digits, 8) {
+        return true;
+    }
+    // Documentation's JSON Web Tokens: an example payload, or a signature that is text.
+    if is_example_jwt(v) {
+        return true;
+    }
+    // Base64 that decodes to text saying what it is (`dXNlcm5hbWU6cGFzc3dvcmQ=` is
+    // `username:password`, a Laravel `base64:` key of `testingkey…`): a real key or
+    // password decodes to random bytes or to a value without such words.
+    decoded_text(v).is_some_and(|t| {
+        let t = t.to_ascii_lowercase();
+        PLACEHOLDER_WORDS.iter().any(|w| t.contains(w))
+            || GENERIC_PLACEHOLDER_WORDS.iter().any(|w| t.contains(w))
+            || SQUEEZED_WORDS.iter().any(|w| t.contains(w))
+    })
+}
+
+/// Placeholder phrases looked for in a value with its separators removed.
+const SQUEEZED_WORDS: &[&str] = &[
+    "notareal",
+    "notreal",
+    "notasecret",
+    "notvalid",
+    "invalidtoken",
+    "yourtoken",
+    "yourkey",
+    "yoursecret",
+    "yourpassword",
+    "yourapikey",
+    "yourown",
+    "putyour",
+    "uniquephrase",
+    "enteryour",
+    "pasteyour",
+    "replacewith",
+    "goeshere",
+    "keyhere",
+    "tokenhere",
+    "secrethere",
+    "passwordhere",
+];
+
+/// `[FILTERED]`, `(sensitive value)`, `{hidden}`, `[REDACTED]`: a bracketed word or
+/// two, what tools print in place of a value.
+fn is_bracketed_word(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() < 4 {
+        return false;
+    }
+    let close = match b[0] {
+        b'[' => b']',
+        b'(' => b')',
+        b'{' => b'}',
+        _ => return false,
+    };
+    b[b.len() - 1] == close
+        && b[1..b.len() - 1]
+            .iter()
+            .all(|c| c.is_ascii_alphabetic() || matches!(c, b' ' | b'_' | b'-'))
+}
+
+/// A name between the delimiters of a substitution syntax: `@db.pw@` (Maven and Ant
+/// filtering), `%DB_PW%` (Windows), `$smtp_pw$`, `__SqlPw__`, `@@ClientSecret@@`,
+/// `[[storage_pw]]` (release tools' token replacement).
+fn is_delimited_reference(v: &str) -> bool {
+    const DELIMITERS: &[(&str, &str)] = &[
+        ("@@", "@@"),
+        ("__", "__"),
+        ("[[", "]]"),
+        ("@", "@"),
+        ("%", "%"),
+        ("$", "$"),
+        ("#", "#"),
+    ];
+    DELIMITERS.iter().any(|(open, close)| {
+        v.len() > open.len() + close.len() && v.starts_with(open) && v.ends_with(close) && {
+            let inner = &v.as_bytes()[open.len()..v.len() - close.len()];
+            inner[0].is_ascii_alphabetic()
+                && inner
+                    .iter()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-' | b':'))
+        }
+    })
+}
+
+/// A run of `n` or more characters counting up or down by one (`123456`, `abcdef`,
+/// `456789ab`, `ABCDEF`, `987654`), separators skipped. In a random value of base62
+/// characters a given run of six occurs with odds of about one in a billion a position.
+fn has_counting_run(v: &[u8], n: usize) -> bool {
+    let (mut up, mut down) = (1, 1);
+    let mut prev: Option<u8> = None;
+    for c in v
+        .iter()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(u8::to_ascii_lowercase)
+    {
+        if let Some(p) = prev {
+            let succ = c == p.wrapping_add(1) || (p == b'9' && c == b'a');
+            up = if succ { up + 1 } else { 1 };
+            down = if c.is_ascii_digit() && c == p.wrapping_sub(1) {
+                down + 1
+            } else {
+                1
+            };
+            if up >= n || down >= n {
+                return true;
+            }
+        }
+        prev = Some(c);
+    }
+    false
+}
+
+/// A value of six characters or more made of counting runs of three or more
+/// (`ABC12345`, `abc123`, `abcd1234xyz`).
+fn is_counting_runs(v: &[u8]) -> bool {
+    if v.len() < 6 || !v.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let l: Vec<u8> = v.iter().map(u8::to_ascii_lowercase).collect();
+    let mut i = 0;
+    while i < l.len() {
+        let mut j = i + 1;
+        while j < l.len() && l[j] == l[j - 1].wrapping_add(1) {
+            j += 1;
+        }
+        if j - i < 3 {
+            return false;
+        }
+        i = j;
+    }
+    true
+}
+
+/// A value of twelve characters or more whose steps from one character to the next are
+/// mostly the same (`abc123def456`: +1 eight times in eleven; `1a2b3c4d5e6f`: two
+/// steps alternating; `AAAABBBBCCCC`: mostly 0). A random value's steps are spread over
+/// a hundred or so values.
+fn is_patterned(v: &[u8]) -> bool {
+    if v.len() < 12 {
+        return false;
+    }
+    let mut counts: std::collections::HashMap<i16, usize> = std::collections::HashMap::new();
+    for w in v.windows(2) {
+        *counts.entry(i16::from(w[1]) - i16::from(w[0])).or_default() += 1;
+    }
+    let mut top: Vec<usize> = counts.into_values().collect();
+    top.sort_unstable_by(|a, b| b.cmp(a));
+    let steps = v.len() - 1;
+    let first = top[0];
+    let second = top.get(1).copied().unwrap_or(0);
+    first * 10 >= steps * 6 || (first + second) * 100 >= steps * 85
+}
+
+/// Decodes base64 or base64url (padding optional); `None` on a byte outside both alphabets.
+fn b64_decode(s: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for &c in s {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The text a base64 value (`base64:` prefix allowed) of 12 characters or more decodes
+/// to, when every decoded byte is printable ASCII.
+fn decoded_text(v: &str) -> Option<String> {
+    let body = v.strip_prefix("base64:").unwrap_or(v);
+    if body.len() < 12 || body.len() > 4096 {
+        return None;
+    }
+    let d = b64_decode(body.as_bytes())?;
+    (d.len() >= 8 && d.iter().all(|b| b.is_ascii_graphic() || *b == b' '))
+        .then(|| String::from_utf8_lossy(&d).into_owned())
+}
+
+/// A JSON Web Token (or a value holding one) that documentation made up: its payload
+/// names an example (`John Doe`, `example.com`, a `test` subject, `1234567890`), or its
+/// signature decodes to text (a real signature is random bytes).
+fn is_example_jwt(v: &str) -> bool {
+    let Some(at) = v.find("eyJ") else {
+        return false;
+    };
+    let mut parts = v[at..].split('.');
+    let (Some(_), Some(payload), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    if let Some(p) = b64_decode(payload.as_bytes()) {
+        let p = String::from_utf8_lossy(&p).to_ascii_lowercase();
+        const MARKERS: &[&str] = &[
+            "john doe",
+            "jane doe",
+            "example",
+            "\"test",
+            "test user",
+            "1234567890",
+            "sample",
+            "dummy",
+            "fake",
+            "lorem",
+        ];
+        if MARKERS.iter().any(|m| p.contains(m)) {
+            return true;
+        }
+    }
+    let sig: String = sig
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    sig.len() >= 16 && decoded_text(&sig).is_some()
 }
 
 /// Words that mark a value as a placeholder wherever they occur in it.
@@ -101,6 +363,9 @@ const PLACEHOLDER_WORDS: &[&str] = &[
     "change_this",
     "example",
     "redacted",
+    "filtered",
+    "masked",
+    "omitted",
     "****",
     "dummy",
     "replace_me",
@@ -149,6 +414,13 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     "xoxp-23984754863-2348975623103",
     // jwt.io's sample token (HS256, "John Doe").
     "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    // Google Authenticator's key URI documentation (base32 of `Hello!` and 0xDEADBEEF).
+    "JBSWY3DPEHPK3PXP",
+    // RFC 7617's Basic credentials (`Aladdin:open sesame`, `aladdin:opensesame`).
+    "QWxhZGRpbjpvcGVuIHNlc2FtZQ",
+    "YWxhZGRpbjpvcGVuc2VzYW1l",
+    // Slack's documentation signing secret.
+    "8f742231b10e8888abcd99yyyzzz85a5",
 ];
 
 /// Words that, in a value found by a generic rule (one that needs no vendor
@@ -188,7 +460,7 @@ const HASH_SCHEMES: &[&str] = &[
 /// match before the secret (the variable, key or flag), `line` the whole line
 /// the secret starts on (`whole_line`: from its first byte; false when it is
 /// only the part of a long line near the secret, which then never counts as a
-/// comment).
+/// comment), `before` the part of that line before the match.
 ///
 /// - the value holds a test or demo word (`test`, `mock`, `demo`, `secret`,
 ///   `password`, `token`...): `test-password-1`, `my-secret-token2`;
@@ -202,7 +474,7 @@ const HASH_SCHEMES: &[&str] = &[
 ///   more besides the value), or, for a match without `=` or `:` (`identified
 ///   by X`, `--password X`, `password "X"`), in a document line (eight): prose
 ///   that mentions a password, not an assignment.
-pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: bool) -> bool {
+pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: bool, before: &[u8]) -> bool {
     let Ok(v) = std::str::from_utf8(secret) else {
         return false;
     };
@@ -217,11 +489,47 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     {
         return true;
     }
-    if is_word_identifier(v) {
+    if is_word_identifier(v) || is_reference_path(v) {
+        return true;
+    }
+    // `EXAMPLE` on the line: the convention of vendors' documentation
+    // (`AKIAIOSFODNN7EXAMPLE`, `--access-key ABCDE12345670EXAMPLE`).
+    if memchr::memmem::find(line, b"EXAMPLE").is_some() {
         return true;
     }
     let name = String::from_utf8_lossy(name).to_ascii_lowercase();
     if (is_uuid(v) || is_hex_run(v)) && names_an_identifier(&name) {
+        return true;
+    }
+    if names_a_non_secret(&name) {
+        return true;
+    }
+    // A type or class name (`private_key: PKCS7PrivateKeyTypes,`), where the name is not
+    // a password's (a password may well be `CorrectHorse7`).
+    if is_camel_identifier(v) && !["pass", "pwd", "pw"].iter().any(|p| name.contains(p)) {
+        return true;
+    }
+    // `arn:aws:secretsmanager:…:secret:prod/api-Ab3Cd9`, `urn:x:token:…`: a name inside a
+    // colon-separated identifier, not a key of a mapping (`"Section:ClientSecret": "…"`
+    // is quoted).
+    if name.starts_with(':') && (!name.contains(['"', '\'']) || before.ends_with(b":")) {
+        return true;
+    }
+    // Identifiers and counters: a long value of digits with a letter or two
+    // (`f/3196120912244748858305…`, `1700000000000abc`).
+    if v.len() >= 16 && v.bytes().filter(u8::is_ascii_alphabetic).count() <= 2 {
+        return true;
+    }
+    // A name whose word before `token`, `secret` or `key` is not one that credentials
+    // carry (`ChangeToken`, `LockToken`, `LifecycleActionToken`): a UUID or a run of hex
+    // there is an identifier.
+    if (is_uuid(v) || is_hex_run(v)) && !qualified_by_a_credential_word(&name) {
+        return true;
+    }
+    // A quoted value that is a URI, an ARN or a path (`"arn:aws:…"`, `"https://…"`,
+    // `"s3://bucket/key"`): a reference to where a secret lives.
+    let scheme = v.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    if (2..=10).contains(&scheme) && v[scheme..].starts_with(':') && v.as_bytes()[0].is_ascii_lowercase() {
         return true;
     }
     // An assignment (`=`, `:`) outside a comment is code or configuration, however
@@ -290,6 +598,87 @@ fn is_hex_run(v: &str) -> bool {
     v.len() >= 7 && v.bytes().all(|c| c.is_ascii_hexdigit())
 }
 
+/// `StreamDescription.Shards[-1].ShardId`, `settings.SECRET_KEY2`, `cfg.auth.token_v2`:
+/// identifiers joined by `.`, with optional subscripts, two or more of them.
+fn is_reference_path(v: &str) -> bool {
+    let mut parts = 0;
+    for p in v.split('.') {
+        let p = match p.find('[') {
+            Some(i) if p.ends_with(']') => &p[..i],
+            Some(_) => return false,
+            None => p,
+        };
+        let b = p.as_bytes();
+        if b.is_empty()
+            || b.len() > 40
+            || !(b[0].is_ascii_alphabetic() || b[0] == b'_')
+            || !b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'_')
+        {
+            return false;
+        }
+        // Each part a word as code spells it: `settings`, `token_v2`, `SECRET_KEY2`,
+        // `ShardId` (not `bat47Fy4` or a JWT's `eyJhbGciOi…`).
+        let lower = b.iter().all(|c| !c.is_ascii_uppercase());
+        let upper = b.iter().all(|c| !c.is_ascii_lowercase());
+        let capitalised = b[0].is_ascii_uppercase() && b[1..].iter().all(|c| !c.is_ascii_uppercase());
+        let camel = is_camel_identifier(&format!("{}{}", &p[..1].to_ascii_uppercase(), &p[1..]));
+        let no_digit = b.len() <= 32 && !b.iter().any(u8::is_ascii_digit);
+        if !(lower || upper || capitalised || camel || no_digit) {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
+}
+
+/// `PKCS7PrivateKeyTypes`, `HttpClient2`, `SHA256Digest`: capitalised words (a capital
+/// and two or more lowercase letters) and acronyms, with at most one run of digits, two
+/// words or more. A random value practically never splits that way.
+fn is_camel_identifier(v: &str) -> bool {
+    let b = v.as_bytes();
+    if b.len() < 6 || !b[0].is_ascii_uppercase() || !b.iter().all(u8::is_ascii_alphanumeric) {
+        return false;
+    }
+    let (mut i, mut words, mut digit_runs) = (0, 0, 0);
+    while i < b.len() {
+        if b[i].is_ascii_digit() {
+            while i < b.len() && b[i].is_ascii_digit() {
+                i += 1;
+            }
+            digit_runs += 1;
+            continue;
+        }
+        if !b[i].is_ascii_uppercase() {
+            return false;
+        }
+        let mut j = i + 1;
+        while j < b.len() && b[j].is_ascii_uppercase() {
+            j += 1;
+        }
+        let caps = j - i;
+        let mut k = j;
+        while k < b.len() && b[k].is_ascii_lowercase() {
+            k += 1;
+        }
+        let lower = k - j;
+        if lower == 0 {
+            // an acronym (`PKCS`, `SHA`), at most five capitals
+            if caps > 5 {
+                return false;
+            }
+            i = j;
+        } else {
+            // `Private`: one capital then lowercase; `HTTPClient`: an acronym, then a word
+            if lower < 2 {
+                return false;
+            }
+            i = k;
+        }
+        words += 1;
+    }
+    words >= 2 && digit_runs <= 1
+}
+
 /// A name that calls its value an identifier, a digest or a paging token.
 fn names_an_identifier(name: &str) -> bool {
     const ID: &[&str] = &[
@@ -327,6 +716,163 @@ fn names_an_identifier(name: &str) -> bool {
     // `id`, `_id`, `-id`, `Id` at the end of the name (before quotes or an operator).
     let n = name.trim_end_matches(|c: char| !c.is_ascii_alphanumeric());
     n == "id" || n.ends_with("_id") || n.ends_with("-id") || n.ends_with(".id") || n.ends_with("ids")
+}
+
+/// True when the word before the name's last `secret`, `token`, `key`, `credential` or
+/// `auth` is empty or one that credentials carry (`api`, `access`, `client`, `deploy`…):
+/// `API_TOKEN`, `client_secret`, `AwsSecretKey`, but not `ChangeToken` or `LockToken`.
+fn qualified_by_a_credential_word(name: &str) -> bool {
+    const QUALIFIERS: &[&str] = &[
+        "access",
+        "auth",
+        "api",
+        "bot",
+        "bearer",
+        "refresh",
+        "session",
+        "oauth",
+        "personal",
+        "deploy",
+        "upload",
+        "registry",
+        "secret",
+        "app",
+        "private",
+        "service",
+        "admin",
+        "master",
+        "id",
+        "user",
+        "write",
+        "read",
+        "signing",
+        "encryption",
+        "integration",
+        "webhook",
+        "license",
+        "account",
+        "storage",
+        "shared",
+        "consumer",
+        "crypt",
+        "crypto",
+        "aes",
+        "hmac",
+        "enc",
+        "server",
+        "client",
+        "hub",
+        "lab",
+        "ci",
+        "cloud",
+        "npm",
+        "pypi",
+        "git",
+        "github",
+        "gitlab",
+        "circle",
+        "slack",
+        "aws",
+        "azure",
+        "gcp",
+        "google",
+        "docker",
+        "vault",
+        "sentry",
+        "stripe",
+        "twilio",
+        "jwt",
+    ];
+    // The name's identifier: the last run of letters, digits and separators.
+    let b = name.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
+    let start = b[..end]
+        .iter()
+        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
+        .map_or(0, |i| i + 1);
+    let ident: String = name[start..end]
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let at = ["secret", "token", "key", "credential", "auth"]
+        .iter()
+        .filter_map(|k| ident.rfind(k))
+        .max();
+    match at {
+        None => true,
+        Some(at) => {
+            let stem = &ident[..at];
+            stem.is_empty() || QUALIFIERS.iter().any(|q| stem.ends_with(q))
+        }
+    }
+}
+
+/// True when the text of a match before its secret (the variable or key name) calls the
+/// value public by design: a publishable key, a public key or token, a reCAPTCHA site
+/// key, a search-only key. Read for every rule, vendor rules included.
+pub fn names_a_public_value(name: &[u8]) -> bool {
+    const PUBLIC: &[&[u8]] = &[
+        b"publishable",
+        b"public_key",
+        b"publickey",
+        b"public-key",
+        b"public_token",
+        b"publictoken",
+        b"public-token",
+        b"sitekey",
+        b"site_key",
+        b"site-key",
+        b"searchonly",
+        b"search_only",
+        b"search-only",
+    ];
+    if name.len() < 7 {
+        return false;
+    }
+    let lower = name.to_ascii_lowercase();
+    PUBLIC.iter().any(|w| memchr::memmem::find(&lower, w).is_some())
+}
+
+/// A name whose value is never a credential, whatever it looks like: paging and
+/// request bookkeeping (`next_page_token`, `continuation`, `cursor`, `idempotency`,
+/// `correlation`), anti-forgery tokens (`csrf`, `authenticity_token`), values public by
+/// design (`publishable_key`, `site_key`, `public`), and English words that merely end
+/// in `pass` (`compass`, `bypass`, `trespass`, `surpass`, `overpass`).
+fn names_a_non_secret(name: &str) -> bool {
+    const NAMES: &[&str] = &[
+        "next_page",
+        "nextpage",
+        "next-page",
+        "next_token",
+        "nexttoken",
+        "next-token",
+        "page_token",
+        "pagetoken",
+        "page-token",
+        "pagination",
+        "continuation",
+        "cursor",
+        "idempotency",
+        "correlation",
+        "csrf",
+        "xsrf",
+        "authenticity",
+        "clienttoken",
+        "client_token",
+    ];
+    if NAMES.iter().any(|w| name.contains(w)) || names_a_public_value(name.as_bytes()) {
+        return true;
+    }
+    // The letters just before `pass`, within the name's last word.
+    const PASS_WORDS: &[&[u8]] = &[b"com", b"by", b"tres", b"sur", b"over", b"under", b"im", b"encom"];
+    let b = name.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
+    let start = b[..end]
+        .iter()
+        .rposition(|c| !c.is_ascii_alphanumeric())
+        .map_or(0, |i| i + 1);
+    let word = &b[start..end];
+    memchr::memmem::find(word, b"pass").is_some_and(|i| PASS_WORDS.contains(&&word[..i]))
 }
 
 /// A line that is an English sentence around the match: a comment or a
@@ -406,11 +952,92 @@ mod tests {
             "$API_KEY",
             "changeme",
             "********",
+            "@db.pw@",
+            "%SQL_PW%",
+            "__SqlPw__",
+            "[FILTERED]",
+            "0123456789abcdef",
+            "ABC12345",
+            "abc123def456",
+            "1a2b3c4d5e6f",
+            "AAAABBBBCCCCDDDD1111",
+            "xoxb-not-a-real-token-this-will-not-work",
+            "dXNlcm5hbWU6cGFzc3dvcmQ=",
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.c2lnbmF0dXJlLWZvci1kb2N1bWVudGF0aW9uLW9ubHk",
         ] {
             assert!(is_placeholder(p.as_bytes()), "{p}");
         }
-        for s in ["q8Zr2LmX9vTa7Kp", "AKIAZ7Q3VOWRL4JD5NQK"] {
+        for s in [
+            "q8Zr2LmX9vTa7Kp",
+            "AKIAZ7Q3VOWRL4JD5NQK",
+            "Zq8!mWr2x",
+            "SqLpa5sW0rD",
+            "J38YmIgn7dH6cw4W+yqoRgjsFsWvysFjfVcpCh7O9Yyv9/qNvNI",
+            "x9#k2!m@p4^v7&q1*z8(w3)r6_t0+y5=u2-j",
+        ] {
             assert!(!is_placeholder(s.as_bytes()), "{s}");
         }
+    }
+
+    #[test]
+    fn generic_filter() {
+        let not = |name: &str, v: &str, line: &str, before: &str| {
+            generic_not_secret(
+                name.as_bytes(),
+                v.as_bytes(),
+                line.as_bytes(),
+                true,
+                before.as_bytes(),
+            )
+        };
+        // identifiers, references and documentation
+        assert!(not("\"next_page_token\": \"", "CiAKGjBpNDd2Nmp2", "", ""));
+        assert!(not(
+            ":Secret\": \"",
+            "c85175a4ebcce361",
+            "",
+            "\"AWS::SecretsManager:"
+        ));
+        assert!(not(
+            ":secret:",
+            "prod-api-Ab3Cd9x",
+            "",
+            "arn:aws:secretsmanager:eu-west-1:1:"
+        ));
+        assert!(not(
+            "\"ChangeToken\": \"",
+            "abcd12f2-46da-4fdb-b8d5-fbd4c466928f",
+            "",
+            ""
+        ));
+        assert!(not("private_key: ", "PKCS7PrivateKeyTypes", "", ""));
+        assert!(not(
+            "output_token = \"",
+            "StreamDescription.Shards[-1].ShardId",
+            "",
+            ""
+        ));
+        assert!(not("compass=", "N45E", "", ""));
+        assert!(not(
+            "key=",
+            "Qm8xT2vLr9Zp4Ks",
+            "x --access-key ABCDE12345670EXAMPLE key=Qm8xT2vLr9Zp4Ks",
+            ""
+        ));
+        // credentials
+        assert!(!not(
+            "\"Authentication:Google:ClientSecret\": \"",
+            "Wq7eR2tY9uI4oP1aS6dF3gH8",
+            "",
+            "\"Authentication:Google"
+        ));
+        assert!(!not(
+            "\"AwsSecretKey\": \"",
+            "J38YmIgn7dH6cw4W+yqoRgjsFsWvysFjfVcpCh7O9Yyv9/qNvNI",
+            "",
+            ""
+        ));
+        assert!(!not("API_TOKEN=", "9f4d9f69-275a-41fe-b58e-2b837bd9ba48", "", ""));
+        assert!(!not("password: ", "CorrectHorse7", "", ""));
     }
 }

@@ -1278,9 +1278,14 @@ impl RuleSet {
                     continue;
                 }
             }
+            let whole = caps.get(0).expect("group 0");
+            let name = &window[whole.start()..m.start().max(whole.start())];
+            // Any rule: a value its own name calls public (`algoliaSearchOnlyKey = …`,
+            // `STRIPE_PUBLISHABLE_KEY=…`, `recaptcha_site_key: …`).
+            if !r.def.allow_placeholders && entropy::names_a_public_value(name) {
+                continue;
+            }
             if r.generic && !r.def.allow_placeholders {
-                let whole = caps.get(0).expect("group 0");
-                let name = &window[whole.start()..m.start().max(whole.start())];
                 // The line around the secret, at most GENERIC_CONTEXT bytes each side
                 // (bounded: a long line with many matches stays linear).
                 let lo = m.start().saturating_sub(GENERIC_CONTEXT);
@@ -1290,7 +1295,8 @@ impl RuleSet {
                 let le = memchr::memchr(b'\n', &window[m.start()..hi]).map_or(hi, |i| m.start() + i);
                 // The window's start is a line start (windows are whole lines).
                 let whole_line = found.is_some() || lo == 0;
-                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line) {
+                let before = &window[ls.min(whole.start())..whole.start()];
+                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line, before) {
                     continue;
                 }
             }

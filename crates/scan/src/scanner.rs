@@ -1082,7 +1082,7 @@ mod tests {
     fn overlap_keeps_most_confident_but_not_distinct_secrets() {
         let generic = "rules:\n  - id: t.generic\n    name: g\n    pattern: 'key=(?P<secret>[A-Z0-9]{20})'\n    keywords: ['key=']\n    confidence: low\n";
         let s = scanner(generic);
-        let other = "AKIAQQQQQQQQQQQQQQQ2";
+        let other = "AKIA2E0A8F3B244C9986";
         let r = s.scan_bytes("x", format!("key={KEY} and {other}\n").as_bytes());
         let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id.as_str()).collect();
         assert_eq!(ids, vec!["aws.access_key_id", "aws.access_key_id"]);

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// Most negatives flagged (fraction of files with any finding).
-const MAX_FLAGGED: f64 = 0.05;
+const MAX_FLAGGED: f64 = 0.03;
 
 fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -21,7 +21,7 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
             let p = e.path();
             if p.is_dir() {
                 stack.push(p);
-            } else {
+            } else if p.file_name().is_some_and(|n| n != "README.md") {
                 out.push(p);
             }
         }
@@ -35,7 +35,7 @@ fn negative_corpus_is_rarely_flagged() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/secrets/negatives");
     let set = RuleSet::builtin().expect("pack");
     let files = files_under(&root);
-    assert!(files.len() >= 50, "only {} negative files", files.len());
+    assert!(files.len() >= 250, "only {} negative files", files.len());
     let mut flagged = 0usize;
     let mut per_rule: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for f in &files {

@@ -5,6 +5,8 @@
 //! A finding covers every line its secret spans (a PEM private key block covers
 //! all of its lines, as CredSweeper reports each of them).
 //!
+//! With `FB_RECALL_MISSES=1` it lists the missed lines (path:line, never values).
+//!
 //! It also prints a precision-ish figure: findings on lines that are not even in
 //! CredSweeper's unfiltered superset (`no_filters_no_ml.json`) are likely false
 //! positives; they are listed by rule id and path:line, never by value.
@@ -21,9 +23,9 @@ const BASE: &str = concat!(
     "/../../testdata/secrets/credsweeper/tests"
 );
 /// Recall the pack must reach.
-const MIN_RECALL: f64 = 0.60;
+const MIN_RECALL: f64 = 0.90;
 /// Likely false positives tolerated (findings outside CredSweeper's unfiltered superset).
-const MAX_LIKELY_FP: usize = 40;
+const MAX_LIKELY_FP: usize = 37;
 
 type Pair = (String, usize);
 
@@ -154,6 +156,15 @@ fn credsweeper_line_recall() {
     println!("-- misses by CredSweeper rule (missed / expected) --");
     for (r, n) in &misses {
         println!("  {r}: {n} / {}", totals[r]);
+    }
+    if std::env::var_os("FB_RECALL_MISSES").is_some() {
+        println!("-- missed lines (CredSweeper rules: path:line) --");
+        for (k, rules) in &expected {
+            if !found.contains_key(k) {
+                let names: Vec<&str> = rules.iter().map(String::as_str).collect();
+                println!("  {}: {}:{}", names.join(", "), k.0, k.1);
+            }
+        }
     }
     println!("-- expected lines found, by firebreak rule --");
     for (r, n) in &by_rule {

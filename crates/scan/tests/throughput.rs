@@ -8,7 +8,7 @@ use firebreak_scan::rules::{load_rules_path, RuleSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
-fn corpus() -> Vec<Vec<u8>> {
+fn corpus() -> Vec<(PathBuf, Vec<u8>)> {
     let root = std::env::var("FB_CORPUS").map(PathBuf::from).unwrap_or_else(|_| {
         let out = std::process::Command::new("python3")
             .args(["-c", "import sysconfig; print(sysconfig.get_paths()['stdlib'])"])
@@ -26,7 +26,7 @@ fn corpus() -> Vec<Vec<u8>> {
                 stack.push(p);
             } else if let Ok(b) = std::fs::read(&p) {
                 if !b[..b.len().min(8000)].contains(&0) {
-                    files.push(b);
+                    files.push((p, b));
                 }
             }
         }
@@ -34,17 +34,25 @@ fn corpus() -> Vec<Vec<u8>> {
     files
 }
 
-fn measure(name: &str, set: &RuleSet, files: &[Vec<u8>]) {
-    let bytes: usize = files.iter().map(Vec::len).sum();
+fn measure(name: &str, set: &RuleSet, files: &[(PathBuf, Vec<u8>)]) {
+    let bytes: usize = files.iter().map(|(_, b)| b.len()).sum();
     // Warm up (builds the regexes used), then time the best of three.
     let mut found = 0;
-    for f in files {
-        found += set.find_in(f).len();
+    let mut by_rule: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+    for (p, f) in files {
+        for m in set.find_in(f) {
+            found += 1;
+            let line = f[..m.start].iter().filter(|&&b| b == b'\n').count() + 1;
+            by_rule
+                .entry(set.rules()[m.rule].def.id.as_str())
+                .or_default()
+                .push(format!("{}:{line}", p.display()));
+        }
     }
     let mut best = f64::MAX;
     for _ in 0..3 {
         let t = Instant::now();
-        for f in files {
+        for (_, f) in files {
             std::hint::black_box(set.find_in(f));
         }
         best = best.min(t.elapsed().as_secs_f64());
@@ -57,6 +65,12 @@ fn measure(name: &str, set: &RuleSet, files: &[Vec<u8>]) {
         best,
         bytes as f64 / 1e6 / best
     );
+    // `FB_BY_RULE=1`: the matches by rule id, with their places (never values).
+    if std::env::var_os("FB_BY_RULE").is_some() {
+        for (r, v) in &by_rule {
+            println!("  {r} ({}): {}", v.len(), v.join(", "));
+        }
+    }
 }
 
 #[test]
