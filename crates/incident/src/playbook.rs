@@ -448,6 +448,7 @@ fn gather(store: &Store, opts: &InitOptions) -> Result<(InitOutcome, Vec<Item>, 
         let orgs = circleci_orgs(store, &out.snapshots, &items)?;
         items.extend(orgs.iter().flat_map(|o| unlisted_items(o)));
     }
+    link_keys(store, &mut items)?;
     // one task covers both ends of a key: a deploy key that is a checkout key's other end
     // has no task of its own (the checkout key's task names it)
     let linked: BTreeSet<String> = items
@@ -461,6 +462,44 @@ fn gather(store: &Store, opts: &InitOptions) -> Result<(InitOutcome, Vec<Item>, 
     items.sort_by_key(|i| i.identity());
     items.dedup_by_key(|i| i.identity());
     Ok((out, items, origin))
+}
+
+/// Links each CircleCI checkout key that has no `same_key_as` yet to the GitHub or
+/// GitLab deploy key with the same SHA-256 fingerprint, among the items and the latest
+/// GitHub and GitLab snapshots in the store (inventoried separately, breached or not).
+fn link_keys(store: &Store, items: &mut [Item]) -> Result<()> {
+    if !items.iter().any(|i| {
+        i.kind == Kind::CheckoutKey && i.flags.same_key_as.is_none() && i.flags.fingerprint_sha256.is_some()
+    }) {
+        return Ok(());
+    }
+    let mut by_fp: BTreeMap<String, String> = BTreeMap::new();
+    let mut add = |i: &Item| {
+        if matches!(i.kind, Kind::DeployKey | Kind::ProjectDeployKey) {
+            if let Some(f) = &i.flags.fingerprint_sha256 {
+                by_fp.entry(f.clone()).or_insert_with(|| i.identity());
+            }
+        }
+    };
+    items.iter().for_each(&mut add);
+    let mut latest: BTreeMap<(Provider, String), i64> = BTreeMap::new();
+    for m in store.list_snapshots()? {
+        if matches!(m.provider, Provider::Github | Provider::Gitlab) {
+            latest.insert((m.provider, m.org.clone()), m.id);
+        }
+    }
+    for id in latest.values() {
+        store.load_snapshot(*id)?.items.iter().for_each(&mut add);
+    }
+    for i in items
+        .iter_mut()
+        .filter(|i| i.kind == Kind::CheckoutKey && i.flags.same_key_as.is_none())
+    {
+        if let Some(other) = i.flags.fingerprint_sha256.as_ref().and_then(|f| by_fp.get(f)) {
+            i.flags.same_key_as = Some(other.clone());
+        }
+    }
+    Ok(())
 }
 
 /// The CircleCI organisations of the playbook: those of the snapshots used, else those

@@ -610,4 +610,24 @@ fn a_key_seen_at_both_ends_is_one_task() {
         "{}",
         key.unlocks
     );
+
+    // inventoried separately (no --with-github), only CircleCI breached: the checkout
+    // key is matched to the GitHub snapshot's deploy key by SHA-256 all the same
+    let mut ck2 = item(
+        Kind::CheckoutKey,
+        "gh/acme/app",
+        "aa:bb:cc",
+        "2021-01-01T00:00:00Z",
+    );
+    ck2.flags.fingerprint_sha256 = Some(fp.into());
+    snapshot(&mut store, &[ck2], "2023-01-04T13:00:00Z");
+    let o = InitOptions::new(
+        "cci-only",
+        vec![Provider::Circleci],
+        "2022-12-21..2023-01-05".parse().unwrap(),
+    );
+    firebreak_incident::init(&mut store, &o).unwrap();
+    let s = firebreak_incident::status(&store, "cci-only").unwrap();
+    let key = s.tasks.iter().find(|t| t.kind == "checkout_key").unwrap();
+    assert!(key.unlocks.contains(&deploy_id), "{}", key.unlocks);
 }

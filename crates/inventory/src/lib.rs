@@ -1261,9 +1261,13 @@ pub fn diff(a: &[Item], b: &[Item]) -> Diff {
         match mb.get(k) {
             None => d.removed.push((*ia).clone()),
             Some(ib) => {
-                // a credential's use is not a write: `last_used_at` is not compared
+                // a credential's use is not a write: `last_used_at` is not compared; nor
+                // is what the inventory learns about a key elsewhere (its SHA-256
+                // fingerprint, asked for since issue 22, and the VCS end it matches)
                 let unused = |f: &Flags| Flags {
                     last_used_at: None,
+                    fingerprint_sha256: None,
+                    same_key_as: None,
                     ..f.clone()
                 };
                 if ia.last_written() != ib.last_written()
@@ -1808,6 +1812,11 @@ mod tests {
         assert_eq!(d.changed.len(), 1);
         assert_eq!(d.changed[0].1.name, "B");
         assert!(diff(&a, &a).is_empty());
+        // a key's SHA-256 fingerprint and matched VCS end, learned later, are no change
+        let mut c = a.clone();
+        c[0].flags.fingerprint_sha256 = Some("SHA256:x".into());
+        c[0].flags.same_key_as = Some("github/deploy_key/o/r/t".into());
+        assert!(diff(&a, &c).is_empty());
     }
 
     #[test]

@@ -1049,17 +1049,22 @@ pub enum Body {
     Build,
     /// A step log (`output_url`): a list of messages.
     LogLines,
+    /// v1.1 project API tokens (`…/token`).
+    ProjectTokens,
+    /// v2 page of pipelines (`GET /pipeline`).
+    PipelinePage,
+    /// v2 one project (`GET /project/{slug}`).
+    Project,
+    /// Runner API resource classes.
+    RunnerResourceClasses,
+    /// Runner API tokens of a resource class.
+    RunnerTokens,
 }
 
 /// Decodes a CircleCI response body the way the client decodes that kind of response,
 /// without a network round trip (for fuzzing, tests and replaying captured responses).
 /// Returns the number of items decoded; errors name `url` like the client's.
 pub fn decode_body(kind: Body, body: &[u8], url: &Url) -> Result<usize, HttpError> {
-    #[derive(Deserialize)]
-    struct Settings {
-        #[serde(default)]
-        ssh_keys: Vec<SshKey>,
-    }
     let resp = crate::http::Response {
         status: 200,
         headers: Default::default(),
@@ -1087,7 +1092,30 @@ pub fn decode_body(kind: Body, body: &[u8], url: &Url) -> Result<usize, HttpErro
             let _ = CheckoutKey::from(resp.json::<RawCheckoutKey>("GET")?);
             1
         }
-        Body::Settings => resp.json::<Settings>("GET")?.ssh_keys.len(),
+        Body::Settings => {
+            let st = ProjectSettings::from(resp.json::<RawSettings>("GET")?);
+            st.ssh_keys.len() + usize::from(st.aws_keypair.is_some())
+        }
+        Body::ProjectTokens => resp
+            .json::<Vec<RawProjectToken>>("GET")?
+            .into_iter()
+            .map(ProjectToken::from)
+            .count(),
+        Body::PipelinePage => {
+            let p = resp.json::<Page<RawPipeline>>("GET")?;
+            page_len(
+                p.items.iter().filter(|x| !x.project_slug.is_empty()).count(),
+                p.next_page_token,
+            )
+        }
+        Body::Project => resp.json::<ProjectInfo>("GET")?.slug.len().min(1),
+        Body::RunnerResourceClasses => resp.json::<Items<RunnerResourceClass>>("GET")?.items.len(),
+        Body::RunnerTokens => resp
+            .json::<Items<RawRunnerToken>>("GET")?
+            .items
+            .into_iter()
+            .map(RunnerToken::from)
+            .count(),
         Body::ContextPage => {
             let p = resp.json::<Page<RawContext>>("GET")?;
             let items: Vec<RawContextOut> = p.items.into_iter().map(RawContextOut::from).collect();
@@ -1125,4 +1153,71 @@ pub fn decode_body(kind: Body, body: &[u8], url: &Url) -> Result<usize, HttpErro
             .map(|l| l.message.len())
             .sum(),
     })
+}
+
+#[cfg(test)]
+mod kinds_tests {
+    use super::*;
+
+    fn url() -> Url {
+        Url::parse("https://circleci.invalid/api/v1.1/x").unwrap()
+    }
+
+    #[test]
+    fn settings_give_the_aws_key_id_and_never_the_secret() {
+        let body = br#"{"ssh_keys":[{"hostname":"h","fingerprint":"aa:bb"}],
+            "aws":{"keypair":{"access_key_id":"AKIAIOSFODNN7EXAMPLE","secret_access_key":"xxxxLKEY"}}}"#;
+        let raw: RawSettings = serde_json::from_slice(body).unwrap();
+        let st = ProjectSettings::from(raw);
+        assert_eq!(
+            st.aws_keypair.as_ref().unwrap().access_key_id,
+            "AKIAIOSFODNN7EXAMPLE"
+        );
+        assert_eq!(st.ssh_keys.len(), 1);
+        // no key pair: `aws: {keypair: null}` or no `aws` at all
+        for b in [&br#"{"aws":{"keypair":null}}"#[..], br#"{}"#, br#"{"aws":null}"#] {
+            let st = ProjectSettings::from(serde_json::from_slice::<RawSettings>(b).unwrap());
+            assert!(st.aws_keypair.is_none());
+        }
+        assert_eq!(decode_body(Body::Settings, body, &url()).unwrap(), 2);
+        assert_eq!(aws_keypair_name("AKIAIOSFODNN7EXAMPLE"), "aws-keypair AKIA…MPLE");
+        assert_eq!(redact_key_id("short"), "…");
+    }
+
+    #[test]
+    fn project_and_runner_tokens_keep_metadata_only() {
+        let body = br#"[{"id":"42","label":"badge","scope":"status","time":"2022-12-01T00:00:00Z","token":"0123456789abcdef0123456789abcdef01234567"}]"#;
+        let raw: Vec<RawProjectToken> = serde_json::from_slice(body).unwrap();
+        let t: Vec<ProjectToken> = raw.into_iter().map(ProjectToken::from).collect();
+        assert_eq!(
+            (t[0].id.as_str(), t[0].label.as_str(), t[0].scope.as_str()),
+            ("42", "badge", "status")
+        );
+        assert!(t[0].created_at.is_some());
+        assert!(!format!("{t:?}").contains("0123456789abcdef"));
+        let body = br#"{"items":[{"id":"r1","resource_class":"acme/linux","nickname":"default","created_at":"2022-12-01T00:00:00Z"}]}"#;
+        assert_eq!(decode_body(Body::RunnerTokens, body, &url()).unwrap(), 1);
+        assert_eq!(
+            decode_body(
+                Body::PipelinePage,
+                br#"{"items":[{"project_slug":"gh/a/b"},{"project_slug":""}],"next_page_token":null}"#,
+                &url()
+            )
+            .unwrap(),
+            1
+        );
+    }
+
+    #[test]
+    fn the_runner_api_is_its_own_host_on_circleci_com_and_the_same_host_on_a_server() {
+        let t = || SecretString::new("t0ken-for-test");
+        let c = Client::new("https://circleci.com/api/v2", t(), HttpConfig::default()).unwrap();
+        assert_eq!(c.runner_url().as_str(), "https://runner.circleci.com/api/v3");
+        let c = Client::new("https://ci.example.com/api/v2", t(), HttpConfig::default()).unwrap();
+        assert_eq!(c.runner_url().as_str(), "https://ci.example.com/api/v3");
+        let c = c.with_runner_url("https://runner.example.com/api/v3").unwrap();
+        assert_eq!(c.runner_url().as_str(), "https://runner.example.com/api/v3");
+        // the v2 client's token is not sent to the runner host by the v2 HTTP layer
+        assert!(!c.http().same_origin(c.runner_url()));
+    }
 }

@@ -1397,6 +1397,73 @@ not json
     }
 
     #[test]
+    fn circleci_kinds_are_drafted_with_what_a_person_must_do() {
+        let text = concat!(
+            r#"{"provider":"circleci","kind":"runner_token","scope":"acme/linux","name":"default#r1"}"#,
+            "\n",
+            r#"{"provider":"circleci","kind":"project_api_token","scope":"gh/acme/app","name":"badge#42","flags":{"detail":"scope status"}}"#,
+            "\n",
+            r#"{"provider":"circleci","kind":"aws_keypair","scope":"gh/acme/app","name":"aws-keypair AKIA…MPLE","flags":{"detail":"legacy AWS key pair in project settings: access key id AKIA…MPLE (secret access key masked)"}}"#,
+            "\n",
+        );
+        let (items, bad) = read_inventory(text);
+        assert!(bad.is_empty(), "{bad:?}");
+        let (plan, stats) = draft_from_inventory(&items);
+        let runner = plan
+            .secret("runner-token acme/linux default#r1")
+            .expect("runner secret");
+        assert_eq!(
+            runner.source,
+            SourceSpec::CircleciRunner {
+                resource_class: "acme/linux".into(),
+                nickname: "default".into()
+            }
+        );
+        assert!(
+            stats.notes.iter().any(|n| n.contains("circleci_runner_config")),
+            "{:?}",
+            stats.notes
+        );
+        let manual = |kind: &str| {
+            plan.secrets
+                .iter()
+                .find(|s| s.name.starts_with(&format!("circleci {kind} ")))
+                .and_then(|s| match &s.source {
+                    SourceSpec::Manual { instructions } => Some(instructions.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| panic!("{kind} not a manual step"))
+        };
+        assert!(manual("project_api_token").contains("API Permissions"));
+        let aws = manual("aws_keypair");
+        assert!(
+            aws.contains("create-access-key") && aws.contains("AWS Permissions") && aws.contains("AKIA…MPLE"),
+            "{aws}"
+        );
+        // the runner token is refused until its configuration sink is added
+        let e = Plan::parse(&plan.to_toml(), "draft.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("runner-token acme/linux") && e.contains("no sink"),
+            "{e}"
+        );
+        let mut with_sink = plan.clone();
+        for s in &mut with_sink.secrets {
+            if matches!(s.source, SourceSpec::CircleciRunner { .. }) {
+                s.sinks.push(SinkSpec::CircleciRunnerConfig {
+                    resource_class: "acme/linux".into(),
+                    path: "/etc/circleci-runner/config.yaml".into(),
+                    key: "auth_token".into(),
+                    field: Field::Value,
+                });
+            }
+        }
+        let p = Plan::parse(&with_sink.to_toml(), "draft.toml").unwrap();
+        assert_eq!(p, with_sink);
+    }
+
+    #[test]
     fn secrets_spanning_places_need_shared() {
         let two = "[[secret]]\nname='t'\nsource={type='random'}\n[[secret.sink]]\ntype='circleci_env'\nproject='gh/a/x'\nname='T'\n[[secret.sink]]\ntype='github_secret'\nrepo='a/x'\nname='T'\n";
         let e = Plan::parse(two, "p.toml").unwrap_err().to_string();

@@ -71,7 +71,12 @@ pub fn write(path: &str, key: &str, value: &SecretString) -> Result<(), String> 
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.firebreak-{}", std::process::id()));
+    // unique per write: two secrets of one run may share a directory (or a file)
+    let tmp = dir.join(format!(
+        ".{name}.firebreak-{}-{:016x}",
+        std::process::id(),
+        rand::random::<u64>()
+    ));
     let res = (|| -> std::io::Result<()> {
         let mut o = std::fs::OpenOptions::new();
         o.write(true).create(true).truncate(true);

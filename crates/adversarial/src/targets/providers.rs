@@ -66,7 +66,7 @@ fn decode<T: DeserializeOwned>(body: &[u8]) {
     }
 }
 
-const CIRCLECI: [Body; 13] = [
+const CIRCLECI: [Body; 18] = [
     Body::Projects,
     Body::EnvVarPage,
     Body::EnvVar,
@@ -80,6 +80,11 @@ const CIRCLECI: [Body; 13] = [
     Body::Builds,
     Body::Build,
     Body::LogLines,
+    Body::ProjectTokens,
+    Body::PipelinePage,
+    Body::Project,
+    Body::RunnerResourceClasses,
+    Body::RunnerTokens,
 ];
 
 /// CircleCI: the first byte selects the kind of response.
