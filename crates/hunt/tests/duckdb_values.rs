@@ -5,6 +5,8 @@
 //! query (PyPI `duckdb`, FIREBREAK_PYTHON) over the same JSON Lines; both must select the
 //! same events.
 
+mod common;
+
 use firebreak_hunt::compile::{compile, CompileOptions, Target};
 use firebreak_hunt::{hunt, HuntOptions, RuleSet, SourceKind};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,12 +37,7 @@ fn rule(n: usize, sel: &str) -> String {
 
 #[test]
 fn numbers_and_non_ascii_select_the_same_events_in_duckdb() {
-    let python = std::env::var("FIREBREAK_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .expect(
-            "FIREBREAK_PYTHON is not set: run scripts/setup.d/20-duckdb.sh and source .tools/env.d/duckdb.sh",
-        );
+    common::python();
     let sels = [
         "    debugContext.debugData.n: 7",
         "    debugContext.debugData.n: 7.5",
@@ -94,31 +91,7 @@ fn numbers_and_non_ascii_select_the_same_events_in_duckdb() {
         .map(|c| (c.rule_id.clone(), c.query.clone()))
         .collect();
     assert_eq!(queries.len(), sels.len());
-    let runner = r#"
-import sys, json, duckdb
-qs = json.load(sys.stdin)
-con = duckdb.connect()
-con.execute("SET enable_progress_bar = false")
-out = {}
-for name, q in qs.items():
-    out[name] = sorted(set(str(r[2]) for r in con.execute(q.rstrip().rstrip(';')).fetchall()))
-json.dump(out, sys.stdout)
-"#;
-    let mut child = std::process::Command::new(python)
-        .args(["-c", runner])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&queries).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let got: BTreeMap<String, BTreeSet<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let got = common::event_ids(&queries);
     for (i, s) in sels.iter().enumerate() {
         let id = format!("00000000-0000-4000-8000-{i:012}");
         let n = native.get(&id).cloned().unwrap_or_default();

@@ -7,6 +7,8 @@
 //!
 //! The rules in `tests/sigmahq_style/` are firebreak's own, written in SigmaHQ's style.
 
+mod common;
+
 use firebreak_hunt::compile::{compile, CompileOptions, Target};
 use firebreak_hunt::sigma::{parse_rules, Selection};
 use firebreak_hunt::{hunt, hunt_reader, HuntOptions, RuleSet, SourceKind};
@@ -359,28 +361,11 @@ fn compiled_queries_coalesce_the_names_and_refuse_arrays() {
     assert_eq!(c[0].filter, "(lower(CAST(eventname AS VARCHAR)) = 'listbuckets')");
 }
 
-const RUNNER: &str = r#"
-import sys, json, duckdb
-qs = json.load(sys.stdin)
-con = duckdb.connect()
-con.execute("SET enable_progress_bar = false")
-out = {}
-for name, q in qs.items():
-    out[name] = sorted(set(r[2] for r in con.execute(q.rstrip().rstrip(';')).fetchall()))
-json.dump(out, sys.stdout)
-"#;
-
 /// DuckDB (FIREBREAK_PYTHON, as in duckdb_equivalence.rs) selects, for each mapped rule
 /// it compiles, the events the native engine selects.
 #[test]
 fn duckdb_selects_what_the_native_engine_selects_through_mappings() {
-    use std::io::Write;
-    let python = std::env::var("FIREBREAK_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .expect(
-            "FIREBREAK_PYTHON is not set: run scripts/setup.d/20-duckdb.sh and source .tools/env.d/duckdb.sh",
-        );
+    common::python();
     let rules = with_mappings();
     let mut queries = BTreeMap::new();
     let mut native = BTreeMap::new();
@@ -425,21 +410,7 @@ fn duckdb_selects_what_the_native_engine_selects_through_mappings() {
     }
     // every mapped GCP / Azure rule of tests/sigmahq_style compiles but the cidr one
     assert_eq!(queries.len(), 7, "{:?}", queries.keys());
-    let mut child = std::process::Command::new(python)
-        .args(["-c", RUNNER])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&queries).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let got: BTreeMap<String, BTreeSet<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let got = common::event_ids(&queries);
     assert_eq!(got, native);
     assert!(native.values().all(|ids| !ids.is_empty()), "{native:?}");
 }

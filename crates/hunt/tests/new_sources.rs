@@ -5,6 +5,8 @@
 //! compiled for DuckDB or refused with a reason. Records are in `testdata/hunt/`, written
 //! by `scripts/testdata/hunt_new_sources.py` from the vendors' documented schemas.
 
+mod common;
+
 use firebreak_hunt::compile::{compile, CompileOptions, Target};
 use firebreak_hunt::{hunt, HuntOptions, RuleSet, SourceKind};
 use std::collections::{BTreeMap, BTreeSet};
@@ -237,28 +239,11 @@ fn compiled_for_duckdb_or_refused_with_a_reason() {
     assert!(c.filter.contains("COALESCE("), "{}", c.filter);
 }
 
-const RUNNER: &str = r#"
-import sys, json, duckdb
-qs = json.load(sys.stdin)
-con = duckdb.connect()
-con.execute("SET enable_progress_bar = false")
-out = {}
-for name, q in qs.items():
-    out[name] = sorted(set(str(r[2]) for r in con.execute(q.rstrip().rstrip(';')).fetchall()))
-json.dump(out, sys.stdout)
-"#;
-
 /// DuckDB (FIREBREAK_PYTHON) selects the events the native engine selects, for every
 /// built-in rule of the new sources that compiles.
 #[test]
 fn duckdb_selects_what_the_native_engine_selects() {
-    use std::io::Write;
-    let python = std::env::var("FIREBREAK_PYTHON")
-        .ok()
-        .filter(|p| !p.is_empty())
-        .expect(
-            "FIREBREAK_PYTHON is not set: run scripts/setup.d/20-duckdb.sh and source .tools/env.d/duckdb.sh",
-        );
+    common::python();
     let rules = RuleSet::builtin().unwrap();
     let mut queries = BTreeMap::new();
     let mut native = BTreeMap::new();
@@ -287,21 +272,7 @@ fn duckdb_selects_what_the_native_engine_selects() {
         }
     }
     assert!(queries.len() >= 8, "{:?}", queries.keys());
-    let mut child = std::process::Command::new(python)
-        .args(["-c", RUNNER])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(serde_json::to_string(&queries).unwrap().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let got: BTreeMap<String, BTreeSet<String>> = serde_json::from_slice(&out.stdout).unwrap();
+    let got = common::event_ids(&queries);
     let mut fired = 0;
     for (key, (path, id_path, recs)) in native {
         // the id of each native finding's record, read as DuckDB reads it
