@@ -265,17 +265,19 @@ fn is_subdir_name(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-fn safe_name(s: &str) -> String {
+/// A file name for a fetched document or artifact: ASCII letters, digits and `._-+`
+/// kept, anything else `_`, at most 200 characters, never hidden.
+pub(crate) fn safe_name(s: &str) -> String {
     let n: String = s
         .chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || "._-".contains(c) {
+            if c.is_ascii_alphanumeric() || "._-+".contains(c) {
                 c
             } else {
                 '_'
             }
         })
-        .take(100)
+        .take(200)
         .collect();
     if n.is_empty() || n.starts_with('.') {
         format!("index{n}")

@@ -598,16 +598,7 @@ impl<'a> Net<'a> {
     fn download(&mut self, url: &str, artifact: &str, i: usize) -> Result<PathBuf, String> {
         let max = self.opts.max_download;
         let (r, d) = self.parts()?;
-        let name: String = artifact
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || "._-+".contains(c) {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
+        let name = fetch::safe_name(artifact);
         let dest = d.join("artifacts").join(i.to_string()).join(name);
         r.download(url, &dest, max)?;
         Ok(dest)
