@@ -92,6 +92,11 @@ fn examples(path: &str) -> &'static [&'static str] {
             "firebreak incident record cci --kind hunt hunt.jsonl",
             "firebreak scan -f jsonl . | firebreak incident record cci --kind scan -",
         ],
+        "incident confirm" => &[
+            "firebreak incident confirm cci --kind oauth_authorization --note \"revoked the CircleCI app at github.com/settings/applications, re-authorised\"",
+            "firebreak incident confirm cci --task CIRCLE_PROJECT_TOKEN --by alice --note \"new project API token, old one deleted\"",
+            "firebreak incident confirm cci --task CIRCLE_PROJECT_TOKEN --withdraw",
+        ],
         "report" => &["firebreak report", "firebreak report cci --out-dir report/"],
         "drill" => &["firebreak drill", "firebreak drill --out-dir drill/ --format json"],
         "dashboard" => &["firebreak dashboard", "firebreak dashboard --incident cci --listen 127.0.0.1:0"],

@@ -269,6 +269,69 @@ fn init_status_record_report() {
     assert!(text.contains("2 not checked (no API lists them)"), "{text}");
     assert!(text.contains("NPM_TOKEN"));
 
+    // confirm: a person closes the OAuth task; refused without a task or a note
+    let o = fb()
+        .args(["incident", "confirm", "cci", "--note", "done", "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "no task named");
+    let o = fb()
+        .args([
+            "incident",
+            "confirm",
+            "cci",
+            "--kind",
+            "oauth_authorization",
+            "--store",
+            dbs,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "no note");
+    let o = fb()
+        .args([
+            "incident",
+            "confirm",
+            "cci",
+            "--kind",
+            "oauth_authorization",
+            "--by",
+            "ann",
+        ])
+        .args([
+            "--note",
+            "revoked the CircleCI app at github.com/settings/applications and re-authorised it",
+        ])
+        .args(["--store", dbs])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{text}");
+    assert!(text.contains("1 confirmed, 0 withdrawn, 0 skipped"), "{text}");
+    let o = fb()
+        .args(["incident", "status", "cci", "--format", "json", "--store", dbs])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "pending tasks are left");
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (
+            s["secrets"]["not_checked"].as_u64(),
+            s["secrets"]["confirmed"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let oauth = s["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["kind"] == "oauth_authorization")
+        .unwrap();
+    assert_eq!(
+        (oauth["state"].as_str(), oauth["confirmed"]["by"].as_str()),
+        (Some("confirmed"), Some("ann"))
+    );
+
     // list: JSON Lines (`--format json` was JSON Lines before the one output convention)
     let o = fb()
         .args(["incident", "list", "--format", "jsonl", "--store", dbs])
@@ -454,6 +517,23 @@ fn init_verify_credentials_takes_the_blast_radius_from_the_validators() {
     let gh = task("GH_TOKEN");
     assert_eq!(gh["inferred"], false, "{gh}");
     assert_eq!(gh["state"], "live", "{gh}");
+    // a person's word never closes a LIVE credential
+    let o = fb()
+        .args([
+            "incident",
+            "confirm",
+            "cci",
+            "--task",
+            "GH_TOKEN",
+            "--note",
+            "rotated it",
+        ])
+        .args(["--store", dbs])
+        .output()
+        .unwrap();
+    let cerr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{cerr}");
+    assert!(cerr.contains("GH_TOKEN still LIVE"), "{cerr}");
     assert_eq!(gh["old_validation"]["validator"], "github.token");
     let unlocks = gh["unlocks"].as_str().unwrap();
     assert!(unlocks.contains("GitHub as user sim-admin"), "{unlocks}");

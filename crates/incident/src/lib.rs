@@ -10,6 +10,7 @@
 //! - [`playbook`]: [`init`] creates an incident from an inventory snapshot;
 //! - [`status()`]: the progress, computed from the store on every call (so a dashboard
 //!   polling it sees a rotation progress live); [`list`] lists incidents;
+//! - [`confirm()`]: a person's word that a task firebreak cannot check is done;
 //! - [`record`]: ingests hunt / scan / census JSON Lines outputs into an incident;
 //! - [`report`]: the self-contained HTML and Markdown report;
 //! - [`drill`]: a complete incident on bundled data against the in-process simulator.
@@ -20,12 +21,14 @@
 
 pub mod aws_keys;
 pub mod blast;
+pub mod confirm;
 pub mod drill;
 pub mod playbook;
 pub mod record;
 pub mod report;
 pub mod status;
 
+pub use confirm::{confirm, ConfirmOutcome, ConfirmRequest};
 pub use playbook::{init, InitOptions, InitOutcome};
 pub use record::{record_file, RecordKind, RecordOutcome};
 pub use status::{list, status, IncidentSummary, Status};

@@ -225,10 +225,21 @@ impl Check {
 /// secrets rotated with the old credential proven dead; 2 still to do (1 LIVE, 1 manual)`.
 pub fn rotation_headline(sc: &SecretCounts) -> String {
     let done = sc.verified + sc.rotated;
-    let left = sc.total.saturating_sub(done);
+    let left = sc.total.saturating_sub(done + sc.confirmed);
     if sc.total == 0 {
         return "no secrets in the playbook: nothing to rotate (was the right organisation inventoried?)"
             .into();
+    }
+    let by_hand = if sc.confirmed > 0 {
+        format!("; {} confirmed done by a person (not proven)", sc.confirmed)
+    } else {
+        String::new()
+    };
+    if left == 0 && sc.confirmed > 0 {
+        return format!(
+            "{done} of {} secrets rotated with the old credential proven dead{by_hand}",
+            sc.total
+        );
     }
     if left == 0 {
         return format!(
@@ -249,7 +260,7 @@ pub fn rotation_headline(sc: &SecretCounts) -> String {
     .map(|(n, w)| format!("{n} {w}"))
     .collect();
     format!(
-        "{done} of {} secrets rotated with the old credential proven dead; {left} still to do ({})",
+        "{done} of {} secrets rotated with the old credential proven dead{by_hand}; {left} still to do ({})",
         sc.total,
         parts.join(", ")
     )
@@ -380,6 +391,22 @@ pub fn coverage(d: &ReportData) -> Vec<(Check, String)> {
                 format!("{} secret(s) {what}: {}", v.len(), first_of(&v, 12)),
             ));
         }
+    }
+    let by_hand: Vec<String> = tasks_in(s, "confirmed")
+        .map(|t| match &t.confirmed {
+            Some(c) => format!("{} (by {}: {})", task_label(t), c.by, c.note),
+            None => task_label(t),
+        })
+        .collect();
+    if !by_hand.is_empty() {
+        out.push((
+            Check::Warning,
+            format!(
+                "{} secret(s) confirmed done by a person, which firebreak could not check: {}",
+                by_hand.len(),
+                first_of(&by_hand, 12)
+            ),
+        ));
     }
     let inferred = s.tasks.iter().filter(|t| t.inferred).count();
     if inferred > 0 {
@@ -717,6 +744,7 @@ pub fn brief(d: &ReportData) -> Brief {
         "manual",
         "not_checked",
         "rewritten",
+        "confirmed",
         "rotated",
         "verified",
     ] {
@@ -1381,7 +1409,7 @@ code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:
 #do-next pre{margin:3px 0;background:#1d2330;color:#f3f4f6;padding:4px 8px;border-radius:4px;white-space:pre-wrap;overflow-wrap:anywhere;font-size:.85em}
 tr.flag td{background:#fdecea}
 .st-verified{color:#17693a;font-weight:600}.st-rotated{color:#2f6db5;font-weight:600}
-.st-pending{color:#a4221b;font-weight:600}.st-manual{color:#8a5a00;font-weight:600}.st-stopped{color:#a4221b;font-weight:700}.st-live{color:#fff;background:#7f1d1d;font-weight:700;padding:0 4px}.st-rewritten{color:#6d28d9;font-weight:600}
+.st-pending{color:#a4221b;font-weight:600}.st-manual{color:#8a5a00;font-weight:600}.st-stopped{color:#a4221b;font-weight:700}.st-live{color:#fff;background:#7f1d1d;font-weight:700;padding:0 4px}.st-rewritten{color:#6d28d9;font-weight:600}.st-confirmed{color:#8a5a00}
 .lv-critical,.lv-high{color:#a4221b;font-weight:600}.lv-medium{color:#8a5a00}.lv-low,.lv-informational{color:#5a6374}
 .inferred{color:#8a5a00;font-size:.85em}
 svg.timeline{background:#fff;border:1px solid #d8dce3;border-radius:6px}
@@ -1652,6 +1680,9 @@ pub fn render_html_in(d: &ReportData, dir: Option<&Path>) -> String {
                     @if s.secrets.rewritten > 0 {
                         (card("rewritten", s.secrets.rewritten, "new value, old one not proven dead"))
                     }
+                    @if s.secrets.confirmed > 0 {
+                        (card("confirmed", s.secrets.confirmed, "by a person, not proven by firebreak"))
+                    }
                     (card("rotated", s.secrets.rotated, "by firebreak, not yet re-inventoried"))
                     (card("pending", s.secrets.pending, &format!("{} manual, {} stopped", s.secrets.manual, s.secrets.stopped)))
                     (card("hunt findings", hf.len(), &format!(
@@ -1898,6 +1929,11 @@ pub fn render_markdown(d: &ReportData) -> String {
         m,
         "| pending / manual / stopped | {} / {} / {} |",
         sc.pending, sc.manual, sc.stopped
+    );
+    let _ = writeln!(
+        m,
+        "| not checked / confirmed by a person | {} / {} |",
+        sc.not_checked, sc.confirmed
     );
     let r = &s.rotation;
     let _ = writeln!(

@@ -22,6 +22,10 @@
 //! - `stopped`: its latest rotation run stopped or rolled back (the old credential is
 //!   still valid);
 //! - `manual`: its latest rotation run holds it as a manual step;
+//! - `confirmed`: a person confirmed it done (`firebreak incident confirm`) where
+//!   firebreak cannot check it: a kind no API lists, a manual step, a value rewritten
+//!   whose old credential no check reaches. A person's word, never counted as verified;
+//! - `not_checked`: a kind no API lists, not confirmed yet;
 //! - `pending`: nothing yet.
 //!
 //! The proof time is the window's end when the window is closed (a value written inside
@@ -37,7 +41,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// How urgent a task state is (0 first): `live` (a stolen credential works), `stopped`,
-/// `pending`, `manual` and `not_checked`, `rewritten`, `rotated`, `verified`.
+/// `pending`, `manual` and `not_checked`, `rewritten`, `confirmed`, `rotated`, `verified`.
 pub fn urgency(state: &str) -> u8 {
     match state {
         "live" => 0,
@@ -45,10 +49,21 @@ pub fn urgency(state: &str) -> u8 {
         "pending" => 2,
         "manual" | "not_checked" => 3,
         "rewritten" => 4,
-        "rotated" => 5,
-        "verified" => 6,
-        _ => 7,
+        "confirmed" => 5,
+        "rotated" => 6,
+        "verified" => 7,
+        _ => 8,
     }
+}
+
+/// The states a person may close with `incident confirm` (firebreak cannot check them
+/// itself): never `live` (the stolen credential works: revoke it and record a
+/// validation), nor `rotated` / `verified` (already proven better than a person's word).
+pub fn confirmable(state: &str) -> bool {
+    matches!(
+        state,
+        "not_checked" | "manual" | "pending" | "stopped" | "rewritten" | "confirmed"
+    )
 }
 
 /// The incident's header.
@@ -103,6 +118,17 @@ pub struct SecretCounts {
     /// can prove them done; a person follows the task's steps. Never counted as done.
     #[serde(default)]
     pub not_checked: usize,
+    /// Confirmed done by a person (`incident confirm`), where firebreak cannot check.
+    /// Not left to do, but never counted as verified.
+    #[serde(default)]
+    pub confirmed: usize,
+}
+
+impl SecretCounts {
+    /// Tasks left to do: live, pending, manual, stopped, rewritten and not checked.
+    pub fn left(&self) -> usize {
+        self.live + self.pending + self.manual + self.stopped + self.rewritten + self.not_checked
+    }
 }
 
 /// Rotation runs covering the playbook's secrets (runs created after the window start).
@@ -196,8 +222,12 @@ pub struct TaskStatus {
     pub secret: String,
     /// `provider/scope`, e.g. `circleci/gh/acme/app`.
     pub scope: String,
-    /// `live`, `stopped`, `pending`, `manual`, `rewritten`, `rotated` or `verified`.
+    /// `live`, `stopped`, `pending`, `manual`, `not_checked`, `rewritten`, `confirmed`,
+    /// `rotated` or `verified`.
     pub state: String,
+    /// The person's confirmation the state rests on (`confirmed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<ConfirmationInfo>,
     /// The latest recorded verdict on the old (leaked) value, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub old_validation: Option<serde_json::Value>,
@@ -228,6 +258,19 @@ pub struct TaskStatus {
     /// Present in the latest inventory snapshot of its provider.
     #[serde(default)]
     pub in_inventory: bool,
+}
+
+/// Who confirmed a task done, when, and what they did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfirmationInfo {
+    /// Who (`--by`, else `$USER`).
+    pub by: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// What they did, in their words.
+    pub note: String,
+    /// The state firebreak itself sees (`not_checked`, `manual`, `pending`...).
+    pub unconfirmed_state: String,
 }
 
 /// An inventory snapshot the status rests on.
@@ -570,6 +613,7 @@ fn rotation_view(
 pub fn status(store: &Store, name: &str) -> Result<Status> {
     let inc = load_incident(store, name)?;
     let tasks = store.incident_tasks(inc.id)?;
+    let confirmations = store.task_confirmations(inc.id)?;
     let proof = proof_after(&inc);
     let mut updated = inc.created_at;
 
@@ -850,8 +894,32 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
                 None,
             ),
         };
+        // a person's word closes what firebreak cannot check (never a live credential)
+        let confirmation = confirmations.get(&t.identity);
+        let (state, evidence, confirmed) = match confirmation {
+            Some(c) if confirmable(state) => {
+                updated = updated.max(c.confirmed_at);
+                (
+                    "confirmed",
+                    Some(format!(
+                        "confirmed by {} at {}: {} (a person's word; firebreak saw `{state}`)",
+                        c.by,
+                        fmt_time(c.confirmed_at),
+                        c.note
+                    )),
+                    Some(ConfirmationInfo {
+                        by: c.by.clone(),
+                        at: fmt_time(c.confirmed_at),
+                        note: c.note.clone(),
+                        unconfirmed_state: state.to_string(),
+                    }),
+                )
+            }
+            _ => (state, evidence, None),
+        };
         match state {
             "live" => secrets.live += 1,
+            "confirmed" => secrets.confirmed += 1,
             "rewritten" => secrets.rewritten += 1,
             "verified" => secrets.verified += 1,
             "rotated" => secrets.rotated += 1,
@@ -867,6 +935,7 @@ pub fn status(store: &Store, name: &str) -> Result<Status> {
             secret: t.name.clone(),
             scope: format!("{}/{}", t.provider, t.scope),
             state: state.to_string(),
+            confirmed,
             unlocks: t.unlocks.clone(),
             hunt_logs: t.hunt_logs.clone(),
             inferred: t.inferred,

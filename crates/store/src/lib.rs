@@ -28,6 +28,11 @@
 //! - `incident_events(record_id, incident_id, kind, item_id, at, severity, title, detail)`:
 //!   the findings / artifacts of those records (redacted; never a secret value)
 //!
+//! Table (migration 6, `firebreak incident confirm`):
+//! - `incident_confirmations(seq, incident_id, identity, confirmed_at, by_whom, note,
+//!   withdrawn)`: a person's word that a task firebreak cannot check is done
+//!   (append-only; the latest row of a task wins)
+//!
 //! Tables (migration 3, `firebreak rotate`; see its `journal` module):
 //! - `rotation_runs`, `rotation_secrets`, `rotation_sinks`, `rotation_journal`: the
 //!   durable journal of rotation runs (credential material only encrypted)
@@ -43,6 +48,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use firebreak_core::model::{Flags, Item, ItemError, Kind, Provider};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How long an operation waits for another process's lock on the store.
@@ -304,6 +310,20 @@ pub const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX purges_identity ON purges (identity);
     "#,
+    // 6: a person's confirmations of incident tasks firebreak cannot check (`incident
+    // confirm`): append-only, the latest row of a task wins (a withdrawal is a row too)
+    r#"
+    CREATE TABLE incident_confirmations (
+        seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+        incident_id  INTEGER NOT NULL REFERENCES incidents(id) ON DELETE CASCADE,
+        identity     TEXT NOT NULL,
+        confirmed_at TEXT NOT NULL,
+        by_whom      TEXT NOT NULL,
+        note         TEXT NOT NULL,
+        withdrawn    INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX incident_confirmations_task ON incident_confirmations (incident_id, identity);
+    "#,
 ];
 
 /// Store errors. Each names the file.
@@ -507,6 +527,22 @@ pub struct IncidentRecord {
     pub malformed: i64,
     /// Free-form statistics.
     pub stats: serde_json::Value,
+}
+
+/// A person's confirmation that an incident task is done (or its withdrawal): for the
+/// tasks firebreak cannot check itself (kinds no API lists, manual steps).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskConfirmation {
+    /// The task's identity (`IncidentTask::identity`).
+    pub identity: String,
+    /// When it was confirmed.
+    pub confirmed_at: DateTime<Utc>,
+    /// Who says so (`--by`, else `$USER`).
+    pub by: String,
+    /// What they did, in their words (never a secret value: the CLI refuses one).
+    pub note: String,
+    /// This row withdraws an earlier confirmation.
+    pub withdrawn: bool,
 }
 
 /// One finding / artifact of a recorded output.
@@ -1164,6 +1200,67 @@ impl Store {
         Ok(v)
     }
 
+    /// Records confirmations (or withdrawals) of an incident's tasks, in one transaction.
+    pub fn add_task_confirmations(&mut self, incident_id: i64, rows: &[TaskConfirmation]) -> Result<()> {
+        let path = self.path.display().to_string();
+        let wrap = |e: rusqlite::Error| StoreError::Sqlite {
+            path: path.clone(),
+            source: e,
+        };
+        let tx = self.conn.transaction().map_err(wrap)?;
+        for c in rows {
+            tx.execute(
+                "INSERT INTO incident_confirmations (incident_id, identity, confirmed_at, by_whom, note, withdrawn)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    incident_id,
+                    c.identity,
+                    fmt_time(c.confirmed_at),
+                    c.by,
+                    c.note,
+                    c.withdrawn as i64
+                ],
+            )
+            .map_err(wrap)?;
+        }
+        tx.commit().map_err(wrap)?;
+        Ok(())
+    }
+
+    /// The confirmations in force for an incident's tasks: per task identity, its latest
+    /// row, unless that row withdraws it.
+    pub fn task_confirmations(&self, incident_id: i64) -> Result<BTreeMap<String, TaskConfirmation>> {
+        let mut st = self
+            .conn
+            .prepare(
+                "SELECT identity, confirmed_at, by_whom, note, withdrawn FROM incident_confirmations
+                 WHERE incident_id = ?1 ORDER BY seq",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = st
+            .query_map([incident_id], |r| {
+                Ok(TaskConfirmation {
+                    identity: r.get(0)?,
+                    confirmed_at: parse_time(r.get(1)?).unwrap_or_default(),
+                    by: r.get(2)?,
+                    note: r.get(3)?,
+                    withdrawn: r.get::<_, i64>(4)? != 0,
+                })
+            })
+            .map_err(|e| self.err(e))?
+            .collect::<rusqlite::Result<Vec<_>>>()
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for c in rows {
+            if c.withdrawn {
+                out.remove(&c.identity);
+            } else {
+                out.insert(c.identity.clone(), c);
+            }
+        }
+        Ok(out)
+    }
+
     /// Every rotation run recorded by `firebreak rotate` in this store (its `rotation_runs`
     /// and `rotation_secrets` tables), oldest first; empty when rotate never ran here.
     pub fn rotation_runs_view(&self) -> Result<Vec<RotationRunView>> {
@@ -1482,7 +1579,7 @@ mod tests {
             (got.id, got.window_end, got.providers.clone()),
             (id, None, inc.providers.clone())
         );
-        assert_eq!(s.incident_tasks(id).unwrap(), vec![task]);
+        assert_eq!(s.incident_tasks(id).unwrap(), vec![task.clone()]);
         let ev = IncidentEvent {
             record_id: 0,
             kind: "hunt_finding".into(),
@@ -1509,6 +1606,22 @@ mod tests {
         assert_eq!(evs.len(), 1);
         assert_eq!((evs[0].record_id, evs[0].at), (rid, ev.at));
         assert_eq!(s.incidents().unwrap().len(), 1);
+
+        // confirmations: the latest row of a task wins; a withdrawal removes it
+        let conf = |who: &str, withdrawn: bool| TaskConfirmation {
+            identity: task.identity.clone(),
+            confirmed_at: t("2023-01-07T00:00:00Z"),
+            by: who.into(),
+            note: "revoked at npmjs.com".into(),
+            withdrawn,
+        };
+        assert!(s.task_confirmations(id).unwrap().is_empty());
+        s.add_task_confirmations(id, &[conf("ann", false), conf("bob", false)])
+            .unwrap();
+        let c = s.task_confirmations(id).unwrap();
+        assert_eq!((c.len(), c[&task.identity].by.as_str()), (1, "bob"));
+        s.add_task_confirmations(id, &[conf("bob", true)]).unwrap();
+        assert!(s.task_confirmations(id).unwrap().is_empty());
     }
 
     #[test]

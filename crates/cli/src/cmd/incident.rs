@@ -32,6 +32,10 @@ enum Sub {
     Status(StatusArgs),
     /// Record a hunt, scan or census output (JSON Lines or JSON) into an incident.
     Record(RecordArgs),
+    /// Confirm, as a person, tasks firebreak cannot check done: kinds no API lists
+    /// (CircleCI OAuth authorisations, personal API tokens), manual steps. Status shows
+    /// them `confirmed` (who, when, what), never `verified`; a LIVE credential is refused.
+    Confirm(ConfirmArgs),
 }
 
 /// Store location (shared by the subcommands).
@@ -181,6 +185,36 @@ struct RecordArgs {
     store: StoreArg,
 }
 
+#[derive(clap::Args, Debug)]
+struct ConfirmArgs {
+    /// Incident name (default: the most recent).
+    name: Option<String>,
+    /// A task: its identity (as `incident status --all --format json` prints it) or its
+    /// secret name when unique. Repeatable.
+    #[arg(long = "task", value_name = "IDENTITY|SECRET")]
+    tasks: Vec<String>,
+    /// Every task of this kind (`oauth_authorization`, `personal_api_token`,
+    /// `project_api_token`...). Repeatable.
+    #[arg(long = "kind", value_name = "KIND")]
+    kinds: Vec<String>,
+    /// With --kind: only the tasks of this scope (`circleci/gh/acme` or `gh/acme`).
+    #[arg(long, value_name = "SCOPE", requires = "kinds")]
+    scope: Option<String>,
+    /// What was done, in words (required; secrets in it are redacted before it is stored).
+    #[arg(long, value_name = "TEXT", required_unless_present = "withdraw")]
+    note: Option<String>,
+    /// Who confirms (default: $USER).
+    #[arg(long, value_name = "WHO")]
+    by: Option<String>,
+    /// Withdraw the selected tasks' confirmations (they go back to what firebreak sees).
+    #[arg(long)]
+    withdraw: bool,
+    #[command(flatten)]
+    out: OutputArgs<DocFormats>,
+    #[command(flatten)]
+    store: StoreArg,
+}
+
 /// Runs `firebreak incident`.
 pub fn run(args: Args) -> anyhow::Result<Exit> {
     match args.cmd {
@@ -188,6 +222,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
         Sub::List(a) => list(a),
         Sub::Status(a) => status(a),
         Sub::Record(a) => record(a),
+        Sub::Confirm(a) => confirm(a),
     }
 }
 
@@ -389,8 +424,8 @@ pub fn write_status_text(w: &mut dyn Write, s: &Status, all: bool) -> std::io::R
     let c = &s.secrets;
     writeln!(
         w,
-        "secrets   {} total, {} inventoried: {} LIVE, {} verified, {} rewritten, {} rotated, {} pending, {} manual, {} stopped, {} not checked (no API lists them)",
-        c.total, c.inventoried, c.live, c.verified, c.rewritten, c.rotated, c.pending, c.manual, c.stopped, c.not_checked
+        "secrets   {} total, {} inventoried: {} LIVE, {} verified, {} rewritten, {} rotated, {} pending, {} manual, {} stopped, {} not checked (no API lists them), {} confirmed by hand",
+        c.total, c.inventoried, c.live, c.verified, c.rewritten, c.rotated, c.pending, c.manual, c.stopped, c.not_checked, c.confirmed
     )?;
     let r = &s.rotation;
     writeln!(
@@ -462,9 +497,52 @@ fn status(a: StatusArgs) -> anyhow::Result<Exit> {
         _ => write_status_text(&mut w, &s, a.all)?,
     }
     w.flush()?;
-    let left =
-        s.secrets.live + s.secrets.pending + s.secrets.manual + s.secrets.stopped + s.secrets.rewritten;
-    Ok(if left > 0 { Exit::Found } else { Exit::Clean })
+    Ok(if s.secrets.left() > 0 {
+        Exit::Found
+    } else {
+        Exit::Clean
+    })
+}
+
+fn confirm(a: ConfirmArgs) -> anyhow::Result<Exit> {
+    let mut store = a.store.open()?;
+    let name = firebreak_incident::resolve_name(&store, a.name.as_deref())?;
+    let by =
+        a.by.or_else(|| std::env::var("USER").ok())
+            .filter(|b| !b.trim().is_empty())
+            .unwrap_or_else(|| "unknown".to_string());
+    let req = firebreak_incident::ConfirmRequest {
+        tasks: a.tasks,
+        kinds: a.kinds,
+        scope: a.scope,
+        note: a.note.unwrap_or_default(),
+        by,
+        withdraw: a.withdraw,
+        at: None,
+    };
+    let out = firebreak_incident::confirm(&mut store, &name, &req)?;
+    let mut w = a.out.writer()?;
+    match a.out.format() {
+        Format::Json => writeln!(w, "{}", serde_json::to_string_pretty(&out)?)?,
+        _ => {
+            for t in &out.tasks {
+                match &t.reason {
+                    Some(r) => writeln!(w, "{:<10} {}  ({r})", t.outcome, t.identity)?,
+                    None => writeln!(w, "{:<10} {}  (was {})", t.outcome, t.identity, t.was)?,
+                }
+            }
+            let n = |o: &str| out.tasks.iter().filter(|t| t.outcome == o).count();
+            writeln!(
+                w,
+                "incident {name}: {} confirmed, {} withdrawn, {} skipped",
+                n("confirmed"),
+                n("withdrawn"),
+                n("skipped")
+            )?;
+        }
+    }
+    w.flush()?;
+    Ok(Exit::Clean)
 }
 
 fn record(a: RecordArgs) -> anyhow::Result<Exit> {
