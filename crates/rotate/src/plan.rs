@@ -180,6 +180,59 @@ pub enum SourceSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
     },
+    /// An npm access token named `name` (one name per project and CI provider, e.g.
+    /// `circleci acme/app`), through the registry's token API: the operator's session
+    /// token from `NPM_SESSION_TOKEN`, a fresh one-time password from `NPM_OTP` (npm always
+    /// asks one to create a token), the password from `NPM_PASSWORD` when asked. Tokens
+    /// with that name (or issued by firebreak for it) are deleted once the new one is
+    /// verified in every sink.
+    Npm {
+        /// Name of the token.
+        name: String,
+        /// Packages it may publish (`["*"]` for all).
+        #[serde(default)]
+        packages: Vec<String>,
+        /// Scopes (`@acme`) it may publish.
+        #[serde(default)]
+        scopes: Vec<String>,
+        /// `read-write` (default: a CI publish token) or `read-only`.
+        #[serde(default = "default_npm_permission")]
+        permission: String,
+        /// Lifetime in days (npm: at most 90 for read-write; its default is 7).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_days: Option<u32>,
+        /// Publish without a one-time password (a CI job has none). Default true.
+        #[serde(default = "default_true")]
+        bypass_2fa: bool,
+        /// Address ranges (CIDR) allowed to use it.
+        #[serde(default)]
+        cidr: Vec<String>,
+        /// Registry (default `https://registry.npmjs.org/`; a mock in tests).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        registry: Option<String>,
+    },
+    /// An anaconda.org token named `name` (one per project and CI provider), through the
+    /// API anaconda-client's `anaconda auth` uses: created with `username`'s password
+    /// (`ANACONDA_PASSWORD`), listed and deleted with a token (`ANACONDA_TOKEN`). Tokens of
+    /// that name (or issued by firebreak for it) are deleted once the new one is verified.
+    Anaconda {
+        /// The account whose password creates the token.
+        username: String,
+        /// Name of the token.
+        name: String,
+        /// The organisation owning the token (channel), if not the user.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        org: Option<String>,
+        /// Scopes (default `api:write`, `api:read`: upload).
+        #[serde(default = "default_anaconda_scopes")]
+        scopes: Vec<String>,
+        /// Lifetime in seconds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_age_secs: Option<u64>,
+        /// API endpoint (default `https://api.anaconda.org/`; a mock in tests).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        endpoint: Option<String>,
+    },
     /// A CircleCI self-hosted runner resource-class token (runner API): a new token is
     /// created (nickname `NICKNAME (firebreak KEY)`), written to the runners'
     /// configuration through the sinks (`circleci_runner_config`), verified, and only then
@@ -209,6 +262,8 @@ impl SourceSpec {
             SourceSpec::AwsIam { .. } => "aws_iam",
             SourceSpec::FirebreakServe { .. } => "firebreak_serve",
             SourceSpec::Dockerhub { .. } => "dockerhub",
+            SourceSpec::Npm { .. } => "npm",
+            SourceSpec::Anaconda { .. } => "anaconda",
             SourceSpec::CircleciRunner { .. } => "circleci_runner",
             SourceSpec::Manual { .. } => "manual",
         }
@@ -224,6 +279,8 @@ impl SourceSpec {
             SourceSpec::AwsIam { .. }
                 | SourceSpec::FirebreakServe { .. }
                 | SourceSpec::Dockerhub { .. }
+                | SourceSpec::Npm { .. }
+                | SourceSpec::Anaconda { .. }
                 | SourceSpec::CircleciRunner { .. }
                 | SourceSpec::DeployKey {
                     github_repo: Some(_),
@@ -273,8 +330,35 @@ impl SourceSpec {
                 "dockerhub {} {username} {label}",
                 endpoint.as_deref().unwrap_or(crate::upload::DOCKERHUB_API)
             )),
+            SourceSpec::Npm { name, registry, .. } => Some(format!(
+                "npm {} {name}",
+                registry.as_deref().unwrap_or(crate::upload::NPM_REGISTRY)
+            )),
+            SourceSpec::Anaconda {
+                username,
+                name,
+                org,
+                endpoint,
+                ..
+            } => Some(format!(
+                "anaconda {} {} {name}",
+                endpoint.as_deref().unwrap_or(crate::upload::ANACONDA_API),
+                org.as_deref().unwrap_or(username)
+            )),
         }
     }
+}
+
+fn default_npm_permission() -> String {
+    "read-write".into()
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_anaconda_scopes() -> Vec<String> {
+    vec!["api:write".into(), "api:read".into()]
 }
 
 fn default_docker_scopes() -> Vec<String> {
@@ -868,6 +952,29 @@ pub fn unlisted_instructions(kind: firebreak_providers::Kind, org: &str) -> Stri
 /// What a person does to rotate an item firebreak cannot rotate itself (a `manual` step
 /// of a drafted plan). GitLab credentials are named `LABEL#ID` by the inventory: the id
 /// is put into the API paths.
+/// For a variable named like a package registry's upload token, how to let firebreak
+/// issue it: the source type that drives that registry, with a name for this (provider,
+/// scope), so each CI provider gets its own token.
+fn upload_token_hint(group: &str, provider: &str, scope: &str) -> Option<String> {
+    let g = group.to_ascii_uppercase();
+    let label = format!("{provider} {scope}");
+    let (kind, fields) = if g.contains("NPM") || g == "NODE_AUTH_TOKEN" {
+        (
+            "npm",
+            format!("name = \"{label}\", packages = [\"@your-scope/your-package\"]"),
+        )
+    } else if g.contains("ANACONDA") || g.contains("BINSTAR") {
+        ("anaconda", format!("username = \"...\", name = \"{label}\""))
+    } else if g.contains("DOCKERHUB") || g.contains("DOCKER_HUB") {
+        ("dockerhub", format!("username = \"...\", label = \"{label}\""))
+    } else {
+        return None;
+    };
+    Some(format!(
+        "{group} looks like a {kind} upload token: change this source to {{ type = \"{kind}\", {fields} }} (docs/rotate.md) and firebreak issues a token for {provider} {scope} only, writes it here, verifies it and then deletes the old one of that name; or issue one by hand and run the rotation"
+    ))
+}
+
 fn manual_instructions(it: &InventoryItem) -> String {
     use firebreak_providers::Kind;
     let (n, s) = (&it.name, &it.scope);
@@ -1161,6 +1268,8 @@ pub fn draft_from_inventory(items: &[InventoryItem]) -> (Plan, DraftStats) {
                 "{group} in {p} {scope}: drafted as one credential (an AWS access key id and its secret)"
             ));
             "change this source to type = \"aws_iam\" with the IAM user that owns the key (user = \"...\"): firebreak then creates the new key, writes its id and secret to the 2 sinks, verifies them and deletes the old key; or issue it by hand in the IAM console and run the rotation".to_string()
+        } else if let Some(hint) = upload_token_hint(&group, &p.to_string(), &scope) {
+            hint
         } else {
             format!(
                 "issue a new {group} where it comes from (or change this source to random / command / http / aws_iam), then run the rotation; firebreak writes it to {p} {scope} and verifies it there, and the old one is revoked by its issuer"
@@ -1353,6 +1462,18 @@ not json
         assert!(npm
             .iter()
             .all(|s| s.sinks.len() == 1 && !s.shared && matches!(s.source, SourceSpec::Manual { .. })));
+        // each says how to let the npm source issue one token for its provider and scope
+        let hint = |s: &SecretSpec| match &s.source {
+            SourceSpec::Manual { instructions } => instructions.clone(),
+            _ => String::new(),
+        };
+        assert!(
+            npm.iter()
+                .any(|s| hint(s).contains(r#"type = "npm", name = "circleci gh/a/x""#)),
+            "{:?}",
+            npm.iter().map(|s| hint(s)).collect::<Vec<_>>()
+        );
+        assert!(npm.iter().any(|s| hint(s).contains(r#"name = "gitlab g/x""#)));
         // an AWS key id and its secret are one credential, per provider
         let aws: Vec<&SecretSpec> = plan
             .secrets

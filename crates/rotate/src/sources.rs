@@ -94,6 +94,10 @@ pub struct Source {
     serve: Option<Arc<crate::upload::ServeTokens>>,
     /// Docker Hub (`dockerhub`).
     docker: Option<Arc<crate::upload::DockerHub>>,
+    /// npm (`npm`).
+    npm: Option<Arc<crate::upload::NpmTokens>>,
+    /// anaconda.org (`anaconda`).
+    anaconda: Option<Arc<crate::upload::AnacondaTokens>>,
 }
 
 /// The characters of an alphabet setting.
@@ -213,8 +217,99 @@ impl Source {
                 )
             })?;
             docker = Some(Arc::new(
-                crate::upload::DockerHub::new(endpoint.as_deref(), username, pw, scopes.clone(), cfg)
+                crate::upload::DockerHub::new(endpoint.as_deref(), username, pw, scopes.clone(), cfg.clone())
                     .map_err(|m| e("dockerhub", m))?,
+            ));
+        }
+        let mut npm = None;
+        if let SourceSpec::Npm {
+            packages,
+            scopes,
+            permission,
+            expires_days,
+            bypass_2fa,
+            cidr,
+            registry,
+            ..
+        } = spec
+        {
+            let session = env_secret("NPM_SESSION_TOKEN").ok_or_else(|| {
+                e(
+                    "npm",
+                    "set NPM_SESSION_TOKEN (the token `npm login` stored for the account in ~/.npmrc)".into(),
+                )
+            })?;
+            if packages.is_empty() && scopes.is_empty() {
+                return Err(e(
+                    "npm",
+                    "name the packages (or scopes) the token may publish: packages = [\"@acme/app\"] (or [\"*\"])".into(),
+                ));
+            }
+            if !matches!(permission.as_str(), "read-write" | "read-only") {
+                return Err(e(
+                    "npm",
+                    format!("permission {permission:?}: read-write or read-only"),
+                ));
+            }
+            let mut grant = json!({"packages_and_scopes_permission": permission, "bypass_2fa": bypass_2fa});
+            if !packages.is_empty() {
+                grant["packages"] = json!(packages);
+            }
+            if !scopes.is_empty() {
+                grant["scopes"] = json!(scopes);
+            }
+            if !cidr.is_empty() {
+                grant["cidr"] = json!(cidr);
+            }
+            if let Some(d) = expires_days {
+                grant["expires"] = json!(d);
+            }
+            npm = Some(Arc::new(
+                crate::upload::NpmTokens::new(
+                    registry.as_deref(),
+                    session,
+                    env_secret("NPM_OTP"),
+                    env_secret("NPM_PASSWORD"),
+                    grant,
+                    cfg.clone(),
+                )
+                .map_err(|m| e("npm", m))?,
+            ));
+        }
+        let mut anaconda = None;
+        if let SourceSpec::Anaconda {
+            username,
+            org,
+            scopes,
+            max_age_secs,
+            endpoint,
+            ..
+        } = spec
+        {
+            let pw = env_secret("ANACONDA_PASSWORD").ok_or_else(|| {
+                e(
+                    "anaconda",
+                    format!("set ANACONDA_PASSWORD (the password of {username}: anaconda.org creates tokens with it)"),
+                )
+            })?;
+            let tok = env_secret("ANACONDA_TOKEN").ok_or_else(|| {
+                e(
+                    "anaconda",
+                    "set ANACONDA_TOKEN (a token of the account allowed to list and remove tokens)".into(),
+                )
+            })?;
+            anaconda = Some(Arc::new(
+                crate::upload::AnacondaTokens::new(
+                    endpoint.as_deref(),
+                    username,
+                    pw,
+                    tok,
+                    org.as_deref(),
+                    scopes.clone(),
+                    *max_age_secs,
+                    cfg.clone(),
+                )
+                .map_err(|m| e("anaconda", m))?,
             ));
         }
         Ok(Source {
@@ -225,6 +320,8 @@ impl Source {
             http,
             serve,
             docker,
+            npm,
+            anaconda,
         })
     }
 
@@ -367,6 +464,36 @@ impl Source {
                     .map_err(|e| self.err(e))?
                     .into_iter()
                     .filter(|t| crate::upload::is_ours(label, &t.label))
+                    .map(|t| t.id)
+                    .collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            SourceSpec::Npm { name, .. } => {
+                let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
+                let before: Vec<String> = c
+                    .list()
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .into_iter()
+                    .filter(|t| t.active && crate::upload::is_ours(name, &t.label))
+                    .map(|t| t.id)
+                    .collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
+            SourceSpec::Anaconda { name, .. } => {
+                let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
+                let before: Vec<String> = c
+                    .list()
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .into_iter()
+                    .filter(|t| crate::upload::is_ours(name, &t.label))
                     .map(|t| t.id)
                     .collect();
                 Ok(Prepared {
@@ -556,6 +683,34 @@ impl Source {
                     previous_ids: Self::before(p),
                 })
             }
+            SourceSpec::Npm { name, .. } => {
+                let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
+                let (id, token) = c
+                    .create(&crate::upload::issued_label(name, idem))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(id),
+                        value: token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
+            SourceSpec::Anaconda { name, .. } => {
+                let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
+                let (id, token) = c
+                    .create(&crate::upload::issued_label(name, idem))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(id),
+                        value: token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
             SourceSpec::DeployKey { .. } => Err(self.err("deploy_key needs github_repo or circleci_project")),
             SourceSpec::Manual { .. } => Err(self.err("manual source: nothing to issue")),
         }
@@ -667,6 +822,24 @@ impl Source {
                     None => Ok(Lookup::NotFound),
                 }
             }
+            SourceSpec::Npm { name, .. } => {
+                let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
+                let mine = crate::upload::issued_label(name, idem);
+                let now = c.list().await.map_err(|e| self.err(e))?;
+                match now.into_iter().find(|t| t.active && t.label == mine) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
+            SourceSpec::Anaconda { name, .. } => {
+                let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
+                let mine = crate::upload::issued_label(name, idem);
+                let now = c.list().await.map_err(|e| self.err(e))?;
+                match now.into_iter().find(|t| t.label == mine) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
             SourceSpec::AwsIam { user, .. } => {
                 let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
                 let before = Self::before(p);
@@ -696,9 +869,10 @@ impl Source {
                 Err(e) if e.status() == Some(404) => Ok(()),
                 Err(e) => Err(self.err(e)),
             },
-            SourceSpec::FirebreakServe { .. } | SourceSpec::Dockerhub { .. } => {
-                self.revoke(&[id.to_string()]).await
-            }
+            SourceSpec::FirebreakServe { .. }
+            | SourceSpec::Dockerhub { .. }
+            | SourceSpec::Npm { .. }
+            | SourceSpec::Anaconda { .. } => self.revoke(&[id.to_string()]).await,
             _ => Err(self.err("this source has no orphans")),
         }
     }
@@ -747,6 +921,14 @@ impl Source {
                 }
                 SourceSpec::Dockerhub { .. } => {
                     let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+                    c.delete(id).await.map_err(|e| self.err(e))?;
+                }
+                SourceSpec::Npm { .. } => {
+                    let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
+                    c.delete(id).await.map_err(|e| self.err(e))?;
+                }
+                SourceSpec::Anaconda { .. } => {
+                    let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
                     c.delete(id).await.map_err(|e| self.err(e))?;
                 }
                 SourceSpec::AwsIam { user, .. } => {

@@ -13,6 +13,19 @@
 //!   the account's password or a personal access token allowed to manage tokens comes
 //!   from `DOCKERHUB_TOKEN`.
 //!
+//! - [`NpmTokens`]: npm access tokens, through the registry's documented token API
+//!   (`GET /-/npm/v1/tokens`, `POST /-/npm/v1/tokens` `{name, packages, scopes,
+//!   packages_and_scopes_permission, expires, bypass_2fa, cidr}` with the one-time password
+//!   in the `npm-otp` header, `DELETE /-/npm/v1/tokens/token/{key}`); the operator's
+//!   session token comes from `NPM_SESSION_TOKEN`, the one-time password from `NPM_OTP`,
+//!   the account password (when the registry wants it) from `NPM_PASSWORD`.
+//! - [`AnacondaTokens`]: anaconda.org tokens, through the API its official client
+//!   (anaconda-client's `anaconda auth`) uses: `POST /authentications` with the account's
+//!   basic credentials (`{scopes, note, user, max-age, strength, fail-if-exists}`), `GET
+//!   /authentications` and `DELETE /authentications[/org/{org}]/name/{name}` with a token
+//!   (`Authorization: token ...`); the password comes from `ANACONDA_PASSWORD`, the
+//!   management token from `ANACONDA_TOKEN`.
+//!
 //! Requests that create a token are never resent by the HTTP layer; after an ambiguous
 //! failure the engine's lookup finds what was created (a Docker Hub token by its label,
 //! which carries the idempotency key; a firebreak token as one that did not exist before)
@@ -45,6 +58,12 @@ fn bearer(v: &str) -> Result<HeaderValue, String> {
     Ok(h)
 }
 
+fn sensitive(v: &str) -> Result<HeaderValue, String> {
+    let mut h = HeaderValue::from_str(v).map_err(|_| "credential is not a valid header value".to_string())?;
+    h.set_sensitive(true);
+    Ok(h)
+}
+
 /// Sends one request with a bearer; returns (status, JSON body).
 async fn call(
     http: &Http,
@@ -54,13 +73,28 @@ async fn call(
     body: Option<Value>,
     replay: Replay,
 ) -> Result<(u16, Value), String> {
+    let headers = match auth {
+        Some(a) => vec![(AUTHORIZATION, bearer(a)?)],
+        None => Vec::new(),
+    };
+    call_with(http, method, url, headers, body, replay).await
+}
+
+/// Sends one request with the given headers; returns (status, JSON body) for 2xx and 404,
+/// else an error naming the request and the service's own words (scrubbed).
+async fn call_with(
+    http: &Http,
+    method: Method,
+    url: Url,
+    headers: Vec<(firebreak_http::header::HeaderName, HeaderValue)>,
+    body: Option<Value>,
+    replay: Replay,
+) -> Result<(u16, Value), String> {
     let shown = format!("{method} {}", url.path());
     let mut req = Request::new(method, url);
     req.replay = replay;
     req.any_status = true;
-    if let Some(a) = auth {
-        req.headers.push((AUTHORIZATION, bearer(a)?));
-    }
+    req.headers.extend(headers);
     req.body = body.map(Body::Json);
     let r = http.execute(req).await.map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
@@ -330,6 +364,285 @@ impl DockerHub {
             Method::DELETE,
             u,
             Some(jwt.expose()),
+            None,
+            Replay::Safe,
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// npm access tokens of the operator's account, for one token name.
+#[derive(Debug)]
+pub struct NpmTokens {
+    http: Http,
+    base: Url,
+    session: SecretString,
+    otp: Option<SecretString>,
+    password: Option<SecretString>,
+    grant: Value,
+}
+
+/// npm's registry.
+pub const NPM_REGISTRY: &str = "https://registry.npmjs.org/";
+
+impl NpmTokens {
+    /// A client for `registry` (default [`NPM_REGISTRY`]); `grant` holds the new token's
+    /// `packages`, `scopes`, `packages_and_scopes_permission`, `expires`, `bypass_2fa` and
+    /// `cidr` as the API names them.
+    pub fn new(
+        registry: Option<&str>,
+        session: SecretString,
+        otp: Option<SecretString>,
+        password: Option<SecretString>,
+        grant: Value,
+        cfg: HttpConfig,
+    ) -> Result<Self, String> {
+        let base = base_url(registry.unwrap_or(NPM_REGISTRY))?;
+        let http = Http::new(&base, firebreak_http::Auth::None, cfg).map_err(|e| e.to_string())?;
+        Ok(NpmTokens {
+            http,
+            base,
+            session,
+            otp,
+            password,
+            grant,
+        })
+    }
+
+    fn headers(
+        &self,
+        with_otp: bool,
+    ) -> Result<Vec<(firebreak_http::header::HeaderName, HeaderValue)>, String> {
+        let mut h = vec![(AUTHORIZATION, bearer(self.session.expose())?)];
+        if with_otp {
+            if let Some(o) = &self.otp {
+                h.push((
+                    firebreak_http::header::HeaderName::from_static("npm-otp"),
+                    sensitive(o.expose())?,
+                ));
+            }
+        }
+        Ok(h)
+    }
+
+    /// Every token of the account (paged; never a value: npm shows them redacted).
+    pub async fn list(&self) -> Result<Vec<TokenMeta>, String> {
+        let mut out = Vec::new();
+        for page in 0..100 {
+            let u = join(&self.base, &format!("-/npm/v1/tokens?page={page}&perPage=100"))?;
+            let (s, v) = call_with(
+                &self.http,
+                Method::GET,
+                u,
+                self.headers(false)?,
+                None,
+                Replay::Safe,
+            )
+            .await?;
+            if s == 404 {
+                return Err("GET /-/npm/v1/tokens: HTTP 404 (is this an npm registry?)".into());
+            }
+            let objects = v["objects"].as_array().cloned().unwrap_or_default();
+            for t in &objects {
+                if let Some(key) = t["key"].as_str() {
+                    out.push(TokenMeta {
+                        id: key.to_string(),
+                        label: t["name"].as_str().unwrap_or("").to_string(),
+                        active: t["revoked"].is_null(),
+                    });
+                }
+            }
+            let next = v["urls"]["next"].as_str().is_some_and(|n| !n.is_empty());
+            if objects.is_empty() || !next {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Creates a token named `name` (never resent): (key, token).
+    pub async fn create(&self, name: &str) -> Result<(String, SecretString), String> {
+        if self.otp.is_none() {
+            return Err(
+                "npm asks for a one-time password to create a token: set NPM_OTP to a fresh code (from your authenticator, or the one npm e-mailed) just before the run".into(),
+            );
+        }
+        let mut b = self.grant.clone();
+        b["name"] = json!(name);
+        b["token_description"] = json!("issued by firebreak rotate");
+        if let Some(p) = &self.password {
+            b["password"] = json!(p.expose());
+        }
+        let u = join(&self.base, "-/npm/v1/tokens")?;
+        let (s, mut v) = call_with(
+            &self.http,
+            Method::POST,
+            u,
+            self.headers(true)?,
+            Some(b),
+            Replay::Never,
+        )
+        .await?;
+        if s == 404 {
+            return Err("POST /-/npm/v1/tokens: HTTP 404 (is this an npm registry?)".into());
+        }
+        let token = SecretString::new(v["token"].as_str().unwrap_or("").to_string());
+        if let Some(o) = v.as_object_mut() {
+            o.remove("token");
+        }
+        let key = v["key"].as_str().unwrap_or("").to_string();
+        if key.is_empty() || token.is_empty() {
+            return Err("POST /-/npm/v1/tokens: the reply has no key or token".into());
+        }
+        Ok((key, token))
+    }
+
+    /// Deletes a token by key (already gone is success).
+    pub async fn delete(&self, key: &str) -> Result<(), String> {
+        let u = join(&self.base, &format!("-/npm/v1/tokens/token/{}", enc(key)))?;
+        call_with(
+            &self.http,
+            Method::DELETE,
+            u,
+            self.headers(true)?,
+            None,
+            Replay::Safe,
+        )
+        .await
+        .map(|_| ())
+    }
+}
+
+/// anaconda.org tokens of a user or organisation, for one token name.
+#[derive(Debug)]
+pub struct AnacondaTokens {
+    http: Http,
+    base: Url,
+    username: String,
+    password: SecretString,
+    token: SecretString,
+    org: Option<String>,
+    scopes: Vec<String>,
+    max_age: Option<u64>,
+}
+
+/// anaconda.org's API.
+pub const ANACONDA_API: &str = "https://api.anaconda.org/";
+
+impl AnacondaTokens {
+    /// A client for `username` (tokens owned by `org` when set) at `endpoint` (default
+    /// [`ANACONDA_API`]).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        endpoint: Option<&str>,
+        username: &str,
+        password: SecretString,
+        token: SecretString,
+        org: Option<&str>,
+        scopes: Vec<String>,
+        max_age: Option<u64>,
+        cfg: HttpConfig,
+    ) -> Result<Self, String> {
+        let base = base_url(endpoint.unwrap_or(ANACONDA_API))?;
+        let http = Http::new(&base, firebreak_http::Auth::None, cfg).map_err(|e| e.to_string())?;
+        Ok(AnacondaTokens {
+            http,
+            base,
+            username: username.to_string(),
+            password,
+            token,
+            org: org.map(str::to_string),
+            scopes,
+            max_age,
+        })
+    }
+
+    fn token_header(&self) -> Result<Vec<(firebreak_http::header::HeaderName, HeaderValue)>, String> {
+        Ok(vec![(
+            AUTHORIZATION,
+            sensitive(&format!("token {}", self.token.expose()))?,
+        )])
+    }
+
+    /// Every token the management token sees, by name (never a value).
+    pub async fn list(&self) -> Result<Vec<TokenMeta>, String> {
+        let u = join(&self.base, "authentications")?;
+        let (s, v) = call_with(
+            &self.http,
+            Method::GET,
+            u,
+            self.token_header()?,
+            None,
+            Replay::Safe,
+        )
+        .await?;
+        if s == 404 {
+            return Err("GET /authentications: HTTP 404 (is this an anaconda.org API URL?)".into());
+        }
+        Ok(v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|t| {
+                        let name = t["application"].as_str()?;
+                        Some(TokenMeta {
+                            id: name.to_string(),
+                            label: name.to_string(),
+                            active: true,
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+
+    /// Creates a token named `name` with the account's password (never resent; the
+    /// service refuses a name that exists): (name, token).
+    pub async fn create(&self, name: &str) -> Result<(String, SecretString), String> {
+        use base64::Engine as _;
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+            "{}:{}",
+            self.username,
+            self.password.expose()
+        ));
+        let headers = vec![(AUTHORIZATION, sensitive(&format!("Basic {basic}"))?)];
+        let body = json!({
+            "scopes": self.scopes,
+            "note": name,
+            "note_url": null,
+            "hostname": "firebreak",
+            "user": self.org,
+            "max-age": self.max_age,
+            "strength": "strong",
+            "fail-if-exists": true,
+        });
+        let u = join(&self.base, "authentications")?;
+        let (s, mut v) = call_with(&self.http, Method::POST, u, headers, Some(body), Replay::Never).await?;
+        if s == 404 {
+            return Err("POST /authentications: HTTP 404 (is this an anaconda.org API URL?)".into());
+        }
+        let token = SecretString::new(v["token"].as_str().unwrap_or("").to_string());
+        if let Some(o) = v.as_object_mut() {
+            o.remove("token");
+        }
+        if token.is_empty() {
+            return Err("POST /authentications: the reply has no token".into());
+        }
+        Ok((name.to_string(), token))
+    }
+
+    /// Deletes the token named `name` (already gone is success).
+    pub async fn delete(&self, name: &str) -> Result<(), String> {
+        let path = match &self.org {
+            Some(o) => format!("authentications/org/{}/name/{}", enc(o), enc(name)),
+            None => format!("authentications/name/{}", enc(name)),
+        };
+        let u = join(&self.base, &path)?;
+        call_with(
+            &self.http,
+            Method::DELETE,
+            u,
+            self.token_header()?,
             None,
             Replay::Safe,
         )
