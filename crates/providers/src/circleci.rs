@@ -713,6 +713,28 @@ impl Client {
         Ok(raw.into_iter().map(ProjectToken::from).collect())
     }
 
+    /// Creates a project API token (v1.1 `POST /project/{vcs}/{org}/{repo}/token` with
+    /// `{scope, label}`): its metadata and the token (shown once). Never resent: a retry
+    /// after a lost reply would create a second token.
+    pub async fn create_project_token(
+        &self,
+        slug: &str,
+        scope: &str,
+        label: &str,
+    ) -> Result<(ProjectToken, SecretString), HttpError> {
+        #[derive(Deserialize)]
+        struct Created {
+            #[serde(flatten)]
+            meta: RawProjectToken,
+            token: String,
+        }
+        let u = self.v1_project(slug, &["token"])?;
+        let body = json!({"scope": scope, "label": label});
+        let r = self.http.send(Method::POST, &u, Some(&body)).await?;
+        let c = r.json::<Created>("POST")?;
+        Ok((c.meta.into(), SecretString::new(c.token)))
+    }
+
     /// Deletes a project API token (v1.1 `DELETE /project/{vcs}/{org}/{repo}/token/{id}`).
     pub async fn delete_project_token(&self, slug: &str, id: &str) -> Result<(), HttpError> {
         let u = self.v1_project(slug, &["token", id])?;

@@ -233,6 +233,17 @@ pub enum SourceSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         endpoint: Option<String>,
     },
+    /// A CircleCI project API token (API v1.1): a new token labelled `LABEL (firebreak
+    /// KEY)` with the same scope is created, written to the sinks where it is used,
+    /// verified, and only then are the old tokens labelled `label` deleted.
+    CircleciProjectToken {
+        /// Project slug (`gh/acme/app`).
+        project: String,
+        /// `status`, `view-builds` or `all`, as the old token's.
+        scope: String,
+        /// The label of the tokens replaced.
+        label: String,
+    },
     /// A CircleCI self-hosted runner resource-class token (runner API): a new token is
     /// created (nickname `NICKNAME (firebreak KEY)`), written to the runners'
     /// configuration through the sinks (`circleci_runner_config`), verified, and only then
@@ -265,6 +276,7 @@ impl SourceSpec {
             SourceSpec::Npm { .. } => "npm",
             SourceSpec::Anaconda { .. } => "anaconda",
             SourceSpec::CircleciRunner { .. } => "circleci_runner",
+            SourceSpec::CircleciProjectToken { .. } => "circleci_project_token",
             SourceSpec::Manual { .. } => "manual",
         }
     }
@@ -282,6 +294,7 @@ impl SourceSpec {
                 | SourceSpec::Npm { .. }
                 | SourceSpec::Anaconda { .. }
                 | SourceSpec::CircleciRunner { .. }
+                | SourceSpec::CircleciProjectToken { .. }
                 | SourceSpec::DeployKey {
                     github_repo: Some(_),
                     ..
@@ -311,6 +324,9 @@ impl SourceSpec {
                 resource_class,
                 nickname,
             } => Some(format!("circleci_runner {resource_class} {nickname}")),
+            SourceSpec::CircleciProjectToken { project, label, .. } => {
+                Some(format!("circleci_project_token {project} {label}"))
+            }
             SourceSpec::AwsIam { user, endpoint, .. } => Some(format!(
                 "aws_iam {} {user}",
                 endpoint.as_deref().unwrap_or("https://iam.amazonaws.com")
@@ -1048,8 +1064,14 @@ fn manual_instructions(it: &InventoryItem) -> String {
         }
         Kind::ProjectApiToken => {
             let label = n.rsplit_once('#').map(|x| x.0).unwrap_or(n);
+            let scope = it
+                .flags
+                .detail
+                .as_deref()
+                .and_then(|d| d.split(", ").find_map(|p| p.strip_prefix("scope ")))
+                .unwrap_or("SCOPE");
             format!(
-                "CircleCI project API token {n} of {s}: in Project Settings > API Permissions, create a new token with the same scope and label {label:?}, replace it wherever the old one is used (status badges, scripts calling API v1.1), then delete the old one (Project Settings, or DELETE /api/v1.1/project/{s}/token/{id}); project tokens cannot be changed, only replaced"
+                "CircleCI project API token {n} of {s}: in Project Settings > API Permissions, create a new token with the same scope and label {label:?}, replace it wherever the old one is used (status badges, scripts calling API v1.1), then delete the old one (Project Settings, or DELETE /api/v1.1/project/{s}/token/{id}); project tokens cannot be changed, only replaced. Or change this source to {{ type = \"circleci_project_token\", project = \"{s}\", scope = \"{scope}\", label = {label:?} }} and add the places it is used as sinks, so firebreak does it"
             )
         }
         Kind::AwsKeypair => format!(

@@ -471,6 +471,21 @@ impl Source {
                     info: json!({"before": before}),
                 })
             }
+            SourceSpec::CircleciProjectToken { project, label, .. } => {
+                let c = self.circleci()?;
+                let before: Vec<String> = c
+                    .list_project_tokens(project)
+                    .await
+                    .map_err(|e| self.err(e))?
+                    .into_iter()
+                    .filter(|t| Self::is_ours(label, &t.label))
+                    .map(|t| t.id)
+                    .collect();
+                Ok(Prepared {
+                    material: None,
+                    info: json!({"before": before}),
+                })
+            }
             SourceSpec::Npm { name, .. } => {
                 let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
                 let before: Vec<String> = c
@@ -683,6 +698,26 @@ impl Source {
                     previous_ids: Self::before(p),
                 })
             }
+            SourceSpec::CircleciProjectToken {
+                project,
+                scope,
+                label,
+            } => {
+                let c = self.circleci()?;
+                // a POST the HTTP layer never resends: after a lost reply, `lookup` finds
+                // the token by its label (an orphan: its value was shown only once)
+                let (meta, token) = c
+                    .create_project_token(project, scope, &Self::gh_title(label, idem))
+                    .await
+                    .map_err(|e| self.err(e))?;
+                Ok(Issued {
+                    cred: Credential {
+                        id: Some(meta.id),
+                        value: token,
+                    },
+                    previous_ids: Self::before(p),
+                })
+            }
             SourceSpec::Npm { name, .. } => {
                 let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
                 let (id, token) = c
@@ -822,6 +857,15 @@ impl Source {
                     None => Ok(Lookup::NotFound),
                 }
             }
+            SourceSpec::CircleciProjectToken { project, label, .. } => {
+                let c = self.circleci()?;
+                let mine = Self::gh_title(label, idem);
+                let toks = c.list_project_tokens(project).await.map_err(|e| self.err(e))?;
+                match toks.into_iter().find(|t| t.label == mine) {
+                    Some(t) => Ok(Lookup::Orphan(t.id)),
+                    None => Ok(Lookup::NotFound),
+                }
+            }
             SourceSpec::Npm { name, .. } => {
                 let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
                 let mine = crate::upload::issued_label(name, idem);
@@ -871,6 +915,7 @@ impl Source {
             },
             SourceSpec::FirebreakServe { .. }
             | SourceSpec::Dockerhub { .. }
+            | SourceSpec::CircleciProjectToken { .. }
             | SourceSpec::Npm { .. }
             | SourceSpec::Anaconda { .. } => self.revoke(&[id.to_string()]).await,
             _ => Err(self.err("this source has no orphans")),
@@ -926,6 +971,13 @@ impl Source {
                 SourceSpec::Npm { .. } => {
                     let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
                     c.delete(id).await.map_err(|e| self.err(e))?;
+                }
+                SourceSpec::CircleciProjectToken { project, .. } => {
+                    match self.circleci()?.delete_project_token(project, id).await {
+                        Ok(()) => {}
+                        Err(e) if e.status() == Some(404) => {}
+                        Err(e) => return Err(self.err(e)),
+                    }
                 }
                 SourceSpec::Anaconda { .. } => {
                     let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;

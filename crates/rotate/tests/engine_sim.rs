@@ -505,3 +505,100 @@ async fn a_runner_token_whose_reply_was_lost_is_an_orphan() {
     }
     assert!(!s.runner_token_valid(&lost.token.fingerprint()));
 }
+
+/// A CircleCI project API token (v1.1): a new token with the same scope, labelled with the
+/// intent's key, is written to where it is used (here another project's variable),
+/// verified there, and only then is the old token of that label deleted; tokens of other
+/// labels stay. A lost reply leaves an orphan found by its label and deleted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_api_token_is_replaced_where_it_is_used_then_the_old_one_deleted() {
+    let s = sim().await;
+    let dir = tempfile::tempdir().unwrap();
+    let cc = firebreak_providers::circleci::Client::new(
+        &s.circleci_url(),
+        SecretString::new("sim-circleci-token"),
+        HttpConfig::default(),
+    )
+    .unwrap();
+    let slug = "gh/sim-org/repo-00001";
+    // one token to replace, one of another label to keep
+    let (old, _) = cc
+        .create_project_token(slug, "view-builds", "dashboard-x")
+        .await
+        .unwrap();
+    let (keep, _) = cc.create_project_token(slug, "status", "badge-x").await.unwrap();
+
+    let no_sink = format!(
+        "[[secret]]\nname = \"dashboard token\"\nsource = {{ type = \"circleci_project_token\", project = \"{slug}\", scope = \"view-builds\", label = \"dashboard-x\" }}\n"
+    );
+    let e = Plan::parse(&no_sink, "t.toml").unwrap_err().to_string();
+    assert!(e.contains("no sink"), "{e}");
+    let toml = format!(
+        "{no_sink}[[secret.sink]]\ntype = \"circleci_env\"\nproject = \"gh/sim-org/repo-00002\"\nname = \"APP_CIRCLE_TOKEN\"\n"
+    );
+    let mut plan = Plan::parse(&toml, "t.toml").unwrap();
+    plan.providers = providers(&s);
+    let (key, _) = SealKey::generate();
+    let seq0 = s.events().len();
+    let (_, sum) = run(&dir.path().join("fb.db"), &plan, &key, false).await;
+    assert_eq!(sum.done, 1, "{sum:?}");
+
+    let after = cc.list_project_tokens(slug).await.unwrap();
+    assert!(after.iter().all(|t| t.id != old.id), "old deleted: {after:?}");
+    assert!(
+        after.iter().any(|t| t.id == keep.id),
+        "other label kept: {after:?}"
+    );
+    let new: Vec<_> = after
+        .iter()
+        .filter(|t| t.label.starts_with("dashboard-x (firebreak "))
+        .collect();
+    assert_eq!(new.len(), 1, "{after:?}");
+    assert_eq!(new[0].scope, "view-builds");
+    // the sink holds the token CircleCI created, and it was created before the old one
+    // was deleted
+    let ev: Vec<_> = s
+        .events()
+        .into_iter()
+        .skip(seq0)
+        .filter(|e| e.kind == Kind::ProjectApiToken)
+        .collect();
+    assert_eq!(ev.len(), 2, "one token created, one deleted: {ev:?}");
+    assert_eq!(ev[0].action, firebreak_providers::sim::EventAction::Create);
+    assert_eq!(ev[1].action, firebreak_providers::sim::EventAction::Delete);
+    let in_sink = s
+        .secret_value(
+            Provider::Circleci,
+            Kind::EnvVar,
+            "gh/sim-org/repo-00002",
+            "APP_CIRCLE_TOKEN",
+        )
+        .unwrap();
+    assert_eq!(ev[0].fingerprint.as_deref(), Some(in_sink.fingerprint().as_str()));
+
+    // a lost reply: the token made is found by its label and deleted as an orphan
+    let spec = firebreak_rotate::plan::SourceSpec::CircleciProjectToken {
+        project: slug.into(),
+        scope: "status".into(),
+        label: "badge-x".into(),
+    };
+    let src = firebreak_rotate::sources::Source::new(
+        "badge",
+        &spec,
+        firebreak_rotate::sources::SourceClients {
+            circleci: Some(cc.clone()),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let prep = src.prepare("idem-0123456789ab").await.unwrap();
+    let made = src.issue("idem-0123456789ab", &prep).await.unwrap(); // as if its reply were lost
+    let orphan = match src.lookup("idem-0123456789ab", &prep).await.unwrap() {
+        firebreak_rotate::sources::Lookup::Orphan(id) => id,
+        other => panic!("expected an orphan, got {other:?}"),
+    };
+    assert_eq!(Some(orphan.clone()), made.cred.id);
+    src.delete_orphan(&orphan).await.unwrap();
+    let left = cc.list_project_tokens(slug).await.unwrap();
+    assert!(left.iter().all(|t| t.id != orphan), "{left:?}");
+}

@@ -494,6 +494,35 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                         .collect();
                     ok(StatusCode::OK, Value::Array(v))
                 }
+                (Method::POST, ["token"]) => {
+                    if let Some(r) = kind_forbidden(faults, Provider::Circleci, Kind::ProjectApiToken) {
+                        return r;
+                    }
+                    let b = match req.json() {
+                        Ok(b) => b,
+                        Err(r) => return r,
+                    };
+                    let (Some(scope), Some(label)) = (b["scope"].as_str(), b["label"].as_str()) else {
+                        return err(StatusCode::BAD_REQUEST, "scope and label are required");
+                    };
+                    if !matches!(scope, "status" | "view-builds" | "all") || label.is_empty() {
+                        return err(
+                            StatusCode::BAD_REQUEST,
+                            "scope must be status, view-builds or all",
+                        );
+                    }
+                    let value = {
+                        let mut rng = sh.rng.lock().expect("rng");
+                        (0..40)
+                            .map(|_| format!("{:x}", rng.gen_range(0..16u8)))
+                            .collect::<String>()
+                    };
+                    let c = st.create_project_token(&slug, label, scope, SecretString::new(value));
+                    ok(
+                        StatusCode::OK,
+                        json!({"id": c.id, "label": c.label, "scope": c.detail, "time": ts(c.created_at), "token": c.value.expose()}),
+                    )
+                }
                 (Method::DELETE, ["token", id]) => {
                     let id = id.to_string();
                     if st

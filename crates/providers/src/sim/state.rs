@@ -775,6 +775,39 @@ impl SimState {
         c
     }
 
+    /// Creates a project API token (v1.1) for project `slug`.
+    pub(crate) fn create_project_token(
+        &mut self,
+        slug: &str,
+        label: &str,
+        scope: &str,
+        value: SecretString,
+    ) -> CcCred {
+        self.next_id += 1;
+        let now = Utc::now();
+        let c = CcCred {
+            kind: Kind::ProjectApiToken,
+            scope: slug.to_string(),
+            id: format!("pt-{}", self.next_id),
+            label: label.to_string(),
+            detail: scope.to_string(),
+            created_at: now,
+            value,
+        };
+        self.circleci_creds.push(c.clone());
+        let fp = c.value.fingerprint();
+        self.record(
+            Provider::Circleci,
+            Kind::ProjectApiToken,
+            slug,
+            &c.item_name(),
+            EventAction::Create,
+            Some(fp),
+            now,
+        );
+        c
+    }
+
     /// Deletes a CircleCI credential of `kind` by id; true when it existed.
     pub(crate) fn delete_cc_cred(&mut self, kind: Kind, id: &str) -> bool {
         let Some(pos) = self
