@@ -39,6 +39,7 @@ fn examples(path: &str) -> &'static [&'static str] {
         "inventory" => &[
             "firebreak inventory --provider circleci --org acme",
             "firebreak inventory --provider github --org acme --format jsonl -o inventory.jsonl",
+            "firebreak inventory --provider circleci --org gh/acme --with-github --with-gitlab --projects-file slugs.txt",
         ],
         "inventory list" => &["firebreak inventory list", "firebreak inventory list --format json"],
         "inventory diff" => &["firebreak inventory diff 1 2", "firebreak inventory diff 1 2 --format csv"],

@@ -260,6 +260,10 @@ pub struct CircleciOptions {
     /// repositories are candidate projects (a project nobody follows is still found),
     /// and its deploy keys are matched to checkout keys by public key.
     pub github: Option<github::Client>,
+    /// The GitLab side: for projects CircleCI connects through GitLab (opaque
+    /// `circleci/ORG-ID/PROJECT-ID` slugs, whose `vcs_info` names the GitLab project), the
+    /// project's deploy keys are matched to its checkout keys by public key.
+    pub gitlab: Option<gitlab::Client>,
     /// Self-hosted runner namespace (default: the organisation's name).
     pub runner_namespace: Option<String>,
     /// Pages of v2 pipelines (`GET /pipeline?org-slug=`) read for candidate projects
@@ -512,11 +516,28 @@ pub async fn collect_circleci_with(
         let client = client.clone();
         let acc = acc.clone();
         let gh = opts.github.clone();
+        let gl = opts.gitlab.clone();
         for_each_limited(projects, tasks, move |slug| {
             let client = client.clone();
             let acc = acc.clone();
             let gh = gh.clone();
+            let gl = gl.clone();
             async move {
+                // the GitLab end of a project CircleCI connects through GitLab: its
+                // `vcs_info` names the GitLab project (the slug does not)
+                let gl_deploy_keys = async {
+                    let gl = gl.as_ref()?;
+                    if !slug.starts_with("circleci/") {
+                        return None;
+                    }
+                    let host = gl.base_url().host_str().map(str::to_string);
+                    let path = match client.get_project(&slug).await {
+                        Ok(p) => p.vcs_info.and_then(|v| v.gitlab_path(host.as_deref()))?,
+                        Err(_) => return None,
+                    };
+                    let keys = gl.list_deploy_keys(&path).await;
+                    Some((path, keys))
+                };
                 let gh_repo = slug
                     .strip_prefix("gh/")
                     .or_else(|| slug.strip_prefix("github/"))
@@ -528,13 +549,14 @@ pub async fn collect_circleci_with(
                         _ => None,
                     }
                 };
-                let (env, keys, keys256, settings, tokens, deploy_keys) = tokio::join!(
+                let (env, keys, keys256, settings, tokens, deploy_keys, gl_keys) = tokio::join!(
                     client.list_env_vars(&slug),
                     client.list_checkout_keys(&slug),
                     client.list_checkout_keys_sha256(&slug),
                     client.project_settings(&slug),
                     client.list_project_tokens(&slug),
                     deploy_keys,
+                    gl_deploy_keys,
                 );
                 for v in take(&acc, P, &slug, env) {
                     push(
@@ -572,6 +594,17 @@ pub async fn collect_circleci_with(
                     for k in take_kind(&acc, Provider::Github, repo, Kind::DeployKey, needs, l) {
                         if let Some(fp) = firebreak_providers::model::openssh_sha256(&k.key) {
                             vcs_keys.insert(fp, identity(Provider::Github, Kind::DeployKey, repo, &k.title));
+                        }
+                    }
+                }
+                if let Some((path, l)) = gl_keys {
+                    let needs = "a GitLab token with the Maintainer role on the project (its deploy keys)";
+                    for k in take_kind(&acc, Provider::Gitlab, &path, Kind::ProjectDeployKey, needs, l) {
+                        let fp = firebreak_providers::model::openssh_sha256(&k.key)
+                            .or_else(|| k.fingerprint_sha256.clone());
+                        if let Some(fp) = fp {
+                            let name = gl_name(Some(&k.title), k.id, "key");
+                            vcs_keys.insert(fp, identity(Provider::Gitlab, Kind::ProjectDeployKey, &path, &name));
                         }
                     }
                 }

@@ -259,3 +259,78 @@ async fn what_cannot_be_read_is_an_error_naming_kind_and_scope_and_the_run_goes_
         .collect();
     assert_eq!(found(&r), want);
 }
+
+/// Projects CircleCI connects through GitLab have opaque `circleci/ORG-ID/PROJECT-ID`
+/// slugs; with the GitLab side, the inventory reads each project's `vcs_info`, lists the
+/// GitLab project's deploy keys and names, on each checkout key, the deploy key with the
+/// same public key: the identity a GitLab inventory gives that key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_connected_projects_match_checkout_keys_to_gitlab_deploy_keys() {
+    let h = Simulator::start(SimConfig {
+        projects: 10,
+        gitlab_linked: 2,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let (cc, _) = clients(&h);
+    let gl = firebreak_providers::gitlab::Client::new(
+        &h.gitlab_url(),
+        SecretString::new("sim-gitlab-token"),
+        http(),
+    )
+    .unwrap();
+    let linked: BTreeSet<String> = h
+        .secrets()
+        .into_iter()
+        .filter(|s| s.provider == Provider::Circleci && s.scope.starts_with("circleci/"))
+        .map(|s| s.scope)
+        .collect();
+    assert_eq!(linked.len(), 2, "{linked:?}");
+    let run = |gitlab| {
+        let opts = inv::CircleciOptions {
+            projects: Some(linked.iter().cloned().collect()),
+            tasks: 4,
+            gitlab,
+            ..Default::default()
+        };
+        let cc = cc.clone();
+        async move { inv::collect_circleci_with(&cc, "sim-org", &opts).await }
+    };
+    // without the GitLab side: the keys are listed, unmatched
+    let r = run(None).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let keys: Vec<_> = r.items.iter().filter(|i| i.kind == Kind::CheckoutKey).collect();
+    assert_eq!(keys.len(), 2);
+    assert!(keys.iter().all(|k| k.flags.same_key_as.is_none()));
+
+    let r = run(Some(gl.clone())).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let g = inv::collect_gitlab(&gl, Some("sim-group"), None, false, 4).await;
+    let deploy: std::collections::BTreeMap<String, String> = g
+        .items
+        .iter()
+        .filter(|i| i.kind == Kind::ProjectDeployKey)
+        .map(|i| {
+            (
+                i.identity(),
+                i.flags.fingerprint_sha256.clone().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let keys: Vec<_> = r.items.iter().filter(|i| i.kind == Kind::CheckoutKey).collect();
+    assert_eq!(keys.len(), 2);
+    for k in keys {
+        let other = k
+            .flags
+            .same_key_as
+            .as_deref()
+            .expect("matched to a GitLab deploy key");
+        assert!(other.starts_with("gitlab/project_deploy_key/"), "{other}");
+        assert_eq!(
+            deploy.get(other),
+            k.flags.fingerprint_sha256.as_ref(),
+            "the GitLab inventory's key with the same SHA-256: {other}"
+        );
+    }
+}

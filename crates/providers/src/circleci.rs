@@ -144,6 +144,38 @@ pub struct ProjectInfo {
     /// Organisation name.
     #[serde(default)]
     pub organization_name: String,
+    /// Where the code lives (`vcs_url`, `provider`: `GitHub`, `Bitbucket`, or `CircleCI`
+    /// for projects connected through CircleCI's GitLab or GitHub App integrations).
+    #[serde(default)]
+    pub vcs_info: Option<VcsInfo>,
+}
+
+/// A project's VCS (`vcs_info` of `GET /project/{slug}`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VcsInfo {
+    /// URL of the repository (`https://gitlab.com/group/project`).
+    #[serde(default)]
+    pub vcs_url: String,
+    /// `GitHub`, `Bitbucket` or `CircleCI`.
+    #[serde(default)]
+    pub provider: String,
+}
+
+impl VcsInfo {
+    /// The GitLab project path (`group/sub/project`) when the repository is at a GitLab
+    /// host: `gitlab_host` (the instance of `--gitlab-api-url`) or any host named
+    /// `gitlab…`.
+    pub fn gitlab_path(&self, gitlab_host: Option<&str>) -> Option<String> {
+        let u = url::Url::parse(&self.vcs_url).ok()?;
+        let host = u.host_str()?;
+        let at_gitlab = gitlab_host.is_some_and(|h| h.eq_ignore_ascii_case(host))
+            || host.split('.').any(|l| l.eq_ignore_ascii_case("gitlab"));
+        if !at_gitlab || self.provider.eq_ignore_ascii_case("github") {
+            return None;
+        }
+        let p = u.path().trim_matches('/').trim_end_matches(".git");
+        (p.contains('/')).then(|| p.to_string())
+    }
 }
 
 /// A self-hosted runner resource class (runner API).

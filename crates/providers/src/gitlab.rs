@@ -297,6 +297,11 @@ impl Client {
         &self.http
     }
 
+    /// The API's base URL (`https://gitlab.com/api/v4/`).
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
     fn vars_url(&self, scope: &VarScope, key: Option<&str>) -> Url {
         let mut segs: Vec<&str> = Vec::new();
         let root = match scope {

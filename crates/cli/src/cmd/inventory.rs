@@ -153,6 +153,17 @@ struct RunArgs {
     /// CircleCI with --with-github: read the GitHub token from this file.
     #[arg(long, value_name = "FILE")]
     github_token_file: Option<PathBuf>,
+    /// CircleCI: also read the GitLab side (GITLAB_TOKEN, or --gitlab-token-file): for the
+    /// projects CircleCI connects through GitLab, their GitLab deploy keys are matched to
+    /// their checkout keys.
+    #[arg(long)]
+    with_gitlab: bool,
+    /// CircleCI with --with-gitlab: the GitLab API (default https://gitlab.com/api/v4).
+    #[arg(long, value_name = "URL")]
+    gitlab_api_url: Option<String>,
+    /// CircleCI with --with-gitlab: read the GitLab token from this file.
+    #[arg(long, value_name = "FILE")]
+    gitlab_token_file: Option<PathBuf>,
     /// CircleCI: the self-hosted runner API (default https://runner.circleci.com/api/v3
     /// for circleci.com, https://HOST/api/v3 for a server).
     #[arg(long, value_name = "URL")]
@@ -279,7 +290,17 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
                         .github_api_url
                         .clone()
                         .unwrap_or_else(|| github::DEFAULT_API_URL.to_string());
-                    Some(github::Client::new(&u, t, cfg)?)
+                    Some(github::Client::new(&u, t, cfg.clone())?)
+                } else {
+                    None
+                };
+                let gl = if a.with_gitlab {
+                    let t = load_token(gitlab::TOKEN_ENV, a.gitlab_token_file.as_deref())?;
+                    let u = a
+                        .gitlab_api_url
+                        .clone()
+                        .unwrap_or_else(|| gitlab::DEFAULT_API_URL.to_string());
+                    Some(gitlab::Client::new(&u, t, cfg)?)
                 } else {
                     None
                 };
@@ -288,6 +309,7 @@ fn inventory(a: RunArgs) -> anyhow::Result<Exit> {
                     projects,
                     tasks,
                     github: gh,
+                    gitlab: gl,
                     runner_namespace: a.runner_namespace.clone(),
                     pipeline_pages: 10,
                 };

@@ -85,6 +85,10 @@ pub struct Args {
     /// Stop after this many seconds (default: run until Ctrl-C / SIGTERM).
     #[arg(long, value_name = "SECS")]
     duration: Option<u64>,
+    /// CircleCI projects connected through GitLab (`circleci/ORG-ID/PROJECT-ID` slugs whose
+    /// checkout key is the GitLab project's deploy key; not followed).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    gitlab_linked: usize,
 }
 
 /// Runs the subcommand.
@@ -111,6 +115,7 @@ pub fn run(a: Args) -> anyhow::Result<Exit> {
         gitlab_token: SecretString::new(a.gitlab_token.clone()),
         npm_token: None,
         port: a.port,
+        gitlab_linked: a.gitlab_linked,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

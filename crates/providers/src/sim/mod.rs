@@ -76,6 +76,10 @@ pub struct SimConfig {
     pub npm_token: Option<SecretString>,
     /// Port on 127.0.0.1 (0 = any free port).
     pub port: u16,
+    /// CircleCI projects connected through GitLab (slugs `circleci/ORG-ID/PROJECT-ID`,
+    /// `vcs_info.vcs_url` naming the first GitLab projects), each with a checkout key that
+    /// is its GitLab project's deploy key. Not followed: give them as `--projects-file`.
+    pub gitlab_linked: usize,
 }
 
 impl Default for SimConfig {
@@ -95,6 +99,7 @@ impl Default for SimConfig {
             gitlab_token: SecretString::new("sim-gitlab-token"),
             npm_token: None,
             port: 0,
+            gitlab_linked: 0,
         }
     }
 }

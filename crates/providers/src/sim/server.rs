@@ -674,9 +674,13 @@ fn circleci(sh: &Shared, req: &Req, faults: &super::Faults) -> Response {
                     ok(
                         StatusCode::OK,
                         json!({"slug": slug, "name": repo, "id": format!("{:08x}-0000-4000-a000-000000000000", slug.len()),
-                               "organization_name": org, "organization_slug": format!("{vcs}/{org}"),
-                               "organization_id": "00000000-0000-4000-a000-000000000001",
-                               "vcs_info": {"vcs_url": format!("https://github.com/{org}/{repo}"), "provider": "GitHub", "default_branch": "main"}}),
+                        "organization_name": org, "organization_slug": format!("{vcs}/{org}"),
+                        "organization_id": "00000000-0000-4000-a000-000000000001",
+                        "vcs_info": match st.circleci_gitlab.get(&slug) {
+                            // GitLab projects come through CircleCI's own app
+                            Some(path) => json!({"vcs_url": format!("https://gitlab.com/{path}"), "provider": "CircleCI", "default_branch": "main"}),
+                            None => json!({"vcs_url": format!("https://github.com/{org}/{repo}"), "provider": "GitHub", "default_branch": "main"}),
+                        }}),
                     )
                 }
                 (Method::GET, ["envvar"]) => {

@@ -236,6 +236,8 @@ pub struct SimState {
     /// CircleCI projects that exist (v2 answers for them) but that the token does not
     /// follow: v1.1 `/projects` omits them.
     pub(crate) circleci_unfollowed: Vec<String>,
+    /// CircleCI projects connected through GitLab: slug → GitLab project path.
+    pub(crate) circleci_gitlab: HashMap<String, String>,
     /// Project slugs of the organisation's pipelines, newest first (v2 `GET /pipeline`);
     /// may name a project that no longer exists.
     pub(crate) circleci_pipelines: Vec<String>,
@@ -620,7 +622,62 @@ impl SimState {
         // is the same as before they existed.
         s.seed_more_kinds(cfg);
         s.seed_circleci_kinds(cfg, &checkout_pks);
+        s.seed_gitlab_linked(cfg);
         s
+    }
+
+    /// CircleCI projects connected through GitLab (`cfg.gitlab_linked`): opaque
+    /// `circleci/ORG-ID/PROJECT-ID` slugs, like CircleCI gives GitLab projects, each with a
+    /// variable and a checkout key whose public key is its GitLab project's deploy key.
+    fn seed_gitlab_linked(&mut self, cfg: &SimConfig) {
+        let mut rng = StdRng::seed_from_u64(cfg.seed ^ 0x0091_7a6b);
+        for k in 0..cfg.gitlab_linked.min(self.gitlab_projects.len()) {
+            let p = self.gitlab_projects[k].clone();
+            let slug = format!(
+                "circleci/5e1f0d6a-0000-4000-a000-000000000001/{:08x}-7a6b-4000-a000-{:012x}",
+                k + 1,
+                p.id
+            );
+            self.circleci_index.insert(slug.clone(), usize::MAX);
+            self.circleci_gitlab.insert(slug.clone(), p.path.clone());
+            for name in pick_names(&mut rng, 1, 2) {
+                self.seed_secret(
+                    &mut rng,
+                    Provider::Circleci,
+                    Kind::EnvVar,
+                    &slug,
+                    name,
+                    Flags::default(),
+                    true,
+                );
+            }
+            let pk = format!("ssh-ed25519 {} sim", rand_str(&mut rng, 43, B64ISH));
+            let t = rand_time(&mut rng);
+            self.add_key(
+                Provider::Circleci,
+                Kind::CheckoutKey,
+                &slug,
+                colon_fp(pk.as_bytes()),
+                pk.clone(),
+                "deploy-key",
+                "",
+                true,
+                t,
+            );
+            self.next_id += 1;
+            let fp256 = crate::model::openssh_sha256(&pk).unwrap_or_default();
+            self.gitlab_creds.push(GlCred {
+                kind: Kind::ProjectDeployKey,
+                scope: p.path.clone(),
+                id: self.next_id,
+                label: "circleci".into(),
+                created_at: t,
+                expires_at: None,
+                last_used_at: None,
+                revoked: false,
+                extra: serde_json::json!({"key": pk, "fingerprint": colon_fp(pk.as_bytes()), "fingerprint_sha256": fp256, "can_push": false, "usage_type": "auth"}),
+            });
+        }
     }
 
     /// CircleCI kinds added with issue 22 (project API tokens, runner tokens, legacy AWS
