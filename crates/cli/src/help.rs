@@ -35,6 +35,7 @@ fn examples(path: &str) -> &'static [&'static str] {
         "hunt compile" => &[
             "firebreak hunt compile --target athena",
             "firebreak hunt compile --target duckdb --combined --table 'logs/**/*.json'",
+            "firebreak hunt compile --target spark --table s3a://acme-trail/AWSLogs/ -o hunt.sql",
         ],
         "inventory" => &[
             "firebreak inventory --provider circleci --org acme",

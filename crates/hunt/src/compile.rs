@@ -20,6 +20,9 @@ pub enum Target {
     Kql,
     /// DuckDB over the raw exported JSON files.
     Duckdb,
+    /// Spark SQL over a view of records (`firebreak_SOURCE`, one JSON text per row in
+    /// column `r`) made from the raw exported files by [`spark_setup`].
+    Spark,
 }
 
 impl FromStr for Target {
@@ -30,8 +33,9 @@ impl FromStr for Target {
             "bigquery" => Ok(Target::Bigquery),
             "kql" => Ok(Target::Kql),
             "duckdb" => Ok(Target::Duckdb),
+            "spark" => Ok(Target::Spark),
             _ => Err(format!(
-                "unknown target {}; one of athena, bigquery, kql, duckdb",
+                "unknown target {}; one of athena, bigquery, kql, duckdb, spark",
                 firebreak_core::secret::quote_untrusted(s)
             )),
         }
@@ -46,7 +50,7 @@ impl Target {
             Target::Athena => src == SourceKind::Cloudtrail,
             Target::Bigquery => src == SourceKind::Gcp,
             Target::Kql => matches!(src, SourceKind::AzureSignin | SourceKind::AzureActivity),
-            Target::Duckdb => src != SourceKind::Circleci,
+            Target::Duckdb | Target::Spark => src != SourceKind::Circleci,
         }
     }
 }
@@ -80,6 +84,10 @@ pub struct Compiled {
     pub filter: String,
     /// The full query.
     pub query: String,
+    /// Spark: the statements that make the records view the query reads (run once per
+    /// source before its queries).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<String>,
 }
 
 /// Compiles every rule of a set; returns the queries and the rules that could not be compiled.
@@ -121,7 +129,17 @@ pub fn compile_rule(r: &Rule, src: SourceKind, opts: &CompileOptions) -> Result<
     let filter = cond(r, &r.cond, src, t)?;
     let table = opts.table.clone();
     let id = sql_str(&r.id);
+    let mut setup = None;
     let query = match t {
+        Target::Spark => {
+            let (id_path, time_path) = record_paths(src);
+            setup = Some(spark_setup(src, table.as_deref()));
+            format!(
+                "SELECT {} AS rule_id, get_json_object(r, '{time_path}') AS event_time, get_json_object(r, '{id_path}') AS event_id, r AS record\nFROM {}\nWHERE {filter};",
+                spark_str(&r.id),
+                spark_view(src)
+            )
+        }
         Target::Duckdb => {
             let (from, id_path, time_path) = duckdb_from(src, table.as_deref());
             format!(
@@ -149,7 +167,108 @@ pub fn compile_rule(r: &Rule, src: SourceKind, opts: &CompileOptions) -> Result<
         source: src,
         filter,
         query,
+        setup,
     })
+}
+
+/// The record's id and time paths of a source (JSONPath, `$.a.b`).
+pub fn record_paths(src: SourceKind) -> (&'static str, &'static str) {
+    let (_, id, time) = duckdb_from(src, None);
+    (id, time)
+}
+
+/// The Spark view holding a source's records (`firebreak_cloudtrail`...).
+pub fn spark_view(src: SourceKind) -> String {
+    format!("firebreak_{}", src.name().replace('-', "_"))
+}
+
+/// Spark SQL statements that read the raw exported files at `path` (a file, directory or
+/// glob; default `logs/`; gzip read by extension) into the view [`spark_view`]: one row
+/// per record, its JSON text in column `r`. Each file is read whole and unwrapped the way
+/// the native reader does: the source's wrapper (`Records`, `records`, `value`, `items`),
+/// a JSON array, JSON Lines, or one document.
+pub fn spark_setup(src: SourceKind, path: Option<&str>) -> String {
+    let files = format!("{}_files", spark_view(src));
+    let wrappers: &[&str] = match src {
+        SourceKind::Cloudtrail => &["Records"],
+        SourceKind::AzureSignin | SourceKind::AzureActivity => &["records"],
+        SourceKind::AzureAudit | SourceKind::AzureRisk => &["records", "value"],
+        SourceKind::GoogleWorkspace => &["items"],
+        _ => &[],
+    };
+    let mut cases = String::new();
+    for w in wrappers {
+        let _ = write!(
+            cases,
+            "WHEN from_json(value, 'STRUCT<`{w}`: ARRAY<STRING>>').`{w}` IS NOT NULL THEN from_json(value, 'STRUCT<`{w}`: ARRAY<STRING>>').`{w}`\n    "
+        );
+    }
+    format!(
+        "CREATE OR REPLACE TEMPORARY VIEW {files} USING text OPTIONS (path {}, wholetext 'true', recursiveFileLookup 'true');\n\
+         CREATE OR REPLACE TEMPORARY VIEW {} AS\n\
+         SELECT r FROM (SELECT explode(CASE\n    {cases}\
+         WHEN startswith(ltrim(value), '[') THEN from_json(value, 'ARRAY<STRING>')\n    \
+         WHEN forall(filter(split(value, '\\n'), l -> trim(l) <> ''), l -> startswith(trim(l), '{{')) THEN filter(split(value, '\\n'), l -> trim(l) <> '')\n    \
+         ELSE array(value) END) AS r FROM {files}) WHERE r IS NOT NULL;",
+        spark_str(path.unwrap_or("logs/")),
+        spark_view(src)
+    )
+}
+
+/// The combined Spark query: one scan of a source's view, one row per (event, matching
+/// rule).
+pub fn spark_combined(compiled: &[Compiled], src: SourceKind) -> Option<String> {
+    let cs: Vec<&Compiled> = compiled.iter().filter(|c| c.source == src).collect();
+    if cs.is_empty() {
+        return None;
+    }
+    let (id_path, _) = record_paths(src);
+    let mut cases = String::new();
+    for (i, c) in cs.iter().enumerate() {
+        if i > 0 {
+            cases.push_str(",\n    ");
+        }
+        let _ = write!(cases, "CASE WHEN {} THEN {} END", c.filter, spark_str(&c.rule_id));
+    }
+    Some(format!(
+        "SELECT event_id, rule_id FROM (\n  SELECT get_json_object(r, '{id_path}') AS event_id, explode(array(\n    {cases})) AS rule_id\n  FROM {}\n) WHERE rule_id IS NOT NULL;",
+        spark_view(src)
+    ))
+}
+
+/// A Spark SQL string literal: backslashes and quotes escaped (Spark reads escapes in
+/// literals).
+fn spark_str(s: &str) -> String {
+    let mut o = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\\' => o.push_str("\\\\"),
+            '\'' => o.push_str("\\'"),
+            '\n' => o.push_str("\\n"),
+            '\r' => o.push_str("\\r"),
+            '\t' => o.push_str("\\t"),
+            _ => o.push(c),
+        }
+    }
+    o.push('\'');
+    o
+}
+
+/// A native (Rust `regex`) pattern as Java's `Pattern` reads it the same way: Unicode
+/// classes and case folding (`(?U)`), `$` at the very end as end of text (`\z`; Java's
+/// `$` also matches before a final line break), `(?P<name>` as `(?<name>`.
+fn java_regex(r: &str) -> String {
+    let mut p = r.replace("(?P<", "(?<");
+    if p.ends_with('$') && !p.ends_with("\\$") {
+        p.pop();
+        p.push_str("\\z");
+    }
+    format!("(?U){p}")
+}
+
+/// A JSONPath for Spark's `get_json_object` (`$.a.b`).
+fn spark_path(path: &str) -> String {
+    format!("$.{path}")
 }
 
 /// DuckDB `FROM` clause for a source: (from, id path, time path).
@@ -275,6 +394,15 @@ pub fn field_expr(path: &str, src: SourceKind, t: Target) -> Result<String, Stri
         return Err(format!("field {path:?} has quotes"));
     }
     match t {
+        Target::Spark => {
+            if src == SourceKind::Cloudtrail && path.starts_with("resources") {
+                return Err("array field `resources` (per-element matching) is not compiled".into());
+            }
+            if path.contains(['[', ']', '*', '$']) || path.split('.').any(str::is_empty) {
+                return Err(format!("field {path:?} is not a plain JSON path for Spark"));
+            }
+            Ok(format!("get_json_object(r, '{}')", spark_path(path)))
+        }
         Target::Duckdb => {
             if src == SourceKind::Cloudtrail && path.starts_with("resources") {
                 return Err("array field `resources` (per-element matching) is not compiled".into());
@@ -481,10 +609,48 @@ fn duckdb_number_text(path: &str) -> String {
     )
 }
 
+/// Spark: the text of the value at `path` as the native engine renders scalars: a JSON
+/// number by its value's shortest form with no `.0` (`7.0` → `7`, `1e3` → `1000`), a
+/// string as it is (`from_json` with a DOUBLE field reads numbers only, never a string
+/// such as "1.10").
+fn spark_number_text(path: &str) -> String {
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut schema = String::from("DOUBLE");
+    for s in segs.iter().rev() {
+        schema = format!("STRUCT<`{s}`: {schema}>");
+    }
+    let access: String = segs.iter().map(|s| format!(".`{s}`")).collect();
+    let num = format!("from_json(r, {}){access}", spark_str(&schema));
+    format!(
+        "(CASE WHEN {num} IS NOT NULL THEN regexp_replace(CAST({num} AS STRING), '\\\\.0$', '') ELSE get_json_object(r, '{}') END)",
+        spark_path(path)
+    )
+}
+
+/// Spark: the key at `path` is present (even with a null value).
+fn spark_exists(path: &str) -> String {
+    let (parent, key) = match path.rsplit_once('.') {
+        Some((p, k)) => (format!("get_json_object(r, '{}')", spark_path(p)), k),
+        None => ("r".to_string(), path),
+    };
+    format!(
+        "COALESCE(array_contains(json_object_keys({parent}), {}), false)",
+        spark_str(key)
+    )
+}
+
 fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
     let paths = field_paths(f, src, t)?;
     if let Some(want) = f.exists {
         let e = match t {
+            Target::Spark => {
+                let xs: Vec<String> = paths.iter().map(|(p, _)| spark_exists(p)).collect();
+                if xs.len() == 1 {
+                    xs.into_iter().next().unwrap_or_default()
+                } else {
+                    format!("({})", xs.join(" OR "))
+                }
+            }
             Target::Duckdb => {
                 let xs = paths
                     .iter()
@@ -517,11 +683,15 @@ fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
     }
     // a number in a record reads as the native engine renders it (`7.0` as `7`), where a
     // value the rule compares could be a number's text
-    let numeric = t == Target::Duckdb && f.vals.iter().any(could_match_number);
+    let numeric = matches!(t, Target::Duckdb | Target::Spark) && f.vals.iter().any(could_match_number);
     let x = coalesce_expr(
         paths
             .into_iter()
-            .map(|(p, x)| if numeric { duckdb_number_text(&p) } else { x })
+            .map(|(p, x)| match (numeric, t) {
+                (true, Target::Spark) => spark_number_text(&p),
+                (true, _) => duckdb_number_text(&p),
+                _ => x,
+            })
             .collect(),
         t,
     );
@@ -550,6 +720,7 @@ fn value(x: &str, v: &ValMatch, t: Target) -> Result<String, String> {
         }),
         ValMatch::Num(op, n) => Ok(match t {
             Target::Duckdb | Target::Athena => format!("(TRY_CAST({x} AS DOUBLE) {} {n})", op.sym()),
+            Target::Spark => format!("(try_cast({x} AS DOUBLE) {} {n})", op.sym()),
             Target::Bigquery => format!("(SAFE_CAST({x} AS FLOAT64) {} {n})", op.sym()),
             Target::Kql => format!(
                 "(todouble({x}) {} {n})",
@@ -591,6 +762,16 @@ fn strmatch(x: &str, m: &StrMatch, cased: bool, t: Target) -> String {
     } else {
         format!("lower({x})")
     };
+    if t == Target::Spark {
+        let q = spark_str;
+        return match m {
+            StrMatch::Exact(s) => format!("{lx} = {}", q(s)),
+            StrMatch::Prefix(s) => format!("startswith({lx}, {})", q(s)),
+            StrMatch::Suffix(s) => format!("endswith({lx}, {})", q(s)),
+            StrMatch::Contains(s) => format!("contains({lx}, {})", q(s)),
+            StrMatch::Glob(r, _) | StrMatch::Re(r) => format!("({x} RLIKE {})", q(&java_regex(r.as_str()))),
+        };
+    }
     let q = |s: &str| sql_str(s);
     match (m, t) {
         (StrMatch::Exact(s), _) => format!("{lx} = {}", q(s)),

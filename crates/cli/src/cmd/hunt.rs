@@ -75,14 +75,16 @@ enum Sub {
 struct CompileArgs {
     /// Query engine: athena (CloudTrail table `cloudtrail_logs`), bigquery
     /// (`cloudaudit_googleapis_com_activity`), kql (`SigninLogs`, `AzureActivity`),
-    /// duckdb (raw JSON files).
-    #[arg(long, value_parser = ["athena", "bigquery", "kql", "duckdb"])]
+    /// duckdb (raw JSON files), spark (Spark SQL over the raw JSON files: the output
+    /// starts with the statements that make each source's records view).
+    #[arg(long, value_parser = ["athena", "bigquery", "kql", "duckdb", "spark"])]
     target: String,
-    /// Table name (Athena, BigQuery, KQL) or file glob (DuckDB, e.g. 'logs/**/*.json').
+    /// Table name (Athena, BigQuery, KQL), file glob (DuckDB, e.g. 'logs/**/*.json') or
+    /// file/directory path (Spark, e.g. 'logs/' or 's3a://bucket/AWSLogs/').
     #[arg(long)]
     table: Option<String>,
-    /// DuckDB only: one query per log source that scans the files once and returns
-    /// (event_id, rule_id) for every match of every rule.
+    /// DuckDB and Spark: one query per log source that scans the records once and
+    /// returns (event_id, rule_id) for every match of every rule.
     #[arg(long)]
     combined: bool,
     /// `--format`: text (SQL/KQL with comments), jsonl (one object per query) or json
@@ -611,15 +613,25 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
     // `--format json`: the JSON Lines objects, gathered into one document
     let mut queries: Vec<serde_json::Value> = Vec::new();
     if c.combined {
-        if target != Target::Duckdb {
-            anyhow::bail!("--combined is only for --target duckdb");
+        if !matches!(target, Target::Duckdb | Target::Spark) {
+            anyhow::bail!("--combined is only for --target duckdb or spark");
         }
         let files = c.table.clone().unwrap_or_else(|| "logs/**/*.json*".into());
         let mut sources: Vec<SourceKind> = compiled.iter().map(|x| x.source).collect();
         sources.sort();
         sources.dedup();
         for s in sources {
-            if let Some(q) = duckdb_combined(&compiled, s, &files) {
+            let q = if target == Target::Spark {
+                firebreak_hunt::compile::spark_combined(&compiled, s).map(|q| {
+                    format!(
+                        "{}\n{q}",
+                        firebreak_hunt::compile::spark_setup(s, c.table.as_deref())
+                    )
+                })
+            } else {
+                duckdb_combined(&compiled, s, &files)
+            };
+            if let Some(q) = q {
                 let v = serde_json::json!({"source": s, "query": q});
                 if format == Format::Json {
                     queries.push(v);
@@ -632,7 +644,15 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
             }
         }
     } else {
+        let mut set_up: Vec<SourceKind> = Vec::new();
         for q in &compiled {
+            // Spark: each source's records view, made once before its first query
+            if let Some(setup) = q.setup.as_deref().filter(|_| format == Format::Text) {
+                if !set_up.contains(&q.source) {
+                    set_up.push(q.source);
+                    writeln!(out, "-- {} records view (run once)\n{setup}\n", q.source)?;
+                }
+            }
             if format == Format::Json {
                 queries.push(serde_json::to_value(q)?);
             } else if format == Format::Jsonl {
