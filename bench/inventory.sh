@@ -34,7 +34,7 @@ CIRCLECI_TOKEN=sim-circleci-token "$BIN" inventory --provider circleci --org sim
 END=$(date +%s.%N)
 cat "$OUT/inv.err"
 REQ=$(grep -o '[0-9]* requests' "$OUT/inv.err" | awk '{print $1}')
-ITEMS=$(grep -c '"record":"item"' "$OUT/items.jsonl" || true)
+ITEMS=$(grep -o '[0-9]* secrets' "$OUT/inv.err" | awk '{print $1}')
 RL=$(grep -o '[0-9]* rate-limited' "$OUT/inv.err" | awk '{print $1}')
 python3 - "$START" "$END" "$REQ" "$R" "$ITEMS" "$RL" <<'PY'
 import sys
