@@ -97,8 +97,8 @@ pub struct RuleDef {
     /// when one exists; shown by `firebreak rules list`. See docs/validate.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator: Option<String>,
-    /// A checksum the vendor documents inside its tokens (`crc32_base62`: GitHub's and
-    /// npm's formats end in the CRC-32 of the 30 characters before, in base62). A match
+    /// A checksum the vendor documents inside its tokens (`crc32_base62`: GitHub's, npm's
+    /// and NetBird's formats end in the CRC-32 of the 30 characters before, in base62). A match
     /// of the documented length whose checksum fails is reported one confidence level
     /// lower: it is a made-up or mangled token, not one the vendor issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,8 +110,8 @@ pub struct RuleDef {
 #[serde(rename_all = "snake_case")]
 pub enum Checksum {
     /// `PREFIX_` + 30 random base62 characters + their CRC-32 as 6 base62 characters
-    /// (digits, upper case, lower case; zero-padded): GitHub's `gh?_` tokens and npm's
-    /// `npm_` tokens.
+    /// (digits, upper case, lower case; zero-padded): GitHub's `gh?_` tokens, npm's
+    /// `npm_` tokens and NetBird's `nbp_` personal access tokens.
     Crc32Base62,
 }
 
