@@ -421,6 +421,10 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     "YWxhZGRpbjpvcGVuc2VzYW1l",
     // Slack's documentation signing secret.
     "8f742231b10e8888abcd99yyyzzz85a5",
+    // Socket.dev's free public API token (`sktsec_t_--…_api`, the demo organisation's,
+    // published in Socket's CLI, libraries and agent skills as `SOCKET_PUBLIC_API_KEY`):
+    // anyone may use it, so it is not a leak. Its random part, which no other token holds.
+    "RAN5U4ivauy4w37-6aoKyYPDt5ZbaT5JBVMqiwKo",
 ];
 
 /// Words that, in a value found by a generic rule (one that needs no vendor
