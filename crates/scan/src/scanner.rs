@@ -389,8 +389,9 @@ impl Scanner {
             });
             (walker.join().expect("directory walker panicked"), partial)
         });
-        for (path, message) in walk_errors {
-            report.summary.error(path, message);
+        for problem in walk_errors {
+            report.summary.error_count += 1;
+            report.summary.errors.push(problem);
         }
         report.summary.skipped_by_glob += skipped_glob.load(std::sync::atomic::Ordering::Relaxed);
         report.merge(partial);
@@ -934,15 +935,14 @@ const WALK_THREADS: usize = 2;
 
 /// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into
 /// batches sent on `tx`, with [`WALK_THREADS`] threads, each filling its own
-/// batch. Returns false when the receiving side is gone, and the walk errors
-/// as (path, message).
+/// batch. Returns false when the receiving side is gone, and the walk errors.
 fn walk_dir(
     dir: &Path,
     no_ignore: bool,
     filter: Option<&crate::accept::PathFilter>,
     skipped: &std::sync::atomic::AtomicU64,
     tx: &std::sync::mpsc::SyncSender<FileBatch>,
-) -> (bool, Vec<(String, String)>) {
+) -> (bool, Vec<Problem>) {
     /// One walker thread's batch, sent when full and, for the rest, when the
     /// thread's walk ends (dropped).
     struct Batcher<'t> {
