@@ -294,7 +294,7 @@ impl Visitor for MemberCheck<'_> {
             }
             for issue in report.summary.errors {
                 self.notices
-                    .push(format!("{}: scanner: {}", issue.path, issue.message));
+                    .push(format!("{}: scanner: {}", issue.file, issue.message));
             }
         }
         io::copy(&mut tee, &mut io::sink())?;

@@ -64,6 +64,24 @@ impl Problem {
             None => self.file.clone(),
         }
     }
+
+    /// `file[:line][: LABEL record]: message`: the record named in words, as a linter
+    /// lists what it found (`rules.yml:12: rule acme.token: negative example #1 matches`
+    /// with `label` `rule`); [`Display`](fmt::Display) shows it in brackets instead.
+    pub fn labelled(&self, label: &str) -> String {
+        let mut s = self.location();
+        if let Some(r) = &self.record {
+            s.push_str(": ");
+            if !label.is_empty() {
+                s.push_str(label);
+                s.push(' ');
+            }
+            s.push_str(r);
+        }
+        s.push_str(": ");
+        s.push_str(&self.message);
+        s
+    }
 }
 
 /// `file[:line][ [record]]: message`.
@@ -99,5 +117,19 @@ mod tests {
         );
         let back: Problem = serde_json::from_value(j).unwrap();
         assert_eq!(back, p);
+    }
+
+    #[test]
+    fn labelled_names_the_record_in_words() {
+        let p = Problem::at("rules.yml", 12, "negative example #1 matches").record("acme.token");
+        assert_eq!(
+            p.labelled("rule"),
+            "rules.yml:12: rule acme.token: negative example #1 matches"
+        );
+        assert_eq!(Problem::new("u.yml", "bad").labelled("rule"), "u.yml: bad");
+        assert_eq!(
+            Problem::new("u.yml", "bad").record("x").labelled(""),
+            "u.yml: x: bad"
+        );
     }
 }

@@ -421,6 +421,10 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     "YWxhZGRpbjpvcGVuc2VzYW1l",
     // Slack's documentation signing secret.
     "8f742231b10e8888abcd99yyyzzz85a5",
+    // Socket.dev's free public API token (`sktsec_t_--…_api`, the demo organisation's,
+    // published in Socket's CLI, libraries and agent skills as `SOCKET_PUBLIC_API_KEY`):
+    // anyone may use it, so it is not a leak. Its random part, which no other token holds.
+    "RAN5U4ivauy4w37-6aoKyYPDt5ZbaT5JBVMqiwKo",
 ];
 
 /// Words that, in a value found by a generic rule (one that needs no vendor
@@ -506,7 +510,15 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     }
     // A type or class name (`private_key: PKCS7PrivateKeyTypes,`), where the name is not
     // a password's (a password may well be `CorrectHorse7`).
-    if is_camel_identifier(v) && !["pass", "pwd", "pw"].iter().any(|p| name.contains(p)) {
+    let password_name = ["pass", "pwd", "pw"].iter().any(|p| name.contains(p));
+    if is_camel_identifier(v) && !password_name {
+        return true;
+    }
+    // A dotted value under a secret's name (not a password's): a host name, a file name or
+    // a version (`auth: node1.cluster.local`, `secret=config2.yaml`, `token = v2.3.1`), or
+    // one without both a letter and a digit. What is left is a token with parts
+    // (`key.secret`, a JWT-like `header.payload.signature`).
+    if v.contains('.') && !password_name && is_dotted_name(v) {
         return true;
     }
     // `arn:aws:secretsmanager:…:secret:prod/api-Ab3Cd9`, `urn:x:token:…`: a name inside a
@@ -536,6 +548,54 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     // many words its line holds (a CI log line); prose is checked for the rest.
     let assignment = name.contains('=') || name.contains(':');
     is_prose_line(line, secret, assignment, whole_line)
+}
+
+/// A dotted value that is not a token with parts: one with no letter or no digit, one
+/// with `=` inside (`host=key` pairs), one whose parts after the first are short — a
+/// file name (`config2.yaml`), a version (`v2.0.1-rc3`), most host names
+/// (`node1.cluster.local`), a prefix and a stub (`pat.a1B2c3`,
+/// `eyJhbGciOiJIUzI1NiJ9.eyJnVxk`: a token cut short) — or a host name with long labels
+/// (lowercase letters, digits and `-`, the last one letters: `ip-10-0-1-23.ec2.internal`,
+/// `creds2.properties`).
+fn is_dotted_name(v: &str) -> bool {
+    let b = v.as_bytes();
+    if !b.iter().any(u8::is_ascii_alphabetic) || !b.iter().any(u8::is_ascii_digit) {
+        return true;
+    }
+    if v.trim_end_matches('=').contains('=') {
+        return true;
+    }
+    let parts: Vec<&str> = v.split('.').collect();
+    if parts.len() < 2 {
+        return false;
+    }
+    if parts[1..].iter().any(|p| p.trim_end_matches('=').len() < 8) {
+        return true;
+    }
+    // `module.ClassName` (`ed25519.Ed25519PrivateKey` in `private_key: ed25519.…`): a
+    // type in code: a lowercase module name, then a capitalised name holding a word (a
+    // capital and three lowercase letters or more).
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    let module = first.starts_with(|c: char| c.is_ascii_lowercase())
+        && first
+            .bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_');
+    let class = last.starts_with(|c: char| c.is_ascii_uppercase())
+        && last.bytes().all(|c| c.is_ascii_alphanumeric())
+        && last
+            .as_bytes()
+            .windows(4)
+            .any(|w| w[0].is_ascii_uppercase() && w[1..].iter().all(u8::is_ascii_lowercase));
+    if module && class {
+        return true;
+    }
+    let label = |p: &&str| {
+        p.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+            && !p.starts_with('-')
+            && !p.ends_with('-')
+    };
+    parts.iter().all(label) && last.len() <= 24 && last.bytes().all(|c| c.is_ascii_lowercase())
 }
 
 /// `windows-1255`, `iso-8859-8`, `prod-db-2`, `v1.2.3`, `gid-1000`,
@@ -933,6 +993,36 @@ fn is_prose_line(line: &[u8], secret: &[u8], assignment: bool, whole_line: bool)
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dotted_values_that_are_names_are_not_secrets() {
+        for v in [
+            "config2.yaml",
+            "v2.3.1",
+            "1.4.2-beta3",
+            "node1.cluster.local",
+            "ip-10-0-1-23.ec2.internal",
+            "creds2.properties",
+            "pat.a1B2c3",
+            "eyJhbGciOiJIUzI1NiJ9.eyJnVxk",
+            "ge.acme-corp.io=7w5kbqq",
+            "AbCdEfGh.IjKlMnOp",
+            "ed25519.Ed25519PrivateKey",
+        ] {
+            assert!(is_dotted_name(v), "part {} should read as a name", v.len());
+        }
+        for v in [
+            "Yk3mP9qZ.vT4nR8sW2xL6hJ",
+            "tk1.Qm8xT2vLr9Zp4Ks.Wn6Hd3Jf_Vb7",
+            "hD9sK2.Wq4xLm7Rt1Zp6Vn3.Bc8Fg5Jk0Ty2",
+        ] {
+            assert!(
+                !is_dotted_name(v),
+                "a token with parts of length {} read as a name",
+                v.len()
+            );
+        }
+    }
 
     #[test]
     fn entropy_orders_randomness() {

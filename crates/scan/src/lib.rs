@@ -41,4 +41,4 @@ pub(crate) fn with_scratch<T, R>(
         Err(_) => f(&mut fresh()),
     })
 }
-pub use scanner::{ScanIssue, ScanOptions, ScanReport, Scanner, SecretHook, Summary};
+pub use scanner::{ScanOptions, ScanReport, Scanner, SecretHook, Summary};

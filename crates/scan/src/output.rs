@@ -286,7 +286,7 @@ pub fn sarif(report: &ScanReport, rules: &RuleSet) -> Value {
             json!({
                 "level": level,
                 "message": {"text": e.message},
-                "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(&e.path)}}}],
+                "locations": [{"physicalLocation": {"artifactLocation": {"uri": sarif_uri(&e.file)}}}],
             })
         })
         .collect();

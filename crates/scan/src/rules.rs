@@ -37,7 +37,7 @@
 
 use crate::entropy;
 use crate::keywords::KeywordSearcher;
-use firebreak_core::Confidence;
+use firebreak_core::{Confidence, Problem};
 use regex::bytes::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -97,8 +97,8 @@ pub struct RuleDef {
     /// when one exists; shown by `firebreak rules list`. See docs/validate.md.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub validator: Option<String>,
-    /// A checksum the vendor documents inside its tokens (`crc32_base62`: GitHub's and
-    /// npm's formats end in the CRC-32 of the 30 characters before, in base62). A match
+    /// A checksum the vendor documents inside its tokens (`crc32_base62`: GitHub's, npm's
+    /// and NetBird's formats end in the CRC-32 of the 30 characters before, in base62). A match
     /// of the documented length whose checksum fails is reported one confidence level
     /// lower: it is a made-up or mangled token, not one the vendor issued.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,8 +110,8 @@ pub struct RuleDef {
 #[serde(rename_all = "snake_case")]
 pub enum Checksum {
     /// `PREFIX_` + 30 random base62 characters + their CRC-32 as 6 base62 characters
-    /// (digits, upper case, lower case; zero-padded): GitHub's `gh?_` tokens and npm's
-    /// `npm_` tokens.
+    /// (digits, upper case, lower case; zero-padded): GitHub's `gh?_` tokens, npm's
+    /// `npm_` tokens and NetBird's `nbp_` personal access tokens.
     Crc32Base62,
 }
 
@@ -262,52 +262,30 @@ pub fn load_rules_path(path: &Path) -> Result<Vec<(String, RuleDef)>, RuleError>
     Ok(out)
 }
 
-/// One problem [`check_rule_files`] found: the file, the 1-based line of the
-/// rule (or of the parse error) when known, the rule id, and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuleProblem {
-    /// File.
-    pub path: String,
-    /// 1-based line.
-    pub line: Option<usize>,
-    /// Rule id, when the problem is a rule's.
-    pub rule: Option<String>,
-    /// What is wrong (never an example's value).
-    pub message: String,
-}
-
-impl std::fmt::Display for RuleProblem {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.path)?;
-        if let Some(l) = self.line {
-            write!(f, ":{l}")?;
-        }
-        if let Some(r) = &self.rule {
-            write!(f, ": rule {r}")?;
-        }
-        write!(f, ": {}", self.message)
-    }
-}
-
 /// Lints rule files the way the built-in pack is checked: every file parses
 /// and fits the schema, ids are unique and dotted lowercase (`vendor.kind`),
 /// every pattern compiles, every rule has keywords, examples and negative
 /// examples, every example matches (with a keyword inside the match, so the
 /// prefilter finds it, and where its `anchor` says), and no negative example
-/// does. `files` are (name, text) pairs; problems name file and line.
-pub fn check_rule_files(files: &[(String, String)]) -> Vec<RuleProblem> {
+/// does. `files` are (name, text) pairs. Each problem names the file, the
+/// 1-based line of the rule (or of the parse error) when known, the rule id as
+/// its record and what is wrong (never an example's value), kind `rule`;
+/// [`Problem::labelled`] with `rule` shows it as `firebreak rules check` prints it.
+pub fn check_rule_files(files: &[(String, String)]) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut defs: Vec<(String, RuleDef, Option<usize>)> = Vec::new();
     let mut lines: std::collections::HashMap<(String, String), usize> = Default::default();
     for (path, text) in files {
         let parsed: Result<RuleFile, _> = serde_yaml_ng::from_str(text);
         match parsed {
-            Err(e) => problems.push(RuleProblem {
-                path: path.clone(),
-                line: e.location().map(|l| l.line()),
-                rule: None,
-                message: firebreak_core::secret::scrub_parse_message(&e.to_string()),
-            }),
+            Err(e) => {
+                let message = firebreak_core::secret::scrub_parse_message(&e.to_string());
+                let p = match e.location() {
+                    Some(l) => Problem::at(path.clone(), l.line() as u64, message),
+                    None => Problem::new(path.clone(), message),
+                };
+                problems.push(p.kind("rule"));
+            }
             Ok(f) => {
                 // The k-th `- id:` line of the file is the k-th rule's line.
                 let id_lines: Vec<usize> = text
@@ -331,12 +309,7 @@ pub fn check_rule_files(files: &[(String, String)]) -> Vec<RuleProblem> {
     let mut seen: std::collections::HashMap<String, String> = Default::default();
     let mut good = Vec::new();
     for (path, d, line) in defs {
-        let problem = |message: String| RuleProblem {
-            path: path.clone(),
-            line,
-            rule: Some(d.id.clone()),
-            message,
-        };
+        let problem = |message: String| rule_problem(&path, line, &d.id, message);
         let dotted = d.id.contains('.')
             && d.id
                 .chars()
@@ -382,15 +355,19 @@ pub fn check_rule_files(files: &[(String, String)]) -> Vec<RuleProblem> {
             // "<id> (<path>): <what>"
             let (id, rest) = f.split_once(" (").unwrap_or((f.as_str(), ""));
             let (path, what) = rest.split_once("): ").unwrap_or(("", rest));
-            problems.push(RuleProblem {
-                path: path.to_string(),
-                line: line_of(path, id),
-                rule: Some(id.to_string()),
-                message: what.to_string(),
-            });
+            problems.push(rule_problem(path, line_of(path, id), id, what.to_string()));
         }
     }
     problems
+}
+
+/// A problem of rule `id` in `path`, at its line when known.
+fn rule_problem(path: &str, line: Option<usize>, id: &str, message: String) -> Problem {
+    let p = match line {
+        Some(l) => Problem::at(path, l as u64, message),
+        None => Problem::new(path, message),
+    };
+    p.record(id).kind("rule")
 }
 
 /// Reads rule files for [`check_rule_files`]: `path` itself, or every

@@ -34,7 +34,7 @@
 
 use crate::archive::{self, Limits, Member, Notice, Source, Visitor};
 use crate::rules::{line_start, Lines, RawMatch, RuleSet};
-use firebreak_core::{fingerprint, redact, Confidence, SecretFinding};
+use firebreak_core::{fingerprint, redact, Confidence, Problem, SecretFinding};
 use rayon::prelude::*;
 use serde::Serialize;
 use std::collections::HashSet;
@@ -145,16 +145,28 @@ impl std::fmt::Debug for ScanOptions {
     }
 }
 
-/// A problem with one input: an error (unreadable file, broken archive) or a
-/// notice (an archive entry skipped by a bound or policy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ScanIssue {
-    /// The input at fault (nested path for archive members).
-    pub path: String,
-    /// `error`, or the notice kind (`compression_ratio`, `path_traversal`, ...).
-    pub kind: String,
-    /// Human explanation (never holds secret values).
-    pub message: String,
+/// Errors and notices are [`Problem`]s (the workspace's one per-input problem type):
+/// `file` is the input at fault (nested path for archive members), `kind` is `error` or
+/// the notice kind (`compression_ratio`, `path_traversal`, ...), `message` the human
+/// explanation (never a secret value). In JSON they keep the scan's own shape,
+/// `{"path", "kind", "message"}`, which users and `incident record` read.
+fn serialize_issues<S: serde::Serializer>(issues: &[Problem], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    #[derive(Serialize)]
+    struct Issue<'a> {
+        path: &'a str,
+        kind: &'a str,
+        message: &'a str,
+    }
+    let mut seq = s.serialize_seq(Some(issues.len()))?;
+    for p in issues {
+        seq.serialize_element(&Issue {
+            path: &p.file,
+            kind: p.kind.as_deref().unwrap_or("error"),
+            message: &p.message,
+        })?;
+    }
+    seq.end()
 }
 
 /// Counts of a scan.
@@ -186,10 +198,12 @@ pub struct Summary {
     pub commits: u64,
     /// Inputs that failed (each in `errors`).
     pub error_count: u64,
-    /// Failed inputs with their path.
-    pub errors: Vec<ScanIssue>,
-    /// Skipped archive entries with their path.
-    pub notices: Vec<ScanIssue>,
+    /// Failed inputs with their path (kind `error`).
+    #[serde(serialize_with = "serialize_issues")]
+    pub errors: Vec<Problem>,
+    /// Skipped archive entries with their path and notice kind.
+    #[serde(serialize_with = "serialize_issues")]
+    pub notices: Vec<Problem>,
 }
 
 impl Summary {
@@ -214,11 +228,7 @@ impl Summary {
     /// Records a failed input: `path` names it, `message` says why (never a secret).
     pub fn error(&mut self, path: impl Into<String>, message: impl Into<String>) {
         self.error_count += 1;
-        self.errors.push(ScanIssue {
-            path: path.into(),
-            kind: "error".into(),
-            message: message.into(),
-        });
+        self.errors.push(Problem::new(path, message).kind("error"));
     }
 }
 
@@ -379,8 +389,9 @@ impl Scanner {
             });
             (walker.join().expect("directory walker panicked"), partial)
         });
-        for (path, message) in walk_errors {
-            report.summary.error(path, message);
+        for problem in walk_errors {
+            report.summary.error_count += 1;
+            report.summary.errors.push(problem);
         }
         report.summary.skipped_by_glob += skipped_glob.load(std::sync::atomic::Ordering::Relaxed);
         report.merge(partial);
@@ -605,18 +616,15 @@ impl Scanner {
                 Ok(())
             }
             fn notice(&mut self, n: Notice) {
-                let issue = ScanIssue {
-                    path: n.path,
-                    kind: if n.kind.is_error() {
-                        "error".into()
-                    } else {
-                        serde_json::to_value(n.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_string))
-                            .unwrap_or_default()
-                    },
-                    message: n.message,
+                let kind = if n.kind.is_error() {
+                    "error".to_string()
+                } else {
+                    serde_json::to_value(n.kind)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default()
                 };
+                let issue = Problem::new(n.path, n.message).kind(kind);
                 if n.kind.is_error() {
                     self.rep.summary.error_count += 1;
                     self.rep.summary.errors.push(issue);
@@ -819,8 +827,8 @@ impl Scanner {
                 .cmp(&(&b.path, b.line, b.column, &b.rule_id, &b.commit))
         });
         rep.summary.findings = rep.findings.len() as u64;
-        rep.summary.errors.sort_by(|a, b| a.path.cmp(&b.path));
-        rep.summary.notices.sort_by(|a, b| a.path.cmp(&b.path));
+        rep.summary.errors.sort_by(|a, b| a.file.cmp(&b.file));
+        rep.summary.notices.sort_by(|a, b| a.file.cmp(&b.file));
         rep
     }
 }
@@ -927,15 +935,14 @@ const WALK_THREADS: usize = 2;
 
 /// Lists the files under `dir` (honouring ignore files unless `no_ignore`) into
 /// batches sent on `tx`, with [`WALK_THREADS`] threads, each filling its own
-/// batch. Returns false when the receiving side is gone, and the walk errors
-/// as (path, message).
+/// batch. Returns false when the receiving side is gone, and the walk errors.
 fn walk_dir(
     dir: &Path,
     no_ignore: bool,
     filter: Option<&crate::accept::PathFilter>,
     skipped: &std::sync::atomic::AtomicU64,
     tx: &std::sync::mpsc::SyncSender<FileBatch>,
-) -> (bool, Vec<(String, String)>) {
+) -> (bool, Vec<Problem>) {
     /// One walker thread's batch, sent when full and, for the rest, when the
     /// thread's walk ends (dropped).
     struct Batcher<'t> {

@@ -21,6 +21,7 @@
 //! Several threads list directories at once ([`walk_parallel`]): a tree whose
 //! directories are not in the cache waits on the disk for each listing.
 
+use firebreak_core::Problem;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::Match;
 use std::ffi::OsStr;
@@ -88,18 +89,26 @@ fn global() -> &'static Option<Gitignore> {
     })
 }
 
+/// A walk error at `path` (an unreadable directory, a bad ignore file): a [`Problem`] of
+/// kind `error` whose message names the path, as the scan summary reports it.
+fn walk_problem(path: &Path, e: &dyn std::fmt::Display) -> Problem {
+    let p = path.display().to_string();
+    let message = format!("{p}: {e}");
+    Problem::new(p, message).kind("error")
+}
+
 /// Builds the matcher of one ignore file in `dir`; errors (a bad glob, an
 /// unreadable file) are appended to `errors`, the rest of the file still counts.
-fn load(dir: &Path, file: &Path, errors: &mut Vec<(String, String)>) -> Option<Gitignore> {
+fn load(dir: &Path, file: &Path, errors: &mut Vec<Problem>) -> Option<Gitignore> {
     let mut b = GitignoreBuilder::new(dir);
     if let Some(e) = b.add(file) {
-        errors.push((file.display().to_string(), format!("{}: {e}", file.display())));
+        errors.push(walk_problem(file, &e));
     }
     match b.build() {
         Ok(g) if !g.is_empty() => Some(g),
         Ok(_) => None,
         Err(e) => {
-            errors.push((file.display().to_string(), format!("{}: {e}", file.display())));
+            errors.push(walk_problem(file, &e));
             None
         }
     }
@@ -111,7 +120,7 @@ fn level_for(
     parent: Option<Arc<Level>>,
     has: (bool, bool, bool),
     above_root: bool,
-    errors: &mut Vec<(String, String)>,
+    errors: &mut Vec<Problem>,
 ) -> Arc<Level> {
     let (has_ignore, has_gitignore, git_entry) = has;
     let ignore = has_ignore
@@ -156,7 +165,7 @@ fn git_dir(dir: &Path) -> Option<PathBuf> {
 }
 
 /// The rules of the parents of `root` (absolute), outermost first.
-fn parents(root: &Path, errors: &mut Vec<(String, String)>) -> Option<Arc<Level>> {
+fn parents(root: &Path, errors: &mut Vec<Problem>) -> Option<Arc<Level>> {
     let abs = std::fs::canonicalize(root).ok()?;
     let mut chain: Option<Arc<Level>> = None;
     let ancestors: Vec<&Path> = abs.ancestors().skip(1).collect();
@@ -195,7 +204,7 @@ impl Walk<'_> {
     }
 
     /// The starting point: the root with the rules of its parents.
-    fn start(&self, errors: &mut Vec<(String, String)>) -> Pending {
+    fn start(&self, errors: &mut Vec<Problem>) -> Pending {
         let top = if self.no_ignore {
             None
         } else {
@@ -211,7 +220,7 @@ impl Walk<'_> {
         (dir, parent): Pending,
         entries: &mut Vec<(std::ffi::OsString, std::fs::FileType)>,
         subdirs: &mut Vec<Pending>,
-        errors: &mut Vec<(String, String)>,
+        errors: &mut Vec<Problem>,
         file: &mut dyn FnMut(PathBuf) -> bool,
     ) -> bool {
         let abs = |p: &Path| -> Option<PathBuf> {
@@ -225,14 +234,14 @@ impl Walk<'_> {
         let listing = match std::fs::read_dir(&dir) {
             Ok(l) => l,
             Err(e) => {
-                errors.push((dir.display().to_string(), format!("{}: {e}", dir.display())));
+                errors.push(walk_problem(&dir, &e));
                 return true;
             }
         };
         for e in listing {
             match e.and_then(|e| Ok((e.file_name(), e.file_type()?))) {
                 Ok(x) => entries.push(x),
-                Err(e) => errors.push((dir.display().to_string(), format!("{}: {e}", dir.display()))),
+                Err(e) => errors.push(walk_problem(&dir, &e)),
             }
         }
         let level = if self.no_ignore {
@@ -297,7 +306,7 @@ impl Walk<'_> {
 pub(crate) fn walk(
     root: &Path,
     no_ignore: bool,
-    errors: &mut Vec<(String, String)>,
+    errors: &mut Vec<Problem>,
     file: &mut dyn FnMut(PathBuf) -> bool,
 ) -> bool {
     let w = Walk::new(root, no_ignore);
@@ -330,7 +339,7 @@ pub(crate) fn walk_parallel<'f>(
     no_ignore: bool,
     threads: usize,
     make_file: &(dyn Fn() -> Box<dyn FnMut(PathBuf) -> bool + Send + 'f> + Sync),
-) -> (bool, Vec<(String, String)>) {
+) -> (bool, Vec<Problem>) {
     let w = Walk::new(root, no_ignore);
     let mut errors = Vec::new();
     let start = w.start(&mut errors);
@@ -350,7 +359,7 @@ pub(crate) fn walk_parallel<'f>(
             }
         }
     }
-    let worker = || -> (bool, Vec<(String, String)>) {
+    let worker = || -> (bool, Vec<Problem>) {
         let _stop_others = OnPanic(&state, &ready);
         let mut file = make_file();
         let mut errors = Vec::new();
@@ -390,7 +399,7 @@ pub(crate) fn walk_parallel<'f>(
             }
         }
     };
-    let results: Vec<(bool, Vec<(String, String)>)> = std::thread::scope(|scope| {
+    let results: Vec<(bool, Vec<Problem>)> = std::thread::scope(|scope| {
         let others: Vec<_> = (1..threads.max(1)).map(|_| scope.spawn(worker)).collect();
         let mut all = vec![worker()];
         all.extend(
@@ -569,7 +578,7 @@ mod tests {
             true
         });
         assert_eq!(errors.len(), 1);
-        assert!(errors[0].1.contains("missing"), "{errors:?}");
+        assert!(errors[0].message.contains("missing"), "{errors:?}");
         // Stops when told to.
         let mut n = 0;
         assert!(!walk(d.path(), false, &mut Vec::new(), &mut |_| {

@@ -42,3 +42,36 @@ fn checksum_decides_between_high_and_medium() {
         rep.findings
     );
 }
+
+/// NetBird's personal access tokens carry the same checksum as GitHub's: `nbp_`, 30 random
+/// base62 characters, then their CRC-32 (IEEE) in 6 zero-padded base62 characters (NetBird
+/// management generates them so and rejects a token whose checksum does not decode to it).
+#[test]
+fn netbird_tokens_are_checked_like_github_tokens() {
+    let good = token("nbp_", "Qx7bHk2PqR9tLm4nVw3sZw8rTy1uIo");
+    let mut bad = good.clone();
+    bad.replace_range(good.len() - 6.., "zzzzzz");
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("deploy.env");
+    std::fs::write(&f, format!("NETBIRD_API_TOKEN={good}\nNB_TOKEN_OLD={bad}\n")).unwrap();
+    let s = Scanner::new(RuleSet::builtin().unwrap(), ScanOptions::default());
+    let rep = s.scan_paths(&[f]);
+    let conf = |line: u64| {
+        rep.findings
+            .iter()
+            .find(|x| x.line == line && x.rule_id == "netbird.pat")
+            .map(|x| x.confidence)
+    };
+    assert_eq!(
+        conf(1),
+        Some(firebreak_core::Confidence::High),
+        "{:?}",
+        rep.findings
+    );
+    assert_eq!(
+        conf(2),
+        Some(firebreak_core::Confidence::Medium),
+        "{:?}",
+        rep.findings
+    );
+}

@@ -108,7 +108,7 @@ async fn a_forbidden_project_is_an_error_naming_it_not_a_crash() {
     let rep = cilogs::scan_circleci(&cc, "gh/sim-org/repo-00000", None, &scanner()).await;
     assert!(rep.summary.error_count >= 1);
     assert_eq!(rep.summary.errors.len() as u64, rep.summary.error_count);
-    assert!(rep.summary.errors[0].path.contains("gh/sim-org/repo-00000"));
+    assert!(rep.summary.errors[0].file.contains("gh/sim-org/repo-00000"));
     assert!(
         rep.summary.errors[0].message.contains("403"),
         "{}",

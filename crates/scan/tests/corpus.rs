@@ -88,8 +88,19 @@ fn per_confidence_precision_and_recall_on_own_corpora() {
         for e in &r.def.examples {
             pos_examples.add(top_confidence(&set, e.as_bytes()));
         }
-        for e in &r.def.negative_examples {
-            neg_examples.add(top_confidence(&set, e.as_bytes()));
+        for (n, e) in r.def.negative_examples.iter().enumerate() {
+            let top = top_confidence(&set, e.as_bytes());
+            // FB_NEG_EXAMPLES=1 lists the flagged ones by rule and index (and the rules
+            // that flag them), never by value.
+            if top.is_some() && std::env::var_os("FB_NEG_EXAMPLES").is_some() {
+                let by: Vec<&str> = set
+                    .find_in(e.as_bytes())
+                    .iter()
+                    .map(|m| set.rules()[m.rule].def.id.as_str())
+                    .collect();
+                println!("negative example #{} of {} flagged by {by:?}", n + 1, r.def.id);
+            }
+            neg_examples.add(top);
         }
     }
     println!(

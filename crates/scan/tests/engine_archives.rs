@@ -134,8 +134,8 @@ fn nested_archives_and_files_on_disk() {
     .scan_paths(std::slice::from_ref(&p));
     assert!(r.findings.is_empty());
     assert_eq!(r.summary.skipped_bounds, 1);
-    assert_eq!(r.summary.notices[0].kind, "depth_limit");
-    assert!(r.summary.notices[0].path.ends_with("a.zip!b.tar.gz"));
+    assert_eq!(r.summary.notices[0].kind.as_deref(), Some("depth_limit"));
+    assert!(r.summary.notices[0].file.ends_with("a.zip!b.tar.gz"));
 }
 
 #[test]
@@ -175,7 +175,7 @@ fn zip_bomb_is_reported_and_the_scan_goes_on() {
     let n = &r.summary.notices;
     assert_eq!(n.len(), 1, "{n:?}");
     assert_eq!(
-        (n[0].kind.as_str(), n[0].path.as_str()),
+        (n[0].kind.as_deref().unwrap_or_default(), n[0].file.as_str()),
         ("compression_ratio", "bomb.zip!bomb.bin")
     );
     assert_eq!(r.summary.error_count, 0);
@@ -185,7 +185,7 @@ fn zip_bomb_is_reported_and_the_scan_goes_on() {
     let text_bomb = vec![b'a'; 30 << 20];
     let r = scanner(Limits::default()).scan_bytes("bomb.log.gz", &gz(&text_bomb));
     assert_eq!(r.summary.notices.len(), 1, "{:?}", r.summary.notices);
-    assert_eq!(r.summary.notices[0].kind, "compression_ratio");
+    assert_eq!(r.summary.notices[0].kind.as_deref(), Some("compression_ratio"));
 }
 
 #[test]
@@ -199,14 +199,14 @@ fn total_bytes_and_entries_are_bounded() {
     })
     .scan_bytes("x.tar", &tar);
     assert!(r.findings.is_empty());
-    assert_eq!(r.summary.notices[0].kind, "total_bytes_limit");
+    assert_eq!(r.summary.notices[0].kind.as_deref(), Some("total_bytes_limit"));
     let r = scanner(Limits {
         max_entries: 2,
         ..Limits::default()
     })
     .scan_bytes("x.tar", &tar);
     assert!(r.findings.is_empty());
-    assert_eq!(r.summary.notices[0].kind, "entries_limit");
+    assert_eq!(r.summary.notices[0].kind.as_deref(), Some("entries_limit"));
     let r = scanner(Limits::default()).scan_bytes("x.tar", &tar);
     assert_eq!(paths(&r), vec!["x.tar!late.env:2".to_string()]);
 }
@@ -234,7 +234,7 @@ fn traversal_and_links_are_reported_and_skipped() {
         .summary
         .notices
         .iter()
-        .map(|n| (n.kind.as_str(), n.path.as_str()))
+        .map(|n| (n.kind.as_deref().unwrap_or_default(), n.file.as_str()))
         .collect();
     assert_eq!(
         kinds,
@@ -252,7 +252,11 @@ fn traversal_and_links_are_reported_and_skipped() {
     let r = scanner(Limits::default()).scan_bytes("t.zip", &z);
     assert_eq!(paths(&r), vec!["t.zip!fine.env:2".to_string()]);
     assert_eq!(r.summary.notices.len(), 2);
-    assert!(r.summary.notices.iter().all(|n| n.kind == "path_traversal"));
+    assert!(r
+        .summary
+        .notices
+        .iter()
+        .all(|n| n.kind.as_deref() == Some("path_traversal")));
 }
 
 #[test]
@@ -262,10 +266,10 @@ fn broken_archive_is_an_error_with_its_path() {
     z.truncate(n - 30); // cut the central directory
     let r = scanner(Limits::default()).scan_bytes("broken.zip", &z);
     assert_eq!(r.summary.error_count, 1, "{:?}", r.summary);
-    assert_eq!(r.summary.errors[0].path, "broken.zip");
+    assert_eq!(r.summary.errors[0].file, "broken.zip");
     let mut g = gz(&tar_of(&[("a.env", &text())]));
     g.truncate(g.len() / 2);
     let r = scanner(Limits::default()).scan_bytes("broken.tgz", &g);
     assert!(r.summary.error_count >= 1, "{:?}", r.summary);
-    assert!(r.summary.errors[0].path.starts_with("broken.tgz"));
+    assert!(r.summary.errors[0].file.starts_with("broken.tgz"));
 }

@@ -57,7 +57,7 @@ fn missing_file_is_an_error_and_the_rest_is_scanned() {
     let r = scanner(ScanOptions::default()).scan_paths(&[missing.clone(), ok]);
     assert_eq!(r.findings.len(), 1);
     assert_eq!(r.summary.error_count, 1);
-    assert_eq!(r.summary.errors[0].path, missing.display().to_string());
+    assert_eq!(r.summary.errors[0].file, missing.display().to_string());
 }
 
 #[test]

@@ -64,3 +64,37 @@ fn negative_corpus_is_rarely_flagged() {
         files.len()
     );
 }
+
+/// Socket.dev publishes one free API token for its demo organisation (in its CLI, its
+/// libraries and its agent skills): a known-public value, not a leak. Another token of the
+/// same shape is still found. The public value is assembled here, never printed.
+#[test]
+fn socket_public_demo_token_is_not_reported() {
+    let set = RuleSet::builtin().expect("pack");
+    let public = [
+        "sktsec_t_",
+        "--RAN5U4ivauy4w37-",
+        "6aoKyYPDt5ZbaT5JBVMqiwKo",
+        "_api",
+    ]
+    .concat();
+    for line in [
+        format!("SOCKET_SECURITY_API_KEY={public}"),
+        format!("const SOCKET_PUBLIC_API_KEY = \"{public}\""),
+        format!("socket scan create --api-token {public} ."),
+    ] {
+        let ids: Vec<&str> = set
+            .find_in(line.as_bytes())
+            .iter()
+            .map(|m| set.rules()[m.rule].def.id.as_str())
+            .collect();
+        assert!(ids.is_empty(), "the public demo token was reported by {ids:?}");
+    }
+    let other = "SOCKET_SECURITY_API_KEY=sktsec_Wq8Zr2LmX9vTa7Kp3Wc5Yb1Nd6Hf4Jg0QsEe2Rt5_api";
+    let ids: Vec<String> = set
+        .find_in(other.as_bytes())
+        .iter()
+        .map(|m| set.rules()[m.rule].def.id.clone())
+        .collect();
+    assert!(ids.iter().any(|i| i == "socket.api_key"), "{ids:?}");
+}

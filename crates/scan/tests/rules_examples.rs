@@ -201,7 +201,7 @@ impl LowerConf for String {
 fn the_builtin_pack_passes_the_rules_check() {
     let problems = firebreak_scan::rules::check_rule_files(&firebreak_scan::rules::builtin_rule_files());
     for p in &problems {
-        println!("{p}");
+        println!("{}", p.labelled("rule"));
     }
     assert!(problems.is_empty(), "{} problem(s), listed above", problems.len());
 }
@@ -210,7 +210,7 @@ fn the_builtin_pack_passes_the_rules_check() {
 fn the_rules_check_names_file_line_and_rule() {
     let bad = "rules:\n  - id: acme.token\n    name: t\n    pattern: '\\b(?P<secret>acme_[a-z0-9]{8})\\b'\n    keywords: ['acme_']\n    examples: ['acme_q8zr2lmx']\n    negative_examples: ['acme_q8zr2lmx']\n  - id: acme.token\n    name: dup\n    pattern: 'x('\n    keywords: [x]\n  - id: BadId\n    name: b\n    pattern: 'zz(?P<secret>[0-9]{8})'\n    keywords: ['yy']\n    examples: ['zz73910482']\n    negative_examples: ['zz']\n";
     let problems = firebreak_scan::rules::check_rule_files(&[("bad.yml".to_string(), bad.to_string())]);
-    let text: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+    let text: Vec<String> = problems.iter().map(|p| p.labelled("rule")).collect();
     println!("{text:#?}");
     assert!(
         text.iter()

@@ -89,9 +89,9 @@ pub fn check_report(name: &str, data: &[u8], rep: &ScanReport) {
     }
     for e in rep.summary.errors.iter().chain(&rep.summary.notices) {
         assert!(
-            e.path.starts_with(name),
+            e.file.starts_with(name),
             "issue path {:?} not under {name:?}",
-            e.path
+            e.file
         );
     }
     let _ = data;

@@ -85,7 +85,7 @@ fn run_to(args: Args, out: &mut dyn Write) -> anyhow::Result<Exit> {
             }
             let problems = rules::check_rule_files(&files);
             for p in &problems {
-                writeln!(out, "{p}")?;
+                writeln!(out, "{}", p.labelled("rule"))?;
             }
             crate::output::note!(
                 "firebreak rules check: {} file(s), {} problem(s)",
