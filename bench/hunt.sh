@@ -2,6 +2,7 @@
 # Benchmark: firebreak hunt (built-in pack) vs DuckDB running the same rules compiled to
 # SQL, over a >= 400 MB CloudTrail corpus replicated from the real sample.
 # usage: bench/hunt.sh [MIN_MB (default 400)]
+# Env:   FIREBREAK_BIN=path  use this binary instead of building a release one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MB=${1:-400}
@@ -12,11 +13,13 @@ if [ "${HUNT_BENCH_LIB:-0}" = 1 ]; then
   # same engine, without building the whole CLI: the hunt crate's bench driver
   cargo build --release -p firebreak-hunt --example hunt_bench >&2
   HUNT=("$CARGO_TARGET_DIR/release/examples/hunt_bench")
+elif [ -n "${FIREBREAK_BIN:-}" ]; then
+  HUNT=("$FIREBREAK_BIN" hunt --format jsonl)   # an already built binary
 else
   cargo build --release -p firebreak >&2
   HUNT=("$CARGO_TARGET_DIR/release/firebreak" hunt --format jsonl)
 fi
-FB="$CARGO_TARGET_DIR/release/firebreak"
+FB="${FIREBREAK_BIN:-$CARGO_TARGET_DIR/release/firebreak}"
 WORK=${HUNT_BENCH_DIR:-/tmp/firebreak-hunt-bench}
 CORPUS="$WORK/corpus-$MB"
 if [ ! -f "$CORPUS/.done" ]; then
