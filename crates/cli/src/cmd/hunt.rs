@@ -570,14 +570,16 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
     };
     let (compiled, unsup) = compile(&rules, &opts);
     // A rule of a log source the engine holds no table of, one counting events over a
-    // sliding timeframe, or one matching elements of an array (run by the native engine
+    // sliding timeframe, or one matching elements of an array or an object's JSON text (run by the native engine
     // only), is out of the target's reach by design: a notice, not a failure. Any other
     // rule left uncompiled is a failure (exit 3).
     let (mut other_source, mut aggregated, mut per_element, mut failed) = (0usize, 0usize, 0usize, 0usize);
     for u in &unsup {
         let rule = rules.rules.iter().find(|r| r.file == u.file && r.title == u.rule);
         let by_design = |p: &str| {
-            p.contains(firebreak_hunt::compile::PER_ELEMENT) || p.contains(firebreak_hunt::compile::NO_TABLE)
+            p.contains(firebreak_hunt::compile::PER_ELEMENT)
+                || p.contains(firebreak_hunt::compile::OBJECT_TEXT)
+                || p.contains(firebreak_hunt::compile::NO_TABLE)
         };
         match rule {
             Some(r) if !r.sources.iter().any(|s| target.reads(*s)) => other_source += 1,
@@ -600,7 +602,7 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
     }
     if other_source + aggregated + per_element > 0 {
         crate::output::note!(
-            "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold, {aggregated} with count aggregation and {per_element} matching array elements (run them with `firebreak hunt`)",
+            "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold, {aggregated} with count aggregation and {per_element} matching array elements or objects (run them with `firebreak hunt`)",
             rules.rules.len() - unsup.len(),
             c.target,
             c.target
