@@ -12,7 +12,7 @@ use crate::bounded::{
     key, subnet_of, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
 };
 use crate::node::{parse_filtered, Node};
-use crate::reader::{open, walk, Problem, Splitter};
+use crate::reader::{open, problem, walk, Problem, Splitter};
 use crate::sigma::{top_keys, Rule, Unsupported};
 use crate::source::{Event, SourceKind, ALL_SOURCES};
 use chrono::{DateTime, Utc};
@@ -189,7 +189,9 @@ pub struct HuntReport {
     pub found: u64,
     /// Findings held back by the filter (`--min-level`, `--allow-actor`, `--allow-ip`).
     pub suppressed: u64,
-    /// Problems with inputs (malformed records, truncated files, unknown types).
+    /// Problems with inputs (malformed records, truncated files, unknown types);
+    /// serialised in hunt's JSON shape ([`crate::reader::problem_json`]).
+    #[serde(serialize_with = "crate::reader::serialize_problems")]
     pub problems: Vec<Problem>,
     /// Rules that were not run, with reasons.
     pub unsupported: Vec<Unsupported>,
@@ -519,13 +521,7 @@ impl<'r> Ctx<'r> {
 fn unreadable_out(name: &str, e: &std::io::Error) -> FileOut {
     FileOut {
         failed: true,
-        problems: vec![Problem {
-            file: name.to_string(),
-            line: 0,
-            record: 0,
-            kind: "unreadable".into(),
-            message: e.to_string(),
-        }],
+        problems: vec![problem(name, 0, 0, "unreadable", e.to_string())],
         ..FileOut::default()
     }
 }
@@ -655,13 +651,7 @@ fn hunt_stream(
             Ok(Some(b)) => b,
             Ok(None) => break,
             Err(m) => {
-                out.problems.push(Problem {
-                    file: name.clone(),
-                    line: 0,
-                    record: 0,
-                    kind: "unknown_type".into(),
-                    message: m,
-                });
+                out.problems.push(problem(&name, 0, 0, "unknown_type", m));
                 out.failed = explicit;
                 out.stat = Some(stat);
                 return out;
@@ -681,13 +671,13 @@ fn hunt_stream(
                 }
             }
             if source.is_none() {
-                out.problems.push(Problem {
-                    file: name.clone(),
-                    line: 0,
-                    record: 0,
-                    kind: "unknown_type".into(),
-                    message: "JSON records of an unknown audit log (use --source to force one)".into(),
-                });
+                out.problems.push(problem(
+                    &name,
+                    0,
+                    0,
+                    "unknown_type",
+                    "JSON records of an unknown audit log (use --source to force one)",
+                ));
                 out.failed = explicit;
                 out.stat = Some(stat);
                 return out;
@@ -715,13 +705,7 @@ fn hunt_stream(
                 push_problem(
                     &mut out,
                     &mut detail,
-                    Problem {
-                        file: name.clone(),
-                        line: pos.line,
-                        record: pos.index,
-                        kind: "malformed".into(),
-                        message: m,
-                    },
+                    problem(&name, pos.line, pos.index, "malformed", m),
                 );
                 continue;
             }
@@ -799,29 +783,29 @@ fn hunt_stream(
     stat.malformed += now - skipped;
     out.malformed += now - skipped;
     if detail > MAX_PROBLEMS_PER_FILE {
-        out.problems.push(Problem {
-            file: name.clone(),
-            line: 0,
-            record: 0,
-            kind: "malformed".into(),
-            message: format!(
+        out.problems.push(problem(
+            &name,
+            0,
+            0,
+            "malformed",
+            format!(
                 "{} more malformed records not listed",
                 detail - MAX_PROBLEMS_PER_FILE
             ),
-        });
+        ));
     }
     if !sp.problems.is_empty() {
         out.failed = true;
         out.problems.append(&mut sp.problems);
     }
     if sp.unlisted_problems() > 0 {
-        out.problems.push(Problem {
-            file: name.clone(),
-            line: 0,
-            record: 0,
-            kind: "malformed".into(),
-            message: format!("{} more problems not listed", sp.unlisted_problems()),
-        });
+        out.problems.push(problem(
+            &name,
+            0,
+            0,
+            "malformed",
+            format!("{} more problems not listed", sp.unlisted_problems()),
+        ));
     }
     out.stat = Some(stat);
     out

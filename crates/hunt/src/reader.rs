@@ -45,19 +45,55 @@ pub struct RecordPos {
     pub index: u64,
 }
 
-/// A problem with part of an input (counted, reported, never fatal).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// The file.
-    pub file: String,
-    /// 1-based line, 0 when not applicable.
-    pub line: u64,
-    /// 1-based record index, 0 when not applicable.
-    pub record: u64,
-    /// `malformed`, `truncated`, `unreadable`, `unknown_type`.
-    pub kind: String,
-    /// Human explanation.
-    pub message: String,
+/// A problem with part of an input (counted, reported, never fatal): firebreak's one
+/// input-problem type. Hunt fills `line` (1-based, when known), `record` (`#N`, the
+/// 1-based record number, when known) and `kind` (`malformed`, `truncated`, `unreadable`,
+/// `unknown_type`).
+pub use firebreak_core::Problem;
+
+/// A hunt problem: `line` and `record` 0 when not known.
+pub fn problem(file: &str, line: u64, record: u64, kind: &str, message: impl Into<String>) -> Problem {
+    let p = if line > 0 {
+        Problem::at(file, line, message)
+    } else {
+        Problem::new(file, message)
+    };
+    let p = if record > 0 { p.numbered(record) } else { p };
+    p.kind(kind)
+}
+
+/// A problem as hunt has always shown it in JSON (`--format json`, [`HuntReport`]
+/// serialised): `{"file", "line", "record", "kind", "message"}`, `line` and `record`
+/// numbers, 0 when not known.
+///
+/// [`HuntReport`]: crate::HuntReport
+pub fn problem_json(p: &Problem) -> serde_json::Value {
+    serde_json::json!({
+        "file": p.file,
+        "line": p.line.unwrap_or(0),
+        "record": p.record_number().unwrap_or(0),
+        "kind": p.kind_str(),
+        "message": p.message,
+    })
+}
+
+/// Serialises problems in hunt's JSON shape ([`problem_json`]).
+pub fn serialize_problems<S: serde::Serializer>(ps: &[Problem], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(ps.len()))?;
+    for p in ps {
+        seq.serialize_element(&problem_json(p))?;
+    }
+    seq.end()
+}
+
+/// `hunt: KIND: FILE[:LINE (record N)]: MESSAGE`, as hunt reports a problem on stderr.
+pub fn problem_line(p: &Problem) -> String {
+    let at = match (p.line.unwrap_or(0), p.record_number().unwrap_or(0)) {
+        (0, 0) => String::new(),
+        (l, r) => format!(":{l} (record {r})"),
+    };
+    format!("hunt: {}: {}{at}: {}", p.kind_str(), p.file, p.message)
 }
 
 /// A batch of raw records sharing one buffer.
@@ -119,13 +155,7 @@ fn walk_one(p: &Path, out: &mut Vec<PathBuf>, probs: &mut Vec<Problem>) {
 }
 
 fn unreadable(p: &Path, e: &io::Error) -> Problem {
-    Problem {
-        file: p.display().to_string(),
-        line: 0,
-        record: 0,
-        kind: "unreadable".into(),
-        message: e.to_string(),
-    }
+    problem(&p.display().to_string(), 0, 0, "unreadable", e.to_string())
 }
 
 /// Where a CSV byte sits: just enough of the csv crate's state machine (RFC 4180 quoting,
@@ -371,8 +401,9 @@ impl Splitter {
         }
     }
 
-    /// Records longer than [`MAX_RECORD`] skipped so far (each reported in
-    /// [`Splitter::problems`] and counted as a record by its index).
+    /// Records skipped so far: longer than [`MAX_RECORD`], or CSV rows that do not read
+    /// (wrong column count, not UTF-8); each reported in [`Splitter::problems`] and
+    /// counted as a record by its index.
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
@@ -392,13 +423,8 @@ impl Splitter {
             self.unlisted += 1;
             return;
         }
-        self.problems.push(Problem {
-            file: self.file.clone(),
-            line,
-            record,
-            kind: kind.into(),
-            message,
-        });
+        self.problems
+            .push(problem(&self.file, line, record, kind, message));
     }
 
     fn fill(&mut self) {
@@ -854,6 +880,8 @@ impl Splitter {
                         continue;
                     }
                     if rec.len() != st.headers.len() {
+                        // a record all the same: counted, as malformed (like a row too long)
+                        self.skipped += 1;
                         problems.push((
                             line,
                             self.index,
@@ -911,6 +939,7 @@ impl Splitter {
                         );
                         continue;
                     }
+                    self.skipped += 1;
                     problems.push((line, self.index, format!("bad CSV: {e}")));
                     if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                         self.done = true;
@@ -1075,8 +1104,8 @@ mod tests {
         let (r, p, _) = split(r#"{"Records":[{"a":1},{"b":"#);
         assert_eq!(r, [r#"{"a":1}"#]);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].kind, "truncated");
-        assert_eq!(p[0].record, 2);
+        assert_eq!(p[0].kind_str(), "truncated");
+        assert_eq!(p[0].record_number(), Some(2));
     }
 
     #[test]
@@ -1106,7 +1135,7 @@ mod tests {
         assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
         let p = &s.problems[0];
         assert!(p.message.contains("CSV row longer than"), "{p:?}");
-        assert_eq!((p.file.as_str(), p.line), ("big.csv", 2));
+        assert_eq!((p.file.as_str(), p.line), ("big.csv", Some(2)));
     }
 
     #[test]
@@ -1116,6 +1145,6 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert!(r[0].contains(r#""actor":{"name":"x"}"#), "{}", r[0]);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].line, 3);
+        assert_eq!(p[0].line, Some(3));
     }
 }

@@ -187,8 +187,8 @@ fn a_malformed_record_is_counted_with_its_line_and_the_rest_hunted() {
     std::fs::write(&p, lines.join("\n") + "\n").unwrap();
     let rep = hunt(&[p], &RuleSet::builtin().unwrap(), &window());
     assert_eq!(rep.malformed, 2);
-    let at: Vec<(u64, &str)> = rep.problems.iter().map(|p| (p.line, p.kind.as_str())).collect();
-    assert_eq!(at, [(3, "malformed"), (4, "malformed")]);
+    let at: Vec<(Option<u64>, &str)> = rep.problems.iter().map(|p| (p.line, p.kind_str())).collect();
+    assert_eq!(at, [(Some(3), "malformed"), (Some(4), "malformed")]);
     assert!(rep.problems[0].message.contains("unparsable timestamp for okta"));
     assert_eq!(rep.findings.len(), 3);
 }

@@ -180,11 +180,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     sink.color &= args.out.to_stdout();
     let rep = hunt_into(&args.logs, &rules, &opts, &mut sink);
     for p in &rep.problems {
-        let at = match (p.line, p.record) {
-            (0, 0) => String::new(),
-            (l, r) => format!(":{l} (record {r})"),
-        };
-        eprintln!("hunt: {}: {}{at}: {}", p.kind, p.file, p.message);
+        eprintln!("{}", firebreak_hunt::reader::problem_line(p));
     }
     if let Some(e) = sink.error.take() {
         return Err(anyhow::Error::new(e).context("writing the findings"));
@@ -405,7 +401,7 @@ impl<W: Write + Send> CliSink<W> {
             Fmt::Json => {
                 let mut rest = serde_json::json!({
                     "summary": rep.summary(),
-                    "problems": rep.problems,
+                    "problems": rep.problems.iter().map(firebreak_hunt::reader::problem_json).collect::<Vec<_>>(),
                     "unsupported_rules": rep.unsupported,
                     "rule_warnings": rep.rule_warnings,
                     "files": rep.files,
