@@ -190,6 +190,13 @@ pub fn duckdb_from(src: SourceKind, files: Option<&str>) -> (String, &'static st
         SourceKind::Github => (format!("(SELECT json AS r FROM {objs})"), "$._document_id", "$.@timestamp"),
         SourceKind::M365 => (format!("(SELECT json AS r FROM {objs})"), "$.Id", "$.CreationTime"),
         SourceKind::Okta => (format!("(SELECT json AS r FROM {objs})"), "$.uuid", "$.published"),
+        // Graph pages (`value`); `riskEventType` derived from `@odata.type` as the native
+        // reader does ([`SourceKind::derive`])
+        SourceKind::AzurePim => (
+            format!("(SELECT CASE WHEN json_exists(x, '$.riskEventType') OR json_type(x, '$.\"@odata.type\"') IS DISTINCT FROM 'VARCHAR' THEN x ELSE json_merge_patch(x, json_object('riskEventType', regexp_replace(json_extract_string(x, '$.\"@odata.type\"'), '^#microsoft\\.graph\\.', ''))) END AS r FROM (SELECT unnest(CASE WHEN json_exists(json, '$.value') THEN json_extract(json, '$.value[*]') ELSE [json] END) AS x FROM {objs}))"),
+            "$.id",
+            "$.lastScannedDateTime",
+        ),
         SourceKind::Firebreak | SourceKind::Circleci => {
             (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time")
         }

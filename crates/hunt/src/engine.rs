@@ -532,7 +532,7 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     let rule_idx: &[usize] = ctx.by_source.get(&src).map(|v| v.as_slice()).unwrap_or(&[]);
     let novelty = ctx.opts.baseline.is_some();
     let mut ro = RecOut::default();
-    let node = match parse_filtered(raw, keep) {
+    let mut node = match parse_filtered(raw, keep) {
         Ok(n @ Node::Obj(_)) => n,
         Ok(_) => {
             ro.malformed = Some("record is not a JSON object".into());
@@ -546,13 +546,14 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     // A time field that does not read as a time is a problem. A record without one is
     // matched when there is no window (and has no time in the output); with a window it
     // cannot be placed in it and is a problem too.
+    src.derive(&mut node);
     let t = src.event_time(&node);
     if t.is_none() {
         if src.time_node(&node).is_some() {
             ro.malformed = Some(format!("unparsable timestamp for {src}"));
             return ro;
         }
-        if ctx.opts.window.is_some() {
+        if ctx.opts.window.is_some() && !src.timeless() {
             ro.malformed = Some(format!("missing timestamp for {src} (needed by --window)"));
             return ro;
         }
@@ -663,6 +664,11 @@ fn hunt_stream(
         stat.malformed += now - skipped;
         out.malformed += now - skipped;
         skipped = now;
+        if source.is_none() && sp.layout() == Some(crate::reader::Layout::AuditCsv) {
+            // a Purview audit search export holds Microsoft 365 records only
+            source = Some(SourceKind::M365);
+            stat.source = source;
+        }
         if source.is_none() {
             for (r, _) in &batch.recs {
                 if let Ok(n) = crate::node::parse(&batch.data[r.clone()]) {

@@ -68,6 +68,7 @@ pub const MAPPING_FILES: &[(SourceKind, &str)] = &[
         include_str!("../mappings/google-workspace.yml"),
     ),
     (SourceKind::Okta, include_str!("../mappings/okta.yml")),
+    (SourceKind::AzurePim, include_str!("../mappings/azure-pim.yml")),
 ];
 
 /// The schema of a source.

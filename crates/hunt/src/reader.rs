@@ -4,7 +4,9 @@
 //! `{"Records":[...]}` / `{"records":[...]}` wrappers, top-level arrays (pretty-printed
 //! or not) and JSON Lines all yield one record at a time; nothing is parsed into a tree
 //! here. CSV files (CircleCI) are read row by row and each row is turned into a JSON
-//! object whose JSON-holding columns are nested. Gzip is detected by magic bytes.
+//! object whose JSON-holding columns are nested; in a Microsoft Purview audit search
+//! export (a CSV with an `AuditData` column) each row's AuditData JSON is the record.
+//! Gzip is detected by magic bytes.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -34,6 +36,9 @@ pub enum Layout {
     Concat,
     /// CSV with a header (CircleCI).
     Csv,
+    /// Microsoft Purview audit search export ("Export results"): CSV whose `AuditData`
+    /// column holds each Microsoft 365 record as JSON; that JSON is the record.
+    AuditCsv,
 }
 
 /// Where a record sits in its file.
@@ -363,6 +368,8 @@ struct CsvState {
     /// `None` only while it is rebuilt after a skipped row.
     rdr: Option<csv::Reader<RowLimit>>,
     headers: Vec<String>,
+    /// [`Layout::AuditCsv`]: the `AuditData` column, whose JSON is the record.
+    audit_data: Option<usize>,
     /// Stream offset where the row being read starts (see [`RowLimit`]).
     row_start: Arc<AtomicU64>,
     /// The csv crate reports lines one short in CRLF files (it counts the `\n` of a
@@ -514,8 +521,13 @@ impl Splitter {
                 let eol = memchr::memchr(b'\n', &b[i..]).map(|e| i + e).unwrap_or(b.len());
                 let header = String::from_utf8_lossy(&b[i..eol]).to_ascii_lowercase();
                 let line_fix = u64::from(eol > i && b[eol - 1] == b'\r');
-                if header.contains("action") && header.contains("occurred_at") {
-                    self.layout = Some(Layout::Csv);
+                let circleci = header.contains("action") && header.contains("occurred_at");
+                let audit_csv = !circleci
+                    && header
+                        .split(',')
+                        .any(|c| c.trim().trim_matches('"').eq_ignore_ascii_case("auditdata"));
+                if circleci || audit_csv {
+                    self.layout = Some(if circleci { Layout::Csv } else { Layout::AuditCsv });
                     let data = std::mem::take(&mut self.buf);
                     let rest = std::mem::replace(&mut self.rdr, Box::new(io::empty()));
                     let row_start = Arc::new(AtomicU64::new(0));
@@ -525,14 +537,20 @@ impl Splitter {
                         line_fix == 1,
                     );
                     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(chained);
-                    let headers = match rdr.headers() {
+                    let headers: Vec<String> = match rdr.headers() {
                         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
                         Err(_) => return false,
                     };
                     row_start.store(rdr.position().byte(), Ordering::Relaxed);
+                    let audit_data = if audit_csv {
+                        headers.iter().position(|h| h.eq_ignore_ascii_case("auditdata"))
+                    } else {
+                        None
+                    };
                     self.csv = Some(CsvState {
                         rdr: Some(rdr),
                         headers,
+                        audit_data,
                         row_start,
                         line_fix,
                         line_base: 0,
@@ -558,7 +576,7 @@ impl Splitter {
             return Ok(None);
         }
         match self.layout {
-            Some(Layout::Csv) => Ok(self.csv_batch()),
+            Some(Layout::Csv | Layout::AuditCsv) => Ok(self.csv_batch()),
             Some(Layout::Lines) => Ok(self.lines_batch()),
             _ => Ok(self.json_batch()),
         }
@@ -893,12 +911,25 @@ impl Splitter {
                         ));
                         continue;
                     }
-                    let mut obj = serde_json::Map::new();
-                    for (h, v) in st.headers.iter().zip(rec.iter()) {
-                        obj.insert(h.clone(), csv_cell(v));
-                    }
                     let start = batch.data.len();
-                    if serde_json::to_writer(&mut batch.data, &serde_json::Value::Object(obj)).is_ok() {
+                    let written = match st.audit_data {
+                        // the record is the AuditData JSON as written (parsed, and reported
+                        // malformed with this row's line when it is not JSON, by the hunt)
+                        Some(i) => {
+                            batch
+                                .data
+                                .extend_from_slice(rec.get(i).unwrap_or_default().trim().as_bytes());
+                            true
+                        }
+                        None => {
+                            let mut obj = serde_json::Map::new();
+                            for (h, v) in st.headers.iter().zip(rec.iter()) {
+                                obj.insert(h.clone(), csv_cell(v));
+                            }
+                            serde_json::to_writer(&mut batch.data, &serde_json::Value::Object(obj)).is_ok()
+                        }
+                    };
+                    if written {
                         let end = batch.data.len();
                         batch.recs.push((
                             start..end,

@@ -34,7 +34,7 @@ pub struct Args {
     no_builtin: bool,
     /// Force the log kind instead of detecting it per file: cloudtrail, github, circleci,
     /// gcp, azure-signin, azure-activity, firebreak, azure-audit, azure-risk, m365,
-    /// google-workspace, okta.
+    /// google-workspace, okta, azure-pim.
     #[arg(long, value_name = "KIND")]
     source: Option<SourceKind>,
     /// Report only findings of this level or above: informational, low, medium, high,
