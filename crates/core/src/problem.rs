@@ -57,6 +57,21 @@ impl Problem {
         self
     }
 
+    /// The same, with the record at fault given by its 1-based number (`#12`).
+    pub fn numbered(self, n: u64) -> Problem {
+        self.record(format!("#{n}"))
+    }
+
+    /// The 1-based number of the record at fault, when `record` is one (`#12`).
+    pub fn record_number(&self) -> Option<u64> {
+        self.record.as_deref()?.strip_prefix('#')?.parse().ok()
+    }
+
+    /// The kind, or `""` when the capability does not sort its problems.
+    pub fn kind_str(&self) -> &str {
+        self.kind.as_deref().unwrap_or_default()
+    }
+
     /// `file:line` (or `file`): where to look.
     pub fn location(&self) -> String {
         match self.line {
@@ -117,6 +132,12 @@ mod tests {
         );
         let back: Problem = serde_json::from_value(j).unwrap();
         assert_eq!(back, p);
+        assert_eq!(p.kind_str(), "malformed");
+        assert_eq!(Problem::new("a", "b").kind_str(), "");
+        let n = Problem::at("a.csv", 4, "bad row").numbered(3);
+        assert_eq!((n.record.as_deref(), n.record_number()), (Some("#3"), Some(3)));
+        assert_eq!(n.to_string(), "a.csv:4 [#3]: bad row");
+        assert_eq!(r.record_number(), None);
     }
 
     #[test]

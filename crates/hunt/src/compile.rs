@@ -55,9 +55,15 @@ impl Target {
     }
 }
 
-/// In the reason a rule is not compiled: a field through an array (the native engine
-/// matches any element; the compilers do not express that).
+/// In the reason a rule is not compiled: a field through an array (the native engine and
+/// DuckDB match any element; the other targets do not express that).
 pub const PER_ELEMENT: &str = "per-element matching is not compiled";
+
+/// In the reason a rule is not compiled: a field that holds an object, which the
+/// target's column does not read as JSON text (the native engine and DuckDB match an
+/// object as its JSON text; a string compared with it in this target never matches).
+pub const OBJECT_TEXT: &str =
+    "can never fire in this target: matching an object as its JSON text is not compiled";
 
 /// In the reason a rule is not compiled: the target holds no table of the log source.
 pub const NO_TABLE: &str = "table for this log source";
@@ -303,6 +309,13 @@ pub fn duckdb_from(src: SourceKind, files: Option<&str>) -> (String, &'static st
         SourceKind::Github => (format!("(SELECT json AS r FROM {objs})"), "$._document_id", "$.@timestamp"),
         SourceKind::M365 => (format!("(SELECT json AS r FROM {objs})"), "$.Id", "$.CreationTime"),
         SourceKind::Okta => (format!("(SELECT json AS r FROM {objs})"), "$.uuid", "$.published"),
+        // Graph pages (`value`); `riskEventType` derived from `@odata.type` as the native
+        // reader does ([`SourceKind::derive`])
+        SourceKind::AzurePim => (
+            format!("(SELECT CASE WHEN json_exists(x, '$.riskEventType') OR json_type(x, '$.\"@odata.type\"') IS DISTINCT FROM 'VARCHAR' THEN x ELSE json_merge_patch(x, json_object('riskEventType', regexp_replace(json_extract_string(x, '$.\"@odata.type\"'), '^#microsoft\\.graph\\.', ''))) END AS r FROM (SELECT unnest(CASE WHEN json_exists(json, '$.value') THEN json_extract(json, '$.value[*]') ELSE [json] END) AS x FROM {objs}))"),
+            "$.id",
+            "$.lastScannedDateTime",
+        ),
         SourceKind::Firebreak | SourceKind::Circleci => {
             (format!("(SELECT json AS r FROM {objs})"), "$.request_id", "$.time")
         }
@@ -403,13 +416,10 @@ pub fn field_expr(path: &str, src: SourceKind, t: Target) -> Result<String, Stri
             }
             Ok(format!("get_json_object(r, '{}')", spark_path(path)))
         }
-        Target::Duckdb => {
-            if src == SourceKind::Cloudtrail && path.starts_with("resources") {
-                return Err("array field `resources` (per-element matching) is not compiled".into());
-            }
-            let segs: Vec<String> = path.split('.').map(|s| format!("\"{s}\"")).collect();
-            Ok(format!("json_extract_string(r, '$.{}')", segs.join(".")))
-        }
+        Target::Duckdb => Ok(format!(
+            "json_extract(r, '{}')",
+            duckdb_path(path, crate::mapping::schema(src))
+        )),
         Target::Athena => {
             let (head, rest) = path.split_once('.').unwrap_or((path, ""));
             let h = head.to_ascii_lowercase();
@@ -550,10 +560,17 @@ fn field_paths(f: &FieldCond, src: SourceKind, t: Target) -> Result<Vec<(String,
     let mut out = Vec::new();
     let mut first_err = None;
     for p in std::iter::once(&f.field).chain(f.alts_for(Some(src))) {
-        if let Some(a) = sc.array_on(p) {
-            return Err(format!(
-                "field {p:?} reads through the array `{a}` ({PER_ELEMENT})"
-            ));
+        // DuckDB matches array elements (`[*]` and `list_transform`); the others do not
+        if t != Target::Duckdb {
+            if let Some(a) = sc.array_on(p) {
+                return Err(format!(
+                    "field {p:?} reads through the array `{a}` ({PER_ELEMENT})"
+                ));
+            }
+            if sc.holds_object(p) && f.exists.is_none() && f.vals.iter().any(|v| !matches!(v, ValMatch::Null))
+            {
+                return Err(format!("field {p:?} holds an object ({OBJECT_TEXT})"));
+            }
         }
         match field_expr(p, src, t) {
             // two names for one column (`eventname`, `eventName` in Athena): read it once
@@ -593,20 +610,97 @@ fn could_match_number(v: &ValMatch) -> bool {
     }
 }
 
-/// DuckDB: the text of the value at `path` as the native engine renders scalars: a JSON
-/// double by its value's shortest form with no `.0` (`7.0` → `7`, `1e3` → `1000`),
-/// anything else as `json_extract_string` gives it.
-fn duckdb_number_text(path: &str) -> String {
-    let p = format!(
-        "'$.{}'",
-        path.split('.')
-            .map(|s| format!("\"{s}\""))
-            .collect::<Vec<_>>()
-            .join(".")
-    );
-    format!(
-        "(CASE WHEN json_type(r, {p}) = 'DOUBLE' THEN regexp_replace(CAST(CAST(json_extract(r, {p}) AS DOUBLE) AS VARCHAR), '\\.0$', '') ELSE json_extract_string(r, {p}) END)"
-    )
+/// DuckDB JSONPath of a native path: each segment quoted, `[*]` after each array the
+/// source declares on the way (`target[*]."alternateId"`: every element's member).
+fn duckdb_path(path: &str, sc: &crate::mapping::Schema) -> String {
+    let segs: Vec<&str> = path.split('.').collect();
+    let mut out = String::from("$");
+    for (i, seg) in segs.iter().enumerate() {
+        let _ = write!(out, ".\"{seg}\"");
+        if i + 1 < segs.len() && sc.arrays.iter().any(|a| *a == segs[..=i].join(".")) {
+            out.push_str("[*]");
+        }
+    }
+    out
+}
+
+/// DuckDB: the values (a `JSON[]`) a field reads, as the native engine reads them: at
+/// each path (every element's value through a declared array), the first path holding a
+/// non-null value (`COALESCE`), arrays there replaced by their elements.
+fn duckdb_values(paths: &[(String, String)], src: SourceKind) -> String {
+    let sc = crate::mapping::schema(src);
+    let base = |p: &str| {
+        let jp = duckdb_path(p, sc);
+        if jp.contains("[*]") {
+            format!("json_extract(r, '{jp}')")
+        } else {
+            format!("list_filter([json_extract(r, '{jp}')], e -> e IS NOT NULL)")
+        }
+    };
+    let bases: Vec<String> = paths.iter().map(|(p, _)| base(p)).collect();
+    let chosen = if bases.len() == 1 {
+        bases[0].clone()
+    } else {
+        let mut c = String::from("CASE");
+        for b in &bases {
+            let _ = write!(
+                c,
+                " WHEN list_bool_or(list_transform({b}, e -> json_type(e) <> 'NULL')) THEN {b}"
+            );
+        }
+        let _ = write!(c, " ELSE flatten([{}]) END", bases.join(", "));
+        c
+    };
+    format!("flatten(list_transform({chosen}, e -> CASE WHEN json_type(e) = 'ARRAY' THEN json_extract(e, '$[*]') ELSE [e] END))")
+}
+
+/// DuckDB: the text of one value `v` (a JSON element) as the native engine renders it:
+/// a string unquoted, an object or array as its JSON text, and, when `numeric`, a JSON
+/// double by its value's shortest form with no `.0` (`7.0` → `7`, `1e3` → `1000`).
+fn duckdb_text(numeric: bool) -> String {
+    if numeric {
+        "(CASE WHEN json_type(v) = 'DOUBLE' THEN regexp_replace(CAST(CAST(v AS DOUBLE) AS VARCHAR), '\\.0$', '') ELSE json_extract_string(v, '$') END)".into()
+    } else {
+        "json_extract_string(v, '$')".into()
+    }
+}
+
+/// DuckDB: a field condition over its values: `exists` by their count, `null` when there
+/// is none or one is null, any other value when one element matches it.
+fn duckdb_field(f: &FieldCond, paths: &[(String, String)], src: SourceKind) -> Result<String, String> {
+    let vals = duckdb_values(paths, src);
+    if let Some(want) = f.exists {
+        return Ok(format!("(len({vals}) {} 0)", if want { ">" } else { "=" }));
+    }
+    let numeric = f.vals.iter().any(could_match_number);
+    let x = duckdb_text(numeric);
+    let any = |pred: &str, empty: bool| {
+        format!("COALESCE(list_bool_or(list_transform({vals}, v -> {pred})), {empty})")
+    };
+    let mut per_value = Vec::new();
+    for v in &f.vals {
+        per_value.push(match v {
+            ValMatch::Null => (true, "json_type(v) = 'NULL'".to_string()),
+            _ => (false, value(&x, v, Target::Duckdb)?),
+        });
+    }
+    if f.all {
+        let parts: Vec<String> = per_value.iter().map(|(null, p)| any(p, *null)).collect();
+        return Ok(if parts.len() == 1 {
+            parts.into_iter().next().unwrap_or_default()
+        } else {
+            format!("({})", parts.join(" AND "))
+        });
+    }
+    // any value: one pass over the elements; `null` also holds when there is none
+    let null = per_value.iter().any(|(n, _)| *n);
+    let preds: Vec<&str> = per_value.iter().map(|(_, p)| p.as_str()).collect();
+    let pred = if preds.len() == 1 {
+        preds[0].to_string()
+    } else {
+        format!("({})", preds.join(" OR "))
+    };
+    Ok(any(&pred, null))
 }
 
 /// Spark: the text of the value at `path` as the native engine renders scalars: a JSON
@@ -641,6 +735,9 @@ fn spark_exists(path: &str) -> String {
 
 fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
     let paths = field_paths(f, src, t)?;
+    if t == Target::Duckdb {
+        return duckdb_field(f, &paths, src);
+    }
     if let Some(want) = f.exists {
         let e = match t {
             Target::Spark => {
@@ -650,21 +747,6 @@ fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
                 } else {
                     format!("({})", xs.join(" OR "))
                 }
-            }
-            Target::Duckdb => {
-                let xs = paths
-                    .iter()
-                    .map(|(p, _)| {
-                        format!(
-                            "json_extract(r, '$.{}')",
-                            p.split('.')
-                                .map(|s| format!("\"{s}\""))
-                                .collect::<Vec<_>>()
-                                .join(".")
-                        )
-                    })
-                    .collect();
-                format!("({} IS NOT NULL)", coalesce_expr(xs, t))
             }
             Target::Kql => {
                 let xs: Vec<String> = paths.iter().map(|(_, x)| format!("isnotempty({x})")).collect();
@@ -681,17 +763,13 @@ fn field(f: &FieldCond, src: SourceKind, t: Target) -> Result<String, String> {
         };
         return Ok(if want { e } else { format!("(NOT {e})") });
     }
-    // a number in a record reads as the native engine renders it (`7.0` as `7`), where a
-    // value the rule compares could be a number's text
-    let numeric = matches!(t, Target::Duckdb | Target::Spark) && f.vals.iter().any(could_match_number);
+    // Spark: a number in a record reads as the native engine renders it (`7.0` as `7`),
+    // where a value the rule compares could be a number's text
+    let numeric = t == Target::Spark && f.vals.iter().any(could_match_number);
     let x = coalesce_expr(
         paths
             .into_iter()
-            .map(|(p, x)| match (numeric, t) {
-                (true, Target::Spark) => spark_number_text(&p),
-                (true, _) => duckdb_number_text(&p),
-                _ => x,
-            })
+            .map(|(p, x)| if numeric { spark_number_text(&p) } else { x })
             .collect(),
         t,
     );
@@ -833,7 +911,7 @@ mod tests {
             },
         );
         assert!(
-            c[0].query.contains("json_extract_string(r, '$.\"eventName\"')"),
+            c[0].query.contains("json_extract(r, '$.\"eventName\"')"),
             "{}",
             c[0].query
         );

@@ -12,7 +12,7 @@ use crate::bounded::{
     key, subnet_of, AggHit, Aggs, Novelty, Order, Sequencer, Sighting, SpillDir, SummaryBuilder, NOVEL,
 };
 use crate::node::{parse_filtered, Node};
-use crate::reader::{open, walk, Problem, Splitter};
+use crate::reader::{open, problem, walk, Problem, Splitter};
 use crate::sigma::{top_keys, Rule, Unsupported};
 use crate::source::{Event, SourceKind, ALL_SOURCES};
 use chrono::{DateTime, Utc};
@@ -189,7 +189,9 @@ pub struct HuntReport {
     pub found: u64,
     /// Findings held back by the filter (`--min-level`, `--allow-actor`, `--allow-ip`).
     pub suppressed: u64,
-    /// Problems with inputs (malformed records, truncated files, unknown types).
+    /// Problems with inputs (malformed records, truncated files, unknown types);
+    /// serialised in hunt's JSON shape ([`crate::reader::problem_json`]).
+    #[serde(serialize_with = "crate::reader::serialize_problems")]
     pub problems: Vec<Problem>,
     /// Rules that were not run, with reasons.
     pub unsupported: Vec<Unsupported>,
@@ -519,13 +521,7 @@ impl<'r> Ctx<'r> {
 fn unreadable_out(name: &str, e: &std::io::Error) -> FileOut {
     FileOut {
         failed: true,
-        problems: vec![Problem {
-            file: name.to_string(),
-            line: 0,
-            record: 0,
-            kind: "unreadable".into(),
-            message: e.to_string(),
-        }],
+        problems: vec![problem(name, 0, 0, "unreadable", e.to_string())],
         ..FileOut::default()
     }
 }
@@ -536,7 +532,7 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     let rule_idx: &[usize] = ctx.by_source.get(&src).map(|v| v.as_slice()).unwrap_or(&[]);
     let novelty = ctx.opts.baseline.is_some();
     let mut ro = RecOut::default();
-    let node = match parse_filtered(raw, keep) {
+    let mut node = match parse_filtered(raw, keep) {
         Ok(n @ Node::Obj(_)) => n,
         Ok(_) => {
             ro.malformed = Some("record is not a JSON object".into());
@@ -550,13 +546,14 @@ fn match_record(ctx: &Ctx, src: SourceKind, raw: &[u8], pos: crate::reader::Reco
     // A time field that does not read as a time is a problem. A record without one is
     // matched when there is no window (and has no time in the output); with a window it
     // cannot be placed in it and is a problem too.
+    src.derive(&mut node);
     let t = src.event_time(&node);
     if t.is_none() {
         if src.time_node(&node).is_some() {
             ro.malformed = Some(format!("unparsable timestamp for {src}"));
             return ro;
         }
-        if ctx.opts.window.is_some() {
+        if ctx.opts.window.is_some() && !src.timeless() {
             ro.malformed = Some(format!("missing timestamp for {src} (needed by --window)"));
             return ro;
         }
@@ -655,13 +652,7 @@ fn hunt_stream(
             Ok(Some(b)) => b,
             Ok(None) => break,
             Err(m) => {
-                out.problems.push(Problem {
-                    file: name.clone(),
-                    line: 0,
-                    record: 0,
-                    kind: "unknown_type".into(),
-                    message: m,
-                });
+                out.problems.push(problem(&name, 0, 0, "unknown_type", m));
                 out.failed = explicit;
                 out.stat = Some(stat);
                 return out;
@@ -673,6 +664,11 @@ fn hunt_stream(
         stat.malformed += now - skipped;
         out.malformed += now - skipped;
         skipped = now;
+        if source.is_none() && sp.layout() == Some(crate::reader::Layout::AuditCsv) {
+            // a Purview audit search export holds Microsoft 365 records only
+            source = Some(SourceKind::M365);
+            stat.source = source;
+        }
         if source.is_none() {
             for (r, _) in &batch.recs {
                 if let Ok(n) = crate::node::parse(&batch.data[r.clone()]) {
@@ -681,13 +677,13 @@ fn hunt_stream(
                 }
             }
             if source.is_none() {
-                out.problems.push(Problem {
-                    file: name.clone(),
-                    line: 0,
-                    record: 0,
-                    kind: "unknown_type".into(),
-                    message: "JSON records of an unknown audit log (use --source to force one)".into(),
-                });
+                out.problems.push(problem(
+                    &name,
+                    0,
+                    0,
+                    "unknown_type",
+                    "JSON records of an unknown audit log (use --source to force one)",
+                ));
                 out.failed = explicit;
                 out.stat = Some(stat);
                 return out;
@@ -715,13 +711,7 @@ fn hunt_stream(
                 push_problem(
                     &mut out,
                     &mut detail,
-                    Problem {
-                        file: name.clone(),
-                        line: pos.line,
-                        record: pos.index,
-                        kind: "malformed".into(),
-                        message: m,
-                    },
+                    problem(&name, pos.line, pos.index, "malformed", m),
                 );
                 continue;
             }
@@ -799,29 +789,29 @@ fn hunt_stream(
     stat.malformed += now - skipped;
     out.malformed += now - skipped;
     if detail > MAX_PROBLEMS_PER_FILE {
-        out.problems.push(Problem {
-            file: name.clone(),
-            line: 0,
-            record: 0,
-            kind: "malformed".into(),
-            message: format!(
+        out.problems.push(problem(
+            &name,
+            0,
+            0,
+            "malformed",
+            format!(
                 "{} more malformed records not listed",
                 detail - MAX_PROBLEMS_PER_FILE
             ),
-        });
+        ));
     }
     if !sp.problems.is_empty() {
         out.failed = true;
         out.problems.append(&mut sp.problems);
     }
     if sp.unlisted_problems() > 0 {
-        out.problems.push(Problem {
-            file: name.clone(),
-            line: 0,
-            record: 0,
-            kind: "malformed".into(),
-            message: format!("{} more problems not listed", sp.unlisted_problems()),
-        });
+        out.problems.push(problem(
+            &name,
+            0,
+            0,
+            "malformed",
+            format!("{} more problems not listed", sp.unlisted_problems()),
+        ));
     }
     out.stat = Some(stat);
     out

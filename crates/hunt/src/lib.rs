@@ -1,7 +1,8 @@
 //! Audit-log hunter: log sources to normalised events, Sigma rules, novelty, query compilers.
 //!
-//! - [`reader`] streams files (gzip, `{"Records":[...]}`, arrays, JSON Lines, CircleCI CSV)
-//!   record by record with bounded memory;
+//! - [`reader`] streams files (gzip, `{"Records":[...]}`, arrays, JSON Lines, CircleCI CSV,
+//!   the Purview audit search CSV whose `AuditData` column holds each record) record by
+//!   record with bounded memory, and reports input problems as [`firebreak_core::Problem`];
 //! - [`source`] detects the log kind and builds the normalised [`source::Event`];
 //! - [`sigma`] parses and matches Sigma rules on the raw fields;
 //! - [`mapping`] maps the field names SigmaHQ's rules use to the raw exports' paths, and

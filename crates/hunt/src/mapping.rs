@@ -68,6 +68,7 @@ pub const MAPPING_FILES: &[(SourceKind, &str)] = &[
         include_str!("../mappings/google-workspace.yml"),
     ),
     (SourceKind::Okta, include_str!("../mappings/okta.yml")),
+    (SourceKind::AzurePim, include_str!("../mappings/azure-pim.yml")),
 ];
 
 /// The schema of a source.
@@ -181,6 +182,16 @@ impl Schema {
         self.knows(field) || self.alternatives(field).iter().any(|p| self.knows(p))
     }
 
+    /// True when the listed fields say `path` holds an object: a field under it is
+    /// listed (`path.x`, or `path.*`). (`x.*` alone says nothing of what `x.y` holds.)
+    pub fn holds_object(&self, path: &str) -> bool {
+        self.fields.iter().any(|f| {
+            f.strip_prefix(path)
+                .and_then(|r| r.strip_prefix('.'))
+                .is_some_and(|r| !r.is_empty())
+        })
+    }
+
     /// The array-holding path `path` goes through or ends at, if any.
     pub fn array_on(&self, path: &str) -> Option<&str> {
         self.arrays
@@ -236,6 +247,9 @@ mod tests {
             Some("properties.riskEventTypes_v2")
         );
         assert_eq!(s.array_on("properties.riskEventTypes"), None);
+        assert!(s.holds_object("properties"));
+        assert!(!s.holds_object("properties.status"));
+        assert!(!s.holds_object("resultType"));
         assert!(parse_schema(SourceKind::Gcp, "source: github\n").is_err());
         assert!(parse_schema(SourceKind::Gcp, "source: gcp\nmappings: {a.*: b}\n").is_err());
     }

@@ -99,6 +99,56 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The text a Sigma value is matched against: a scalar's string form
+    /// ([`Node::scalar_str`]), an object's or array's compact JSON text (members in
+    /// document order, as DuckDB's `json_extract_string` renders them); `None` for null.
+    pub fn match_text(&self) -> Option<Cow<'_, str>> {
+        match self {
+            Node::Null => None,
+            Node::Obj(_) | Node::Arr(_) => {
+                let mut out = String::new();
+                self.write_json(&mut out);
+                Some(Cow::Owned(out))
+            }
+            other => other.scalar_str(),
+        }
+    }
+
+    /// Appends the compact JSON text of the value (object members in document order;
+    /// numbers as `serde_json` writes them: `7.0` stays `7.0`).
+    pub fn write_json(&self, out: &mut String) {
+        match self {
+            Node::Null => out.push_str("null"),
+            Node::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Node::Int(i) => out.push_str(&i.to_string()),
+            Node::UInt(u) => out.push_str(&u.to_string()),
+            Node::Float(x) => out.push_str(&serde_json::Value::from(*x).to_string()),
+            Node::Str(s) => out.push_str(&serde_json::Value::String(s.to_string()).to_string()),
+            Node::Arr(a) => {
+                out.push('[');
+                for (i, v) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    v.write_json(out);
+                }
+                out.push(']');
+            }
+            Node::Obj(m) => {
+                out.push('{');
+                for (i, (k, v)) in m.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.to_string()).to_string());
+                    out.push(':');
+                    v.write_json(out);
+                }
+                out.push('}');
+            }
+        }
+    }
+
     /// The numeric value of a number or numeric string.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
@@ -269,5 +319,16 @@ mod tests {
         let f = parse_filtered(src, Some(&keep)).unwrap();
         assert!(f.get("a").is_none());
         assert!(f.get("s").is_some());
+    }
+
+    #[test]
+    fn objects_and_arrays_match_as_compact_json_in_document_order() {
+        let n = parse(br#"{"o":{"z":1.0,"a":"\u00e9 \"q\" \/","n":null,"l":[1,2e3,true]},"s":"x"}"#).unwrap();
+        assert_eq!(
+            n.get("o").unwrap().match_text().unwrap(),
+            r#"{"z":1.0,"a":"é \"q\" /","n":null,"l":[1,2000.0,true]}"#
+        );
+        assert_eq!(n.get("s").unwrap().match_text().unwrap(), "x");
+        assert_eq!(Node::Null.match_text(), None);
     }
 }

@@ -4,7 +4,9 @@
 //! `{"Records":[...]}` / `{"records":[...]}` wrappers, top-level arrays (pretty-printed
 //! or not) and JSON Lines all yield one record at a time; nothing is parsed into a tree
 //! here. CSV files (CircleCI) are read row by row and each row is turned into a JSON
-//! object whose JSON-holding columns are nested. Gzip is detected by magic bytes.
+//! object whose JSON-holding columns are nested; in a Microsoft Purview audit search
+//! export (a CSV with an `AuditData` column) each row's AuditData JSON is the record.
+//! Gzip is detected by magic bytes.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
@@ -34,6 +36,9 @@ pub enum Layout {
     Concat,
     /// CSV with a header (CircleCI).
     Csv,
+    /// Microsoft Purview audit search export ("Export results"): CSV whose `AuditData`
+    /// column holds each Microsoft 365 record as JSON; that JSON is the record.
+    AuditCsv,
 }
 
 /// Where a record sits in its file.
@@ -45,19 +50,55 @@ pub struct RecordPos {
     pub index: u64,
 }
 
-/// A problem with part of an input (counted, reported, never fatal).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// The file.
-    pub file: String,
-    /// 1-based line, 0 when not applicable.
-    pub line: u64,
-    /// 1-based record index, 0 when not applicable.
-    pub record: u64,
-    /// `malformed`, `truncated`, `unreadable`, `unknown_type`.
-    pub kind: String,
-    /// Human explanation.
-    pub message: String,
+/// A problem with part of an input (counted, reported, never fatal): firebreak's one
+/// input-problem type. Hunt fills `line` (1-based, when known), `record` (`#N`, the
+/// 1-based record number, when known) and `kind` (`malformed`, `truncated`, `unreadable`,
+/// `unknown_type`).
+pub use firebreak_core::Problem;
+
+/// A hunt problem: `line` and `record` 0 when not known.
+pub fn problem(file: &str, line: u64, record: u64, kind: &str, message: impl Into<String>) -> Problem {
+    let p = if line > 0 {
+        Problem::at(file, line, message)
+    } else {
+        Problem::new(file, message)
+    };
+    let p = if record > 0 { p.numbered(record) } else { p };
+    p.kind(kind)
+}
+
+/// A problem as hunt has always shown it in JSON (`--format json`, [`HuntReport`]
+/// serialised): `{"file", "line", "record", "kind", "message"}`, `line` and `record`
+/// numbers, 0 when not known.
+///
+/// [`HuntReport`]: crate::HuntReport
+pub fn problem_json(p: &Problem) -> serde_json::Value {
+    serde_json::json!({
+        "file": p.file,
+        "line": p.line.unwrap_or(0),
+        "record": p.record_number().unwrap_or(0),
+        "kind": p.kind_str(),
+        "message": p.message,
+    })
+}
+
+/// Serialises problems in hunt's JSON shape ([`problem_json`]).
+pub fn serialize_problems<S: serde::Serializer>(ps: &[Problem], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeSeq;
+    let mut seq = s.serialize_seq(Some(ps.len()))?;
+    for p in ps {
+        seq.serialize_element(&problem_json(p))?;
+    }
+    seq.end()
+}
+
+/// `hunt: KIND: FILE[:LINE (record N)]: MESSAGE`, as hunt reports a problem on stderr.
+pub fn problem_line(p: &Problem) -> String {
+    let at = match (p.line.unwrap_or(0), p.record_number().unwrap_or(0)) {
+        (0, 0) => String::new(),
+        (l, r) => format!(":{l} (record {r})"),
+    };
+    format!("hunt: {}: {}{at}: {}", p.kind_str(), p.file, p.message)
 }
 
 /// A batch of raw records sharing one buffer.
@@ -119,13 +160,7 @@ fn walk_one(p: &Path, out: &mut Vec<PathBuf>, probs: &mut Vec<Problem>) {
 }
 
 fn unreadable(p: &Path, e: &io::Error) -> Problem {
-    Problem {
-        file: p.display().to_string(),
-        line: 0,
-        record: 0,
-        kind: "unreadable".into(),
-        message: e.to_string(),
-    }
+    problem(&p.display().to_string(), 0, 0, "unreadable", e.to_string())
 }
 
 /// Where a CSV byte sits: just enough of the csv crate's state machine (RFC 4180 quoting,
@@ -333,6 +368,8 @@ struct CsvState {
     /// `None` only while it is rebuilt after a skipped row.
     rdr: Option<csv::Reader<RowLimit>>,
     headers: Vec<String>,
+    /// [`Layout::AuditCsv`]: the `AuditData` column, whose JSON is the record.
+    audit_data: Option<usize>,
     /// Stream offset where the row being read starts (see [`RowLimit`]).
     row_start: Arc<AtomicU64>,
     /// The csv crate reports lines one short in CRLF files (it counts the `\n` of a
@@ -371,8 +408,9 @@ impl Splitter {
         }
     }
 
-    /// Records longer than [`MAX_RECORD`] skipped so far (each reported in
-    /// [`Splitter::problems`] and counted as a record by its index).
+    /// Records skipped so far: longer than [`MAX_RECORD`], or CSV rows that do not read
+    /// (wrong column count, not UTF-8); each reported in [`Splitter::problems`] and
+    /// counted as a record by its index.
     pub fn skipped(&self) -> u64 {
         self.skipped
     }
@@ -392,13 +430,8 @@ impl Splitter {
             self.unlisted += 1;
             return;
         }
-        self.problems.push(Problem {
-            file: self.file.clone(),
-            line,
-            record,
-            kind: kind.into(),
-            message,
-        });
+        self.problems
+            .push(problem(&self.file, line, record, kind, message));
     }
 
     fn fill(&mut self) {
@@ -488,8 +521,13 @@ impl Splitter {
                 let eol = memchr::memchr(b'\n', &b[i..]).map(|e| i + e).unwrap_or(b.len());
                 let header = String::from_utf8_lossy(&b[i..eol]).to_ascii_lowercase();
                 let line_fix = u64::from(eol > i && b[eol - 1] == b'\r');
-                if header.contains("action") && header.contains("occurred_at") {
-                    self.layout = Some(Layout::Csv);
+                let circleci = header.contains("action") && header.contains("occurred_at");
+                let audit_csv = !circleci
+                    && header
+                        .split(',')
+                        .any(|c| c.trim().trim_matches('"').eq_ignore_ascii_case("auditdata"));
+                if circleci || audit_csv {
+                    self.layout = Some(if circleci { Layout::Csv } else { Layout::AuditCsv });
                     let data = std::mem::take(&mut self.buf);
                     let rest = std::mem::replace(&mut self.rdr, Box::new(io::empty()));
                     let row_start = Arc::new(AtomicU64::new(0));
@@ -499,14 +537,20 @@ impl Splitter {
                         line_fix == 1,
                     );
                     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(chained);
-                    let headers = match rdr.headers() {
+                    let headers: Vec<String> = match rdr.headers() {
                         Ok(h) => h.iter().map(|s| s.trim().to_string()).collect(),
                         Err(_) => return false,
                     };
                     row_start.store(rdr.position().byte(), Ordering::Relaxed);
+                    let audit_data = if audit_csv {
+                        headers.iter().position(|h| h.eq_ignore_ascii_case("auditdata"))
+                    } else {
+                        None
+                    };
                     self.csv = Some(CsvState {
                         rdr: Some(rdr),
                         headers,
+                        audit_data,
                         row_start,
                         line_fix,
                         line_base: 0,
@@ -532,7 +576,7 @@ impl Splitter {
             return Ok(None);
         }
         match self.layout {
-            Some(Layout::Csv) => Ok(self.csv_batch()),
+            Some(Layout::Csv | Layout::AuditCsv) => Ok(self.csv_batch()),
             Some(Layout::Lines) => Ok(self.lines_batch()),
             _ => Ok(self.json_batch()),
         }
@@ -854,6 +898,8 @@ impl Splitter {
                         continue;
                     }
                     if rec.len() != st.headers.len() {
+                        // a record all the same: counted, as malformed (like a row too long)
+                        self.skipped += 1;
                         problems.push((
                             line,
                             self.index,
@@ -865,12 +911,25 @@ impl Splitter {
                         ));
                         continue;
                     }
-                    let mut obj = serde_json::Map::new();
-                    for (h, v) in st.headers.iter().zip(rec.iter()) {
-                        obj.insert(h.clone(), csv_cell(v));
-                    }
                     let start = batch.data.len();
-                    if serde_json::to_writer(&mut batch.data, &serde_json::Value::Object(obj)).is_ok() {
+                    let written = match st.audit_data {
+                        // the record is the AuditData JSON as written (parsed, and reported
+                        // malformed with this row's line when it is not JSON, by the hunt)
+                        Some(i) => {
+                            batch
+                                .data
+                                .extend_from_slice(rec.get(i).unwrap_or_default().trim().as_bytes());
+                            true
+                        }
+                        None => {
+                            let mut obj = serde_json::Map::new();
+                            for (h, v) in st.headers.iter().zip(rec.iter()) {
+                                obj.insert(h.clone(), csv_cell(v));
+                            }
+                            serde_json::to_writer(&mut batch.data, &serde_json::Value::Object(obj)).is_ok()
+                        }
+                    };
+                    if written {
                         let end = batch.data.len();
                         batch.recs.push((
                             start..end,
@@ -911,6 +970,7 @@ impl Splitter {
                         );
                         continue;
                     }
+                    self.skipped += 1;
                     problems.push((line, self.index, format!("bad CSV: {e}")));
                     if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                         self.done = true;
@@ -1075,8 +1135,8 @@ mod tests {
         let (r, p, _) = split(r#"{"Records":[{"a":1},{"b":"#);
         assert_eq!(r, [r#"{"a":1}"#]);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].kind, "truncated");
-        assert_eq!(p[0].record, 2);
+        assert_eq!(p[0].kind_str(), "truncated");
+        assert_eq!(p[0].record_number(), Some(2));
     }
 
     #[test]
@@ -1106,7 +1166,7 @@ mod tests {
         assert_eq!(s.problems.len(), 1, "{:?}", s.problems);
         let p = &s.problems[0];
         assert!(p.message.contains("CSV row longer than"), "{p:?}");
-        assert_eq!((p.file.as_str(), p.line), ("big.csv", 2));
+        assert_eq!((p.file.as_str(), p.line), ("big.csv", Some(2)));
     }
 
     #[test]
@@ -1116,6 +1176,6 @@ mod tests {
         assert_eq!(r.len(), 1);
         assert!(r[0].contains(r#""actor":{"name":"x"}"#), "{}", r[0]);
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].line, 3);
+        assert_eq!(p[0].line, Some(3));
     }
 }

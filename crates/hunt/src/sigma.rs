@@ -1040,7 +1040,9 @@ impl ValMatch {
                 .and_then(|n| n.scalar_str())
                 .and_then(|s| s.trim().parse::<IpAddr>().ok())
                 .is_some_and(|ip| in_cidr(ip, *net, *bits)),
-            ValMatch::Str { alts, cased } => match n.and_then(|n| n.scalar_str()) {
+            // an object or an array (an element of an array that is itself one) is
+            // matched as its JSON text, as SQL engines read it (`json_extract_string`)
+            ValMatch::Str { alts, cased } => match n.and_then(|n| n.match_text()) {
                 Some(s) => alts.iter().any(|a| a.test(&s, *cased)),
                 None => false,
             },
@@ -1086,7 +1088,8 @@ impl FieldCond {
 
     fn test(&self, rec: &Node, src: Option<SourceKind>) -> bool {
         let found = coalesce(rec, &self.field, self.alts_for(src));
-        // expand arrays of scalars: any element
+        // an array: any element matches (its elements that are objects or arrays are
+        // matched as their JSON text)
         let mut flat: Vec<&Node> = Vec::with_capacity(found.len());
         for n in found {
             match n {

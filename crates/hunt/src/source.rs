@@ -38,10 +38,13 @@ pub enum SourceKind {
     GoogleWorkspace,
     /// Okta System Log events.
     Okta,
+    /// Entra ID Privileged Identity Management alerts: Microsoft Graph
+    /// `unifiedRoleManagementAlertIncident` objects (and the alerts themselves).
+    AzurePim,
 }
 
 /// All kinds, in display order.
-pub const ALL_SOURCES: [SourceKind; 12] = [
+pub const ALL_SOURCES: [SourceKind; 13] = [
     SourceKind::Cloudtrail,
     SourceKind::Github,
     SourceKind::Circleci,
@@ -54,6 +57,7 @@ pub const ALL_SOURCES: [SourceKind; 12] = [
     SourceKind::M365,
     SourceKind::GoogleWorkspace,
     SourceKind::Okta,
+    SourceKind::AzurePim,
 ];
 
 impl SourceKind {
@@ -72,6 +76,7 @@ impl SourceKind {
             SourceKind::M365 => "m365",
             SourceKind::GoogleWorkspace => "google-workspace",
             SourceKind::Okta => "okta",
+            SourceKind::AzurePim => "azure-pim",
         }
     }
 
@@ -90,6 +95,7 @@ impl SourceKind {
             SourceKind::M365 => ("m365", "audit"),
             SourceKind::GoogleWorkspace => ("gcp", "google_workspace"),
             SourceKind::Okta => ("okta", "okta"),
+            SourceKind::AzurePim => ("azure", "pim"),
         }
     }
 
@@ -112,11 +118,14 @@ impl SourceKind {
             (Some("azure"), Some("activitylogs")) => vec![SourceKind::AzureActivity],
             (Some("azure"), Some("auditlogs")) => vec![SourceKind::AzureAudit],
             (Some("azure"), Some("riskdetection")) => vec![SourceKind::AzureRisk],
+            // SigmaHQ's PIM alert rules (`rolemanagementalerts` in their first versions)
+            (Some("azure"), Some("pim" | "rolemanagementalerts")) => vec![SourceKind::AzurePim],
             (Some("azure"), None) => vec![
                 SourceKind::AzureSignin,
                 SourceKind::AzureActivity,
                 SourceKind::AzureAudit,
                 SourceKind::AzureRisk,
+                SourceKind::AzurePim,
             ],
             (Some("m365"), Some("audit" | "threat_management" | "exchange") | None) => vec![SourceKind::M365],
             (Some("okta") | None, Some("okta")) | (Some("okta"), None) => vec![SourceKind::Okta],
@@ -159,6 +168,14 @@ impl SourceKind {
         // Microsoft Graph objects (`{"value":[...]}` pages)
         if has("activityDisplayName") && has("initiatedBy") {
             return Some(SourceKind::AzureAudit);
+        }
+        // PIM alert incidents (a derived type of unifiedRoleManagementAlertIncident) and alerts
+        if n.get("@odata.type")
+            .and_then(|t| t.scalar_str())
+            .is_some_and(|t| t.starts_with("#microsoft.graph.") && t.ends_with("AlertIncident"))
+            || (has("alertDefinitionId") && has("scopeType"))
+        {
+            return Some(SourceKind::AzurePim);
         }
         if has("riskEventType") && (has("detectedDateTime") || has("activityDateTime")) {
             return Some(SourceKind::AzureRisk);
@@ -307,6 +324,17 @@ impl SourceKind {
                 "outcome",
                 "target",
             ],
+            SourceKind::AzurePim => &[
+                "@odata.type",
+                "id",
+                "riskEventType",
+                "assigneeUserPrincipalName",
+                "assigneeDisplayName",
+                "assigneeId",
+                "roleDisplayName",
+                "alertDefinitionId",
+                "lastScannedDateTime",
+            ],
         }
     }
 
@@ -326,8 +354,36 @@ impl SourceKind {
             SourceKind::M365 => n.get("CreationTime"),
             SourceKind::GoogleWorkspace => n.get("id").and_then(|i| i.get("time")),
             SourceKind::Okta => n.get("published"),
+            // alerts carry when they were last scanned; incidents have no time of their own
+            SourceKind::AzurePim => n.get("lastScannedDateTime"),
         };
         f.filter(|v| !matches!(v, Node::Null))
+    }
+
+    /// True when the source's records are state, not events: a record without a time
+    /// (a PIM alert incident) is matched whatever the `--window`, its findings have no time.
+    pub fn timeless(self) -> bool {
+        self == SourceKind::AzurePim
+    }
+
+    /// Fields a source's records are given when they lack them, derived from others, so
+    /// that the names SigmaHQ's rules use hold a value: PIM alert incidents get
+    /// `riskEventType`, their Graph type without its namespace (`@odata.type`
+    /// `#microsoft.graph.staleSignInAlertIncident` -> `staleSignInAlertIncident`).
+    pub fn derive<'a>(self, n: &mut Node<'a>) {
+        if self != SourceKind::AzurePim || n.get("riskEventType").is_some() {
+            return;
+        }
+        let t = match n.get("@odata.type") {
+            Some(Node::Str(t)) => t.strip_prefix("#microsoft.graph.").unwrap_or(t).to_string(),
+            _ => return,
+        };
+        if let Node::Obj(m) = n {
+            m.push((
+                std::borrow::Cow::Borrowed("riskEventType"),
+                Node::Str(std::borrow::Cow::Owned(t)),
+            ));
+        }
     }
 
     /// The record's time, when it has a readable one.
@@ -591,6 +647,17 @@ impl SourceKind {
                 e.error_code = s("outcome.reason").filter(|_| e.outcome.as_deref() == Some("failure"));
                 e.location = s("client.geographicalContext.country");
                 e.event_id = s("uuid");
+            }
+            SourceKind::AzurePim => {
+                e.actor = s("assigneeUserPrincipalName")
+                    .or_else(|| s("assigneeDisplayName"))
+                    .or_else(|| s("assigneeId"));
+                e.actor_type = e.actor.as_ref().map(|_| "user".into());
+                e.action = s("riskEventType").or_else(|| {
+                    s("alertDefinitionId").map(|d| d.rsplit('_').next().unwrap_or_default().to_string())
+                });
+                e.target = s("roleDisplayName");
+                e.event_id = s("id");
             }
         }
         e

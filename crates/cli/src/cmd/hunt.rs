@@ -34,7 +34,7 @@ pub struct Args {
     no_builtin: bool,
     /// Force the log kind instead of detecting it per file: cloudtrail, github, circleci,
     /// gcp, azure-signin, azure-activity, firebreak, azure-audit, azure-risk, m365,
-    /// google-workspace, okta.
+    /// google-workspace, okta, azure-pim.
     #[arg(long, value_name = "KIND")]
     source: Option<SourceKind>,
     /// Report only findings of this level or above: informational, low, medium, high,
@@ -182,11 +182,7 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     sink.color &= args.out.to_stdout();
     let rep = hunt_into(&args.logs, &rules, &opts, &mut sink);
     for p in &rep.problems {
-        let at = match (p.line, p.record) {
-            (0, 0) => String::new(),
-            (l, r) => format!(":{l} (record {r})"),
-        };
-        eprintln!("hunt: {}: {}{at}: {}", p.kind, p.file, p.message);
+        eprintln!("{}", firebreak_hunt::reader::problem_line(p));
     }
     if let Some(e) = sink.error.take() {
         return Err(anyhow::Error::new(e).context("writing the findings"));
@@ -407,7 +403,7 @@ impl<W: Write + Send> CliSink<W> {
             Fmt::Json => {
                 let mut rest = serde_json::json!({
                     "summary": rep.summary(),
-                    "problems": rep.problems,
+                    "problems": rep.problems.iter().map(firebreak_hunt::reader::problem_json).collect::<Vec<_>>(),
                     "unsupported_rules": rep.unsupported,
                     "rule_warnings": rep.rule_warnings,
                     "files": rep.files,
@@ -572,14 +568,16 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
     };
     let (compiled, unsup) = compile(&rules, &opts);
     // A rule of a log source the engine holds no table of, one counting events over a
-    // sliding timeframe, or one matching elements of an array (run by the native engine
+    // sliding timeframe, or one matching elements of an array or an object's JSON text (run by the native engine
     // only), is out of the target's reach by design: a notice, not a failure. Any other
     // rule left uncompiled is a failure (exit 3).
     let (mut other_source, mut aggregated, mut per_element, mut failed) = (0usize, 0usize, 0usize, 0usize);
     for u in &unsup {
         let rule = rules.rules.iter().find(|r| r.file == u.file && r.title == u.rule);
         let by_design = |p: &str| {
-            p.contains(firebreak_hunt::compile::PER_ELEMENT) || p.contains(firebreak_hunt::compile::NO_TABLE)
+            p.contains(firebreak_hunt::compile::PER_ELEMENT)
+                || p.contains(firebreak_hunt::compile::OBJECT_TEXT)
+                || p.contains(firebreak_hunt::compile::NO_TABLE)
         };
         match rule {
             Some(r) if !r.sources.iter().any(|s| target.reads(*s)) => other_source += 1,
@@ -602,7 +600,7 @@ fn run_compile(c: CompileArgs) -> anyhow::Result<Exit> {
     }
     if other_source + aggregated + per_element > 0 {
         crate::output::note!(
-            "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold, {aggregated} with count aggregation and {per_element} matching array elements (run them with `firebreak hunt`)",
+            "hunt compile: {} rule(s) compiled for {}; skipped {other_source} of log sources {} does not hold, {aggregated} with count aggregation and {per_element} matching array elements or objects (run them with `firebreak hunt`)",
             rules.rules.len() - unsup.len(),
             c.target,
             c.target
