@@ -13,6 +13,7 @@
 use crate::aws::FromEnv as _;
 use crate::aws::IamClient;
 use crate::plan::{CommandSpec, SourceSpec};
+use crate::upload::Registry;
 use firebreak_core::SecretString;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -92,12 +93,8 @@ pub struct Source {
     http: Option<firebreak_http::Http>,
     /// firebreak's upload-token service (`firebreak_serve`).
     serve: Option<Arc<crate::upload::ServeTokens>>,
-    /// Docker Hub (`dockerhub`).
-    docker: Option<Arc<crate::upload::DockerHub>>,
-    /// npm (`npm`).
-    npm: Option<Arc<crate::upload::NpmTokens>>,
-    /// anaconda.org (`anaconda`).
-    anaconda: Option<Arc<crate::upload::AnacondaTokens>>,
+    /// The registry of a `dockerhub`, `npm` or `anaconda` source.
+    registry: Option<Arc<Registry>>,
 }
 
 /// The characters of an alphabet setting.
@@ -202,7 +199,7 @@ impl Source {
                     .map_err(|m| e("firebreak_serve", m))?,
             ));
         }
-        let mut docker = None;
+        let mut registry = None;
         if let SourceSpec::Dockerhub {
             username,
             scopes,
@@ -216,12 +213,11 @@ impl Source {
                     format!("set DOCKERHUB_TOKEN (the password of {username}, or a token allowed to manage access tokens)"),
                 )
             })?;
-            docker = Some(Arc::new(
+            registry = Some(Arc::new(Registry::Docker(
                 crate::upload::DockerHub::new(endpoint.as_deref(), username, pw, scopes.clone(), cfg.clone())
                     .map_err(|m| e("dockerhub", m))?,
-            ));
+            )));
         }
-        let mut npm = None;
         if let SourceSpec::Npm {
             packages,
             scopes,
@@ -229,7 +225,7 @@ impl Source {
             expires_days,
             bypass_2fa,
             cidr,
-            registry,
+            registry: npm_registry,
             ..
         } = spec
         {
@@ -264,9 +260,9 @@ impl Source {
             if let Some(d) = expires_days {
                 grant["expires"] = json!(d);
             }
-            npm = Some(Arc::new(
+            registry = Some(Arc::new(Registry::Npm(
                 crate::upload::NpmTokens::new(
-                    registry.as_deref(),
+                    npm_registry.as_deref(),
                     session,
                     env_secret("NPM_OTP"),
                     env_secret("NPM_PASSWORD"),
@@ -274,9 +270,8 @@ impl Source {
                     cfg.clone(),
                 )
                 .map_err(|m| e("npm", m))?,
-            ));
+            )));
         }
-        let mut anaconda = None;
         if let SourceSpec::Anaconda {
             username,
             org,
@@ -298,7 +293,7 @@ impl Source {
                     "set ANACONDA_TOKEN (a token of the account allowed to list and remove tokens)".into(),
                 )
             })?;
-            anaconda = Some(Arc::new(
+            registry = Some(Arc::new(Registry::Anaconda(
                 crate::upload::AnacondaTokens::new(
                     endpoint.as_deref(),
                     username,
@@ -310,7 +305,7 @@ impl Source {
                     cfg.clone(),
                 )
                 .map_err(|m| e("anaconda", m))?,
-            ));
+            )));
         }
         Ok(Source {
             secret: secret.to_string(),
@@ -319,9 +314,7 @@ impl Source {
             iam,
             http,
             serve,
-            docker,
-            npm,
-            anaconda,
+            registry,
         })
     }
 
@@ -456,14 +449,14 @@ impl Source {
                     info: json!({"before": before}),
                 })
             }
-            SourceSpec::Dockerhub { label, .. } => {
-                let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+            SourceSpec::Dockerhub { .. } | SourceSpec::Npm { .. } | SourceSpec::Anaconda { .. } => {
+                let (c, name) = self.registry()?;
                 let before: Vec<String> = c
                     .list()
                     .await
                     .map_err(|e| self.err(e))?
                     .into_iter()
-                    .filter(|t| crate::upload::is_ours(label, &t.label))
+                    .filter(|t| crate::upload::is_ours(name, &t.label))
                     .map(|t| t.id)
                     .collect();
                 Ok(Prepared {
@@ -479,36 +472,6 @@ impl Source {
                     .map_err(|e| self.err(e))?
                     .into_iter()
                     .filter(|t| Self::is_ours(label, &t.label))
-                    .map(|t| t.id)
-                    .collect();
-                Ok(Prepared {
-                    material: None,
-                    info: json!({"before": before}),
-                })
-            }
-            SourceSpec::Npm { name, .. } => {
-                let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
-                let before: Vec<String> = c
-                    .list()
-                    .await
-                    .map_err(|e| self.err(e))?
-                    .into_iter()
-                    .filter(|t| t.active && crate::upload::is_ours(name, &t.label))
-                    .map(|t| t.id)
-                    .collect();
-                Ok(Prepared {
-                    material: None,
-                    info: json!({"before": before}),
-                })
-            }
-            SourceSpec::Anaconda { name, .. } => {
-                let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
-                let before: Vec<String> = c
-                    .list()
-                    .await
-                    .map_err(|e| self.err(e))?
-                    .into_iter()
-                    .filter(|t| crate::upload::is_ours(name, &t.label))
                     .map(|t| t.id)
                     .collect();
                 Ok(Prepared {
@@ -549,6 +512,18 @@ impl Source {
     /// True for a deploy key titled `title`, or one firebreak issued for it earlier.
     fn is_ours(title: &str, candidate: &str) -> bool {
         candidate == title || candidate.starts_with(&format!("{title} (firebreak "))
+    }
+
+    /// A registry source's client and the name of its tokens (Docker Hub's label, npm's and
+    /// anaconda.org's name).
+    fn registry(&self) -> Result<(&Registry, &str), SourceError> {
+        let name = match &self.spec {
+            SourceSpec::Dockerhub { label, .. } => label,
+            SourceSpec::Npm { name, .. } | SourceSpec::Anaconda { name, .. } => name,
+            _ => return Err(self.err("not a registry source")),
+        };
+        let c = self.registry.as_deref().ok_or_else(|| self.err("no client"))?;
+        Ok((c, name))
     }
 
     fn github(&self) -> Result<&firebreak_providers::github::Client, SourceError> {
@@ -684,10 +659,10 @@ impl Source {
                     previous_ids: Self::before(p),
                 })
             }
-            SourceSpec::Dockerhub { label, .. } => {
-                let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
+            SourceSpec::Dockerhub { .. } | SourceSpec::Npm { .. } | SourceSpec::Anaconda { .. } => {
+                let (c, name) = self.registry()?;
                 let (id, token) = c
-                    .create(&crate::upload::issued_label(label, idem))
+                    .create(&crate::upload::issued_label(name, idem))
                     .await
                     .map_err(|e| self.err(e))?;
                 Ok(Issued {
@@ -713,34 +688,6 @@ impl Source {
                 Ok(Issued {
                     cred: Credential {
                         id: Some(meta.id),
-                        value: token,
-                    },
-                    previous_ids: Self::before(p),
-                })
-            }
-            SourceSpec::Npm { name, .. } => {
-                let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
-                let (id, token) = c
-                    .create(&crate::upload::issued_label(name, idem))
-                    .await
-                    .map_err(|e| self.err(e))?;
-                Ok(Issued {
-                    cred: Credential {
-                        id: Some(id),
-                        value: token,
-                    },
-                    previous_ids: Self::before(p),
-                })
-            }
-            SourceSpec::Anaconda { name, .. } => {
-                let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
-                let (id, token) = c
-                    .create(&crate::upload::issued_label(name, idem))
-                    .await
-                    .map_err(|e| self.err(e))?;
-                Ok(Issued {
-                    cred: Credential {
-                        id: Some(id),
                         value: token,
                     },
                     previous_ids: Self::before(p),
@@ -848,9 +795,9 @@ impl Source {
                     None => Ok(Lookup::NotFound),
                 }
             }
-            SourceSpec::Dockerhub { label, .. } => {
-                let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
-                let mine = crate::upload::issued_label(label, idem);
+            SourceSpec::Dockerhub { .. } | SourceSpec::Npm { .. } | SourceSpec::Anaconda { .. } => {
+                let (c, name) = self.registry()?;
+                let mine = crate::upload::issued_label(name, idem);
                 let now = c.list().await.map_err(|e| self.err(e))?;
                 match now.into_iter().find(|t| t.label == mine) {
                     Some(t) => Ok(Lookup::Orphan(t.id)),
@@ -862,24 +809,6 @@ impl Source {
                 let mine = Self::gh_title(label, idem);
                 let toks = c.list_project_tokens(project).await.map_err(|e| self.err(e))?;
                 match toks.into_iter().find(|t| t.label == mine) {
-                    Some(t) => Ok(Lookup::Orphan(t.id)),
-                    None => Ok(Lookup::NotFound),
-                }
-            }
-            SourceSpec::Npm { name, .. } => {
-                let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
-                let mine = crate::upload::issued_label(name, idem);
-                let now = c.list().await.map_err(|e| self.err(e))?;
-                match now.into_iter().find(|t| t.active && t.label == mine) {
-                    Some(t) => Ok(Lookup::Orphan(t.id)),
-                    None => Ok(Lookup::NotFound),
-                }
-            }
-            SourceSpec::Anaconda { name, .. } => {
-                let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
-                let mine = crate::upload::issued_label(name, idem);
-                let now = c.list().await.map_err(|e| self.err(e))?;
-                match now.into_iter().find(|t| t.label == mine) {
                     Some(t) => Ok(Lookup::Orphan(t.id)),
                     None => Ok(Lookup::NotFound),
                 }
@@ -964,12 +893,8 @@ impl Source {
                     let c = self.serve.as_ref().ok_or_else(|| self.err("no client"))?;
                     c.delete(id).await.map_err(|e| self.err(e))?;
                 }
-                SourceSpec::Dockerhub { .. } => {
-                    let c = self.docker.as_ref().ok_or_else(|| self.err("no client"))?;
-                    c.delete(id).await.map_err(|e| self.err(e))?;
-                }
-                SourceSpec::Npm { .. } => {
-                    let c = self.npm.as_ref().ok_or_else(|| self.err("no client"))?;
+                SourceSpec::Dockerhub { .. } | SourceSpec::Npm { .. } | SourceSpec::Anaconda { .. } => {
+                    let (c, _) = self.registry()?;
                     c.delete(id).await.map_err(|e| self.err(e))?;
                 }
                 SourceSpec::CircleciProjectToken { project, .. } => {
@@ -979,10 +904,7 @@ impl Source {
                         Err(e) => return Err(self.err(e)),
                     }
                 }
-                SourceSpec::Anaconda { .. } => {
-                    let c = self.anaconda.as_ref().ok_or_else(|| self.err("no client"))?;
-                    c.delete(id).await.map_err(|e| self.err(e))?;
-                }
+
                 SourceSpec::AwsIam { user, .. } => {
                     let iam = self.iam.as_ref().ok_or_else(|| self.err("no IAM client"))?;
                     // Deactivate first (reversible), then delete.

@@ -651,6 +651,48 @@ impl AnacondaTokens {
     }
 }
 
+/// A registry whose tokens firebreak issues by name (Docker Hub by label, npm and
+/// anaconda.org by name): the same steps for each, listed, created and deleted by id.
+#[derive(Debug)]
+pub enum Registry {
+    /// Docker Hub personal access tokens.
+    Docker(DockerHub),
+    /// npm access tokens.
+    Npm(NpmTokens),
+    /// anaconda.org tokens.
+    Anaconda(AnacondaTokens),
+}
+
+impl Registry {
+    /// The tokens that still work (never a value).
+    pub async fn list(&self) -> Result<Vec<TokenMeta>, String> {
+        match self {
+            Registry::Docker(c) => c.list().await,
+            // a revoked npm token is listed until npm forgets it: nothing to delete
+            Registry::Npm(c) => Ok(c.list().await?.into_iter().filter(|t| t.active).collect()),
+            Registry::Anaconda(c) => c.list().await,
+        }
+    }
+
+    /// Creates a token named `name` (never resent): (id, token).
+    pub async fn create(&self, name: &str) -> Result<(String, SecretString), String> {
+        match self {
+            Registry::Docker(c) => c.create(name).await,
+            Registry::Npm(c) => c.create(name).await,
+            Registry::Anaconda(c) => c.create(name).await,
+        }
+    }
+
+    /// Deletes a token by id (already gone is success).
+    pub async fn delete(&self, id: &str) -> Result<(), String> {
+        match self {
+            Registry::Docker(c) => c.delete(id).await,
+            Registry::Npm(c) => c.delete(id).await,
+            Registry::Anaconda(c) => c.delete(id).await,
+        }
+    }
+}
+
 /// The label firebreak gives a Docker Hub token it issues for `label` (carries the
 /// idempotency key, so a lookup after a crash finds it).
 pub fn issued_label(label: &str, idem: &str) -> String {
