@@ -38,7 +38,7 @@
 use crate::entropy;
 use crate::keywords::KeywordSearcher;
 use firebreak_core::{Confidence, Problem};
-use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::meta::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -386,7 +386,9 @@ pub fn read_rule_files(path: &Path) -> Result<Vec<(String, String)>, RuleError> 
         .collect()
 }
 
-/// The built-in pack's files, as [`check_rule_files`] takes them.
+/// The built-in pack's files, as [`check_rule_files`] takes them (as JSON,
+/// which is YAML too: one line per file, so a problem's line says little; the
+/// source files are checked by the crate's tests).
 pub fn builtin_rule_files() -> Vec<(String, String)> {
     BUILTIN_RULE_FILES
         .iter()
@@ -395,10 +397,18 @@ pub fn builtin_rule_files() -> Vec<(String, String)> {
 }
 
 /// The built-in pack's rule definitions with their file names.
+///
+/// The pack is embedded as JSON (the build script converts the YAML files):
+/// parsing it is a few milliseconds of a scan's start-up, the YAML was 26.
 pub fn builtin_defs() -> Result<Vec<(String, RuleDef)>, RuleError> {
     let mut out = Vec::new();
     for (name, text) in BUILTIN_RULE_FILES {
-        out.extend(parse_rule_file(&format!("{BUILTIN_ORIGIN}{name}"), text)?);
+        let origin = format!("{BUILTIN_ORIGIN}{name}");
+        let f: RuleFile = serde_json::from_str(text).map_err(|e| RuleError::Parse {
+            path: origin.clone(),
+            message: firebreak_core::secret::scrub_parse_message(&e.to_string()),
+        })?;
+        out.extend(f.rules.into_iter().map(|r| (origin.clone(), r)));
     }
     Ok(out)
 }
@@ -416,6 +426,8 @@ pub struct CompiledRule {
     /// Built on first use for built-in rules (tested when the crate is), at load
     /// time for user rules (so that a bad pattern is reported before scanning).
     regex: OnceLock<Regex>,
+    /// The same with its literal prefilter, for long windows (built on first use).
+    regex_long: OnceLock<Regex>,
     /// With an `anchor`: the anchored check, built on first use (`None` inside
     /// when the lazy DFA cannot be built: the rule then runs as others do).
     anchor: Option<OnceLock<Option<AnchorCheck>>>,
@@ -684,7 +696,19 @@ impl CompiledRule {
     /// The rule's regex, built now if it was not yet.
     fn regex(&self) -> &Regex {
         self.regex.get_or_init(|| {
-            build_regex(&self.def.pattern)
+            build_regex(&self.def.pattern, false)
+                .unwrap_or_else(|e| panic!("rule {} ({}): {e}", self.def.id, self.origin))
+        })
+    }
+
+    /// The regex to search a window of `len` bytes with: past [`LONG_WINDOW`],
+    /// the same regex with its literal prefilter, built on first use.
+    fn regex_for(&self, len: usize) -> &Regex {
+        if len <= LONG_WINDOW {
+            return self.regex();
+        }
+        self.regex_long.get_or_init(|| {
+            build_regex(&self.def.pattern, true)
                 .unwrap_or_else(|e| panic!("rule {} ({}): {e}", self.def.id, self.origin))
         })
     }
@@ -730,11 +754,36 @@ pub const MULTILINE_SPAN: usize = 8 * 1024;
 /// The compiled size and lazy-DFA cache limits of every rule regex (and gate).
 const REGEX_SIZE_LIMIT: usize = 32 << 20;
 
-fn build_regex(pattern: &str) -> Result<Regex, regex::Error> {
-    RegexBuilder::new(pattern)
-        .size_limit(REGEX_SIZE_LIMIT)
-        .dfa_size_limit(REGEX_SIZE_LIMIT)
-        .build()
+fn build_regex(pattern: &str, prefilter: bool) -> Result<Regex, regex_automata::meta::BuildError> {
+    regex_builder(prefilter).build(pattern)
+}
+
+/// Windows longer than this (a long line, a multi-line rule's window) are
+/// searched with a rule's regex built with its literal prefilter.
+const LONG_WINDOW: usize = 2048;
+
+/// How every rule regex and gate is built: as `regex::bytes` builds them (the
+/// same syntax: Unicode on, UTF-8 not required), with or without the regex's
+/// own literal prefilter. A rule's regex mostly runs in the one-line windows
+/// around its keywords' hits, where the prefilter costs more than it saves,
+/// and it was 40 % of a regex's build time (a scan builds a few hundred on
+/// first use). Measured with the 1,049-rule pack on `bench/scan.sh`'s 128 MB
+/// log: builds 50 → 30 ms, searches 8 % faster; on the tree's JSON and reST,
+/// whose long lines make long windows, 5 % slower, hence [`LONG_WINDOW`].
+fn regex_builder(prefilter: bool) -> regex_automata::meta::Builder {
+    use regex_automata::meta;
+    let mut b = meta::Builder::new();
+    b.configure(
+        meta::Config::new()
+            .utf8_empty(false)
+            .auto_prefilter(prefilter)
+            .nfa_size_limit(Some(REGEX_SIZE_LIMIT))
+            .onepass_size_limit(Some(REGEX_SIZE_LIMIT))
+            .hybrid_cache_capacity(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(Some(REGEX_SIZE_LIMIT)),
+    )
+    .syntax(regex_automata::util::syntax::Config::new().utf8(false));
+    b
 }
 
 /// The group holding the secret: the one named `secret`, else group 1 when
@@ -964,7 +1013,7 @@ struct Gate {
     /// Built on first use, like the rules' own regexes; `None` when the set
     /// cannot be built (it is larger than each alone), and the rules then run
     /// ungated.
-    set: OnceLock<Option<regex::bytes::RegexSet>>,
+    set: OnceLock<Option<Regex>>,
 }
 
 /// Per gate, the last window it answered for, `(start, end, any match)`, within
@@ -1022,13 +1071,20 @@ impl RuleSet {
                         .map_err(|e| pattern_error(e.to_string()))?;
                     let regex = OnceLock::new();
                     if !origin.starts_with(BUILTIN_ORIGIN) {
-                        let built = build_regex(&def.pattern).map_err(|e| pattern_error(e.to_string()))?;
+                        let built =
+                            build_regex(&def.pattern, false).map_err(|e| pattern_error(e.to_string()))?;
                         let _ = regex.set(built);
                     }
-                    let prefixes = regex_syntax::hir::literal::Extractor::new()
-                        .extract(&hir)
-                        .literals()
-                        .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>());
+                    // Only a case-sensitive rule's prefixes are used (below); a rule that
+                    // ignores case has the most of them, every spelling of its keywords.
+                    let prefixes = if pattern_may_ignore_case(&def.pattern) {
+                        None
+                    } else {
+                        regex_syntax::hir::literal::Extractor::new()
+                            .extract(&hir)
+                            .literals()
+                            .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>())
+                    };
                     let multiline = can_match_newline(&hir);
                     let needle = needle_of(&hir, &def.keywords);
                     Ok((
@@ -1041,6 +1097,7 @@ impl RuleSet {
                             def,
                             origin,
                             regex,
+                            regex_long: OnceLock::new(),
                         },
                         prefixes,
                     ))
@@ -1197,15 +1254,16 @@ impl RuleSet {
     }
 
     /// Gate `g`'s regex set, built now if it was not yet (`None`: it cannot be).
-    fn gate(&self, g: usize) -> Option<&regex::bytes::RegexSet> {
+    fn gate(&self, g: usize) -> Option<&Regex> {
         let gate = &self.gates[g];
         gate.set
             .get_or_init(|| {
-                regex::bytes::RegexSetBuilder::new(gate.rules.iter().map(|&r| &self.rules[r].def.pattern))
-                    .size_limit(REGEX_SIZE_LIMIT)
-                    .dfa_size_limit(REGEX_SIZE_LIMIT)
-                    .build()
-                    .ok()
+                let patterns: Vec<&str> = gate
+                    .rules
+                    .iter()
+                    .map(|&r| self.rules[r].def.pattern.as_str())
+                    .collect();
+                regex_builder(false).build_many(&patterns).ok()
             })
             .as_ref()
     }
@@ -1230,20 +1288,17 @@ impl RuleSet {
         self.examined.add_window(rule, window.len());
         // Most windows hold no match: the earliest-match search answers that
         // without a captures allocation; only a window that matches pays for them.
-        if !r.regex().is_match(window) {
+        let regex = r.regex_for(window.len());
+        if !regex.is_match(window) {
             return;
         }
         #[cfg(test)]
         self.examined.add_window(rule, window.len());
-        for caps in r.regex().captures_iter(window) {
-            let m = match r.secret_group {
-                Some(g) => match caps.get(g) {
-                    Some(m) => m,
-                    None => continue,
-                },
-                None => caps.get(0).expect("group 0"),
+        for caps in regex.captures_iter(window) {
+            let Some(m) = caps.get_group(r.secret_group.unwrap_or(0)) else {
+                continue;
             };
-            let secret = m.as_bytes();
+            let secret = &window[m.range()];
             if secret.is_empty() {
                 continue;
             }
@@ -1255,8 +1310,8 @@ impl RuleSet {
                     continue;
                 }
             }
-            let whole = caps.get(0).expect("group 0");
-            let name = &window[whole.start()..m.start().max(whole.start())];
+            let whole = caps.get_match().expect("group 0");
+            let name = &window[whole.start()..m.start.max(whole.start())];
             // Any rule: a value its own name calls public (`algoliaSearchOnlyKey = …`,
             // `STRIPE_PUBLISHABLE_KEY=…`, `recaptcha_site_key: …`).
             if !r.def.allow_placeholders && entropy::names_a_public_value(name) {
@@ -1265,11 +1320,11 @@ impl RuleSet {
             if r.generic && !r.def.allow_placeholders {
                 // The line around the secret, at most GENERIC_CONTEXT bytes each side
                 // (bounded: a long line with many matches stays linear).
-                let lo = m.start().saturating_sub(GENERIC_CONTEXT);
-                let hi = (m.end() + GENERIC_CONTEXT).min(window.len());
-                let found = memchr::memrchr(b'\n', &window[lo..m.start()]);
+                let lo = m.start.saturating_sub(GENERIC_CONTEXT);
+                let hi = (m.end + GENERIC_CONTEXT).min(window.len());
+                let found = memchr::memrchr(b'\n', &window[lo..m.start]);
                 let ls = found.map_or(lo, |i| lo + i + 1);
-                let le = memchr::memchr(b'\n', &window[m.start()..hi]).map_or(hi, |i| m.start() + i);
+                let le = memchr::memchr(b'\n', &window[m.start..hi]).map_or(hi, |i| m.start + i);
                 // The window's start is a line start (windows are whole lines).
                 let whole_line = found.is_some() || lo == 0;
                 let before = &window[ls.min(whole.start())..whole.start()];
@@ -1279,8 +1334,8 @@ impl RuleSet {
             }
             out.push(RawMatch {
                 rule,
-                start: base + m.start(),
-                end: base + m.end(),
+                start: base + m.start,
+                end: base + m.end,
             });
         }
     }
@@ -2146,9 +2201,10 @@ rules:
         // The group found from the syntax tree is the one the regex numbers.
         for r in set.rules() {
             let re = r.regex();
-            let want = match re.capture_names().position(|n| n == Some("secret")) {
+            let names = re.group_info().pattern_names(regex_automata::PatternID::ZERO);
+            let want = match names.clone().position(|n| n == Some("secret")) {
                 Some(i) => Some(i),
-                None if re.captures_len() > 1 => Some(1),
+                None if names.count() > 1 => Some(1),
                 None => None,
             };
             assert_eq!(r.secret_group, want, "{}", r.def.id);

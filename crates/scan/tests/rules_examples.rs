@@ -199,7 +199,23 @@ impl LowerConf for String {
 
 #[test]
 fn the_builtin_pack_passes_the_rules_check() {
-    let problems = firebreak_scan::rules::check_rule_files(&firebreak_scan::rules::builtin_rule_files());
+    // The YAML sources, so that a problem names its line; and the embedded JSON.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("rules");
+    let mut sources = Vec::new();
+    for e in std::fs::read_dir(&dir).expect("rules dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "yml") {
+            sources.push((
+                p.display().to_string(),
+                std::fs::read_to_string(&p).expect("read"),
+            ));
+        }
+    }
+    assert!(sources.len() > 20, "{} rule files", sources.len());
+    let embedded = firebreak_scan::rules::builtin_rule_files();
+    assert_eq!(embedded.len(), sources.len());
+    let mut problems = firebreak_scan::rules::check_rule_files(&sources);
+    problems.extend(firebreak_scan::rules::check_rule_files(&embedded));
     for p in &problems {
         println!("{}", p.labelled("rule"));
     }
