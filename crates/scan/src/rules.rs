@@ -754,8 +754,8 @@ pub const MULTILINE_SPAN: usize = 8 * 1024;
 /// The compiled size and lazy-DFA cache limits of every rule regex (and gate).
 const REGEX_SIZE_LIMIT: usize = 32 << 20;
 
-fn build_regex(pattern: &str, prefilter: bool) -> Result<Regex, regex_automata::meta::BuildError> {
-    regex_builder(prefilter).build(pattern)
+fn build_regex(pattern: &str, prefilter: bool) -> Result<Regex, Box<regex_automata::meta::BuildError>> {
+    regex_builder(prefilter).build(pattern).map_err(Box::new)
 }
 
 /// Windows longer than this (a long line, a multi-line rule's window) are
