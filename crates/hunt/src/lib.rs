@@ -37,9 +37,23 @@ mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
 }
 
-/// The built-in CI-breach pack: (path under `rules/`, YAML text).
-pub fn builtin_rule_files() -> &'static [(&'static str, &'static str)] {
-    builtin::BUILTIN_RULE_FILES
+/// The built-in CI-breach pack: (path under `rules/`, YAML text). The files are
+/// embedded deflated, and inflated on first use.
+pub fn builtin_rule_files() -> &'static [(&'static str, String)] {
+    static FILES: std::sync::OnceLock<Vec<(&'static str, String)>> = std::sync::OnceLock::new();
+    FILES.get_or_init(|| {
+        builtin::BUILTIN_RULE_FILES
+            .iter()
+            .map(|(name, z)| {
+                use std::io::Read as _;
+                let mut text = String::new();
+                flate2::read::DeflateDecoder::new(*z)
+                    .read_to_string(&mut text)
+                    .expect("the build script deflates valid UTF-8");
+                (*name, text)
+            })
+            .collect()
+    })
 }
 
 impl RuleSet {

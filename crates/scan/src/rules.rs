@@ -392,8 +392,18 @@ pub fn read_rule_files(path: &Path) -> Result<Vec<(String, String)>, RuleError> 
 pub fn builtin_rule_files() -> Vec<(String, String)> {
     BUILTIN_RULE_FILES
         .iter()
-        .map(|(n, t)| (format!("{BUILTIN_ORIGIN}{n}"), t.to_string()))
+        .map(|(n, z)| (format!("{BUILTIN_ORIGIN}{n}"), inflate(z)))
         .collect()
+}
+
+/// An embedded rule file's text (the build script stores them deflated).
+fn inflate(z: &[u8]) -> String {
+    use std::io::Read as _;
+    let mut text = String::new();
+    flate2::read::DeflateDecoder::new(z)
+        .read_to_string(&mut text)
+        .expect("the build script deflates valid UTF-8");
+    text
 }
 
 /// The built-in pack's rule definitions with their file names.
@@ -402,9 +412,9 @@ pub fn builtin_rule_files() -> Vec<(String, String)> {
 /// parsing it is a few milliseconds of a scan's start-up, the YAML was 26.
 pub fn builtin_defs() -> Result<Vec<(String, RuleDef)>, RuleError> {
     let mut out = Vec::new();
-    for (name, text) in BUILTIN_RULE_FILES {
+    for (name, z) in BUILTIN_RULE_FILES {
         let origin = format!("{BUILTIN_ORIGIN}{name}");
-        let f: RuleFile = serde_json::from_str(text).map_err(|e| RuleError::Parse {
+        let f: RuleFile = serde_json::from_str(&inflate(z)).map_err(|e| RuleError::Parse {
             path: origin.clone(),
             message: firebreak_core::secret::scrub_parse_message(&e.to_string()),
         })?;
