@@ -2228,6 +2228,28 @@ rules:
     }
 
     #[test]
+    fn long_windows_use_the_prefiltered_regex_and_find_the_same_secrets() {
+        let s = set("rules:\n  - id: t.tok\n    name: tok\n    pattern: '\\b(?P<secret>acme_[a-z0-9]{16})\\b'\n    keywords: ['acme_']\n");
+        let secret = "acme_q8zr2lmx9vta7kpw";
+        // A short line: the regex without its prefilter, built at load for a user rule.
+        let short = format!("token = {secret}\n");
+        let m = s.find_in(short.as_bytes());
+        assert_eq!(m.len(), 1);
+        assert_eq!(&short.as_bytes()[m[0].start..m[0].end], secret.as_bytes());
+        assert!(s.rules()[0].regex_long.get().is_none());
+        // One line over LONG_WINDOW bytes, with the secret at both ends and a keyword
+        // hit that is not one in the middle: the same regex with its prefilter.
+        let filler = "word acme_ ".repeat(LONG_WINDOW / 8);
+        let long = format!("{secret} {filler} {secret}\n");
+        assert!(long.len() > LONG_WINDOW);
+        let m = s.find_in(long.as_bytes());
+        assert!(s.rules()[0].regex_long.get().is_some());
+        let found: Vec<&[u8]> = m.iter().map(|m| &long.as_bytes()[m.start..m.end]).collect();
+        assert_eq!(found, vec![secret.as_bytes(), secret.as_bytes()]);
+        assert_eq!(m[1].start, long.len() - 1 - secret.len());
+    }
+
+    #[test]
     fn placeholder_secrets_are_dropped() {
         let s = set("rules:\n  - id: t.pw\n    name: pw\n    pattern: 'password\\s*=\\s*\"([^\"]*)\"'\n    keywords: [password]\n");
         assert!(s.find_in(br#"password = "${{ secrets.PW }}""#).is_empty());
