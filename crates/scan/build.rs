@@ -65,6 +65,17 @@ fn main() {
         .unwrap();
     }
     code.push_str("];\n");
+    code.push_str(
+        "\n/// An embedded rule file's text (stored deflated by the build script).\n\
+         pub(crate) fn inflate(z: &[u8]) -> String {\n\
+         \x20   use std::io::Read as _;\n\
+         \x20   let mut text = String::new();\n\
+         \x20   flate2::read::DeflateDecoder::new(z)\n\
+         \x20       .read_to_string(&mut text)\n\
+         \x20       .expect(\"the build script deflates valid UTF-8\");\n\
+         \x20   text\n\
+         }\n",
+    );
     let out = out_dir.join("builtin_rules.rs");
     std::fs::write(out, code).unwrap();
 }

@@ -44,14 +44,7 @@ pub fn builtin_rule_files() -> &'static [(&'static str, String)] {
     FILES.get_or_init(|| {
         builtin::BUILTIN_RULE_FILES
             .iter()
-            .map(|(name, z)| {
-                use std::io::Read as _;
-                let mut text = String::new();
-                flate2::read::DeflateDecoder::new(*z)
-                    .read_to_string(&mut text)
-                    .expect("the build script deflates valid UTF-8");
-                (*name, text)
-            })
+            .map(|(name, z)| (*name, builtin::inflate(z)))
             .collect()
     })
 }

@@ -396,16 +396,6 @@ pub fn builtin_rule_files() -> Vec<(String, String)> {
         .collect()
 }
 
-/// An embedded rule file's text (the build script stores them deflated).
-fn inflate(z: &[u8]) -> String {
-    use std::io::Read as _;
-    let mut text = String::new();
-    flate2::read::DeflateDecoder::new(z)
-        .read_to_string(&mut text)
-        .expect("the build script deflates valid UTF-8");
-    text
-}
-
 /// The built-in pack's rule definitions with their file names.
 ///
 /// The pack is embedded as JSON (the build script converts the YAML files):
