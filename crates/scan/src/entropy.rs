@@ -535,7 +535,12 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     // A name whose word before `token`, `secret` or `key` is not one that credentials
     // carry (`ChangeToken`, `LockToken`, `LifecycleActionToken`): a UUID or a run of hex
     // there is an identifier.
-    if (is_uuid(v) || is_hex_run(v)) && !qualified_by_a_credential_word(&name) {
+    // Not so under a product's secret or token (`dailyco_secret`), for a value long
+    // enough to be one (`harness_token = '1a2b3c4d'` is a stand-in).
+    if (is_uuid(v) || is_hex_run(v))
+        && !qualified_by_a_credential_word(&name)
+        && !(v.len() >= 20 && names_a_product_secret(&name))
+    {
         return true;
     }
     // A quoted value that is a URI, an ARN or a path (`"arn:aws:…"`, `"https://…"`,
@@ -867,6 +872,46 @@ fn qualified_by_a_credential_word(name: &str) -> bool {
     }
 }
 
+/// A `<word>_secret` or `<word>_token` name, the word set off by `_`, `-` or `.`
+/// (`dailyco_secret`, `CODECLIMATE_TOKEN`, `sentry.token`): the way configuration
+/// and environment variables name a product's credential, whatever the product.
+/// Names run together (`ChangeToken`, `LockToken`, `LifecycleActionToken`: fields of
+/// API documents, whose UUIDs and hex values are identifiers) are not, and neither
+/// are the tokens that name a device, a lock or a position rather than a caller
+/// (`device_token`, `push_token`, `lock_token`, `resume_token`, `state_token`).
+/// `<word>_key` is not either: `cache_key`, `sort_key`, `object_key` hold hashes.
+fn names_a_product_secret(name: &str) -> bool {
+    const NOT_A_CALLER: &[&str] = &[
+        "device",
+        "push",
+        "lock",
+        "change",
+        "resume",
+        "state",
+        "registration",
+        "notification",
+        "fcm",
+        "apns",
+        "gcm",
+    ];
+    // The name's identifier: the last run of letters, digits and separators.
+    let b = name.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
+    let start = b[..end]
+        .iter()
+        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
+        .map_or(0, |i| i + 1);
+    let lower = name[start..end].to_ascii_lowercase();
+    let Some((stem, word)) = lower.rsplit_once(['_', '-', '.']) else {
+        return false;
+    };
+    if !matches!(word, "secret" | "token" | "secrets" | "tokens") {
+        return false;
+    }
+    let last = stem.rsplit(['_', '-', '.']).next().unwrap_or(stem);
+    last.len() >= 3 && last.bytes().all(|b| b.is_ascii_alphanumeric()) && !NOT_A_CALLER.contains(&last)
+}
+
 /// True when the text of a match before its secret (the variable or key name) calls the
 /// value public by design: a publishable key, a public key or token, a reCAPTCHA site
 /// key, a search-only key. Read for every rule, vendor rules included.
@@ -1129,5 +1174,32 @@ mod tests {
         ));
         assert!(!not("API_TOKEN=", "9f4d9f69-275a-41fe-b58e-2b837bd9ba48", "", ""));
         assert!(!not("password: ", "CorrectHorse7", "", ""));
+        // hex and UUIDs: a product's secret or token set off by a separator is kept,
+        // API documents' run-together fields and device or lock tokens are not
+        let hex64 = "40842f16899170ffaf4e8ea99c68e748fac5e9ee5d675dd06fbe0c300a8f291a";
+        assert!(!not("dailyco_secret: \"", hex64, "", ""));
+        assert!(!not("CODECLIMATE_TOKEN=", &hex64[..40], "", ""));
+        assert!(!not(
+            "sentry.token = \"",
+            "9f4d9f69-275a-41fe-b58e-2b837bd9ba48",
+            "",
+            ""
+        ));
+        assert!(not(
+            "\"LockToken\": \"",
+            "9f4d9f69-275a-41fe-b58e-2b837bd9ba48",
+            "",
+            ""
+        ));
+        assert!(not("device_token: ", hex64, "", ""));
+        assert!(not(
+            "lock-token: ",
+            "9f4d9f69-275a-41fe-b58e-2b837bd9ba48",
+            "",
+            ""
+        ));
+        assert!(not("cache_key = \"", hex64, "", ""));
+        assert!(not("x_token = \"", hex64, "", ""));
+        assert!(not("harness_token = '", "1a2b3c4d", "", ""));
     }
 }
