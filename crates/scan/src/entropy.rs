@@ -848,14 +848,7 @@ fn qualified_by_a_credential_word(name: &str) -> bool {
         "twilio",
         "jwt",
     ];
-    // The name's identifier: the last run of letters, digits and separators.
-    let b = name.as_bytes();
-    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
-    let start = b[..end]
-        .iter()
-        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
-        .map_or(0, |i| i + 1);
-    let ident: String = name[start..end]
+    let ident: String = name_identifier(name)
         .chars()
         .filter(char::is_ascii_alphanumeric)
         .collect();
@@ -870,6 +863,18 @@ fn qualified_by_a_credential_word(name: &str) -> bool {
             stem.is_empty() || QUALIFIERS.iter().any(|q| stem.ends_with(q))
         }
     }
+}
+
+/// The identifier of a match's name text: its last run of letters, digits, `_`, `-`
+/// and `.` (`dailyco_secret` in `  dailyco_secret: "`).
+fn name_identifier(name: &str) -> &str {
+    let b = name.as_bytes();
+    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
+    let start = b[..end]
+        .iter()
+        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
+        .map_or(0, |i| i + 1);
+    &name[start..end]
 }
 
 /// A `<word>_secret` or `<word>_token` name, the word set off by `_`, `-` or `.`
@@ -894,14 +899,7 @@ fn names_a_product_secret(name: &str) -> bool {
         "apns",
         "gcm",
     ];
-    // The name's identifier: the last run of letters, digits and separators.
-    let b = name.as_bytes();
-    let end = b.iter().rposition(u8::is_ascii_alphanumeric).map_or(0, |i| i + 1);
-    let start = b[..end]
-        .iter()
-        .rposition(|c| !(c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')))
-        .map_or(0, |i| i + 1);
-    let lower = name[start..end].to_ascii_lowercase();
+    let lower = name_identifier(name).to_ascii_lowercase();
     let Some((stem, word)) = lower.rsplit_once(['_', '-', '.']) else {
         return false;
     };
