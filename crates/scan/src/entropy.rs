@@ -885,6 +885,7 @@ fn name_identifier(name: &str) -> &str {
 /// are the tokens that name a device, a lock or a position rather than a caller
 /// (`device_token`, `push_token`, `lock_token`, `resume_token`, `state_token`).
 /// `<word>_key` is not either: `cache_key`, `sort_key`, `object_key` hold hashes.
+/// `name` is lowercase, as [`generic_not_secret`] passes it.
 fn names_a_product_secret(name: &str) -> bool {
     const NOT_A_CALLER: &[&str] = &[
         "device",
@@ -899,8 +900,7 @@ fn names_a_product_secret(name: &str) -> bool {
         "apns",
         "gcm",
     ];
-    let lower = name_identifier(name).to_ascii_lowercase();
-    let Some((stem, word)) = lower.rsplit_once(['_', '-', '.']) else {
+    let Some((stem, word)) = name_identifier(name).rsplit_once(['_', '-', '.']) else {
         return false;
     };
     if !matches!(word, "secret" | "token" | "secrets" | "tokens") {
