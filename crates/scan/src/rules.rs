@@ -428,12 +428,17 @@ pub struct CompiledRule {
     regex: OnceLock<Regex>,
     /// The same with its literal prefilter, for long windows (built on first use).
     regex_long: OnceLock<Regex>,
-    /// With an `anchor`: the anchored check, built on first use (`None` inside
+    /// Where its matches start: the rule's `anchor`, else the one its pattern
+    /// implies (see [`implied_anchor`]).
+    anchor_kind: Option<Anchor>,
+    /// With an anchor: the anchored check, built on first use (`None` inside
     /// when the lazy DFA cannot be built: the rule then runs as others do).
     anchor: Option<OnceLock<Option<AnchorCheck>>>,
     secret_group: Option<usize>,
     /// True when the pattern can match a line feed (then its search window spans lines).
     multiline: bool,
+    /// The fewest bytes a match spans: a shorter line cannot hold one.
+    min_len: usize,
     /// Tagged `generic`: matches also pass [`entropy::generic_not_secret`].
     generic: bool,
     /// Bytes of which every match holds at least one, and which the rule's
@@ -573,6 +578,34 @@ fn needle_of(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Needle
         bytes,
         len: set.len() as u8,
     })
+}
+
+/// The anchor a rule's pattern implies without saying so: [`Anchor::Keyword`]
+/// when every match begins with one of the rule's keywords, or with one byte
+/// and then a keyword (`\bpat…`, `[#%]define…`, `(?i:\bdd_…)`), as the
+/// pattern's literal prefixes show (ASCII case ignored, as the keyword search
+/// ignores it). Every match then starts where one of its keyword hits starts or
+/// one byte before, which is [`Anchor::Keyword`]'s promise; a hit where the
+/// pattern cannot start (`pat` in `path(`) is dropped after a few bytes of an
+/// anchored search instead of its line being searched. `None` when a prefix is
+/// unknown (the prefixes are infinite, or cut short of a keyword).
+fn implied_anchor(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Anchor> {
+    if keywords.iter().any(String::is_empty) {
+        return None;
+    }
+    let seq = regex_syntax::hir::literal::Extractor::new().extract(hir);
+    let literals = seq.literals()?;
+    let starts_with_keyword = |bytes: &[u8]| {
+        keywords
+            .iter()
+            .any(|k| bytes.len() >= k.len() && bytes[..k.len()].eq_ignore_ascii_case(k.as_bytes()))
+    };
+    let every = !literals.is_empty()
+        && literals.iter().all(|l| {
+            let b = l.as_bytes();
+            starts_with_keyword(b) || (!b.is_empty() && starts_with_keyword(&b[1..]))
+        });
+    every.then_some(Anchor::Keyword)
 }
 
 /// The anchored check of a rule with an `anchor`: its pattern as a lazy DFA
@@ -726,7 +759,7 @@ impl CompiledRule {
     /// False only when, by the rule's `anchor` promise, no match can hold the
     /// keyword hit starting at `hit` in `line`.
     fn may_start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize, tally: &mut Tally) -> bool {
-        let Some(anchor) = self.def.anchor else {
+        let Some(anchor) = self.anchor_kind else {
             return true;
         };
         let Some(starts) = anchor.starts(line, hit, tally) else {
@@ -1028,6 +1061,15 @@ impl RuleSet {
 
     /// Compiles rule definitions (with their origin file names).
     pub fn compile(defs: Vec<(String, RuleDef)>) -> Result<RuleSet, RuleError> {
+        RuleSet::compile_with(defs, true)
+    }
+
+    /// [`RuleSet::compile`], with or without the anchors rules' patterns imply
+    /// (tests compare the two).
+    pub(crate) fn compile_with(
+        defs: Vec<(String, RuleDef)>,
+        implied_anchors: bool,
+    ) -> Result<RuleSet, RuleError> {
         let mut seen = HashSet::new();
         for (origin, def) in &defs {
             if !seen.insert(def.id.clone()) {
@@ -1087,9 +1129,16 @@ impl RuleSet {
                     };
                     let multiline = can_match_newline(&hir);
                     let needle = needle_of(&hir, &def.keywords);
+                    let anchor_kind = def.anchor.or_else(|| {
+                        (implied_anchors && !multiline)
+                            .then(|| implied_anchor(&hir, &def.keywords))
+                            .flatten()
+                    });
                     Ok((
                         CompiledRule {
-                            anchor: def.anchor.map(|_| OnceLock::new()),
+                            anchor_kind,
+                            anchor: anchor_kind.map(|_| OnceLock::new()),
+                            min_len: hir.properties().minimum_len().unwrap_or(0),
                             secret_group: secret_group(&hir),
                             multiline,
                             generic: def.tags.iter().any(|t| t == "generic"),
@@ -1399,6 +1448,19 @@ impl RuleSet {
                         }
                         line
                     };
+                    let rule = &self.rules[r];
+                    if !rule.multiline {
+                        // A line shorter than the rule's shortest match cannot hold one; with
+                        // an anchor at the keyword, nor can the rest of the line from the hit.
+                        let from = if rule.anchor_kind == Some(Anchor::Keyword) {
+                            hs.saturating_sub(1).max(ws)
+                        } else {
+                            ws
+                        };
+                        if we - from < rule.min_len {
+                            return;
+                        }
+                    }
                     if let Some(check) = self.rules[r].anchor_check() {
                         // Only a line where a match can start at this hit is searched
                         // (unless the rule's pending window holds it already).
@@ -1473,7 +1535,7 @@ impl RuleSet {
                         r.origin,
                         n + 1
                     ));
-                } else if r.def.anchor.is_some() && !self.find_in(e.as_bytes()).iter().any(|m| m.rule == i) {
+                } else if r.anchor_kind.is_some() && !self.find_in(e.as_bytes()).iter().any(|m| m.rule == i) {
                     failures.push(format!(
                         "{} ({}): example #{} matches, but not where its anchor says matches start",
                         r.def.id,
@@ -1782,9 +1844,9 @@ mod tests {
     #[test]
     fn anchored_rules_keep_their_promise_on_their_examples() {
         let rs = RuleSet::builtin().expect("builtin rules");
-        let anchored: Vec<&CompiledRule> = rs.rules().iter().filter(|r| r.def.anchor.is_some()).collect();
-        assert!(anchored.iter().any(|r| r.def.anchor == Some(Anchor::Name)));
-        assert!(anchored.iter().any(|r| r.def.anchor == Some(Anchor::Keyword)));
+        let anchored: Vec<&CompiledRule> = rs.rules().iter().filter(|r| r.anchor_kind.is_some()).collect();
+        assert!(anchored.iter().any(|r| r.anchor_kind == Some(Anchor::Name)));
+        assert!(anchored.iter().any(|r| r.anchor_kind == Some(Anchor::Keyword)));
         for r in anchored {
             let kws = KeywordSearcher::new(&r.def.keywords);
             for e in &r.def.examples {
@@ -1794,7 +1856,7 @@ mod tests {
                 let found: Vec<_> = r.regex().find_iter(line).collect();
                 assert!(!found.is_empty(), "{}: {e}", r.def.id);
                 for m in found {
-                    let anchor = r.def.anchor.expect("anchored");
+                    let anchor = r.anchor_kind.expect("anchored");
                     let kept = |a: usize| {
                         anchor
                             .starts(line, a, &mut Tally::default())
@@ -1961,7 +2023,7 @@ mod tests {
         let examples: Vec<&str> = rs
             .rules()
             .iter()
-            .filter(|r| r.def.anchor.is_some())
+            .filter(|r| r.anchor_kind.is_some())
             .flat_map(|r| r.def.examples.iter().map(String::as_str))
             .collect();
         let mut pick =
@@ -1990,8 +2052,8 @@ mod tests {
         for (_, d) in defs.iter_mut() {
             d.anchor = None;
         }
-        let plain = RuleSet::compile(defs).expect("rules");
-        let anchored = |m: &RawMatch| rs.rules[m.rule].def.anchor.is_some();
+        let plain = RuleSet::compile_with(defs, false).expect("rules");
+        let anchored = |m: &RawMatch| rs.rules[m.rule].anchor_kind.is_some();
         let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(anchored).collect();
         let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
         assert!(want.len() > 500, "only {} matches", want.len());
@@ -2018,7 +2080,7 @@ mod tests {
         let examples: Vec<&str> = rs
             .rules()
             .iter()
-            .filter(|r| r.def.anchor.is_some())
+            .filter(|r| r.anchor_kind.is_some())
             .flat_map(|r| r.def.examples.iter().map(String::as_str))
             .collect();
         let mut text = String::new();
@@ -2059,8 +2121,8 @@ mod tests {
         for (_, d) in defs.iter_mut() {
             d.anchor = None;
         }
-        let plain = RuleSet::compile(defs).expect("rules");
-        let anchored = |m: &RawMatch| rs.rules[m.rule].def.anchor.is_some();
+        let plain = RuleSet::compile_with(defs, false).expect("rules");
+        let anchored = |m: &RawMatch| rs.rules[m.rule].anchor_kind.is_some();
         let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(anchored).collect();
         let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
         assert!(want.len() > 100, "only {} matches", want.len());
@@ -2151,6 +2213,100 @@ rules:
         assert_eq!(m.len(), 1);
         assert_eq!(&hay[m[0].start..m[0].end], b"AKIAZ7Q3VOWRL4JD5NQK");
         assert!(s.check_examples().is_empty(), "{:?}", s.check_examples());
+    }
+
+    /// The anchor a pattern implies: only when every match begins with one of
+    /// the rule's keywords, or one byte before one.
+    #[test]
+    fn patterns_imply_a_keyword_anchor_only_when_every_match_begins_at_a_keyword() {
+        let implied = |pattern: &str, keywords: &[&str]| {
+            let hir = regex_syntax::ParserBuilder::new()
+                .utf8(false)
+                .build()
+                .parse(pattern)
+                .unwrap();
+            let keywords: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
+            implied_anchor(&hir, &keywords)
+        };
+        let k = Some(Anchor::Keyword);
+        // At the keyword (any case, behind a zero-width assertion or a group).
+        assert_eq!(
+            implied(
+                r"(?m-u)\b(?P<secret>pat[A-Za-z0-9]{14}\.[a-f0-9]{64})\b",
+                &["pat"]
+            ),
+            k
+        );
+        assert_eq!(implied(r"(?m-u)\bAC[0-9a-f]{32}\b", &["ac"]), k);
+        assert_eq!(
+            implied(r"(?m-u)(?i:\bdd_(?:api|app)[_.-]?key)=(\w+)", &["dd_"]),
+            k
+        );
+        assert_eq!(
+            implied(
+                r"(?m-u)\b(?:sk|rk)_live_[A-Za-z0-9]{24}",
+                &["sk_live_", "rk_live_"]
+            ),
+            k
+        );
+        // One byte before the keyword.
+        assert_eq!(implied(r"(?m-u)[#%]define[ \t]+(\w+)", &["define"]), k);
+        // Two bytes before, the keyword inside the match, a prefix that may be
+        // empty, an unbounded one, or one alternative without a keyword: none.
+        assert_eq!(implied(r"(?m-u)[#%]{2}define[ \t]+(\w+)", &["define"]), None);
+        assert_eq!(
+            implied(
+                r"(?m-u)(?i:(?:arm|azure|az)[_.-]?client[_.-]?secret)=(\w+)",
+                &["client"]
+            ),
+            None
+        );
+        assert_eq!(implied(r"(?m-u)(?:^|[^A-Za-z0-9_])token=(\w+)", &["token"]), None);
+        assert_eq!(implied(r"(?m-u)[A-Za-z0-9_]*password=(\w+)", &["password"]), None);
+        assert_eq!(implied(r"(?m-u)\b(?:xoxb|xoxp)-[0-9]{10}", &["xoxb"]), None);
+    }
+
+    /// A line shorter than a rule's shortest match is not searched, and, with
+    /// an anchor at the keyword, nor is a hit too close to the line's end.
+    #[test]
+    fn lines_shorter_than_a_match_are_not_searched() {
+        let yaml = r#"
+rules:
+  - id: t.long
+    name: long token
+    pattern: '\b(?P<secret>zqv_[a-z0-9]{40})\b'
+    keywords: ['zqv_']
+    confidence: high
+    examples: ['t = zqv_0123456789abcdefghij0123456789abcdefghij']
+    negative_examples: ['zqv_short']
+  - id: t.spread
+    name: spread token
+    pattern: '(?i:[a-z0-9_]*wqk)=(?P<secret>[a-z0-9]{40})'
+    keywords: ['wqk']
+    confidence: low
+    examples: ['my_wqk=0123456789abcdefghij0123456789abcdefghij']
+    negative_examples: ['wqk=short']
+"#;
+        let s = set(yaml);
+        assert_eq!(s.rules[0].anchor_kind, Some(Anchor::Keyword));
+        assert_eq!(s.rules[1].anchor_kind, None);
+        let token = "k3v9q2x7m1p8w4z6r5t0y2u8i3o7a1s9d4f6g2h5";
+        // Short lines, and a hit of the anchored rule near the end of a long line.
+        let short = format!("zqv_x\nwqk=1\n{} zqv_abc\n", "x".repeat(80));
+        let found = s.find_in(short.as_bytes());
+        assert!(found.is_empty(), "{found:?}");
+        let examined =
+            |s: &RuleSet, r: usize| s.examined.windows[r].load(std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(examined(&s, 0), 0, "the anchored rule searched a window");
+        assert_eq!(examined(&s, 1), 0, "the other rule searched a window");
+        // Lines long enough are searched, and their matches found.
+        let long = format!("a zqv_{token} b\nthe_wqk={token}\n");
+        let found = s.find_in(long.as_bytes());
+        assert_eq!(found.iter().map(|m| m.rule).collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(
+            &long.as_bytes()[found[0].start..found[0].end],
+            format!("zqv_{token}").as_bytes()
+        );
     }
 
     #[test]
