@@ -962,6 +962,30 @@ fn names_a_non_secret(name: &str) -> bool {
         "authenticity",
         "clienttoken",
         "client_token",
+        // Keys that name data, not credentials: storage object keys, database and
+        // cache keys, message routing keys (`"S3Key": "1234-Job-ab98…/"`, `sortKey`).
+        "s3key",
+        "s3_key",
+        "objectkey",
+        "object_key",
+        "bucketkey",
+        "bucket_key",
+        "sortkey",
+        "sort_key",
+        "partitionkey",
+        "partition_key",
+        "rangekey",
+        "range_key",
+        "rowkey",
+        "row_key",
+        "cachekey",
+        "cache_key",
+        "foreignkey",
+        "foreign_key",
+        "routingkey",
+        "routing_key",
+        "lookupkey",
+        "lookup_key",
     ];
     if NAMES.iter().any(|w| name.contains(w)) || names_a_public_value(name.as_bytes()) {
         return true;
@@ -1144,6 +1168,21 @@ mod tests {
             ""
         ));
         assert!(not("private_key: ", "PKCS7PrivateKeyTypes", "", ""));
+        // keys that name data: storage objects, sort and routing keys
+        assert!(not(
+            "\"S3Key\": \"",
+            "867139942017-EntitiesDetection-ab9887877365fe70/",
+            "",
+            ""
+        ));
+        assert!(not("sortKey = \"", "createdAt2DescThenId7Xq", "", ""));
+        assert!(!not("primaryKey: \"", "Zq8mWr2xT4pL0vN7bK3hJ9cF6dS1aG5e", "", ""));
+        assert!(!not(
+            "appopticsKey := \"",
+            "Q7mZr2Tw9Lx4Vn8Hb3Kc6Jd1Pf5Ys0Ga",
+            "",
+            ""
+        ));
         assert!(not(
             "output_token = \"",
             "StreamDescription.Shards[-1].ShardId",

@@ -34,6 +34,7 @@ const MULTILINE_ALLOWED: &[&str] = &[
     "private_key.tss2",
     "minisign.secret_key",
     "signify.secret_key",
+    "generic.terraform_variable_default",
 ];
 
 fn pack() -> RuleSet {
