@@ -587,24 +587,22 @@ fn needle_of(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Needle
 /// ignores it). Every match then starts where one of its keyword hits starts or
 /// one byte before, which is [`Anchor::Keyword`]'s promise; a hit where the
 /// pattern cannot start (`pat` in `path(`) is dropped after a few bytes of an
-/// anchored search instead of its line being searched. `None` when a prefix is
-/// unknown (the prefixes are infinite, or cut short of a keyword).
-fn implied_anchor(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Anchor> {
+/// anchored search instead of its line being searched. `literals` are the
+/// pattern's literal prefixes (finite; the pattern has none when they are
+/// infinite); `None` when one is cut short of a keyword.
+fn implied_anchor(literals: &[Vec<u8>], keywords: &[String]) -> Option<Anchor> {
     if keywords.iter().any(String::is_empty) {
         return None;
     }
-    let seq = regex_syntax::hir::literal::Extractor::new().extract(hir);
-    let literals = seq.literals()?;
     let starts_with_keyword = |bytes: &[u8]| {
         keywords
             .iter()
             .any(|k| bytes.len() >= k.len() && bytes[..k.len()].eq_ignore_ascii_case(k.as_bytes()))
     };
     let every = !literals.is_empty()
-        && literals.iter().all(|l| {
-            let b = l.as_bytes();
-            starts_with_keyword(b) || (!b.is_empty() && starts_with_keyword(&b[1..]))
-        });
+        && literals
+            .iter()
+            .all(|b| starts_with_keyword(b) || (!b.is_empty() && starts_with_keyword(&b[1..])));
     every.then_some(Anchor::Keyword)
 }
 
@@ -1117,23 +1115,28 @@ impl RuleSet {
                             build_regex(&def.pattern, false).map_err(|e| pattern_error(e.to_string()))?;
                         let _ = regex.set(built);
                     }
-                    // Only a case-sensitive rule's prefixes are used (below); a rule that
-                    // ignores case has the most of them, every spelling of its keywords.
-                    let prefixes = if pattern_may_ignore_case(&def.pattern) {
-                        None
-                    } else {
+                    // The literal prefixes, extracted once: the keyword spellings of a
+                    // case-sensitive rule (below) and the anchor a pattern implies use them
+                    // (a rule that ignores case has the most of them, every spelling of its
+                    // keywords, and needs them only for its anchor).
+                    let case_sensitive = !pattern_may_ignore_case(&def.pattern);
+                    let multiline = can_match_newline(&hir);
+                    let wants_anchor = implied_anchors && !multiline && def.anchor.is_none();
+                    let literals: Option<Vec<Vec<u8>>> = if case_sensitive || wants_anchor {
                         regex_syntax::hir::literal::Extractor::new()
                             .extract(&hir)
                             .literals()
-                            .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect::<Vec<_>>())
+                            .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect())
+                    } else {
+                        None
                     };
-                    let multiline = can_match_newline(&hir);
                     let needle = needle_of(&hir, &def.keywords);
                     let anchor_kind = def.anchor.or_else(|| {
-                        (implied_anchors && !multiline)
-                            .then(|| implied_anchor(&hir, &def.keywords))
+                        wants_anchor
+                            .then(|| implied_anchor(literals.as_deref()?, &def.keywords))
                             .flatten()
                     });
+                    let prefixes = if case_sensitive { literals } else { None };
                     Ok((
                         CompiledRule {
                             anchor_kind,
@@ -1461,11 +1464,11 @@ impl RuleSet {
                             return;
                         }
                     }
-                    if let Some(check) = self.rules[r].anchor_check() {
+                    if let Some(check) = rule.anchor_check() {
                         // Only a line where a match can start at this hit is searched
                         // (unless the rule's pending window holds it already).
                         if !pending.covers(r, ws, we)
-                            && !self.rules[r].may_start_near(check, &hay[ws..we], hs - ws, &mut tally)
+                            && !rule.may_start_near(check, &hay[ws..we], hs - ws, &mut tally)
                         {
                             return;
                         }
@@ -1744,16 +1747,21 @@ mod tests {
         want
     }
 
+    /// A pattern as the rule set parses it.
+    fn parse_hir(pattern: &str) -> regex_syntax::hir::Hir {
+        regex_syntax::ParserBuilder::new()
+            .utf8(false)
+            .build()
+            .parse(pattern)
+            .unwrap()
+    }
+
     /// Needles are bytes every match holds, the rarest that no keyword holds;
     /// optional parts, letters (in either case) and common bytes are not needles.
     #[test]
     fn needles_are_rare_bytes_that_every_match_holds() {
         let needle = |pattern: &str, keywords: &[&str]| {
-            let hir = regex_syntax::ParserBuilder::new()
-                .utf8(false)
-                .build()
-                .parse(pattern)
-                .unwrap();
+            let hir = parse_hir(pattern);
             let kws: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
             needle_of(&hir, &kws).map(|n| String::from_utf8(n.bytes().to_vec()).unwrap())
         };
@@ -2220,13 +2228,14 @@ rules:
     #[test]
     fn patterns_imply_a_keyword_anchor_only_when_every_match_begins_at_a_keyword() {
         let implied = |pattern: &str, keywords: &[&str]| {
-            let hir = regex_syntax::ParserBuilder::new()
-                .utf8(false)
-                .build()
-                .parse(pattern)
-                .unwrap();
+            let literals: Vec<Vec<u8>> = regex_syntax::hir::literal::Extractor::new()
+                .extract(&parse_hir(pattern))
+                .literals()?
+                .iter()
+                .map(|l| l.as_bytes().to_vec())
+                .collect();
             let keywords: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
-            implied_anchor(&hir, &keywords)
+            implied_anchor(&literals, &keywords)
         };
         let k = Some(Anchor::Keyword);
         // At the keyword (any case, behind a zero-width assertion or a group).
