@@ -230,6 +230,20 @@ fn has_counting_run(v: &[u8], n: usize) -> bool {
     false
 }
 
+/// A run of `n` or more letters counting down by one (`ponmlk`, `FEDCBA`);
+/// [`has_counting_run`] counts letters up only.
+fn has_counting_down(v: &[u8], n: usize) -> bool {
+    let mut down = 1;
+    for w in v.windows(2) {
+        let (p, c) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
+        down = if c == p.wrapping_sub(1) { down + 1 } else { 1 };
+        if down >= n {
+            return true;
+        }
+    }
+    false
+}
+
 /// A value of six characters or more made of counting runs of three or more
 /// (`ABC12345`, `abc123`, `abcd1234xyz`).
 fn is_counting_runs(v: &[u8]) -> bool {
@@ -486,6 +500,12 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     if GENERIC_PLACEHOLDER_WORDS.iter().any(|w| lower.contains(w)) {
         return true;
     }
+    // Letters alone counting for six (`px-dep-d4c3b2a1-…-p5o0n5m3l2k1`: the
+    // letters `ponmlk`): a value typed by hand around a sequence.
+    let letters: Vec<u8> = secret.iter().copied().filter(u8::is_ascii_alphabetic).collect();
+    if has_counting_run(&letters, 6) || has_counting_down(&letters, 6) {
+        return true;
+    }
     // A YAML tag (`password: !vault |`) or a password hash in a hash scheme's
     // own format (Django, Werkzeug, bcrypt, argon2): not the password itself.
     if (v.len() > 1 && v.starts_with('!') && v[1..].bytes().all(|b| b.is_ascii_alphabetic()))
@@ -501,7 +521,8 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     if memchr::memmem::find(line, b"EXAMPLE").is_some() {
         return true;
     }
-    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+    let original_name = &String::from_utf8_lossy(name).into_owned();
+    let name = original_name.to_ascii_lowercase();
     if (is_uuid(v) || is_hex_run(v)) && names_an_identifier(&name) {
         return true;
     }
@@ -539,7 +560,7 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     // enough to be one (`harness_token = '1a2b3c4d'` is a stand-in).
     if (is_uuid(v) || is_hex_run(v))
         && !qualified_by_a_credential_word(&name)
-        && !(v.len() >= 20 && names_a_product_secret(&name))
+        && !(v.len() >= 20 && (names_a_product_secret(&name) || names_a_product_secret_camel(original_name)))
     {
         return true;
     }
@@ -877,6 +898,22 @@ fn name_identifier(name: &str) -> &str {
     &name[start..end]
 }
 
+/// The words before `token` or `secret` of a device's, a lock's or a position's token
+/// rather than a caller's (`device_token`, `push_token`, `lock_token`, `resume_token`).
+const NOT_A_CALLER: &[&str] = &[
+    "device",
+    "push",
+    "lock",
+    "change",
+    "resume",
+    "state",
+    "registration",
+    "notification",
+    "fcm",
+    "apns",
+    "gcm",
+];
+
 /// A `<word>_secret` or `<word>_token` name, the word set off by `_`, `-` or `.`
 /// (`dailyco_secret`, `CODECLIMATE_TOKEN`, `sentry.token`): the way configuration
 /// and environment variables name a product's credential, whatever the product.
@@ -887,19 +924,6 @@ fn name_identifier(name: &str) -> &str {
 /// `<word>_key` is not either: `cache_key`, `sort_key`, `object_key` hold hashes.
 /// `name` is lowercase, as [`generic_not_secret`] passes it.
 fn names_a_product_secret(name: &str) -> bool {
-    const NOT_A_CALLER: &[&str] = &[
-        "device",
-        "push",
-        "lock",
-        "change",
-        "resume",
-        "state",
-        "registration",
-        "notification",
-        "fcm",
-        "apns",
-        "gcm",
-    ];
     let Some((stem, word)) = name_identifier(name).rsplit_once(['_', '-', '.']) else {
         return false;
     };
@@ -908,6 +932,30 @@ fn names_a_product_secret(name: &str) -> bool {
     }
     let last = stem.rsplit(['_', '-', '.']).next().unwrap_or(stem);
     last.len() >= 3 && last.bytes().all(|b| b.is_ascii_alphanumeric()) && !NOT_A_CALLER.contains(&last)
+}
+
+/// A variable in code named for a product's secret or token in lower camel case
+/// (`beSnappyToken`, `acmeSecret`): the product's word, three letters or more, then
+/// `Token` or `Secret`. Fields of API documents are upper camel case (`ChangeToken`,
+/// `LockToken`) and stay identifiers; so do the tokens of a device, a lock or a position
+/// (`deviceToken`, `resumeToken`), as in [`names_a_product_secret`]. `name` keeps its case.
+fn names_a_product_secret_camel(name: &str) -> bool {
+    let ident = name_identifier(name);
+    if !ident.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        || !ident.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return false;
+    }
+    let Some(stem) = ident
+        .strip_suffix("Token")
+        .or_else(|| ident.strip_suffix("Secret"))
+    else {
+        return false;
+    };
+    // The stem's last camel-case word.
+    let start = stem.rfind(|c: char| c.is_ascii_uppercase()).unwrap_or(0);
+    let last = stem[start..].to_ascii_lowercase();
+    last.len() >= 3 && !NOT_A_CALLER.contains(&last.as_str())
 }
 
 /// True when the text of a match before its secret (the variable or key name) calls the
@@ -1238,5 +1286,20 @@ mod tests {
         assert!(not("cache_key = \"", hex64, "", ""));
         assert!(not("x_token = \"", hex64, "", ""));
         assert!(not("harness_token = '", "1a2b3c4d", "", ""));
+        // a product's token in lower camel case, in code, is kept; API documents'
+        // upper camel case fields and a device's token are not
+        assert!(!not("beSnappyToken := ", hex64, "", ""));
+        assert!(!not("acmeSecret = \"", hex64, "", ""));
+        assert!(not("LifecycleActionToken = \"", hex64, "", ""));
+        assert!(not("deviceToken = \"", hex64, "", ""));
+        assert!(not("myToken = \"", hex64, "", ""));
+        // letters counting down in a value typed by hand
+        assert!(not(
+            "deployKey=",
+            "px-dep-d4c3b2a1-f6e5-h8g7-j1i8-p5o0n5m3l2k1",
+            "",
+            ""
+        ));
+        assert!(!not("password: ", "Zq8!mWr2x", "", ""));
     }
 }

@@ -35,6 +35,7 @@ const MULTILINE_ALLOWED: &[&str] = &[
     "minisign.secret_key",
     "signify.secret_key",
     "generic.terraform_variable_default",
+    "jenkins.credentials_xml_plaintext",
 ];
 
 fn pack() -> RuleSet {
@@ -261,5 +262,34 @@ fn the_rules_check_names_file_line_and_rule() {
         p.iter()
             .any(|x| x.line == Some(2) && x.message.contains("bad pattern")),
         "{p:?}"
+    );
+}
+
+/// Jenkins' own ciphertext (`{AQAAABAAAA…}`, braced base64) is the encrypted secret of
+/// `jenkins.credentials_xml_secret`, never the plain-text secret of
+/// `jenkins.credentials_xml_plaintext`; a hand-written value in the same file is.
+#[test]
+fn jenkins_ciphertext_is_not_read_as_plain_text() {
+    let s = pack();
+    let ids = |text: &str| -> Vec<String> {
+        s.find_in(text.as_bytes())
+            .iter()
+            .map(|m| s.rules()[m.rule].def.id.clone())
+            .collect()
+    };
+    let xml = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../testdata/secrets/positives/credentials.xml"),
+    )
+    .expect("read");
+    assert_eq!(ids(&xml), ["jenkins.credentials_xml_secret"]);
+    let plain = xml.replace(
+        "{AQAAABAAAAAQHgxzNNAL5wIScGebcy8F5n3/YNBDRzrZSgqbjG3uhkWKFLf6xuI5aHUQ=}",
+        "Nq4Tz8Lw2Rv6Xc1Bm5Kp",
+    );
+    assert!(
+        ids(&plain).contains(&"jenkins.credentials_xml_plaintext".to_string()),
+        "{:?}",
+        ids(&plain)
     );
 }
