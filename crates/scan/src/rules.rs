@@ -1437,7 +1437,25 @@ impl RuleSet {
                 // Line bounds only for a hit that triggers a rule: most hits of short
                 // case-sensitive keywords (`AC`, `pat`) are lowercase words that do not.
                 self.keyword_rules[k].each(&hay[hs..he], |r| {
-                    let (ws, we) = if self.rules[r].multiline {
+                    let rule = &self.rules[r];
+                    // An anchored multi-line rule tries its anchor first, from the hit's
+                    // line to the input's end (its match may run on past that line), and
+                    // finds its window's far lines only when the try succeeds: most hits
+                    // of a generic name's keywords end there.
+                    let mut tried = false;
+                    if rule.multiline {
+                        if let Some(check) = rule.anchor_check() {
+                            if line.0 == usize::MAX || hs < line.0 || he > line.1 {
+                                line = (line_start(hay, hs), line_end(hay, he));
+                                tally.add(line.1 - line.0 + 1);
+                            }
+                            if !rule.may_start_near(check, &hay[line.0..], hs - line.0, &mut tally) {
+                                return;
+                            }
+                            tried = true;
+                        }
+                    }
+                    let (ws, we) = if rule.multiline {
                         *multi.get_or_insert_with(|| {
                             (
                                 first_lines.line(hay, hs.saturating_sub(MULTILINE_BACK)).0,
@@ -1451,7 +1469,6 @@ impl RuleSet {
                         }
                         line
                     };
-                    let rule = &self.rules[r];
                     if !rule.multiline {
                         // A line shorter than the rule's shortest match cannot hold one; with
                         // an anchor at the keyword, nor can the rest of the line from the hit.
@@ -1464,7 +1481,7 @@ impl RuleSet {
                             return;
                         }
                     }
-                    if let Some(check) = rule.anchor_check() {
+                    if let Some(check) = rule.anchor_check().filter(|_| !tried) {
                         // Only a line where a match can start at this hit is searched
                         // (unless the rule's pending window holds it already).
                         if !pending.covers(r, ws, we)

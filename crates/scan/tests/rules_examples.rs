@@ -36,6 +36,7 @@ const MULTILINE_ALLOWED: &[&str] = &[
     "signify.secret_key",
     "generic.terraform_variable_default",
     "jenkins.credentials_xml_plaintext",
+    "generic.secret_assignment_wrapped",
 ];
 
 fn pack() -> RuleSet {
