@@ -482,12 +482,16 @@ const HASH_SCHEMES: &[&str] = &[
 ///
 /// - the value holds a test or demo word (`test`, `mock`, `demo`, `secret`,
 ///   `password`, `token`...): `test-password-1`, `my-secret-token2`;
+/// - the value's letters alone count six up or down (`px-dep-d4c3b2a1-…-p5o0n5m3l2k1`,
+///   `copyproduct-abc5defg…`): typed by hand around a sequence;
 /// - the value is made of words and numbers (`windows-1255`, `iso-8859-8`,
 ///   `gid-1000`, `prod-db-2`, `v1.2.3`): an identifier, an encoding or a
 ///   version, not a random string;
 /// - the value is a UUID or a run of hex digits and the name says it is an
 ///   identifier (`id`, `uuid`, `hash`, `digest`, `checksum`, `sha`, `etag`,
-///   `nonce`, `next`/`page`/`request`/`continuation` tokens, `csrf`);
+///   `nonce`, `next`/`page`/`request`/`continuation` tokens, `csrf`), or does not
+///   name a caller's credential (`ChangeToken`, `device_token`; a product's
+///   `dailyco_secret` or `beSnappyToken` does);
 /// - the line is an English sentence in a comment (five lowercase words or
 ///   more besides the value), or, for a match without `=` or `:` (`identified
 ///   by X`, `--password X`, `password "X"`), in a document line (eight): prose
