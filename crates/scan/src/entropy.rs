@@ -230,20 +230,6 @@ fn has_counting_run(v: &[u8], n: usize) -> bool {
     false
 }
 
-/// A run of `n` or more letters counting down by one (`ponmlk`, `FEDCBA`);
-/// [`has_counting_run`] counts letters up only.
-fn has_counting_down(v: &[u8], n: usize) -> bool {
-    let mut down = 1;
-    for w in v.windows(2) {
-        let (p, c) = (w[0].to_ascii_lowercase(), w[1].to_ascii_lowercase());
-        down = if c == p.wrapping_sub(1) { down + 1 } else { 1 };
-        if down >= n {
-            return true;
-        }
-    }
-    false
-}
-
 /// A value of six characters or more made of counting runs of three or more
 /// (`ABC12345`, `abc123`, `abcd1234xyz`).
 fn is_counting_runs(v: &[u8]) -> bool {
@@ -506,8 +492,12 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     }
     // Letters alone counting for six (`px-dep-d4c3b2a1-…-p5o0n5m3l2k1`: the
     // letters `ponmlk`): a value typed by hand around a sequence.
-    let letters: Vec<u8> = secret.iter().copied().filter(u8::is_ascii_alphabetic).collect();
-    if has_counting_run(&letters, 6) || has_counting_down(&letters, 6) {
+    // `has_counting_run` counts letters up only: the letters are also read backwards.
+    let mut letters: Vec<u8> = secret.iter().copied().filter(u8::is_ascii_alphabetic).collect();
+    if has_counting_run(&letters, 6) || {
+        letters.reverse();
+        has_counting_run(&letters, 6)
+    } {
         return true;
     }
     // A YAML tag (`password: !vault |`) or a password hash in a hash scheme's
@@ -525,7 +515,7 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     if memchr::memmem::find(line, b"EXAMPLE").is_some() {
         return true;
     }
-    let original_name = &String::from_utf8_lossy(name).into_owned();
+    let original_name = String::from_utf8_lossy(name);
     let name = original_name.to_ascii_lowercase();
     if (is_uuid(v) || is_hex_run(v)) && names_an_identifier(&name) {
         return true;
@@ -564,7 +554,7 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     // enough to be one (`harness_token = '1a2b3c4d'` is a stand-in).
     if (is_uuid(v) || is_hex_run(v))
         && !qualified_by_a_credential_word(&name)
-        && !(v.len() >= 20 && (names_a_product_secret(&name) || names_a_product_secret_camel(original_name)))
+        && !(v.len() >= 20 && (names_a_product_secret(&name) || names_a_product_secret_camel(&original_name)))
     {
         return true;
     }

@@ -776,6 +776,23 @@ impl CompiledRule {
     }
 }
 
+/// The line of the keyword hit `hs..he` (start, end), kept in `line` for the hits after it
+/// on the same line; a new line's bytes count in `tally`.
+#[inline]
+fn hit_line(
+    line: &mut (usize, usize),
+    tally: &mut Tally,
+    hay: &[u8],
+    hs: usize,
+    he: usize,
+) -> (usize, usize) {
+    if line.0 == usize::MAX || hs < line.0 || he > line.1 {
+        *line = (line_start(hay, hs), line_end(hay, he));
+        tally.add(line.1 - line.0 + 1);
+    }
+    *line
+}
+
 /// Bytes before a keyword hit that a multi-line rule's window also covers.
 pub const MULTILINE_BACK: usize = 512;
 /// Bytes after a keyword hit that a multi-line rule's window also covers
@@ -1445,11 +1462,8 @@ impl RuleSet {
                     let mut tried = false;
                     if rule.multiline {
                         if let Some(check) = rule.anchor_check() {
-                            if line.0 == usize::MAX || hs < line.0 || he > line.1 {
-                                line = (line_start(hay, hs), line_end(hay, he));
-                                tally.add(line.1 - line.0 + 1);
-                            }
-                            if !rule.may_start_near(check, &hay[line.0..], hs - line.0, &mut tally) {
+                            let (ls, _) = hit_line(&mut line, &mut tally, hay, hs, he);
+                            if !rule.may_start_near(check, &hay[ls..], hs - ls, &mut tally) {
                                 return;
                             }
                             tried = true;
@@ -1463,11 +1477,7 @@ impl RuleSet {
                             )
                         })
                     } else {
-                        if line.0 == usize::MAX || hs < line.0 || he > line.1 {
-                            line = (line_start(hay, hs), line_end(hay, he));
-                            tally.add(line.1 - line.0 + 1);
-                        }
-                        line
+                        hit_line(&mut line, &mut tally, hay, hs, he)
                     };
                     if !rule.multiline {
                         // A line shorter than the rule's shortest match cannot hold one; with
