@@ -156,13 +156,13 @@ pub enum Anchor {
 
 impl Anchor {
     /// Where, by this promise, a match holding the keyword that starts at
-    /// `hit` in `line` can start (one position or two); `None` when that is
+    /// `hit` in `line` can start (one position or two, the earlier first); `None` when that is
     /// not worked out (a name longer than [`NAME_SPAN`]): a match may start
     /// anywhere.
     fn starts(self, line: &[u8], hit: usize, tally: &mut Tally) -> Option<[Option<usize>; 2]> {
         match self {
             Anchor::Name => Some([Some(name_anchor(line, hit, tally)?), None]),
-            Anchor::Keyword => Some([Some(hit), hit.checked_sub(1)]),
+            Anchor::Keyword => Some([hit.checked_sub(1), Some(hit)]),
         }
     }
 }
@@ -580,6 +580,53 @@ fn needle_of(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Needle
     })
 }
 
+/// `hir` with every class that holds one ASCII letter in both cases (and
+/// maybe its non-ASCII case variants, such as the Kelvin sign for `k`) read as
+/// that letter in lower case: the pattern's spellings folded to one, as the
+/// keyword search folds them.
+fn fold_ascii_case(hir: &regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
+    use regex_syntax::hir::{Capture, Class, Hir, HirKind, Repetition};
+    let letter = |c: &Class| -> Option<u8> {
+        let ascii: Vec<(u32, u32)> = match c {
+            Class::Bytes(b) => b
+                .ranges()
+                .iter()
+                .map(|r| (r.start() as u32, r.end() as u32))
+                .collect(),
+            Class::Unicode(u) => u
+                .ranges()
+                .iter()
+                .filter(|r| (r.start() as u32) < 0x80)
+                .map(|r| (r.start() as u32, (r.end() as u32).min(0x7f)))
+                .collect(),
+        };
+        match ascii.as_slice() {
+            [(a, a2), (b, b2)] if a == a2 && b == b2 => {
+                let (a, b) = (*a as u8, *b as u8);
+                (a.is_ascii_uppercase() && b == a.to_ascii_lowercase()).then_some(b)
+            }
+            _ => None,
+        }
+    };
+    match hir.kind() {
+        HirKind::Class(c) => match letter(c) {
+            Some(l) => Hir::literal([l]),
+            None => hir.clone(),
+        },
+        HirKind::Concat(v) => Hir::concat(v.iter().map(fold_ascii_case).collect()),
+        HirKind::Alternation(v) => Hir::alternation(v.iter().map(fold_ascii_case).collect()),
+        HirKind::Repetition(r) => Hir::repetition(Repetition {
+            sub: Box::new(fold_ascii_case(&r.sub)),
+            ..r.clone()
+        }),
+        HirKind::Capture(c) => Hir::capture(Capture {
+            sub: Box::new(fold_ascii_case(&c.sub)),
+            ..c.clone()
+        }),
+        _ => hir.clone(),
+    }
+}
+
 /// The anchor a rule's pattern implies without saying so: [`Anchor::Keyword`]
 /// when every match begins with one of the rule's keywords, or with one byte
 /// and then a keyword (`\bpat…`, `[#%]define…`, `(?i:\bdd_…)`), as the
@@ -642,12 +689,13 @@ impl AnchorCheck {
         })
     }
 
-    /// False only when no match of the pattern in `hay` starts at `at`; a
-    /// search the lazy DFA gives up on (it quits on non-ASCII bytes next to a
-    /// Unicode word boundary) answers true, and so does one that reads
-    /// [`ANCHOR_SPAN`] bytes without an answer: on a long line, each hit costs
-    /// at most that much (a hit's line is then searched, once for all its hits).
-    fn may_match_at(&self, hay: &[u8], at: usize, tally: &mut Tally) -> bool {
+    /// Whether a match of the pattern in `hay` starts at `at`: [`Try::No`]
+    /// and [`Try::Yes`] are sure; a search the lazy DFA gives up on (it quits
+    /// on non-ASCII bytes next to a Unicode word boundary) answers
+    /// [`Try::Maybe`], and so does one that reads [`ANCHOR_SPAN`] bytes without
+    /// an answer: on a long line, each hit costs at most that much (a hit's
+    /// line is then searched, once for all its hits).
+    fn try_at(&self, hay: &[u8], at: usize, tally: &mut Tally) -> Try {
         use regex_automata::{Anchored, Input};
         let cell = self
             .caches
@@ -658,36 +706,70 @@ impl AnchorCheck {
             // The common case, a line of ordinary length: the crate's search.
             tally.add(hay.len() - at);
             let input = Input::new(hay).range(at..).anchored(Anchored::Yes).earliest(true);
-            return !matches!(self.dfa.try_search_fwd(&mut cache, &input), Ok(None));
+            return match self.dfa.try_search_fwd(&mut cache, &input) {
+                Ok(None) => Try::No,
+                Ok(Some(_)) => Try::Yes,
+                Err(_) => Try::Maybe,
+            };
         }
         // A long line: the same search a byte at a time, stopped after ANCHOR_SPAN
         // bytes (the range ends before the line does: no end-of-input transition).
         let end = at + ANCHOR_SPAN;
         let input = Input::new(hay).range(at..end).anchored(Anchored::Yes);
         let Ok(mut sid) = self.dfa.start_state_forward(&mut cache, &input) else {
-            return true;
+            return Try::Maybe;
         };
         for (i, &b) in hay[at..end].iter().enumerate() {
             if sid.is_tagged() {
                 if sid.is_dead() {
                     tally.add(i);
-                    return false;
+                    return Try::No;
                 }
-                if sid.is_match() || sid.is_quit() {
+                if sid.is_match() {
                     tally.add(i);
-                    return true;
+                    return Try::Yes;
+                }
+                if sid.is_quit() {
+                    tally.add(i);
+                    return Try::Maybe;
                 }
             }
             sid = match self.dfa.next_state(&mut cache, sid, b) {
                 Ok(s) => s,
-                Err(_) => return true,
+                Err(_) => return Try::Maybe,
             };
         }
         tally.add(ANCHOR_SPAN);
         // A match ending at `end` shows only after one more byte: the answer is
         // "maybe" either way, as for a match that would need more bytes.
-        !sid.is_dead()
+        if sid.is_dead() {
+            Try::No
+        } else {
+            Try::Maybe
+        }
     }
+}
+
+/// An anchored check's answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Try {
+    /// No match starts there.
+    No,
+    /// A match starts there.
+    Yes,
+    /// Not worked out: the window around the hit is searched.
+    Maybe,
+}
+
+/// Where, by its anchor, a rule's match holding a keyword hit starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// Nowhere: no match holds the hit.
+    No,
+    /// At this position (of the searched line or window), the leftmost one.
+    At(usize),
+    /// Not worked out: the window around the hit is searched.
+    Maybe,
 }
 
 /// Bytes an anchored check reads on a long line before it answers "maybe".
@@ -754,19 +836,25 @@ impl CompiledRule {
             .as_ref()
     }
 
-    /// False only when, by the rule's `anchor` promise, no match can hold the
-    /// keyword hit starting at `hit` in `line`.
-    fn may_start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize, tally: &mut Tally) -> bool {
+    /// Where, by the rule's `anchor` promise, a match holding the keyword hit
+    /// starting at `hit` in `line` starts: the first of the anchor's positions
+    /// where the check is sure a match starts, none when it is sure none does
+    /// at any, "maybe" when it is not sure at one before those.
+    fn start_near(&self, check: &AnchorCheck, line: &[u8], hit: usize, tally: &mut Tally) -> Start {
         let Some(anchor) = self.anchor_kind else {
-            return true;
+            return Start::Maybe;
         };
         let Some(starts) = anchor.starts(line, hit, tally) else {
-            return true;
+            return Start::Maybe;
         };
-        starts
-            .into_iter()
-            .flatten()
-            .any(|at| check.may_match_at(line, at, tally))
+        for at in starts.into_iter().flatten() {
+            match check.try_at(line, at, tally) {
+                Try::No => {}
+                Try::Yes => return Start::At(at),
+                Try::Maybe => return Start::Maybe,
+            }
+        }
+        Start::No
     }
 
     /// True when the rule's pattern can match across a line feed, so its search
@@ -890,6 +978,11 @@ struct Pending {
     window: Vec<(usize, usize)>,
     /// Rules with a pending window, in the order they got one.
     touched: Vec<usize>,
+    /// Per rule: where its last anchored search started and where the match it
+    /// found ended (the start when none), `(usize::MAX, 0)` before any.
+    anchored: Vec<(usize, usize)>,
+    /// Rules with an anchored search, to reset.
+    anchored_touched: Vec<usize>,
 }
 
 impl Pending {
@@ -897,7 +990,27 @@ impl Pending {
         Pending {
             window: Vec::new(),
             touched: Vec::new(),
+            anchored: Vec::new(),
+            anchored_touched: Vec::new(),
         }
+    }
+
+    /// False when an anchored search of rule `r` at `at` would repeat the last
+    /// one (two keywords of one name) or start inside the match it found (as a
+    /// search over the line would not find a second match there).
+    #[inline]
+    fn fresh(&self, r: usize, at: usize) -> bool {
+        let (last, end) = self.anchored[r];
+        last == usize::MAX || at < last || at >= end.max(last + 1)
+    }
+
+    /// Notes rule `r`'s anchored search at `at`, whose match ended at `end`.
+    #[inline]
+    fn searched(&mut self, r: usize, at: usize, end: usize) {
+        if self.anchored[r].0 == usize::MAX {
+            self.anchored_touched.push(r);
+        }
+        self.anchored[r] = (at, end);
     }
 
     /// Ready for a rule set of `rules` rules, with nothing pending.
@@ -908,9 +1021,17 @@ impl Pending {
             }
         }
         self.touched.clear();
+        for &r in &self.anchored_touched {
+            if let Some(a) = self.anchored.get_mut(r) {
+                *a = (usize::MAX, 0);
+            }
+        }
+        self.anchored_touched.clear();
         if self.window.len() != rules {
             self.window.clear();
             self.window.resize(rules, (usize::MAX, 0));
+            self.anchored.clear();
+            self.anchored.resize(rules, (usize::MAX, 0));
         }
     }
 
@@ -1139,18 +1260,20 @@ impl RuleSet {
                     let case_sensitive = !pattern_may_ignore_case(&def.pattern);
                     let multiline = can_match_newline(&hir);
                     let wants_anchor = implied_anchors && !multiline && def.anchor.is_none();
-                    let literals: Option<Vec<Vec<u8>>> = if case_sensitive || wants_anchor {
+                    let extract = |hir: &regex_syntax::hir::Hir| -> Option<Vec<Vec<u8>>> {
                         regex_syntax::hir::literal::Extractor::new()
-                            .extract(&hir)
+                            .extract(hir)
                             .literals()
                             .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect())
-                    } else {
-                        None
                     };
+                    let literals: Option<Vec<Vec<u8>>> = if case_sensitive { extract(&hir) } else { None };
                     let needle = needle_of(&hir, &def.keywords);
+                    // The anchor is read from the prefixes with case folded: keywords are
+                    // found in any case, and a pattern that ignores case has so many
+                    // spellings of its prefixes that the extractor gives up on them.
                     let anchor_kind = def.anchor.or_else(|| {
                         wants_anchor
-                            .then(|| implied_anchor(literals.as_deref()?, &def.keywords))
+                            .then(|| implied_anchor(&extract(&fold_ascii_case(&hir))?, &def.keywords))
                             .flatten()
                     });
                     let prefixes = if case_sensitive { literals } else { None };
@@ -1364,49 +1487,94 @@ impl RuleSet {
         #[cfg(test)]
         self.examined.add_window(rule, window.len());
         for caps in regex.captures_iter(window) {
-            let Some(m) = caps.get_group(r.secret_group.unwrap_or(0)) else {
-                continue;
-            };
-            let secret = &window[m.range()];
-            if secret.is_empty() {
-                continue;
-            }
-            if !r.def.allow_placeholders && entropy::is_placeholder(secret) {
-                continue;
-            }
-            if let Some(min) = r.def.min_entropy {
-                if entropy::shannon(secret) < min {
-                    continue;
-                }
-            }
-            let whole = caps.get_match().expect("group 0");
-            let name = &window[whole.start()..m.start.max(whole.start())];
-            // Any rule: a value its own name calls public (`algoliaSearchOnlyKey = …`,
-            // `STRIPE_PUBLISHABLE_KEY=…`, `recaptcha_site_key: …`).
-            if !r.def.allow_placeholders && entropy::names_a_public_value(name) {
-                continue;
-            }
-            if r.generic && !r.def.allow_placeholders {
-                // The line around the secret, at most GENERIC_CONTEXT bytes each side
-                // (bounded: a long line with many matches stays linear).
-                let lo = m.start.saturating_sub(GENERIC_CONTEXT);
-                let hi = (m.end + GENERIC_CONTEXT).min(window.len());
-                let found = memchr::memrchr(b'\n', &window[lo..m.start]);
-                let ls = found.map_or(lo, |i| lo + i + 1);
-                let le = memchr::memchr(b'\n', &window[m.start..hi]).map_or(hi, |i| m.start + i);
-                // The window's start is a line start (windows are whole lines).
-                let whole_line = found.is_some() || lo == 0;
-                let before = &window[ls.min(whole.start())..whole.start()];
-                if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line, before) {
-                    continue;
-                }
-            }
-            out.push(RawMatch {
-                rule,
-                start: base + m.start,
-                end: base + m.end,
-            });
+            self.accept(rule, window, base, &caps, out);
         }
+    }
+
+    /// Rule `rule`'s match starting at `at` in `hay`, if there is one, searched
+    /// for there alone (anchored), in the line `line` (whose start is the search
+    /// window's for the generic rules' context); accepted or not as
+    /// [`RuleSet::search_at`] accepts matches. Returns where the match ends
+    /// (`at` when there is none).
+    fn search_anchored(
+        &self,
+        rule: usize,
+        hay: &[u8],
+        line: std::ops::Range<usize>,
+        at: usize,
+        out: &mut Vec<RawMatch>,
+    ) -> usize {
+        use regex_automata::{Anchored, Input};
+        let window = &hay[line.clone()];
+        let regex = self.rules[rule].regex();
+        let mut caps = regex.create_captures();
+        let input = Input::new(window)
+            .range(at - line.start..)
+            .anchored(Anchored::Yes);
+        #[cfg(test)]
+        self.examined.add_window(rule, window.len() - (at - line.start));
+        regex.search_captures(&input, &mut caps);
+        let Some(m) = caps.get_match() else {
+            return at;
+        };
+        self.accept(rule, window, line.start, &caps, out);
+        line.start + m.end()
+    }
+
+    /// Keeps a rule's match (`caps`, in `window`, which starts at `base` in the
+    /// input) unless its secret is empty, a placeholder, too low in entropy,
+    /// named public, or (generic rules) not a secret by its context.
+    fn accept(
+        &self,
+        rule: usize,
+        window: &[u8],
+        base: usize,
+        caps: &regex_automata::util::captures::Captures,
+        out: &mut Vec<RawMatch>,
+    ) {
+        let r = &self.rules[rule];
+        let Some(m) = caps.get_group(r.secret_group.unwrap_or(0)) else {
+            return;
+        };
+        let secret = &window[m.range()];
+        if secret.is_empty() {
+            return;
+        }
+        if !r.def.allow_placeholders && entropy::is_placeholder(secret) {
+            return;
+        }
+        if let Some(min) = r.def.min_entropy {
+            if entropy::shannon(secret) < min {
+                return;
+            }
+        }
+        let whole = caps.get_match().expect("group 0");
+        let name = &window[whole.start()..m.start.max(whole.start())];
+        // Any rule: a value its own name calls public (`algoliaSearchOnlyKey = …`,
+        // `STRIPE_PUBLISHABLE_KEY=…`, `recaptcha_site_key: …`).
+        if !r.def.allow_placeholders && entropy::names_a_public_value(name) {
+            return;
+        }
+        if r.generic && !r.def.allow_placeholders {
+            // The line around the secret, at most GENERIC_CONTEXT bytes each side
+            // (bounded: a long line with many matches stays linear).
+            let lo = m.start.saturating_sub(GENERIC_CONTEXT);
+            let hi = (m.end + GENERIC_CONTEXT).min(window.len());
+            let found = memchr::memrchr(b'\n', &window[lo..m.start]);
+            let ls = found.map_or(lo, |i| lo + i + 1);
+            let le = memchr::memchr(b'\n', &window[m.start..hi]).map_or(hi, |i| m.start + i);
+            // The window's start is a line start (windows are whole lines).
+            let whole_line = found.is_some() || lo == 0;
+            let before = &window[ls.min(whole.start())..whole.start()];
+            if entropy::generic_not_secret(name, secret, &window[ls..le], whole_line, before) {
+                return;
+            }
+        }
+        out.push(RawMatch {
+            rule,
+            start: base + m.start,
+            end: base + m.end,
+        });
     }
 
     /// Every accepted match in `hay`, sorted by position then rule.
@@ -1463,7 +1631,7 @@ impl RuleSet {
                     if rule.multiline {
                         if let Some(check) = rule.anchor_check() {
                             let (ls, _) = hit_line(&mut line, &mut tally, hay, hs, he);
-                            if !rule.may_start_near(check, &hay[ls..], hs - ls, &mut tally) {
+                            if rule.start_near(check, &hay[ls..], hs - ls, &mut tally) == Start::No {
                                 return;
                             }
                             tried = true;
@@ -1492,12 +1660,24 @@ impl RuleSet {
                         }
                     }
                     if let Some(check) = rule.anchor_check().filter(|_| !tried) {
-                        // Only a line where a match can start at this hit is searched
-                        // (unless the rule's pending window holds it already).
-                        if !pending.covers(r, ws, we)
-                            && !rule.may_start_near(check, &hay[ws..we], hs - ws, &mut tally)
-                        {
-                            return;
+                        // Unless the rule's pending window holds the line already, the
+                        // check says where on the line a match holding this hit starts.
+                        // When it is sure, the match is searched for there alone (the line
+                        // is not: a large pattern's search from every position is slow
+                        // to start); when it is sure there is none, nothing is searched.
+                        if !pending.covers(r, ws, we) {
+                            match rule.start_near(check, &hay[ws..we], hs - ws, &mut tally) {
+                                Start::No => return,
+                                Start::At(p) => {
+                                    let at = ws + p;
+                                    if pending.fresh(r, at) {
+                                        let end = self.search_anchored(r, hay, ws..we, at, &mut out);
+                                        pending.searched(r, at, end);
+                                    }
+                                    return;
+                                }
+                                Start::Maybe => {}
+                            }
                         }
                     }
                     if let Some((ps, pe)) = pending.add(r, ws, we) {
@@ -2256,7 +2436,7 @@ rules:
     fn patterns_imply_a_keyword_anchor_only_when_every_match_begins_at_a_keyword() {
         let implied = |pattern: &str, keywords: &[&str]| {
             let literals: Vec<Vec<u8>> = regex_syntax::hir::literal::Extractor::new()
-                .extract(&parse_hir(pattern))
+                .extract(&fold_ascii_case(&parse_hir(pattern)))
                 .literals()?
                 .iter()
                 .map(|l| l.as_bytes().to_vec())
@@ -2300,6 +2480,20 @@ rules:
         assert_eq!(implied(r"(?m-u)(?:^|[^A-Za-z0-9_])token=(\w+)", &["token"]), None);
         assert_eq!(implied(r"(?m-u)[A-Za-z0-9_]*password=(\w+)", &["password"]), None);
         assert_eq!(implied(r"(?m-u)\b(?:xoxb|xoxp)-[0-9]{10}", &["xoxb"]), None);
+        // A pattern that ignores case: its prefixes are read with case folded (the
+        // extractor lists no prefixes for all the spellings of these), and a class
+        // of several letters stays a class.
+        let vendor = r"(?m-u)(?i:(?:logtail|betterstack|better[_.-]?stack|betteruptime)[A-Za-z0-9_.-]{0,24}?token)=(\w+)";
+        assert!(regex_syntax::hir::literal::Extractor::new()
+            .extract(&parse_hir(vendor))
+            .literals()
+            .is_none_or(|l| l.len() > 8));
+        assert_eq!(implied(vendor, &["logtail", "better"]), k);
+        assert_eq!(
+            implied(r"(?m-u)(?i:[ab]etter[_.-]?stack)=(\w+)", &["better"]),
+            None
+        );
+        assert_eq!(implied(r"(?i)\bkey_[0-9a-f]{8}", &["key_"]), k);
     }
 
     /// A line shorter than a rule's shortest match is not searched, and, with
@@ -2411,7 +2605,10 @@ rules:
 
     #[test]
     fn long_windows_use_the_prefiltered_regex_and_find_the_same_secrets() {
-        let s = set("rules:\n  - id: t.tok\n    name: tok\n    pattern: '\\b(?P<secret>acme_[a-z0-9]{16})\\b'\n    keywords: ['acme_']\n");
+        // (A pattern that implies no anchor: an anchored rule whose check is sure
+        // searches from the hit alone, not the window.)
+        let s = set("rules:\n  - id: t.tok\n    name: tok\n    pattern: '(?:^|[^a-z0-9_])(?P<secret>acme_[a-z0-9]{16})\\b'\n    keywords: ['acme_']\n");
+        assert_eq!(s.rules()[0].anchor_kind, None);
         let secret = "acme_q8zr2lmx9vta7kpw";
         // A short line: the regex without its prefilter, built at load for a user rule.
         let short = format!("token = {secret}\n");
