@@ -1668,7 +1668,9 @@ impl RuleSet {
                         if !pending.covers(r, ws, we) {
                             match rule.start_near(check, &hay[ws..we], hs - ws, &mut tally) {
                                 Start::No => return,
-                                Start::At(p) => {
+                                // (On a long line, a search from the hit could read to the
+                                // line's end for every hit: the line is searched once instead.)
+                                Start::At(p) if we - (ws + p) <= ANCHOR_SPAN => {
                                     let at = ws + p;
                                     if pending.fresh(r, at) {
                                         let end = self.search_anchored(r, hay, ws..we, at, &mut out);
@@ -1676,7 +1678,7 @@ impl RuleSet {
                                     }
                                     return;
                                 }
-                                Start::Maybe => {}
+                                Start::At(_) | Start::Maybe => {}
                             }
                         }
                     }
@@ -2342,6 +2344,25 @@ mod tests {
         let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
         assert!(want.len() > 100, "only {} matches", want.len());
         assert!(got == want, "{} against {}", got.len(), want.len());
+    }
+
+    /// On a long line, a sure anchored check does not search from each hit to the
+    /// line's end (a pattern whose search can read that far, here an optional
+    /// tail, made that quadratic): the line is searched once, and every match is
+    /// found.
+    #[test]
+    fn sure_anchored_checks_on_a_long_line_search_it_once() {
+        let s = set("rules:\n  - id: t.tail\n    name: tail\n    pattern: 'zqk=(?P<secret>[a-z0-9]{8})(?:[^\\n]*XYZ)?'\n    keywords: ['zqk=']\n");
+        assert_eq!(s.rules()[0].anchor_kind, Some(Anchor::Keyword));
+        let line = "zqk=ab12cd34 ".repeat(4_000);
+        let found = s.find_in(line.as_bytes());
+        assert_eq!(found.len(), 4_000);
+        let searched = s.examined.windows[0].load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            searched < 4 * line.len() as u64,
+            "{searched} bytes searched for a line of {}",
+            line.len()
+        );
     }
 
     /// [`Lines`] answers what `line_start` and `line_end` answer, for
