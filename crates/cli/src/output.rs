@@ -72,6 +72,33 @@ impl<F> std::fmt::Debug for OutputArgs<F> {
     }
 }
 
+/// A writer whose errors name it: what [`OutputArgs::writer`] writes through.
+struct Named<W> {
+    inner: W,
+    name: String,
+}
+
+impl<W> Named<W> {
+    /// `e` with the destination's name in front; same kind.
+    fn named(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("cannot write {}: {e}", self.name))
+    }
+}
+
+impl<W: Write> Write for Named<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).map_err(|e| self.named(e))
+    }
+
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.inner.write_all(buf).map_err(|e| self.named(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().map_err(|e| self.named(e))
+    }
+}
+
 impl<F: Formats> OutputArgs<F> {
     /// The format asked for, else the command's default, else `fallback`.
     pub fn format_or(&self, fallback: Format) -> Format {
@@ -85,12 +112,22 @@ impl<F: Formats> OutputArgs<F> {
 
     /// Where the output goes: the `--output` file (created or truncated) or stdout,
     /// buffered either way; flush it before returning.
+    /// A failed write names where it went (`cannot write out.json: No space left on
+    /// device`, `cannot write standard output: …`); its kind is kept, so a closed pipe
+    /// still ends the command quietly.
     pub fn writer(&self) -> anyhow::Result<Box<dyn Write + Send>> {
         Ok(match &self.output {
-            Some(p) => Box::new(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+            Some(p) => Box::new(std::io::BufWriter::new(Named {
+                inner: std::fs::File::create(p).with_context(|| format!("cannot create {}", p.display()))?,
+                name: p.display().to_string(),
+            })),
+            None => Box::new(std::io::BufWriter::with_capacity(
+                64 << 10,
+                Named {
+                    inner: std::io::stdout(),
+                    name: "standard output".to_string(),
+                },
             )),
-            None => Box::new(std::io::BufWriter::with_capacity(64 << 10, std::io::stdout())),
         })
     }
 
@@ -186,4 +223,39 @@ pub fn write_rows<R: serde::Serialize, S: serde::Serialize>(
         writeln!(sink)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer that fails every write with `kind`.
+    struct Failing(std::io::ErrorKind);
+
+    impl Write for Failing {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(std::io::Error::from(self.0))
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Err(std::io::Error::from(self.0))
+        }
+    }
+
+    #[test]
+    fn write_errors_name_the_destination_and_keep_their_kind() {
+        for kind in [std::io::ErrorKind::StorageFull, std::io::ErrorKind::BrokenPipe] {
+            let mut w = Named {
+                inner: Failing(kind),
+                name: "out.json".into(),
+            };
+            for e in [
+                w.write(b"x").unwrap_err(),
+                w.write_all(b"x").unwrap_err(),
+                w.flush().unwrap_err(),
+            ] {
+                assert_eq!(e.kind(), kind);
+                assert!(e.to_string().starts_with("cannot write out.json: "), "{e}");
+            }
+        }
+    }
 }

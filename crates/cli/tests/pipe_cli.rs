@@ -139,3 +139,42 @@ fn rotate_plan_and_status_exit_quietly() {
     );
     assert_eq!((code, err.as_str()), (Some(0), ""));
 }
+
+/// A full disk (Linux's `/dev/full`) is an error naming where the output went, with the
+/// documented exit code for a failure to write (2), both for `-o FILE` and for stdout.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_full_disk_is_an_error_naming_the_output() {
+    let secrets = td("secrets");
+    let scan = ["scan", "--format", "jsonl", secrets.to_str().unwrap()];
+    // -o /dev/full
+    let out = Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .args(scan)
+        .args(["-o", "/dev/full"])
+        .env("CI", "1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write /dev/full: No space left on device"),
+        "{err}"
+    );
+    // stdout on /dev/full
+    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_firebreak"))
+        .args(scan)
+        .env("CI", "1")
+        .stdin(Stdio::null())
+        .stdout(full)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot write standard output: No space left on device"),
+        "{err}"
+    );
+}
