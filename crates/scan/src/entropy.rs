@@ -114,6 +114,12 @@ pub fn is_placeholder(value: &[u8]) -> bool {
     if has_counting_run(bytes, 6) || is_patterned(bytes) || is_counting_runs(bytes) {
         return true;
     }
+    // A real prefix with a made-up body (`GR1348941` + `123123…`, `ghp_` + `abcabc…`): the
+    // last 16 characters patterned. (Drawn at random, 16 characters are not: the most
+    // common step between neighbours would have to recur 9 times in 15.)
+    if bytes.len() >= 24 && is_patterned(&bytes[bytes.len() - 16..]) {
+        return true;
+    }
     // The digits alone counting (`a123b45c6d78e9f0…`, `12cs345-67cd-890b…`).
     let digits: Vec<u8> = bytes.iter().copied().filter(u8::is_ascii_digit).collect();
     if has_counting_run(&digits, 8) {
@@ -952,6 +958,22 @@ fn names_a_product_secret_camel(name: &str) -> bool {
     last.len() >= 3 && !NOT_A_CALLER.contains(&last.as_str())
 }
 
+/// True when the text right after a match masks the rest of the value: three or more
+/// `*` or `#` (`xoxp-5723…-####################`, `sk_live_51H…********`), or an
+/// ellipsis or bullet (`…`, `•`, `●`). Tools and documentation show a token's first
+/// characters and mask the rest; what is shown is not the secret.
+pub fn masked_after(after: &[u8]) -> bool {
+    let masks = after
+        .iter()
+        .take(3)
+        .take_while(|&&b| b == b'*' || b == b'#')
+        .count();
+    masks == 3
+        || after.starts_with("\u{2026}".as_bytes())
+        || after.starts_with("\u{2022}".as_bytes())
+        || after.starts_with("\u{25cf}".as_bytes())
+}
+
 /// True when the text of a match before its secret (the variable or key name) calls the
 /// value public by design: a publishable key, a public key or token, a reCAPTCHA site
 /// key, a search-only key. Read for every rule, vendor rules included.
@@ -1141,6 +1163,22 @@ mod tests {
     }
 
     #[test]
+    fn a_mask_after_a_value_says_it_is_shown_in_part() {
+        for a in [
+            "####################\"",
+            "****",
+            "\u{2026}",
+            "\u{2022}\u{2022}",
+            "\u{25cf}",
+        ] {
+            assert!(masked_after(a.as_bytes()), "{a}");
+        }
+        for a in ["", "\"", " # comment", "##", "*/", "#!", "\n****"] {
+            assert!(!masked_after(a.as_bytes()), "{a}");
+        }
+    }
+
+    #[test]
     fn placeholders() {
         for p in [
             "",
@@ -1161,6 +1199,8 @@ mod tests {
             "1a2b3c4d5e6f",
             "AAAABBBBCCCCDDDD1111",
             "xoxb-not-a-real-token-this-will-not-work",
+            "GR134894112312312312312312312",
+            "ghp_Zq8r2LmX9vTaabcabcabcabcabcabcab",
             "dXNlcm5hbWU6cGFzc3dvcmQ=",
             "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.c2lnbmF0dXJlLWZvci1kb2N1bWVudGF0aW9uLW9ubHk",
         ] {

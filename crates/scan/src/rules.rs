@@ -1548,6 +1548,10 @@ impl RuleSet {
                 return;
             }
         }
+        // A value shown in part and masked after (`xoxp-5723…-####`, `sk_live_51H…****`).
+        if !r.def.allow_placeholders && entropy::masked_after(&window[m.end..]) {
+            return;
+        }
         let whole = caps.get_match().expect("group 0");
         let name = &window[whole.start()..m.start.max(whole.start())];
         // Any rule: a value its own name calls public (`algoliaSearchOnlyKey = …`,
