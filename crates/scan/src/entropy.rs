@@ -431,6 +431,17 @@ const DOCUMENTED_EXAMPLES: &[&str] = &[
     // published in Socket's CLI, libraries and agent skills as `SOCKET_PUBLIC_API_KEY`):
     // anyone may use it, so it is not a leak. Its random part, which no other token holds.
     "RAN5U4ivauy4w37-6aoKyYPDt5ZbaT5JBVMqiwKo",
+    // Google API keys that Firebase's own SDKs publish as test values: the JavaScript SDK's
+    // API key format test (`isValidApiKeyFormat`, Apache-2.0, Google LLC) and the storage
+    // tests' `FirebaseOptions(apiKey: …)`. Copied into countless apps' test suites; public
+    // rule sets ignore them too.
+    "AIzaSyA4UrcGxgwQFTfaI3no3t7Lt1sjmdnP5sQ",
+    "AIzaSyA5_iVawFQ8ABuTZNUdcwERLJv_a_p4wtM",
+    "AIzaSyANUvH9H9BsUccjsu2pCmEkOPjjaXeDQgY",
+    "AIzaSyASWm6HmTMdYWpgMnjRBjxcQ9CKctWmLd4",
+    "AIzaSyAdOS2zB6NCsk1pCdZ4-P6GBdi_UUPwX7c",
+    "AIzaSyAnLA7NfeLquW1tJFpx_eQCxoX-oo6YyIs",
+    "AIzaSyCkEhVjf3pduRDt6d1yKOMitrUEke8agEM",
 ];
 
 /// Words that, in a value found by a generic rule (one that needs no vendor
