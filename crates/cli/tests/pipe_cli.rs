@@ -146,35 +146,27 @@ fn rotate_plan_and_status_exit_quietly() {
 #[test]
 fn a_full_disk_is_an_error_naming_the_output() {
     let secrets = td("secrets");
-    let scan = ["scan", "--format", "jsonl", secrets.to_str().unwrap()];
-    // -o /dev/full
-    let out = Command::new(env!("CARGO_BIN_EXE_firebreak"))
-        .args(scan)
-        .args(["-o", "/dev/full"])
-        .env("CI", "1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("cannot write /dev/full: No space left on device"),
-        "{err}"
-    );
-    // stdout on /dev/full
-    let full = std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_firebreak"))
-        .args(scan)
-        .env("CI", "1")
-        .stdin(Stdio::null())
-        .stdout(full)
-        .stderr(Stdio::piped())
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert!(
-        err.contains("cannot write standard output: No space left on device"),
-        "{err}"
-    );
+    // (extra arguments, whether stdout goes to /dev/full, what the error names)
+    let cases: [(&[&str], bool, &str); 2] = [
+        (&["-o", "/dev/full"], false, "cannot write /dev/full"),
+        (&[], true, "cannot write standard output"),
+    ];
+    for (extra, stdout_full, names) in cases {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_firebreak"));
+        c.args(["scan", "--format", "jsonl", secrets.to_str().unwrap()])
+            .args(extra)
+            .env("CI", "1")
+            .stdin(Stdio::null())
+            .stderr(Stdio::piped());
+        if stdout_full {
+            c.stdout(std::fs::OpenOptions::new().write(true).open("/dev/full").unwrap());
+        }
+        let out = c.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{names}: {err}");
+        assert!(
+            err.contains(&format!("{names}: No space left on device")),
+            "{err}"
+        );
+    }
 }
