@@ -30,6 +30,7 @@ const MULTILINE_ALLOWED: &[&str] = &[
     "kubernetes.kubeconfig_token",
     "kubernetes.secret_manifest_data",
     "generic.netrc_password",
+    "generic.curl_user_password",
     "openvpn.static_key",
     "private_key.tss2",
     "minisign.secret_key",
