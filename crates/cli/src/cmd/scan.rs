@@ -408,8 +408,8 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     for e in &report.summary.errors {
         writeln!(err, "firebreak: error: {}", e.message)?;
     }
-    for n in &report.summary.notices {
-        writeln!(err, "firebreak: notice: {}", n.message)?;
+    if !crate::output::quiet() {
+        write_notices(&mut err, &report.summary.notices, NOTICES_PER_KIND)?;
     }
     drop(err);
 
@@ -430,10 +430,80 @@ pub fn run(args: Args) -> anyhow::Result<Exit> {
     ))
 }
 
+/// Notices of one kind written to stderr before the rest are counted in one line.
+const NOTICES_PER_KIND: usize = 5;
+
+/// Writes the scan's notices (things skipped by policy or bound inside archives), at
+/// most `per_kind` of each kind, then one line per kind with the number left out: a
+/// tarball of a thousand symlinks should not bury an error on the terminal. Every
+/// notice stays in the summary of the JSON, JSON Lines and SARIF outputs.
+fn write_notices(
+    err: &mut impl Write,
+    notices: &[firebreak_core::Problem],
+    per_kind: usize,
+) -> std::io::Result<()> {
+    let mut seen: Vec<(Option<&str>, usize)> = Vec::new();
+    for n in notices {
+        let kind = n.kind.as_deref();
+        let i = match seen.iter().position(|(k, _)| *k == kind) {
+            Some(i) => i,
+            None => {
+                seen.push((kind, 0));
+                seen.len() - 1
+            }
+        };
+        seen[i].1 += 1;
+        if seen[i].1 <= per_kind {
+            writeln!(err, "firebreak: notice: {}", n.message)?;
+        }
+    }
+    for (kind, count) in seen {
+        if count > per_kind {
+            writeln!(
+                err,
+                "firebreak: notice: {} more {} notices not shown ({count} in all; every one is in the summary of `--format json` or `jsonl`)",
+                count - per_kind,
+                kind.unwrap_or("other"),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn notices_are_bounded_per_kind_and_the_rest_counted() {
+        let mk = |kind: &str, i: usize| firebreak_core::Problem {
+            kind: Some(kind.to_string()),
+            ..firebreak_core::Problem::new(format!("a.tar!l{i}"), format!("a.tar!l{i}: link entry; skipped"))
+        };
+        let mut notices: Vec<_> = (0..8).map(|i| mk("link", i)).collect();
+        notices.insert(3, mk("path_traversal", 99));
+        let mut out = Vec::new();
+        write_notices(&mut out, &notices, 5).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        // 5 links, the traversal one, then the count of the 3 links left out.
+        assert_eq!(lines.len(), 7, "{text}");
+        assert!(lines[..6]
+            .iter()
+            .all(|l| l.starts_with("firebreak: notice: a.tar!l")));
+        assert!(lines.iter().any(|l| l.contains("l99")));
+        assert!(!text.contains("l5:") && !text.contains("l7:"));
+        assert!(
+            lines[6].contains("3 more link notices not shown (8 in all"),
+            "{}",
+            lines[6]
+        );
+        // At or under the bound, nothing is summarised.
+        let mut out = Vec::new();
+        write_notices(&mut out, &notices[..4], 5).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 4);
+    }
 
     #[derive(clap::Parser)]
     struct Cli {
