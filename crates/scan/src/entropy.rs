@@ -524,8 +524,22 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     {
         return true;
     }
-    if is_word_identifier(v) || is_reference_path(v) {
+    if is_word_identifier(v) || is_reference_path(v) || is_one_word(v) {
         return true;
+    }
+    // An index expression (`row[x + xpos - pw] = char2`): a name closed by `]` that
+    // opened no `[` of its own and does not follow one (`creds[password]=…` and
+    // `$cfg['pass'] = …` are keys of a map).
+    if let Some(close) = memchr::memchr(b']', name) {
+        if !name[..close].contains(&b'[') {
+            let b = before
+                .strip_suffix(b"\"")
+                .or(before.strip_suffix(b"'"))
+                .unwrap_or(before);
+            if !b.ends_with(b"[") {
+                return true;
+            }
+        }
     }
     // `EXAMPLE` on the line: the convention of vendors' documentation
     // (`AKIAIOSFODNN7EXAMPLE`, `--access-key ABCDE12345670EXAMPLE`).
@@ -726,6 +740,22 @@ fn is_reference_path(v: &str) -> bool {
         parts += 1;
     }
     parts >= 2
+}
+
+/// `Incomplete`, `*EXPORT`: one capitalised or upper-case word of 3 to 16 letters, with
+/// at most one symbol before it. A type name in a stub (`password: Incomplete`), a
+/// keyword in a lexer's list (`"EXPASS", "*EXPORT"`); a random value practically never
+/// is one. A lower-case word is kept: `psexec … -p braksha` is a (weak) password.
+fn is_one_word(v: &str) -> bool {
+    let b = v.as_bytes();
+    let w = match b.first() {
+        Some(c) if !c.is_ascii_alphanumeric() => &b[1..],
+        _ => b,
+    };
+    (3..=16).contains(&w.len())
+        && w.iter().all(u8::is_ascii_alphabetic)
+        && (w.iter().all(u8::is_ascii_uppercase)
+            || (w[0].is_ascii_uppercase() && w[1..].iter().all(u8::is_ascii_lowercase)))
 }
 
 /// `PKCS7PrivateKeyTypes`, `HttpClient2`, `SHA256Digest`: capitalised words (a capital
@@ -1242,6 +1272,47 @@ mod tests {
         };
         // identifiers, references and documentation
         assert!(not("\"next_page_token\": \"", "CiAKGjBpNDd2Nmp2", "", ""));
+        // one word: a stub's type, a lexer's keyword; a word with a digit is kept
+        assert!(not(
+            "password: ",
+            "Incomplete",
+            "    password: Incomplete",
+            "    "
+        ));
+        assert!(not("EXPASS\", \"", "*EXPORT", "\"EXPASS\", \"*EXPORT\",", "\""));
+        assert!(!not(
+            "password: ",
+            "Incomplete7",
+            "    password: Incomplete7",
+            "    "
+        ));
+        assert!(!not(
+            "password: ",
+            "xKqzvTwmRpLd",
+            "    password: xKqzvTwmRpLd",
+            "    "
+        ));
+        assert!(!not(
+            "-p ",
+            "braksha",
+            "psexec \\\\host -u Administrator -p braksha cmd",
+            "psexec "
+        ));
+        // an index expression, not a key of a map
+        let line = "row[x + xpos - pw] = char2";
+        assert!(not("pw] = ", "char2", line, "row[x + xpos - "));
+        assert!(!not(
+            "password]=",
+            "s3cr3tVal",
+            "creds[password]=s3cr3tVal",
+            "creds["
+        ));
+        assert!(!not(
+            "pass'] = ",
+            "Zq8mWr2xT4",
+            "$cfg['pass'] = 'Zq8mWr2xT4';",
+            "$cfg['"
+        ));
         assert!(not(
             ":Secret\": \"",
             "c85175a4ebcce361",
