@@ -527,6 +527,17 @@ pub fn generic_not_secret(name: &[u8], secret: &[u8], line: &[u8], whole_line: b
     if is_word_identifier(v) || is_reference_path(v) || is_one_word(v) {
         return true;
     }
+    // A test result, not a password's name: `PASS: addr2line -f option` at the start of a
+    // line (Automake's and DejaGnu's test logs, with `XPASS:` and `KPASS:`), `--- PASS:
+    // TestParse2` (`go test`). Not `ID:master/PASS:dipPr141Gg!`.
+    let trimmed = name.trim_ascii_end();
+    let lead = before.trim_ascii();
+    if [&b"PASS:"[..], b"XPASS:", b"KPASS:"].contains(&trimmed)
+        && trimmed.len() < name.len()
+        && (lead.is_empty() || lead == b"---")
+    {
+        return true;
+    }
     // An index expression (`row[x + xpos - pw] = char2`): a name closed by `]` that
     // opened no `[` of its own and does not follow one (`creds[password]=…` and
     // `$cfg['pass'] = …` are keys of a map).
@@ -1297,6 +1308,28 @@ mod tests {
             "braksha",
             "psexec \\\\host -u Administrator -p braksha cmd",
             "psexec "
+        ));
+        // test results in a CI log
+        assert!(not("PASS: ", "addr2line", "PASS: addr2line -f option", ""));
+        assert!(not("XPASS: ", "t3-overflow", "XPASS: t3-overflow", ""));
+        assert!(not(
+            "PASS: ",
+            "TestParse2",
+            "--- PASS: TestParse2 (0.00s)",
+            "--- "
+        ));
+        assert!(!not("pass: ", "Zq8mWr2xT4", "  pass: Zq8mWr2xT4", "  "));
+        assert!(!not(
+            "PASS:",
+            "dipPr141Gg!",
+            "ID:master/PASS:dipPr141Gg!",
+            "ID:master/"
+        ));
+        assert!(!not(
+            "PASS: ",
+            "Qv7m2Kx9Lw",
+            "login: admin PASS: Qv7m2Kx9Lw",
+            "login: admin "
         ));
         // an index expression, not a key of a map
         let line = "row[x + xpos - pw] = char2";
