@@ -1,5 +1,10 @@
 //! Embeds every rule file (`*.yml`, `*.yaml`) under the package's `rules/` into the binary
 //! as its built-in pack, deflated (firebreak-scan's converted to JSON first). Shared by firebreak-scan and firebreak-hunt (`build = "../scan/build.rs"`).
+// The pattern analysis firebreak-scan runs on user rules, run here on the
+// built-in ones (firebreak-hunt shares this script and does not use it).
+#[path = "src/analysis.rs"]
+mod analysis;
+
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -38,6 +43,8 @@ fn main() {
     let mut code = String::from(
         "/// Built-in rule files: (path relative to rules/, deflated contents).\npub static BUILTIN_RULE_FILES: &[(&str, &[u8])] = &[\n",
     );
+    // Each built-in rule's pattern analysis: (id, fingerprint, Rust source).
+    let mut analyses: Vec<(String, u64, String)> = Vec::new();
     for (i, f) in files.iter().enumerate() {
         println!("cargo:rerun-if-changed={}", f.display());
         let rel = f
@@ -49,6 +56,23 @@ fn main() {
         let text = if as_json {
             let value: serde_json::Value =
                 serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+            for rule in value["rules"].as_array().into_iter().flatten() {
+                let id = rule["id"].as_str().unwrap_or_default();
+                let pattern = rule["pattern"].as_str().unwrap_or_default();
+                let keywords: Vec<String> = rule["keywords"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|k| k.as_str().map(String::from))
+                    .collect();
+                let a = analysis::analyze(pattern, &keywords)
+                    .unwrap_or_else(|e| panic!("{}: rule {id}: {e}", f.display()));
+                analyses.push((
+                    id.to_string(),
+                    analysis::fingerprint(pattern, &keywords),
+                    a.to_rust(),
+                ));
+            }
             serde_json::to_string(&value).expect("JSON")
         } else {
             text
@@ -78,4 +102,17 @@ fn main() {
     );
     let out = out_dir.join("builtin_rules.rs");
     std::fs::write(out, code).unwrap();
+    if as_json {
+        analyses.sort();
+        let mut code = String::from(
+            "/// The built-in rules' pattern analyses, made by the build script: (rule id,\n\
+             /// fingerprint of its pattern and keywords, analysis), sorted by id.\n\
+             pub(crate) static BUILTIN_ANALYSES: &[(&str, u64, Embedded)] = &[\n",
+        );
+        for (id, print, a) in &analyses {
+            writeln!(code, "    ({id:?}, {print:#x}, {a}),").unwrap();
+        }
+        code.push_str("];\n");
+        std::fs::write(out_dir.join("builtin_analysis.rs"), code).unwrap();
+    }
 }

@@ -3,9 +3,9 @@
 //!
 //! A rule's regex runs only around hits of its keywords, so this search reads
 //! every byte of the input and is most of a scan's cost. It walks an
-//! Aho-Corasick DFA (the `aho-corasick` crate's, with standard match
-//! semantics: every state knows all the keywords ending there). Walking a DFA
-//! is one table lookup per byte that depends on the previous one, so a single
+//! Aho-Corasick DFA (standard match semantics: every state knows all the
+//! keywords ending there). Walking a DFA is one table lookup per byte that
+//! depends on the previous one, so a single
 //! walk is bound by memory latency, not by the CPU's width: a few hundred MB/s
 //! whatever the number of keywords. [`KeywordSearcher`] therefore cuts an input
 //! into [`LANES`] stretches and walks them in one loop, interleaved, so that the
@@ -15,16 +15,17 @@
 //! once. Hits are buffered during the walk and reported in input order, so a
 //! caller can process them line by line.
 //!
-//! The walk does not use the crate's DFA directly but a copy of it laid out
-//! for this loop (see `Table`): byte classes derived from the keywords, state
-//! ids that are row offsets, match states numbered first (one comparison says
+//! The DFA is built here, straight into a layout made for this loop (see
+//! `Table`; the tests check it against the `aho-corasick` crate's DFA, state
+//! for state, and its searches against the crate's): byte classes derived from
+//! the keywords, state ids that are row offsets, match states numbered first
+//! (one comparison says
 //! "match"), and transitions read without bounds checks, which the layout makes
 //! safe. That is about six instructions per byte and lane, against eight with
 //! the crate's checked lookups.
 
-use aho_corasick::automaton::{Automaton, StateID};
-use aho_corasick::dfa::DFA;
-use aho_corasick::{Anchored, MatchKind, StartKind};
+#[cfg(test)]
+use aho_corasick::{dfa::DFA, MatchKind, StartKind};
 
 /// Walks interleaved in one loop.
 pub const LANES: usize = 4;
@@ -45,9 +46,8 @@ pub struct KeywordSearcher {
 
 /// The keyword automaton as a compact transition table.
 ///
-/// Built from the `aho-corasick` crate's DFA (which does the Aho-Corasick
-/// construction and the case folding), re-laid out for the walk: a state's id
-/// is its row's offset in `trans` (its index times `stride`), the bytes are
+/// Laid out for the walk: a state's id is its row's offset in `trans` (its
+/// index times `stride`), the bytes are
 /// mapped to equivalence classes, and the match states come first, so that
 /// "is this a match state" is one comparison with `match_limit`. Every entry
 /// of `trans` is a valid id and every class is below `stride`, so
@@ -74,100 +74,149 @@ struct Table {
 }
 
 impl Table {
-    /// The table of `dfa`, the automaton of `keywords` (ASCII case-insensitive).
-    fn new<K: AsRef<[u8]>>(dfa: &DFA, keywords: &[K]) -> Table {
+    /// The Aho-Corasick automaton of `keywords` (ASCII case-insensitive,
+    /// standard semantics: every state knows every keyword ending there), built
+    /// straight into the walk's layout.
+    ///
+    /// The construction is the textbook one, on dense rows: a trie of the
+    /// case-folded keywords over the byte classes, then, breadth first, each
+    /// state's missing transitions copied from its failure state's row and its
+    /// keywords followed by its failure state's. Building the `aho-corasick`
+    /// crate's DFA and copying it was a third of a scan's start-up with the
+    /// built-in pack (about 11,000 states); this is a few milliseconds. The tests
+    /// check it against that DFA, state for state.
+    fn new<K: AsRef<[u8]>>(keywords: &[K]) -> Table {
         // Byte classes. In an Aho-Corasick automaton a byte that occurs in no
         // keyword leads every state where the root leads it: back to the root.
         // So all such bytes form one class (0), and every byte that occurs in a
         // keyword gets a class of its own, shared with its other ASCII case.
         let mut classes = [0u8; 256];
-        let mut reps: Vec<u8> = vec![0]; // a byte of each class (class 0's: below)
+        let mut nclasses = 1usize;
         for k in keywords {
             for &b in k.as_ref() {
                 let b = b.to_ascii_lowercase();
                 if classes[b as usize] == 0 {
-                    let c = u8::try_from(reps.len()).expect("at most 255 distinct keyword bytes");
-                    reps.push(b);
+                    let c = u8::try_from(nclasses).expect("at most 255 distinct keyword bytes");
+                    nclasses += 1;
                     classes[b as usize] = c;
                     classes[b.to_ascii_uppercase() as usize] = c;
                 }
             }
         }
-        // Class 0's representative: a byte in no keyword. (Case-folded, keywords
-        // hold at most 230 distinct bytes, so the classes fit in a `u8`; when they
-        // hold all 230, class 0 is empty and its column unused.)
-        reps[0] = (0..=255u8)
-            .find(|&b| classes[b as usize] == 0)
-            .unwrap_or(reps[reps.len() - 1]);
-        let stride = reps.len();
-        // State ids of the crate's DFA are offsets into its own table: a `Vec`
-        // indexed by them maps them to their discovery order.
+        // (Case-folded, keywords hold at most 230 distinct bytes, so the classes fit
+        // in a `u8`; when they hold all 230, class 0 is empty and its column unused.)
+        let stride = nclasses;
+        // The trie, on dense rows indexed by node number (node 0 the root);
+        // `NONE` marks a missing transition until the rows are completed.
         const NONE: u32 = u32::MAX;
-        let mut map: Vec<u32> = Vec::with_capacity(dfa.memory_usage() / 4);
-        let start = dfa.start_state(Anchored::No).expect("unanchored start state");
-        let mut order: Vec<StateID> = Vec::new();
-        let mut see = |s: StateID, order: &mut Vec<StateID>| {
-            let i = s.as_usize();
-            if i >= map.len() {
-                map.resize(i + 1, NONE);
+        let mut rows: Vec<u32> = vec![NONE; stride];
+        // Each node's own keywords (index, length), as a chain through `own_next`.
+        let mut own_first: Vec<u32> = vec![NONE];
+        let mut own: Vec<(u32, u32, u32)> = Vec::new(); // (keyword, length, next)
+        let mut own_last: Vec<u32> = vec![NONE];
+        let mut longest = 0;
+        for (ki, k) in keywords.iter().enumerate() {
+            let k = k.as_ref();
+            longest = longest.max(k.len());
+            let mut node = 0usize;
+            for &b in k {
+                let at = node * stride + classes[b as usize] as usize;
+                if rows[at] == NONE {
+                    let new = own_first.len();
+                    rows[at] = new as u32;
+                    rows.resize(rows.len() + stride, NONE);
+                    own_first.push(NONE);
+                    own_last.push(NONE);
+                }
+                node = rows[at] as usize;
             }
-            if map[i] == NONE {
-                map[i] = order.len() as u32;
-                order.push(s);
+            let entry = own.len() as u32;
+            own.push((ki as u32, k.len() as u32, NONE));
+            match own_last[node] {
+                NONE => own_first[node] = entry,
+                last => own[last as usize].2 = entry,
             }
-            map[i]
+            own_last[node] = entry;
+        }
+        let n = own_first.len();
+        // Breadth first (children in class order, the order a walk over the
+        // finished automaton discovers states in): failure links, completed rows,
+        // and each state's keywords, its own then its failure state's.
+        let mut fail: Vec<u32> = vec![0; n];
+        let mut order: Vec<u32> = Vec::with_capacity(n);
+        let mut outs: Vec<(u32, u32)> = Vec::new();
+        let mut out_at: Vec<(u32, u32)> = vec![(0, 0); n]; // node -> range in `outs`
+        let push_own = |node: usize, outs: &mut Vec<(u32, u32)>| {
+            let mut e = own_first[node];
+            while e != NONE {
+                let (k, len, next) = own[e as usize];
+                outs.push((k, len));
+                e = next;
+            }
         };
-        // Every state reachable from the start state, breadth first, with its
-        // row of next states (by discovery order) for each class.
-        see(start, &mut order);
-        let mut rows: Vec<u32> = Vec::new();
-        let mut i = 0;
-        while i < order.len() {
-            let sid = order[i];
-            for &b in &reps {
-                let next = dfa.next_state(Anchored::No, sid, b);
-                rows.push(see(next, &mut order));
+        push_own(0, &mut outs);
+        out_at[0] = (0, outs.len() as u32);
+        order.push(0);
+        let mut head = 0;
+        while head < order.len() {
+            let u = order[head] as usize;
+            head += 1;
+            let f = fail[u] as usize;
+            for c in 0..stride {
+                let v = rows[u * stride + c];
+                if v == NONE {
+                    // Missing: where the failure state goes (the root stays put).
+                    rows[u * stride + c] = if u == 0 { 0 } else { rows[f * stride + c] };
+                    continue;
+                }
+                let v = v as usize;
+                // The failure state's row is complete: it is shallower than `v`.
+                let fv = if u == 0 { 0 } else { rows[f * stride + c] as usize };
+                fail[v] = fv as u32;
+                let from = outs.len() as u32;
+                push_own(v, &mut outs);
+                let (a, b) = out_at[fv];
+                outs.extend_from_within(a as usize..b as usize);
+                out_at[v] = (from, outs.len() as u32);
+                order.push(v as u32);
             }
-            i += 1;
         }
-        let n = order.len();
-        // Match states first, then the others, each in discovery order.
-        let mut states: Vec<usize> = (0..n).filter(|&i| dfa.is_match(order[i])).collect();
+        // Match states first, then the others, each in breadth-first order; a
+        // state's id is its row's offset.
+        let is_match = |node: usize| out_at[node].0 < out_at[node].1;
+        let mut states: Vec<u32> = order.iter().copied().filter(|&v| is_match(v as usize)).collect();
         let nmatch = states.len();
-        states.extend((0..n).filter(|&i| !dfa.is_match(order[i])));
-        let mut ours = vec![0u32; n]; // discovery order -> our id
-        for (k, &i) in states.iter().enumerate() {
-            ours[i] = (k * stride) as u32;
+        states.extend(order.iter().copied().filter(|&v| !is_match(v as usize)));
+        let mut ours = vec![0u32; n]; // node -> our id
+        for (i, &v) in states.iter().enumerate() {
+            ours[v as usize] = (i * stride) as u32;
         }
-        let trans: Vec<u32> = states
-            .iter()
-            .flat_map(|&i| {
-                rows[i * stride..(i + 1) * stride]
+        let mut trans: Vec<u32> = Vec::with_capacity(n * stride);
+        for &v in &states {
+            let v = v as usize;
+            trans.extend(
+                rows[v * stride..(v + 1) * stride]
                     .iter()
-                    .map(|&j| ours[j as usize])
-            })
-            .collect();
-        let stride = stride as u32;
-        let start_id = ours[0];
-        let states: Vec<StateID> = states.iter().map(|&i| order[i]).collect();
-        let mut match_at = vec![0u32];
+                    .map(|&j| ours[j as usize]),
+            );
+        }
+        let mut match_at = Vec::with_capacity(nmatch + 1);
+        match_at.push(0u32);
         let mut matches = Vec::new();
-        for &s in &states[..nmatch] {
-            for i in 0..dfa.match_len(s) {
-                let pid = dfa.match_pattern(s, i);
-                matches.push((pid.as_u32(), dfa.pattern_len(pid) as u32));
-            }
+        for &v in &states[..nmatch] {
+            let (a, b) = out_at[v as usize];
+            matches.extend_from_slice(&outs[a as usize..b as usize]);
             match_at.push(matches.len() as u32);
         }
         Table {
             classes,
-            stride,
+            stride: stride as u32,
             trans: trans.into_boxed_slice(),
-            match_limit: nmatch as u32 * stride,
-            start: start_id,
+            match_limit: (nmatch * stride) as u32,
+            start: ours[0],
             match_at: match_at.into_boxed_slice(),
             matches: matches.into_boxed_slice(),
-            longest: dfa.max_pattern_len(),
+            longest,
         }
     }
 
@@ -198,9 +247,10 @@ impl Table {
     }
 }
 
-/// The `aho-corasick` DFA that [`Table`] is made from: ASCII case-insensitive,
-/// every keyword ending at a state reported there (standard semantics), no
-/// prefilter (the table is walked, not the DFA).
+/// The `aho-corasick` crate's DFA of the same automaton as [`Table`]: ASCII
+/// case-insensitive, every keyword ending at a state reported there (standard
+/// semantics). The tests check the table against it.
+#[cfg(test)]
 fn keyword_dfa<K: AsRef<[u8]>>(keywords: &[K]) -> DFA {
     DFA::builder()
         .ascii_case_insensitive(true)
@@ -218,7 +268,7 @@ impl KeywordSearcher {
         if keywords.is_empty() {
             return KeywordSearcher { table: None };
         }
-        let table = Table::new(&keyword_dfa(keywords), keywords);
+        let table = Table::new(keywords);
         KeywordSearcher { table: Some(table) }
     }
 
@@ -354,7 +404,8 @@ fn record(hits: &mut Vec<(u32, usize)>, id: usize, end: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aho_corasick::{AhoCorasick, AhoCorasickBuilder};
+    use aho_corasick::automaton::Automaton;
+    use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Anchored};
 
     /// The hits, sorted; checks on the way that they came in order of their end.
     fn hits(s: &KeywordSearcher, hay: &[u8]) -> Vec<(usize, usize, usize)> {
@@ -391,7 +442,7 @@ mod tests {
     /// keywords are right), same match states and keywords.
     fn assert_table_is_the_dfa<K: AsRef<[u8]>>(keywords: &[K]) {
         let dfa = keyword_dfa(keywords);
-        let t = Table::new(&dfa, keywords);
+        let t = Table::new(keywords);
         // Walk both breadth first, pairing their states.
         let start = dfa.start_state(Anchored::No).expect("start");
         let mut pairs = vec![(start, t.start as usize)];
@@ -401,7 +452,7 @@ mod tests {
             let (s, id) = pairs[i];
             assert_eq!(dfa.is_match(s), t.is_match(id));
             if t.is_match(id) {
-                let mut want: Vec<(u32, u32)> = (0..dfa.match_len(s))
+                let want: Vec<(u32, u32)> = (0..dfa.match_len(s))
                     .map(|m| {
                         let p = dfa.match_pattern(s, m);
                         (p.as_u32(), dfa.pattern_len(p) as u32)
@@ -409,8 +460,8 @@ mod tests {
                     .collect();
                 let mut got = Vec::new();
                 t.report(id, 100, &mut |k, a, _| got.push((k as u32, 100 - a as u32)));
-                want.sort_unstable();
-                got.sort_unstable();
+                // In the same order too (a state's own keywords, then its failure
+                // state's): hits ending at one byte are reported in this order.
                 assert_eq!(got, want);
             }
             for b in 0..=255u8 {

@@ -14,6 +14,7 @@
 #![warn(missing_docs)]
 
 pub mod accept;
+mod analysis;
 pub mod archive;
 pub mod baseline;
 pub mod cilogs;

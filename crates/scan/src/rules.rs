@@ -35,6 +35,7 @@
 //! whose secret is an obvious placeholder ([`crate::entropy::is_placeholder`])
 //! are dropped unless the rule sets `allow_placeholders: true`.
 
+use crate::analysis::{pattern_may_ignore_case, Analysis, Embedded, Needle};
 use crate::entropy;
 use crate::keywords::KeywordSearcher;
 use firebreak_core::{Confidence, Problem};
@@ -45,6 +46,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 include!(concat!(env!("OUT_DIR"), "/builtin_rules.rs"));
+include!(concat!(env!("OUT_DIR"), "/builtin_analysis.rs"));
+
+/// The build script's analysis of built-in rule `id`, when it was made from
+/// this pattern and these keywords.
+fn embedded_analysis(id: &str, pattern: &str, keywords: &[String]) -> Option<&'static Embedded> {
+    let i = BUILTIN_ANALYSES.binary_search_by(|(k, _, _)| (*k).cmp(id)).ok()?;
+    let (_, print, a) = &BUILTIN_ANALYSES[i];
+    (*print == crate::analysis::fingerprint(pattern, keywords)).then_some(a)
+}
 
 /// One rule as written in a rule file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -429,7 +439,7 @@ pub struct CompiledRule {
     /// The same with its literal prefilter, for long windows (built on first use).
     regex_long: OnceLock<Regex>,
     /// Where its matches start: the rule's `anchor`, else the one its pattern
-    /// implies (see [`implied_anchor`]).
+    /// implies (`analysis::starts_at_keyword`).
     anchor_kind: Option<Anchor>,
     /// With an anchor: the anchored check, built on first use (`None` inside
     /// when the lazy DFA cannot be built: the rule then runs as others do).
@@ -444,15 +454,6 @@ pub struct CompiledRule {
     /// Bytes of which every match holds at least one, and which the rule's
     /// keywords do not hold: a window without any of them is not searched.
     needle: Option<Needle>,
-}
-
-/// One to three bytes of which every match of a rule holds at least one (see
-/// [`needle_of`]); found with `memchr`, a window without them is skipped before
-/// the rule's regex runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Needle {
-    bytes: [u8; 3],
-    len: u8,
 }
 
 impl Needle {
@@ -472,185 +473,6 @@ impl Needle {
             _ => memchr::memchr3(b[0], b[1], b[2], hay).is_some(),
         }
     }
-}
-
-/// How common a byte is in text (lower is rarer), for choosing a needle: most
-/// punctuation is rarer than letters, digits and white space, `@`, `|`, `~`
-/// and their like the rarest. Only sets of bytes ranked below
-/// [`NEEDLE_MAX_RANK`] become needles: a window (a line around a keyword)
-/// nearly always holds a letter, a space or a quote.
-fn byte_rank(b: u8) -> u32 {
-    match b {
-        b'@' | b'|' | b'~' | b'^' | b'`' | b'\\' | b'$' | b'!' | b'%' | b'&' | b'?' | b'+' | b'<' | b'>' => 1,
-        b'#' | b';' | b'[' | b']' | b'{' | b'}' | b'*' => 2,
-        b'=' | b':' => 3,
-        b'(' | b')' | b',' | b'/' | b'-' => 4,
-        b'"' | b'\'' | b'.' | b'_' => 5,
-        b' ' | b'\t' | b'\n' | b'\r' => 9,
-        b if b.is_ascii_alphanumeric() => 9,
-        _ => 2, // other control bytes and non-ASCII
-    }
-}
-
-/// Sets whose every byte ranks at most this are needles.
-const NEEDLE_MAX_RANK: u32 = 4;
-
-/// Sets of bytes (each of at most three) such that every match of `hir` holds
-/// a byte of each set. Sound, not complete: a literal contributes each of its
-/// bytes, a small class itself, a concatenation its parts' sets, a repetition
-/// at least once its body's, an alternation one set made of one set of each
-/// branch (when each has one and the union stays small).
-fn required_sets(hir: &regex_syntax::hir::Hir) -> Vec<Vec<u8>> {
-    use regex_syntax::hir::{Class, HirKind};
-    let small = |mut v: Vec<u8>| -> Vec<Vec<u8>> {
-        v.sort_unstable();
-        v.dedup();
-        if v.is_empty() || v.len() > 3 {
-            Vec::new()
-        } else {
-            vec![v]
-        }
-    };
-    match hir.kind() {
-        HirKind::Empty | HirKind::Look(_) => Vec::new(),
-        HirKind::Literal(l) => l.0.iter().map(|&b| vec![b]).collect(),
-        HirKind::Class(Class::Bytes(c)) => {
-            if c.ranges().iter().map(|r| r.len()).sum::<usize>() > 3 {
-                return Vec::new();
-            }
-            small(c.iter().flat_map(|r| r.start()..=r.end()).collect())
-        }
-        HirKind::Class(Class::Unicode(c)) => {
-            // Only ASCII classes: a wider character is several bytes.
-            if c.ranges().iter().any(|r| !r.end().is_ascii())
-                || c.ranges().iter().map(|r| r.len()).sum::<usize>() > 3
-            {
-                return Vec::new();
-            }
-            small(
-                c.iter()
-                    .flat_map(|r| r.start()..=r.end())
-                    .map(|ch| ch as u8)
-                    .collect(),
-            )
-        }
-        HirKind::Repetition(r) if r.min >= 1 => required_sets(&r.sub),
-        HirKind::Repetition(_) => Vec::new(),
-        HirKind::Capture(c) => required_sets(&c.sub),
-        HirKind::Concat(v) => v.iter().flat_map(required_sets).collect(),
-        HirKind::Alternation(v) => {
-            let mut union = Vec::new();
-            for branch in v {
-                match best_set(required_sets(branch), &[]) {
-                    Some(s) => union.extend(s),
-                    None => return Vec::new(),
-                }
-            }
-            small(union)
-        }
-    }
-}
-
-/// The rarest of `sets` (by the sum of its bytes' ranks) that holds no byte of `avoid`.
-fn best_set(sets: Vec<Vec<u8>>, avoid: &[u8]) -> Option<Vec<u8>> {
-    sets.into_iter()
-        .filter(|s| !s.iter().any(|b| avoid.contains(b)))
-        .min_by_key(|s| s.iter().map(|&b| byte_rank(b)).sum::<u32>())
-}
-
-/// The needle of a rule: a set of rare bytes (see [`byte_rank`]) of which every
-/// match holds one and which no keyword holds (in either ASCII case: a window
-/// holds its keyword, so such a needle would never skip it).
-fn needle_of(hir: &regex_syntax::hir::Hir, keywords: &[String]) -> Option<Needle> {
-    let avoid: Vec<u8> = keywords
-        .iter()
-        .flat_map(|k| k.bytes())
-        .flat_map(|b| [b.to_ascii_lowercase(), b.to_ascii_uppercase()])
-        .collect();
-    let sets: Vec<Vec<u8>> = required_sets(hir)
-        .into_iter()
-        .filter(|s| s.iter().all(|&b| byte_rank(b) <= NEEDLE_MAX_RANK))
-        .collect();
-    let set = best_set(sets, &avoid)?;
-    let mut bytes = [0u8; 3];
-    bytes[..set.len()].copy_from_slice(&set);
-    Some(Needle {
-        bytes,
-        len: set.len() as u8,
-    })
-}
-
-/// `hir` with every class that holds one ASCII letter in both cases (and
-/// maybe its non-ASCII case variants, such as the Kelvin sign for `k`) read as
-/// that letter in lower case: the pattern's spellings folded to one, as the
-/// keyword search folds them.
-fn fold_ascii_case(hir: &regex_syntax::hir::Hir) -> regex_syntax::hir::Hir {
-    use regex_syntax::hir::{Capture, Class, Hir, HirKind, Repetition};
-    let letter = |c: &Class| -> Option<u8> {
-        let ascii: Vec<(u32, u32)> = match c {
-            Class::Bytes(b) => b
-                .ranges()
-                .iter()
-                .map(|r| (r.start() as u32, r.end() as u32))
-                .collect(),
-            Class::Unicode(u) => u
-                .ranges()
-                .iter()
-                .filter(|r| (r.start() as u32) < 0x80)
-                .map(|r| (r.start() as u32, (r.end() as u32).min(0x7f)))
-                .collect(),
-        };
-        match ascii.as_slice() {
-            [(a, a2), (b, b2)] if a == a2 && b == b2 => {
-                let (a, b) = (*a as u8, *b as u8);
-                (a.is_ascii_uppercase() && b == a.to_ascii_lowercase()).then_some(b)
-            }
-            _ => None,
-        }
-    };
-    match hir.kind() {
-        HirKind::Class(c) => match letter(c) {
-            Some(l) => Hir::literal([l]),
-            None => hir.clone(),
-        },
-        HirKind::Concat(v) => Hir::concat(v.iter().map(fold_ascii_case).collect()),
-        HirKind::Alternation(v) => Hir::alternation(v.iter().map(fold_ascii_case).collect()),
-        HirKind::Repetition(r) => Hir::repetition(Repetition {
-            sub: Box::new(fold_ascii_case(&r.sub)),
-            ..r.clone()
-        }),
-        HirKind::Capture(c) => Hir::capture(Capture {
-            sub: Box::new(fold_ascii_case(&c.sub)),
-            ..c.clone()
-        }),
-        _ => hir.clone(),
-    }
-}
-
-/// The anchor a rule's pattern implies without saying so: [`Anchor::Keyword`]
-/// when every match begins with one of the rule's keywords, or with one byte
-/// and then a keyword (`\bpat…`, `[#%]define…`, `(?i:\bdd_…)`), as the
-/// pattern's literal prefixes show (ASCII case ignored, as the keyword search
-/// ignores it). Every match then starts where one of its keyword hits starts or
-/// one byte before, which is [`Anchor::Keyword`]'s promise; a hit where the
-/// pattern cannot start (`pat` in `path(`) is dropped after a few bytes of an
-/// anchored search instead of its line being searched. `literals` are the
-/// pattern's literal prefixes (finite; the pattern has none when they are
-/// infinite); `None` when one is cut short of a keyword.
-fn implied_anchor(literals: &[Vec<u8>], keywords: &[String]) -> Option<Anchor> {
-    if keywords.iter().any(String::is_empty) {
-        return None;
-    }
-    let starts_with_keyword = |bytes: &[u8]| {
-        keywords
-            .iter()
-            .any(|k| bytes.len() >= k.len() && bytes[..k.len()].eq_ignore_ascii_case(k.as_bytes()))
-    };
-    let every = !literals.is_empty()
-        && literals
-            .iter()
-            .all(|b| starts_with_keyword(b) || (!b.is_empty() && starts_with_keyword(&b[1..])));
-    every.then_some(Anchor::Keyword)
 }
 
 /// The anchored check of a rule with an `anchor`: its pattern as a lazy DFA
@@ -922,43 +744,6 @@ fn regex_builder(prefilter: bool) -> regex_automata::meta::Builder {
     b
 }
 
-/// The group holding the secret: the one named `secret`, else group 1 when
-/// there is one, else none (the whole match). Numbered as `regex` numbers them.
-fn secret_group(hir: &regex_syntax::hir::Hir) -> Option<usize> {
-    use regex_syntax::hir::{Hir, HirKind};
-    fn named(h: &Hir) -> Option<usize> {
-        match h.kind() {
-            HirKind::Capture(c) if c.name.as_deref() == Some("secret") => Some(c.index as usize),
-            HirKind::Capture(c) => named(&c.sub),
-            HirKind::Repetition(r) => named(&r.sub),
-            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().find_map(named),
-            _ => None,
-        }
-    }
-    named(hir).or_else(|| (hir.properties().explicit_captures_len() > 0).then_some(1))
-}
-
-/// True when a pattern can match `\n` (any class or literal containing it).
-fn can_match_newline(hir: &regex_syntax::hir::Hir) -> bool {
-    use regex_syntax::hir::{Class, Hir, HirKind};
-    fn walk(h: &Hir) -> bool {
-        match h.kind() {
-            HirKind::Empty | HirKind::Look(_) => false,
-            HirKind::Literal(l) => l.0.contains(&b'\n'),
-            HirKind::Class(Class::Unicode(c)) => {
-                c.ranges().iter().any(|r| r.start() <= '\n' && '\n' <= r.end())
-            }
-            HirKind::Class(Class::Bytes(c)) => {
-                c.ranges().iter().any(|r| r.start() <= b'\n' && b'\n' <= r.end())
-            }
-            HirKind::Repetition(r) => walk(&r.sub),
-            HirKind::Capture(c) => walk(&c.sub),
-            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(walk),
-        }
-    }
-    walk(hir)
-}
-
 /// A match before it becomes a finding: which rule, and the byte span of the secret.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct RawMatch {
@@ -1095,25 +880,6 @@ impl KeywordRules {
     }
 }
 
-/// True when a pattern may match case-insensitively somewhere: it sets the `i`
-/// flag in a flag group (`(?i)`, `(?i:`, `(?mi)`, `(?m-ui)`…). Errs on the
-/// side of "yes" (an escaped `\(?i` also counts).
-fn pattern_may_ignore_case(pattern: &str) -> bool {
-    let b = pattern.as_bytes();
-    let mut i = 0;
-    while let Some(p) = memchr::memmem::find(&b[i..], b"(?") {
-        let mut j = i + p + 2;
-        while j < b.len() && (b[j].is_ascii_alphabetic() || b[j] == b'-' || b[j] == b' ') {
-            if b[j] == b'i' {
-                return true;
-            }
-            j += 1;
-        }
-        i = i + p + 2;
-    }
-    false
-}
-
 /// For a case-sensitive pattern whose matches all begin with one of the
 /// literals `prefixes` (as `regex-syntax` extracts them), the keywords' exact
 /// spellings that every match holds: `(keyword index, bytes)` for each prefix,
@@ -1197,14 +963,16 @@ impl RuleSet {
 
     /// Compiles rule definitions (with their origin file names).
     pub fn compile(defs: Vec<(String, RuleDef)>) -> Result<RuleSet, RuleError> {
-        RuleSet::compile_with(defs, true)
+        RuleSet::compile_with(defs, true, true)
     }
 
-    /// [`RuleSet::compile`], with or without the anchors rules' patterns imply
-    /// (tests compare the two).
+    /// [`RuleSet::compile`], with or without the anchors rules' patterns imply,
+    /// and with or without the build script's analyses of the built-in
+    /// patterns (tests compare them).
     pub(crate) fn compile_with(
         defs: Vec<(String, RuleDef)>,
         implied_anchors: bool,
+        use_embedded: bool,
     ) -> Result<RuleSet, RuleError> {
         let mut seen = HashSet::new();
         for (origin, def) in &defs {
@@ -1216,12 +984,14 @@ impl RuleSet {
             }
         }
         // Building a few hundred regexes was most of a small scan's start-up, and a
-        // scan usually needs only the rules whose keywords occur in it. Patterns are
-        // parsed here (syntax errors name the rule); built-in rules' regexes are built
-        // on first use, user rules' now (a pattern can parse yet exceed the size limit).
+        // scan usually needs only the rules whose keywords occur in it. User rules'
+        // patterns are parsed and analysed here (syntax errors name the rule), and
+        // their regexes built now (a pattern can parse yet exceed the size limit);
+        // built-in rules' analyses were made by the build script, their regexes are
+        // built on first use.
         use rayon::prelude::*;
         // Every keyword once, lowercased, in order of first appearance: the keyword
-        // automaton (a third of the start-up) is built while the patterns parse.
+        // automaton is built while the patterns are analysed.
         let mut keywords: Vec<String> = Vec::new();
         let mut keyword_at: std::collections::HashMap<String, usize> = Default::default();
         for (_, def) in &defs {
@@ -1241,51 +1011,37 @@ impl RuleSet {
                         id: def.id.clone(),
                         message,
                     };
-                    // The syntax `regex` accepts for `regex::bytes` (Unicode on, UTF-8 not required).
-                    let hir = regex_syntax::ParserBuilder::new()
-                        .utf8(false)
-                        .build()
-                        .parse(&def.pattern)
-                        .map_err(|e| pattern_error(e.to_string()))?;
+                    // A built-in rule's pattern was parsed and analysed when the crate was
+                    // built (tests check that it is the same analysis); a user rule's is here
+                    // (syntax errors name the rule).
+                    let builtin = origin.starts_with(BUILTIN_ORIGIN);
+                    let a: Analysis = match embedded_analysis(&def.id, &def.pattern, &def.keywords)
+                        .filter(|_| builtin && use_embedded)
+                    {
+                        Some(e) => e.analysis(),
+                        None => {
+                            crate::analysis::analyze(&def.pattern, &def.keywords).map_err(pattern_error)?
+                        }
+                    };
                     let regex = OnceLock::new();
-                    if !origin.starts_with(BUILTIN_ORIGIN) {
+                    if !builtin {
                         let built =
                             build_regex(&def.pattern, false).map_err(|e| pattern_error(e.to_string()))?;
                         let _ = regex.set(built);
                     }
-                    // The literal prefixes, extracted once: the keyword spellings of a
-                    // case-sensitive rule (below) and the anchor a pattern implies use them
-                    // (a rule that ignores case has the most of them, every spelling of its
-                    // keywords, and needs them only for its anchor).
-                    let case_sensitive = !pattern_may_ignore_case(&def.pattern);
-                    let multiline = can_match_newline(&hir);
-                    let wants_anchor = implied_anchors && !multiline && def.anchor.is_none();
-                    let extract = |hir: &regex_syntax::hir::Hir| -> Option<Vec<Vec<u8>>> {
-                        regex_syntax::hir::literal::Extractor::new()
-                            .extract(hir)
-                            .literals()
-                            .map(|l| l.iter().map(|l| l.as_bytes().to_vec()).collect())
-                    };
-                    let literals: Option<Vec<Vec<u8>>> = if case_sensitive { extract(&hir) } else { None };
-                    let needle = needle_of(&hir, &def.keywords);
-                    // The anchor is read from the prefixes with case folded: keywords are
-                    // found in any case, and a pattern that ignores case has so many
-                    // spellings of its prefixes that the extractor gives up on them.
-                    let anchor_kind = def.anchor.or_else(|| {
-                        wants_anchor
-                            .then(|| implied_anchor(&extract(&fold_ascii_case(&hir))?, &def.keywords))
-                            .flatten()
-                    });
-                    let prefixes = if case_sensitive { literals } else { None };
+                    let anchor_kind = def
+                        .anchor
+                        .or_else(|| (implied_anchors && a.starts_at_keyword).then_some(Anchor::Keyword));
+                    let prefixes = a.prefixes;
                     Ok((
                         CompiledRule {
                             anchor_kind,
                             anchor: anchor_kind.map(|_| OnceLock::new()),
-                            min_len: hir.properties().minimum_len().unwrap_or(0),
-                            secret_group: secret_group(&hir),
-                            multiline,
+                            min_len: a.min_len,
+                            secret_group: a.secret_group,
+                            multiline: a.multiline,
                             generic: def.tags.iter().any(|t| t == "generic"),
-                            needle,
+                            needle: a.needle,
                             def,
                             origin,
                             regex,
@@ -1969,6 +1725,62 @@ mod tests {
             .unwrap()
     }
 
+    /// The analyses the build script embedded for the built-in rules are the
+    /// ones the run-time analysis gives (same code, same `regex-syntax`), one
+    /// per rule; a pattern or keywords that differ from the built-in rule's
+    /// (a user rule reusing its id) do not get it.
+    #[test]
+    fn the_embedded_analyses_are_the_run_time_ones() {
+        let defs = builtin_defs().expect("builtin rules");
+        assert_eq!(BUILTIN_ANALYSES.len(), defs.len());
+        for (_, d) in &defs {
+            let e = embedded_analysis(&d.id, &d.pattern, &d.keywords)
+                .unwrap_or_else(|| panic!("{}: no embedded analysis", d.id));
+            let a = crate::analysis::analyze(&d.pattern, &d.keywords).expect("pattern");
+            assert_eq!(e.analysis(), a, "{}", d.id);
+        }
+        let (_, d) = &defs[0];
+        assert!(embedded_analysis(&d.id, &format!("{}x", d.pattern), &d.keywords).is_none());
+        let mut kws = d.keywords.clone();
+        kws.push("other".into());
+        assert!(embedded_analysis(&d.id, &d.pattern, &kws).is_none());
+        // Compiled either way, the rule sets agree rule for rule.
+        let fast = RuleSet::compile_with(defs.clone(), true, true).expect("rules");
+        let slow = RuleSet::compile_with(defs, true, false).expect("rules");
+        for (f, s) in fast.rules.iter().zip(&slow.rules) {
+            assert_eq!(
+                (f.anchor_kind, f.min_len, f.secret_group, f.multiline, f.needle),
+                (s.anchor_kind, s.min_len, s.secret_group, s.multiline, s.needle),
+                "{}",
+                f.def.id
+            );
+        }
+        assert_eq!(
+            format!("{:?}", fast.keyword_rules),
+            format!("{:?}", slow.keyword_rules)
+        );
+    }
+
+    /// A user rule (not built in) is analysed from its own pattern even when it
+    /// reuses a built-in rule's id and pattern, and a bad pattern is an error
+    /// naming the rule.
+    #[test]
+    fn user_rules_are_analysed_at_load_time() {
+        let (_, mut d) = builtin_defs().expect("builtin rules").remove(0);
+        let set = RuleSet::compile(vec![("mine.yml".into(), d.clone())]).expect("rule");
+        assert!(
+            set.rules[0].regex.get().is_some(),
+            "a user rule's regex is built at load time"
+        );
+        d.pattern = "(?P<secret>[a-z]+".into();
+        match RuleSet::compile(vec![("mine.yml".into(), d.clone())]) {
+            Err(RuleError::Pattern { path, id, .. }) => {
+                assert_eq!((path.as_str(), id.as_str()), ("mine.yml", d.id.as_str()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     /// Needles are bytes every match holds, the rarest that no keyword holds;
     /// optional parts, letters (in either case) and common bytes are not needles.
     #[test]
@@ -1976,7 +1788,7 @@ mod tests {
         let needle = |pattern: &str, keywords: &[&str]| {
             let hir = parse_hir(pattern);
             let kws: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
-            needle_of(&hir, &kws).map(|n| String::from_utf8(n.bytes().to_vec()).unwrap())
+            crate::analysis::needle_of(&hir, &kws).map(|n| String::from_utf8(n.bytes().to_vec()).unwrap())
         };
         assert_eq!(needle(r"(?-u)\bx[a-z]+@[a-z]+", &["x"]).as_deref(), Some("@"));
         assert_eq!(needle(r"(?-u)a(?:=|!)b", &["a"]).as_deref(), Some("!="));
@@ -2273,7 +2085,7 @@ mod tests {
         for (_, d) in defs.iter_mut() {
             d.anchor = None;
         }
-        let plain = RuleSet::compile_with(defs, false).expect("rules");
+        let plain = RuleSet::compile_with(defs, false, true).expect("rules");
         let anchored = |m: &RawMatch| rs.rules[m.rule].anchor_kind.is_some();
         let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(anchored).collect();
         let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
@@ -2342,7 +2154,7 @@ mod tests {
         for (_, d) in defs.iter_mut() {
             d.anchor = None;
         }
-        let plain = RuleSet::compile_with(defs, false).expect("rules");
+        let plain = RuleSet::compile_with(defs, false, true).expect("rules");
         let anchored = |m: &RawMatch| rs.rules[m.rule].anchor_kind.is_some();
         let got: Vec<RawMatch> = rs.find_in(hay).into_iter().filter(anchored).collect();
         let want: Vec<RawMatch> = plain.find_in(hay).into_iter().filter(anchored).collect();
@@ -2461,13 +2273,13 @@ rules:
     fn patterns_imply_a_keyword_anchor_only_when_every_match_begins_at_a_keyword() {
         let implied = |pattern: &str, keywords: &[&str]| {
             let literals: Vec<Vec<u8>> = regex_syntax::hir::literal::Extractor::new()
-                .extract(&fold_ascii_case(&parse_hir(pattern)))
+                .extract(&crate::analysis::fold_ascii_case(&parse_hir(pattern)))
                 .literals()?
                 .iter()
                 .map(|l| l.as_bytes().to_vec())
                 .collect();
             let keywords: Vec<String> = keywords.iter().map(|k| k.to_string()).collect();
-            implied_anchor(&literals, &keywords)
+            crate::analysis::starts_at_keyword(&literals, &keywords).then_some(Anchor::Keyword)
         };
         let k = Some(Anchor::Keyword);
         // At the keyword (any case, behind a zero-width assertion or a group).
