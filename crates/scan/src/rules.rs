@@ -628,6 +628,12 @@ fn name_anchor(line: &[u8], hit: usize, tally: &mut Tally) -> Option<usize> {
 }
 
 impl CompiledRule {
+    /// Tagged `generic` (a shape any vendor's secret may have: a JWT, an
+    /// assignment to a `password` name).
+    pub(crate) fn is_generic(&self) -> bool {
+        self.generic
+    }
+
     /// The rule's regex, built now if it was not yet.
     fn regex(&self) -> &Regex {
         self.regex.get_or_init(|| {

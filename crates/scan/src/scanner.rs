@@ -865,8 +865,10 @@ fn chunk_bounds(data: &[u8], size: usize) -> Vec<usize> {
     b
 }
 
-/// Keeps, among matches whose spans overlap, the most confident (then the
-/// longest, then the lowest rule index). Non-overlapping matches all stay.
+/// Keeps, among matches whose spans overlap, the most confident (then a
+/// vendor's rule over a generic one, which says less about the secret: a
+/// MetaApi token over a JWT; then the longest; then the lowest rule index).
+/// Non-overlapping matches all stay.
 fn resolve_overlaps(rules: &RuleSet, mut m: Vec<RawMatch>) -> Vec<RawMatch> {
     m.sort_by_key(|x| (x.start, x.end, x.rule));
     m.dedup();
@@ -874,8 +876,9 @@ fn resolve_overlaps(rules: &RuleSet, mut m: Vec<RawMatch>) -> Vec<RawMatch> {
         return m;
     }
     let key = |x: &RawMatch| {
-        let c: Confidence = rules.rules()[x.rule].def.confidence;
-        (c, x.end - x.start, std::cmp::Reverse(x.rule))
+        let r = &rules.rules()[x.rule];
+        let c: Confidence = r.def.confidence;
+        (c, !r.is_generic(), x.end - x.start, std::cmp::Reverse(x.rule))
     };
     let mut out = Vec::with_capacity(m.len());
     let mut i = 0;
@@ -1093,6 +1096,24 @@ mod tests {
         let r = s.scan_bytes("x", format!("key={KEY} and {other}\n").as_bytes());
         let ids: Vec<_> = r.findings.iter().map(|f| f.rule_id.as_str()).collect();
         assert_eq!(ids, vec!["aws.access_key_id", "aws.access_key_id"]);
+    }
+
+    /// At the same confidence, a vendor's rule beats a generic one on the same
+    /// span, whichever loaded first; a more confident generic rule still wins.
+    #[test]
+    fn overlap_prefers_a_vendor_rule_to_a_generic_one_at_the_same_confidence() {
+        let rules = |generic_confidence: &str| {
+            format!(
+                "rules:\n  - id: t.generic\n    name: g\n    pattern: 'tok=(?P<secret>[A-Za-z0-9_]{{24}})'\n    keywords: ['tok=']\n    confidence: {generic_confidence}\n    tags: [generic]\n  - id: t.vendor\n    name: v\n    pattern: 'tok=(?P<secret>vnd_[A-Za-z0-9]{{20}})'\n    keywords: ['vnd_']\n    confidence: medium\n"
+            )
+        };
+        let text = b"tok=vnd_Qx7Lm2Rt9Kp4Wz8Nb3Vc\n";
+        let ids = |generic_confidence: &str| -> Vec<String> {
+            let r = scanner(&rules(generic_confidence)).scan_bytes("x", text);
+            r.findings.iter().map(|f| f.rule_id.clone()).collect()
+        };
+        assert_eq!(ids("medium"), vec!["t.vendor"]);
+        assert_eq!(ids("high"), vec!["t.generic"]);
     }
 
     #[test]
