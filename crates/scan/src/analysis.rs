@@ -10,9 +10,6 @@
 //! parse was half of it). User rules are analysed at load time; a test checks
 //! that the embedded analyses are what this module answers at run time.
 
-// The build script uses part of this module, and none of it is public there.
-#![allow(dead_code)]
-
 /// What [`analyze`] reads from a pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Analysis {
@@ -104,6 +101,7 @@ impl Embedded {
 
 impl Analysis {
     /// The analysis as Rust source of an [`Embedded`] (for the build script).
+    #[allow(dead_code)] // used by the build script only
     pub(crate) fn to_rust(&self) -> String {
         let bytes = |b: &[u8]| format!("&{b:?}");
         format!(

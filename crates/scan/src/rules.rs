@@ -1021,9 +1021,10 @@ impl RuleSet {
                     // built (tests check that it is the same analysis); a user rule's is here
                     // (syntax errors name the rule).
                     let builtin = origin.starts_with(BUILTIN_ORIGIN);
-                    let a: Analysis = match embedded_analysis(&def.id, &def.pattern, &def.keywords)
-                        .filter(|_| builtin && use_embedded)
-                    {
+                    let embedded = (builtin && use_embedded)
+                        .then(|| embedded_analysis(&def.id, &def.pattern, &def.keywords))
+                        .flatten();
+                    let a: Analysis = match embedded {
                         Some(e) => e.analysis(),
                         None => {
                             crate::analysis::analyze(&def.pattern, &def.keywords).map_err(pattern_error)?
